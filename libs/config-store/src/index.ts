@@ -1,0 +1,4 @@
+export * from './config-store';
+export * from './config-writer';
+export * from './model';
+export * from './status';

@@ -1,0 +1,116 @@
+// The configuration objects every service reads, as the control plane API
+// returns them (CONTRACT.md section 2). They travel as JSON in ConfigRecord.body_json.
+import type { ConfigKind } from '@engage/schemas';
+
+export interface SpaceConfig {
+  id: string;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst?: number;
+}
+
+export interface SourceConfig {
+  id: string;
+  spaceId: string;
+  name: string;
+  writeKey: string;
+  enabled: boolean;
+  rateLimit?: RateLimit;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ComputeMode = 'realtime' | 'batch';
+export type ComputationStatus = 'Preparing' | 'Computing' | 'Live' | 'Not Computing' | 'Disabled' | 'Failed';
+
+export interface ComputationDefinition {
+  query: string;
+  type: 'users' | 'accounts';
+}
+
+export interface ComputationOptions {
+  includeHistoricalData: boolean;
+  computeMode: ComputeMode;
+}
+
+/** Audiences and computed traits share a shape; `kind` tells them apart. */
+export interface ComputationConfig {
+  id: string;
+  spaceId: string;
+  name: string;
+  key: string;
+  description: string;
+  enabled: boolean;
+  definition: ComputationDefinition;
+  options: ComputationOptions;
+  /** Bumped by every definition edit: state of an older definition is discarded. */
+  definitionVersion: number;
+  /** When the definition last changed (creation or edit): without historical data, only later events count. */
+  definitionUpdatedAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type AudienceConfig = ComputationConfig;
+export type ComputedTraitConfig = ComputationConfig;
+
+export interface DestinationConfig {
+  id: string;
+  spaceId: string;
+  name: string;
+  type: string;
+  settings: Record<string, unknown>;
+  rateLimit?: RateLimit;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConnectionSettings {
+  identify: boolean;
+  track: boolean;
+  enteredEvent?: string;
+  exitedEvent?: string;
+  identifierTypes?: string[];
+}
+
+export interface ConnectionConfig {
+  id: string;
+  spaceId: string;
+  computationId: string;
+  computationClass: 'audience' | 'trait';
+  destinationId: string;
+  settings: ConnectionSettings;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConfigObjects {
+  space: SpaceConfig;
+  source: SourceConfig;
+  audience: AudienceConfig;
+  computed_trait: ComputedTraitConfig;
+  destination: DestinationConfig;
+  connection: ConnectionConfig;
+  journey_step: Record<string, unknown>;
+  identity_rules: Record<string, unknown>;
+}
+
+export type { ConfigKind };
+
+/** One materialised object with its record metadata. */
+export interface StoredObject<K extends ConfigKind = ConfigKind> {
+  kind: K;
+  id: string;
+  spaceId: string;
+  deleted: boolean;
+  version: number;
+  updatedAt: number;
+  body: ConfigObjects[K];
+}

@@ -1,0 +1,53 @@
+// zod helpers for service config. Each service has one schema, parsed once in
+// main.ts (the only place that reads process.env) and handed down narrowed.
+import { z } from 'zod';
+
+export { z };
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `env` with `schema`; throws one ConfigError listing every bad key. */
+export function parseConfig<S extends z.ZodTypeAny>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+}
+
+/** A TCP port from a string env value. */
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** A positive integer (sizes, counts, milliseconds). */
+export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** "true"/"1"/"yes" and "false"/"0"/"no"; anything else is an error rather than a silent false. */
+export const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** A comma-separated list, trimmed, empty items dropped. */
+export const csv = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+/** The connection settings every service shares (CONTRACT.md section 0). */
+export const infrastructureConfig = {
+  KAFKA_BROKERS: csv('127.0.0.1:9092'),
+  SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix for every topic name: lets tests and several stacks share one cluster. */
+  TOPIC_PREFIX: z.string().default(''),
+  /** Prefix for every Redis key, for the same reason. */
+  REDIS_KEY_PREFIX: z.string().default(''),
+  /** Interface the HTTP servers bind; 0.0.0.0 in containers. */
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};

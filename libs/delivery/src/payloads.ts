@@ -1,0 +1,85 @@
+// The calls an event destination receives for one change, exactly in
+// Segment's shapes (CONTRACT.md section 5): Identify and/or Track per the
+// connection's settings, one call per identifier of a matched type.
+import { createHash } from 'node:crypto';
+import type { ConnectionSettings, DestinationConfig } from '@engage/config-store';
+import type { ComputationChange } from '@engage/schemas';
+
+export interface SegmentCall {
+  type: 'identify' | 'track';
+  userId?: string;
+  anonymousId?: string;
+  messageId: string;
+  timestamp: string;
+  event?: string;
+  traits?: Record<string, unknown>;
+  properties?: Record<string, unknown>;
+  context: { personas: Record<string, string>; traits?: Record<string, unknown> };
+  integrations: Record<string, boolean>;
+}
+
+/** The value of a change as destinations see it (lists travel as JSON text). */
+export function changeValue(change: Pick<ComputationChange, 'value' | 'value_is_json'>): unknown {
+  return change.value_is_json && typeof change.value === 'string' ? JSON.parse(change.value) : change.value;
+}
+
+/** Deterministic per (change, destination, call, identifier): destinations dedupe redeliveries on it. */
+export function callMessageId(changeId: string, destinationId: string, kind: string, identifier: string): string {
+  return `personas_${createHash('sha1').update([changeId, destinationId, kind, identifier].join('\u0000')).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * The identifiers to send: one call per value of each matched type other
+ * than user_id / anonymous_id (those ride on every call). With no such value
+ * (or no such type asked for) a single call.
+ */
+export function identifierTargets(change: ComputationChange, identifierTypes: string[]): Array<{ type: string; id: string } | null> {
+  const extra = identifierTypes.filter((t) => t !== 'user_id' && t !== 'anonymous_id');
+  const targets = change.external_ids.filter((x) => extra.includes(x.type)).map((x) => ({ type: x.type, id: x.id }));
+  return targets.length > 0 ? targets : [null];
+}
+
+export function buildEventCalls(change: ComputationChange, destination: Pick<DestinationConfig, 'id' | 'name'>, settings: ConnectionSettings): SegmentCall[] {
+  const value = changeValue(change);
+  const key = change.computation_key;
+  const isAudience = change.computation_class !== 'trait';
+  const personas = {
+    computation_class: change.computation_class,
+    computation_id: change.computation_id,
+    computation_key: key,
+    namespace: change.space_id,
+    space_id: change.space_id,
+  };
+  const who = change.user_id ? { userId: change.user_id } : change.anonymous_id ? { anonymousId: change.anonymous_id } : {};
+  const base = { ...who, timestamp: new Date(change.emitted_at).toISOString(), integrations: { All: false, [destination.name]: true } };
+  const calls: SegmentCall[] = [];
+  for (const target of identifierTargets(change, settings.identifierTypes ?? ['user_id'])) {
+    const idTraits = target ? { [target.type]: target.id } : {};
+    const ident = target ? `${target.type}:${target.id}` : 'profile';
+    if (settings.identify) {
+      calls.push({
+        type: 'identify',
+        ...base,
+        messageId: callMessageId(change.change_id, destination.id, 'identify', ident),
+        traits: { [key]: value, ...idTraits },
+        context: { personas },
+      });
+    }
+    if (settings.track) {
+      const event = isAudience
+        ? value === true
+          ? (settings.enteredEvent ?? 'Audience Entered')
+          : (settings.exitedEvent ?? 'Audience Exited')
+        : 'Trait Computed';
+      calls.push({
+        type: 'track',
+        ...base,
+        event,
+        messageId: callMessageId(change.change_id, destination.id, 'track', ident),
+        properties: isAudience ? { audience_key: key, [key]: value } : { trait_key: key, [key]: value },
+        context: { personas, ...(target ? { traits: idTraits } : {}) },
+      });
+    }
+  }
+  return calls;
+}

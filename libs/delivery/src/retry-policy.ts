@@ -1,0 +1,49 @@
+// When a destination's answer means "try again" (DESIGN.md delivery model):
+// 408, 423, 429 and 5xx except 501 are retried with exponential backoff and
+// jitter, 429 waiting at least its Retry-After; other 4xx fail at once.
+
+export type DeliveryVerdict = { kind: 'delivered' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fail'; reason: string };
+
+export function classifyResponse(status: number, retryAfterHeader?: string | null, now = Date.now()): DeliveryVerdict {
+  if (status >= 200 && status < 300) return { kind: 'delivered' };
+  const reason = `HTTP ${status}`;
+  if (status === 408 || status === 423 || status === 429 || (status >= 500 && status !== 501)) {
+    return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(retryAfterHeader, now) };
+  }
+  return { kind: 'fail', reason };
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Segment's documented default rate limits (requests per second) by destination type. */
+export const DEFAULT_RATE_LIMITS: Record<string, number> = {
+  braze: 100,
+  customerio: 30,
+  hubspot: 5,
+  intercom: 8,
+  iterable: 500,
+  mailchimp: 10,
+  marketo: 5,
+  pardot: 2,
+  responsys: 3,
+  sendgrid: 100,
+  salesforce: 5,
+  'salesforce-marketing-cloud': 20,
+  zendesk: 50,
+};
+
+/** The destination's rate: its own override, else the type's default, else none (null). */
+export function rateLimitOf(destination: { type: string; rateLimit?: { requestsPerSecond: number; burst?: number } }): { perSecond: number; burst: number } | null {
+  const perSecond = destination.rateLimit?.requestsPerSecond ?? DEFAULT_RATE_LIMITS[destination.type];
+  if (!perSecond) return null;
+  // Burst defaults to 1 (evenly spaced requests): a larger burst lets a 1 s
+  // window see burst + rate requests, more than the documented limit.
+  return { perSecond, burst: destination.rateLimit?.burst ?? 1 };
+}

@@ -1,0 +1,2 @@
+export * from './external-ids';
+export * from './rules';

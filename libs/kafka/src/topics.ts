@@ -1,0 +1,88 @@
+// The one topic registry (DESIGN.md, "Topics"). Every service and test gets its
+// names from here; `prefix` lets tests and parallel stacks share a cluster.
+
+export type TopicKey = 'config' | 'eventsRaw' | 'eventsResolved' | 'identityChanges' | 'computationsChanges' | 'dispatchDlq';
+
+export interface TopicSpec {
+  key: TopicKey;
+  name: string;
+  partitions: number;
+  /** Broker-side topic config (cleanup policy, retention). */
+  config: Record<string, string>;
+  /** The Avro record (schemas/*.avsc) of the values; null for the DLQ, which keeps original bytes. */
+  valueRecord: string | null;
+  /** What the record key is, for readers of this file. */
+  keyedBy: string;
+}
+
+export interface TopicLayout {
+  /** Partitions of the data topics; the compacted config topic always has one (total order). */
+  partitions?: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function topicRegistry(prefix = '', layout: TopicLayout = {}): Record<TopicKey, TopicSpec> {
+  const partitions = layout.partitions ?? 6;
+  const name = (suffix: string) => `${prefix}engage.${suffix}`;
+  return {
+    config: {
+      key: 'config',
+      name: name('config'),
+      // NOTE: one partition so every service sees config changes in write order.
+      partitions: 1,
+      config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
+      valueRecord: 'ConfigRecord',
+      keyedBy: '<kind>:<id>',
+    },
+    eventsRaw: {
+      key: 'eventsRaw',
+      name: name('events.raw'),
+      partitions,
+      config: { 'retention.ms': String(7 * DAY_MS) },
+      valueRecord: 'RawEvent',
+      keyedBy: "the sender's identity (userId, else anonymousId)",
+    },
+    eventsResolved: {
+      key: 'eventsResolved',
+      name: name('events.resolved'),
+      partitions,
+      // Long retention: this is the history backfills replay.
+      config: { 'retention.ms': '-1' },
+      valueRecord: 'ResolvedEvent',
+      keyedBy: 'profile_id',
+    },
+    identityChanges: {
+      key: 'identityChanges',
+      name: name('identity.changes'),
+      partitions,
+      config: { 'retention.ms': String(30 * DAY_MS) },
+      valueRecord: 'IdentityChange',
+      keyedBy: 'profile_id',
+    },
+    computationsChanges: {
+      key: 'computationsChanges',
+      name: name('computations.changes'),
+      partitions,
+      config: { 'retention.ms': String(30 * DAY_MS) },
+      valueRecord: 'ComputationChange',
+      keyedBy: 'profile_id',
+    },
+    dispatchDlq: {
+      key: 'dispatchDlq',
+      name: name('dispatch.dlq'),
+      partitions: 1,
+      config: { 'retention.ms': String(30 * DAY_MS) },
+      valueRecord: null,
+      keyedBy: 'the original key',
+    },
+  };
+}
+
+/**
+ * Dead letters of a consuming step, next to its input (`<input>.dlq`), original
+ * bytes kept. The dispatcher's is the registry's `dispatchDlq` (DESIGN.md).
+ */
+export function deadLetterTopicFor(inputTopic: string): Pick<TopicSpec, 'name' | 'partitions' | 'config'> {
+  return { name: `${inputTopic}.dlq`, partitions: 1, config: { 'retention.ms': String(30 * DAY_MS) } };
+}

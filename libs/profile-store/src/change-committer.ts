@@ -1,0 +1,53 @@
+// The write half every evaluating step shares (realtime events, identity
+// merges, window expiry, backfills):
+//   1. produce the change records (one sendBatch, acked by the broker),
+//   2. then save the profiles' state, wake-ups and memberships (one MULTI).
+// TRICKY: in this order a crash between 1 and 2 leaves the old state, so the
+// redelivered input recomputes the same changes with the same change_id
+// (deterministic) and emits them again: duplicates are possible and carry the
+// same id (dispatchers dedupe on it); a lost change is not. The other order
+// could save "member" and never emit the entry.
+import { nextChangeAt, type CompiledComputation, type ValueChange } from '@engage/engine';
+import type { Producer } from '@engage/kafka';
+import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
+import { toChangeRecord } from './change-records';
+import type { MembershipUpdate, ProfileRef, ProfileStateRepository, StoredProfile } from './profile-state.repository';
+
+export interface PendingChange {
+  profile: StoredProfile;
+  change: ValueChange;
+  reason: ChangeReason;
+  occurredAt: number;
+  /** What caused it (message id, or `expiry@<time>`), part of change_id. */
+  cause: string;
+}
+
+export class ChangeCommitter {
+  constructor(
+    private readonly config: { changesTopic: string },
+    private readonly deps: { producer: Producer; codec: SchemaCodec; profiles: ProfileStateRepository; now?: () => number },
+  ) {}
+
+  async commit(
+    touched: Array<{ profile: StoredProfile; ordered: CompiledComputation[] }>,
+    pending: PendingChange[],
+    deleted: ProfileRef[] = [],
+  ): Promise<ComputationChange[]> {
+    const now = this.deps.now?.() ?? Date.now();
+    const records = pending.map((p) => toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: now, cause: p.cause }));
+    if (records.length > 0) {
+      const subject = valueSubject(this.config.changesTopic);
+      const messages = await Promise.all(records.map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) })));
+      await this.deps.producer.send({ topic: this.config.changesTopic, messages });
+    }
+    const memberships: MembershipUpdate[] = pending
+      .filter((p) => p.change.computation.class === 'audience')
+      .map((p) => ({ computationId: p.change.computation.id, profileId: p.profile.profileId, member: p.change.value === true }));
+    await this.deps.profiles.save(
+      touched.map(({ profile, ordered }) => ({ profile, wakeAt: nextChangeAt(profile, ordered, now) })),
+      memberships,
+      deleted,
+    );
+    return records;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './change-records';
+export * from './computations.registry';
+export * from './profile-state.repository';
+export * from './change-committer';

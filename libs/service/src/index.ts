@@ -1,0 +1,3 @@
+export * from './lifecycle';
+export * from './runtime';
+export * from './interval-job';

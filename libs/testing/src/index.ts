@@ -1,0 +1,50 @@
+// Helpers for integration tests: poll a condition with a deadline (never a
+// fixed sleep), fresh names per test, the infrastructure the global setup found.
+import { randomBytes } from 'node:crypto';
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** Shown when the deadline passes. */
+  description?: string;
+}
+
+/** Polls `check` until it returns a truthy value, which is returned; throws at the deadline. */
+export async function waitFor<T>(check: () => Promise<T> | T, opts: WaitOptions = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30000);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError ? ` (last error: ${(lastError as Error).message})` : '';
+      throw new Error(`timed out after ${opts.timeoutMs ?? 30000} ms waiting for ${opts.description ?? 'condition'}${cause}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+/** A fresh name for a topic prefix, group id or Redis key prefix. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface TestInfrastructure {
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string;
+  redisUrl: string;
+}
+
+/** The infrastructure the integration global setup provided (through the environment). */
+export function testInfrastructure(): TestInfrastructure {
+  const env = process.env;
+  if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL || !env.REDIS_URL) {
+    throw new Error('KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL are unset: run integration tests through jest (global setup)');
+  }
+  return { kafkaBrokers: env.KAFKA_BROKERS.split(','), schemaRegistryUrl: env.SCHEMA_REGISTRY_URL, redisUrl: env.REDIS_URL };
+}
+export * from './service-process';

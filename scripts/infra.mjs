@@ -1,0 +1,458 @@
+#!/usr/bin/env node
+// Local infrastructure without Docker: Apache Kafka (KRaft, jars from Maven
+// Central), Apicurio Registry (runnable archive from Maven Central) and Redis.
+//
+//   node scripts/infra.mjs up | down | status
+//
+// Idempotent: `up` twice is harmless (a component that already answers is left
+// alone), `down` stops only the processes this script started (pid files in
+// .infra/). Downloads are cached in .cache/ (git-ignored).
+// Also imported by the jest global setup (test/setup/global-setup.js).
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE = path.join(ROOT, '.cache');
+const STATE = path.join(ROOT, '.infra');
+
+export const KAFKA_VERSION = '3.9.2';
+export const APICURIO_VERSION = '3.0.9';
+const KAFKA_PORT = Number(process.env.ENGAGE_KAFKA_PORT ?? 9092);
+const KAFKA_CONTROLLER_PORT = KAFKA_PORT + 1;
+const REGISTRY_PORT = Number(process.env.ENGAGE_REGISTRY_PORT ?? 8081);
+// NOTE: Apicurio's Quarkus management interface defaults to 9000, which is
+// often taken (and is near Kafka's); move it out of the way.
+const REGISTRY_MANAGEMENT_PORT = Number(process.env.ENGAGE_REGISTRY_MANAGEMENT_PORT ?? 9011);
+const REDIS_DEFAULT_URL = 'redis://127.0.0.1:6379';
+
+const log = (msg) => process.stderr.write(`[infra] ${msg}\n`);
+
+class InfraError extends Error {}
+
+// ---------------------------------------------------------------- helpers
+
+function pidFile(name) {
+  return path.join(STATE, `${name}.pid`);
+}
+
+function readPid(name) {
+  try {
+    const pid = Number(fs.readFileSync(pidFile(name), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ownPid(name) {
+  const pid = readPid(name);
+  return pid && isAlive(pid) ? pid : null;
+}
+
+function portOpen(port, host = '127.0.0.1', timeoutMs = 500) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Which process listens on a TCP port (best effort, for the error message). */
+function pidOnPort(port) {
+  try {
+    const out = execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8' });
+    const m = /pid=(\d+)/.exec(out);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitUntil(what, check, { timeoutMs, intervalMs = 500, logFile }) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      const tail = logFile && fs.existsSync(logFile) ? `\n--- last lines of ${logFile} ---\n${tailOf(logFile, 30)}` : '';
+      throw new InfraError(`${what} did not become ready within ${timeoutMs / 1000}s${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function tailOf(file, lines) {
+  return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+}
+
+function requireCommand(cmd, hint) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new InfraError(`${cmd} not found: ${hint}`);
+}
+
+function startDetached(name, cmd, args, { cwd, logFile, env }) {
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = fs.openSync(logFile, 'a');
+  // detached: own process group, so Ctrl-C of the caller does not reach it and
+  // `down` can stop the whole group.
+  const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  child.unref();
+  fs.writeFileSync(pidFile(name), String(child.pid));
+  return child.pid;
+}
+
+async function stopPid(name) {
+  const pid = ownPid(name);
+  if (!pid) {
+    fs.rmSync(pidFile(name), { force: true });
+    return false;
+  }
+  const signal = (sig) => {
+    try {
+      process.kill(-pid, sig); // the process group started by startDetached
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + 30000;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (isAlive(pid)) signal('SIGKILL');
+  fs.rmSync(pidFile(name), { force: true });
+  return true;
+}
+
+async function assertPortFree(port, component) {
+  if (await portOpen(port)) {
+    const pid = pidOnPort(port);
+    throw new InfraError(`port ${port} taken by ${pid ? `pid ${pid}` : 'another process'}; ${component} cannot start there`);
+  }
+}
+
+// ---------------------------------------------------------------- Kafka
+
+const kafkaLibs = path.join(CACHE, `kafka-${KAFKA_VERSION}`, 'libs');
+
+function fetchKafka() {
+  if (fs.existsSync(path.join(kafkaLibs, `kafka_2.13-${KAFKA_VERSION}.jar`))) return;
+  requireCommand('mvn', 'install Maven (apt-get install maven) to fetch Kafka from Maven Central');
+  log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central`);
+  const r = spawnSync(
+    'mvn',
+    ['-q', '-B', '-f', path.join(ROOT, 'deploy/local/kafka-deps.pom.xml'), 'dependency:copy-dependencies',
+      `-Dkafka.version=${KAFKA_VERSION}`, `-DoutputDirectory=${kafkaLibs}`, '-DincludeScope=runtime'],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (r.status !== 0) throw new InfraError('mvn could not fetch the Kafka jars (see output above)');
+}
+
+function kafkaProperties(dataDir) {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
+    `listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=3',
+    // Topics are created explicitly (KRaft auto-create races kafkajs metadata).
+    'auto.create.topics.enable=false',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=168',
+    'log.segment.bytes=67108864',
+    'num.network.threads=2',
+    'num.io.threads=4',
+    // Many short-lived test groups and topics: keep the controller fast.
+    'delete.topic.enable=true',
+  ].join('\n');
+}
+
+async function kafkaUp() {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (brokers) {
+    log(`KAFKA_BROKERS=${brokers} given; not starting Kafka`);
+    return { started: false, env: { KAFKA_BROKERS: brokers } };
+  }
+  const env = { KAFKA_BROKERS: `127.0.0.1:${KAFKA_PORT}` };
+  if (ownPid('kafka') && (await portOpen(KAFKA_PORT))) {
+    log(`Kafka already running (pid ${ownPid('kafka')})`);
+    return { started: false, env };
+  }
+  if (!ownPid('kafka') && (await portOpen(KAFKA_PORT))) {
+    // Something else listens there: use it if it is a Kafka broker (another
+    // checkout's `infra:up`, a system Kafka), otherwise say who holds the port.
+    if (await kafkaAnswers(env.KAFKA_BROKERS)) {
+      log(`using the Kafka already answering on ${env.KAFKA_BROKERS} (not started here)`);
+      return { started: false, env };
+    }
+    await assertPortFree(KAFKA_PORT, 'Kafka');
+  }
+  requireCommand('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
+  fetchKafka();
+  const dir = path.join(STATE, 'kafka');
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const props = path.join(dir, 'server.properties');
+  fs.writeFileSync(props, kafkaProperties(dataDir));
+  fs.writeFileSync(path.join(dir, 'log4j.properties'), [
+    'log4j.rootLogger=WARN, stdout',
+    'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+    'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+    'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+    'log4j.logger.kafka.server.KafkaServer=INFO',
+    'log4j.logger.kafka.server.BrokerServer=INFO',
+  ].join('\n'));
+  const classpath = `${kafkaLibs}/*`;
+  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', `-Dlog4j.configuration=file:${dir}/log4j.properties`];
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
+    log('formatting Kafka storage (KRaft)');
+    const r = spawnSync('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'engage-local-kafka-01', '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new InfraError(`Kafka storage format failed:\n${r.stdout}\n${r.stderr}`);
+  }
+  const logFile = path.join(dir, 'server.log');
+  const pid = startDetached('kafka', 'java', [...jvm, '-cp', classpath, 'kafka.Kafka', props], { cwd: dir, logFile });
+  log(`Kafka starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
+  return { started: true, env, wait: () => waitForKafka(env.KAFKA_BROKERS, logFile) };
+}
+
+async function kafkaAnswers(brokers) {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+async function waitForKafka(brokers, logFile) {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  await waitUntil('Kafka', async () => {
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      return cluster.brokers.length > 0 && cluster.controller !== null;
+    } catch {
+      return false;
+    }
+  }, { timeoutMs: 90000, logFile });
+  await admin.disconnect();
+}
+
+// ---------------------------------------------------------------- Apicurio
+
+const apicurioDir = path.join(CACHE, `apicurio-registry-${APICURIO_VERSION}`);
+const apicurioJar = path.join(apicurioDir, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
+
+function fetchApicurio() {
+  if (fs.existsSync(apicurioJar)) return;
+  requireCommand('mvn', 'install Maven (apt-get install maven) to fetch Apicurio Registry from Maven Central');
+  log(`fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central`);
+  const dl = path.join(CACHE, 'downloads');
+  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`, `-DoutputDirectory=${dl}`], { stdio: ['ignore', 'inherit', 'inherit'], cwd: CACHE });
+  if (r.status !== 0) throw new InfraError('mvn could not fetch Apicurio Registry (see output above)');
+  fs.mkdirSync(apicurioDir, { recursive: true });
+  const t = spawnSync('tar', ['xzf', path.join(dl, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`), '-C', apicurioDir], { stdio: 'inherit' });
+  if (t.status !== 0 || !fs.existsSync(apicurioJar)) throw new InfraError('could not unpack the Apicurio archive');
+}
+
+export function registryUrl() {
+  return `http://127.0.0.1:${REGISTRY_PORT}/apis/ccompat/v7`;
+}
+
+async function registryAnswers(url) {
+  try {
+    const res = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function registryUp() {
+  const given = process.env.SCHEMA_REGISTRY_URL;
+  if (given) {
+    log(`SCHEMA_REGISTRY_URL=${given} given; not starting the registry`);
+    return { started: false, env: { SCHEMA_REGISTRY_URL: given } };
+  }
+  const env = { SCHEMA_REGISTRY_URL: registryUrl() };
+  if (ownPid('registry') && (await registryAnswers(env.SCHEMA_REGISTRY_URL))) {
+    log(`schema registry already running (pid ${ownPid('registry')})`);
+    return { started: false, env };
+  }
+  if (!ownPid('registry') && (await registryAnswers(env.SCHEMA_REGISTRY_URL))) {
+    log(`using the schema registry already answering at ${env.SCHEMA_REGISTRY_URL} (not started here)`);
+    return { started: false, env };
+  }
+  if (!ownPid('registry')) {
+    await assertPortFree(REGISTRY_PORT, 'the schema registry');
+    await assertPortFree(REGISTRY_MANAGEMENT_PORT, "the schema registry's management interface");
+  }
+  requireCommand('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
+  fetchApicurio();
+  const dir = path.join(STATE, 'registry');
+  fs.mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'registry.log');
+  // NOTE: H2 in a file, not in memory: Kafka's data survives a restart, and its
+  // records carry schema ids, so the ids must survive too.
+  const dbUrl = `jdbc:h2:file:${path.join(dir, 'db')};DB_CLOSE_DELAY=-1`;
+  const args = [
+    '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
+    `-Dquarkus.http.port=${REGISTRY_PORT}`,
+    '-Dquarkus.http.host=127.0.0.1',
+    `-Dquarkus.management.port=${REGISTRY_MANAGEMENT_PORT}`,
+    '-Dquarkus.management.host=127.0.0.1',
+    '-Dapicurio.storage.kind=sql',
+    '-Dapicurio.storage.sql.kind=h2',
+    `-Dapicurio.datasource.url=${dbUrl}`,
+    '-Dapicurio.datasource.username=sa',
+    '-Dapicurio.datasource.password=sa',
+    '-Dapicurio.rest.deletion.artifact.enabled=true',
+    '-Dapicurio.rest.deletion.artifact-version.enabled=true',
+    '-Dquarkus.log.level=WARN',
+    '-Dquarkus.log.category."io.apicurio".level=INFO',
+    '-jar', apicurioJar,
+  ];
+  const pid = startDetached('registry', 'java', args, { cwd: dir, logFile });
+  log(`schema registry starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
+  return {
+    started: true,
+    env,
+    wait: () => waitUntil('schema registry', () => registryAnswers(env.SCHEMA_REGISTRY_URL), { timeoutMs: 120000, logFile }),
+  };
+}
+
+// ---------------------------------------------------------------- Redis
+
+function redisPing(url) {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const socket = net.connect({ port: Number(u.port || 6379), host: u.hostname });
+    let buf = '';
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => socket.write(u.password ? `AUTH ${decodeURIComponent(u.password)}\r\nPING\r\n` : 'PING\r\n'));
+    socket.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('+PONG')) done(true);
+      else if (buf.startsWith('-')) done(false);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+async function redisUp() {
+  if (process.env.REDIS_URL) {
+    if (await redisPing(process.env.REDIS_URL)) return { started: false, env: { REDIS_URL: process.env.REDIS_URL } };
+    log(`REDIS_URL=${process.env.REDIS_URL} does not answer; trying ${REDIS_DEFAULT_URL}`);
+  }
+  const env = { REDIS_URL: REDIS_DEFAULT_URL };
+  if (await redisPing(REDIS_DEFAULT_URL)) {
+    log(ownPid('redis') ? `Redis already running (pid ${ownPid('redis')})` : 'using the Redis already answering on 127.0.0.1:6379');
+    return { started: false, env };
+  }
+  await assertPortFree(6379, 'Redis');
+  if (spawnSync('sh', ['-c', 'command -v redis-server']).status !== 0) {
+    log('redis-server not found; installing it from apt');
+    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], { stdio: 'inherit' });
+    if (r.status !== 0) throw new InfraError('redis-server not found and apt-get could not install it');
+  }
+  const dir = path.join(STATE, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'redis.log');
+  const pid = startDetached('redis', 'redis-server', ['--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', dir], { cwd: dir, logFile });
+  log(`Redis starting (pid ${pid})`);
+  return { started: true, env, wait: () => waitUntil('Redis', () => redisPing(REDIS_DEFAULT_URL), { timeoutMs: 20000, logFile }) };
+}
+
+// ---------------------------------------------------------------- commands
+
+/** Brings everything up (in parallel) and returns the env to use plus what was started. */
+export async function up() {
+  fs.mkdirSync(STATE, { recursive: true });
+  fs.mkdirSync(CACHE, { recursive: true });
+  const parts = [await redisUp(), await kafkaUp(), await registryUp()];
+  await Promise.all(parts.map((p) => p.wait?.()));
+  const env = Object.assign({}, ...parts.map((p) => p.env));
+  const started = ['redis', 'kafka', 'registry'].filter((_, i) => parts[i].started);
+  fs.writeFileSync(path.join(STATE, 'env.json'), JSON.stringify(env, null, 2));
+  return { env, started };
+}
+
+export async function down(names = ['registry', 'kafka', 'redis']) {
+  for (const name of names) {
+    if (await stopPid(name)) log(`stopped ${name}`);
+  }
+}
+
+export async function status() {
+  const rows = [];
+  const kafka = await portOpen(KAFKA_PORT);
+  rows.push(['kafka', kafka ? 'up' : 'down', `127.0.0.1:${KAFKA_PORT}`, ownPid('kafka') ?? (kafka ? 'external' : '-')]);
+  const reg = await registryAnswers(registryUrl());
+  rows.push(['schema-registry', reg ? 'up' : 'down', registryUrl(), ownPid('registry') ?? (reg ? 'external' : '-')]);
+  const redisUrl = process.env.REDIS_URL ?? REDIS_DEFAULT_URL;
+  const redis = await redisPing(redisUrl);
+  rows.push(['redis', redis ? 'up' : 'down', redisUrl, ownPid('redis') ?? (redis ? 'external' : '-')]);
+  return rows;
+}
+
+async function main() {
+  const cmd = process.argv[2];
+  try {
+    if (cmd === 'up') {
+      const { env } = await up();
+      log('infrastructure ready; export this environment:');
+      for (const [k, v] of Object.entries(env)) process.stdout.write(`export ${k}=${v}\n`);
+    } else if (cmd === 'down') {
+      await down();
+    } else if (cmd === 'status') {
+      const rows = await status();
+      for (const r of rows) process.stdout.write(`${r[0].padEnd(16)} ${String(r[1]).padEnd(5)} ${String(r[2]).padEnd(44)} pid=${r[3]}\n`);
+      process.exitCode = rows.every((r) => r[1] === 'up') ? 0 : 1;
+    } else {
+      process.stderr.write('usage: node scripts/infra.mjs up|down|status\n');
+      process.exitCode = 2;
+    }
+  } catch (err) {
+    process.stderr.write(`[infra] error: ${err instanceof InfraError ? err.message : err.stack}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main();

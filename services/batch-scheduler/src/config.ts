@@ -1,0 +1,19 @@
+import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+
+export const configSchema = z.object({
+  ...infrastructureConfig,
+  /** HTTP port of /metrics, /healthz, /readyz. */
+  OPS_PORT: port(9103),
+  /** How often due wake-ups are looked for (ms). */
+  SCHEDULER_TICK_MS: positiveInt(1000),
+  /** Profiles claimed per tick. */
+  SCHEDULER_BATCH_SIZE: positiveInt(500),
+  /** A claimed wake-up comes back after this long if its replica dies (ms). */
+  SCHEDULER_LEASE_MS: positiveInt(60_000),
+  /** Batch computations are recomputed this often (ms); default 8 hours. */
+  BATCH_INTERVAL_MS: positiveInt(8 * 3600 * 1000),
+  /** Events kept per profile (must match the evaluator's). */
+  EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+});
+
+export type Config = z.infer<typeof configSchema>;

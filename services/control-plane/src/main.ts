@@ -1,0 +1,62 @@
+// Configuration API (engage.config), Profile API and CSV export.
+// The only place that reads process.env: parse config, wire, run.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '@engage/config';
+import { ConfigStore, ConfigWriter } from '@engage/config-store';
+import { createRuntime } from '@engage/service';
+import { ComputationsService } from './computations.service';
+import { configSchema } from './config';
+import { EngineQueryChecker } from './engine-query-checker';
+import { createApp } from './http/app';
+import { computationsRouter } from './routes/computations.routes';
+import { destinationsRouter } from './routes/destinations.routes';
+import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
+import { StatusReader } from './status.reader';
+
+const config = parseConfig(configSchema, process.env);
+const runtime = createRuntime('control-plane', config);
+const { kafka, codec, producer, redis, log } = runtime;
+
+const store = new ConfigStore({ topic: runtime.topics.config.name, groupPrefix: 'control-plane' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { producer, codec, store });
+const spaces = new SpacesGuard(store);
+const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const computations = new ComputationsService({ store, writer, checker: new EngineQueryChecker() });
+
+const app = createApp(
+  { token: config.CONTROL_PLANE_TOKEN, maxBodyBytes: config.CONTROL_PLANE_MAX_BODY_BYTES },
+  {
+    log: log.child({ component: 'http' }),
+    ops: runtime.ops,
+    apiRouters: [
+      spacesRouter({ store, writer, spaces }),
+      computationsRouter('audience', { computations, status, spaces }),
+      computationsRouter('computed_trait', { computations, status, spaces }),
+      destinationsRouter({ store, writer, spaces, status }),
+    ],
+  },
+);
+const server = http.createServer(app);
+
+runtime.service.add(
+  ...runtime.infrastructure,
+  { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
+  {
+    name: 'api-http',
+    start: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.CONTROL_PLANE_PORT, config.HTTP_HOST, () => {
+          log.info({ port: (server.address() as AddressInfo).port }, 'http_listening');
+          resolve();
+        });
+      }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  },
+);
+void runtime.service.run();

@@ -1,0 +1,105 @@
+// engage.computations.changes -> the calls this destination should receive.
+// Per chunk: plan every call (connections from config), skip calls already
+// delivered (one EXISTS pipeline on their deterministic messageIds), deliver
+// with bounded concurrency across profiles and in order within a profile, then
+// one outcome per change: ok, or dlq with the reason when a call failed for good.
+import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
+import { buildEventCalls } from '@engage/delivery';
+import { dlq, ok, type ChunkContext, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
+import type { Logger } from '@engage/logging';
+import type { RedisClient } from '@engage/redis';
+import type { ComputationChange } from '@engage/schemas';
+import type { DeliveryStatus } from './delivery-status';
+import type { DeliveryService, HttpRequest } from './delivery.service';
+import type { ListBuffer } from './list-buffer';
+
+export const LIST_TYPES = new Set(['list-webhook']);
+
+interface PlannedCall {
+  index: number;
+  profileId: string;
+  destination: DestinationConfig;
+  messageId: string;
+  request: HttpRequest;
+}
+
+export class DispatchStep {
+  constructor(
+    private readonly config: { destinationId: string; keyPrefix: string; dedupeTtlSeconds: number; concurrency: number },
+    private readonly deps: { store: ConfigStore; delivery: DeliveryService; status: DeliveryStatus; lists: ListBuffer; redis: RedisClient; log: Logger },
+  ) {}
+
+  private sentKey = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
+
+  /** Connections of a computation this dispatcher serves, with live destinations. */
+  connectionsFor(change: Pick<ComputationChange, 'space_id' | 'computation_id'>, onlyConnectionId?: string): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
+    return this.deps.store
+      .list('connection', change.space_id)
+      .filter((c) => c.computationId === change.computation_id && c.enabled && (this.config.destinationId === '*' || c.destinationId === this.config.destinationId))
+      .filter((c) => onlyConnectionId === undefined || c.id === onlyConnectionId)
+      .map((connection) => ({ connection, destination: this.deps.store.get('destination', connection.destinationId) }))
+      .filter((x): x is { connection: ConnectionConfig; destination: DestinationConfig } => x.destination !== undefined && x.destination.enabled);
+  }
+
+  plan(changes: ComputationChange[], onlyConnectionId?: string): { calls: PlannedCall[]; failures: Map<number, string> } {
+    const calls: PlannedCall[] = [];
+    const failures = new Map<number, string>();
+    changes.forEach((change, index) => {
+      for (const { connection, destination } of this.connectionsFor(change, onlyConnectionId)) {
+        if (LIST_TYPES.has(destination.type)) continue; // buffered by ListBuffer, flushed on cadence
+        const url = destination.settings.url;
+        if (typeof url !== 'string') {
+          failures.set(index, `destination ${destination.id} (${destination.type}) has no adapter and no settings.url to post to`);
+          continue;
+        }
+        const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
+        for (const call of buildEventCalls(change, destination, connection.settings)) {
+          calls.push({ index, profileId: change.profile_id, destination, messageId: call.messageId, request: { url, method: 'POST', headers, body: call } });
+        }
+      }
+    });
+    return { calls, failures };
+  }
+
+  async handle(messages: Array<ConsumedMessage<ComputationChange>>, ctx: ChunkContext): Promise<MessageOutcome[]> {
+    const changes = messages.map((m) => m.value);
+    const failures = await this.dispatch(changes, ctx.heartbeat);
+    return changes.map((change, i) => {
+      if (!failures.has(i)) return ok;
+      this.deps.log.warn({ changeId: change.change_id, reason: failures.get(i) }, 'change_dead_lettered');
+      this.deps.status.count(this.config.destinationId, 'dead_lettered', failures.get(i));
+      return dlq(failures.get(i)!, 'deliver');
+    });
+  }
+
+  /** Delivers the changes; returns the reasons of those that failed for good, by index. */
+  async dispatch(changes: ComputationChange[], keepAlive?: () => Promise<void>, onlyConnectionId?: string): Promise<Map<number, string>> {
+    await this.deps.lists.add(
+      changes.flatMap((change) => this.connectionsFor(change, onlyConnectionId).filter((x) => LIST_TYPES.has(x.destination.type)).map((x) => ({ change, ...x }))),
+    );
+    const { calls, failures } = this.plan(changes, onlyConnectionId);
+
+    // Calls already delivered before a crash or redelivery are not sent again.
+    const pipeline = this.deps.redis.pipeline();
+    for (const c of calls) pipeline.exists(this.sentKey(c.destination.id, c.messageId));
+    const sent = ((await pipeline.exec()) ?? []).map(([, n]) => n === 1);
+    const todo = calls.filter((_, i) => !sent[i]);
+
+    // Per profile in order; profiles in parallel, bounded.
+    const byProfile = new Map<string, PlannedCall[]>();
+    for (const c of todo) byProfile.set(c.profileId, [...(byProfile.get(c.profileId) ?? []), c]);
+    const queues = [...byProfile.values()];
+    const worker = async () => {
+      for (let q = queues.shift(); q; q = queues.shift()) {
+        for (const call of q) {
+          if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
+          const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
+          if (result.ok) await this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds);
+          else failures.set(call.index, result.reason);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, queues.length) }, worker));
+    return failures;
+  }
+}

@@ -1,0 +1,15 @@
+import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+
+export const configSchema = z.object({
+  ...infrastructureConfig,
+  /** HTTP port of /metrics, /healthz, /readyz. */
+  OPS_PORT: port(9101),
+  /** Messages per chunk: one Redis pipeline and one sendBatch each. */
+  RESOLVER_CHUNK_SIZE: positiveInt(500),
+  /** Partitions handled at once by one replica. */
+  RESOLVER_CONCURRENCY: positiveInt(2),
+  /** How long an event's resolution is remembered, so a redelivery gets the same answer (seconds). */
+  RESOLVER_RESULT_TTL_SECONDS: positiveInt(24 * 3600),
+});
+
+export type Config = z.infer<typeof configSchema>;

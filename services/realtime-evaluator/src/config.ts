@@ -1,0 +1,15 @@
+import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+
+export const configSchema = z.object({
+  ...infrastructureConfig,
+  /** HTTP port of /metrics, /healthz, /readyz. */
+  OPS_PORT: port(9102),
+  /** Messages per chunk: one MGET, one sendBatch and one MULTI each. */
+  EVALUATOR_CHUNK_SIZE: positiveInt(500),
+  /** Partitions handled at once by one replica. */
+  EVALUATOR_CONCURRENCY: positiveInt(2),
+  /** Events kept per profile (the evaluation history bound). */
+  EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+});
+
+export type Config = z.infer<typeof configSchema>;

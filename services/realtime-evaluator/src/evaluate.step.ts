@@ -1,0 +1,74 @@
+// engage.events.resolved -> per-profile state -> engage.computations.changes.
+// Per chunk: one MGET of the profiles it touches, events applied in offset
+// order (per-profile order holds: the topic is keyed by profile), then one
+// sendBatch of the changes and one MULTI of the state (ChangeCommitter).
+import { applyEvent, type EngineEvent } from '@engage/engine';
+import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
+import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository, StoredProfile } from '@engage/profile-store';
+import type { ResolvedEvent } from '@engage/schemas';
+
+export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
+  return {
+    type: e.type,
+    event: e.event ?? undefined,
+    name: e.name ?? undefined,
+    timestamp: e.timestamp,
+    arrivedAt: e.resolved_at,
+    sourceId: e.source_id,
+    messageId: e.message_id,
+    properties: JSON.parse(e.properties_json),
+    traits: JSON.parse(e.traits_json),
+    context: JSON.parse(e.context_json),
+  };
+}
+
+/** Identifiers a profile is known by, from its events (destinations match on them). */
+export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits: Record<string, unknown>): void {
+  const add = (type: string, id: unknown) => {
+    if (typeof id !== 'string' || id === '') return;
+    if (!profile.externalIds.some((x) => x.type === type && x.id === id)) profile.externalIds.push({ type, id });
+  };
+  if (e.user_id) profile.userId = e.user_id;
+  if (e.anonymous_id && !profile.anonymousId) profile.anonymousId = e.anonymous_id;
+  add('user_id', e.user_id);
+  add('anonymous_id', e.anonymous_id);
+  add('email', typeof traits.email === 'string' ? traits.email.toLowerCase() : undefined);
+  for (const x of e.external_ids) add(x.type, x.id);
+}
+
+export class EvaluateStep {
+  constructor(
+    private readonly config: { maxEventsPerProfile: number },
+    private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; now?: () => number },
+  ) {}
+
+  async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
+    const now = this.deps.now?.() ?? Date.now();
+    const outcomes: MessageOutcome[] = [];
+    const refs = new Map<string, { spaceId: string; profileId: string }>();
+    for (const m of messages) refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
+    const loaded = await this.deps.profiles.load([...refs.values()]);
+    const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
+
+    const pending: PendingChange[] = [];
+    for (const m of messages) {
+      const e = m.value;
+      let event: EngineEvent & { arrivedAt: number };
+      try {
+        event = toEngineEvent(e);
+      } catch (err) {
+        outcomes.push(dlq(`malformed JSON in event ${e.message_id}: ${(err as Error).message}`, 'evaluate'));
+        continue;
+      }
+      const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
+      noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
+      const { ordered } = this.deps.registry.forSpace(e.space_id);
+      const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
+      for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: e.message_id });
+      outcomes.push(ok);
+    }
+    const touched = [...profiles.values()].map((profile) => ({ profile, ordered: this.deps.registry.forSpace(profile.spaceId).ordered }));
+    await this.deps.committer.commit(touched, pending);
+    return outcomes;
+  }
+}

@@ -47,6 +47,15 @@ describe('SchemaCodec against the real registry', () => {
     await expect(codec.register(subject, { ...v1, fields: [...v1.fields, { name: 'c', type: 'int' }] })).rejects.toThrow(/compatib|409/i);
   });
 
+  it('lets several services register the same subject and set its compatibility at once (fleet start)', async () => {
+    const url = testInfrastructure().schemaRegistryUrl;
+    const subject = `${uniqueName('test.race')}-value`;
+    const ids = await Promise.all(Array.from({ length: 6 }, () => new SchemaCodec({ url }).register(subject, 'ComputationChange', { compatibility: 'BACKWARD' })));
+    expect(new Set(ids).size).toBe(1);
+    const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`);
+    expect(((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel).toBe('BACKWARD');
+  });
+
   it('refuses to decode bytes that are not in the wire format, with the reason', async () => {
     const codec = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
     await expect(codec.decode(Buffer.from('{"json":true}'))).rejects.toThrow('not Confluent wire format');

@@ -61,12 +61,19 @@ export class SchemaCodec {
   }
 
   async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
-    const res = await fetch(`${this.config.url}/config/${encodeURIComponent(subject)}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ compatibility }),
-    });
-    if (!res.ok) throw new Error(`setting compatibility of ${subject} failed: ${res.status} ${await res.text()}`);
+    // TRICKY: Apicurio creates the subject's COMPATIBILITY rule on the first PUT;
+    // when two services start together, the loser of that race gets 409 "rule
+    // already exists". A second PUT then updates the existing rule, so retry.
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(`${this.config.url}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility }),
+      });
+      if (res.ok) return;
+      const text = await res.text();
+      if (res.status !== 409 || attempt >= 5) throw new Error(`setting compatibility of ${subject} failed: ${res.status} ${text}`);
+    }
   }
 
   /** Readiness: the registry answers. */

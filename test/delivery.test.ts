@@ -12,7 +12,7 @@ const prefix = `${uniqueName('dlv')}.`;
 const topics = topicRegistry(prefix);
 const log = silentLogger();
 const infra = () => testInfrastructure();
-let procs: ServiceProcess[] = [];
+const procs: ServiceProcess[] = [];
 let api: (method: string, path: string, body?: unknown) => Promise<any>;
 let producer: Producer;
 let codec: SchemaCodec;

@@ -2,3 +2,4 @@ export * from './change-records';
 export * from './computations.registry';
 export * from './profile-state.repository';
 export * from './change-committer';
+export * from './audience-csv';

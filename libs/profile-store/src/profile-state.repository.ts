@@ -12,9 +12,32 @@ export interface ProfileIdentifiers {
   externalIds: Array<{ type: string; id: string }>;
 }
 
+/** What the Profile API's /metadata answers: first and last event seen (event time). */
+export interface ProfileMetadata {
+  createdAt: number;
+  updatedAt: number;
+  firstMessageId: string;
+  firstSourceId: string;
+  lastMessageId: string;
+  lastSourceId: string;
+}
+
 export interface StoredProfile extends ProfileState, ProfileIdentifiers {
   spaceId: string;
   profileId: string;
+  /** Absent on profiles stored before it existed. */
+  metadata?: ProfileMetadata;
+}
+
+/** Folds one event into the profile's metadata (events may arrive out of order). */
+export function noteMetadata(profile: StoredProfile, e: { timestamp: number; messageId: string; sourceId: string }): void {
+  const m = profile.metadata;
+  if (!m) {
+    profile.metadata = { createdAt: e.timestamp, updatedAt: e.timestamp, firstMessageId: e.messageId, firstSourceId: e.sourceId, lastMessageId: e.messageId, lastSourceId: e.sourceId };
+    return;
+  }
+  if (e.timestamp < m.createdAt) Object.assign(m, { createdAt: e.timestamp, firstMessageId: e.messageId, firstSourceId: e.sourceId });
+  if (e.timestamp >= m.updatedAt) Object.assign(m, { updatedAt: e.timestamp, lastMessageId: e.messageId, lastSourceId: e.sourceId });
 }
 
 export interface ProfileRef {
@@ -51,8 +74,9 @@ export class ProfileStateRepository {
   get wakeKey(): string {
     return `${this.config.keyPrefix}rt:wake`;
   }
+  /** `{computationId}` hash tag: the set and its export snapshots share a cluster slot (COPY needs that). */
   membersKey(computationId: string): string {
-    return `${this.config.keyPrefix}rt:members:${computationId}`;
+    return `${this.config.keyPrefix}rt:members:{${computationId}}`;
   }
 
   async load(refs: ProfileRef[]): Promise<StoredProfile[]> {
@@ -118,5 +142,33 @@ export class ProfileStateRepository {
 
   async memberCount(computationId: string): Promise<number> {
     return this.deps.redis.scard(this.membersKey(computationId));
+  }
+
+  /**
+   * A point-in-time copy of an audience's members (COPY is atomic), so an
+   * export reads one consistent membership however long it takes while the
+   * evaluator keeps changing the live set. Expires by itself if the reader dies.
+   */
+  async snapshotMembers(computationId: string, ttlSeconds: number): Promise<string> {
+    const key = `${this.membersKey(computationId)}:snapshot:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const tx = this.deps.redis.multi();
+    tx.copy(this.membersKey(computationId), key);
+    tx.expire(key, ttlSeconds);
+    await tx.exec();
+    return key;
+  }
+
+  /** Members of a set (live or snapshot), a page at a time with SSCAN. */
+  async *scanMembers(key: string, pageSize = 1000): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, members] = await this.deps.redis.sscan(key, cursor, 'COUNT', pageSize);
+      cursor = next;
+      if (members.length > 0) yield members;
+    } while (cursor !== '0');
+  }
+
+  async dropSnapshot(key: string): Promise<void> {
+    await this.deps.redis.unlink(key);
   }
 }

@@ -8,6 +8,12 @@ export const configSchema = z.object({
   CONTROL_PLANE_TOKEN: z.string().min(8, 'CONTROL_PLANE_TOKEN must be at least 8 characters'),
   /** Largest JSON body accepted, in bytes. */
   CONTROL_PLANE_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
+  /** Profile API requests per second per space before 429 (Segment's default: 100). */
+  PROFILE_API_RATE_LIMIT: z.coerce.number().int().positive().default(100),
+  /** Seconds an audience CSV's membership snapshot may live in Redis (it is dropped when the export ends). */
+  CSV_SNAPSHOT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
+  /** Members read per Redis round trip by the CSV export. */
+  CSV_PAGE_SIZE: z.coerce.number().int().positive().default(1000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,6 +13,11 @@ import { computationsRouter } from './routes/computations.routes';
 import { destinationsRouter } from './routes/destinations.routes';
 import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
+import { ProfileStateRepository } from '@engage/profile-store';
+import { AudienceExport } from './read/audience-export';
+import { IdentityGraphReader } from './read/identity-graph.reader';
+import { audienceCsvRouter } from './routes/audience-csv.routes';
+import { profileApiRouter } from './routes/profiles.routes';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('control-plane', config);
@@ -23,6 +28,9 @@ const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { produce
 const spaces = new SpacesGuard(store);
 const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const computations = new ComputationsService({ store, writer, checker: new EngineQueryChecker() });
+const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const exporter = new AudienceExport({ snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE }, { profiles, graph });
 
 const app = createApp(
   { token: config.CONTROL_PLANE_TOKEN, maxBodyBytes: config.CONTROL_PLANE_MAX_BODY_BYTES },
@@ -34,6 +42,10 @@ const app = createApp(
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
       destinationsRouter({ store, writer, spaces, status }),
+      audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
+    ],
+    publicRouters: [
+      profileApiRouter({ token: config.CONTROL_PLANE_TOKEN, requestsPerSecondPerSpace: config.PROFILE_API_RATE_LIMIT }, { store, graph, profiles, log: log.child({ component: 'profile-api' }) }),
     ],
   },
 );

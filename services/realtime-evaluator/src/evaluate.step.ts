@@ -4,7 +4,7 @@
 // sendBatch of the changes and one MULTI of the state (ChangeCommitter).
 import { applyEvent, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
-import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository, StoredProfile } from '@engage/profile-store';
+import { noteMetadata, type ChangeCommitter, type ComputationsRegistry, type PendingChange, type ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
 import type { ResolvedEvent } from '@engage/schemas';
 
 export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
@@ -62,6 +62,7 @@ export class EvaluateStep {
       }
       const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
       noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
+      noteMetadata(profile, event);
       const { ordered } = this.deps.registry.forSpace(e.space_id);
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
       for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: e.message_id });

@@ -11,6 +11,8 @@ export interface AppDeps {
   ops: OpsHandlers;
   /** Mounted under bearer auth. */
   apiRouters: Router[];
+  /** Mounted before bearer auth: routers with an auth of their own (the Profile API's Basic auth). */
+  publicRouters?: Router[];
 }
 
 function tokenMatches(given: string, expected: string): boolean {
@@ -36,6 +38,7 @@ export function createApp(config: { token: string; maxBodyBytes: number }, deps:
     handleOpsRequest(req, res, deps.ops).then((handled) => (handled ? undefined : next()), next);
   });
   app.use(express.json({ limit: config.maxBodyBytes }));
+  for (const router of deps.publicRouters ?? []) app.use(router);
   app.use(bearerAuth(config.token));
   for (const router of deps.apiRouters) app.use(router);
   app.use((req, _res, next) => next(new ApiError(404, [{ type: 'not-found', message: `no route ${req.method} ${req.path}` }])));

@@ -1,0 +1,97 @@
+// Audience CSV rows in the three formats Segment documents
+// (segment-docs src/engage/audiences/index.md, "Download your Audience as a CSV file"):
+//   unformatted    key,external_ids            (external_ids: JSON {type: [values]})
+//   formatted      key,external_ids,<type>,<type>_1,...   one column per id type,
+//                  indexed columns when a profile has several values of a type
+//   single_column  <type>                      one row per value of one id type,
+//                  SHA-256 hashed unless raw values are asked for
+// Pure: the control plane streams these rows out of Redis.
+import { createHash } from 'node:crypto';
+
+export type CsvFormat = 'unformatted' | 'formatted' | 'single_column';
+export const CSV_FORMATS: readonly CsvFormat[] = ['unformatted', 'formatted', 'single_column'];
+
+export interface ExportedProfile {
+  /** The profile (or account) key: our profile id, Segment's segment_id. */
+  key: string;
+  ids: Array<{ type: string; id: string }>;
+}
+
+/** RFC 4180 quoting: only when the field needs it. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export const csvLine = (fields: string[]) => `${fields.map(csvField).join(',')}\n`;
+
+/** Values per id type, types and values in a stable (sorted) order so exports are reproducible. */
+export function idsByType(ids: ExportedProfile['ids']): Map<string, string[]> {
+  const byType = new Map<string, string[]>();
+  for (const { type, id } of ids) {
+    const values = byType.get(type);
+    if (!values) byType.set(type, [id]);
+    else if (!values.includes(id)) values.push(id);
+  }
+  for (const values of byType.values()) values.sort();
+  return new Map([...byType.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function externalIdsJson(byType: Map<string, string[]>): string {
+  return JSON.stringify(Object.fromEntries(byType));
+}
+
+export const UNFORMATTED_HEADER = csvLine(['key', 'external_ids']);
+
+export function unformattedRow(p: ExportedProfile): string {
+  return csvLine([p.key, externalIdsJson(idsByType(p.ids))]);
+}
+
+/**
+ * The column layout of a formatted export: for each id type, as many columns
+ * as the profile with the most values of that type needs. Built in a first
+ * pass over the snapshot (observe), since the header comes before any row.
+ */
+export class FormattedColumns {
+  private readonly widest = new Map<string, number>();
+
+  observe(p: ExportedProfile): void {
+    for (const [type, values] of idsByType(p.ids)) this.widest.set(type, Math.max(this.widest.get(type) ?? 0, values.length));
+  }
+
+  /** [type, index] per column, types sorted. */
+  columns(): Array<[string, number]> {
+    return [...this.widest.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([type, n]) => Array.from({ length: n }, (_, i) => [type, i] as [string, number]));
+  }
+
+  header(): string {
+    return csvLine(['key', 'external_ids', ...this.columns().map(([type, i]) => (i === 0 ? type : `${type}_${i}`))]);
+  }
+}
+
+export function formattedRow(p: ExportedProfile, columns: Array<[string, number]>): string {
+  const byType = idsByType(p.ids);
+  return csvLine([p.key, externalIdsJson(byType), ...columns.map(([type, i]) => byType.get(type)?.[i] ?? '')]);
+}
+
+/**
+ * How a value is normalised before hashing, so the hash matches what list
+ * destinations compute (Facebook, Snapchat, Braze: trimmed, lower-cased email).
+ */
+export function normaliseForHash(type: string, value: string): string {
+  const trimmed = value.trim();
+  return type === 'email' ? trimmed.toLowerCase() : trimmed;
+}
+
+export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function singleColumnHeader(idType: string): string {
+  return csvLine([idType]);
+}
+
+/** One row per value of `idType` (none when the profile has no such id). */
+export function singleColumnRows(p: ExportedProfile, idType: string, hashed: boolean): string {
+  const values = idsByType(p.ids).get(idType) ?? [];
+  return values.map((v) => csvLine([hashed ? sha256Hex(normaliseForHash(idType, v)) : v])).join('');
+}

@@ -26,14 +26,22 @@ export const csvLine = (fields: string[]) => `${fields.map(csvField).join(',')}\
 
 /** Values per id type, types and values in a stable (sorted) order so exports are reproducible. */
 export function idsByType(ids: ExportedProfile['ids']): Map<string, string[]> {
+  // NOTE: hot path of a million-row export: plain loops, sort only what has more than one entry.
   const byType = new Map<string, string[]>();
   for (const { type, id } of ids) {
     const values = byType.get(type);
     if (!values) byType.set(type, [id]);
     else if (!values.includes(id)) values.push(id);
   }
-  for (const values of byType.values()) values.sort();
-  return new Map([...byType.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  if (byType.size > 1) {
+    const types = [...byType.keys()].sort();
+    const sorted = new Map<string, string[]>();
+    for (const t of types) sorted.set(t, byType.get(t)!);
+    for (const values of sorted.values()) if (values.length > 1) values.sort();
+    return sorted;
+  }
+  for (const values of byType.values()) if (values.length > 1) values.sort();
+  return byType;
 }
 
 function externalIdsJson(byType: Map<string, string[]>): string {

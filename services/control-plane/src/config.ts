@@ -13,7 +13,7 @@ export const configSchema = z.object({
   /** Seconds an audience CSV's membership snapshot may live in Redis (it is dropped when the export ends). */
   CSV_SNAPSHOT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   /** Members read per Redis round trip by the CSV export. */
-  CSV_PAGE_SIZE: z.coerce.number().int().positive().default(1000),
+  CSV_PAGE_SIZE: z.coerce.number().int().positive().default(5000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -40,4 +40,4 @@ it('starts all six services, each ready on /readyz and live on /healthz, and sto
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
   }
-});
+}, 300_000);

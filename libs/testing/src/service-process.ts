@@ -43,8 +43,9 @@ export function startService(name: string, env: Record<string, string>): Service
     logs,
     exited,
     port: async () => {
+      // NOTE: generous: in a loaded CI run six services start at once on two cores.
       const line = await waitFor(() => logs.find((l) => l.msg === 'ops_listening' || l.msg === 'http_listening'), {
-        timeoutMs: 60000,
+        timeoutMs: 120000,
         description: `${name} to listen (exit code ${child.exitCode}, last logs: ${JSON.stringify(logs.slice(-3))}, stderr: ${stderr.slice(-500)})`,
       });
       return Number(line.port);

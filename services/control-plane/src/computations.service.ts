@@ -35,7 +35,8 @@ export class ComputationsService {
   async create(kind: ComputationKind, spaceId: string, body: z.infer<typeof createComputationBody>): Promise<ComputationConfig> {
     const key = body.key ?? snakeCase(body.name);
     if (!key) throw ApiError.validation('name: must contain a letter or digit to derive a key from', 'name');
-    if (this.keyTaken(spaceId, key)) throw ApiError.conflict(`key '${key}' is already used in this space (keys are never reused, even after deletion)`, 'key');
+    if (this.keyTaken(spaceId, key))
+      throw ApiError.conflict(`key '${key}' is already used in this space (keys are never reused, even after deletion)`, 'key');
     const checked = this.check(kind, body.definition.query, body.definition.type);
     this.rejectCycle(spaceId, key, checked.references);
     const now = this.now();
@@ -57,10 +58,25 @@ export class ComputationsService {
     return computation;
   }
 
-  async update(kind: ComputationKind, spaceId: string, id: string, patch: z.infer<typeof patchComputationBody>): Promise<ComputationConfig> {
+  async update(
+    kind: ComputationKind,
+    spaceId: string,
+    id: string,
+    patch: z.infer<typeof patchComputationBody>,
+  ): Promise<ComputationConfig> {
     const current = this.get(kind, spaceId, id);
     if (patch.options?.computeMode && patch.options.computeMode !== current.options.computeMode) {
-      throw ApiError.validation(`options.computeMode: cannot change from ${current.options.computeMode} to ${patch.options.computeMode} after creation`, 'options.computeMode');
+      throw ApiError.validation(
+        `options.computeMode: cannot change from ${current.options.computeMode} to ${patch.options.computeMode} after creation`,
+        'options.computeMode',
+      );
+    }
+    // State is kept per level (user or account): a new level is a new computation.
+    if (patch.definition && patch.definition.type !== current.definition.type) {
+      throw ApiError.validation(
+        `definition.type: cannot change from ${current.definition.type} to ${patch.definition.type} after creation`,
+        'definition.type',
+      );
     }
     const next: ComputationConfig = {
       ...current,
@@ -86,7 +102,19 @@ export class ComputationsService {
     const current = this.get(kind, spaceId, id);
     const dependents = this.allComputations(spaceId).filter((c) => c.id !== id && this.referencesOf(c).includes(current.key));
     if (dependents.length > 0) {
-      throw ApiError.conflict(`${LABEL[kind]} '${current.key}' is referenced by ${dependents.map((d) => `'${d.key}'`).join(', ')}; change those first`);
+      throw ApiError.conflict(
+        `${LABEL[kind]} '${current.key}' is referenced by ${dependents.map((d) => `'${d.key}'`).join(', ')}; change those first`,
+      );
+    }
+    // Its connections go with it: a dispatcher must not keep a connection to nothing.
+    for (const connection of this.deps.store.list('connection', spaceId).filter((c) => c.computationId === id)) {
+      await this.deps.writer.write(
+        'connection',
+        connection.id,
+        spaceId,
+        { ...connection, enabled: false, updatedAt: this.now() },
+        { deleted: true },
+      );
     }
     await this.deps.writer.write(kind, id, spaceId, { ...current, enabled: false, updatedAt: this.now() }, { deleted: true });
     return current;
@@ -100,7 +128,11 @@ export class ComputationsService {
     } catch (err) {
       if (err instanceof QueryCheckError) {
         throw new ApiError(422, [
-          { type: 'invalid-query', message: `definition.query: ${err.position.line}:${err.position.column}: ${err.message}`, field: 'definition.query' },
+          {
+            type: 'invalid-query',
+            message: `definition.query: ${err.position.line}:${err.position.column}: ${err.message}`,
+            field: 'definition.query',
+          },
         ]);
       }
       throw err;
@@ -121,7 +153,8 @@ export class ComputationsService {
 
   private referencesOf(c: ComputationConfig): string[] {
     try {
-      return this.deps.checker.check(c.definition.query, this.deps.store.get('computed_trait', c.id) ? 'trait' : c.definition.type).references;
+      return this.deps.checker.check(c.definition.query, this.deps.store.get('computed_trait', c.id) ? 'trait' : c.definition.type)
+        .references;
     } catch {
       return [];
     }

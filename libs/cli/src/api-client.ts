@@ -47,7 +47,16 @@ export class ControlPlaneClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new ControlPlaneError(0, [{ type: 'unreachable', message: `cannot reach the control plane at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message})` }], request);
+      throw new ControlPlaneError(
+        0,
+        [
+          {
+            type: 'unreachable',
+            message: `cannot reach the control plane at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message})`,
+          },
+        ],
+        request,
+      );
     }
     const text = await res.text();
     let json: { data?: T; errors?: ApiErrorItem[] } | undefined;
@@ -56,8 +65,10 @@ export class ControlPlaneClient {
     } catch {
       json = undefined;
     }
-    if (!res.ok) throw new ControlPlaneError(res.status, json?.errors ?? [{ type: 'http', message: text.slice(0, 300) || res.statusText }], request);
-    if (!json || json.data === undefined) throw new ControlPlaneError(res.status, [{ type: 'protocol', message: 'response has no data' }], request);
+    if (!res.ok)
+      throw new ControlPlaneError(res.status, json?.errors ?? [{ type: 'http', message: text.slice(0, 300) || res.statusText }], request);
+    if (!json || json.data === undefined)
+      throw new ControlPlaneError(res.status, [{ type: 'protocol', message: 'response has no data' }], request);
     return json.data;
   }
 

@@ -28,17 +28,37 @@ destinations:
 /** What the space would hold after applying `file` (ids made up). */
 function stateOf(file: ParsedSpaceFile): SpaceState {
   const computations = (list: ParsedSpaceFile['audiences'], prefix: string) =>
-    list.map((c) => ({ id: `${prefix}_${c.key}`, name: c.name, key: c.key, description: c.description, enabled: c.enabled, definition: c.definition, options: c.options }));
+    list.map((c) => ({
+      id: `${prefix}_${c.key}`,
+      name: c.name,
+      key: c.key,
+      description: c.description,
+      enabled: c.enabled,
+      definition: c.definition,
+      options: c.options,
+    }));
   const audiences = computations(file.audiences, 'aud');
   const computedTraits = computations(file.computedTraits, 'tra');
   return {
     space: { id: 'spa_1', name: file.space.name },
-    sources: file.sources.map((s) => ({ id: `src_${s.name}`, name: s.name, enabled: s.enabled, rateLimit: s.rateLimit, writeKey: `wk_${s.name}` })),
+    sources: file.sources.map((s) => ({
+      id: `src_${s.name}`,
+      name: s.name,
+      enabled: s.enabled,
+      rateLimit: s.rateLimit,
+      writeKey: `wk_${s.name}`,
+    })),
     destinations: file.destinations.map((d) => ({ id: `dst_${d.name}`, ...d })),
     audiences,
     computedTraits,
     connections: [...file.audiences, ...file.computedTraits].flatMap((c) =>
-      c.destinations.map((con) => ({ id: `con_${c.key}_${con.destination}`, computationId: [...audiences, ...computedTraits].find((x) => x.key === c.key)!.id, destinationId: `dst_${con.destination}`, enabled: con.enabled, settings: con.settings })),
+      c.destinations.map((con) => ({
+        id: `con_${c.key}_${con.destination}`,
+        computationId: [...audiences, ...computedTraits].find((x) => x.key === c.key)!.id,
+        destinationId: `dst_${con.destination}`,
+        enabled: con.enabled,
+        settings: con.settings,
+      })),
     ),
   };
 }
@@ -83,10 +103,15 @@ audiences:
       'space.yaml: sources[0].colour: unknown field',
       "space.yaml: audiences[0].definition.type: Invalid enum value. Expected 'users' | 'accounts', received 'people'",
     ]);
-    expect(() => parseSpaceFile('space: { name: P }\nsources: [{ name: Web }, { name: Web }]\n', 'f')).toThrow("f: sources[1].name: source name 'Web' is also used by sources[0].name");
-    expect(() => parseSpaceFile('space: { name: P }\naudiences: [{ name: X, definition: { query: q } }]\ncomputedTraits: [{ name: x, definition: { query: q } }]\n', 'f')).toThrow(
-      "f: computedTraits[0]: key 'x' is also used by audiences[0]",
+    expect(() => parseSpaceFile('space: { name: P }\nsources: [{ name: Web }, { name: Web }]\n', 'f')).toThrow(
+      "f: sources[1].name: source name 'Web' is also used by sources[0].name",
     );
+    expect(() =>
+      parseSpaceFile(
+        'space: { name: P }\naudiences: [{ name: X, definition: { query: q } }]\ncomputedTraits: [{ name: x, definition: { query: q } }]\n',
+        'f',
+      ),
+    ).toThrow("f: computedTraits[0]: key 'x' is also used by audiences[0]");
     expect(() => parseSpaceFile('space: {name: P\n', 'f.yaml')).toThrow(/^f\.yaml:2:1: /);
   });
 });
@@ -103,7 +128,9 @@ describe('planApply', () => {
       'create audience big_spenders',
       "create connection big_spenders -> 'Hook'",
     ]);
-    expect(plan.steps[3]!.body).toEqual(expect.objectContaining({ key: 'lifetime_value', options: { includeHistoricalData: false, computeMode: 'realtime' } }));
+    expect(plan.steps[3]!.body).toEqual(
+      expect.objectContaining({ key: 'lifetime_value', options: { includeHistoricalData: false, computeMode: 'realtime' } }),
+    );
   });
 
   it('plans nothing when the space matches, and the export of that space plans nothing either', () => {
@@ -134,7 +161,10 @@ describe('planApply', () => {
     const state = stateOf(parseSpaceFile(YAML_FILE));
     const edited = parseSpaceFile(
       YAML_FILE.replace('type: webhook', 'type: list-webhook')
-        .replace("query: event('Order Completed').sum(property('revenue'))", "query: event('Order Completed').sum(property('revenue'))\n    options: { computeMode: batch }")
+        .replace(
+          "query: event('Order Completed').sum(property('revenue'))",
+          "query: event('Order Completed').sum(property('revenue'))\n    options: { computeMode: batch }",
+        )
         .replace('- destination: Hook', '- destination: Hook\n      - destination: Nowhere'),
     );
     const plan = planApply(edited, state);

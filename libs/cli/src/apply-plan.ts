@@ -52,9 +52,14 @@ export function canonical(value: unknown): string {
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /** Keys of other computations a query reads; [] when it does not parse (the API reports that). */
-function referencesOf(c: { definition: { query: string; type: 'users' | 'accounts' } }, kind: ComputationKind, keys: Set<string>): string[] {
+function referencesOf(
+  c: { definition: { query: string; type: 'users' | 'accounts' } },
+  kind: ComputationKind,
+  keys: Set<string>,
+): string[] {
   try {
-    return dependenciesOf(parseQuery(c.definition.query, { type: kind === 'computed_trait' ? 'trait' : c.definition.type }), keys).computations;
+    return dependenciesOf(parseQuery(c.definition.query, { type: kind === 'computed_trait' ? 'trait' : c.definition.type }), keys)
+      .computations;
   } catch {
     return [];
   }
@@ -83,7 +88,10 @@ function dependencyOrder<T extends { key: string }>(items: T[], refs: (item: T) 
 function uniqueByName<T extends { name: string; id: string }>(list: T[], what: string, problems: string[]): Map<string, T> {
   const out = new Map<string, T>();
   for (const item of list) {
-    if (out.has(item.name)) problems.push(`${what} '${item.name}' exists more than once in the space (${out.get(item.name)!.id}, ${item.id}): rename one through the API first`);
+    if (out.has(item.name))
+      problems.push(
+        `${what} '${item.name}' exists more than once in the space (${out.get(item.name)!.id}, ${item.id}): rename one through the API first`,
+      );
     out.set(item.name, item);
   }
   return out;
@@ -93,11 +101,25 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
   const steps: Step[] = [];
   const problems: string[] = [];
   let unchanged = 0;
-  const state: SpaceState = current ?? { space: { id: '', name: file.space.name }, sources: [], destinations: [], audiences: [], computedTraits: [], connections: [] };
+  const state: SpaceState = current ?? {
+    space: { id: '', name: file.space.name },
+    sources: [],
+    destinations: [],
+    audiences: [],
+    computedTraits: [],
+    connections: [],
+  };
 
   if (!current) steps.push({ op: 'create', kind: 'space', label: `space '${file.space.name}'`, body: { name: file.space.name } });
   else if (current.space.name !== file.space.name) {
-    steps.push({ op: 'update', kind: 'space', label: `space '${current.space.name}'`, id: current.space.id, body: { name: file.space.name }, fields: ['name'] });
+    steps.push({
+      op: 'update',
+      kind: 'space',
+      label: `space '${current.space.name}'`,
+      id: current.space.id,
+      body: { name: file.space.name },
+      fields: ['name'],
+    });
   } else unchanged++;
 
   // Sources: matched by name; the write key is never changed by apply.
@@ -106,13 +128,18 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     const label = `source '${s.name}'`;
     const have = sources.get(s.name);
     if (!have) {
-      steps.push({ op: 'create', kind: 'source', label, body: { name: s.name, enabled: s.enabled, ...(s.rateLimit ? { rateLimit: s.rateLimit } : {}) } });
+      steps.push({
+        op: 'create',
+        kind: 'source',
+        label,
+        body: { name: s.name, enabled: s.enabled, ...(s.rateLimit ? { rateLimit: s.rateLimit } : {}) },
+      });
       continue;
     }
     const body: Record<string, unknown> = {};
     if (have.enabled !== s.enabled) body.enabled = s.enabled;
     if (!same(have.rateLimit, s.rateLimit)) body.rateLimit = s.rateLimit ?? null;
-    pushUpdate(steps, 'source', label, have.id, body) || unchanged++;
+    if (!pushUpdate(steps, 'source', label, have.id, body)) unchanged++;
   }
 
   // Destinations: matched by name; a type is fixed at creation.
@@ -121,18 +148,25 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     const label = `destination '${d.name}'`;
     const have = destinations.get(d.name);
     if (!have) {
-      steps.push({ op: 'create', kind: 'destination', label, body: { name: d.name, type: d.type, settings: d.settings, enabled: d.enabled, ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}) } });
+      steps.push({
+        op: 'create',
+        kind: 'destination',
+        label,
+        body: { name: d.name, type: d.type, settings: d.settings, enabled: d.enabled, ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}) },
+      });
       return;
     }
     if (have.type !== d.type) {
-      problems.push(`destinations[${i}] '${d.name}': type cannot change from ${have.type} to ${d.type}; give the new destination another name`);
+      problems.push(
+        `destinations[${i}] '${d.name}': type cannot change from ${have.type} to ${d.type}; give the new destination another name`,
+      );
       return;
     }
     const body: Record<string, unknown> = {};
     if (!same(have.settings, d.settings)) body.settings = d.settings;
     if (!same(have.rateLimit, d.rateLimit)) body.rateLimit = d.rateLimit ?? null;
     if (have.enabled !== d.enabled) body.enabled = d.enabled;
-    pushUpdate(steps, 'destination', label, have.id, body) || unchanged++;
+    if (!pushUpdate(steps, 'destination', label, have.id, body)) unchanged++;
   });
 
   // Computations: matched by key across audiences and traits (one key space).
@@ -154,16 +188,22 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
       continue;
     }
     if (match.kind !== kind) {
-      problems.push(`${where} '${key}': is a ${KIND_PATH[match.kind].label} in the space, not a ${KIND_PATH[kind].label}; keys are never reused`);
+      problems.push(
+        `${where} '${key}': is a ${KIND_PATH[match.kind].label} in the space, not a ${KIND_PATH[kind].label}; keys are never reused`,
+      );
       continue;
     }
     const have = match.object;
     if (have.options.computeMode !== spec.options.computeMode) {
-      problems.push(`${where} '${key}': options.computeMode cannot change from ${have.options.computeMode} to ${spec.options.computeMode} after creation`);
+      problems.push(
+        `${where} '${key}': options.computeMode cannot change from ${have.options.computeMode} to ${spec.options.computeMode} after creation`,
+      );
       continue;
     }
     if (have.definition.type !== spec.definition.type) {
-      problems.push(`${where} '${key}': definition.type cannot change from ${have.definition.type} to ${spec.definition.type} after creation`);
+      problems.push(
+        `${where} '${key}': definition.type cannot change from ${have.definition.type} to ${spec.definition.type} after creation`,
+      );
       continue;
     }
     const body: Record<string, unknown> = {};
@@ -171,8 +211,9 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     if (have.description !== spec.description) body.description = spec.description;
     if (have.enabled !== spec.enabled) body.enabled = spec.enabled;
     if (have.definition.query !== spec.definition.query) body.definition = spec.definition;
-    if (have.options.includeHistoricalData !== spec.options.includeHistoricalData) body.options = { includeHistoricalData: spec.options.includeHistoricalData };
-    pushUpdate(steps, kind, label, have.id, body) || unchanged++;
+    if (have.options.includeHistoricalData !== spec.options.includeHistoricalData)
+      body.options = { includeHistoricalData: spec.options.includeHistoricalData };
+    if (!pushUpdate(steps, kind, label, have.id, body)) unchanged++;
   }
 
   // Connections: one per (computation, destination name).
@@ -188,17 +229,32 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
         return;
       }
       const destinationId = destinationIdByName.get(c.destination);
-      const con = have && destinationId ? state.connections.find((x) => x.computationId === have.id && x.destinationId === destinationId) : undefined;
+      const con =
+        have && destinationId ? state.connections.find((x) => x.computationId === have.id && x.destinationId === destinationId) : undefined;
       if (con) wanted.add(con.id);
       if (!con) {
-        steps.push({ op: 'create', kind: 'connection', label, body: { enabled: c.enabled, settings: c.settings }, connection: { computationKind: kind, computationKey: key, destinationName: c.destination } });
+        steps.push({
+          op: 'create',
+          kind: 'connection',
+          label,
+          body: { enabled: c.enabled, settings: c.settings },
+          connection: { computationKind: kind, computationKey: key, destinationName: c.destination },
+        });
         return;
       }
       const body: Record<string, unknown> = {};
       if (con.enabled !== c.enabled) body.enabled = c.enabled;
       if (!same(con.settings, c.settings)) body.settings = c.settings;
       if (Object.keys(body).length === 0) return void unchanged++;
-      steps.push({ op: 'update', kind: 'connection', label, id: con.id, body, fields: Object.keys(body), connection: { computationKind: kind, computationKey: key, destinationName: c.destination } });
+      steps.push({
+        op: 'update',
+        kind: 'connection',
+        label,
+        id: con.id,
+        body,
+        fields: Object.keys(body),
+        connection: { computationKind: kind, computationKey: key, destinationName: c.destination },
+      });
     });
   }
 
@@ -227,14 +283,22 @@ function pruneSteps(file: Desired, state: SpaceState, desired: Array<{ key: stri
     if (!c || wantedConnections.has(con.id)) continue;
     const name = destinationName.get(con.destinationId);
     const label = `connection ${c.key} -> ${name ? `'${name}'` : `deleted destination ${con.destinationId}`}`;
-    steps.push({ op: 'delete', kind: 'connection', label, id: con.id, connection: { computationKind: c.kind, computationKey: c.key, destinationName: name ?? '' } });
+    steps.push({
+      op: 'delete',
+      kind: 'connection',
+      label,
+      id: con.id,
+      connection: { computationKind: c.kind, computationKey: c.key, destinationName: name ?? '' },
+    });
   }
   const keys = new Set(computations.map((c) => c.key));
   const gone = dependencyOrder(computations, (c) => referencesOf(c.object, c.kind, keys)).filter((c) => !keep.has(c.key));
   for (const c of gone.reverse()) steps.push({ op: 'delete', kind: c.kind, label: `${KIND_PATH[c.kind].label} ${c.key}`, id: c.object.id });
   const destinationNames = new Set(file.destinations.map((d) => d.name));
-  for (const d of state.destinations) if (!destinationNames.has(d.name)) steps.push({ op: 'delete', kind: 'destination', label: `destination '${d.name}'`, id: d.id });
+  for (const d of state.destinations)
+    if (!destinationNames.has(d.name)) steps.push({ op: 'delete', kind: 'destination', label: `destination '${d.name}'`, id: d.id });
   const sourceNames = new Set(file.sources.map((s) => s.name));
-  for (const s of state.sources) if (!sourceNames.has(s.name)) steps.push({ op: 'delete', kind: 'source', label: `source '${s.name}'`, id: s.id });
+  for (const s of state.sources)
+    if (!sourceNames.has(s.name)) steps.push({ op: 'delete', kind: 'source', label: `source '${s.name}'`, id: s.id });
   return steps;
 }

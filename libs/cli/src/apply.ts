@@ -31,22 +31,40 @@ async function findSpace(client: ControlPlaneClient, file: SpaceFile, spaceId?: 
     try {
       return (await client.request<{ space: SpaceObject }>('GET', `/spaces/${encodeURIComponent(id)}`)).space;
     } catch (err) {
-      if (err instanceof ControlPlaneError && err.status === 404) throw new ApplyError(`space ${id} does not exist (ids are made by the control plane: drop space.id to create the space by name)`, []);
+      if (err instanceof ControlPlaneError && err.status === 404)
+        throw new ApplyError(
+          `space ${id} does not exist (ids are made by the control plane: drop space.id to create the space by name)`,
+          [],
+        );
       throw err;
     }
   }
   const named = (await client.listAll<SpaceObject>('/spaces', 'spaces')).filter((s) => s.name === file.space.name);
-  if (named.length > 1) throw new ApplyError(`${named.length} spaces are named '${file.space.name}' (${named.map((s) => s.id).join(', ')}): give space.id or --space`, []);
+  if (named.length > 1)
+    throw new ApplyError(
+      `${named.length} spaces are named '${file.space.name}' (${named.map((s) => s.id).join(', ')}): give space.id or --space`,
+      [],
+    );
   return named[0] ?? null;
 }
 
-export async function applySpace(client: ControlPlaneClient, text: string, opts: { source?: string; spaceId?: string; dryRun?: boolean; prune?: boolean } = {}): Promise<ApplyResult> {
+export async function applySpace(
+  client: ControlPlaneClient,
+  text: string,
+  opts: { source?: string; spaceId?: string; dryRun?: boolean; prune?: boolean } = {},
+): Promise<ApplyResult> {
   const file = parseSpaceFile(text, opts.source);
   const space = await findSpace(client, file, opts.spaceId);
   const current = space ? await readSpaceState(client, space.id) : null;
   const plan = planApply(file, current, { prune: opts.prune });
   if (plan.problems.length > 0) throw new ApplyError(`nothing applied:\n${plan.problems.map((p) => `  ${p}`).join('\n')}`, []);
-  if (opts.dryRun) return { spaceId: space?.id ?? '', plan, lines: plan.steps.map((s) => `would ${s.op} ${s.label}${fieldsText(s)}`), changed: plan.steps.length > 0 };
+  if (opts.dryRun)
+    return {
+      spaceId: space?.id ?? '',
+      plan,
+      lines: plan.steps.map((s) => `would ${s.op} ${s.label}${fieldsText(s)}`),
+      changed: plan.steps.length > 0,
+    };
   const lines: string[] = [];
   const ids = new Ids(current);
   let spaceId = space?.id ?? '';
@@ -54,7 +72,9 @@ export async function applySpace(client: ControlPlaneClient, text: string, opts:
     try {
       const id = await runStep(client, spaceId, step, ids);
       if (step.kind === 'space' && step.op === 'create') spaceId = id;
-      lines.push(`${step.op === 'create' ? 'created' : step.op === 'update' ? 'updated' : 'deleted'} ${step.label}${step.op === 'create' ? ` (${id})` : fieldsText(step)}`);
+      lines.push(
+        `${step.op === 'create' ? 'created' : step.op === 'update' ? 'updated' : 'deleted'} ${step.label}${step.op === 'create' ? ` (${id})` : fieldsText(step)}`,
+      );
     } catch (err) {
       const reason = err instanceof ControlPlaneError ? err.errors.map((e) => e.message).join('; ') : (err as Error).message;
       throw new ApplyError(`failed to ${step.op} ${step.label}: ${reason}`, lines);
@@ -105,7 +125,8 @@ async function runStep(client: ControlPlaneClient, spaceId: string, step: Step, 
       const base = `${space}/${KIND_PATH[c.computationKind].path}/${computationId}/destinations`;
       if (step.op !== 'create') return send(method, `${base}/${step.id}`, 'connection');
       const destinationId = ids.destinations.get(c.destinationName);
-      if (!computationId || !destinationId) throw new Error(`unresolved ${!computationId ? `computation ${c.computationKey}` : `destination '${c.destinationName}'`}`);
+      if (!computationId || !destinationId)
+        throw new Error(`unresolved ${!computationId ? `computation ${c.computationKey}` : `destination '${c.destinationName}'`}`);
       const data = await client.request<{ connection: { id: string } }>('POST', base, { destinationId, ...step.body });
       return data.connection.id;
     }
@@ -113,7 +134,11 @@ async function runStep(client: ControlPlaneClient, spaceId: string, step: Step, 
 }
 
 /** The space as a space file text (what apply takes back unchanged). */
-export async function exportSpace(client: ControlPlaneClient, spaceId: string, format: 'yaml' | 'json'): Promise<{ text: string; skipped: string[] }> {
+export async function exportSpace(
+  client: ControlPlaneClient,
+  spaceId: string,
+  format: 'yaml' | 'json',
+): Promise<{ text: string; skipped: string[] }> {
   const { file, skipped } = toSpaceFile(await readSpaceState(client, spaceId));
   return { text: formatSpaceFile(file, format), skipped };
 }

@@ -62,7 +62,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [command, ...args] = argv;
   try {
     if (command === 'apply') {
-      const flags = parseFlags(args, { '-f': 'value', '--file': 'value', '--space': 'value', '--url': 'value', '--token': 'value', '--dry-run': 'bool', '--prune': 'bool' });
+      const flags = parseFlags(args, {
+        '-f': 'value',
+        '--file': 'value',
+        '--space': 'value',
+        '--url': 'value',
+        '--token': 'value',
+        '--dry-run': 'bool',
+        '--prune': 'bool',
+      });
       const path = (flags['-f'] ?? flags['--file']) as string | undefined;
       if (!path) throw new UsageError('apply needs -f <file> (or -f - for stdin)');
       const client = clientFrom(flags, io.env);
@@ -73,18 +81,33 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.err(`engage apply: cannot read ${path}: ${(err as Error).message}\n`);
         return 1;
       }
-      const result = await applySpace(client, text, { source: path, spaceId: flags['--space'] as string | undefined, dryRun: flags['--dry-run'] === true, prune: flags['--prune'] === true });
+      const result = await applySpace(client, text, {
+        source: path,
+        spaceId: flags['--space'] as string | undefined,
+        dryRun: flags['--dry-run'] === true,
+        prune: flags['--prune'] === true,
+      });
       for (const line of result.lines) io.out(`${line}\n`);
       const counts = (['create', 'update', 'delete'] as const).map((op) => result.plan.steps.filter((s) => s.op === op).length);
-      if (!result.changed) io.out(`no changes: space ${result.spaceId} already matches ${path} (${result.plan.unchanged} objects unchanged)\n`);
+      if (!result.changed)
+        io.out(`no changes: space ${result.spaceId} already matches ${path} (${result.plan.unchanged} objects unchanged)\n`);
       else {
         const verb = flags['--dry-run'] ? 'would apply' : 'applied';
-        io.out(`${verb} to space ${result.spaceId || '(new)'}: ${counts[0]} created, ${counts[1]} updated, ${counts[2]} deleted, ${result.plan.unchanged} unchanged\n`);
+        io.out(
+          `${verb} to space ${result.spaceId || '(new)'}: ${counts[0]} created, ${counts[1]} updated, ${counts[2]} deleted, ${result.plan.unchanged} unchanged\n`,
+        );
       }
       return 0;
     }
     if (command === 'export') {
-      const flags = parseFlags(args, { '--space': 'value', '--format': 'value', '-o': 'value', '--output': 'value', '--url': 'value', '--token': 'value' });
+      const flags = parseFlags(args, {
+        '--space': 'value',
+        '--format': 'value',
+        '-o': 'value',
+        '--output': 'value',
+        '--url': 'value',
+        '--token': 'value',
+      });
       const spaceId = flags['--space'] as string | undefined;
       if (!spaceId) throw new UsageError('export needs --space <spaceId>');
       const output = (flags['-o'] ?? flags['--output']) as string | undefined;

@@ -7,7 +7,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 
 const name = z.string().trim().min(1, 'must not be empty');
-const rateLimit = z.object({ requestsPerSecond: z.number().positive('must be > 0'), burst: z.number().int().positive('must be > 0').optional() }).strict();
+const rateLimit = z
+  .object({ requestsPerSecond: z.number().positive('must be > 0'), burst: z.number().int().positive('must be > 0').optional() })
+  .strict();
 
 const sourceSpec = z
   .object({
@@ -71,7 +73,7 @@ const computationSpec = z
 
 export const spaceFileSchema = z
   .object({
-    space: z.object({ id: z.string().regex(/^spa_/, "must be a space id (spa_...)").optional(), name }).strict(),
+    space: z.object({ id: z.string().regex(/^spa_/, 'must be a space id (spa_...)').optional(), name }).strict(),
     sources: z.array(sourceSpec).default([]),
     destinations: z.array(destinationSpec).default([]),
     audiences: z.array(computationSpec).default([]),
@@ -84,7 +86,10 @@ export type SourceSpec = SpaceFile['sources'][number];
 export type DestinationSpec = SpaceFile['destinations'][number];
 export type ComputationSpec = Omit<SpaceFile['audiences'][number], 'key'> & { key: string };
 /** A parsed file: defaults filled in, every computation's key known. */
-export type ParsedSpaceFile = Omit<SpaceFile, 'audiences' | 'computedTraits'> & { audiences: ComputationSpec[]; computedTraits: ComputationSpec[] };
+export type ParsedSpaceFile = Omit<SpaceFile, 'audiences' | 'computedTraits'> & {
+  audiences: ComputationSpec[];
+  computedTraits: ComputationSpec[];
+};
 export type ConnectionSpec = ComputationSpec['destinations'][number];
 
 export class SpaceFileError extends Error {
@@ -115,10 +120,13 @@ const pathText = (path: Array<string | number>) => path.map((p, i) => (typeof p 
 export function parseSpaceFile(text: string, source = 'space file'): ParsedSpaceFile {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new SpaceFileError(doc.errors.map((e) => `${source}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`));
+    throw new SpaceFileError(
+      doc.errors.map((e) => `${source}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`),
+    );
   }
   const raw: unknown = doc.toJS();
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SpaceFileError([`${source}: must be a mapping with space, sources, destinations, audiences, computedTraits`]);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new SpaceFileError([`${source}: must be a mapping with space, sources, destinations, audiences, computedTraits`]);
   const result = spaceFileSchema.safeParse(raw);
   if (!result.success) {
     throw new SpaceFileError(
@@ -149,12 +157,32 @@ export function parseSpaceFile(text: string, source = 'space file'): ParsedSpace
       else seen.set(value, where);
     }
   };
-  duplicates(file.sources.map((s, i) => [s.name, `sources[${i}].name`]), 'source name');
-  duplicates(file.destinations.map((d, i) => [d.name, `destinations[${i}].name`]), 'destination name');
+  duplicates(
+    file.sources.map((s, i) => [s.name, `sources[${i}].name`]),
+    'source name',
+  );
+  duplicates(
+    file.destinations.map((d, i) => [d.name, `destinations[${i}].name`]),
+    'destination name',
+  );
   // Audiences and traits share one key space (trait() reads both).
-  duplicates([...audiences.map((a, i): [string, string] => [a.key, `audiences[${i}]`]), ...computedTraits.map((t, i): [string, string] => [t.key, `computedTraits[${i}]`])], 'key');
-  for (const [field, list] of [['audiences', audiences], ['computedTraits', computedTraits]] as const) {
-    list.forEach((c, i) => duplicates(c.destinations.map((d, j) => [d.destination, `${field}[${i}].destinations[${j}].destination`]), 'destination'));
+  duplicates(
+    [
+      ...audiences.map((a, i): [string, string] => [a.key, `audiences[${i}]`]),
+      ...computedTraits.map((t, i): [string, string] => [t.key, `computedTraits[${i}]`]),
+    ],
+    'key',
+  );
+  for (const [field, list] of [
+    ['audiences', audiences],
+    ['computedTraits', computedTraits],
+  ] as const) {
+    list.forEach((c, i) =>
+      duplicates(
+        c.destinations.map((d, j) => [d.destination, `${field}[${i}].destinations[${j}].destination`]),
+        'destination',
+      ),
+    );
   }
   if (problems.length > 0) throw new SpaceFileError(problems);
   return { ...file, audiences, computedTraits };

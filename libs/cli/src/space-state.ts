@@ -108,8 +108,19 @@ export function toSpaceFile(state: SpaceState): { file: SpaceFile; skipped: stri
   };
   const file: SpaceFile = {
     space: { id: state.space.id, name: state.space.name },
-    sources: state.sources.map((s) => ({ name: s.name, enabled: s.enabled, ...(s.rateLimit ? { rateLimit: s.rateLimit } : {}), writeKey: s.writeKey })),
-    destinations: state.destinations.map((d) => ({ name: d.name, type: d.type, settings: d.settings, ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}), enabled: d.enabled })),
+    sources: state.sources.map((s) => ({
+      name: s.name,
+      enabled: s.enabled,
+      ...(s.rateLimit ? { rateLimit: s.rateLimit } : {}),
+      writeKey: s.writeKey,
+    })),
+    destinations: state.destinations.map((d) => ({
+      name: d.name,
+      type: d.type,
+      settings: d.settings,
+      ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}),
+      enabled: d.enabled,
+    })),
     audiences: state.audiences.map(computation),
     computedTraits: state.computedTraits.map(computation),
   };

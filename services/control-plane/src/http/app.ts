@@ -60,7 +60,6 @@ export function createApp(config: { token: string; maxBodyBytes: number }, deps:
   app.use(serialWrites());
   for (const router of deps.apiRouters) app.use(router);
   app.use((req, _res, next) => next(new ApiError(404, [{ type: 'not-found', message: `no route ${req.method} ${req.path}` }])));
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ApiError) return void res.status(err.status).json(err.body());
     const e = err as { type?: string; status?: number; message?: string; limit?: number };

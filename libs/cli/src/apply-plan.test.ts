@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { planApply } from './apply-plan';
 import { formatSpaceFile, parseSpaceFile, SpaceFileError, type ParsedSpaceFile } from './space-file';
 import { toSpaceFile, type SpaceState } from './space-state';
@@ -185,5 +187,14 @@ describe('planApply', () => {
       "delete destination 'Hook'",
       "delete source 'Web'",
     ]);
+  });
+});
+
+describe('examples/space.yaml', () => {
+  it('is a valid space file that plans a whole new space', () => {
+    const text = readFileSync(path.resolve(__dirname, '../examples/space.yaml'), 'utf8');
+    const plan = planApply(parseSpaceFile(text, 'examples/space.yaml'), null);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.filter((s) => s.kind === 'connection')).toHaveLength(3);
   });
 });

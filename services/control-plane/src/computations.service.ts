@@ -7,7 +7,7 @@ import type { ComputationConfig, ConfigStore, ConfigWriter } from '@engage/confi
 import { ApiError } from './http/api-error';
 import { newId, snakeCase } from './domain/ids';
 import { findCycleInGraph } from '@engage/engine';
-import { QueryCheckError, type QueryChecker, type QueryKind } from './domain/query-checker';
+import { QueryCheckError, type CheckedQuery, type QueryChecker, type QueryKind } from './domain/query-checker';
 import type { createComputationBody, patchComputationBody } from './domain/requests';
 import type { z } from 'zod';
 
@@ -38,6 +38,7 @@ export class ComputationsService {
     if (this.keyTaken(spaceId, key))
       throw ApiError.conflict(`key '${key}' is already used in this space (keys are never reused, even after deletion)`, 'key');
     const checked = this.check(kind, body.definition.query, body.definition.type);
+    this.rejectCrossLevelReads(spaceId, checked.reads);
     this.rejectCycle(spaceId, key, checked.references);
     const now = this.now();
     const computation: ComputationConfig = {
@@ -88,6 +89,7 @@ export class ComputationsService {
     };
     if (patch.definition && (patch.definition.query !== current.definition.query || patch.definition.type !== current.definition.type)) {
       const checked = this.check(kind, patch.definition.query, patch.definition.type);
+      this.rejectCrossLevelReads(spaceId, checked.reads);
       this.rejectCycle(spaceId, current.key, checked.references);
       next.definition = { query: patch.definition.query, type: patch.definition.type };
       // The evaluator and scheduler drop state of older versions and re-backfill.
@@ -124,7 +126,7 @@ export class ComputationsService {
   check(kind: ComputationKind, query: string, type: 'users' | 'accounts') {
     const queryKind: QueryKind = kind === 'computed_trait' ? 'trait' : type;
     try {
-      return this.deps.checker.check(query, queryKind);
+      return this.deps.checker.check(query, queryKind, type === 'accounts' ? 'account' : 'user');
     } catch (err) {
       if (err instanceof QueryCheckError) {
         throw new ApiError(422, [
@@ -137,6 +139,24 @@ export class ComputationsService {
       }
       throw err;
     }
+  }
+
+  /** A users-level read of an account-level computation (or the reverse) has no value to read: 422. */
+  private rejectCrossLevelReads(spaceId: string, reads: CheckedQuery['reads']): void {
+    const byKey = new Map(this.allComputations(spaceId).map((c) => [c.key, c]));
+    for (const read of reads ?? []) {
+      const target = byKey.get(read.name);
+      if (!target) continue;
+      const level = target.definition.type === 'accounts' ? 'account' : 'user';
+      if (level === read.level) continue;
+      const what = `${level}-level ${this.isTrait(target) ? 'computed trait' : 'audience'} '${read.name}'`;
+      const where = read.level === 'user' ? 'where a user is evaluated' : 'where an account is evaluated (read it inside ANY or ALL)';
+      throw ApiError.validation(`definition.query: trait('${read.name}') reads the ${what} ${where}`, 'definition.query');
+    }
+  }
+
+  private isTrait(c: ComputationConfig): boolean {
+    return this.deps.store.get('computed_trait', c.id) !== undefined;
   }
 
   private keyTaken(spaceId: string, key: string): boolean {

@@ -177,6 +177,35 @@ describe('control plane configuration API', () => {
     });
     expect(toUsers.status).toBe(422);
     expect(toUsers.body.errors[0].field).toBe('definition.type');
+
+    // Reads of other computations must be at their level: users inside ANY/ALL, the account outside.
+    const userAud = await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'Single Buyers',
+      definition: { query: "event('Order Completed').count() >= 1", type: 'users' },
+    });
+    expect(userAud.status).toBe(201);
+    const readsAccount = await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'In Buying Account',
+      definition: { query: "trait('accounts_with_a_buyer') = true", type: 'users' },
+    });
+    expect(readsAccount.body.errors).toEqual([
+      {
+        type: 'validation',
+        field: 'definition.query',
+        message:
+          "definition.query: trait('accounts_with_a_buyer') reads the account-level audience 'accounts_with_a_buyer' where a user is evaluated",
+      },
+    ]);
+    const outsideAny = await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'Buyer Accounts',
+      definition: { query: "trait('single_buyers') = true", type: 'accounts' },
+    });
+    expect(outsideAny.body.errors[0].message).toContain('where an account is evaluated (read it inside ANY or ALL)');
+    const insideAny = await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'Buyer Accounts',
+      definition: { query: "ANY trait('single_buyers') = true", type: 'accounts' },
+    });
+    expect(insideAny.status).toBe(201);
   });
 
   it('keeps realtime/batch immutable and bumps the definition version on an edit', async () => {

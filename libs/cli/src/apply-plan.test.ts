@@ -167,11 +167,13 @@ describe('planApply', () => {
           "query: event('Order Completed').sum(property('revenue'))",
           "query: event('Order Completed').sum(property('revenue'))\n    options: { computeMode: batch }",
         )
-        .replace('- destination: Hook', '- destination: Hook\n      - destination: Nowhere'),
+        .replace('- destination: Hook', '- destination: Hook\n      - destination: Nowhere')
+        .replace("trait('lifetime_value') > 500", "trait('lifetime_value') >"),
     );
     const plan = planApply(edited, state);
     expect(plan.problems).toEqual([
       "destinations[0] 'Hook': type cannot change from webhook to list-webhook; give the new destination another name",
+      expect.stringMatching(/^audiences\[0\] 'big_spenders': definition\.query: 1:\d+: /),
       "computedTraits[0] 'lifetime_value': options.computeMode cannot change from realtime to batch after creation",
       "audiences[0].destinations[1].destination: no destination named 'Nowhere' in the file or the space",
     ]);

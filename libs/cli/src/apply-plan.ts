@@ -3,7 +3,7 @@
 // are). Problems the API would only find halfway through (a changed destination
 // type or compute mode, a connection to an unknown destination) are found here,
 // before any write.
-import { dependenciesOf, parseQuery } from '@engage/engine';
+import { dependenciesOf, parseQuery, QueryError } from '@engage/engine';
 import type { ParsedSpaceFile } from './space-file';
 import { KIND_PATH, type ComputationKind, type ComputationObject, type SpaceState } from './space-state';
 
@@ -177,6 +177,15 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     ...file.audiences.map((spec, i) => ({ key: spec.key, kind: 'audience' as const, spec, where: `audiences[${i}]` })),
     ...file.computedTraits.map((spec, i) => ({ key: spec.key, kind: 'computed_trait' as const, spec, where: `computedTraits[${i}]` })),
   ];
+  // The language library checks queries here as the API would: a bad one stops the apply before any write.
+  for (const { kind, spec, where } of desired) {
+    try {
+      parseQuery(spec.definition.query, { type: kind === 'computed_trait' ? 'trait' : spec.definition.type });
+    } catch (err) {
+      if (!(err instanceof QueryError)) throw err;
+      problems.push(`${where} '${spec.key}': definition.query: ${err.line}:${err.column}: ${err.message}`);
+    }
+  }
   const allKeys = new Set([...desired.map((d) => d.key), ...existing.keys()]);
   for (const { key, kind, spec, where } of dependencyOrder(desired, (d) => referencesOf(d.spec, d.kind, allKeys))) {
     const label = `${KIND_PATH[kind].label} ${key}`;

@@ -210,15 +210,30 @@ describe('npx engage apply / export', () => {
     // Nothing was written: the space does not exist.
     expect((await api('GET', '/spaces?pagination.count=200')).data.spaces.some((s: any) => s.name === spaceName)).toBe(false);
 
-    // The API's own checks come back with the object they concern.
+    // Queries are checked before any write too, with line and column.
     const invalidQuery = await engage([
       'apply',
       '-f',
       file('q.yaml', `space: { name: ${spaceName} }\naudiences:\n  - name: Broken\n    definition: { query: "event('A').count() >=" }\n`),
     ]);
-    expect(invalidQuery.code).toBe(1);
-    expect(invalidQuery.stdout).toMatch(/^created space/);
-    expect(invalidQuery.stderr).toMatch(/failed to create audience broken: definition\.query: 1:\d+: /);
+    expect(invalidQuery).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(/audiences\[0\] 'broken': definition\.query: 1:\d+: /),
+    });
+    expect((await api('GET', '/spaces?pagination.count=200')).data.spaces.some((s: any) => s.name === spaceName)).toBe(false);
+
+    // The API's own checks come back with the object they concern, after what was done before.
+    const badUrl = await engage([
+      'apply',
+      '-f',
+      file('u.yaml', `space: { name: ${spaceName} }\ndestinations:\n  - { name: Bad, type: webhook, settings: { url: 'not a url' } }\n`),
+    ]);
+    expect(badUrl.code).toBe(1);
+    expect(badUrl.stdout).toMatch(/^created space/);
+    expect(badUrl.stderr).toBe(
+      "engage apply: failed to create destination 'Bad': settings.url: must be an absolute http(s) URL, got 'not a url'\n",
+    );
 
     const usage = await engage(['apply', '-f', 'x.yaml'], { CONTROL_PLANE_TOKEN: '' });
     expect([usage.code, usage.stderr.split('\n')[0]]).toEqual([2, 'engage: no token: pass --token or set CONTROL_PLANE_TOKEN']);

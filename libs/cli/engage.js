@@ -10,7 +10,15 @@ if (command === 'query') {
   process.stderr.write(result.stderr);
   process.exit(result.exitCode);
 }
-const { runCli, USAGE } = require('./dist/main.js');
+let cli;
+try {
+  cli = require('./dist/main.js');
+} catch (err) {
+  if (err && err.code !== 'MODULE_NOT_FOUND') throw err;
+  process.stderr.write('engage: libs/cli is not built yet: run `npm run build` first\n');
+  process.exit(1);
+}
+const { runCli, USAGE } = cli;
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(USAGE);
   process.exit(command === undefined ? 2 : 0);

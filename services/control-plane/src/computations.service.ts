@@ -3,6 +3,7 @@
 // (even after deletion, across audiences and traits, since trait() reads both);
 // queries are checked (422 with line and column); references may not form a
 // cycle; realtime <-> batch cannot change after creation.
+import { unchanged } from './domain/unchanged';
 import type { ComputationConfig, ConfigStore, ConfigWriter } from '@engage/config-store';
 import { ApiError } from './http/api-error';
 import { newId, snakeCase } from './domain/ids';
@@ -96,6 +97,7 @@ export class ComputationsService {
       next.definitionVersion = current.definitionVersion + 1;
       next.definitionUpdatedAt = next.updatedAt;
     }
+    if (unchanged(current, next)) return current;
     await this.deps.writer.write(kind, id, spaceId, next);
     return next;
   }

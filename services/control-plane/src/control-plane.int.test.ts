@@ -424,6 +424,12 @@ describe('control plane configuration API', () => {
       description: 'rename seen within 1 s',
     });
     expect(Date.now() - started).toBeLessThan(1000);
+    // A PATCH that changes nothing writes nothing: the next real change is the next version.
+    const version = reader.getStored('destination', dstId)!.version;
+    expect((await api('PATCH', `/spaces/${spaceId}/destinations/${dstId}`, { name: 'Hook Renamed', enabled: true })).status).toBe(200);
+    await api('PATCH', `/spaces/${spaceId}/destinations/${dstId}`, { enabled: false });
+    await waitFor(() => reader.get('destination', dstId)?.enabled === false, { description: 'disable seen' });
+    expect(reader.getStored('destination', dstId)!.version).toBe(version + 1);
     // Deleting the audience deletes its connections with it.
     expect((await api('DELETE', `/spaces/${spaceId}/audiences/${audId}`)).status).toBe(200);
     await waitFor(() => reader.get('connection', conId) === undefined && reader.getStored('connection', conId)?.deleted, {

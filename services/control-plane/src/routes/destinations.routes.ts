@@ -1,5 +1,6 @@
 // /spaces/{spaceId}/destinations and the connections of computations to them:
 // /spaces/{spaceId}/audiences/{id}/destinations, /computed-traits/{id}/destinations.
+import { unchanged } from '../domain/unchanged';
 import { param } from '../http/params';
 import { Router } from 'express';
 import type { ConfigStore, ConfigWriter, ConnectionConfig, DestinationConfig } from '@engage/config-store';
@@ -66,6 +67,7 @@ export function destinationsRouter(deps: {
         422,
         issues.map(([field, reason]) => ({ type: 'validation', message: `${field}: ${reason}`, field })),
       );
+    if (unchanged(current, next)) return void res.json({ data: { destination: current } });
     await deps.writer.write('destination', next.id, spaceId, next);
     res.json({ data: { destination: next } });
   });
@@ -160,6 +162,7 @@ export function destinationsRouter(deps: {
         enabled: patch.enabled ?? current.enabled,
         updatedAt: now(),
       };
+      if (unchanged(current, next)) return void res.json({ data: { connection: await viewOf(current) } });
       await deps.writer.write('connection', next.id, spaceId, next);
       res.json({ data: { connection: await viewOf(next) } });
     });

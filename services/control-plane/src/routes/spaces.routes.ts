@@ -1,4 +1,5 @@
 // /spaces and /spaces/{spaceId}/sources (write keys).
+import { unchanged } from '../domain/unchanged';
 import { param } from '../http/params';
 import { Router } from 'express';
 import type { ConfigStore, ConfigWriter, SourceConfig, SpaceConfig } from '@engage/config-store';
@@ -38,6 +39,7 @@ export function spacesRouter(deps: { store: ConfigStore; writer: ConfigWriter; s
     const current = deps.store.get('space', deps.spaces.require(param(req, 'spaceId')))!;
     const patch = parseBody(patchSpaceBody, req.body);
     const space: SpaceConfig = { ...current, name: patch.name ?? current.name, updatedAt: now() };
+    if (unchanged(current, space)) return void res.json({ data: { space: current } });
     await deps.writer.write('space', space.id, space.id, space);
     res.json({ data: { space } });
   });
@@ -94,6 +96,7 @@ export function spacesRouter(deps: { store: ConfigStore; writer: ConfigWriter; s
       rateLimit: patch.rateLimit === null ? undefined : (patch.rateLimit ?? current.rateLimit),
       updatedAt: now(),
     };
+    if (unchanged(current, source)) return void res.json({ data: { source: current } });
     await deps.writer.write('source', source.id, spaceId, source);
     res.json({ data: { source } });
   });

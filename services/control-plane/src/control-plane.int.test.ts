@@ -110,6 +110,12 @@ describe('control plane configuration API', () => {
     expect(again.body.errors[0]).toEqual(expect.objectContaining({ type: 'conflict', field: 'key' }));
   });
 
+  it('gives a key to exactly one of many concurrent creations', async () => {
+    const body = { name: 'Raced', definition: { query: "event('A').count() >= 1", type: 'users' } };
+    const results = await Promise.all(Array.from({ length: 6 }, () => api('POST', `/spaces/${spaceId}/audiences`, body)));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+  });
+
   it('answers 422 with line and column for an invalid query', async () => {
     const res = await api('POST', `/spaces/${spaceId}/audiences`, {
       name: 'Broken',

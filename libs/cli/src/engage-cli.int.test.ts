@@ -14,14 +14,19 @@ let proc: ServiceProcess;
 let url: string;
 const dir = mkdtempSync(path.join(tmpdir(), 'engage-cli-'));
 
-function engage(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function engage(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { env: { ...process.env, CONTROL_PLANE_URL: url, CONTROL_PLANE_TOKEN: TOKEN, ...env } },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin!.end(stdin ?? '');
   });
 }
 
@@ -149,6 +154,11 @@ describe('npx engage apply / export', () => {
     });
     const exportedFile = file('exported.yaml', exported.stdout);
     expect((await engage(['apply', '-f', exportedFile])).stdout).toMatch(/^no changes: /);
+    // JSON on stdin, the space named by --space instead of the file (a copy without ids applies to it the same).
+    const withoutId = { ...JSON.parse(before.stdout), space: { name: spaceName } };
+    expect((await engage(['apply', '-f', '-', '--space', spaceId], {}, JSON.stringify(withoutId))).stdout).toBe(
+      `no changes: space ${spaceId} already matches - (11 objects unchanged)\n`,
+    );
     const jsonFile = file('exported.json', before.stdout);
     expect((await engage(['apply', '-f', jsonFile])).stdout).toMatch(/^no changes: /);
 

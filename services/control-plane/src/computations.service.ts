@@ -2,7 +2,9 @@
 // config store. Keys are snake_cased from names and never reused in a space
 // (even after deletion, across audiences and traits, since trait() reads both);
 // queries are checked (422 with line and column); references may not form a
-// cycle; realtime <-> batch cannot change after creation.
+// cycle and must read each computation at its level (users / accounts);
+// realtime <-> batch and the level cannot change after creation; a PATCH that
+// changes nothing writes nothing.
 import { unchanged } from './domain/unchanged';
 import type { ComputationConfig, ConfigStore, ConfigWriter } from '@engage/config-store';
 import { ApiError } from './http/api-error';

@@ -2,12 +2,15 @@
 // config store. Keys are snake_cased from names and never reused in a space
 // (even after deletion, across audiences and traits, since trait() reads both);
 // queries are checked (422 with line and column); references may not form a
-// cycle; realtime <-> batch cannot change after creation.
+// cycle and must read each computation at its level (users / accounts);
+// realtime <-> batch and the level cannot change after creation; a PATCH that
+// changes nothing writes nothing.
+import { unchanged } from './domain/unchanged';
 import type { ComputationConfig, ConfigStore, ConfigWriter } from '@engage/config-store';
 import { ApiError } from './http/api-error';
 import { newId, snakeCase } from './domain/ids';
 import { findCycleInGraph } from '@engage/engine';
-import { QueryCheckError, type QueryChecker, type QueryKind } from './domain/query-checker';
+import { QueryCheckError, type CheckedQuery, type QueryChecker, type QueryKind } from './domain/query-checker';
 import type { createComputationBody, patchComputationBody } from './domain/requests';
 import type { z } from 'zod';
 
@@ -35,8 +38,10 @@ export class ComputationsService {
   async create(kind: ComputationKind, spaceId: string, body: z.infer<typeof createComputationBody>): Promise<ComputationConfig> {
     const key = body.key ?? snakeCase(body.name);
     if (!key) throw ApiError.validation('name: must contain a letter or digit to derive a key from', 'name');
-    if (this.keyTaken(spaceId, key)) throw ApiError.conflict(`key '${key}' is already used in this space (keys are never reused, even after deletion)`, 'key');
+    if (this.keyTaken(spaceId, key))
+      throw ApiError.conflict(`key '${key}' is already used in this space (keys are never reused, even after deletion)`, 'key');
     const checked = this.check(kind, body.definition.query, body.definition.type);
+    this.rejectCrossLevelReads(spaceId, checked.reads);
     this.rejectCycle(spaceId, key, checked.references);
     const now = this.now();
     const computation: ComputationConfig = {
@@ -57,10 +62,25 @@ export class ComputationsService {
     return computation;
   }
 
-  async update(kind: ComputationKind, spaceId: string, id: string, patch: z.infer<typeof patchComputationBody>): Promise<ComputationConfig> {
+  async update(
+    kind: ComputationKind,
+    spaceId: string,
+    id: string,
+    patch: z.infer<typeof patchComputationBody>,
+  ): Promise<ComputationConfig> {
     const current = this.get(kind, spaceId, id);
     if (patch.options?.computeMode && patch.options.computeMode !== current.options.computeMode) {
-      throw ApiError.validation(`options.computeMode: cannot change from ${current.options.computeMode} to ${patch.options.computeMode} after creation`, 'options.computeMode');
+      throw ApiError.validation(
+        `options.computeMode: cannot change from ${current.options.computeMode} to ${patch.options.computeMode} after creation`,
+        'options.computeMode',
+      );
+    }
+    // State is kept per level (user or account): a new level is a new computation.
+    if (patch.definition && patch.definition.type !== current.definition.type) {
+      throw ApiError.validation(
+        `definition.type: cannot change from ${current.definition.type} to ${patch.definition.type} after creation`,
+        'definition.type',
+      );
     }
     const next: ComputationConfig = {
       ...current,
@@ -72,12 +92,14 @@ export class ComputationsService {
     };
     if (patch.definition && (patch.definition.query !== current.definition.query || patch.definition.type !== current.definition.type)) {
       const checked = this.check(kind, patch.definition.query, patch.definition.type);
+      this.rejectCrossLevelReads(spaceId, checked.reads);
       this.rejectCycle(spaceId, current.key, checked.references);
       next.definition = { query: patch.definition.query, type: patch.definition.type };
       // The evaluator and scheduler drop state of older versions and re-backfill.
       next.definitionVersion = current.definitionVersion + 1;
       next.definitionUpdatedAt = next.updatedAt;
     }
+    if (unchanged(current, next)) return current;
     await this.deps.writer.write(kind, id, spaceId, next);
     return next;
   }
@@ -86,7 +108,19 @@ export class ComputationsService {
     const current = this.get(kind, spaceId, id);
     const dependents = this.allComputations(spaceId).filter((c) => c.id !== id && this.referencesOf(c).includes(current.key));
     if (dependents.length > 0) {
-      throw ApiError.conflict(`${LABEL[kind]} '${current.key}' is referenced by ${dependents.map((d) => `'${d.key}'`).join(', ')}; change those first`);
+      throw ApiError.conflict(
+        `${LABEL[kind]} '${current.key}' is referenced by ${dependents.map((d) => `'${d.key}'`).join(', ')}; change those first`,
+      );
+    }
+    // Its connections go with it: a dispatcher must not keep a connection to nothing.
+    for (const connection of this.deps.store.list('connection', spaceId).filter((c) => c.computationId === id)) {
+      await this.deps.writer.write(
+        'connection',
+        connection.id,
+        spaceId,
+        { ...connection, enabled: false, updatedAt: this.now() },
+        { deleted: true },
+      );
     }
     await this.deps.writer.write(kind, id, spaceId, { ...current, enabled: false, updatedAt: this.now() }, { deleted: true });
     return current;
@@ -96,15 +130,37 @@ export class ComputationsService {
   check(kind: ComputationKind, query: string, type: 'users' | 'accounts') {
     const queryKind: QueryKind = kind === 'computed_trait' ? 'trait' : type;
     try {
-      return this.deps.checker.check(query, queryKind);
+      return this.deps.checker.check(query, queryKind, type === 'accounts' ? 'account' : 'user');
     } catch (err) {
       if (err instanceof QueryCheckError) {
         throw new ApiError(422, [
-          { type: 'invalid-query', message: `definition.query: ${err.position.line}:${err.position.column}: ${err.message}`, field: 'definition.query' },
+          {
+            type: 'invalid-query',
+            message: `definition.query: ${err.position.line}:${err.position.column}: ${err.message}`,
+            field: 'definition.query',
+          },
         ]);
       }
       throw err;
     }
+  }
+
+  /** A users-level read of an account-level computation (or the reverse) has no value to read: 422. */
+  private rejectCrossLevelReads(spaceId: string, reads: CheckedQuery['reads']): void {
+    const byKey = new Map(this.allComputations(spaceId).map((c) => [c.key, c]));
+    for (const read of reads ?? []) {
+      const target = byKey.get(read.name);
+      if (!target) continue;
+      const level = target.definition.type === 'accounts' ? 'account' : 'user';
+      if (level === read.level) continue;
+      const what = `${level}-level ${this.isTrait(target) ? 'computed trait' : 'audience'} '${read.name}'`;
+      const where = read.level === 'user' ? 'where a user is evaluated' : 'where an account is evaluated (read it inside ANY or ALL)';
+      throw ApiError.validation(`definition.query: trait('${read.name}') reads the ${what} ${where}`, 'definition.query');
+    }
+  }
+
+  private isTrait(c: ComputationConfig): boolean {
+    return this.deps.store.get('computed_trait', c.id) !== undefined;
   }
 
   private keyTaken(spaceId: string, key: string): boolean {
@@ -121,7 +177,8 @@ export class ComputationsService {
 
   private referencesOf(c: ComputationConfig): string[] {
     try {
-      return this.deps.checker.check(c.definition.query, this.deps.store.get('computed_trait', c.id) ? 'trait' : c.definition.type).references;
+      return this.deps.checker.check(c.definition.query, this.deps.store.get('computed_trait', c.id) ? 'trait' : c.definition.type)
+        .references;
     } catch {
       return [];
     }

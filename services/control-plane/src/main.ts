@@ -23,7 +23,10 @@ const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('control-plane', config);
 const { kafka, codec, producer, redis, log } = runtime;
 
-const store = new ConfigStore({ topic: runtime.topics.config.name, groupPrefix: 'control-plane' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const store = new ConfigStore(
+  { topic: runtime.topics.config.name, groupPrefix: 'control-plane' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
 const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { producer, codec, store });
 const spaces = new SpacesGuard(store);
 const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });

@@ -1,6 +1,13 @@
 // Reads compute and sync status that workers write to Redis, and combines it
 // with configuration into what the API shows.
-import { parseComputationStatus, statusKeys, type ComputationConfig, type ComputationStatus, type ConnectionConfig, type DestinationConfig } from '@engage/config-store';
+import {
+  parseComputationStatus,
+  statusKeys,
+  type ComputationConfig,
+  type ComputationStatus,
+  type ConnectionConfig,
+  type DestinationConfig,
+} from '@engage/config-store';
 import type { RedisClient } from '@engage/redis';
 
 export interface ComputationView extends ComputationConfig {
@@ -12,7 +19,10 @@ export interface ComputationView extends ComputationConfig {
 export class StatusReader {
   private readonly keys;
 
-  constructor(config: { redisKeyPrefix: string }, private readonly deps: { redis: RedisClient }) {
+  constructor(
+    config: { redisKeyPrefix: string },
+    private readonly deps: { redis: RedisClient },
+  ) {
     this.keys = statusKeys(config.redisKeyPrefix);
   }
 

@@ -24,9 +24,11 @@ export interface CheckedQuery {
   normalized: string;
   /** Keys of audiences / computed traits the query reads through trait(). */
   references: string[];
+  /** Every trait() read with the level (user or account) it is read at. */
+  reads?: Array<{ name: string; level: 'user' | 'account' }>;
 }
 
 export interface QueryChecker {
   /** Throws QueryCheckError when the query is invalid. */
-  check(query: string, kind: QueryKind): CheckedQuery;
+  check(query: string, kind: QueryKind, traitLevel?: 'user' | 'account'): CheckedQuery;
 }

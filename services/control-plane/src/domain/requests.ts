@@ -16,7 +16,12 @@ const rateLimit = z
   .strict();
 
 export const createSpaceBody = z.object({ name }).strict();
+export const patchSpaceBody = z.object({ name: name.optional() }).strict();
 export const createSourceBody = z.object({ name, enabled: z.boolean().default(true), rateLimit: rateLimit.optional() }).strict();
+/** `rateLimit: null` removes the source's own limit (the ingest default applies again). */
+export const patchSourceBody = z
+  .object({ name: name.optional(), enabled: z.boolean().optional(), rateLimit: rateLimit.nullable().optional() })
+  .strict();
 
 const definition = z
   .object({
@@ -48,7 +53,10 @@ export const patchComputationBody = z
     description: z.string().max(2000, 'must be at most 2000 characters').optional(),
     enabled: z.boolean().optional(),
     definition: definition.optional(),
-    options: z.object({ includeHistoricalData: z.boolean().optional(), computeMode: z.enum(['realtime', 'batch']).optional() }).strict().optional(),
+    options: z
+      .object({ includeHistoricalData: z.boolean().optional(), computeMode: z.enum(['realtime', 'batch']).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -73,64 +81,115 @@ export const DESTINATION_TYPES = [
   'zendesk',
 ] as const;
 
+/** Destination types whose settings this API checks (the delivery library sends to them). */
+const URL_TYPES = new Set<string>(['webhook', 'list-webhook']);
+
+/** Checks `settings` for a destination type; returns [field, reason] pairs (empty when valid). */
+export function destinationSettingsIssues(type: string, settings: Record<string, unknown>): Array<[string, string]> {
+  const issues: Array<[string, string]> = [];
+  if (URL_TYPES.has(type)) {
+    const url = settings.url;
+    if (url === undefined || url === null || url === '') issues.push(['settings.url', `is required for type ${type}`]);
+    else if (typeof url !== 'string') issues.push(['settings.url', 'must be a string']);
+    else if (!isHttpUrl(url)) issues.push(['settings.url', `must be an absolute http(s) URL, got '${url.slice(0, 200)}'`]);
+    const headers = settings.headers;
+    if (
+      headers !== undefined &&
+      (typeof headers !== 'object' ||
+        headers === null ||
+        Array.isArray(headers) ||
+        Object.values(headers).some((v) => typeof v !== 'string'))
+    ) {
+      issues.push(['settings.headers', 'must be an object of string header values']);
+    }
+  }
+  return issues;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+const settingsObject = z.record(z.unknown());
+
 export const createDestinationBody = z
   .object({
     name,
     type: z.enum(DESTINATION_TYPES),
-    settings: z.record(z.unknown()).default({}),
+    settings: settingsObject.default({}),
     rateLimit: rateLimit.optional(),
     enabled: z.boolean().default(true),
   })
   .strict()
   .superRefine((body, ctx) => {
-    if (body.type === 'webhook' || body.type === 'list-webhook') {
-      const url = body.settings.url;
-      if (typeof url !== 'string' || !/^https?:\/\/[^\s]+$/.test(url)) {
-        ctx.addIssue({ code: 'custom', path: ['settings', 'url'], message: `is required for type ${body.type}: an http(s) URL` });
-      }
-      const headers = body.settings.headers;
-      if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) {
-        ctx.addIssue({ code: 'custom', path: ['settings', 'headers'], message: 'must be an object of string header values' });
-      }
-    }
+    for (const [field, message] of destinationSettingsIssues(body.type, body.settings))
+      ctx.addIssue({ code: 'custom', path: field.split('.'), message });
   });
 
+/** The type cannot change (a different type is a different destination); settings are checked against it after merging. */
 export const patchDestinationBody = z
-  .object({ name: name.optional(), settings: z.record(z.unknown()).optional(), rateLimit: rateLimit.nullable().optional(), enabled: z.boolean().optional() })
+  .object({
+    name: name.optional(),
+    settings: settingsObject.optional(),
+    rateLimit: rateLimit.nullable().optional(),
+    enabled: z.boolean().optional(),
+  })
   .strict();
 
+/** Destinations that take lists of members: audiences only, never computed traits. */
+export const LIST_DESTINATION_TYPES = new Set<string>(['list-webhook', 'facebook-custom-audiences']);
+
 export const IDENTIFIER_TYPES = ['user_id', 'anonymous_id', 'email', 'phone', 'ios.id', 'android.id', 'advertisingId', 'group_id'];
+
+const eventName = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const connectionSettings = z
+  .object({
+    identify: z.boolean().default(true),
+    track: z.boolean().default(false),
+    enteredEvent: eventName.optional(),
+    exitedEvent: eventName.optional(),
+    identifierTypes: z
+      .array(z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be an identifier type such as user_id or email'))
+      .min(1, 'must name at least one identifier type')
+      .optional(),
+  })
+  .strict();
 
 export const createConnectionBody = z
   .object({
     destinationId: z.string().min(1, 'must not be empty'),
     enabled: z.boolean().default(true),
-    settings: z
-      .object({
-        identify: z.boolean().default(true),
-        track: z.boolean().default(false),
-        enteredEvent: z.string().min(1).max(200).optional(),
-        exitedEvent: z.string().min(1).max(200).optional(),
-        identifierTypes: z.array(z.string().min(1)).min(1, 'must name at least one identifier type').optional(),
-      })
-      .strict()
-      .default({ identify: true, track: false }),
+    settings: connectionSettings.default({ identify: true, track: false }),
   })
   .strict();
+
+/** `settings` replaces the connection's settings as a whole (omitted fields take their defaults). */
+export const patchConnectionBody = z.object({ enabled: z.boolean().optional(), settings: connectionSettings.optional() }).strict();
 
 /** Parses `body` or throws a 422 listing every bad field. */
 export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.infer<S> {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw ApiError.badRequest('the request body must be a JSON object');
+    throw ApiError.badRequest('the request body must be a JSON object (Content-Type: application/json)');
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   throw new ApiError(
     422,
-    result.error.issues.map((i) => {
-      const field = i.path.join('.');
-      const message = i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message;
-      return { type: 'validation', message: field ? `${field}: ${message}` : message, field: field || undefined };
+    result.error.issues.flatMap((i) => {
+      const at = i.path.join('.');
+      // One item per unknown field, so a client can point at each of them.
+      if (i.code === 'unrecognized_keys') {
+        return i.keys.map((k) => {
+          const field = at ? `${at}.${k}` : k;
+          return { type: 'validation', message: `${field}: unknown field`, field };
+        });
+      }
+      return [{ type: 'validation', message: at ? `${at}: ${i.message}` : i.message, field: at || undefined }];
     }),
   );
 }

@@ -30,6 +30,25 @@ export function bearerAuth(token: string) {
   };
 }
 
+/**
+ * Runs mutating requests one at a time in this process. The rules check the
+ * store, then write (keys never reused, one connection per pair, a space empty
+ * before deletion); two interleaved requests could both pass the check.
+ * NOTE: this holds within one control-plane process; run one writer replica.
+ */
+export function serialWrites() {
+  let tail: Promise<void> = Promise.resolve();
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+    const previous = tail;
+    let release!: () => void;
+    tail = new Promise<void>((resolve) => (release = resolve));
+    res.once('finish', release);
+    res.once('close', release);
+    void previous.then(() => next());
+  };
+}
+
 export function createApp(config: { token: string; maxBodyBytes: number }, deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
@@ -37,18 +56,22 @@ export function createApp(config: { token: string; maxBodyBytes: number }, deps:
   app.use((req, res, next) => {
     handleOpsRequest(req, res, deps.ops).then((handled) => (handled ? undefined : next()), next);
   });
-  app.use(express.json({ limit: config.maxBodyBytes }));
+  // Routers with an auth of their own (the Profile API's Basic auth) come first; they only read.
   for (const router of deps.publicRouters ?? []) app.use(router);
+  // Auth before parsing: an unauthenticated caller learns nothing about bodies.
   app.use(bearerAuth(config.token));
+  app.use(express.json({ limit: config.maxBodyBytes }));
+  app.use(serialWrites());
   for (const router of deps.apiRouters) app.use(router);
   app.use((req, _res, next) => next(new ApiError(404, [{ type: 'not-found', message: `no route ${req.method} ${req.path}` }])));
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ApiError) return void res.status(err.status).json(err.body());
     const e = err as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.parse.failed') return void res.status(400).json(ApiError.badRequest(`invalid JSON body: ${e.message}`).body());
     if (e.type === 'entity.too.large') {
-      return void res.status(413).json(new ApiError(413, [{ type: 'too-large', message: `request body exceeds the limit of ${e.limit} bytes` }]).body());
+      return void res
+        .status(413)
+        .json(new ApiError(413, [{ type: 'too-large', message: `request body exceeds the limit of ${e.limit} bytes` }]).body());
     }
     deps.log.error({ err, method: req.method, path: req.path }, 'request_failed');
     res.status(500).json({ errors: [{ type: 'internal', message: 'internal error' }] });

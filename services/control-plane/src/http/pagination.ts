@@ -13,7 +13,8 @@ export function paginate<T>(all: T[], query: Record<string, unknown>): Page<T> {
   const rawCount = query['pagination.count'] ?? query.count;
   const rawCursor = query['pagination.cursor'] ?? query.cursor;
   const count = rawCount === undefined ? 50 : Number(rawCount);
-  if (!Number.isInteger(count) || count < 1 || count > 200) throw ApiError.badRequest('pagination.count: must be an integer from 1 to 200', 'pagination.count');
+  if (!Number.isInteger(count) || count < 1 || count > 200)
+    throw ApiError.badRequest('pagination.count: must be an integer from 1 to 200', 'pagination.count');
   let offset = 0;
   if (rawCursor !== undefined && rawCursor !== '') {
     const m = /^o:(\d+)$/.exec(Buffer.from(String(rawCursor), 'base64url').toString());

@@ -12,7 +12,10 @@ const PATHS: Record<ComputationKind, { path: string; one: string; many: string }
   computed_trait: { path: 'computed-traits', one: 'computedTrait', many: 'computedTraits' },
 };
 
-export function computationsRouter(kind: ComputationKind, deps: { computations: ComputationsService; status: StatusReader; spaces: SpacesGuard }): Router {
+export function computationsRouter(
+  kind: ComputationKind,
+  deps: { computations: ComputationsService; status: StatusReader; spaces: SpacesGuard },
+): Router {
   const { path, one, many } = PATHS[kind];
   const base = `/spaces/:spaceId/${path}`;
   const router = Router();

@@ -1,16 +1,31 @@
 // /spaces/{spaceId}/destinations and the connections of computations to them:
 // /spaces/{spaceId}/audiences/{id}/destinations, /computed-traits/{id}/destinations.
+import { unchanged } from '../domain/unchanged';
 import { param } from '../http/params';
 import { Router } from 'express';
 import type { ConfigStore, ConfigWriter, ConnectionConfig, DestinationConfig } from '@engage/config-store';
 import { newId } from '../domain/ids';
-import { createConnectionBody, createDestinationBody, parseBody, patchDestinationBody } from '../domain/requests';
+import {
+  createConnectionBody,
+  createDestinationBody,
+  destinationSettingsIssues,
+  LIST_DESTINATION_TYPES,
+  parseBody,
+  patchConnectionBody,
+  patchDestinationBody,
+} from '../domain/requests';
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';
 import type { StatusReader } from '../status.reader';
 import type { SpacesGuard } from './spaces.routes';
 
-export function destinationsRouter(deps: { store: ConfigStore; writer: ConfigWriter; spaces: SpacesGuard; status: StatusReader; now?: () => Date }): Router {
+export function destinationsRouter(deps: {
+  store: ConfigStore;
+  writer: ConfigWriter;
+  spaces: SpacesGuard;
+  status: StatusReader;
+  now?: () => Date;
+}): Router {
   const router = Router();
   const now = () => (deps.now?.() ?? new Date()).toISOString();
   const destinationIn = (spaceId: string, id: string) => {
@@ -46,6 +61,13 @@ export function destinationsRouter(deps: { store: ConfigStore; writer: ConfigWri
       enabled: patch.enabled ?? current.enabled,
       updatedAt: now(),
     };
+    const issues = destinationSettingsIssues(next.type, next.settings);
+    if (issues.length > 0)
+      throw new ApiError(
+        422,
+        issues.map(([field, reason]) => ({ type: 'validation', message: `${field}: ${reason}`, field })),
+      );
+    if (unchanged(current, next)) return void res.json({ data: { destination: current } });
     await deps.writer.write('destination', next.id, spaceId, next);
     res.json({ data: { destination: next } });
   });
@@ -70,9 +92,22 @@ export function destinationsRouter(deps: { store: ConfigStore; writer: ConfigWri
       const computation = computationIn(spaceId, param(req, 'id'));
       const body = parseBody(createConnectionBody, req.body);
       const destination = deps.store.get('destination', body.destinationId);
-      if (!destination || destination.spaceId !== spaceId) throw ApiError.validation(`destinationId: destination ${body.destinationId} not found in this space`, 'destinationId');
-      const existing = deps.store.list('connection', spaceId).find((c) => c.computationId === computation.id && c.destinationId === destination.id);
-      if (existing) throw ApiError.conflict(`${computation.key} is already connected to ${destination.id} (connection ${existing.id})`, 'destinationId');
+      if (!destination || destination.spaceId !== spaceId)
+        throw ApiError.validation(`destinationId: destination ${body.destinationId} not found in this space`, 'destinationId');
+      if (computationClass === 'trait' && LIST_DESTINATION_TYPES.has(destination.type)) {
+        throw ApiError.validation(
+          `destinationId: ${destination.type} is a list destination and takes audiences only, not computed traits`,
+          'destinationId',
+        );
+      }
+      const existing = deps.store
+        .list('connection', spaceId)
+        .find((c) => c.computationId === computation.id && c.destinationId === destination.id);
+      if (existing)
+        throw ApiError.conflict(
+          `${computation.key} is already connected to ${destination.id} (connection ${existing.id})`,
+          'destinationId',
+        );
       const at = now();
       const connection: ConnectionConfig = {
         id: newId('con'),
@@ -97,12 +132,44 @@ export function destinationsRouter(deps: { store: ConfigStore; writer: ConfigWri
       const destinations = new Map(page.items.map((c) => [c.destinationId, deps.store.get('destination', c.destinationId)]));
       res.json({ data: { connections: await deps.status.connections(page.items, destinations), pagination: page.pagination } });
     });
+    // A connection is addressed by its id or by its destination's id (as Segment addresses it).
+    const connectionIn = (spaceId: string, computationId: string, ref: string) => {
+      computationIn(spaceId, computationId);
+      const connection =
+        deps.store.get('connection', ref) ??
+        deps.store.list('connection', spaceId).find((c) => c.computationId === computationId && c.destinationId === ref);
+      if (!connection || connection.computationId !== computationId) throw ApiError.notFound('connection', ref);
+      return connection;
+    };
+    const viewOf = async (connection: ConnectionConfig) =>
+      (
+        await deps.status.connections(
+          [connection],
+          new Map([[connection.destinationId, deps.store.get('destination', connection.destinationId)]]),
+        )
+      )[0];
+    router.get(`/spaces/:spaceId/${path}/:id/destinations/:connectionId`, async (req, res) => {
+      const spaceId = deps.spaces.require(param(req, 'spaceId'));
+      res.json({ data: { connection: await viewOf(connectionIn(spaceId, param(req, 'id'), param(req, 'connectionId'))) } });
+    });
+    router.patch(`/spaces/:spaceId/${path}/:id/destinations/:connectionId`, async (req, res) => {
+      const spaceId = deps.spaces.require(param(req, 'spaceId'));
+      const current = connectionIn(spaceId, param(req, 'id'), param(req, 'connectionId'));
+      const patch = parseBody(patchConnectionBody, req.body);
+      const next: ConnectionConfig = {
+        ...current,
+        settings: patch.settings ?? current.settings,
+        enabled: patch.enabled ?? current.enabled,
+        updatedAt: now(),
+      };
+      if (unchanged(current, next)) return void res.json({ data: { connection: await viewOf(current) } });
+      await deps.writer.write('connection', next.id, spaceId, next);
+      res.json({ data: { connection: await viewOf(next) } });
+    });
     router.delete(`/spaces/:spaceId/${path}/:id/destinations/:connectionId`, async (req, res) => {
       const spaceId = deps.spaces.require(param(req, 'spaceId'));
-      computationIn(spaceId, param(req, 'id'));
-      const connection = deps.store.get('connection', param(req, 'connectionId'));
-      if (!connection || connection.computationId !== param(req, 'id')) throw ApiError.notFound('connection', param(req, 'connectionId'));
-      await deps.writer.write('connection', connection.id, spaceId, connection, { deleted: true });
+      const connection = connectionIn(spaceId, param(req, 'id'), param(req, 'connectionId'));
+      await deps.writer.write('connection', connection.id, spaceId, { ...connection, enabled: false, updatedAt: now() }, { deleted: true });
       res.json({ data: { status: 'SUCCESS' } });
     });
   }

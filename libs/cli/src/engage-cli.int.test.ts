@@ -1,0 +1,253 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- API responses, checked by shape in the expectations */
+// `npx engage apply` / `export` as an operator runs them (the built bin, as a
+// process) against a real control plane on the real infrastructure.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { startService, testInfrastructure, uniqueName, type ServiceProcess } from '@engage/testing';
+
+const TOKEN = 'cli-test-token';
+const BIN = path.resolve(__dirname, '../engage.js');
+let proc: ServiceProcess;
+let url: string;
+const dir = mkdtempSync(path.join(tmpdir(), 'engage-cli-'));
+
+function engage(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, CONTROL_PLANE_URL: url, CONTROL_PLANE_TOKEN: TOKEN, ...env } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(stdin ?? '');
+  });
+}
+
+async function api(method: string, p: string) {
+  const res = await fetch(`${url}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+  return (await res.json()) as any;
+}
+
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+beforeAll(async () => {
+  const infra = testInfrastructure();
+  const prefix = `${uniqueName('cli')}.`;
+  proc = startService('control-plane', {
+    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
+    REDIS_URL: infra.redisUrl,
+    TOPIC_PREFIX: prefix,
+    REDIS_KEY_PREFIX: prefix,
+    CONTROL_PLANE_PORT: '0',
+    CONTROL_PLANE_TOKEN: TOKEN,
+  });
+  url = `http://127.0.0.1:${await proc.port()}`;
+});
+afterAll(() => proc?.stop());
+
+const SPACE = (spaceName: string) => `
+space:
+  name: ${spaceName}
+sources:
+  - name: Web
+  - name: Backend
+    rateLimit: { requestsPerSecond: 200 }
+destinations:
+  - name: Hook
+    type: webhook
+    settings: { url: 'http://127.0.0.1:9/hook', headers: { x-team: growth } }
+    rateLimit: { requestsPerSecond: 20, burst: 40 }
+  - name: Lists
+    type: list-webhook
+    settings: { url: 'http://127.0.0.1:9/lists' }
+audiences:
+  # Reads a computed trait listed below: apply creates the trait first.
+  - name: Big Spenders
+    description: Lifetime value over 500
+    definition:
+      query: |
+        trait('lifetime_value') > 500
+    options: { includeHistoricalData: true }
+    destinations:
+      - destination: Hook
+        settings: { identify: true, track: true, enteredEvent: Became Big Spender }
+      - destination: Lists
+  - name: Order Completed Last 30 Days
+    definition: { query: "event('Order Completed').within(30 days).count() >= 1", type: users }
+computedTraits:
+  - name: Lifetime Value
+    definition: { query: "event('Order Completed').sum(property('revenue'))" }
+    destinations:
+      - destination: Hook
+        settings: { identify: true, track: false, identifierTypes: [user_id, email] }
+`;
+
+describe('npx engage apply / export', () => {
+  it('creates a whole space, changes nothing on a second apply, and exports it back so it round-trips', async () => {
+    const spaceName = uniqueName('Space');
+    const spaceFile = file('space.yaml', SPACE(spaceName));
+
+    const first = await engage(['apply', '-f', spaceFile]);
+    expect(first).toEqual(expect.objectContaining({ code: 0, stderr: '' }));
+    expect(first.stdout).toMatch(/applied to space spa_\w+: 11 created, 0 updated, 0 deleted, 0 unchanged\n$/);
+    const lines = first.stdout.trim().split('\n');
+    // The trait is created before the audience that reads it.
+    expect(lines.findIndex((l) => l.startsWith('created computed trait lifetime_value'))).toBeLessThan(
+      lines.findIndex((l) => l.startsWith('created audience big_spenders')),
+    );
+    const spaceId = /created space '[^']+' \((spa_\w+)\)/.exec(first.stdout)![1]!;
+
+    // What the API holds is what the file says.
+    const audiences = (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences;
+    expect(audiences.map((a: any) => [a.key, a.description, a.options])).toEqual([
+      ['big_spenders', 'Lifetime value over 500', { includeHistoricalData: true, computeMode: 'realtime' }],
+      ['order_completed_last_30_days', '', { includeHistoricalData: false, computeMode: 'realtime' }],
+    ]);
+    const connections = (await api('GET', `/spaces/${spaceId}/audiences/${audiences[0].id}/destinations`)).data.connections;
+    expect(connections.map((c: any) => c.settings)).toEqual([
+      { identify: true, track: true, enteredEvent: 'Became Big Spender' },
+      { identify: true, track: false },
+    ]);
+
+    // Applying again changes nothing, and says so.
+    const before = await engage(['export', '--space', spaceId, '--format', 'json']);
+    const second = await engage(['apply', '-f', spaceFile]);
+    expect(second).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: `no changes: space ${spaceId} already matches ${spaceFile} (11 objects unchanged)\n`,
+    });
+    expect((await engage(['export', '--space', spaceId, '--format', 'json'])).stdout).toBe(before.stdout);
+
+    // Export prints the space back in the same format; applied, it changes nothing.
+    const exported = await engage(['export', '--space', spaceId]);
+    expect(exported.code).toBe(0);
+    const asYaml = YAML.parse(exported.stdout);
+    expect(asYaml).toEqual(JSON.parse(before.stdout));
+    expect(asYaml.space).toEqual({ id: spaceId, name: spaceName });
+    expect(asYaml.sources).toEqual([
+      { name: 'Web', enabled: true, writeKey: expect.stringMatching(/^\w{32}$/) },
+      { name: 'Backend', enabled: true, rateLimit: { requestsPerSecond: 200 }, writeKey: expect.stringMatching(/^\w{32}$/) },
+    ]);
+    expect(asYaml.computedTraits[0]).toEqual({
+      name: 'Lifetime Value',
+      key: 'lifetime_value',
+      description: '',
+      enabled: true,
+      definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' },
+      options: { includeHistoricalData: false, computeMode: 'realtime' },
+      destinations: [
+        { destination: 'Hook', enabled: true, settings: { identify: true, track: false, identifierTypes: ['user_id', 'email'] } },
+      ],
+    });
+    const exportedFile = file('exported.yaml', exported.stdout);
+    expect((await engage(['apply', '-f', exportedFile])).stdout).toMatch(/^no changes: /);
+    // JSON on stdin, the space named by --space instead of the file (a copy without ids applies to it the same).
+    const withoutId = { ...JSON.parse(before.stdout), space: { name: spaceName } };
+    expect((await engage(['apply', '-f', '-', '--space', spaceId], {}, JSON.stringify(withoutId))).stdout).toBe(
+      `no changes: space ${spaceId} already matches - (11 objects unchanged)\n`,
+    );
+    const jsonFile = file('exported.json', before.stdout);
+    expect((await engage(['apply', '-f', jsonFile])).stdout).toMatch(/^no changes: /);
+
+    // An edit applies as updates of exactly what changed.
+    const edited = file(
+      'edited.yaml',
+      SPACE(spaceName)
+        .replace("trait('lifetime_value') > 500", "trait('lifetime_value') > 900")
+        .replace('  - name: Web\n', '  - name: Web\n    enabled: false\n')
+        .replace('enteredEvent: Became Big Spender', 'enteredEvent: Became Bigger Spender')
+        .replace(
+          "  - name: Lists\n    type: list-webhook\n    settings: { url: 'http://127.0.0.1:9/lists' }",
+          "  - name: Lists\n    type: list-webhook\n    settings: { url: 'http://127.0.0.1:9/lists2' }\n  - name: Archive\n    type: webhook\n    settings: { url: 'https://archive.example/in' }",
+        ),
+    );
+    const third = await engage(['apply', '-f', edited]);
+    expect(third.code).toBe(0);
+    expect(third.stdout.trim().split('\n')).toEqual([
+      "updated source 'Web' (enabled)",
+      "updated destination 'Lists' (settings)",
+      expect.stringMatching(/^created destination 'Archive' \(dst_\w+\)$/),
+      'updated audience big_spenders (definition)',
+      "updated connection big_spenders -> 'Hook' (settings)",
+      `applied to space ${spaceId}: 1 created, 4 updated, 0 deleted, 7 unchanged`,
+    ]);
+    const big = (await api('GET', `/spaces/${spaceId}/audiences/${audiences[0].id}`)).data.audience;
+    expect([big.definition.query, big.definitionVersion]).toEqual(["trait('lifetime_value') > 900", 2]);
+    expect((await engage(['apply', '-f', edited])).stdout).toMatch(/^no changes: /);
+
+    // --prune deletes what the file dropped.
+    const pruned = await engage(['apply', '-f', spaceFile, '--prune', '--dry-run']);
+    expect(pruned.stdout).toContain("would delete destination 'Archive'");
+    expect((await api('GET', `/spaces/${spaceId}/destinations`)).data.destinations).toHaveLength(3);
+    const prunedForReal = await engage(['apply', '-f', spaceFile, '--prune']);
+    expect(prunedForReal.stdout).toContain("deleted destination 'Archive'");
+    expect(prunedForReal.stdout).toMatch(/: 0 created, 4 updated, 1 deleted, 7 unchanged\n$/);
+    // Back to the first state, field for field.
+    expect((await engage(['export', '--space', spaceId, '--format', 'json'])).stdout).toBe(before.stdout);
+  });
+
+  it('refuses a bad file or an impossible change before any write, naming where and why', async () => {
+    const spaceName = uniqueName('Space');
+    const bad = await engage([
+      'apply',
+      '-f',
+      file('bad.yaml', `space: { name: ${spaceName} }\naudiences:\n  - name: A\n    colour: red\n    definition: { query: "x" }\n`),
+    ]);
+    expect(bad).toEqual({ code: 1, stdout: '', stderr: expect.stringContaining('bad.yaml: audiences[0].colour: unknown field') });
+    const unknownDst = await engage([
+      'apply',
+      '-f',
+      file(
+        'dst.yaml',
+        `space: { name: ${spaceName} }\naudiences:\n  - name: A\n    definition: { query: "event('A').count() > 1" }\n    destinations: [{ destination: Nowhere }]\n`,
+      ),
+    ]);
+    expect(unknownDst.code).toBe(1);
+    expect(unknownDst.stderr).toContain("audiences[0].destinations[0].destination: no destination named 'Nowhere'");
+    // Nothing was written: the space does not exist.
+    expect((await api('GET', '/spaces?pagination.count=200')).data.spaces.some((s: any) => s.name === spaceName)).toBe(false);
+
+    // Queries are checked before any write too, with line and column.
+    const invalidQuery = await engage([
+      'apply',
+      '-f',
+      file('q.yaml', `space: { name: ${spaceName} }\naudiences:\n  - name: Broken\n    definition: { query: "event('A').count() >=" }\n`),
+    ]);
+    expect(invalidQuery).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(/audiences\[0\] 'broken': definition\.query: 1:\d+: /),
+    });
+    expect((await api('GET', '/spaces?pagination.count=200')).data.spaces.some((s: any) => s.name === spaceName)).toBe(false);
+
+    // The API's own checks come back with the object they concern, after what was done before.
+    const badUrl = await engage([
+      'apply',
+      '-f',
+      file('u.yaml', `space: { name: ${spaceName} }\ndestinations:\n  - { name: Bad, type: webhook, settings: { url: 'not a url' } }\n`),
+    ]);
+    expect(badUrl.code).toBe(1);
+    expect(badUrl.stdout).toMatch(/^created space/);
+    expect(badUrl.stderr).toBe(
+      "engage apply: failed to create destination 'Bad': settings.url: must be an absolute http(s) URL, got 'not a url'\n",
+    );
+
+    const usage = await engage(['apply', '-f', 'x.yaml'], { CONTROL_PLANE_TOKEN: '' });
+    expect([usage.code, usage.stderr.split('\n')[0]]).toEqual([2, 'engage: no token: pass --token or set CONTROL_PLANE_TOKEN']);
+    const wrongToken = await engage(['export', '--space', 'spa_x', '--token', 'nope-nope']);
+    expect([wrongToken.code, wrongToken.stderr]).toEqual([1, 'engage export: GET /spaces/spa_x: 401 missing or invalid bearer token\n']);
+  });
+});

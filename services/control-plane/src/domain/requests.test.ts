@@ -1,0 +1,61 @@
+import { ApiError } from '../http/api-error';
+import { createComputationBody, createConnectionBody, destinationSettingsIssues, parseBody } from './requests';
+
+const errorsOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    return { status: (err as ApiError).status, body: (err as ApiError).body() };
+  }
+  throw new Error('expected an ApiError');
+};
+
+describe('request bodies', () => {
+  it('fills defaults of a computation', () => {
+    expect(parseBody(createComputationBody, { name: 'X', definition: { query: " event('A').count() > 1 " } })).toEqual({
+      name: 'X',
+      description: '',
+      enabled: true,
+      definition: { query: "event('A').count() > 1", type: 'users' },
+      options: { includeHistoricalData: false, computeMode: 'realtime' },
+    });
+  });
+
+  it('names every bad field with its reason, one item per unknown field', () => {
+    expect(
+      errorsOf(() => parseBody(createComputationBody, { name: '', key: 'Not Snake', definition: { query: 'q', extra: 1 }, a: 1, b: 2 })),
+    ).toEqual({
+      status: 422,
+      body: {
+        errors: [
+          { type: 'validation', field: 'name', message: 'name: must not be empty' },
+          { type: 'validation', field: 'key', message: 'key: must be snake_case: lowercase letters, digits and _' },
+          { type: 'validation', field: 'definition.extra', message: 'definition.extra: unknown field' },
+          { type: 'validation', field: 'a', message: 'a: unknown field' },
+          { type: 'validation', field: 'b', message: 'b: unknown field' },
+        ],
+      },
+    });
+    expect(errorsOf(() => parseBody(createConnectionBody, [1]))).toEqual({
+      status: 400,
+      body: { errors: [{ type: 'bad-request', message: 'the request body must be a JSON object (Content-Type: application/json)' }] },
+    });
+  });
+
+  it('checks webhook settings: url required, absolute http(s), headers strings', () => {
+    expect(destinationSettingsIssues('webhook', { url: 'https://h.example/x', headers: { a: 'b' } })).toEqual([]);
+    expect(destinationSettingsIssues('list-webhook', {})).toEqual([['settings.url', 'is required for type list-webhook']]);
+    expect(destinationSettingsIssues('webhook', { url: '/relative' })).toEqual([
+      ['settings.url', "must be an absolute http(s) URL, got '/relative'"],
+    ]);
+    expect(destinationSettingsIssues('webhook', { url: 'javascript:alert(1)' })).toEqual([
+      ['settings.url', "must be an absolute http(s) URL, got 'javascript:alert(1)'"],
+    ]);
+    expect(destinationSettingsIssues('webhook', { url: 5, headers: ['x'] })).toEqual([
+      ['settings.url', 'must be a string'],
+      ['settings.headers', 'must be an object of string header values'],
+    ]);
+    // Types whose settings this API does not know are passed through.
+    expect(destinationSettingsIssues('braze', { anything: true })).toEqual([]);
+  });
+});

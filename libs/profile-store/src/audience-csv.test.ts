@@ -4,6 +4,7 @@ import {
   UNFORMATTED_HEADER,
   csvField,
   formattedRow,
+  identifiersJson,
   singleColumnHeader,
   singleColumnRows,
   unformattedRow,
@@ -12,18 +13,19 @@ import {
 
 const luke: ExportedProfile = {
   key: 'pro_1',
-  ids: [
+  json: identifiersJson([
     { type: 'email', id: 'luke@force.com' },
     { type: 'anonymous_id', id: 'anon_1' },
     { type: 'email', id: 'chosen_one@force.com' },
-  ],
+    { type: 'email', id: 'luke@force.com' },
+  ]),
 };
 const yoda: ExportedProfile = {
   key: 'pro_2',
-  ids: [
-    { type: 'anonymous_id', id: 'anon_2' },
+  json: identifiersJson([
     { type: 'email', id: ' Green_Master@Force.com ' },
-  ],
+    { type: 'anonymous_id', id: 'anon_2' },
+  ]),
 };
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 

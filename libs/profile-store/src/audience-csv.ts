@@ -11,10 +11,16 @@ import { createHash } from 'node:crypto';
 export type CsvFormat = 'unformatted' | 'formatted' | 'single_column';
 export const CSV_FORMATS: readonly CsvFormat[] = ['unformatted', 'formatted', 'single_column'];
 
+export interface ExternalIdPair {
+  type: string;
+  id: string;
+}
+
 export interface ExportedProfile {
   /** The profile (or account) key: our profile id, Segment's segment_id. */
   key: string;
-  ids: Array<{ type: string; id: string }>;
+  /** The profile's identifiers as stored (see identifiersJson): already the unformatted column. */
+  json: string;
 }
 
 /** RFC 4180 quoting: only when the field needs it. */
@@ -25,7 +31,7 @@ export function csvField(value: string): string {
 export const csvLine = (fields: string[]) => `${fields.map(csvField).join(',')}\n`;
 
 /** Values per id type, types and values in a stable (sorted) order so exports are reproducible. */
-export function idsByType(ids: ExportedProfile['ids']): Map<string, string[]> {
+export function idsByType(ids: ExternalIdPair[]): Map<string, string[]> {
   // NOTE: hot path of a million-row export: plain loops, sort only what has more than one entry.
   const byType = new Map<string, string[]>();
   for (const { type, id } of ids) {
@@ -44,14 +50,21 @@ export function idsByType(ids: ExportedProfile['ids']): Map<string, string[]> {
   return byType;
 }
 
-function externalIdsJson(byType: Map<string, string[]>): string {
-  return JSON.stringify(Object.fromEntries(byType));
+/**
+ * A profile's identifiers as `{"<type>":["<value>",...]}`, types and values
+ * sorted. The evaluator stores this string per profile, so an export copies it
+ * into the unformatted column without re-encoding it.
+ */
+export function identifiersJson(ids: ExternalIdPair[]): string {
+  return JSON.stringify(Object.fromEntries(idsByType(ids)));
 }
+
+const parsed = (p: ExportedProfile) => JSON.parse(p.json) as Record<string, string[]>;
 
 export const UNFORMATTED_HEADER = csvLine(['key', 'external_ids']);
 
 export function unformattedRow(p: ExportedProfile): string {
-  return csvLine([p.key, externalIdsJson(idsByType(p.ids))]);
+  return `${csvField(p.key)},${csvField(p.json)}\n`;
 }
 
 /**
@@ -63,7 +76,7 @@ export class FormattedColumns {
   private readonly widest = new Map<string, number>();
 
   observe(p: ExportedProfile): void {
-    for (const [type, values] of idsByType(p.ids)) this.widest.set(type, Math.max(this.widest.get(type) ?? 0, values.length));
+    for (const [type, values] of Object.entries(parsed(p))) this.widest.set(type, Math.max(this.widest.get(type) ?? 0, values.length));
   }
 
   /** [type, index] per column, types sorted. */
@@ -79,8 +92,8 @@ export class FormattedColumns {
 }
 
 export function formattedRow(p: ExportedProfile, columns: Array<[string, number]>): string {
-  const byType = idsByType(p.ids);
-  return csvLine([p.key, externalIdsJson(byType), ...columns.map(([type, i]) => byType.get(type)?.[i] ?? '')]);
+  const byType = parsed(p);
+  return csvLine([p.key, p.json, ...columns.map(([type, i]) => byType[type]?.[i] ?? '')]);
 }
 
 /**
@@ -100,6 +113,6 @@ export function singleColumnHeader(idType: string): string {
 
 /** One row per value of `idType` (none when the profile has no such id). */
 export function singleColumnRows(p: ExportedProfile, idType: string, hashed: boolean): string {
-  const values = idsByType(p.ids).get(idType) ?? [];
+  const values = parsed(p)[idType] ?? [];
   return values.map((v) => csvLine([hashed ? sha256Hex(normaliseForHash(idType, v)) : v])).join('');
 }

@@ -5,6 +5,7 @@
 // lands whole or not at all.
 import type { ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
+import { identifiersJson } from './audience-csv';
 
 export interface ProfileIdentifiers {
   userId: string | null;
@@ -33,7 +34,14 @@ export interface StoredProfile extends ProfileState, ProfileIdentifiers {
 export function noteMetadata(profile: StoredProfile, e: { timestamp: number; messageId: string; sourceId: string }): void {
   const m = profile.metadata;
   if (!m) {
-    profile.metadata = { createdAt: e.timestamp, updatedAt: e.timestamp, firstMessageId: e.messageId, firstSourceId: e.sourceId, lastMessageId: e.messageId, lastSourceId: e.sourceId };
+    profile.metadata = {
+      createdAt: e.timestamp,
+      updatedAt: e.timestamp,
+      firstMessageId: e.messageId,
+      firstSourceId: e.sourceId,
+      lastMessageId: e.messageId,
+      lastSourceId: e.sourceId,
+    };
     return;
   }
   if (e.timestamp < m.createdAt) Object.assign(m, { createdAt: e.timestamp, firstMessageId: e.messageId, firstSourceId: e.sourceId });
@@ -71,6 +79,14 @@ export class ProfileStateRepository {
   stateKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:state`;
   }
+  /**
+   * The profile's identifiers as identifiersJson: a small string next to the
+   * state document, so an audience export reads a million profiles' ids with
+   * one MGET per page instead of the state documents or one call per profile.
+   */
+  idsKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:ids`;
+  }
   get wakeKey(): string {
     return `${this.config.keyPrefix}rt:wake`;
   }
@@ -89,11 +105,16 @@ export class ProfileStateRepository {
    * Saves profiles, their next wake-up (null: none) and audience memberships
    * atomically (MULTI/EXEC).
    */
-  async save(profiles: Array<{ profile: StoredProfile; wakeAt: number | null }>, memberships: MembershipUpdate[], deleted: ProfileRef[] = []): Promise<void> {
+  async save(
+    profiles: Array<{ profile: StoredProfile; wakeAt: number | null }>,
+    memberships: MembershipUpdate[],
+    deleted: ProfileRef[] = [],
+  ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
     const tx = this.deps.redis.multi();
     for (const { profile, wakeAt } of profiles) {
       tx.set(this.stateKey(profile), JSON.stringify(profile));
+      tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKey, member);
       else tx.zadd(this.wakeKey, wakeAt, member);
@@ -103,7 +124,7 @@ export class ProfileStateRepository {
       else tx.srem(this.membersKey(m.computationId), m.profileId);
     }
     for (const ref of deleted) {
-      tx.del(this.stateKey(ref));
+      tx.del(this.stateKey(ref), this.idsKey(ref));
       tx.zrem(this.wakeKey, `${ref.spaceId}|${ref.profileId}`);
     }
     await tx.exec();
@@ -131,7 +152,10 @@ export class ProfileStateRepository {
     do {
       const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', pattern, 'COUNT', pageSize);
       cursor = next;
-      const refs = keys.map((k) => re.exec(k)).filter((m): m is RegExpExecArray => m !== null).map((m) => ({ spaceId: m[1]!, profileId: m[2]! }));
+      const refs = keys
+        .map((k) => re.exec(k))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ spaceId: m[1]!, profileId: m[2]! }));
       if (refs.length > 0) yield refs;
     } while (cursor !== '0');
   }
@@ -166,6 +190,12 @@ export class ProfileStateRepository {
       cursor = next;
       if (members.length > 0) yield members;
     } while (cursor !== '0');
+  }
+
+  /** identifiersJson of each profile (null when none is stored yet), one MGET. */
+  async identifiersOf(spaceId: string, profileIds: string[]): Promise<Array<string | null>> {
+    if (profileIds.length === 0) return [];
+    return this.deps.redis.mget(...profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
   }
 
   async dropSnapshot(key: string): Promise<void> {

@@ -9,6 +9,7 @@ import {
   FormattedColumns,
   UNFORMATTED_HEADER,
   formattedRow,
+  identifiersJson,
   singleColumnHeader,
   singleColumnRows,
   unformattedRow,
@@ -77,8 +78,16 @@ export class AudienceExport {
     const fetchPage = async (): Promise<ExportedProfile[] | null> => {
       const next = await members.next();
       if (next.done) return null;
-      const ids = await this.deps.graph.externalIdsOfMany(spaceId, next.value);
-      return next.value.map((key, i) => ({ key, ids: ids[i]! }));
+      const keys = next.value;
+      const stored = await this.deps.profiles.identifiersOf(spaceId, keys);
+      // Profiles the evaluator saved before it stored identifiers: ask the identity graph.
+      const missing = keys.filter((_, i) => stored[i] === null);
+      const fromGraph = new Map<string, string>();
+      if (missing.length > 0) {
+        const ids = await this.deps.graph.externalIdsOfMany(spaceId, missing);
+        missing.forEach((key, i) => fromGraph.set(key, identifiersJson(ids[i]!)));
+      }
+      return keys.map((key, i) => ({ key, json: stored[i] ?? fromGraph.get(key)! }));
     };
     let pending = fetchPage();
     try {

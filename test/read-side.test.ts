@@ -137,6 +137,10 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // Warnings and errors of the services help whoever reads a failure of this suite.
+  for (const p of procs)
+    for (const l of p.logs.filter((l) => Number(l.level) >= 40 || l.level === 'warn' || l.level === 'error'))
+      process.stderr.write(`[${p.name}] ${JSON.stringify(l)}\n`);
   await producer?.disconnect();
   redis?.disconnect();
   await Promise.all(procs.map((p) => p.stop()));
@@ -166,9 +170,12 @@ describe('Profile API (Segment-compatible)', () => {
       async () => {
         const res = await profileApi('users/profiles/email:ada@read.test/traits');
         const body = (await res.json()) as any;
-        return res.status === 200 && body.traits.first_name === 'Ada' && body.traits[audience.key] === true;
+        if (!(res.status === 200 && body.traits.first_name === 'Ada' && body.traits[audience.key] === true)) return false;
+        // The merge travels on engage.identity.changes, beside the events: wait until it is applied too.
+        const events = (await (await profileApi('users/profiles/user_id:ada/events?include=Product%20Viewed')).json()) as any;
+        return events.data?.length === 1;
       },
-      { timeoutMs: 60000, description: 'merged profile with its traits and audience' },
+      { timeoutMs: 60000, description: 'merged profile with its traits, audience and the anonymous history' },
     );
     const byEmail = await profileApi('users/profiles/email:ada@read.test/traits');
     expect(byEmail.headers.get('request-id')).toMatch(/^[0-9a-f-]{36}$/);
@@ -337,6 +344,26 @@ describe('audience CSV export', () => {
         .map((r) => r[0])
         .sort(),
     ).toEqual(expected.map(sha).sort());
+  });
+
+  it('previews a definition over the current profiles without creating it', async () => {
+    const started = Date.now();
+    const same = await api('POST', `/spaces/${spaceId}/audiences/preview`, {
+      definition: { query: "event('Signed Up').count() >= 1", type: 'users' },
+    });
+    expect(same.data.size).toBe(MEMBERS + 1);
+    expect(same.data.sample).toHaveLength(10);
+    expect(Date.now() - started).toBeLessThan(60_000); // a sanity bound, not a benchmark
+    const pro = await api('POST', `/spaces/${spaceId}/audiences/preview`, {
+      definition: { query: `trait('plan') = 'pro' AND trait('${audience.key}') = true`, type: 'users' },
+    });
+    expect({ size: pro.data.size, users: pro.data.sample.map((p: any) => p.user_id) }).toEqual({ size: 1, users: ['ada'] });
+    const bad = await fetch(`${base}/spaces/${spaceId}/audiences/preview`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ definition: { query: "event('Signed Up').count( >= 1" } }),
+    });
+    expect([bad.status, ((await bad.json()) as any).errors[0].field]).toEqual([422, 'definition.query']);
   });
 
   it('rejects an unknown format with the field named', async () => {

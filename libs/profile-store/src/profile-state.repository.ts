@@ -87,6 +87,10 @@ export class ProfileStateRepository {
   idsKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:ids`;
   }
+  /** Every profile of a space that has state: what a preview scans, without a keyspace SCAN. */
+  profilesKey(spaceId: string): string {
+    return `${this.config.keyPrefix}rt:profiles:{${spaceId}}`;
+  }
   get wakeKey(): string {
     return `${this.config.keyPrefix}rt:wake`;
   }
@@ -115,6 +119,7 @@ export class ProfileStateRepository {
     for (const { profile, wakeAt } of profiles) {
       tx.set(this.stateKey(profile), JSON.stringify(profile));
       tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
+      tx.sadd(this.profilesKey(profile.spaceId), profile.profileId);
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKey, member);
       else tx.zadd(this.wakeKey, wakeAt, member);
@@ -125,6 +130,7 @@ export class ProfileStateRepository {
     }
     for (const ref of deleted) {
       tx.del(this.stateKey(ref), this.idsKey(ref));
+      tx.srem(this.profilesKey(ref.spaceId), ref.profileId);
       tx.zrem(this.wakeKey, `${ref.spaceId}|${ref.profileId}`);
     }
     await tx.exec();

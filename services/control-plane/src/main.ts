@@ -15,6 +15,8 @@ import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
 import { ProfileStateRepository } from '@engage/profile-store';
 import { AudienceExport } from './read/audience-export';
+import { AudiencePreview } from './read/audience-preview';
+import { audiencePreviewRouter } from './routes/audience-preview.routes';
 import { IdentityGraphReader } from './read/identity-graph.reader';
 import { audienceCsvRouter } from './routes/audience-csv.routes';
 import { profileApiRouter } from './routes/profiles.routes';
@@ -33,6 +35,7 @@ const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { r
 const computations = new ComputationsService({ store, writer, checker: new EngineQueryChecker() });
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const preview = new AudiencePreview({ pageSize: 500, sampleSize: 10 }, { profiles });
 const exporter = new AudienceExport({ snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE }, { profiles, graph });
 
 const app = createApp(
@@ -45,6 +48,7 @@ const app = createApp(
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
       destinationsRouter({ store, writer, spaces, status }),
+      audiencePreviewRouter({ store, computations, spaces, preview }),
       audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
     ],
     publicRouters: [

@@ -1,2 +1,3 @@
 export * from './external-ids';
 export * from './rules';
+export * from './rules-validation';

@@ -11,6 +11,7 @@ import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
 import { computationsRouter } from './routes/computations.routes';
 import { destinationsRouter } from './routes/destinations.routes';
+import { identityRulesRouter } from './routes/identity-rules.routes';
 import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
 
@@ -34,6 +35,7 @@ const app = createApp(
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
       destinationsRouter({ store, writer, spaces, status }),
+      identityRulesRouter({ store, writer, spaces }),
     ],
   },
 );

@@ -1,12 +1,14 @@
 // engage.events.raw -> identity graph -> engage.events.resolved (+ changes).
 // One Redis pipeline and one sendBatch per chunk; outcomes per message.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome, type Producer } from '@engage/kafka';
 import { extractIdentifiers, type CompiledIdentityRules, type ExternalId } from '@engage/identity';
 import { valueSubject, type IdentityChange, type RawEvent, type ResolvedEvent, type SchemaCodec } from '@engage/schemas';
 import type { IdentityRepository, ResolveRequest, ResolveResult } from './identity.repository';
+import { resolvedExtendsRaw, resolvedFromRaw } from './resolved-encoding';
 
-const hash = (...parts: string[]) => createHash('sha1').update(parts.join('\u0000')).digest('hex');
+// One-shot digest: several times cheaper than createHash() on the per-event path.
+const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex');
 
 /** Deterministic ids: a replayed event maps to the same profile and change ids. */
 export const newProfileId = (spaceId: string, messageId: string) => `pro_${hash(spaceId, messageId).slice(0, 26)}`;
@@ -39,10 +41,24 @@ interface Prepared {
 }
 
 export class ResolveStep {
+  /** Registry ids for the byte-splicing encoder (resolved-encoding.ts); null: encode generically. */
+  private fastIds: Promise<{ raw: number; resolved: number } | null> | null = null;
+
   constructor(
-    private readonly config: { resolvedTopic: string; identityTopic: string },
+    private readonly config: { resolvedTopic: string; identityTopic: string; rawTopic?: string },
     private readonly deps: ResolveStepDeps,
   ) {}
+
+  private schemaIds(): Promise<{ raw: number; resolved: number } | null> {
+    const rawTopic = this.config.rawTopic;
+    if (!rawTopic || !resolvedExtendsRaw()) return Promise.resolve(null);
+    // Registering an identical schema is idempotent and answers its id.
+    this.fastIds ??= Promise.all([
+      this.deps.codec.register(valueSubject(rawTopic), 'RawEvent'),
+      this.deps.codec.register(valueSubject(this.config.resolvedTopic), 'ResolvedEvent'),
+    ]).then(([raw, resolved]) => ({ raw, resolved }));
+    return this.fastIds;
+  }
 
   /** Pure part: the ids of one raw event, or why it cannot be resolved. */
   prepare(e: RawEvent, index: number): Prepared | MessageOutcome {
@@ -89,20 +105,24 @@ export class ResolveStep {
     // One atomic script call per space for the whole chunk (events in offset order).
     const results = await this.deps.repository.resolveAll(prepared.map((p) => p.request));
     const now = this.deps.now?.() ?? Date.now();
+    const schemaIds = await this.schemaIds();
     const resolvedSubject = valueSubject(this.config.resolvedTopic);
     const changesSubject = valueSubject(this.config.identityTopic);
-    const changes: Array<{ key: string; record: IdentityChange }> = [];
-    const resolved = await Promise.all(
-      prepared.map(async (p, k) => {
-        const e = messages[p.index]!.value;
-        const r = results[k]!;
-        for (const record of this.identityChanges(e, r, p, now)) changes.push({ key: r.profileId, record });
-        outcomes[p.index] = ok;
-        const record: ResolvedEvent = { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
-        return { key: r.profileId, value: await this.deps.codec.encode(resolvedSubject, record) };
-      }),
-    );
-    const changeMessages = await Promise.all(changes.map(async (c) => ({ key: c.key, value: await this.deps.codec.encode(changesSubject, c.record) })));
+    // NOTE: encoded one after another, not with Promise.all: the registry client
+    // caches a schema only after its first lookup returns, so a burst of
+    // concurrent first encodes would each fetch and compile it.
+    const resolved: Array<{ key: string; value: Buffer }> = [];
+    const changeMessages: Array<{ key: string; value: Buffer }> = [];
+    for (let k = 0; k < prepared.length; k++) {
+      const p = prepared[k]!;
+      const e = messages[p.index]!.value;
+      const r = results[k]!;
+      const fast = schemaIds && resolvedFromRaw(messages[p.index]!.raw.value, schemaIds, { profileId: r.profileId, accountId: p.request.accountId, resolvedAt: now });
+      const record: ResolvedEvent | null = fast ? null : { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
+      resolved.push({ key: r.profileId, value: fast ?? (await this.deps.codec.encode(resolvedSubject, record)) });
+      for (const change of this.identityChanges(e, r, p, now)) changeMessages.push({ key: r.profileId, value: await this.deps.codec.encode(changesSubject, change) });
+      outcomes[p.index] = ok;
+    }
     // One sendBatch per chunk; kafkajs keeps the order of messages per partition, so per-profile order holds.
     const topicMessages = [{ topic: this.config.resolvedTopic, messages: resolved }];
     if (changeMessages.length > 0) topicMessages.push({ topic: this.config.identityTopic, messages: changeMessages });

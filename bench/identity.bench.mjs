@@ -30,6 +30,9 @@ const EVENTS = Number(env.EVENTS ?? 100000);
 const PARTITIONS = Number(env.PARTITIONS ?? 2);
 const KNOWN = Number(env.KNOWN_PROFILES ?? 20000);
 const CHUNK = Number(env.CHUNK ?? 500);
+// Alternating passthrough / resolver rounds; the median ratio of each pair is reported,
+// so a load spike from other processes on the machine skews one pair, not the result.
+const ROUNDS = Number(env.ROUNDS ?? 3);
 const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const registryUrl = env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -38,7 +41,7 @@ const log = silentLogger();
 const run = `bench-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
 const topics = topicRegistry(`${run}.`, { partitions: PARTITIONS });
 const dlqTopic = `${topics.eventsRaw.name}.dlq`;
-const keyPrefix = `${run}:`;
+let keyPrefix = `${run}:`;
 const SPACE = 'spa_bench';
 
 const kafka = createKafka({ brokers, clientId: 'identity-bench' }, { log });
@@ -52,6 +55,7 @@ const pick = (n) => Math.floor(random() * n);
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 let msg = 0;
+let round = 0;
 const raw = (over) => ({
   message_id: `${run}-${++msg}`, type: 'track', space_id: SPACE, source_id: 'src_bench', user_id: null, anonymous_id: null, group_id: null, previous_id: null,
   event: 'Product Viewed', name: null, timestamp: T0 + msg, sent_at: null, received_at: T0 + msg,
@@ -82,6 +86,7 @@ function stream() {
 }
 
 async function seedKnown() {
+  keyPrefix = `${run}:r${++round}:`;
   const repo = new IdentityRepository({ keyPrefix, resultTtlSeconds: 3600 }, { redis });
   for (let start = 0; start < KNOWN; start += 1000) {
     const requests = [];
@@ -130,33 +135,42 @@ async function main() {
     await producer.send({ topic: topics.eventsRaw.name, messages });
   }
 
-  // Baseline: the same wrapper and chunking, no decoding, bytes copied to the resolved topic.
-  const passthrough = await measure('passthrough', (onChunk) =>
-    new BatchConsumer(
-      { groupId: `${run}-passthrough`, topics: [topics.eventsRaw.name], fromBeginning: true, chunkSize: CHUNK, partitionsConsumedConcurrently: PARTITIONS },
-      {
-        kafka, log, step: 'passthrough', onChunk,
-        decode: (m) => m,
-        handle: async (ms) => {
-          await producer.sendBatch({ topicMessages: [{ topic: topics.eventsResolved.name, messages: ms.map((m) => ({ key: m.key, value: m.raw.value })) }] });
-          return ms.map(() => ({ kind: 'ok' }));
+  const rounds = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    // Baseline: the same wrapper and chunking, no decoding, bytes copied to the resolved topic.
+    const passthrough = await measure('passthrough', (onChunk) =>
+      new BatchConsumer(
+        { groupId: `${run}-passthrough-${r}`, topics: [topics.eventsRaw.name], fromBeginning: true, chunkSize: CHUNK, partitionsConsumedConcurrently: PARTITIONS },
+        {
+          kafka, log, step: 'passthrough', onChunk,
+          decode: (m) => m,
+          handle: async (ms) => {
+            await producer.sendBatch({ topicMessages: [{ topic: topics.eventsResolved.name, messages: ms.map((m) => ({ key: m.key, value: m.raw.value })) }] });
+            return ms.map(() => ({ kind: 'ok' }));
+          },
+          deadLetters: new DeadLetterWriter({ topic: dlqTopic }, { producer }),
         },
-        deadLetters: new DeadLetterWriter({ topic: dlqTopic }, { producer }),
-      },
-    ),
-  );
-
-  const resolver = await measure('identity-resolver', (onChunk) =>
-    createResolverConsumer(
-      { groupId: `${run}-resolver`, rawTopic: topics.eventsRaw.name, resolvedTopic: topics.eventsResolved.name, identityTopic: topics.identityChanges.name, dlqTopic, chunkSize: CHUNK, concurrency: PARTITIONS, keyPrefix, resultTtlSeconds: 3600 },
-      { kafka, producer, codec, redis, log, rulesFor: () => DEFAULT_COMPILED_RULES, onChunk },
-    ),
-  );
-
-  const ratio = Number((resolver.perSecond / passthrough.perSecond).toFixed(2));
-  const liveProfiles = await countProfiles();
-  console.log(JSON.stringify({ events: EVENTS, partitions: PARTITIONS, chunk: CHUNK, knownProfiles: KNOWN, passthrough, resolver, ratio, liveProfilesAfter: liveProfiles }, null, 2));
-  console.log(`| ${EVENTS} | ${PARTITIONS} | ${passthrough.perSecond} | ${resolver.perSecond} | ${ratio} |`);
+      ),
+    );
+    // A fresh graph per round (seeded with the known profiles, not timed).
+    if (r > 1) await seedKnown();
+    const prefix = keyPrefix;
+    const resolver = await measure('identity-resolver', (onChunk) =>
+      createResolverConsumer(
+        { groupId: `${run}-resolver-${r}`, rawTopic: topics.eventsRaw.name, resolvedTopic: topics.eventsResolved.name, identityTopic: topics.identityChanges.name, dlqTopic, chunkSize: CHUNK, concurrency: PARTITIONS, keyPrefix: prefix, resultTtlSeconds: 3600 },
+        { kafka, producer, codec, redis, log, rulesFor: () => DEFAULT_COMPILED_RULES, onChunk },
+      ),
+    );
+    rounds.push({ passthrough: passthrough.perSecond, resolver: resolver.perSecond, ratio: Number((resolver.perSecond / passthrough.perSecond).toFixed(2)), liveProfilesAfter: await countProfiles() });
+    console.error(`round ${r}: ${JSON.stringify(rounds[rounds.length - 1])}`);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const result = {
+    events: EVENTS, partitions: PARTITIONS, chunk: CHUNK, knownProfiles: KNOWN, rounds,
+    median: { passthrough: median(rounds.map((x) => x.passthrough)), resolver: median(rounds.map((x) => x.resolver)), ratio: median(rounds.map((x) => x.ratio)) },
+  };
+  console.log(JSON.stringify(result, null, 2));
+  console.log(`| ${EVENTS} | ${PARTITIONS} | ${CHUNK} | ${result.median.passthrough} | ${result.median.resolver} | ${result.median.ratio} | ${rounds.map((x) => x.ratio).join(' / ')} |`);
 }
 
 async function countProfiles() {
@@ -173,7 +187,7 @@ async function countProfiles() {
 async function cleanup() {
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 5000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${run}:*`, 'COUNT', 5000);
     if (keys.length > 0) await redis.unlink(...keys);
     cursor = next;
   } while (cursor !== '0');

@@ -11,7 +11,7 @@
 //   p:<pid>:m             -> hash: merges (profiles absorbed so far, for the merge cap)
 //   p:<pid>:acc           -> set of account profile ids (group calls)
 //   alias:<pid>           -> the survivor a merged profile was folded into (for readers holding an old id)
-//   res:<messageId>       -> the result of an event that changed the graph, kept for a TTL: a redelivered
+//   res:<messageId>       -> the result of an event that announced a change, kept for a TTL: a redelivered
 //                            event gets the same answer and so re-emits the same changes
 //
 // Algorithm (Segment's flat matching with limits and priority): take the
@@ -22,7 +22,8 @@
 // id survives, the others merge into it, and new ids are added.
 //
 // ARGV: rules JSON, result TTL (s), then per event: messageId, newPid, accountId or '', event time (ms), n, n x (type, value).
-// Reply: per event, 'P' .. pid when nothing changed, else a JSON object.
+// Reply: per event, 'P' .. pid when nothing changed, 'C' .. pid for a new profile of exactly the
+// event's ids, else a JSON object.
 export const IDENTITY_GRAPH_LUA = `
 local prefix = KEYS[1]
 local rules = cjson.decode(ARGV[1])
@@ -87,14 +88,16 @@ end
 
 local function resolveOne(messageId, newPid, account, ts, cands)
   local resultKey = prefix .. 'res:' .. messageId
-  local cached = redis.call('GET', resultKey)
-  if cached then return cached end
+  -- One MGET for the cached result and every id: far cheaper than a call each.
+  local keys = { resultKey }
+  for i, c in ipairs(cands) do keys[i + 1] = prefix .. 'id:' .. c.t .. SEP .. c.v end
+  local found = redis.call('MGET', unpack(keys))
+  if found[1] then return found[1] end
 
   local first, same = nil, true
-  for _, c in ipairs(cands) do
-    local pid = redis.call('GET', prefix .. 'id:' .. c.t .. SEP .. c.v)
-    -- NOTE: GET of a missing key is false in Lua, not nil.
-    if pid then c.pid = pid else c.pid = nil end
+  for i, c in ipairs(cands) do
+    -- NOTE: a missing key is false in Lua, not nil.
+    if found[i + 1] then c.pid = found[i + 1] else c.pid = nil end
     if c.pid == nil or (first ~= nil and c.pid ~= first) then same = false end
     if first == nil then first = c.pid end
   end
@@ -173,13 +176,17 @@ local function resolveOne(messageId, newPid, account, ts, cands)
 
   local accountLinked = 0
   if account ~= '' then accountLinked = redis.call('SADD', baseAcc, account) end
-  local changed = created or #merged > 0 or #added > 0 or accountLinked == 1
-  if not changed and #dropped == 0 then return 'P' .. base end
+  if #merged == 0 and #added == 0 and accountLinked == 0 and #dropped == 0 then return 'P' .. base end
+  -- A new profile holding exactly the event's ids: the caller knows the rest.
+  if created and accountLinked == 0 and #dropped == 0 then return 'C' .. base end
 
   local all = {}
-  if changed then all = redis.call('ZRANGE', baseIds, 0, -1) end
+  if #merged > 0 or #added > 0 or accountLinked == 1 then all = redis.call('ZRANGE', baseIds, 0, -1) end
   local result = cjson.encode({ profileId = base, created = created, merged = merged, added = added, dropped = dropped, all = all, accountLinked = accountLinked })
-  if changed then redis.call('SET', resultKey, result, 'EX', ttl) end
+  -- Kept only when the event announces something (a merge, ids added to an existing
+  -- profile, an account link): a redelivery must announce it again, and would no
+  -- longer see it as new. Other answers come out the same when recomputed.
+  if #merged > 0 or (#added > 0 and not created) or accountLinked == 1 then redis.call('SET', resultKey, result, 'EX', ttl) end
   return result
 end
 

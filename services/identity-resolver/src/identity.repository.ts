@@ -76,7 +76,7 @@ export class IdentityRepository {
           for (const x of r.ids) args.push(x.type, x.id);
         }
         const replies = await client.resolveIdentityBatch(this.spacePrefix(spaceId), ...args);
-        indexes.forEach((i, k) => (results[i] = parse(replies[k]!)));
+        indexes.forEach((i, k) => (results[i] = parse(replies[k]!, requests[i]!)));
       }),
     );
     return results;
@@ -89,8 +89,9 @@ export class IdentityRepository {
 
 const unchanged = (profileId: string): ResolveResult => ({ profileId, created: false, merged: [], added: [], dropped: [], all: [], accountLinked: false });
 
-function parse(reply: string): ResolveResult {
+function parse(reply: string, request: ResolveRequest): ResolveResult {
   if (reply.startsWith('P')) return unchanged(reply.slice(1));
+  if (reply.startsWith('C')) return { ...unchanged(reply.slice(1)), created: true, added: request.ids, all: request.ids };
   const r = JSON.parse(reply) as Record<string, unknown>;
   return {
     profileId: r.profileId as string,

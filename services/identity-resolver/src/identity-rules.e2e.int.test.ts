@@ -77,4 +77,8 @@ it('rules written with PUT /spaces/{id}/identity-rules are validated and applied
   expect(a).not.toBe(b); // 'qa-tester' is blocked: nothing links d1 and d2
   expect(c).toBe(d); // 'real' keeps its profile; d4 is dropped from the merge (limit 1), the event still lands on 'real'
   expect(resolved.get(later.message_id)).not.toBe(c); // so d4 alone is someone else (with the default limit of 5 it would be 'real')
+
+  const metrics = await (await fetch(`http://127.0.0.1:${await resolver.port()}/metrics`)).text();
+  expect(metrics).toMatch(/engage_identity_events_total\{outcome="resolved"[^}]*\} 5/);
+  expect(metrics).toMatch(/engage_identity_ids_dropped_total\{type="anonymous_id"[^}]*\} 1/);
 });

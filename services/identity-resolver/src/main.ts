@@ -6,11 +6,12 @@ import { deadLetterTopicFor, ensureTopics } from '@engage/kafka';
 import { createRuntime, opsComponent } from '@engage/service';
 import { configSchema } from './config';
 import { createResolverConsumer } from './resolver.consumer';
+import { ResolverMetrics } from './resolver.metrics';
 import { SpaceRules } from './space-rules';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('identity-resolver', config);
-const { kafka, codec, producer, redis, log, topics } = runtime;
+const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 
 const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'identity-resolver' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
 const spaceRules = new SpaceRules({ store, log: log.child({ component: 'space-rules' }) });
@@ -27,7 +28,7 @@ const consumer = createResolverConsumer(
     keyPrefix: config.REDIS_KEY_PREFIX,
     resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS,
   },
-  { kafka, producer, codec, redis, log: log.child({ component: 'events-consumer' }), rulesFor: (spaceId) => spaceRules.for(spaceId) },
+  { kafka, producer, codec, redis, log: log.child({ component: 'events-consumer' }), rulesFor: (spaceId) => spaceRules.for(spaceId), metrics: new ResolverMetrics({ registry: metrics }) },
 );
 
 runtime.service.add(

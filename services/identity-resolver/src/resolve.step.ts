@@ -6,6 +6,7 @@ import { extractIdentifiers, type CompiledIdentityRules, type ExternalId } from 
 import { valueSubject, type IdentityChange, type RawEvent, type ResolvedEvent, type SchemaCodec } from '@engage/schemas';
 import type { IdentityRepository, ResolveRequest, ResolveResult } from './identity.repository';
 import { resolvedExtendsRaw, resolvedFromRaw } from './resolved-encoding';
+import type { ResolverMetrics } from './resolver.metrics';
 
 // One-shot digest: several times cheaper than createHash() on the per-event path.
 const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex');
@@ -31,6 +32,7 @@ export interface ResolveStepDeps {
   codec: SchemaCodec;
   /** The space's rules, compiled once per configuration version. */
   rulesFor: (spaceId: string) => CompiledIdentityRules;
+  metrics?: ResolverMetrics;
   now?: () => number;
 }
 
@@ -103,7 +105,10 @@ export class ResolveStep {
     });
 
     // One atomic script call per space for the whole chunk (events in offset order).
+    const started = performance.now();
     const results = await this.deps.repository.resolveAll(prepared.map((p) => p.request));
+    this.deps.metrics?.graphUpdate((performance.now() - started) / 1000, results);
+    this.deps.metrics?.deadLettered(messages.length - prepared.length);
     const now = this.deps.now?.() ?? Date.now();
     const schemaIds = await this.schemaIds();
     const resolvedSubject = valueSubject(this.config.resolvedTopic);
@@ -120,7 +125,10 @@ export class ResolveStep {
       const fast = schemaIds && resolvedFromRaw(messages[p.index]!.raw.value, schemaIds, { profileId: r.profileId, accountId: p.request.accountId, resolvedAt: now });
       const record: ResolvedEvent | null = fast ? null : { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
       resolved.push({ key: r.profileId, value: fast ?? (await this.deps.codec.encode(resolvedSubject, record)) });
-      for (const change of this.identityChanges(e, r, p, now)) changeMessages.push({ key: r.profileId, value: await this.deps.codec.encode(changesSubject, change) });
+      for (const change of this.identityChanges(e, r, p, now)) {
+        changeMessages.push({ key: r.profileId, value: await this.deps.codec.encode(changesSubject, change) });
+        this.deps.metrics?.announced(change.kind);
+      }
       outcomes[p.index] = ok;
     }
     // One sendBatch per chunk; kafkajs keeps the order of messages per partition, so per-profile order holds.

@@ -8,6 +8,7 @@ import type { RedisClient } from '@engage/redis';
 import type { RawEvent, SchemaCodec } from '@engage/schemas';
 import { IdentityRepository } from './identity.repository';
 import { ResolveStep } from './resolve.step';
+import type { ResolverMetrics } from './resolver.metrics';
 
 export interface ResolverConsumerConfig {
   groupId: string;
@@ -30,12 +31,13 @@ export interface ResolverConsumerDeps {
   redis: RedisClient;
   log: Logger;
   rulesFor: (spaceId: string) => CompiledIdentityRules;
+  metrics?: ResolverMetrics;
   onChunk?: ConstructorParameters<typeof BatchConsumer<RawEvent>>[1]['onChunk'];
 }
 
 export function createResolverConsumer(config: ResolverConsumerConfig, deps: ResolverConsumerDeps): BatchConsumer<RawEvent> {
   const repository = new IdentityRepository({ keyPrefix: config.keyPrefix, resultTtlSeconds: config.resultTtlSeconds }, { redis: deps.redis });
-  const step = new ResolveStep({ rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic }, { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor });
+  const step = new ResolveStep({ rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic }, { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics });
   return new BatchConsumer<RawEvent>(
     { groupId: config.groupId, topics: [config.rawTopic], fromBeginning: true, chunkSize: config.chunkSize, partitionsConsumedConcurrently: config.concurrency },
     {

@@ -112,13 +112,19 @@ async function measure(name, makeConsumer) {
     if (done >= EVENTS) finish();
   };
   const consumer = makeConsumer(onChunk);
+  const cpu0 = process.cpuUsage();
+  const redis0 = await redisCpu();
   await consumer.start();
   const timeout = setTimeout(() => finish(), 300000);
   await finished;
   clearTimeout(timeout);
+  const cpu = process.cpuUsage(cpu0);
+  const redisSeconds = (await redisCpu()) - redis0;
   await consumer.stop();
   const seconds = (last - first) / 1000;
-  return { name, events: done, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(done / seconds) };
+  // CPU per event of this process and of the Redis server (the latter includes other clients' work, if any).
+  const us = (x) => Number(((x * 1e6) / done).toFixed(1));
+  return { name, events: done, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(done / seconds), nodeCpuUsPerEvent: us((cpu.user + cpu.system) / 1e6), redisCpuUsPerEvent: us(redisSeconds) };
 }
 
 async function main() {
@@ -161,7 +167,11 @@ async function main() {
         { kafka, producer, codec, redis, log, rulesFor: () => DEFAULT_COMPILED_RULES, onChunk },
       ),
     );
-    rounds.push({ passthrough: passthrough.perSecond, resolver: resolver.perSecond, ratio: Number((resolver.perSecond / passthrough.perSecond).toFixed(2)), liveProfilesAfter: await countProfiles() });
+    rounds.push({
+      passthrough: passthrough.perSecond, resolver: resolver.perSecond, ratio: Number((resolver.perSecond / passthrough.perSecond).toFixed(2)),
+      cpuUsPerEvent: { passthrough: { node: passthrough.nodeCpuUsPerEvent, redis: passthrough.redisCpuUsPerEvent }, resolver: { node: resolver.nodeCpuUsPerEvent, redis: resolver.redisCpuUsPerEvent } },
+      liveProfilesAfter: await countProfiles(),
+    });
     console.error(`round ${r}: ${JSON.stringify(rounds[rounds.length - 1])}`);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -171,6 +181,12 @@ async function main() {
   };
   console.log(JSON.stringify(result, null, 2));
   console.log(`| ${EVENTS} | ${PARTITIONS} | ${CHUNK} | ${result.median.passthrough} | ${result.median.resolver} | ${result.median.ratio} | ${rounds.map((x) => x.ratio).join(' / ')} |`);
+}
+
+async function redisCpu() {
+  const info = await redis.info('cpu');
+  const get = (k) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
 }
 
 async function countProfiles() {

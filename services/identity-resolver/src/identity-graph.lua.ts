@@ -21,7 +21,9 @@
 // violation and try again. Then the profile of the highest-priority remaining
 // id survives, the others merge into it, and new ids are added.
 //
-// ARGV: rules JSON, result TTL (s), then per event: messageId, newPid, accountId or '', event time (ms), n, n x (type, value).
+// ARGV: rules JSON, result TTL (s), the events as one JSON array of
+// [messageId, newPid, accountId or '', event time (ms), [type1, value1, type2, value2, ...]]
+// (one argument, decoded in C by cjson: thousands of separate arguments cost more on both sides).
 // Reply: per event, 'P' .. pid when nothing changed, 'C' .. pid for a new profile of exactly the
 // event's ids, else a JSON object.
 export const IDENTITY_GRAPH_LUA = `
@@ -191,13 +193,10 @@ local function resolveOne(messageId, newPid, account, ts, cands)
 end
 
 local out = {}
-local a = 3
-while a <= #ARGV do
-  local messageId, newPid, account, ts, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local cands = {}
-  for i = 1, n do cands[i] = { t = ARGV[a + 3 + 2 * i], v = ARGV[a + 4 + 2 * i] } end
-  out[#out + 1] = resolveOne(messageId, newPid, account, ts, cands)
-  a = a + 5 + 2 * n
+for _, ev in ipairs(cjson.decode(ARGV[3])) do
+  local flat, cands = ev[5], {}
+  for i = 1, #flat, 2 do cands[#cands + 1] = { t = flat[i], v = flat[i + 1] } end
+  out[#out + 1] = resolveOne(ev[1], ev[2], ev[3], ev[4], cands)
 end
 return out
 `;

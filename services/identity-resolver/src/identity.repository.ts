@@ -69,13 +69,13 @@ export class IdentityRepository {
     // NOTE: issued together, not awaited one by one: auto-pipelining sends them in one write.
     await Promise.all(
       [...bySpace.entries()].map(async ([spaceId, indexes]) => {
-        const args: Array<string | number> = [requests[indexes[0]!]!.rules.scriptJson, this.config.resultTtlSeconds];
-        for (const i of indexes) {
+        const events = indexes.map((i) => {
           const r = requests[i]!;
-          args.push(r.messageId, r.newProfileId, r.accountId ?? '', r.timestamp, r.ids.length);
-          for (const x of r.ids) args.push(x.type, x.id);
-        }
-        const replies = await client.resolveIdentityBatch(this.spacePrefix(spaceId), ...args);
+          const flat: string[] = [];
+          for (const x of r.ids) flat.push(x.type, x.id);
+          return [r.messageId, r.newProfileId, r.accountId ?? '', r.timestamp, flat];
+        });
+        const replies = await client.resolveIdentityBatch(this.spacePrefix(spaceId), requests[indexes[0]!]!.rules.scriptJson, this.config.resultTtlSeconds, JSON.stringify(events));
         indexes.forEach((i, k) => (results[i] = parse(replies[k]!, requests[i]!)));
       }),
     );

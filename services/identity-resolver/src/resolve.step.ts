@@ -15,6 +15,9 @@ const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex')
 export const newProfileId = (spaceId: string, messageId: string) => `pro_${hash(spaceId, messageId).slice(0, 26)}`;
 export const accountProfileId = (spaceId: string, groupId: string) => `acc_${hash(spaceId, 'group_id', groupId).slice(0, 26)}`;
 
+/** The context keys identifiers are read from (extractIdentifiers). */
+const CONTEXT_KEYS = /"(?:traits|device|os|integrations)"/;
+
 function parseJson(text: string, field: string): Record<string, unknown> {
   let v: unknown;
   try {
@@ -66,10 +69,13 @@ export class ResolveStep {
   prepare(e: RawEvent, index: number): Prepared | MessageOutcome {
     try {
       const rules = this.deps.rulesFor(e.space_id);
-      const traits = parseJson(e.traits_json, 'traits_json');
-      const context = parseJson(e.context_json, 'context_json');
-      // Parsed only when something can be read from them: most events need neither.
-      const properties = rules.rules.customIdentifiers.length > 0 ? parseJson(e.properties_json, 'properties_json') : undefined;
+      // JSON parts are parsed only when they can hold an identifier (a substring
+      // test is far cheaper than a parse); their validity is otherwise the ingest's
+      // business, and a part that is read and does not parse dead-letters the event.
+      const custom = rules.rules.customIdentifiers.length > 0;
+      const traits = custom || e.traits_json.includes('"email"') ? parseJson(e.traits_json, 'traits_json') : {};
+      const context = custom || CONTEXT_KEYS.test(e.context_json) ? parseJson(e.context_json, 'context_json') : {};
+      const properties = custom ? parseJson(e.properties_json, 'properties_json') : undefined;
       const integrations = e.integrations_json.includes('Google Analytics') ? parseJson(e.integrations_json, 'integrations_json') : undefined;
       const ids = extractIdentifiers(
         { type: e.type, userId: e.user_id, anonymousId: e.anonymous_id, groupId: e.group_id, traits, context, properties, integrations, externalIds: e.external_ids },

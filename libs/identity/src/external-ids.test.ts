@@ -77,6 +77,12 @@ describe('extractIdentifiers', () => {
     ).toEqual([{ type: 'crm_id', id: 'ok' }]);
   });
 
+  it('ignores values that are not usable as keys: lone surrogates, over-long values, non-finite numbers, odd type names', () => {
+    expect(
+      extractExternalIds({ ...base, userId: 'u\ud800', anonymousId: 'a'.repeat(1025), traits: { email: 'ok\ud83d\ude00@x.co' }, externalIds: [{ type: 'n', id: Infinity as unknown as string }, { type: 'bad\u001ftype', id: 'x' }, { type: '', id: 'y' }] }, defaults),
+    ).toEqual([{ type: 'email', id: 'ok\ud83d\ude00@x.co' }]);
+  });
+
   it('honours an explicit priority and custom identifiers from traits or properties (camelCase or snake_case)', () => {
     const rules = compileRules({ ...DEFAULT_IDENTITY_RULES, priority: ['phone', 'user_id'], customIdentifiers: [{ type: 'phone', key: 'phone_number' }, { type: 'shop_id', key: 'shopId' }] });
     expect(

@@ -32,7 +32,19 @@ export interface EventIdentifiers {
 }
 
 const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
-const str = (v: unknown): string | null => (typeof v === 'string' ? (v.trim() !== '' ? v.trim() : null) : typeof v === 'number' && Number.isFinite(v) ? String(v) : null);
+/** Longest identifier value used; longer values are ignored (they are not ids, and would bloat keys). */
+export const MAX_ID_LENGTH = 1024;
+/** What an identifier type may look like (as the control plane accepts them). */
+export const ID_TYPE = /^[a-z0-9_.-]{1,64}$/;
+// A lone surrogate (from a "\ud800" escape in JSON) is no text: it cannot be a key, nor
+// survive the UTF-8 round trips to Redis and back.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+function str(v: unknown): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : null;
+  if (typeof v !== 'string') return null;
+  const s = v.trim();
+  return s === '' || s.length > MAX_ID_LENGTH || LONE_SURROGATE.test(s) ? null : s;
+}
 const snake = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -88,11 +100,12 @@ export function extractIdentifiers(event: IdentitySource, rules: CompiledIdentit
   for (const x of event.externalIds) {
     // NOTE: Segment matches externalIds types in lowercase only.
     const type = String(x.type ?? '').trim().toLowerCase();
-    if (type === '') continue;
+    if (!ID_TYPE.test(type)) continue;
     push(x.collection === 'accounts' ? account : user, type, x.id);
   }
   push(user, 'anonymous_id', event.anonymousId);
   if (event.type === 'group') push(account, 'group_id', event.groupId);
+  // NOTE: alias calls (previousId) do not merge profiles: Segment's Unify ignores them for identity resolution.
 
   // Stable sort: equal types keep their order of appearance.
   user.sort((a, b) => rules.compare(a.type, b.type));

@@ -1,5 +1,6 @@
 // Checks a space's identity rules as sent to the control plane: every problem
 // named with its field, so the API can answer 422 with a useful message.
+import { ID_TYPE } from './external-ids';
 import { DEFAULT_IDENTITY_RULES, WINDOW_MS, type IdentifierLimit, type IdentityRules, type LimitWindow } from './rules';
 
 export interface RuleError {
@@ -7,7 +8,6 @@ export interface RuleError {
   message: string;
 }
 
-const TYPE_RE = /^[a-z0-9_.-]{1,64}$/;
 const WINDOWS = Object.keys(WINDOW_MS) as LimitWindow[];
 const MAX_LIMIT = 1000;
 const MAX_BLOCKED = 1000;
@@ -41,7 +41,7 @@ export function parseIdentityRules(input: unknown): { rules: IdentityRules; erro
   const known = new Set(Object.keys(DEFAULT_IDENTITY_RULES));
   for (const k of Object.keys(input)) if (!known.has(k)) errors.push({ field: k, message: `unknown field; expected one of ${[...known].join(', ')}` });
   const type = (s: string, f: string) => {
-    if (!TYPE_RE.test(s)) errors.push({ field: f, message: 'identifier types are lowercase letters, digits, _ . - (at most 64)' });
+    if (!ID_TYPE.test(s)) errors.push({ field: f, message: 'identifier types are lowercase letters, digits, _ . - (at most 64)' });
   };
   const rules: IdentityRules = { ...DEFAULT_IDENTITY_RULES };
   if ('priority' in input) {

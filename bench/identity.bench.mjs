@@ -14,6 +14,7 @@
 // Known profiles are seeded into the graph before timing (not measured).
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry, BatchConsumer, DeadLetterWriter } = require('@engage/kafka');
@@ -57,11 +58,25 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 let msg = 0;
 let round = 0;
 const raw = (over) => ({
-  message_id: `${run}-${++msg}`, type: 'track', space_id: SPACE, source_id: 'src_bench', user_id: null, anonymous_id: null, group_id: null, previous_id: null,
-  event: 'Product Viewed', name: null, timestamp: T0 + msg, sent_at: null, received_at: T0 + msg,
-  properties_json: '{"sku":"A-1","price":19.99}', traits_json: '{}',
+  message_id: `${run}-${++msg}`,
+  type: 'track',
+  space_id: SPACE,
+  source_id: 'src_bench',
+  user_id: null,
+  anonymous_id: null,
+  group_id: null,
+  previous_id: null,
+  event: 'Product Viewed',
+  name: null,
+  timestamp: T0 + msg,
+  sent_at: null,
+  received_at: T0 + msg,
+  properties_json: '{"sku":"A-1","price":19.99}',
+  traits_json: '{}',
   context_json: '{"library":{"name":"analytics.js","version":"5.0.0"},"page":{"path":"/p/a-1"},"userAgent":"Mozilla/5.0"}',
-  integrations_json: '{}', external_ids: [], ...over,
+  integrations_json: '{}',
+  external_ids: [],
+  ...over,
 });
 
 function stream() {
@@ -79,7 +94,15 @@ function stream() {
     } else {
       const p = pick(KNOWN);
       const anon = newVisitors.length > 0 && random() < 0.7 ? newVisitors.splice(pick(newVisitors.length), 1)[0] : `f${i}`;
-      events.push(raw({ type: 'identify', event: null, user_id: `u${p}`, anonymous_id: anon, traits_json: JSON.stringify({ email: `user${p}@example.com`, plan: 'pro' }) }));
+      events.push(
+        raw({
+          type: 'identify',
+          event: null,
+          user_id: `u${p}`,
+          anonymous_id: anon,
+          traits_json: JSON.stringify({ email: `user${p}@example.com`, plan: 'pro' }),
+        }),
+      );
     }
   }
   return events;
@@ -92,7 +115,18 @@ async function seedKnown() {
     const requests = [];
     for (let p = start; p < Math.min(KNOWN, start + 1000); p++) {
       const messageId = `seed-${p}`;
-      requests.push({ spaceId: SPACE, messageId, newProfileId: newProfileId(SPACE, messageId), ids: [{ type: 'user_id', id: `u${p}` }, { type: 'anonymous_id', id: `a${p}` }], rules: DEFAULT_COMPILED_RULES, accountId: null, timestamp: T0 });
+      requests.push({
+        spaceId: SPACE,
+        messageId,
+        newProfileId: newProfileId(SPACE, messageId),
+        ids: [
+          { type: 'user_id', id: `u${p}` },
+          { type: 'anonymous_id', id: `a${p}` },
+        ],
+        rules: DEFAULT_COMPILED_RULES,
+        accountId: null,
+        timestamp: T0,
+      });
     }
     await repo.resolveAll(requests);
   }
@@ -124,11 +158,23 @@ async function measure(name, makeConsumer) {
   const seconds = (last - first) / 1000;
   // CPU per event of this process and of the Redis server (the latter includes other clients' work, if any).
   const us = (x) => Number(((x * 1e6) / done).toFixed(1));
-  return { name, events: done, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(done / seconds), nodeCpuUsPerEvent: us((cpu.user + cpu.system) / 1e6), redisCpuUsPerEvent: us(redisSeconds) };
+  return {
+    name,
+    events: done,
+    seconds: Number(seconds.toFixed(3)),
+    perSecond: Math.round(done / seconds),
+    nodeCpuUsPerEvent: us((cpu.user + cpu.system) / 1e6),
+    redisCpuUsPerEvent: us(redisSeconds),
+  };
 }
 
 async function main() {
-  await ensureTopics(kafka, [topics.eventsRaw, topics.eventsResolved, topics.identityChanges, { name: dlqTopic, partitions: 1, config: {} }]);
+  await ensureTopics(kafka, [
+    topics.eventsRaw,
+    topics.eventsResolved,
+    topics.identityChanges,
+    { name: dlqTopic, partitions: 1, config: {} },
+  ]);
   await codec.registerTopics([topics.eventsRaw, topics.eventsResolved, topics.identityChanges]);
   await producer.connect();
   await seedKnown();
@@ -137,50 +183,90 @@ async function main() {
   const rawSubject = valueSubject(topics.eventsRaw.name);
   await codec.encode(rawSubject, events[0]); // caches the schema before the concurrent encodes below
   for (let i = 0; i < events.length; i += 5000) {
-    const messages = await Promise.all(events.slice(i, i + 5000).map(async (e) => ({ key: e.user_id ?? e.anonymous_id, value: await codec.encode(rawSubject, e) })));
+    const messages = await Promise.all(
+      events.slice(i, i + 5000).map(async (e) => ({ key: e.user_id ?? e.anonymous_id, value: await codec.encode(rawSubject, e) })),
+    );
     await producer.send({ topic: topics.eventsRaw.name, messages });
   }
 
   const rounds = [];
   for (let r = 1; r <= ROUNDS; r++) {
     // Baseline: the same wrapper and chunking, no decoding, bytes copied to the resolved topic.
-    const passthrough = await measure('passthrough', (onChunk) =>
-      new BatchConsumer(
-        { groupId: `${run}-passthrough-${r}`, topics: [topics.eventsRaw.name], fromBeginning: true, chunkSize: CHUNK, partitionsConsumedConcurrently: PARTITIONS },
-        {
-          kafka, log, step: 'passthrough', onChunk,
-          decode: (m) => m,
-          handle: async (ms) => {
-            await producer.sendBatch({ topicMessages: [{ topic: topics.eventsResolved.name, messages: ms.map((m) => ({ key: m.key, value: m.raw.value })) }] });
-            return ms.map(() => ({ kind: 'ok' }));
+    const passthrough = await measure(
+      'passthrough',
+      (onChunk) =>
+        new BatchConsumer(
+          {
+            groupId: `${run}-passthrough-${r}`,
+            topics: [topics.eventsRaw.name],
+            fromBeginning: true,
+            chunkSize: CHUNK,
+            partitionsConsumedConcurrently: PARTITIONS,
           },
-          deadLetters: new DeadLetterWriter({ topic: dlqTopic }, { producer }),
-        },
-      ),
+          {
+            kafka,
+            log,
+            step: 'passthrough',
+            onChunk,
+            decode: (m) => m,
+            handle: async (ms) => {
+              await producer.sendBatch({
+                topicMessages: [{ topic: topics.eventsResolved.name, messages: ms.map((m) => ({ key: m.key, value: m.raw.value })) }],
+              });
+              return ms.map(() => ({ kind: 'ok' }));
+            },
+            deadLetters: new DeadLetterWriter({ topic: dlqTopic }, { producer }),
+          },
+        ),
     );
     // A fresh graph per round (seeded with the known profiles, not timed).
     if (r > 1) await seedKnown();
     const prefix = keyPrefix;
     const resolver = await measure('identity-resolver', (onChunk) =>
       createResolverConsumer(
-        { groupId: `${run}-resolver-${r}`, rawTopic: topics.eventsRaw.name, resolvedTopic: topics.eventsResolved.name, identityTopic: topics.identityChanges.name, dlqTopic, chunkSize: CHUNK, concurrency: PARTITIONS, keyPrefix: prefix, resultTtlSeconds: 3600 },
+        {
+          groupId: `${run}-resolver-${r}`,
+          rawTopic: topics.eventsRaw.name,
+          resolvedTopic: topics.eventsResolved.name,
+          identityTopic: topics.identityChanges.name,
+          dlqTopic,
+          chunkSize: CHUNK,
+          concurrency: PARTITIONS,
+          keyPrefix: prefix,
+          resultTtlSeconds: 3600,
+        },
         { kafka, producer, codec, redis, log, rulesFor: () => DEFAULT_COMPILED_RULES, onChunk },
       ),
     );
     rounds.push({
-      passthrough: passthrough.perSecond, resolver: resolver.perSecond, ratio: Number((resolver.perSecond / passthrough.perSecond).toFixed(2)),
-      cpuUsPerEvent: { passthrough: { node: passthrough.nodeCpuUsPerEvent, redis: passthrough.redisCpuUsPerEvent }, resolver: { node: resolver.nodeCpuUsPerEvent, redis: resolver.redisCpuUsPerEvent } },
+      passthrough: passthrough.perSecond,
+      resolver: resolver.perSecond,
+      ratio: Number((resolver.perSecond / passthrough.perSecond).toFixed(2)),
+      cpuUsPerEvent: {
+        passthrough: { node: passthrough.nodeCpuUsPerEvent, redis: passthrough.redisCpuUsPerEvent },
+        resolver: { node: resolver.nodeCpuUsPerEvent, redis: resolver.redisCpuUsPerEvent },
+      },
       liveProfilesAfter: await countProfiles(),
     });
     console.error(`round ${r}: ${JSON.stringify(rounds[rounds.length - 1])}`);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const result = {
-    events: EVENTS, partitions: PARTITIONS, chunk: CHUNK, knownProfiles: KNOWN, rounds,
-    median: { passthrough: median(rounds.map((x) => x.passthrough)), resolver: median(rounds.map((x) => x.resolver)), ratio: median(rounds.map((x) => x.ratio)) },
+    events: EVENTS,
+    partitions: PARTITIONS,
+    chunk: CHUNK,
+    knownProfiles: KNOWN,
+    rounds,
+    median: {
+      passthrough: median(rounds.map((x) => x.passthrough)),
+      resolver: median(rounds.map((x) => x.resolver)),
+      ratio: median(rounds.map((x) => x.ratio)),
+    },
   };
   console.log(JSON.stringify(result, null, 2));
-  console.log(`| ${EVENTS} | ${PARTITIONS} | ${CHUNK} | ${result.median.passthrough} | ${result.median.resolver} | ${result.median.ratio} | ${rounds.map((x) => x.ratio).join(' / ')} |`);
+  console.log(
+    `| ${EVENTS} | ${PARTITIONS} | ${CHUNK} | ${result.median.passthrough} | ${result.median.resolver} | ${result.median.ratio} | ${rounds.map((x) => x.ratio).join(' / ')} |`,
+  );
 }
 
 async function redisCpu() {
@@ -209,7 +295,9 @@ async function cleanup() {
   } while (cursor !== '0');
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topics.eventsRaw.name, topics.eventsResolved.name, topics.identityChanges.name, dlqTopic] }).catch(() => {});
+  await admin
+    .deleteTopics({ topics: [topics.eventsRaw.name, topics.eventsResolved.name, topics.identityChanges.name, dlqTopic] })
+    .catch(() => {});
   await admin.disconnect();
 }
 

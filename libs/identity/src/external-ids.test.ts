@@ -36,7 +36,14 @@ describe('extractIdentifiers', () => {
 
   it('reads the email from context.traits on track calls; android ids by device.type, advertising id only with ad tracking on', () => {
     expect(
-      extractExternalIds({ ...base, anonymousId: 'a', context: { traits: { email: 'x@y.co' }, device: { id: 'd', type: 'android', advertisingId: 'ad', adTrackingEnabled: false } } }, defaults),
+      extractExternalIds(
+        {
+          ...base,
+          anonymousId: 'a',
+          context: { traits: { email: 'x@y.co' }, device: { id: 'd', type: 'android', advertisingId: 'ad', adTrackingEnabled: false } },
+        },
+        defaults,
+      ),
     ).toEqual([
       { type: 'email', id: 'x@y.co' },
       { type: 'android.id', id: 'd' },
@@ -49,13 +56,30 @@ describe('extractIdentifiers', () => {
       { type: 'advertisingId', id: 'ad1' },
       { type: 'device.id', id: 'd1' },
     ]);
-    expect(extractExternalIds({ ...base, context: { device: { id: 'd2' }, os: { name: 'iPadOS' } } }, defaults)).toEqual([{ type: 'ios.id', id: 'd2' }]);
+    expect(extractExternalIds({ ...base, context: { device: { id: 'd2' }, os: { name: 'iPadOS' } } }, defaults)).toEqual([
+      { type: 'ios.id', id: 'd2' },
+    ]);
   });
 
   it('keeps account ids apart: group_id of group calls and externalIds of the accounts collection', () => {
     expect(
-      extractIdentifiers({ ...base, type: 'group', userId: 'u1', groupId: 'acme', externalIds: [{ type: 'salesforce_id', id: 'sf-1', collection: 'accounts' }] }, defaults),
-    ).toEqual({ user: [{ type: 'user_id', id: 'u1' }], account: [{ type: 'salesforce_id', id: 'sf-1' }, { type: 'group_id', id: 'acme' }] });
+      extractIdentifiers(
+        {
+          ...base,
+          type: 'group',
+          userId: 'u1',
+          groupId: 'acme',
+          externalIds: [{ type: 'salesforce_id', id: 'sf-1', collection: 'accounts' }],
+        },
+        defaults,
+      ),
+    ).toEqual({
+      user: [{ type: 'user_id', id: 'u1' }],
+      account: [
+        { type: 'salesforce_id', id: 'sf-1' },
+        { type: 'group_id', id: 'acme' },
+      ],
+    });
     // group_id only counts on group calls.
     expect(extractIdentifiers({ ...base, userId: 'u1', groupId: 'acme' }, defaults).account).toEqual([]);
   });
@@ -70,7 +94,12 @@ describe('extractIdentifiers', () => {
           anonymousId: ' anonymous ',
           traits: { email: 'test@test.com' },
           context: { device: { id: '0000-0000', advertisingId: '-1' } },
-          externalIds: [{ type: 'crm_id', id: 'test-1' }, { type: 'crm_id', id: 'ok' }, { type: 'crm_id', id: 'ok' }, { type: 'crm_id', id: '0' }],
+          externalIds: [
+            { type: 'crm_id', id: 'test-1' },
+            { type: 'crm_id', id: 'ok' },
+            { type: 'crm_id', id: 'ok' },
+            { type: 'crm_id', id: '0' },
+          ],
         },
         rules,
       ),
@@ -79,14 +108,37 @@ describe('extractIdentifiers', () => {
 
   it('ignores values that are not usable as keys: lone surrogates, over-long values, non-finite numbers, odd type names', () => {
     expect(
-      extractExternalIds({ ...base, userId: 'u\ud800', anonymousId: 'a'.repeat(1025), traits: { email: 'ok\ud83d\ude00@x.co' }, externalIds: [{ type: 'n', id: Infinity as unknown as string }, { type: 'bad\u001ftype', id: 'x' }, { type: '', id: 'y' }] }, defaults),
+      extractExternalIds(
+        {
+          ...base,
+          userId: 'u\ud800',
+          anonymousId: 'a'.repeat(1025),
+          traits: { email: 'ok\ud83d\ude00@x.co' },
+          externalIds: [
+            { type: 'n', id: Infinity as unknown as string },
+            { type: 'bad\u001ftype', id: 'x' },
+            { type: '', id: 'y' },
+          ],
+        },
+        defaults,
+      ),
     ).toEqual([{ type: 'email', id: 'ok\ud83d\ude00@x.co' }]);
   });
 
   it('honours an explicit priority and custom identifiers from traits or properties (camelCase or snake_case)', () => {
-    const rules = compileRules({ ...DEFAULT_IDENTITY_RULES, priority: ['phone', 'user_id'], customIdentifiers: [{ type: 'phone', key: 'phone_number' }, { type: 'shop_id', key: 'shopId' }] });
+    const rules = compileRules({
+      ...DEFAULT_IDENTITY_RULES,
+      priority: ['phone', 'user_id'],
+      customIdentifiers: [
+        { type: 'phone', key: 'phone_number' },
+        { type: 'shop_id', key: 'shopId' },
+      ],
+    });
     expect(
-      extractExternalIds({ ...base, userId: 'u1', anonymousId: 'a1', traits: { phoneNumber: '+1 555' }, properties: { shop_id: 42 } }, rules),
+      extractExternalIds(
+        { ...base, userId: 'u1', anonymousId: 'a1', traits: { phoneNumber: '+1 555' }, properties: { shop_id: 42 } },
+        rules,
+      ),
     ).toEqual([
       { type: 'phone', id: '+1 555' },
       { type: 'user_id', id: 'u1' },

@@ -31,7 +31,8 @@ export interface EventIdentifiers {
   account: ExternalId[];
 }
 
-const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const obj = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 /** Longest identifier value used; longer values are ignored (they are not ids, and would bloat keys). */
 export const MAX_ID_LENGTH = 1024;
 /** What an identifier type may look like (as the control plane accepts them). */
@@ -99,7 +100,9 @@ export function extractIdentifiers(event: IdentitySource, rules: CompiledIdentit
   }
   for (const x of event.externalIds) {
     // NOTE: Segment matches externalIds types in lowercase only.
-    const type = String(x.type ?? '').trim().toLowerCase();
+    const type = String(x.type ?? '')
+      .trim()
+      .toLowerCase();
     if (!ID_TYPE.test(type)) continue;
     push(x.collection === 'accounts' ? account : user, type, x.id);
   }

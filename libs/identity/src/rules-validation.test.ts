@@ -11,7 +11,13 @@ describe('parseIdentityRules', () => {
 
   it('names every bad field', () => {
     expect(
-      parseIdentityRules({ priorty: [], limits: { email: { limit: 0, window: 'hourly' } }, blockedPatterns: ['('], priority: ['user_id', 'user_id'], customIdentifiers: [{ type: 'Phone', key: 'phone' }] }).errors,
+      parseIdentityRules({
+        priorty: [],
+        limits: { email: { limit: 0, window: 'hourly' } },
+        blockedPatterns: ['('],
+        priority: ['user_id', 'user_id'],
+        customIdentifiers: [{ type: 'Phone', key: 'phone' }],
+      }).errors,
     ).toEqual([
       { field: 'priorty', message: expect.stringContaining('unknown field') },
       { field: 'priority', message: 'an identifier type is listed twice' },

@@ -16,16 +16,19 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 
 function limit(v: unknown, field: string, errors: RuleError[]): IdentifierLimit | null {
   if (typeof v === 'number') v = { limit: v, window: 'ever' };
-  if (!isObject(v)) return errors.push({ field, message: 'expected {limit, window} or a number' }), null;
+  if (!isObject(v)) return (errors.push({ field, message: 'expected {limit, window} or a number' }), null);
   const n = v.limit;
   const window = v.window ?? 'ever';
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_LIMIT) errors.push({ field: `${field}.limit`, message: `expected an integer from 1 to ${MAX_LIMIT}` });
-  if (typeof window !== 'string' || !WINDOWS.includes(window as LimitWindow)) errors.push({ field: `${field}.window`, message: `expected one of ${WINDOWS.join(', ')}` });
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
+    errors.push({ field: `${field}.limit`, message: `expected an integer from 1 to ${MAX_LIMIT}` });
+  if (typeof window !== 'string' || !WINDOWS.includes(window as LimitWindow))
+    errors.push({ field: `${field}.window`, message: `expected one of ${WINDOWS.join(', ')}` });
   return { limit: n as number, window: window as LimitWindow };
 }
 
 function stringList(v: unknown, field: string, errors: RuleError[], check?: (s: string, f: string) => void): string[] {
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) return errors.push({ field, message: 'expected an array of strings' }), [];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string'))
+    return (errors.push({ field, message: 'expected an array of strings' }), []);
   if (v.length > MAX_BLOCKED) errors.push({ field, message: `at most ${MAX_BLOCKED} entries` });
   v.forEach((s: string, i) => check?.(s, `${field}[${i}]`));
   return v as string[];
@@ -39,14 +42,16 @@ export function parseIdentityRules(input: unknown): { rules: IdentityRules; erro
   const errors: RuleError[] = [];
   if (!isObject(input)) return { rules: DEFAULT_IDENTITY_RULES, errors: [{ field: '', message: 'expected a JSON object' }] };
   const known = new Set(Object.keys(DEFAULT_IDENTITY_RULES));
-  for (const k of Object.keys(input)) if (!known.has(k)) errors.push({ field: k, message: `unknown field; expected one of ${[...known].join(', ')}` });
+  for (const k of Object.keys(input))
+    if (!known.has(k)) errors.push({ field: k, message: `unknown field; expected one of ${[...known].join(', ')}` });
   const type = (s: string, f: string) => {
     if (!ID_TYPE.test(s)) errors.push({ field: f, message: 'identifier types are lowercase letters, digits, _ . - (at most 64)' });
   };
   const rules: IdentityRules = { ...DEFAULT_IDENTITY_RULES };
   if ('priority' in input) {
     rules.priority = stringList(input.priority, 'priority', errors, type);
-    if (new Set(rules.priority).size !== rules.priority.length) errors.push({ field: 'priority', message: 'an identifier type is listed twice' });
+    if (new Set(rules.priority).size !== rules.priority.length)
+      errors.push({ field: 'priority', message: 'an identifier type is listed twice' });
   }
   if ('limits' in input) {
     if (!isObject(input.limits)) errors.push({ field: 'limits', message: 'expected an object: identifier type -> {limit, window}' });
@@ -72,7 +77,8 @@ export function parseIdentityRules(input: unknown): { rules: IdentityRules; erro
   }
   if ('maxMergesPerProfile' in input) {
     const m = input.maxMergesPerProfile;
-    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 100000) errors.push({ field: 'maxMergesPerProfile', message: 'expected an integer from 0 to 100000' });
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 100000)
+      errors.push({ field: 'maxMergesPerProfile', message: 'expected an integer from 0 to 100000' });
     else rules.maxMergesPerProfile = m;
   }
   if ('customIdentifiers' in input) {

@@ -52,7 +52,21 @@ export const DEFAULT_IDENTITY_RULES: IdentityRules = {
   priority: ['user_id', 'email'],
   limits: { user_id: { limit: 1, window: 'ever' } },
   defaultLimit: { limit: 5, window: 'ever' },
-  blockedValues: ['null', 'anonymous', '-1', 'undefined', 'nil', 'none', 'n/a', 'na', 'unknown', 'test@test.com', '[]', '{}', '[object object]'],
+  blockedValues: [
+    'null',
+    'anonymous',
+    '-1',
+    'undefined',
+    'nil',
+    'none',
+    'n/a',
+    'na',
+    'unknown',
+    'test@test.com',
+    '[]',
+    '{}',
+    '[object object]',
+  ],
   blockedPatterns: ['^[0-]*$'],
   maxMergesPerProfile: 100,
   customIdentifiers: [],
@@ -99,7 +113,11 @@ export function compileRules(rules: IdentityRules): CompiledIdentityRules {
     // Unlisted types rank after every listed one, alphabetically (Segment's order).
     compare: (a, b) => rank(a) - rank(b) || (a === b ? 0 : a < b ? -1 : 1),
     limitOf: (type) => limitOf(rules, type),
-    scriptJson: JSON.stringify({ limits, default: [rules.defaultLimit.limit, WINDOW_MS[rules.defaultLimit.window]], maxMerges: rules.maxMergesPerProfile }),
+    scriptJson: JSON.stringify({
+      limits,
+      default: [rules.defaultLimit.limit, WINDOW_MS[rules.defaultLimit.window]],
+      maxMerges: rules.maxMergesPerProfile,
+    }),
   };
 }
 

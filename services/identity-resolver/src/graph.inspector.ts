@@ -17,7 +17,13 @@ async function scanKeys(redis: RedisClient, match: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await (redis as unknown as { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> }).scan(cursor, 'MATCH', match, 'COUNT', 1000);
+    const [next, batch] = await (redis as unknown as { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> }).scan(
+      cursor,
+      'MATCH',
+      match,
+      'COUNT',
+      1000,
+    );
     keys.push(...batch);
     cursor = next;
   } while (cursor !== '0');

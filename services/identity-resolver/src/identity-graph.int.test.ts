@@ -50,22 +50,38 @@ function request(external: ExternalId[], opts: Opts = {}): ResolveRequest {
     timestamp: opts.at ?? T0,
   };
 }
-const resolve = (external: ExternalId[], opts: Opts & { on?: IdentityRepository } = {}): Promise<ResolveResult> => (opts.on ?? repo).resolve(request(external, opts));
+const resolve = (external: ExternalId[], opts: Opts & { on?: IdentityRepository } = {}): Promise<ResolveResult> =>
+  (opts.on ?? repo).resolve(request(external, opts));
 const sound = async () => expect(graphViolations(await readGraph(redis, repo.spacePrefix(SPACE)))).toEqual([]);
 
 describe('identity graph (Lua in real Redis)', () => {
   it('anonymous browsing then identify: the anonymous profile gains the user id; a second anonymous profile merges in', async () => {
     const browsing = await resolve(ids(['anonymous_id', 'a1']));
     expect(browsing.created).toBe(true);
-    expect(await resolve(ids(['anonymous_id', 'a1']))).toEqual({ profileId: browsing.profileId, created: false, merged: [], added: [], dropped: [], all: [], accountLinked: false });
+    expect(await resolve(ids(['anonymous_id', 'a1']))).toEqual({
+      profileId: browsing.profileId,
+      created: false,
+      merged: [],
+      added: [],
+      dropped: [],
+      all: [],
+      accountLinked: false,
+    });
     const identify = await resolve(ids(['user_id', 'u1'], ['anonymous_id', 'a1']));
-    expect(identify).toEqual(expect.objectContaining({ profileId: browsing.profileId, created: false, merged: [], added: ids(['user_id', 'u1']) }));
+    expect(identify).toEqual(
+      expect.objectContaining({ profileId: browsing.profileId, created: false, merged: [], added: ids(['user_id', 'u1']) }),
+    );
 
     const otherDevice = await resolve(ids(['email', 'ada@example.com'], ['anonymous_id', 'a2']));
     expect(otherDevice.profileId).not.toBe(browsing.profileId);
     const login = await resolve(ids(['user_id', 'u1'], ['email', 'ada@example.com']));
     expect(login).toEqual(expect.objectContaining({ profileId: browsing.profileId, merged: [otherDevice.profileId], added: [] }));
-    expect(login.all.map((x) => `${x.type}:${x.id}`).sort()).toEqual(['anonymous_id:a1', 'anonymous_id:a2', 'email:ada@example.com', 'user_id:u1']);
+    expect(login.all.map((x) => `${x.type}:${x.id}`).sort()).toEqual([
+      'anonymous_id:a1',
+      'anonymous_id:a2',
+      'email:ada@example.com',
+      'user_id:u1',
+    ]);
     // Later events of either id land on the survivor.
     expect((await resolve(ids(['anonymous_id', 'a2']))).profileId).toBe(browsing.profileId);
     await sound();
@@ -74,7 +90,9 @@ describe('identity graph (Lua in real Redis)', () => {
   it('two users sharing a device do not merge when user_id is limited to 1: the device id is dropped, the event lands on the user', async () => {
     const first = await resolve(ids(['user_id', 'u1'], ['ios.id', 'shared-ipad']));
     const second = await resolve(ids(['user_id', 'u2'], ['ios.id', 'shared-ipad']));
-    expect(second).toEqual(expect.objectContaining({ created: true, merged: [], added: ids(['user_id', 'u2']), dropped: ids(['ios.id', 'shared-ipad']) }));
+    expect(second).toEqual(
+      expect.objectContaining({ created: true, merged: [], added: ids(['user_id', 'u2']), dropped: ids(['ios.id', 'shared-ipad']) }),
+    );
     expect(second.profileId).not.toBe(first.profileId);
     // u2 is now known: the shared device is dropped again and the event stays on u2's profile.
     const third = await resolve(ids(['user_id', 'u2'], ['ios.id', 'shared-ipad']));
@@ -86,7 +104,9 @@ describe('identity graph (Lua in real Redis)', () => {
   it("Segment's priority example: a new user_id with a known email demotes the email and creates a new profile", async () => {
     const jane = await resolve(ids(['user_id', 'abc123'], ['email', 'jane@example1.com']));
     const other = await resolve(ids(['user_id', 'abc456'], ['email', 'jane@example1.com']));
-    expect(other).toEqual(expect.objectContaining({ created: true, added: ids(['user_id', 'abc456']), dropped: ids(['email', 'jane@example1.com']) }));
+    expect(other).toEqual(
+      expect.objectContaining({ created: true, added: ids(['user_id', 'abc456']), dropped: ids(['email', 'jane@example1.com']) }),
+    );
     expect(other.profileId).not.toBe(jane.profileId);
   });
 
@@ -113,14 +133,18 @@ describe('identity graph (Lua in real Redis)', () => {
     const p = await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'old']), { rules, at: T0 });
     await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'recent']), { rules, at: T0 + 5 * DAY });
     // Day 6: both count, a third is one too many.
-    expect(await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'third']), { rules, at: T0 + 6 * DAY })).toEqual(expect.objectContaining({ dropped: ids(['anonymous_id', 'third']) }));
+    expect(await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'third']), { rules, at: T0 + 6 * DAY })).toEqual(
+      expect.objectContaining({ dropped: ids(['anonymous_id', 'third']) }),
+    );
     // Day 10: 'old' was last seen 10 days ago, out of the window: room for one more.
     expect(await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'third']), { rules, at: T0 + 10 * DAY })).toEqual(
       expect.objectContaining({ profileId: p.profileId, added: ids(['anonymous_id', 'third']), dropped: [] }),
     );
     // Seeing 'recent' again (day 11) slides its window: a fourth does not fit on day 13 (unslid, 'recent' would have expired).
     await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'recent']), { rules, at: T0 + 11 * DAY });
-    expect(await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'fourth']), { rules, at: T0 + 13 * DAY })).toEqual(expect.objectContaining({ dropped: ids(['anonymous_id', 'fourth']) }));
+    expect(await resolve(ids(['user_id', 'w1'], ['anonymous_id', 'fourth']), { rules, at: T0 + 13 * DAY })).toEqual(
+      expect.objectContaining({ dropped: ids(['anonymous_id', 'fourth']) }),
+    );
   });
 
   it('caps merges per profile', async () => {
@@ -129,7 +153,9 @@ describe('identity graph (Lua in real Redis)', () => {
     for (const a of ['c1', 'c2', 'c3']) await resolve(ids(['anonymous_id', a]), { rules });
     expect((await resolve(ids(['email', 'cap@x.co'], ['anonymous_id', 'c1']), { rules })).merged).toHaveLength(1);
     expect((await resolve(ids(['email', 'cap@x.co'], ['anonymous_id', 'c2']), { rules })).merged).toHaveLength(1);
-    expect(await resolve(ids(['email', 'cap@x.co'], ['anonymous_id', 'c3']), { rules })).toEqual(expect.objectContaining({ profileId: p.profileId, merged: [], dropped: ids(['anonymous_id', 'c3']) }));
+    expect(await resolve(ids(['email', 'cap@x.co'], ['anonymous_id', 'c3']), { rules })).toEqual(
+      expect.objectContaining({ profileId: p.profileId, merged: [], dropped: ids(['anonymous_id', 'c3']) }),
+    );
   });
 
   it('links accounts from group calls once, and a merge carries the merged profile accounts to the survivor', async () => {
@@ -140,7 +166,9 @@ describe('identity graph (Lua in real Redis)', () => {
     const merge = await resolve(ids(['user_id', 'gu'], ['anonymous_id', 'g1']));
     expect(merge).toEqual(expect.objectContaining({ profileId: user.profileId, merged: [anon.profileId] }));
     const graph = await readGraph(redis, repo.spacePrefix(SPACE));
-    expect([...graph.accounts.get(user.profileId)!].sort()).toEqual([accountProfileId(SPACE, 'acme'), accountProfileId(SPACE, 'globex')].sort());
+    expect([...graph.accounts.get(user.profileId)!].sort()).toEqual(
+      [accountProfileId(SPACE, 'acme'), accountProfileId(SPACE, 'globex')].sort(),
+    );
   });
 
   it('answers a redelivered event exactly as the first time (restart mid-stream)', async () => {
@@ -152,8 +180,18 @@ describe('identity graph (Lua in real Redis)', () => {
   });
 
   it('resolves a chunk of one space in order in one call: later events see earlier ones', async () => {
-    const results = await repo.resolveAll([request(ids(['anonymous_id', 'q1'])), request(ids(['user_id', 'qu'], ['anonymous_id', 'q1'])), request(ids(['anonymous_id', 'q2'])), request(ids(['user_id', 'qu'], ['anonymous_id', 'q2']))]);
-    expect(results.map((r) => r.profileId)).toEqual([results[0]!.profileId, results[0]!.profileId, results[2]!.profileId, results[0]!.profileId]);
+    const results = await repo.resolveAll([
+      request(ids(['anonymous_id', 'q1'])),
+      request(ids(['user_id', 'qu'], ['anonymous_id', 'q1'])),
+      request(ids(['anonymous_id', 'q2'])),
+      request(ids(['user_id', 'qu'], ['anonymous_id', 'q2'])),
+    ]);
+    expect(results.map((r) => r.profileId)).toEqual([
+      results[0]!.profileId,
+      results[0]!.profileId,
+      results[2]!.profileId,
+      results[0]!.profileId,
+    ]);
     expect(results[3]!.merged).toEqual([results[2]!.profileId]);
   });
 });
@@ -161,7 +199,11 @@ describe('identity graph (Lua in real Redis)', () => {
 describe('identity graph under concurrent writers', () => {
   it('two replicas resolving the same people at once: one live profile per person, every merge applied exactly once', async () => {
     const second = new IdentityRepository({ keyPrefix: prefix, resultTtlSeconds: 3600 }, { redis: otherRedis });
-    const people = Array.from({ length: 25 }, (_, p) => ({ user: `cu${p}`, email: `c${p}@x.co`, anon: [`ca${p}-0`, `ca${p}-1`, `ca${p}-2`] }));
+    const people = Array.from({ length: 25 }, (_, p) => ({
+      user: `cu${p}`,
+      email: `c${p}@x.co`,
+      anon: [`ca${p}-0`, `ca${p}-1`, `ca${p}-2`],
+    }));
     // Every kind of call of each person, shuffled: anonymous browsing, identify, email-only sign-ups, logins.
     const events = people.flatMap((p) => [
       ...p.anon.map((a) => ids(['anonymous_id', a])),
@@ -170,7 +212,7 @@ describe('identity graph under concurrent writers', () => {
       ids(['user_id', p.user], ['email', p.email]),
     ]);
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = events.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [events[i], events[j]] = [events[j]!, events[i]!];

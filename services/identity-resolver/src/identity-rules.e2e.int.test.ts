@@ -10,6 +10,11 @@ const log = silentLogger();
 const procs: ServiceProcess[] = [];
 let producer: Producer | undefined;
 
+interface ApiBody {
+  data?: { space?: { id: string }; identityRules?: Record<string, unknown> };
+  errors?: Array<{ type: string; message: string; field?: string }>;
+}
+
 afterAll(async () => {
   await producer?.disconnect();
   await Promise.all(procs.map((p) => p.stop()));
@@ -18,28 +23,38 @@ afterAll(async () => {
 it('rules written with PUT /spaces/{id}/identity-rules are validated and applied by the resolver', async () => {
   const infra = testInfrastructure();
   const prefix = `${uniqueName('idr')}.`;
-  const env = { KAFKA_BROKERS: infra.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl, REDIS_URL: infra.redisUrl, TOPIC_PREFIX: prefix, REDIS_KEY_PREFIX: prefix };
+  const env = {
+    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
+    REDIS_URL: infra.redisUrl,
+    TOPIC_PREFIX: prefix,
+    REDIS_KEY_PREFIX: prefix,
+  };
   const cp = startService('control-plane', { ...env, CONTROL_PLANE_PORT: '0', CONTROL_PLANE_TOKEN: TOKEN });
   procs.push(cp);
   const base = `http://127.0.0.1:${await cp.port()}`;
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as ApiBody };
   };
 
-  const spaceId = (await api('POST', '/spaces', { name: 'Identity' })).body.data.space.id as string;
-  expect((await api('GET', `/spaces/${spaceId}/identity-rules`)).body.data.identityRules).toEqual(
+  const spaceId = (await api('POST', '/spaces', { name: 'Identity' })).body.data!.space!.id as string;
+  expect((await api('GET', `/spaces/${spaceId}/identity-rules`)).body.data?.identityRules).toEqual(
     expect.objectContaining({ spaceId, isDefault: true, limits: { user_id: { limit: 1, window: 'ever' } }, blockedPatterns: ['^[0-]*$'] }),
   );
   const bad = await api('PUT', `/spaces/${spaceId}/identity-rules`, { limits: { email: { limit: 0 } }, blockedPatterns: ['('] });
   expect(bad.status).toBe(422);
-  expect(bad.body.errors.map((e: any) => e.field)).toEqual(['limits.email.limit', 'blockedPatterns[0]']);
+  expect(bad.body.errors?.map((e) => e.field)).toEqual(['limits.email.limit', 'blockedPatterns[0]']);
   const put = await api('PUT', `/spaces/${spaceId}/identity-rules`, {
     blockedPatterns: ['^qa-'],
     limits: { user_id: { limit: 1, window: 'ever' }, anonymous_id: { limit: 1, window: 'weekly' } },
   });
   expect(put.status).toBe(200);
-  expect(put.body.data.identityRules).toEqual(expect.objectContaining({ isDefault: false, blockedPatterns: ['^qa-'] }));
+  expect(put.body.data?.identityRules).toEqual(expect.objectContaining({ isDefault: false, blockedPatterns: ['^qa-'] }));
 
   // The resolver reads the config topic before it consumes events, so it starts with these rules.
   const resolver = startService('identity-resolver', { ...env, OPS_PORT: '0' });
@@ -54,22 +69,57 @@ it('rules written with PUT /spaces/{id}/identity-rules are validated and applied
   await producer.connect();
   let n = 0;
   const raw = (over: Partial<RawEvent>): RawEvent => ({
-    message_id: `e2e-${++n}`, type: 'track', space_id: spaceId, source_id: 'src_1', user_id: null, anonymous_id: null, group_id: null, previous_id: null, event: 'Viewed', name: null,
-    timestamp: Date.now(), sent_at: null, received_at: Date.now(), properties_json: '{}', traits_json: '{}', context_json: '{}', integrations_json: '{}', external_ids: [], ...over,
+    message_id: `e2e-${++n}`,
+    type: 'track',
+    space_id: spaceId,
+    source_id: 'src_1',
+    user_id: null,
+    anonymous_id: null,
+    group_id: null,
+    previous_id: null,
+    event: 'Viewed',
+    name: null,
+    timestamp: Date.now(),
+    sent_at: null,
+    received_at: Date.now(),
+    properties_json: '{}',
+    traits_json: '{}',
+    context_json: '{}',
+    integrations_json: '{}',
+    external_ids: [],
+    ...over,
   });
   // Same (blocked) user id on two devices, then one user on two devices (anonymous_id limited to 1).
-  const events = [raw({ user_id: 'qa-tester', anonymous_id: 'd1' }), raw({ user_id: 'qa-tester', anonymous_id: 'd2' }), raw({ user_id: 'real', anonymous_id: 'd3' }), raw({ user_id: 'real', anonymous_id: 'd4' })];
-  await producer.send({ topic: topics.eventsRaw.name, messages: await Promise.all(events.map(async (e) => ({ key: e.user_id, value: await codec.encode(valueSubject(topics.eventsRaw.name), e) }))) });
+  const events = [
+    raw({ user_id: 'qa-tester', anonymous_id: 'd1' }),
+    raw({ user_id: 'qa-tester', anonymous_id: 'd2' }),
+    raw({ user_id: 'real', anonymous_id: 'd3' }),
+    raw({ user_id: 'real', anonymous_id: 'd4' }),
+  ];
+  await producer.send({
+    topic: topics.eventsRaw.name,
+    messages: await Promise.all(
+      events.map(async (e) => ({ key: e.user_id, value: await codec.encode(valueSubject(topics.eventsRaw.name), e) })),
+    ),
+  });
 
   const resolved = new Map<string, string>();
   const reader = kafka.consumer({ groupId: uniqueName('reader') });
   await reader.connect();
   await reader.subscribe({ topic: topics.eventsResolved.name, fromBeginning: true });
-  await reader.run({ eachMessage: async ({ message }) => void resolved.set(...((r: ResolvedEvent) => [r.message_id, r.profile_id] as [string, string])(await codec.decode<ResolvedEvent>(message.value))) });
+  await reader.run({
+    eachMessage: async ({ message }) =>
+      void resolved.set(
+        ...((r: ResolvedEvent) => [r.message_id, r.profile_id] as [string, string])(await codec.decode<ResolvedEvent>(message.value)),
+      ),
+  });
   await waitFor(() => resolved.size === events.length, { timeoutMs: 60000, description: 'all events resolved' });
   // Sent after the others are resolved: its key may hash to another partition.
   const later = raw({ anonymous_id: 'd4' });
-  await producer.send({ topic: topics.eventsRaw.name, messages: [{ key: 'd4', value: await codec.encode(valueSubject(topics.eventsRaw.name), later) }] });
+  await producer.send({
+    topic: topics.eventsRaw.name,
+    messages: [{ key: 'd4', value: await codec.encode(valueSubject(topics.eventsRaw.name), later) }],
+  });
   await waitFor(() => resolved.has(later.message_id), { timeoutMs: 60000, description: 'the later event resolved' });
   await reader.disconnect();
 

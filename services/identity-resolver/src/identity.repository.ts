@@ -47,7 +47,8 @@ export class IdentityRepository {
     private readonly config: { keyPrefix: string; resultTtlSeconds: number },
     private readonly deps: { redis: RedisClient },
   ) {
-    if (!('resolveIdentityBatch' in deps.redis)) deps.redis.defineCommand('resolveIdentityBatch', { numberOfKeys: 1, lua: IDENTITY_GRAPH_LUA });
+    if (!('resolveIdentityBatch' in deps.redis))
+      deps.redis.defineCommand('resolveIdentityBatch', { numberOfKeys: 1, lua: IDENTITY_GRAPH_LUA });
   }
 
   /** The key prefix of a space's graph; the `{space}` hash tag keeps it on one cluster slot. */
@@ -75,7 +76,12 @@ export class IdentityRepository {
           for (const x of r.ids) flat.push(x.type, x.id);
           return [r.messageId, r.newProfileId, r.accountId ?? '', r.timestamp, flat];
         });
-        const replies = await client.resolveIdentityBatch(this.spacePrefix(spaceId), requests[indexes[0]!]!.rules.scriptJson, this.config.resultTtlSeconds, JSON.stringify(events));
+        const replies = await client.resolveIdentityBatch(
+          this.spacePrefix(spaceId),
+          requests[indexes[0]!]!.rules.scriptJson,
+          this.config.resultTtlSeconds,
+          JSON.stringify(events),
+        );
         indexes.forEach((i, k) => (results[i] = parse(replies[k]!, requests[i]!)));
       }),
     );
@@ -87,7 +93,15 @@ export class IdentityRepository {
   }
 }
 
-const unchanged = (profileId: string): ResolveResult => ({ profileId, created: false, merged: [], added: [], dropped: [], all: [], accountLinked: false });
+const unchanged = (profileId: string): ResolveResult => ({
+  profileId,
+  created: false,
+  merged: [],
+  added: [],
+  dropped: [],
+  all: [],
+  accountLinked: false,
+});
 
 function parse(reply: string, request: ResolveRequest): ResolveResult {
   if (reply.startsWith('P')) return unchanged(reply.slice(1));

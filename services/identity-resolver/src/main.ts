@@ -13,7 +13,10 @@ const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('identity-resolver', config);
 const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'identity-resolver' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'identity-resolver' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
 const spaceRules = new SpaceRules({ store, log: log.child({ component: 'space-rules' }) });
 const dlqTopic = deadLetterTopicFor(topics.eventsRaw.name);
 const consumer = createResolverConsumer(
@@ -28,7 +31,15 @@ const consumer = createResolverConsumer(
     keyPrefix: config.REDIS_KEY_PREFIX,
     resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS,
   },
-  { kafka, producer, codec, redis, log: log.child({ component: 'events-consumer' }), rulesFor: (spaceId) => spaceRules.for(spaceId), metrics: new ResolverMetrics({ registry: metrics }) },
+  {
+    kafka,
+    producer,
+    codec,
+    redis,
+    log: log.child({ component: 'events-consumer' }),
+    rulesFor: (spaceId) => spaceRules.for(spaceId),
+    metrics: new ResolverMetrics({ registry: metrics }),
+  },
 );
 
 runtime.service.add(

@@ -76,12 +76,25 @@ export class ResolveStep {
       const traits = custom || e.traits_json.includes('"email"') ? parseJson(e.traits_json, 'traits_json') : {};
       const context = custom || CONTEXT_KEYS.test(e.context_json) ? parseJson(e.context_json, 'context_json') : {};
       const properties = custom ? parseJson(e.properties_json, 'properties_json') : undefined;
-      const integrations = e.integrations_json.includes('Google Analytics') ? parseJson(e.integrations_json, 'integrations_json') : undefined;
+      const integrations = e.integrations_json.includes('Google Analytics')
+        ? parseJson(e.integrations_json, 'integrations_json')
+        : undefined;
       const ids = extractIdentifiers(
-        { type: e.type, userId: e.user_id, anonymousId: e.anonymous_id, groupId: e.group_id, traits, context, properties, integrations, externalIds: e.external_ids },
+        {
+          type: e.type,
+          userId: e.user_id,
+          anonymousId: e.anonymous_id,
+          groupId: e.group_id,
+          traits,
+          context,
+          properties,
+          integrations,
+          externalIds: e.external_ids,
+        },
         rules,
       );
-      if (ids.user.length === 0) return dlq(`no usable identifier in message ${e.message_id}: userId, anonymousId and every other id missing or blocked`, 'resolve');
+      if (ids.user.length === 0)
+        return dlq(`no usable identifier in message ${e.message_id}: userId, anonymousId and every other id missing or blocked`, 'resolve');
       const groupId = ids.account.find((x) => x.type === 'group_id');
       return {
         index,
@@ -128,8 +141,16 @@ export class ResolveStep {
       const p = prepared[k]!;
       const e = messages[p.index]!.value;
       const r = results[k]!;
-      const fast = schemaIds && resolvedFromRaw(messages[p.index]!.raw.value, schemaIds, { profileId: r.profileId, accountId: p.request.accountId, resolvedAt: now });
-      const record: ResolvedEvent | null = fast ? null : { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
+      const fast =
+        schemaIds &&
+        resolvedFromRaw(messages[p.index]!.raw.value, schemaIds, {
+          profileId: r.profileId,
+          accountId: p.request.accountId,
+          resolvedAt: now,
+        });
+      const record: ResolvedEvent | null = fast
+        ? null
+        : { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
       resolved.push({ key: r.profileId, value: fast ?? (await this.deps.codec.encode(resolvedSubject, record)) });
       for (const change of this.identityChanges(e, r, p, now)) {
         changeMessages.push({ key: r.profileId, value: await this.deps.codec.encode(changesSubject, change) });
@@ -147,15 +168,42 @@ export class ResolveStep {
   /** Merges, ids added to an existing profile, and account links, as engage.identity.changes records. */
   identityChanges(e: RawEvent, r: ResolveResult, p: Pick<Prepared, 'request' | 'accountIds'>, now: number): IdentityChange[] {
     const accountId = p.request.accountId;
-    const base = { space_id: e.space_id, profile_id: r.profileId, external_ids: r.all.map(pair), occurred_at: e.timestamp, emitted_at: now };
+    const base = {
+      space_id: e.space_id,
+      profile_id: r.profileId,
+      external_ids: r.all.map(pair),
+      occurred_at: e.timestamp,
+      emitted_at: now,
+    };
     const out: IdentityChange[] = [];
     if (r.merged.length > 0) {
-      out.push({ ...base, change_id: `idc_${hash('merge', e.message_id, r.profileId)}`, kind: 'merge', merged_profile_ids: r.merged, added_external_ids: r.added.map(pair), account_id: null });
+      out.push({
+        ...base,
+        change_id: `idc_${hash('merge', e.message_id, r.profileId)}`,
+        kind: 'merge',
+        merged_profile_ids: r.merged,
+        added_external_ids: r.added.map(pair),
+        account_id: null,
+      });
     } else if (r.added.length > 0 && !r.created) {
-      out.push({ ...base, change_id: `idc_${hash('added', e.message_id, r.profileId)}`, kind: 'external_id_added', merged_profile_ids: [], added_external_ids: r.added.map(pair), account_id: null });
+      out.push({
+        ...base,
+        change_id: `idc_${hash('added', e.message_id, r.profileId)}`,
+        kind: 'external_id_added',
+        merged_profile_ids: [],
+        added_external_ids: r.added.map(pair),
+        account_id: null,
+      });
     }
     if (r.accountLinked && accountId) {
-      out.push({ ...base, change_id: `idc_${hash('account', e.message_id, r.profileId)}`, kind: 'account_link', merged_profile_ids: [], added_external_ids: p.accountIds.map(pair), account_id: accountId });
+      out.push({
+        ...base,
+        change_id: `idc_${hash('account', e.message_id, r.profileId)}`,
+        kind: 'account_link',
+        merged_profile_ids: [],
+        added_external_ids: p.accountIds.map(pair),
+        account_id: accountId,
+      });
     }
     return out;
   }

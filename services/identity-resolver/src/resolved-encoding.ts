@@ -14,7 +14,10 @@ export function resolvedExtendsRaw(): boolean {
   const resolved = avroSchemas.ResolvedEvent as unknown as { namespace?: string; fields: Array<{ name: string }> };
   return (
     raw.namespace === resolved.namespace &&
-    resolved.fields.slice(0, 3).map((f) => f.name).join() === 'profile_id,account_id,resolved_at' &&
+    resolved.fields
+      .slice(0, 3)
+      .map((f) => f.name)
+      .join() === 'profile_id,account_id,resolved_at' &&
     JSON.stringify(resolved.fields.slice(3)) === JSON.stringify(raw.fields)
   );
 }

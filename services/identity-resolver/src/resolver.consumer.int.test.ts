@@ -32,16 +32,37 @@ afterAll(async () => {
 });
 
 const raw = (over: Partial<RawEvent>): RawEvent => ({
-  message_id: `msg-${++msg}`, type: 'track', space_id: 'spa_k', source_id: 'src_1', user_id: null, anonymous_id: null, group_id: null, previous_id: null,
-  event: 'Viewed', name: null, timestamp: 1_760_000_000_000 + msg, sent_at: null, received_at: 1_760_000_000_000, properties_json: '{}', traits_json: '{}',
-  context_json: '{}', integrations_json: '{}', external_ids: [], ...over,
+  message_id: `msg-${++msg}`,
+  type: 'track',
+  space_id: 'spa_k',
+  source_id: 'src_1',
+  user_id: null,
+  anonymous_id: null,
+  group_id: null,
+  previous_id: null,
+  event: 'Viewed',
+  name: null,
+  timestamp: 1_760_000_000_000 + msg,
+  sent_at: null,
+  received_at: 1_760_000_000_000,
+  properties_json: '{}',
+  traits_json: '{}',
+  context_json: '{}',
+  integrations_json: '{}',
+  external_ids: [],
+  ...over,
 });
 
 /** Fresh topics and key prefix; replicas of the resolver on demand; everything written to the outputs collected. */
 async function stack(opts: { partitions: number; rulesFor?: (spaceId: string) => CompiledIdentityRules; chunkSize?: number }) {
   const topics = topicRegistry(`${uniqueName('res')}.`, { partitions: opts.partitions });
   const dlqTopic = `${topics.eventsRaw.name}.dlq`;
-  await ensureTopics(kafka, [topics.eventsRaw, topics.eventsResolved, topics.identityChanges, { name: dlqTopic, partitions: 1, config: {} }]);
+  await ensureTopics(kafka, [
+    topics.eventsRaw,
+    topics.eventsResolved,
+    topics.identityChanges,
+    { name: dlqTopic, partitions: 1, config: {} },
+  ]);
   await codec.registerTopics([topics.eventsRaw, topics.eventsResolved, topics.identityChanges]);
   const keyPrefix = `${uniqueName('idn')}:`;
   const groupId = uniqueName('resolver');
@@ -49,11 +70,26 @@ async function stack(opts: { partitions: number; rulesFor?: (spaceId: string) =>
     const redis = createRedis({ url: testInfrastructure().redisUrl });
     redises.push(redis);
     return createResolverConsumer(
-      { groupId, rawTopic: topics.eventsRaw.name, resolvedTopic: topics.eventsResolved.name, identityTopic: topics.identityChanges.name, dlqTopic, chunkSize: opts.chunkSize ?? 100, concurrency: 2, keyPrefix, resultTtlSeconds: 3600 },
+      {
+        groupId,
+        rawTopic: topics.eventsRaw.name,
+        resolvedTopic: topics.eventsResolved.name,
+        identityTopic: topics.identityChanges.name,
+        dlqTopic,
+        chunkSize: opts.chunkSize ?? 100,
+        concurrency: 2,
+        keyPrefix,
+        resultTtlSeconds: 3600,
+      },
       { kafka, producer, codec, redis, log, rulesFor: opts.rulesFor ?? (() => DEFAULT_COMPILED_RULES) },
     );
   };
-  const out = { resolved: [] as ResolvedEvent[], resolvedKeys: [] as string[], changes: [] as IdentityChange[], dead: [] as Array<{ reason: string; step: string }> };
+  const out = {
+    resolved: [] as ResolvedEvent[],
+    resolvedKeys: [] as string[],
+    changes: [] as IdentityChange[],
+    dead: [] as Array<{ reason: string; step: string }>,
+  };
   const reader = kafka.consumer({ groupId: uniqueName('reader') });
   await reader.connect();
   await reader.subscribe({ topics: [topics.eventsResolved.name, topics.identityChanges.name, dlqTopic], fromBeginning: true });
@@ -70,10 +106,15 @@ async function stack(opts: { partitions: number; rulesFor?: (spaceId: string) =>
     producer.send({
       topic: topics.eventsRaw.name,
       messages: await Promise.all(
-        events.map(async (e) => (Buffer.isBuffer(e) ? { key: 'garbage', value: e } : { key: e.user_id ?? e.anonymous_id, value: await codec.encode(valueSubject(topics.eventsRaw.name), e) })),
+        events.map(async (e) =>
+          Buffer.isBuffer(e)
+            ? { key: 'garbage', value: e }
+            : { key: e.user_id ?? e.anonymous_id, value: await codec.encode(valueSubject(topics.eventsRaw.name), e) },
+        ),
       ),
     });
-  const graph = (spaceId: string) => readGraph(redises[0]!, new IdentityRepository({ keyPrefix, resultTtlSeconds: 1 }, { redis: redises[0]! }).spacePrefix(spaceId));
+  const graph = (spaceId: string) =>
+    readGraph(redises[0]!, new IdentityRepository({ keyPrefix, resultTtlSeconds: 1 }, { redis: redises[0]! }).spacePrefix(spaceId));
   return { topics, replica, out, send, graph, stopReader: () => reader.disconnect() };
 }
 
@@ -81,15 +122,43 @@ describe('resolved-event encoding', () => {
   it('splices the raw Avro body behind the resolved fields: decodes to the same record as a full encode', async () => {
     const topics = topicRegistry(`${uniqueName('enc')}.`, { partitions: 1 });
     await codec.registerTopics([topics.eventsRaw, topics.eventsResolved]);
-    const ids = { raw: await codec.register(valueSubject(topics.eventsRaw.name), 'RawEvent'), resolved: await codec.register(valueSubject(topics.eventsResolved.name), 'ResolvedEvent') };
-    const e = raw({ type: 'group', user_id: 'ü-1', group_id: 'acme', traits_json: '{"name":"Ächme"}', external_ids: [{ type: 'crm_id', id: 'c1', collection: 'users', encoding: 'none' }] });
+    const ids = {
+      raw: await codec.register(valueSubject(topics.eventsRaw.name), 'RawEvent'),
+      resolved: await codec.register(valueSubject(topics.eventsResolved.name), 'ResolvedEvent'),
+    };
+    const e = raw({
+      type: 'group',
+      user_id: 'ü-1',
+      group_id: 'acme',
+      traits_json: '{"name":"Ächme"}',
+      external_ids: [{ type: 'crm_id', id: 'c1', collection: 'users', encoding: 'none' }],
+    });
     const rawBytes = await codec.encode(valueSubject(topics.eventsRaw.name), e);
-    for (const [accountId, resolvedAt] of [[null, 1_760_000_000_123], ['acc_' + 'x'.repeat(200), 0], [null, 2 ** 45 + 7]] as const) {
+    for (const [accountId, resolvedAt] of [
+      [null, 1_760_000_000_123],
+      ['acc_' + 'x'.repeat(200), 0],
+      [null, 2 ** 45 + 7],
+    ] as const) {
       const fast = resolvedFromRaw(rawBytes, ids, { profileId: 'pro_é' + 'p'.repeat(70), accountId, resolvedAt });
-      expect(await codec.decode(fast)).toEqual(await codec.decode(await codec.encode(valueSubject(topics.eventsResolved.name), { ...e, profile_id: 'pro_é' + 'p'.repeat(70), account_id: accountId, resolved_at: resolvedAt })));
+      expect(await codec.decode(fast)).toEqual(
+        await codec.decode(
+          await codec.encode(valueSubject(topics.eventsResolved.name), {
+            ...e,
+            profile_id: 'pro_é' + 'p'.repeat(70),
+            account_id: accountId,
+            resolved_at: resolvedAt,
+          }),
+        ),
+      );
     }
     // Bytes of another writer schema are left to the generic encoder.
-    expect(resolvedFromRaw(Buffer.concat([Buffer.from([0, 0, 0, 0, 99]), rawBytes.subarray(5)]), ids, { profileId: 'p', accountId: null, resolvedAt: 1 })).toBeNull();
+    expect(
+      resolvedFromRaw(Buffer.concat([Buffer.from([0, 0, 0, 0, 99]), rawBytes.subarray(5)]), ids, {
+        profileId: 'p',
+        accountId: null,
+        resolvedAt: 1,
+      }),
+    ).toBeNull();
   });
 });
 
@@ -117,7 +186,10 @@ describe('resolver through Kafka', () => {
       await waitFor(() => s.out.resolved.length >= i + 1, { timeoutMs: 30000, description: `event ${i} resolved` });
     }
     await s.send([raw({ anonymous_id: 'after-the-bad-ones' })]);
-    await waitFor(() => s.out.resolved.length >= events.length + 1 && s.out.dead.length >= 3, { timeoutMs: 60000, description: 'all resolved and 3 dead letters' });
+    await waitFor(() => s.out.resolved.length >= events.length + 1 && s.out.dead.length >= 3, {
+      timeoutMs: 60000,
+      description: 'all resolved and 3 dead letters',
+    });
     await Promise.all(replicas.map((r) => r.stop()));
 
     expect(s.out.dead.map((d) => d.reason).sort()).toEqual([
@@ -141,13 +213,29 @@ describe('resolver through Kafka', () => {
     expect(merges[0]).toEqual(expect.objectContaining({ profile_id: kim, merged_profile_ids: [expect.any(String)] }));
     expect(survivorOf(graph, merges[0]!.merged_profile_ids[0]!)).toBe(kim);
     expect(kinds('external_id_added')).toContainEqual(expect.objectContaining({ added_external_ids: [{ type: 'email', id: 'kim@x.co' }] }));
-    expect(kinds('account_link')).toEqual([expect.objectContaining({ profile_id: kim, account_id: accountProfileId('spa_k', 'acme'), added_external_ids: [{ type: 'group_id', id: 'acme' }] })]);
-    expect([...graph.profiles.get(kim)!].sort()).toEqual(['anonymous_id\u001fphone-1', 'anonymous_id\u001fweb-1', 'email\u001fkim@x.co', 'ios.id\u001fdev-1', 'user_id\u001fuk']);
+    expect(kinds('account_link')).toEqual([
+      expect.objectContaining({
+        profile_id: kim,
+        account_id: accountProfileId('spa_k', 'acme'),
+        added_external_ids: [{ type: 'group_id', id: 'acme' }],
+      }),
+    ]);
+    expect([...graph.profiles.get(kim)!].sort()).toEqual([
+      'anonymous_id\u001fphone-1',
+      'anonymous_id\u001fweb-1',
+      'email\u001fkim@x.co',
+      'ios.id\u001fdev-1',
+      'user_id\u001fuk',
+    ]);
     await s.stopReader();
   });
 
   it("applies each space's own rules (blocked values, limits)", async () => {
-    const strict = compileRules({ ...DEFAULT_IDENTITY_RULES, blockedPatterns: ['^qa-'], limits: { user_id: { limit: 1, window: 'ever' }, anonymous_id: { limit: 1, window: 'ever' } } });
+    const strict = compileRules({
+      ...DEFAULT_IDENTITY_RULES,
+      blockedPatterns: ['^qa-'],
+      limits: { user_id: { limit: 1, window: 'ever' }, anonymous_id: { limit: 1, window: 'ever' } },
+    });
     const s = await stack({ partitions: 1, rulesFor: (spaceId) => (spaceId === 'spa_strict' ? strict : DEFAULT_COMPILED_RULES) });
     const replica = s.replica();
     await replica.start();
@@ -172,7 +260,9 @@ describe('resolver through Kafka', () => {
     const events = Array.from({ length: 300 }, (_, i) => {
       const person = i % 30;
       const kind = Math.floor(i / 30);
-      return kind < 2 ? raw({ user_id: `ru${person}`, anonymous_id: `ra${person}-${kind}` }) : raw({ anonymous_id: `ra${person}-${kind % 2}` });
+      return kind < 2
+        ? raw({ user_id: `ru${person}`, anonymous_id: `ra${person}-${kind}` })
+        : raw({ anonymous_id: `ra${person}-${kind % 2}` });
     });
     const first = s.replica();
     await first.start();
@@ -181,7 +271,10 @@ describe('resolver through Kafka', () => {
     await first.stop();
     const second = s.replica();
     await second.start();
-    await waitFor(() => new Set(s.out.resolved.map((r) => r.message_id)).size === events.length, { timeoutMs: 60000, description: 'every event resolved' });
+    await waitFor(() => new Set(s.out.resolved.map((r) => r.message_id)).size === events.length, {
+      timeoutMs: 60000,
+      description: 'every event resolved',
+    });
     await second.stop();
 
     const graph = await s.graph('spa_k');

@@ -36,10 +36,22 @@ export interface ResolverConsumerDeps {
 }
 
 export function createResolverConsumer(config: ResolverConsumerConfig, deps: ResolverConsumerDeps): BatchConsumer<RawEvent> {
-  const repository = new IdentityRepository({ keyPrefix: config.keyPrefix, resultTtlSeconds: config.resultTtlSeconds }, { redis: deps.redis });
-  const step = new ResolveStep({ rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic }, { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics });
+  const repository = new IdentityRepository(
+    { keyPrefix: config.keyPrefix, resultTtlSeconds: config.resultTtlSeconds },
+    { redis: deps.redis },
+  );
+  const step = new ResolveStep(
+    { rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic },
+    { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics },
+  );
   return new BatchConsumer<RawEvent>(
-    { groupId: config.groupId, topics: [config.rawTopic], fromBeginning: true, chunkSize: config.chunkSize, partitionsConsumedConcurrently: config.concurrency },
+    {
+      groupId: config.groupId,
+      topics: [config.rawTopic],
+      fromBeginning: true,
+      chunkSize: config.chunkSize,
+      partitionsConsumedConcurrently: config.concurrency,
+    },
     {
       kafka: deps.kafka,
       log: deps.log,

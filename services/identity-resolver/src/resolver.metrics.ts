@@ -11,10 +11,25 @@ export class ResolverMetrics {
 
   constructor(deps: { registry: Registry }) {
     const registers = [deps.registry];
-    this.events = new Counter({ name: 'engage_identity_events_total', help: 'Raw events by outcome (resolved, dlq)', labelNames: ['outcome'], registers });
-    this.changes = new Counter({ name: 'engage_identity_changes_total', help: 'Identity changes announced, by kind', labelNames: ['kind'], registers });
+    this.events = new Counter({
+      name: 'engage_identity_events_total',
+      help: 'Raw events by outcome (resolved, dlq)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.changes = new Counter({
+      name: 'engage_identity_changes_total',
+      help: 'Identity changes announced, by kind',
+      labelNames: ['kind'],
+      registers,
+    });
     this.created = new Counter({ name: 'engage_identity_profiles_created_total', help: 'Profiles created', registers });
-    this.dropped = new Counter({ name: 'engage_identity_ids_dropped_total', help: 'Ids left out of a merge by limits or the merge cap, by identifier type', labelNames: ['type'], registers });
+    this.dropped = new Counter({
+      name: 'engage_identity_ids_dropped_total',
+      help: 'Ids left out of a merge by limits or the merge cap, by identifier type',
+      labelNames: ['type'],
+      registers,
+    });
     this.graphSeconds = new Histogram({
       name: 'engage_identity_graph_seconds',
       help: 'Time of the identity graph update of one chunk (all its script calls)',

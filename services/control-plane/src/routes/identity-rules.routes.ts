@@ -25,7 +25,11 @@ export function identityRulesRouter(deps: { store: ConfigStore; writer: ConfigWr
   router.put('/spaces/:spaceId/identity-rules', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));
     const { rules, errors } = parseIdentityRules(req.body);
-    if (errors.length > 0) throw new ApiError(422, errors.map((e) => ({ type: 'validation', message: e.message, field: e.field })));
+    if (errors.length > 0)
+      throw new ApiError(
+        422,
+        errors.map((e) => ({ type: 'validation', message: e.message, field: e.field })),
+      );
     const updatedAt = (deps.now?.() ?? new Date()).toISOString();
     await deps.writer.write('identity_rules', spaceId, spaceId, { ...rules, updatedAt } as unknown as Record<string, unknown>);
     res.json({ data: { identityRules: view(spaceId) } });

@@ -63,6 +63,7 @@ describe('identity graph (Lua in real Redis)', () => {
       created: false,
       merged: [],
       added: [],
+      gained: [],
       dropped: [],
       all: [],
       accountLinked: false,
@@ -75,7 +76,14 @@ describe('identity graph (Lua in real Redis)', () => {
     const otherDevice = await resolve(ids(['email', 'ada@example.com'], ['anonymous_id', 'a2']));
     expect(otherDevice.profileId).not.toBe(browsing.profileId);
     const login = await resolve(ids(['user_id', 'u1'], ['email', 'ada@example.com']));
-    expect(login).toEqual(expect.objectContaining({ profileId: browsing.profileId, merged: [otherDevice.profileId], added: [] }));
+    expect(login).toEqual(
+      expect.objectContaining({
+        profileId: browsing.profileId,
+        merged: [otherDevice.profileId],
+        added: [],
+        gained: ids(['anonymous_id', 'a2'], ['email', 'ada@example.com']),
+      }),
+    );
     expect(login.all.map((x) => `${x.type}:${x.id}`).sort()).toEqual([
       'anonymous_id:a1',
       'anonymous_id:a2',

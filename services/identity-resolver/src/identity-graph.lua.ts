@@ -144,7 +144,7 @@ local function resolveOne(messageId, newPid, account, ts, cands)
   local baseIds = prefix .. 'p:' .. base .. ':ids'
   local baseAcc = prefix .. 'p:' .. base .. ':acc'
 
-  local merged, added, mergedSet, touched = {}, {}, {}, false
+  local merged, added, gained, mergedSet, touched = {}, {}, {}, {}, false
   for _, c in ipairs(cands) do
     local member = c.t .. SEP .. c.v
     if c.pid == nil then
@@ -163,6 +163,7 @@ local function resolveOne(messageId, newPid, account, ts, cands)
       local otherIds = prefix .. 'p:' .. other .. ':ids'
       local flat = redis.call('ZRANGE', otherIds, 0, -1, 'WITHSCORES')
       for j = 1, #flat, 2 do
+        gained[#gained + 1] = flat[j]
         redis.call('SET', prefix .. 'id:' .. flat[j], base)
         redis.call('ZADD', baseIds, 'GT', flat[j + 1], flat[j])
       end
@@ -184,7 +185,7 @@ local function resolveOne(messageId, newPid, account, ts, cands)
 
   local all = {}
   if #merged > 0 or #added > 0 or accountLinked == 1 then all = redis.call('ZRANGE', baseIds, 0, -1) end
-  local result = cjson.encode({ profileId = base, created = created, merged = merged, added = added, dropped = dropped, all = all, accountLinked = accountLinked })
+  local result = cjson.encode({ profileId = base, created = created, merged = merged, added = added, gained = gained, dropped = dropped, all = all, accountLinked = accountLinked })
   -- Kept only when the event announces something (a merge, ids added to an existing
   -- profile, an account link): a redelivery must announce it again, and would no
   -- longer see it as new. Other answers come out the same when recomputed.

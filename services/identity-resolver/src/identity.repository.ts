@@ -25,6 +25,8 @@ export interface ResolveResult {
   /** Profiles folded into profileId by this event. */
   merged: string[];
   added: ExternalId[];
+  /** Ids the survivor took over from the profiles it merged. */
+  gained: ExternalId[];
   /** Ids left out to respect limits or the merge cap (they stay on their own profiles). */
   dropped: ExternalId[];
   /** All ids of the profile after the change (only when it changed). */
@@ -98,6 +100,7 @@ const unchanged = (profileId: string): ResolveResult => ({
   created: false,
   merged: [],
   added: [],
+  gained: [],
   dropped: [],
   all: [],
   accountLinked: false,
@@ -112,6 +115,7 @@ function parse(reply: string, request: ResolveRequest): ResolveResult {
     created: r.created === true,
     merged: list(r.merged),
     added: list(r.added).map(splitId),
+    gained: list(r.gained).map(splitId),
     dropped: list(r.dropped).map(splitId),
     all: list(r.all).map(splitId),
     accountLinked: r.accountLinked === 1,

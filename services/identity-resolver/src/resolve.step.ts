@@ -182,7 +182,8 @@ export class ResolveStep {
         change_id: `idc_${hash('merge', e.message_id, r.profileId)}`,
         kind: 'merge',
         merged_profile_ids: r.merged,
-        added_external_ids: r.added.map(pair),
+        // Every id new to the survivor (the event's and the merged profiles'): the dispatcher re-syncs on them.
+        added_external_ids: [...r.added, ...r.gained].map(pair),
         account_id: null,
       });
     } else if (r.added.length > 0 && !r.created) {

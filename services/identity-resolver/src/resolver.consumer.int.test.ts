@@ -210,7 +210,18 @@ describe('resolver through Kafka', () => {
     const kinds = (kind: IdentityChange['kind']) => s.out.changes.filter((c) => c.kind === kind);
     const merges = kinds('merge');
     expect(merges).toHaveLength(1);
-    expect(merges[0]).toEqual(expect.objectContaining({ profile_id: kim, merged_profile_ids: [expect.any(String)] }));
+    expect(merges[0]).toEqual(
+      expect.objectContaining({
+        profile_id: kim,
+        merged_profile_ids: [expect.any(String)],
+        // The identify's new user id, and the ids of the phone's profile it took over.
+        added_external_ids: [
+          { type: 'user_id', id: 'uk' },
+          { type: 'anonymous_id', id: 'phone-1' },
+          { type: 'ios.id', id: 'dev-1' },
+        ],
+      }),
+    );
     expect(survivorOf(graph, merges[0]!.merged_profile_ids[0]!)).toBe(kim);
     expect(kinds('external_id_added')).toContainEqual(expect.objectContaining({ added_external_ids: [{ type: 'email', id: 'kim@x.co' }] }));
     expect(kinds('account_link')).toEqual([

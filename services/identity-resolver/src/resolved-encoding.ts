@@ -8,52 +8,45 @@
 // generic encoder.
 import { avroSchemas } from '@engage/schemas';
 
-/** True when ResolvedEvent's fields after the first three are RawEvent's, in order. */
-export function resolvedExtendsRaw(): boolean {
+/** True when ResolvedEvent's fields after the first three are RawEvent's, in order (fixed at build time: computed once). */
+export const resolvedExtendsRaw: () => boolean = (() => {
   const raw = avroSchemas.RawEvent as unknown as { namespace?: string; fields: unknown[] };
   const resolved = avroSchemas.ResolvedEvent as unknown as { namespace?: string; fields: Array<{ name: string }> };
-  return (
+  const lines =
     raw.namespace === resolved.namespace &&
     resolved.fields
       .slice(0, 3)
       .map((f) => f.name)
       .join() === 'profile_id,account_id,resolved_at' &&
-    JSON.stringify(resolved.fields.slice(3)) === JSON.stringify(raw.fields)
-  );
+    JSON.stringify(resolved.fields.slice(3)) === JSON.stringify(raw.fields);
+  return () => lines;
+})();
+
+/** Bytes of an Avro long: zigzag then base-128 varint. Arithmetic, not bitwise: values beyond 32 bits (epoch ms) stay exact. */
+function longSize(n: number): number {
+  let z = n >= 0 ? n * 2 : -n * 2 - 1;
+  let size = 1;
+  while (z >= 0x80) {
+    z = Math.floor(z / 0x80);
+    size++;
+  }
+  return size;
 }
 
-/** Avro long: zigzag then base-128 varint. Arithmetic, not bitwise: values beyond 32 bits (epoch ms) stay exact. */
-function writeLong(n: number, out: number[]): void {
+function writeLong(n: number, buf: Buffer, at: number): number {
   let z = n >= 0 ? n * 2 : -n * 2 - 1;
   while (z >= 0x80) {
-    out.push((z % 0x80) | 0x80);
+    buf[at++] = (z % 0x80) | 0x80;
     z = Math.floor(z / 0x80);
   }
-  out.push(z);
-}
-
-function prefixBytes(schemaId: number, profileId: string, accountId: string | null, resolvedAt: number): Buffer {
-  const head: number[] = [0, (schemaId >>> 24) & 0xff, (schemaId >>> 16) & 0xff, (schemaId >>> 8) & 0xff, schemaId & 0xff];
-  const pid = Buffer.from(profileId, 'utf8');
-  writeLong(pid.length, head);
-  const parts: Buffer[] = [Buffer.from(head), pid];
-  const tail: number[] = [];
-  if (accountId === null) writeLong(0, tail);
-  else {
-    const acc = Buffer.from(accountId, 'utf8');
-    writeLong(1, tail);
-    writeLong(acc.length, tail);
-    parts.push(Buffer.from(tail), acc);
-    tail.length = 0;
-  }
-  writeLong(resolvedAt, tail);
-  parts.push(Buffer.from(tail));
-  return Buffer.concat(parts);
+  buf[at++] = z;
+  return at;
 }
 
 /**
  * The Confluent wire-format ResolvedEvent for a raw message, or null when the
- * raw bytes were not written with `rawSchemaId` (the caller encodes generically).
+ * raw bytes were not written with `ids.raw` (the caller encodes generically).
+ * One allocation: header, the three resolved fields, then the raw body.
  */
 export function resolvedFromRaw(
   rawValue: Buffer | null,
@@ -61,5 +54,28 @@ export function resolvedFromRaw(
   fields: { profileId: string; accountId: string | null; resolvedAt: number },
 ): Buffer | null {
   if (!rawValue || rawValue.length < 5 || rawValue[0] !== 0 || rawValue.readInt32BE(1) !== ids.raw) return null;
-  return Buffer.concat([prefixBytes(ids.resolved, fields.profileId, fields.accountId, fields.resolvedAt), rawValue.subarray(5)]);
+  const pidBytes = Buffer.byteLength(fields.profileId, 'utf8');
+  const accBytes = fields.accountId === null ? 0 : Buffer.byteLength(fields.accountId, 'utf8');
+  const size =
+    5 +
+    longSize(pidBytes) +
+    pidBytes +
+    1 + // union branch: 0 null, 1 string (zigzag 0 / 2: one byte)
+    (fields.accountId === null ? 0 : longSize(accBytes) + accBytes) +
+    longSize(fields.resolvedAt) +
+    (rawValue.length - 5);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0;
+  out.writeInt32BE(ids.resolved, 1);
+  let at = writeLong(pidBytes, out, 5);
+  at += out.write(fields.profileId, at, 'utf8');
+  if (fields.accountId === null) at = writeLong(0, out, at);
+  else {
+    at = writeLong(1, out, at);
+    at = writeLong(accBytes, out, at);
+    at += out.write(fields.accountId, at, 'utf8');
+  }
+  at = writeLong(fields.resolvedAt, out, at);
+  rawValue.copy(out, at, 5);
+  return out;
 }

@@ -1,5 +1,6 @@
 // engage.events.raw -> identity graph -> engage.events.resolved (+ changes).
-// One Redis pipeline and one sendBatch per chunk; outcomes per message.
+// Per chunk: one identity-graph script call per space (one pipelined write) and
+// one sendBatch; an outcome per message (malformed ones go to the DLQ).
 import { hash as digest } from 'node:crypto';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome, type Producer } from '@engage/kafka';
 import { extractIdentifiers, type CompiledIdentityRules, type ExternalId } from '@engage/identity';

@@ -11,6 +11,7 @@ import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
 import { computationsRouter } from './routes/computations.routes';
 import { destinationsRouter } from './routes/destinations.routes';
+import { identityRulesRouter } from './routes/identity-rules.routes';
 import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
 import { ProfileStateRepository } from '@engage/profile-store';
@@ -50,6 +51,7 @@ const app = createApp(
       destinationsRouter({ store, writer, spaces, status }),
       audiencePreviewRouter({ store, computations, spaces, preview }),
       audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
+      identityRulesRouter({ store, writer, spaces }),
     ],
     publicRouters: [
       profileApiRouter({ token: config.CONTROL_PLANE_TOKEN, requestsPerSecondPerSpace: config.PROFILE_API_RATE_LIMIT }, { store, graph, profiles, log: log.child({ component: 'profile-api' }) }),

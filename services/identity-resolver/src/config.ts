@@ -4,11 +4,11 @@ export const configSchema = z.object({
   ...infrastructureConfig,
   /** HTTP port of /metrics, /healthz, /readyz. */
   OPS_PORT: port(9101),
-  /** Messages per chunk: one Redis pipeline and one sendBatch each. */
+  /** Messages per chunk: one identity-graph script call per space and one sendBatch each. */
   RESOLVER_CHUNK_SIZE: positiveInt(500),
   /** Partitions handled at once by one replica. */
   RESOLVER_CONCURRENCY: positiveInt(2),
-  /** How long an event's resolution is remembered, so a redelivery gets the same answer (seconds). */
+  /** How long the result of an event that announced a change is kept, so a redelivery announces it again (seconds). */
   RESOLVER_RESULT_TTL_SECONDS: positiveInt(24 * 3600),
 });
 

@@ -1,156 +1,203 @@
-// The identity graph update, as one Lua script per event: Redis runs it
-// atomically, so two resolver replicas handling the same person on different
-// partitions can never create two live profiles for one id or lose a merge.
+// The identity graph update as one Lua script call per (space, chunk): Redis
+// runs it atomically, so two resolver replicas handling the same person on
+// different partitions can never create two live profiles for one id or lose a
+// merge (https://redis.io/docs/latest/develop/interact/programmability/eval-intro/#script-atomicity).
+// One call resolves all events of one space in a chunk, in order.
 //
 // Keys (all under one `{space}` hash tag, so a Redis Cluster keeps a space's
-// graph on one slot and the script may touch any of it):
-//   id:<type>\x1f<value>  -> profile id
-//   p:<pid>:ids           -> set of <type>\x1f<value>
-//   p:<pid>:counts        -> hash type -> count, and __merges
-//   p:<pid>:accounts      -> set of account profile ids (group calls)
-//   alias:<pid>           -> the survivor a merged profile was folded into
-//   res:<messageId>       -> this event's result, kept 24 h: a redelivered
-//                            event gets the same answer (and the same changes)
+// graph on one slot; KEYS[1] names that slot so the call is routed there):
+//   id:<type>\x1f<value>  -> live profile id (always the survivor: a merge rewrites every id of the merged profile)
+//   p:<pid>:ids           -> sorted set <type>\x1f<value> -> when last seen (event time, ms), for windowed limits
+//   p:<pid>:m             -> hash: merges (profiles absorbed so far, for the merge cap)
+//   p:<pid>:acc           -> set of account profile ids (group calls)
+//   alias:<pid>           -> the survivor a merged profile was folded into (for readers holding an old id)
+//   res:<messageId>       -> the result of an event that announced a change, kept for a TTL: a redelivered
+//                            event gets the same answer and so re-emits the same changes
 //
-// Algorithm (Segment's identity resolution): take the event's ids in priority
-// order; if linking every profile they point to (plus the new ids) would break
-// a per-type limit or the merge cap, drop the lowest-priority id that takes part
-// in the violation and try again. Then the profile of the highest-priority
-// remaining id survives, the others merge into it, and new ids are added.
+// Algorithm (Segment's flat matching with limits and priority): take the
+// event's ids in priority order; if linking every profile they point to (plus
+// the new ids) would break a per-type limit (values seen within the type's
+// window) or the merge cap, drop the lowest-priority id that takes part in the
+// violation and try again. Then the profile of the highest-priority remaining
+// id survives, the others merge into it, and new ids are added.
+//
+// ARGV: rules JSON, result TTL (s), the events as one JSON array of
+// [messageId, newPid, accountId or '', event time (ms), [type1, value1, type2, value2, ...]]
+// (one argument, decoded in C by cjson: thousands of separate arguments cost more on both sides).
+// Reply: per event, 'P' .. pid when nothing changed, 'C' .. pid for a new profile of exactly the
+// event's ids, else a JSON object.
 export const IDENTITY_GRAPH_LUA = `
-local prefix = ARGV[1]
-local newPid = ARGV[2]
-local rules = cjson.decode(ARGV[3])
-local resultKey = prefix .. 'res:' .. ARGV[4]
-local ttl = tonumber(ARGV[5])
-local account = ARGV[6]
-local n = tonumber(ARGV[7])
+local prefix = KEYS[1]
+local rules = cjson.decode(ARGV[1])
+local ttl = tonumber(ARGV[2])
 local SEP = '\\31'
-
-local cached = redis.call('GET', resultKey)
-if cached then return cached end
 
 local function limitOf(t)
   local l = rules.limits[t]
-  if l == nil then return rules.defaultLimit end
+  if l == nil then return rules.default end
   return l
 end
-local function resolveAlias(pid)
-  local hops = 0
-  while pid and hops < 64 do
-    local nxt = redis.call('GET', prefix .. 'alias:' .. pid)
-    if not nxt then return pid end
-    pid = nxt
-    hops = hops + 1
+
+-- Per-call caches of profile contents; invalidated for profiles an event changes.
+local membersCache = {}
+local function members(pid)
+  local m = membersCache[pid]
+  if m == nil then
+    m = {}
+    local flat = redis.call('ZRANGE', prefix .. 'p:' .. pid .. ':ids', 0, -1, 'WITHSCORES')
+    for j = 1, #flat, 2 do
+      local s = flat[j]
+      local i = string.find(s, SEP, 1, true)
+      m[#m + 1] = { t = string.sub(s, 1, i - 1), score = tonumber(flat[j + 1]) }
+    end
+    membersCache[pid] = m
   end
-  return pid
+  return m
 end
-local countsCache = {}
-local function counts(pid)
-  if countsCache[pid] == nil then
-    local flat = redis.call('HGETALL', prefix .. 'p:' .. pid .. ':counts')
-    local c = {}
-    for j = 1, #flat, 2 do c[flat[j]] = tonumber(flat[j + 1]) end
-    countsCache[pid] = c
+-- Values of each type on a profile that count against the limit at time ts.
+local function counts(pid, ts)
+  local c = {}
+  for _, x in ipairs(members(pid)) do
+    local w = limitOf(x.t)[2]
+    if w == 0 or x.score >= ts - w then c[x.t] = (c[x.t] or 0) + 1 end
   end
-  return countsCache[pid]
+  return c
+end
+local function mergesOf(pid)
+  return tonumber(redis.call('HGET', prefix .. 'p:' .. pid .. ':m', 'merges') or '0')
 end
 
-local cands = {}
-for i = 1, n do
-  local t = ARGV[7 + 2 * i - 1]
-  local v = ARGV[7 + 2 * i]
-  -- NOTE: GET of a missing key is false in Lua, not nil.
-  local pid = redis.call('GET', prefix .. 'id:' .. t .. SEP .. v)
-  if pid then pid = resolveAlias(pid) else pid = nil end
-  cands[#cands + 1] = { t = t, v = v, pid = pid }
-end
-
-local function violations(list)
+local function violations(cands, ts)
   local totals, seen, profiles, merges = {}, {}, 0, 0
-  for _, c in ipairs(list) do
+  for _, c in ipairs(cands) do
     if c.pid and not seen[c.pid] then
       seen[c.pid] = true
       profiles = profiles + 1
-      for t, cnt in pairs(counts(c.pid)) do
-        if t == '__merges' then merges = merges + cnt else totals[t] = (totals[t] or 0) + cnt end
-      end
+      merges = merges + mergesOf(c.pid)
+      for t, cnt in pairs(counts(c.pid, ts)) do totals[t] = (totals[t] or 0) + cnt end
     end
   end
-  for _, c in ipairs(list) do
+  for _, c in ipairs(cands) do
     if not c.pid then totals[c.t] = (totals[c.t] or 0) + 1 end
   end
   local bad, any = {}, false
   for t, cnt in pairs(totals) do
-    if cnt > limitOf(t) then bad[t] = true; any = true end
+    if cnt > limitOf(t)[1] then bad[t] = true; any = true end
   end
   local mergeCapHit = profiles > 1 and (merges + profiles - 1) > rules.maxMerges
   return any or mergeCapHit, bad, mergeCapHit
 end
 
-local dropped = {}
-while #cands > 1 do
-  local violated, bad, mergeCapHit = violations(cands)
-  if not violated then break end
-  local removeAt = nil
-  for i = #cands, 2, -1 do
-    local c = cands[i]
-    local involved = false
-    if c.pid == nil then
-      involved = bad[c.t] == true
-    else
-      if mergeCapHit and c.pid ~= cands[1].pid then involved = true end
-      for t, _ in pairs(bad) do
-        if (counts(c.pid)[t] or 0) > 0 then involved = true end
-      end
-    end
-    if involved then removeAt = i; break end
+local function resolveOne(messageId, newPid, account, ts, cands)
+  local resultKey = prefix .. 'res:' .. messageId
+  -- One MGET for the cached result and every id: far cheaper than a call each.
+  local keys = { resultKey }
+  for i, c in ipairs(cands) do keys[i + 1] = prefix .. 'id:' .. c.t .. SEP .. c.v end
+  local found = redis.call('MGET', unpack(keys))
+  if found[1] then return found[1] end
+
+  local first, same = nil, true
+  for i, c in ipairs(cands) do
+    -- NOTE: a missing key is false in Lua, not nil.
+    if found[i + 1] then c.pid = found[i + 1] else c.pid = nil end
+    if c.pid == nil or (first ~= nil and c.pid ~= first) then same = false end
+    if first == nil then first = c.pid end
   end
-  if removeAt == nil then removeAt = #cands end
-  local c = table.remove(cands, removeAt)
-  dropped[#dropped + 1] = c.t .. SEP .. c.v
-end
 
-local base = nil
-for _, c in ipairs(cands) do
-  if c.pid then base = c.pid; break end
-end
-local created = false
-if base == nil then base = newPid; created = true end
-local baseIds = prefix .. 'p:' .. base .. ':ids'
-local baseCounts = prefix .. 'p:' .. base .. ':counts'
-local baseAccounts = prefix .. 'p:' .. base .. ':accounts'
-
-local merged, added = {}, {}
-for _, c in ipairs(cands) do
-  if c.pid == nil then
-    redis.call('SET', prefix .. 'id:' .. c.t .. SEP .. c.v, base)
-    redis.call('SADD', baseIds, c.t .. SEP .. c.v)
-    redis.call('HINCRBY', baseCounts, c.t, 1)
-    added[#added + 1] = c.t .. SEP .. c.v
-  else
-    local other = resolveAlias(c.pid)
-    if other ~= base then
-      local otherIds = prefix .. 'p:' .. other .. ':ids'
-      for _, m in ipairs(redis.call('SMEMBERS', otherIds)) do
-        redis.call('SET', prefix .. 'id:' .. m, base)
-        redis.call('SADD', baseIds, m)
+  local dropped = {}
+  if not same then
+    while #cands > 1 do
+      local violated, bad, mergeCapHit = violations(cands, ts)
+      if not violated then break end
+      -- Ids already on the best profile add nothing: never blame them first.
+      local anchor = nil
+      for _, c in ipairs(cands) do
+        if c.pid then anchor = c.pid; break end
       end
-      for t, cnt in pairs(counts(other)) do redis.call('HINCRBY', baseCounts, t, cnt) end
-      redis.call('HINCRBY', baseCounts, '__merges', 1)
-      for _, a in ipairs(redis.call('SMEMBERS', prefix .. 'p:' .. other .. ':accounts')) do redis.call('SADD', baseAccounts, a) end
-      redis.call('DEL', otherIds, prefix .. 'p:' .. other .. ':counts', prefix .. 'p:' .. other .. ':accounts')
+      local removeAt = nil
+      for i = #cands, 2, -1 do
+        local c = cands[i]
+        local involved = false
+        if c.pid == nil then
+          involved = bad[c.t] == true
+        elseif c.pid ~= anchor then
+          if mergeCapHit then involved = true end
+          local pc = counts(c.pid, ts)
+          for t, _ in pairs(bad) do
+            if (pc[t] or 0) > 0 then involved = true end
+          end
+        end
+        if involved then removeAt = i; break end
+      end
+      if removeAt == nil then removeAt = #cands end
+      local c = table.remove(cands, removeAt)
+      dropped[#dropped + 1] = c.t .. SEP .. c.v
+    end
+  end
+
+  local base = nil
+  for _, c in ipairs(cands) do
+    if c.pid then base = c.pid; break end
+  end
+  local created = false
+  if base == nil then base = newPid; created = true end
+  local baseIds = prefix .. 'p:' .. base .. ':ids'
+  local baseAcc = prefix .. 'p:' .. base .. ':acc'
+
+  local merged, added, gained, mergedSet, touched = {}, {}, {}, {}, false
+  for _, c in ipairs(cands) do
+    local member = c.t .. SEP .. c.v
+    if c.pid == nil then
+      redis.call('SET', prefix .. 'id:' .. member, base)
+      redis.call('ZADD', baseIds, ts, member)
+      added[#added + 1] = member
+    elseif c.pid == base then
+      -- Sliding windows count values by when they were last seen.
+      if limitOf(c.t)[2] > 0 then
+        redis.call('ZADD', baseIds, 'XX', 'GT', ts, member)
+        touched = true
+      end
+    elseif not mergedSet[c.pid] then
+      local other = c.pid
+      mergedSet[other] = true
+      local otherIds = prefix .. 'p:' .. other .. ':ids'
+      local flat = redis.call('ZRANGE', otherIds, 0, -1, 'WITHSCORES')
+      for j = 1, #flat, 2 do
+        gained[#gained + 1] = flat[j]
+        redis.call('SET', prefix .. 'id:' .. flat[j], base)
+        redis.call('ZADD', baseIds, 'GT', flat[j + 1], flat[j])
+      end
+      redis.call('HINCRBY', prefix .. 'p:' .. base .. ':m', 'merges', mergesOf(other) + 1)
+      for _, a in ipairs(redis.call('SMEMBERS', prefix .. 'p:' .. other .. ':acc')) do redis.call('SADD', baseAcc, a) end
+      redis.call('DEL', otherIds, prefix .. 'p:' .. other .. ':m', prefix .. 'p:' .. other .. ':acc')
       redis.call('SET', prefix .. 'alias:' .. other, base)
       merged[#merged + 1] = other
+      membersCache[other] = nil
     end
   end
+  if touched or #added > 0 or #merged > 0 then membersCache[base] = nil end
+
+  local accountLinked = 0
+  if account ~= '' then accountLinked = redis.call('SADD', baseAcc, account) end
+  if #merged == 0 and #added == 0 and accountLinked == 0 and #dropped == 0 then return 'P' .. base end
+  -- A new profile holding exactly the event's ids: the caller knows the rest.
+  if created and accountLinked == 0 and #dropped == 0 then return 'C' .. base end
+
+  local all = {}
+  if #merged > 0 or #added > 0 or accountLinked == 1 then all = redis.call('ZRANGE', baseIds, 0, -1) end
+  local result = cjson.encode({ profileId = base, created = created, merged = merged, added = added, gained = gained, dropped = dropped, all = all, accountLinked = accountLinked })
+  -- Kept only when the event announces something (a merge, ids added to an existing
+  -- profile, an account link): a redelivery must announce it again, and would no
+  -- longer see it as new. Other answers come out the same when recomputed.
+  if #merged > 0 or (#added > 0 and not created) or accountLinked == 1 then redis.call('SET', resultKey, result, 'EX', ttl) end
+  return result
 end
 
-local accountLinked = 0
-if account ~= '' then accountLinked = redis.call('SADD', baseAccounts, account) end
-local all = {}
-if #merged > 0 or #added > 0 or accountLinked == 1 then all = redis.call('SMEMBERS', baseIds) end
-local result = cjson.encode({ profileId = base, created = created, merged = merged, added = added, dropped = dropped, all = all, accountLinked = accountLinked })
-redis.call('SET', resultKey, result, 'EX', ttl)
-return result
+local out = {}
+for _, ev in ipairs(cjson.decode(ARGV[3])) do
+  local flat, cands = ev[5], {}
+  for i = 1, #flat, 2 do cands[#cands + 1] = { t = flat[i], v = flat[i + 1] } end
+  out[#out + 1] = resolveOne(ev[1], ev[2], ev[3], ev[4], cands)
+end
+return out
 `;

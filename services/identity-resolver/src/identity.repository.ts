@@ -1,6 +1,7 @@
-// The identity graph in Redis: one Lua script call per event, all calls of a
-// chunk in one pipeline (Redis runs them in order, so per-profile order holds).
-import type { ExternalId, IdentityRules } from '@engage/identity';
+// The identity graph in Redis: one Lua call per space per chunk (the events of
+// a space, in order), all calls of a chunk issued in the same tick so ioredis
+// auto-pipelining sends them as one round trip per Redis node.
+import type { CompiledIdentityRules, ExternalId } from '@engage/identity';
 import type { RedisClient } from '@engage/redis';
 import { IDENTITY_GRAPH_LUA } from './identity-graph.lua';
 
@@ -9,10 +10,13 @@ export interface ResolveRequest {
   messageId: string;
   /** Used only when the event creates a profile. */
   newProfileId: string;
+  /** User-level ids, highest priority first. */
   ids: ExternalId[];
-  rules: IdentityRules;
+  rules: CompiledIdentityRules;
   /** Group calls: the account profile to link the user to. */
   accountId: string | null;
+  /** Event time (ms): windowed limits count values seen within the window before it. */
+  timestamp: number;
 }
 
 export interface ResolveResult {
@@ -21,7 +25,9 @@ export interface ResolveResult {
   /** Profiles folded into profileId by this event. */
   merged: string[];
   added: ExternalId[];
-  /** Ids left out to respect limits (they stay on their own profiles). */
+  /** Ids the survivor took over from the profiles it merged. */
+  gained: ExternalId[];
+  /** Ids left out to respect limits or the merge cap (they stay on their own profiles). */
   dropped: ExternalId[];
   /** All ids of the profile after the change (only when it changed). */
   all: ExternalId[];
@@ -36,56 +42,82 @@ const splitId = (s: string): ExternalId => {
 // cjson encodes an empty Lua table as {} rather than [].
 const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
-type Resolver = RedisClient & { resolveIdentity(...args: Array<string | number>): Promise<string> };
+type GraphClient = { resolveIdentityBatch(key: string, ...args: Array<string | number>): Promise<string[]> };
 
 export class IdentityRepository {
   constructor(
     private readonly config: { keyPrefix: string; resultTtlSeconds: number },
     private readonly deps: { redis: RedisClient },
   ) {
-    if (!('resolveIdentity' in deps.redis)) deps.redis.defineCommand('resolveIdentity', { numberOfKeys: 0, lua: IDENTITY_GRAPH_LUA });
+    if (!('resolveIdentityBatch' in deps.redis))
+      deps.redis.defineCommand('resolveIdentityBatch', { numberOfKeys: 1, lua: IDENTITY_GRAPH_LUA });
   }
 
-  private args(r: ResolveRequest): Array<string | number> {
-    const rulesJson = JSON.stringify({ limits: r.rules.limits, defaultLimit: r.rules.defaultLimit, maxMerges: r.rules.maxMergesPerProfile });
-    return [
-      `${this.config.keyPrefix}idn:{${r.spaceId}}:`,
-      r.newProfileId,
-      rulesJson,
-      r.messageId,
-      this.config.resultTtlSeconds,
-      r.accountId ?? '',
-      r.ids.length,
-      ...r.ids.flatMap((x) => [x.type, x.id]),
-    ];
+  /** The key prefix of a space's graph; the `{space}` hash tag keeps it on one cluster slot. */
+  spacePrefix(spaceId: string): string {
+    return `${this.config.keyPrefix}idn:{${spaceId}}:`;
   }
 
-  /** Resolves every request in one pipeline; results in request order. */
+  /** Resolves every request, each space's requests in order in one atomic script call; results in request order. */
   async resolveAll(requests: ResolveRequest[]): Promise<ResolveResult[]> {
     if (requests.length === 0) return [];
-    const pipeline = this.deps.redis.pipeline() as unknown as { resolveIdentity(...a: Array<string | number>): void; exec(): Promise<Array<[Error | null, unknown]> | null> };
-    for (const r of requests) pipeline.resolveIdentity(...this.args(r));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, reply]) => {
-      if (err) throw err;
-      return this.parse(reply as string);
+    const bySpace = new Map<string, number[]>();
+    requests.forEach((r, i) => {
+      const group = bySpace.get(r.spaceId);
+      if (group) group.push(i);
+      else bySpace.set(r.spaceId, [i]);
     });
+    const results: ResolveResult[] = new Array(requests.length);
+    const client = this.deps.redis as unknown as GraphClient;
+    // NOTE: issued together, not awaited one by one: auto-pipelining sends them in one write.
+    await Promise.all(
+      [...bySpace.entries()].map(async ([spaceId, indexes]) => {
+        const events = indexes.map((i) => {
+          const r = requests[i]!;
+          const flat: string[] = [];
+          for (const x of r.ids) flat.push(x.type, x.id);
+          return [r.messageId, r.newProfileId, r.accountId ?? '', r.timestamp, flat];
+        });
+        const replies = await client.resolveIdentityBatch(
+          this.spacePrefix(spaceId),
+          requests[indexes[0]!]!.rules.scriptJson,
+          this.config.resultTtlSeconds,
+          JSON.stringify(events),
+        );
+        indexes.forEach((i, k) => (results[i] = parse(replies[k]!, requests[i]!)));
+      }),
+    );
+    return results;
   }
 
   async resolve(request: ResolveRequest): Promise<ResolveResult> {
-    return this.parse(await (this.deps.redis as Resolver).resolveIdentity(...this.args(request)));
+    return (await this.resolveAll([request]))[0]!;
   }
+}
 
-  private parse(reply: string): ResolveResult {
-    const r = JSON.parse(reply) as Record<string, unknown>;
-    return {
-      profileId: r.profileId as string,
-      created: r.created === true,
-      merged: list(r.merged),
-      added: list(r.added).map(splitId),
-      dropped: list(r.dropped).map(splitId),
-      all: list(r.all).map(splitId),
-      accountLinked: r.accountLinked === 1,
-    };
-  }
+const unchanged = (profileId: string): ResolveResult => ({
+  profileId,
+  created: false,
+  merged: [],
+  added: [],
+  gained: [],
+  dropped: [],
+  all: [],
+  accountLinked: false,
+});
+
+function parse(reply: string, request: ResolveRequest): ResolveResult {
+  if (reply.startsWith('P')) return unchanged(reply.slice(1));
+  if (reply.startsWith('C')) return { ...unchanged(reply.slice(1)), created: true, added: request.ids, all: request.ids };
+  const r = JSON.parse(reply) as Record<string, unknown>;
+  return {
+    profileId: r.profileId as string,
+    created: r.created === true,
+    merged: list(r.merged),
+    added: list(r.added).map(splitId),
+    gained: list(r.gained).map(splitId),
+    dropped: list(r.dropped).map(splitId),
+    all: list(r.all).map(splitId),
+    accountLinked: r.accountLinked === 1,
+  };
 }

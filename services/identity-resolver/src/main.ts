@@ -2,32 +2,43 @@
 // The only place that reads process.env: parse config, wire, run.
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
-import { DEFAULT_IDENTITY_RULES, type IdentityRules } from '@engage/identity';
-import { BatchConsumer, DeadLetterWriter, deadLetterTopicFor, ensureTopics } from '@engage/kafka';
-import type { RawEvent } from '@engage/schemas';
+import { deadLetterTopicFor, ensureTopics } from '@engage/kafka';
 import { createRuntime, opsComponent } from '@engage/service';
 import { configSchema } from './config';
-import { IdentityRepository } from './identity.repository';
-import { ResolveStep } from './resolve.step';
+import { createResolverConsumer } from './resolver.consumer';
+import { ResolverMetrics } from './resolver.metrics';
+import { SpaceRules } from './space-rules';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('identity-resolver', config);
-const { kafka, codec, producer, redis, log, topics } = runtime;
+const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'identity-resolver' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
-const rulesFor = (spaceId: string): IdentityRules => ({ ...DEFAULT_IDENTITY_RULES, ...(store.get('identity_rules', spaceId) as Partial<IdentityRules> | undefined) });
-const repository = new IdentityRepository({ keyPrefix: config.REDIS_KEY_PREFIX, resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS }, { redis });
-const step = new ResolveStep({ resolvedTopic: topics.eventsResolved.name, identityTopic: topics.identityChanges.name }, { repository, producer, codec, rulesFor });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'identity-resolver' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
+const spaceRules = new SpaceRules({ store, log: log.child({ component: 'space-rules' }) });
 const dlqTopic = deadLetterTopicFor(topics.eventsRaw.name);
-const consumer = new BatchConsumer<RawEvent>(
-  { groupId: `${config.TOPIC_PREFIX}identity-resolver`, topics: [topics.eventsRaw.name], fromBeginning: true, chunkSize: config.RESOLVER_CHUNK_SIZE, partitionsConsumedConcurrently: config.RESOLVER_CONCURRENCY },
+const consumer = createResolverConsumer(
+  {
+    groupId: `${config.TOPIC_PREFIX}identity-resolver`,
+    rawTopic: topics.eventsRaw.name,
+    resolvedTopic: topics.eventsResolved.name,
+    identityTopic: topics.identityChanges.name,
+    dlqTopic: dlqTopic.name,
+    chunkSize: config.RESOLVER_CHUNK_SIZE,
+    concurrency: config.RESOLVER_CONCURRENCY,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS,
+  },
   {
     kafka,
+    producer,
+    codec,
+    redis,
     log: log.child({ component: 'events-consumer' }),
-    step: 'resolve',
-    decode: (m) => codec.decode<RawEvent>(m.value),
-    handle: (messages) => step.handle(messages),
-    deadLetters: new DeadLetterWriter({ topic: dlqTopic.name }, { producer }),
+    rulesFor: (spaceId) => spaceRules.for(spaceId),
+    metrics: new ResolverMetrics({ registry: metrics }),
   },
 );
 

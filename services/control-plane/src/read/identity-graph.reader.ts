@@ -1,10 +1,11 @@
 // Read-only view of the identity graph the identity resolver keeps in Redis
 // (layout documented in services/identity-resolver/src/identity-graph.lua.ts):
-//   <prefix>idn:{<space>}:id:<type>\x1f<value> -> profile id
-//   <prefix>idn:{<space>}:p:<pid>:ids          -> set of <type>\x1f<value>
-//   <prefix>idn:{<space>}:p:<pid>:accounts     -> account profile ids (group calls)
-//   <prefix>idn:{<space>}:p:<pid>:users        -> user profile ids of an account
+//   <prefix>idn:{<space>}:id:<type>\x1f<value> -> live profile id
+//   <prefix>idn:{<space>}:p:<pid>:ids          -> sorted set of <type>\x1f<value> (score: last seen)
+//   <prefix>idn:{<space>}:p:<pid>:acc          -> account profile ids (group calls)
 //   <prefix>idn:{<space>}:alias:<pid>          -> survivor of a merged profile
+// NOTE: the graph keeps user -> account links only; an account's users are
+// not indexed yet, so links of an account answer an empty list.
 // The Profile API looks profiles up by any external id through it, and the CSV
 // export reads the ids of many profiles at once.
 import type { RedisClient } from '@engage/redis';
@@ -50,14 +51,14 @@ export class IdentityGraphReader {
   }
 
   async externalIds(spaceId: string, pid: string): Promise<GraphId[]> {
-    return (await this.deps.redis.smembers(`${this.space(spaceId)}p:${pid}:ids`)).map(splitId);
+    return (await this.deps.redis.zrange(`${this.space(spaceId)}p:${pid}:ids`, 0, -1)).map(splitId);
   }
 
   /** The ids of many profiles in one pipeline, in the order asked. */
   async externalIdsOfMany(spaceId: string, pids: string[]): Promise<GraphId[][]> {
     if (pids.length === 0) return [];
     const pipeline = this.deps.redis.pipeline();
-    for (const pid of pids) pipeline.smembers(`${this.space(spaceId)}p:${pid}:ids`);
+    for (const pid of pids) pipeline.zrange(`${this.space(spaceId)}p:${pid}:ids`, 0, -1);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, members]) => {
       if (err) throw err;
@@ -67,6 +68,7 @@ export class IdentityGraphReader {
 
   /** Accounts of a user (collection users) or users of an account (collection accounts). */
   async links(spaceId: string, pid: string, collection: 'users' | 'accounts'): Promise<string[]> {
-    return this.deps.redis.smembers(`${this.space(spaceId)}p:${pid}:${collection === 'users' ? 'accounts' : 'users'}`);
+    if (collection === 'accounts') return [];
+    return this.deps.redis.smembers(`${this.space(spaceId)}p:${pid}:acc`);
   }
 }

@@ -1,6 +1,7 @@
 // One call to one destination, delivered or given up on: throttled through the
 // shared bucket, retried on 408/423/429/5xx (not 501) with exponential backoff
 // and jitter (429: at least Retry-After), until the retry window is spent.
+import { hostname } from 'node:os';
 import { classifyResponse, rateLimitOf, type DeliveryVerdict } from '@engage/delivery';
 import type { DestinationConfig } from '@engage/config-store';
 import { backoffDelay } from '@engage/kafka';
@@ -27,6 +28,9 @@ export interface HttpRequest {
   body: unknown;
   classify?: ResponseClassifier;
 }
+
+/** Which replica sent a call: lets operators (and tests) see several replicas share one destination's limit. */
+const REPLICA = `${hostname()}:${process.pid}`;
 
 export class DeliveryService {
   constructor(
@@ -63,7 +67,7 @@ export class DeliveryService {
       try {
         const res = await fetch(request.url, {
           method: request.method,
-          headers: { 'content-type': 'application/json', 'user-agent': 'engage-dispatcher/0.1', ...request.headers },
+          headers: { 'content-type': 'application/json', 'user-agent': 'engage-dispatcher/0.1', 'x-engage-replica': REPLICA, ...request.headers },
           body: request.body === undefined ? undefined : JSON.stringify(request.body),
           signal: AbortSignal.timeout(this.config.timeoutMs),
         });

@@ -93,9 +93,14 @@ export class DispatchStep {
     const byProfile = new Map<string, PlannedCall[]>();
     for (const c of todo) byProfile.set(c.profileId, [...(byProfile.get(c.profileId) ?? []), c]);
     const queues = [...byProfile.values()];
+    // A worker that throws (a heartbeat during a rebalance, Redis down) stops the
+    // others from taking new calls, and the chunk only returns once every worker
+    // has stopped: no call of a redelivered chunk is still in flight here.
+    let aborted = false;
     const worker = async () => {
-      for (let q = queues.shift(); q; q = queues.shift()) {
+      for (let q = queues.shift(); q && !aborted; q = queues.shift()) {
         for (const call of q) {
+          if (aborted) return;
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
           const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
           if (result.ok) await this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds);
@@ -103,7 +108,16 @@ export class DispatchStep {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, queues.length) }, worker));
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(this.config.concurrency, queues.length) }, () =>
+        worker().catch((err) => {
+          aborted = true;
+          throw err;
+        }),
+      ),
+    );
+    const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (error) throw error.reason;
     return failures;
   }
 }

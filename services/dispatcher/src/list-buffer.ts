@@ -122,11 +122,17 @@ export class ListBuffer {
       const letters: DeadLetter[] = [];
       let sent = 0;
       for (const [op, items] of [['remove', remove], ['add', add]] as const) {
-        for (const part of chunk(items, adapter.batchLimit(destination))) {
-          const normalised = part.map((x) => adapter.normalise(x.id));
-          const failed = await this.send(adapter, op, destination, audience, normalised);
+        // Normalise first: an identifier that cannot be sent is a dead letter, and chunks are filled with sendable ones only.
+        const sendable: Array<{ item: (typeof items)[number]; id: NormalisedId }> = [];
+        for (const item of items) {
+          const id = adapter.normalise(item.id);
+          if (id.ok) sendable.push({ item, id });
+          else letters.push(this.letter(destination, connection, op, item.member.profileId, item.id, id.reason));
+        }
+        for (const part of chunk(sendable, adapter.batchLimit(destination))) {
+          const failed = await this.send(adapter, op, destination, audience, part.map((x) => x.id));
           sent += part.length - failed.length;
-          for (const f of failed) letters.push(this.letter(destination, connection, op, part[f.index]!.member.profileId, part[f.index]!.id, f.reason));
+          for (const f of failed) letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
           await this.deps.redis.pexpire(lock, LOCK_MS);
         }
       }

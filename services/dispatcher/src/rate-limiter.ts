@@ -44,6 +44,7 @@ export interface RateLimit {
 
 export class RateLimiter {
   private seq = 0;
+  private readonly queues = new Map<string, Promise<void>>();
   private readonly instance = randomUUID().slice(0, 8);
 
   constructor(
@@ -64,10 +65,25 @@ export class RateLimiter {
     return Math.ceil(Number(wait));
   }
 
-  /** Waits until a slot is taken; resolves with how long it waited (ms). */
+  /**
+   * Waits until a slot is taken; resolves with how long it waited (ms).
+   * Callers of one process queue locally, so only one of them polls Redis at a
+   * time: a herd of waiters waking together would delay the winner's request
+   * behind the losers' replies (jitter at the destination) and load Redis.
+   */
   async acquire(destinationId: string, limit: RateLimit, sleep: (ms: number) => Promise<void>): Promise<number> {
     const started = Date.now();
-    for (let wait = await this.tryAcquire(destinationId, limit); wait > 0; wait = await this.tryAcquire(destinationId, limit)) await sleep(wait);
+    const previous = this.queues.get(destinationId) ?? Promise.resolve();
+    const mine = previous.then(async () => {
+      for (let wait = await this.tryAcquire(destinationId, limit); wait > 0; wait = await this.tryAcquire(destinationId, limit)) await sleep(wait);
+    });
+    const tail = mine.catch(() => undefined);
+    this.queues.set(destinationId, tail);
+    try {
+      await mine;
+    } finally {
+      if (this.queues.get(destinationId) === tail) this.queues.delete(destinationId);
+    }
     return Date.now() - started;
   }
 }

@@ -21,7 +21,7 @@ export const configSchema = z.object({
    * Rate limits hold in any window of 1 s + this margin (ms), measured when we
    * send: the margin absorbs jitter between our clock and the destination's arrivals.
    */
-  DISPATCH_RATE_MARGIN_MS: positiveInt(35),
+  DISPATCH_RATE_MARGIN_MS: positiveInt(40),
   /** How often list connections are checked for a due flush or "sync now" (ms). */
   DISPATCH_LIST_TICK_MS: positiveInt(1000),
   /** How long a delivered messageId is remembered to skip redeliveries (seconds). */

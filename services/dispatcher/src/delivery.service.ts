@@ -42,13 +42,15 @@ export class DeliveryService {
     return this.deps.now?.() ?? Date.now();
   }
 
-  /** Sleeps in slices, calling keepAlive (the consumer's heartbeat) between them. */
+  /**
+   * Sleeps in slices of at most 3 s, heartbeating the consumer during each
+   * slice (not after it: a slow heartbeat must not make a throttled request late).
+   */
   private async sleep(ms: number, keepAlive?: () => Promise<void>) {
     if (this.deps.sleep) return this.deps.sleep(ms, keepAlive);
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      await new Promise((r) => setTimeout(r, Math.min(until - Date.now(), 3000)));
-      await keepAlive?.();
+      await Promise.all([new Promise((r) => setTimeout(r, Math.min(until - Date.now(), 3000))), keepAlive?.()]);
     }
   }
 

@@ -62,7 +62,7 @@ export class RateLimiter {
     const [log, tat] = this.keys(destinationId);
     const member = `${this.instance}:${++this.seq}`;
     const wait = (await this.deps.redis.eval(ACQUIRE_LUA, 2, log!, tat!, limit.perSecond, 1000 + this.config.marginMs, limit.burst, member)) as string;
-    return Math.ceil(Number(wait));
+    return Number(wait);
   }
 
   /**

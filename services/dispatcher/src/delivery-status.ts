@@ -31,6 +31,9 @@ export interface ConnectionSync {
 export class DeliveryStatus {
   private readonly counter: Counter<'destination' | 'outcome'>;
   private readonly keys;
+  private readonly pending = new Map<string, { counts: Map<DeliveryCount, number>; fields: Record<string, string> }>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly flushMs = 250;
 
   constructor(
     config: { keyPrefix: string },
@@ -51,12 +54,27 @@ export class DeliveryStatus {
 
   count(destinationId: string, outcome: DeliveryCount, error?: string): void {
     this.counter.inc({ destination: destinationId, outcome });
-    // Fire and forget: status is informational; a Redis hiccup must not fail a delivery.
-    const key = this.keys.destination(destinationId);
-    const tx = this.deps.redis.multi().hincrby(key, outcome, 1);
-    if (outcome === 'sent') tx.hset(key, 'lastSentAt', this.now());
-    if (error) tx.hset(key, 'lastError', error, 'lastErrorAt', this.now());
-    tx.exec().catch(() => undefined);
+    // Redis gets the counts in one pipeline per flush interval, not one round trip per call.
+    const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
+    pending.counts.set(outcome, (pending.counts.get(outcome) ?? 0) + 1);
+    if (outcome === 'sent') pending.fields.lastSentAt = this.now();
+    if (error) Object.assign(pending.fields, { lastError: error, lastErrorAt: this.now() });
+    this.pending.set(destinationId, pending);
+    this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
+  }
+
+  /** Writes pending counts (fire and forget from the timer: status is informational, a Redis hiccup must not fail a delivery). */
+  async flush(): Promise<void> {
+    this.timer = null;
+    if (this.pending.size === 0) return;
+    const tx = this.deps.redis.pipeline();
+    for (const [destinationId, { counts, fields }] of this.pending) {
+      const key = this.keys.destination(destinationId);
+      for (const [outcome, n] of counts) tx.hincrby(key, outcome, n);
+      if (Object.keys(fields).length > 0) tx.hset(key, fields);
+    }
+    this.pending.clear();
+    await tx.exec().catch(() => undefined);
   }
 
   fail(destinationId: string, reason: string): void {

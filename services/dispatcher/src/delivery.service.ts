@@ -33,6 +33,7 @@ export interface HttpRequest {
 const REPLICA = `${hostname()}:${process.pid}`;
 
 export class DeliveryService {
+  private lastBeat = 0;
   constructor(
     private readonly config: DeliveryConfig,
     private readonly deps: { limiter: RateLimiter; status: DeliveryStatus; now?: () => number; sleep?: (ms: number, keepAlive?: () => Promise<void>) => Promise<void> },
@@ -43,15 +44,21 @@ export class DeliveryService {
   }
 
   /**
-   * Sleeps in slices of at most 3 s, heartbeating the consumer during each
-   * slice (not after it: a slow heartbeat must not make a throttled request late).
+   * Sleeps until `ms` from now, heartbeating the consumer at most every 2 s
+   * (kafkajs only needs one per few seconds). The deadline is fixed before the
+   * heartbeat, so a slow heartbeat does not make a throttled request late.
    */
   private async sleep(ms: number, keepAlive?: () => Promise<void>) {
     if (this.deps.sleep) return this.deps.sleep(ms, keepAlive);
     const until = Date.now() + ms;
-    while (Date.now() < until) {
-      await Promise.all([new Promise((r) => setTimeout(r, Math.min(until - Date.now(), 3000))), keepAlive?.()]);
-    }
+    do {
+      if (keepAlive && Date.now() - this.lastBeat >= 2000) {
+        this.lastBeat = Date.now();
+        await keepAlive();
+      }
+      const left = until - Date.now();
+      if (left > 0) await new Promise((r) => setTimeout(r, Math.min(left, 2000)));
+    } while (Date.now() < until);
   }
 
   async deliver(destination: DestinationConfig, request: HttpRequest, keepAlive?: () => Promise<void>): Promise<DeliveryResult> {

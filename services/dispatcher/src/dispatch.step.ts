@@ -97,13 +97,15 @@ export class DispatchStep {
     // others from taking new calls, and the chunk only returns once every worker
     // has stopped: no call of a redelivered chunk is still in flight here.
     let aborted = false;
+    const marks: Array<Promise<unknown>> = [];
     const worker = async () => {
       for (let q = queues.shift(); q && !aborted; q = queues.shift()) {
         for (const call of q) {
           if (aborted) return;
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
           const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
-          if (result.ok) await this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds);
+          // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
+          if (result.ok) marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
           else failures.set(call.index, result.reason);
         }
       }
@@ -116,6 +118,7 @@ export class DispatchStep {
         }),
       ),
     );
+    await Promise.all(marks);
     const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (error) throw error.reason;
     return failures;

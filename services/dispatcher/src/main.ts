@@ -52,6 +52,8 @@ const identityConsumer = new BatchConsumer<IdentityChange>(
 runtime.service.add(
   ...runtime.infrastructure,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
+  // Listed before the consumers so it stops after them (reverse order) and writes their last counts.
+  { name: 'delivery-status', start: async () => undefined, stop: () => status.flush() },
   { name: 'changes-consumer', start: () => changesConsumer.start(), stop: () => changesConsumer.stop(), healthcheck: () => changesConsumer.healthcheck() },
   { name: 'identity-consumer', start: () => identityConsumer.start(), stop: () => identityConsumer.stop(), healthcheck: () => identityConsumer.healthcheck() },
   intervalJob('initial-sync-loop', 2000, () => resync.syncNewConnections(), { log }),

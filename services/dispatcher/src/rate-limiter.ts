@@ -1,39 +1,44 @@
 // A token bucket per destination shared by every replica of its dispatcher,
-// in one Lua script on Redis' clock (so replicas agree). Two checks, both
-// taken at the moment a request is about to go out (not reserved ahead, so a
-// caller that wakes late cannot squeeze the next ones together):
-// - a sliding log of the last window's sends (ZSET): at most `perSecond` in
-//   any window of 1 s + margin. This is the hard guarantee; the margin absorbs
-//   the jitter between our send and the destination's arrival clock.
-// - GCRA pacing at window/perSecond per request, with a tolerance of
-//   (burst - 1) intervals plus half an interval, so requests are spread over
-//   the second instead of arriving in bursts, and a caller that wakes a little
-//   late does not push every later request back.
+// in Lua on Redis' clock (so replicas agree). Two steps per request:
+// - reserve: GCRA pacing, one slot every (1 s + margin) / perSecond, burst
+//   slots ahead at most. The caller is told when its slot comes and sleeps;
+//   slots are reserved ahead, so a caller that wakes late does not push the
+//   later ones back (the achieved rate stays at the limit while a backlog exists).
+// - confirm, when about to send: a sliding log of the sends of the last
+//   1 s + margin (ZSET); at most `perSecond` in it, else wait for the oldest to
+//   leave. This is the hard guarantee: late callers catching up cannot squeeze
+//   more than the limit into any window. The margin absorbs the jitter between
+//   our send and the destination's arrival clock.
 // Keys (hash-tagged per destination so a cluster keeps them on one slot):
 //   <prefix>dispatch:bucket:{<destinationId>}:log  ZSET send time -> unique member
 //   <prefix>dispatch:bucket:{<destinationId>}:tat  theoretical arrival time (ms)
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '@engage/redis';
 
-const ACQUIRE_LUA = `
+const RESERVE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local allowAt = tat - (burst - 1) * interval
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + interval - now + 1000))
+return tostring(math.max(0, allowAt - now))
+`;
+
+const CONFIRM_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local interval = window / limit
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tostring(math.max(1, tonumber(oldest[2]) + window - now))
+  return tostring(math.max(0.5, tonumber(oldest[2]) + window - now))
 end
-local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tat < now then tat = now end
-local allowAt = tat - (burst - 1) * interval - interval / 2
-if now < allowAt then return tostring(math.max(1, allowAt - now)) end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window) + 1000)
-redis.call('SET', KEYS[2], tostring(tat + interval), 'PX', math.ceil(tat + interval - now + window))
 return '0'
 `;
 
@@ -57,14 +62,6 @@ export class RateLimiter {
     return [`${base}:log`, `${base}:tat`];
   }
 
-  /** Tries to take a slot now: 0 when taken, else the milliseconds to wait before trying again. */
-  async tryAcquire(destinationId: string, limit: RateLimit): Promise<number> {
-    const [log, tat] = this.keys(destinationId);
-    const member = `${this.instance}:${++this.seq}`;
-    const wait = (await this.deps.redis.eval(ACQUIRE_LUA, 2, log!, tat!, limit.perSecond, 1000 + this.config.marginMs, limit.burst, member)) as string;
-    return Number(wait);
-  }
-
   /**
    * Waits until a slot is taken; resolves with how long it waited (ms).
    * Callers of one process queue locally, so only one of them polls Redis at a
@@ -74,8 +71,13 @@ export class RateLimiter {
   async acquire(destinationId: string, limit: RateLimit, sleep: (ms: number) => Promise<void>): Promise<number> {
     const started = Date.now();
     const previous = this.queues.get(destinationId) ?? Promise.resolve();
+    const [log, tat] = this.keys(destinationId);
+    const window = 1000 + this.config.marginMs;
     const mine = previous.then(async () => {
-      for (let wait = await this.tryAcquire(destinationId, limit); wait > 0; wait = await this.tryAcquire(destinationId, limit)) await sleep(wait);
+      const slot = Number(await this.deps.redis.eval(RESERVE_LUA, 1, tat!, limit.perSecond, window, limit.burst));
+      if (slot > 0) await sleep(slot);
+      const member = `${this.instance}:${++this.seq}`;
+      for (let wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member)); wait > 0; wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member))) await sleep(wait);
     });
     const tail = mine.catch(() => undefined);
     this.queues.set(destinationId, tail);

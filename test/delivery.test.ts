@@ -22,7 +22,7 @@ let api: (method: string, path: string, body?: unknown) => Promise<any>;
 let producer: Producer;
 let codec: SchemaCodec;
 let redis: RedisClient;
-let letters: Array<{ reason: string; step: string; value: Buffer }> = [];
+const letters: Array<{ reason: string; step: string; value: Buffer }> = [];
 let spaceId: string;
 let audience: { id: string; key: string };
 let trait: { id: string; key: string };
@@ -90,8 +90,8 @@ async function syncStatus(computation: { id: string }, connectionId: string) {
   return list.data.connections.find((c: any) => c.id === connectionId)?.syncStatus;
 }
 
-function startDispatcher(destinationId: string) {
-  const p = startService('dispatcher', env({ DESTINATION_ID: destinationId }));
+function startDispatcher(destinationId: string, extra: Record<string, string> = {}) {
+  const p = startService('dispatcher', env({ DESTINATION_ID: destinationId, ...extra }));
   procs.push(p);
   return p;
 }
@@ -190,6 +190,20 @@ describe('dispatcher', () => {
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="retried",service="dispatcher"} 2`);
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="sent",service="dispatcher"} 1`);
 
+    await receiver.stop();
+  });
+
+  it('dead-letters a call still failing when the retry window is spent, with the reason', async () => {
+    const receiver = await new Receiver(() => ({ status: 503 })).start();
+    const own = await newAudience('Window Audience');
+    const down = await destination('Down', `${receiver.url}/down`, { identify: true, track: false }, {}, own);
+    startDispatcher(down, { DISPATCH_RETRY_WINDOW_MS: '1500' });
+    const c = change({}, own);
+    await publish([c]);
+    const mine = async () => Promise.all(letters.filter((l) => l.step === 'deliver').map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange }))).then((all) => all.filter((l) => l.value.change_id === c.change_id));
+    await waitFor(async () => (await mine()).length === 1, { timeoutMs: 30000, description: 'the dead letter' });
+    expect((await mine())[0]!.reason).toMatch(/^HTTP 503 from Down; retry window of 1500 ms spent after \d+ attempts$/);
+    expect(receiver.requests.length).toBeGreaterThanOrEqual(2);
     await receiver.stop();
   });
 

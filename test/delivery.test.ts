@@ -375,6 +375,15 @@ describe('dispatcher', () => {
     expect(resynced.map((r) => [r.body.userId, r.body.traits])).toEqual([['u-bf-1', { [own.key]: true, email: 'new@x.co' }]]);
     // Exactly the 3 backfilled, the exit and the re-sync: no member sent twice.
     expect(receiver.ok('/bf').length).toBe(5);
+
+    // A computed trait's initial sync sends every profile that has a value (here only p-bf-3).
+    const ltv = (await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Backfill LTV', definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' } })).data.computedTrait;
+    const [p3] = await profiles.load([{ spaceId, profileId: 'p-bf-3' }]);
+    await profiles.save([{ profile: { ...p3!, values: { ...p3!.values, [ltv.id]: { value: 42, version: 1 } } }, wakeAt: null }], []);
+    const traitHook = await connect({ name: 'Backfill Trait Hook', type: 'webhook', settings: { url: `${receiver.url}/bf-trait` } }, ltv, { identify: true, track: false });
+    startDispatcher(traitHook.destinationId);
+    await waitFor(() => receiver.ok('/bf-trait').length === 1, { timeoutMs: 60000, description: 'trait backfill' });
+    expect(receiver.ok('/bf-trait')[0]!.body).toMatchObject({ type: 'identify', userId: 'u-bf-3', traits: { [ltv.key]: 42 }, context: { personas: { computation_class: 'trait' } } });
     await receiver.stop();
   });
 });

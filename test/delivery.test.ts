@@ -1,11 +1,16 @@
 // Delivery through real Kafka, Redis and HTTP: dispatchers (one process per
 // destination) read engage.computations.changes and call local receivers
 // that enforce status codes and Retry-After like destination APIs do.
+import { createHash } from 'node:crypto';
 import { createKafka, createProducer, DLQ_HEADERS, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
-import { SchemaCodec, valueSubject, type ComputationChange } from '@engage/schemas';
+import { ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import { createRedis, type RedisClient } from '@engage/redis';
+import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { FacebookEmulator } from './helpers/facebook-emulator';
 import { maxInWindow, Receiver } from './helpers/receiver';
+import { ReceiverProcess } from './helpers/receiver-process';
 
 const TOKEN = 'delivery-test-token';
 const prefix = `${uniqueName('dlv')}.`;
@@ -16,6 +21,8 @@ const procs: ServiceProcess[] = [];
 let api: (method: string, path: string, body?: unknown) => Promise<any>;
 let producer: Producer;
 let codec: SchemaCodec;
+let redis: RedisClient;
+const letters: Array<{ reason: string; step: string; value: Buffer }> = [];
 let spaceId: string;
 let audience: { id: string; key: string };
 let trait: { id: string; key: string };
@@ -36,6 +43,13 @@ beforeAll(async () => {
   await codec.registerTopics(Object.values(topics));
   producer = createProducer(kafka);
   await producer.connect();
+  redis = createRedis({ url: infra().redisUrl });
+  // One reader of engage.dispatch.dlq for the whole file: tests pick their letters out.
+  const reader = kafka.consumer({ groupId: uniqueName('dlq') });
+  await reader.connect();
+  await reader.subscribe({ topic: topics.dispatchDlq.name, fromBeginning: true });
+  await reader.run({ eachMessage: async ({ message }) => void letters.push({ reason: String(message.headers?.[DLQ_HEADERS.reason]), step: String(message.headers?.[DLQ_HEADERS.step]), value: message.value! }) });
+  procs.push({ stop: () => reader.disconnect() } as unknown as ServiceProcess);
   const cp = startService('control-plane', env());
   procs.push(cp);
   const base = `http://127.0.0.1:${await cp.port()}`;
@@ -49,6 +63,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await producer?.disconnect();
+  redis?.disconnect();
   await Promise.all(procs.map((p) => p.stop()));
 });
 
@@ -60,8 +75,23 @@ async function destination(name: string, url: string, connection: Record<string,
   return dst.id as string;
 }
 
-function startDispatcher(destinationId: string) {
-  const p = startService('dispatcher', env({ DESTINATION_ID: destinationId }));
+/** Any destination type, connected to a computation: both ids. */
+async function connect(body: Record<string, unknown>, computation: { id: string }, settings: Record<string, unknown>) {
+  const dst = await api('POST', `/spaces/${spaceId}/destinations`, body);
+  if (!dst.data) throw new Error(JSON.stringify(dst));
+  const path = computation.id.startsWith('aud_') ? 'audiences' : 'computed-traits';
+  const con = await api('POST', `/spaces/${spaceId}/${path}/${computation.id}/destinations`, { destinationId: dst.data.destination.id, settings });
+  if (!con.data) throw new Error(JSON.stringify(con));
+  return { destinationId: dst.data.destination.id as string, connectionId: con.data.connection.id as string };
+}
+
+async function syncStatus(computation: { id: string }, connectionId: string) {
+  const list = await api('GET', `/spaces/${spaceId}/audiences/${computation.id}/destinations`);
+  return list.data.connections.find((c: any) => c.id === connectionId)?.syncStatus;
+}
+
+function startDispatcher(destinationId: string, extra: Record<string, string> = {}) {
+  const p = startService('dispatcher', env({ DESTINATION_ID: destinationId, ...extra }));
   procs.push(p);
   return p;
 }
@@ -81,7 +111,10 @@ function change(over: Partial<ComputationChange>, computation = audience): Compu
 
 async function publish(changes: ComputationChange[]) {
   const subject = valueSubject(topics.computationsChanges.name);
-  await producer.send({ topic: topics.computationsChanges.name, messages: await Promise.all(changes.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))) });
+  for (let i = 0; i < changes.length; i += 2000) {
+    const part = changes.slice(i, i + 2000);
+    await producer.send({ topic: topics.computationsChanges.name, messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))) });
+  }
 }
 
 describe('dispatcher', () => {
@@ -131,7 +164,7 @@ describe('dispatcher', () => {
     const busy = await destination('Busy', `${receiver.url}/busy`, { identify: true, track: false }, {}, own);
     const flaky = await destination('Flaky', `${receiver.url}/flaky`, { identify: true, track: false }, {}, own);
     const bad = await destination('Bad', `${receiver.url}/bad`, { identify: true, track: false }, {}, own);
-    for (const d of [busy, flaky, bad]) startDispatcher(d);
+    const dispatchers = [busy, flaky, bad].map((d) => startDispatcher(d));
     const c = change({}, own);
     await publish([c]);
     await waitFor(() => receiver.ok('/busy').length === 1 && receiver.ok('/flaky').length === 1 && receiver.requests.some((r) => r.path === '/bad'), { timeoutMs: 20000, description: 'deliveries' });
@@ -142,29 +175,63 @@ describe('dispatcher', () => {
     expect(receiver.requests.filter((r) => r.path === '/flaky').map((r) => r.status)).toEqual([503, 503, 200]);
     expect(new Set(receiver.requests.filter((r) => r.path === '/flaky').map((r) => r.body.messageId)).size).toBe(1);
 
-    const kafka = createKafka({ brokers: infra().kafkaBrokers, clientId: 'dlq-reader' }, { log });
-    const reader = kafka.consumer({ groupId: uniqueName('dlq') });
-    const letters: Array<{ reason: string; value: ComputationChange }> = [];
-    await reader.connect();
-    await reader.subscribe({ topic: topics.dispatchDlq.name, fromBeginning: true });
-    await reader.run({ eachMessage: async ({ message }) => void letters.push({ reason: String(message.headers?.[DLQ_HEADERS.reason]), value: await codec.decode(message.value) }) });
-    await waitFor(() => letters.length >= 1, { description: 'a dead letter' });
-    await reader.disconnect();
-    expect(letters.map((l) => [l.reason, l.value.change_id])).toEqual([['HTTP 400 from Bad (not retriable)', c.change_id]]);
+    const mine = async () => Promise.all(letters.filter((l) => l.step === 'deliver').map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange }))).then((all) => all.filter((l) => l.value.change_id === c.change_id));
+    await waitFor(async () => (await mine()).length >= 1, { description: 'a dead letter' });
+    expect((await mine()).map((l) => [l.reason, l.value.change_id])).toEqual([['HTTP 400 from Bad (not retriable)', c.change_id]]);
+
+    // Status per destination, in Redis for the control plane and as metrics.
+    const status = async (id: string) => redis.hgetall(`${prefix}status:destination:${id}`);
+    // Counts are written in batches every 250 ms.
+    await waitFor(async () => (await status(bad)).dead_lettered === '1' && (await status(busy)).sent === '1' && (await status(flaky)).sent === '1', { description: 'status counts' });
+    expect(await status(busy)).toMatchObject({ sent: '1', retried: '1', lastError: 'HTTP 429' });
+    expect(await status(flaky)).toMatchObject({ sent: '1', retried: '2', lastError: 'HTTP 503' });
+    expect(await status(bad)).toMatchObject({ failed: '1', dead_lettered: '1', lastError: 'HTTP 400 from Bad (not retriable)' });
+    const metrics = await (await fetch(`http://127.0.0.1:${await dispatchers[1]!.port()}/metrics`)).text();
+    expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="retried",service="dispatcher"} 2`);
+    expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="sent",service="dispatcher"} 1`);
+
     await receiver.stop();
   });
 
-  it('never exceeds 5 requests in any second while a backlog of 200 drains at close to that rate', async () => {
-    const receiver = await new Receiver().start();
+  it('dead-letters a call still failing when the retry window is spent, with the reason', async () => {
+    const receiver = await new Receiver(() => ({ status: 503 })).start();
+    const own = await newAudience('Window Audience');
+    const down = await destination('Down', `${receiver.url}/down`, { identify: true, track: false }, {}, own);
+    startDispatcher(down, { DISPATCH_RETRY_WINDOW_MS: '1500' });
+    const c = change({}, own);
+    await publish([c]);
+    const mine = async () => Promise.all(letters.filter((l) => l.step === 'deliver').map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange }))).then((all) => all.filter((l) => l.value.change_id === c.change_id));
+    await waitFor(async () => (await mine()).length === 1, { timeoutMs: 30000, description: 'the dead letter' });
+    expect((await mine())[0]!.reason).toMatch(/^HTTP 503 from Down; retry window of 1500 ms spent after \d+ attempts$/);
+    expect(receiver.requests.length).toBeGreaterThanOrEqual(2);
+    await receiver.stop();
+  });
+
+  it('two replicas of a destination limited to 5/s never deliver more than 5 in any second while a backlog of 200 drains at close to that rate', async () => {
+    const receiver = await new ReceiverProcess().start();
     const own = await newAudience('Limited Audience');
     const limited = await destination('Limited', `${receiver.url}/limited`, { identify: true, track: false }, { rateLimit: { requestsPerSecond: 5 } }, own);
-    await publish(Array.from({ length: 200 }, () => change({}, own)));
     startDispatcher(limited);
-    await waitFor(() => receiver.ok('/limited').length === 200, { timeoutMs: 90000, intervalMs: 500, description: '200 deliveries' });
-    const times = receiver.ok('/limited').map((r) => r.at);
+    startDispatcher(limited);
+    // Both replicas in the group before the backlog arrives: a rebalance pause is not the limiter's doing.
+    const admin = createKafka({ brokers: infra().kafkaBrokers, clientId: 'group-check' }, { log }).admin();
+    await admin.connect();
+    await waitFor(async () => {
+      const { groups } = await admin.describeGroups([`${prefix}dispatcher-${limited}`]);
+      return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
+    }, { timeoutMs: 90000, intervalMs: 500, description: 'both replicas in the consumer group' });
+    await admin.disconnect();
+    await publish(Array.from({ length: 200 }, () => change({}, own)));
+    // Unique users: a rebalance between the replicas may redeliver a chunk (same messageIds, deduped mostly).
+    await waitFor(async () => new Set((await receiver.requests('/limited')).map((r) => r.body.userId)).size === 200, { timeoutMs: 90000, intervalMs: 1000, description: '200 deliveries' });
+    const received = await receiver.requests('/limited');
+    const times = received.map((r) => r.at);
     expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(5);
     const achieved = (times.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
     expect(achieved).toBeGreaterThanOrEqual(0.95 * 5);
+    // Both replicas took part (the consumer group split the partitions), sharing one bucket.
+    expect(new Set(received.map((r) => r.headers['x-engage-replica'])).size).toBe(2);
+    expect(Number(await redis.hget(`${prefix}status:destination:${limited}`, 'throttled'))).toBeGreaterThan(0);
     await receiver.stop();
   });
 
@@ -183,6 +250,140 @@ describe('dispatcher', () => {
     const byUser = new Map<string, Set<string>>();
     for (const r of receiver.ok('/killed')) byUser.set(r.body.userId, (byUser.get(r.body.userId) ?? new Set()).add(r.body.messageId));
     expect([...byUser.values()].every((ids) => ids.size === 1)).toBe(true);
+    await receiver.stop();
+  });
+
+  it('list-webhook: buffers until due (last change per profile wins), "sync now" flushes {audience_key, audience_id, add, remove} in chunks of the batch limit; a refused record is isolated and dead-lettered', async () => {
+    const receiver = await new Receiver((_path, body) => (body?.add?.includes('u-bad') ? { status: 400 } : { status: 200 })).start();
+    const own = await newAudience('List Audience');
+    const { destinationId, connectionId } = await connect({ name: 'List Hook', type: 'list-webhook', settings: { url: `${receiver.url}/list`, batchSize: 2 } }, own, { identify: false, track: false });
+    startDispatcher(destinationId);
+    // The first tick flushes (nothing yet); the next is due in an hour.
+    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${connectionId}`)) === 1, { timeoutMs: 60000, description: 'first flush tick' });
+    const users = ['u-a', 'u-b', 'u-c', 'u-bad', 'u-d'];
+    const pending = `${prefix}dispatch:list:${destinationId}:${own.id}`;
+    await publish(users.map((u) => change({ profile_id: `p-${u}`, user_id: u, external_ids: [{ type: 'user_id', id: u }] }, own)));
+    await waitFor(async () => (await redis.hlen(pending)) === 5, { description: '5 profiles buffered' });
+    await publish([change({ profile_id: 'p-u-a', user_id: 'u-a', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-a' }] }, own)]);
+    await waitFor(async () => JSON.parse((await redis.hget(pending, 'p-u-a')) ?? '{}').member === false, { description: 'u-a exit buffered' });
+    expect(receiver.requests).toEqual([]);
+
+    await redis.set(`${prefix}dispatch:list:syncnow:${destinationId}`, '1');
+    const oks = () => receiver.ok('/list').map((r) => r.body);
+    await waitFor(() => new Set(oks().flatMap((b) => b.add)).size === 3 && oks().some((b) => b.remove.length > 0), { timeoutMs: 30000, description: 'adds and removes posted' });
+    for (const body of receiver.requests.map((r) => r.body)) {
+      expect(Object.keys(body).sort()).toEqual(['add', 'audience_id', 'audience_key', 'remove']);
+      expect([body.audience_key, body.audience_id]).toEqual([own.key, own.id]);
+      expect(body.add.length + body.remove.length).toBeLessThanOrEqual(2);
+    }
+    expect(new Set(oks().flatMap((b) => b.add))).toEqual(new Set(['u-b', 'u-c', 'u-d']));
+    expect(oks().flatMap((b) => b.remove)).toEqual(['u-a']);
+    const mine = () => letters.filter((l) => l.step === 'list-flush' && JSON.parse(l.value.toString()).connection_id === connectionId);
+    await waitFor(() => mine().length === 1, { description: 'the refused record dead-lettered' });
+    expect(JSON.parse(mine()[0]!.value.toString())).toMatchObject({ profile_id: 'p-u-bad', op: 'add', identifier: { type: 'user_id', id: 'u-bad' } });
+    expect(mine()[0]!.reason).toBe('HTTP 400 from List Hook (not retriable)');
+    await waitFor(async () => (await syncStatus(own, connectionId))?.state === 'Partially Synced', { description: 'sync status' });
+    expect(await syncStatus(own, connectionId)).toMatchObject({ sent: 4, failed: 1, lastError: 'HTTP 400 from List Hook (not retriable)' });
+    expect(await redis.hlen(pending)).toBe(0);
+    await receiver.stop();
+  });
+
+  it('Facebook Custom Audiences against an emulator: creates the audience, adds 10,001 SHA-256 emails in requests of <= 10,000, retries #80003 throttling, removes on exit, reports a bad token', async () => {
+    const fb = await new FacebookEmulator({ token: 'fb-token', requestsPerSecond: 2 }).start();
+    const own = await newAudience('FB Audience');
+    const settings = { accessToken: 'fb-token', adAccountId: 'act_1234', apiBaseUrl: fb.url };
+    const good = await connect({ name: 'FB', type: 'facebook-custom-audiences', settings, rateLimit: { requestsPerSecond: 20 } }, own, { identify: false, track: false });
+    const wrong = await connect({ name: 'FB wrong token', type: 'facebook-custom-audiences', settings: { ...settings, accessToken: 'expired', syncIntervalSeconds: 2 } }, own, { identify: false, track: false });
+    startDispatcher(good.destinationId);
+    startDispatcher(wrong.destinationId);
+    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${good.connectionId}`)) === 1, { timeoutMs: 60000, description: 'first flush tick' });
+
+    const n = 10_001;
+    const email = (i: number) => `  User${i}@Example.COM `;
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const changes = Array.from({ length: n }, (_, i) => change({ profile_id: `p-fb-${i}`, user_id: `fb${i}`, external_ids: [{ type: 'user_id', id: `fb${i}` }, { type: 'email', id: email(i) }] }, own));
+    changes.push(change({ profile_id: 'p-fb-invalid', external_ids: [{ type: 'email', id: 'not-an-email' }] }, own));
+    changes.push(change({ profile_id: 'p-fb-no-email', external_ids: [{ type: 'user_id', id: 'only-user-id' }] }, own));
+    await publish(changes);
+    const pending = `${prefix}dispatch:list:${good.destinationId}:${own.id}`;
+    await waitFor(async () => (await redis.hlen(pending)) === n + 2, { timeoutMs: 60000, intervalMs: 500, description: 'all changes buffered' });
+    await redis.set(`${prefix}dispatch:list:syncnow:${good.destinationId}`, '1');
+
+    const audience = () => [...fb.audiences.values()][0];
+    await waitFor(() => audience()?.members.size === n, { timeoutMs: 60000, intervalMs: 500, description: `${n} members on Facebook` });
+    expect(fb.audiences.size).toBe(1);
+    expect(audience()!.name).toBe('FB Audience');
+    expect(audience()!.members).toEqual(new Set(Array.from({ length: n }, (_, i) => sha(`user${i}@example.com`))));
+    const users = fb.requests.filter((r) => r.path.endsWith('/users'));
+    expect(users.filter((r) => r.status === 200).map((r) => r.entries)).toEqual([10_000, 1]);
+    expect(users.every((r) => (r.entries ?? 0) <= 10_000)).toBe(true);
+    expect(fb.requests.some((r) => r.code === 80003)).toBe(true); // throttled by Facebook and retried
+    const invalid = () => letters.filter((l) => l.step === 'list-flush' && JSON.parse(l.value.toString()).connection_id === good.connectionId);
+    await waitFor(() => invalid().length === 1, { description: 'the invalid email dead-lettered' });
+    expect(invalid()[0]!.reason).toBe('invalid email "not-an-email"');
+
+    await publish([change({ profile_id: 'p-fb-0', value: false, previous: true, external_ids: [{ type: 'email', id: email(0) }] }, own)]);
+    await waitFor(async () => (await redis.hlen(pending)) === 1, { description: 'exit buffered' });
+    await redis.set(`${prefix}dispatch:list:syncnow:${good.destinationId}`, '1');
+    await waitFor(() => audience()!.members.size === n - 1, { timeoutMs: 30000, description: 'removed on exit' });
+    expect(audience()!.members.has(sha('user0@example.com'))).toBe(false);
+    expect(fb.requests.filter((r) => r.method === 'DELETE' && r.status === 200).map((r) => r.entries)).toEqual([1]);
+    expect(fb.requests.filter((r) => r.method === 'GET' && r.status === 200)).toHaveLength(1); // the known audience looked up, not re-created
+
+    // The wrong token: flushed on its 2 s cadence (no "sync now"), refused with #190, shown in the sync status.
+    await waitFor(async () => (await syncStatus(own, wrong.connectionId))?.state === 'Failed', { timeoutMs: 30000, description: 'bad token status' });
+    expect((await syncStatus(own, wrong.connectionId)).lastError).toContain('(#190) Invalid OAuth access token');
+    await fb.stop();
+  });
+
+  it('a new connection to an existing audience sends every current member once, then only changes; a new email re-syncs that profile', async () => {
+    const receiver = await new Receiver().start();
+    const own = await newAudience('Backfill Audience');
+    const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
+    const profile = (i: number, member: boolean): StoredProfile => ({
+      spaceId, profileId: `p-bf-${i}`, userId: `u-bf-${i}`, anonymousId: null, externalIds: [{ type: 'user_id', id: `u-bf-${i}` }],
+      events: [], traits: {}, values: { [own.id]: { value: member, version: 1 } },
+    });
+    const state = [profile(1, true), profile(2, true), profile(3, true), profile(4, false)];
+    await profiles.save(state.map((p) => ({ profile: p, wakeAt: null })), state.map((p) => ({ computationId: own.id, profileId: p.profileId, member: p.values[own.id]!.value === true })));
+
+    const { destinationId } = await connect({ name: 'Backfill Hook', type: 'webhook', settings: { url: `${receiver.url}/bf` } }, own, { identify: true, track: false, identifierTypes: ['user_id', 'email'] });
+    startDispatcher(destinationId);
+    await waitFor(() => receiver.ok('/bf').length === 3, { timeoutMs: 60000, description: 'backfill of 3 members' });
+    expect(receiver.ok('/bf').map((r) => [r.body.userId, r.body.traits]).sort()).toEqual([1, 2, 3].map((i) => [`u-bf-${i}`, { [own.key]: true }]));
+
+    await publish([change({ profile_id: 'p-bf-2', user_id: 'u-bf-2', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-bf-2' }] }, own)]);
+    await waitFor(() => receiver.ok('/bf').length === 4, { description: 'the exit' });
+    expect(receiver.ok('/bf')[3]!.body).toMatchObject({ userId: 'u-bf-2', traits: { [own.key]: false } });
+
+    // Identity change: p-bf-1 gained an email. The identity consumer joins at the latest offset,
+    // so publish until it is seen; the deterministic messageId dedupes repeats.
+    const identity: IdentityChange = {
+      change_id: uniqueName('idc'), space_id: spaceId, kind: 'external_id_added', profile_id: 'p-bf-1', merged_profile_ids: [],
+      external_ids: [{ type: 'user_id', id: 'u-bf-1' }, { type: 'email', id: 'new@x.co' }], added_external_ids: [{ type: 'email', id: 'new@x.co' }], account_id: null, occurred_at: Date.now(), emitted_at: Date.now(),
+    };
+    const value = await codec.encode(valueSubject(topics.identityChanges.name), identity);
+    let lastSent = 0;
+    await waitFor(async () => {
+      if (Date.now() - lastSent > 2000) {
+        lastSent = Date.now();
+        await producer.send({ topic: topics.identityChanges.name, messages: [{ key: 'p-bf-1', value }] });
+      }
+      return receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co');
+    }, { timeoutMs: 60000, description: 're-sync on the new email' });
+    const resynced = receiver.ok('/bf').filter((r) => r.body.traits.email === 'new@x.co');
+    expect(resynced.map((r) => [r.body.userId, r.body.traits])).toEqual([['u-bf-1', { [own.key]: true, email: 'new@x.co' }]]);
+    // Exactly the 3 backfilled, the exit and the re-sync: no member sent twice.
+    expect(receiver.ok('/bf').length).toBe(5);
+
+    // A computed trait's initial sync sends every profile that has a value (here only p-bf-3).
+    const ltv = (await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Backfill LTV', definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' } })).data.computedTrait;
+    const [p3] = await profiles.load([{ spaceId, profileId: 'p-bf-3' }]);
+    await profiles.save([{ profile: { ...p3!, values: { ...p3!.values, [ltv.id]: { value: 42, version: 1 } } }, wakeAt: null }], []);
+    const traitHook = await connect({ name: 'Backfill Trait Hook', type: 'webhook', settings: { url: `${receiver.url}/bf-trait` } }, ltv, { identify: true, track: false });
+    startDispatcher(traitHook.destinationId);
+    await waitFor(() => receiver.ok('/bf-trait').length === 1, { timeoutMs: 60000, description: 'trait backfill' });
+    expect(receiver.ok('/bf-trait')[0]!.body).toMatchObject({ type: 'identify', userId: 'u-bf-3', traits: { [ltv.key]: 42 }, context: { personas: { computation_class: 'trait' } } });
     await receiver.stop();
   });
 });

@@ -9,6 +9,7 @@ export interface Received {
   at: number;
   body: any;
   status: number;
+  headers: http.IncomingHttpHeaders;
 }
 
 export type Responder = (path: string, body: any, nth: number) => { status: number; headers?: Record<string, string> };
@@ -31,7 +32,7 @@ export class Receiver {
         const nth = (this.counts.get(path) ?? 0) + 1;
         this.counts.set(path, nth);
         const answer = this.respond(path, body, nth);
-        this.requests.push({ path, at: Date.now(), body, status: answer.status });
+        this.requests.push({ path, at: Date.now(), body, status: answer.status, headers: req.headers });
         res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
         res.end(JSON.stringify({ ok: answer.status < 300 }));
       });

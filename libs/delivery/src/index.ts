@@ -1,2 +1,4 @@
 export * from './payloads';
 export * from './retry-policy';
+export * from './list-destination';
+export * from './facebook-audiences';

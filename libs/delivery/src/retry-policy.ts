@@ -37,6 +37,8 @@ export const DEFAULT_RATE_LIMITS: Record<string, number> = {
   salesforce: 5,
   'salesforce-marketing-cloud': 20,
   zendesk: 50,
+  // Not in Segment's table: Facebook throttles per ad account by a usage score; a modest default.
+  'facebook-custom-audiences': 10,
 };
 
 /** The destination's rate: its own override, else the type's default, else none (null). */

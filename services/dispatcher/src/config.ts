@@ -17,6 +17,13 @@ export const configSchema = z.object({
   DISPATCH_MAX_BACKOFF_MS: positiveInt(60_000),
   /** HTTP request timeout (ms). */
   DISPATCH_TIMEOUT_MS: positiveInt(10_000),
+  /**
+   * Rate limits hold in any window of 1 s + this margin (ms), measured when we
+   * send: the margin absorbs jitter between our clock and the destination's arrivals.
+   */
+  DISPATCH_RATE_MARGIN_MS: positiveInt(40),
+  /** How often list connections are checked for a due flush or "sync now" (ms). */
+  DISPATCH_LIST_TICK_MS: positiveInt(1000),
   /** How long a delivered messageId is remembered to skip redeliveries (seconds). */
   DISPATCH_DEDUPE_TTL_SECONDS: positiveInt(7 * 24 * 3600),
 });

@@ -1,40 +1,95 @@
 // Delivery counts per destination (sent, retried, failed, throttled,
 // dead-lettered, last error) as Prometheus metrics and in Redis, where the
-// control plane reads them for the destination's status.
+// control plane reads them for the destination's Status and the connection's
+// Sync status.
+//
+// Redis layout (keys from @engage/config-store statusKeys, prefix = REDIS_KEY_PREFIX):
+//   <prefix>status:destination:<destinationId>  HASH
+//     sent, retried, failed, throttled, dead_lettered   counters (HINCRBY), per call/request
+//     lastSentAt, lastErrorAt                           ms since epoch
+//     lastError                                         text of the latest failure or retry reason
+//   <prefix>status:connection:<connectionId>    HASH (what StatusReader.connections shows as syncStatus)
+//     state        Syncing | Synced | Partially Synced | Failed
+//     lastSyncAt   ms since epoch of the last finished sync (initial sync or list flush)
+//     matched, sent, failed   counters over the connection's syncs
+//     lastError    text
+// Metrics: engage_dispatch_calls_total{destination, outcome}.
 import { statusKeys } from '@engage/config-store';
 import type { RedisClient } from '@engage/redis';
 import { Counter, type Registry } from 'prom-client';
 
 export type DeliveryCount = 'sent' | 'retried' | 'failed' | 'throttled' | 'dead_lettered';
 
+export interface ConnectionSync {
+  state: 'Syncing' | 'Synced' | 'Partially Synced' | 'Failed';
+  matched?: number;
+  sent?: number;
+  failed?: number;
+  error?: string;
+}
+
 export class DeliveryStatus {
   private readonly counter: Counter<'destination' | 'outcome'>;
   private readonly keys;
+  private readonly pending = new Map<string, { counts: Map<DeliveryCount, number>; fields: Record<string, string> }>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly flushMs = 250;
 
   constructor(
     config: { keyPrefix: string },
-    private readonly deps: { redis: RedisClient; metrics: Registry },
+    private readonly deps: { redis: RedisClient; metrics: Registry; now?: () => number },
   ) {
     this.keys = statusKeys(config.keyPrefix);
     this.counter = new Counter({
       name: 'engage_dispatch_calls_total',
-      help: 'Destination calls by outcome',
+      help: 'Destination calls by outcome (sent, retried, failed, throttled, dead_lettered)',
       labelNames: ['destination', 'outcome'],
       registers: [deps.metrics],
     });
   }
 
+  private now() {
+    return String(this.deps.now?.() ?? Date.now());
+  }
+
   count(destinationId: string, outcome: DeliveryCount, error?: string): void {
     this.counter.inc({ destination: destinationId, outcome });
-    // Fire and forget: status is informational; a Redis hiccup must not fail a delivery.
-    const key = this.keys.destination(destinationId);
-    const tx = this.deps.redis.multi().hincrby(key, outcome, 1);
-    if (outcome === 'sent') tx.hset(key, 'lastSentAt', String(Date.now()));
-    if (error) tx.hset(key, 'lastError', error, 'lastErrorAt', String(Date.now()));
-    tx.exec().catch(() => undefined);
+    // Redis gets the counts in one pipeline per flush interval, not one round trip per call.
+    const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
+    pending.counts.set(outcome, (pending.counts.get(outcome) ?? 0) + 1);
+    if (outcome === 'sent') pending.fields.lastSentAt = this.now();
+    if (error) Object.assign(pending.fields, { lastError: error, lastErrorAt: this.now() });
+    this.pending.set(destinationId, pending);
+    this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
+  }
+
+  /** Writes pending counts (fire and forget from the timer: status is informational, a Redis hiccup must not fail a delivery). */
+  async flush(): Promise<void> {
+    this.timer = null;
+    if (this.pending.size === 0) return;
+    const tx = this.deps.redis.pipeline();
+    for (const [destinationId, { counts, fields }] of this.pending) {
+      const key = this.keys.destination(destinationId);
+      for (const [outcome, n] of counts) tx.hincrby(key, outcome, n);
+      if (Object.keys(fields).length > 0) tx.hset(key, fields);
+    }
+    this.pending.clear();
+    await tx.exec().catch(() => undefined);
   }
 
   fail(destinationId: string, reason: string): void {
     this.count(destinationId, 'failed', reason);
+  }
+
+  /** A connection's sync progress (initial sync, list flush); counters add up over syncs. */
+  async connection(connectionId: string, sync: ConnectionSync): Promise<void> {
+    const key = this.keys.connection(connectionId);
+    const tx = this.deps.redis.multi().hset(key, 'state', sync.state);
+    if (sync.state !== 'Syncing') tx.hset(key, 'lastSyncAt', this.now());
+    if (sync.matched) tx.hincrby(key, 'matched', sync.matched);
+    if (sync.sent) tx.hincrby(key, 'sent', sync.sent);
+    if (sync.failed) tx.hincrby(key, 'failed', sync.failed);
+    if (sync.error) tx.hset(key, 'lastError', sync.error);
+    await tx.exec().catch(() => undefined);
   }
 }

@@ -13,8 +13,6 @@ import type { DeliveryStatus } from './delivery-status';
 import type { DeliveryService, HttpRequest } from './delivery.service';
 import type { ListBuffer } from './list-buffer';
 
-export const LIST_TYPES = new Set(['list-webhook']);
-
 interface PlannedCall {
   index: number;
   profileId: string;
@@ -31,6 +29,12 @@ export class DispatchStep {
 
   private sentKey = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
 
+  /** The identifier types a connection matches on: its own, else its list adapter's, else user_id. */
+  identifierTypesOf(connection: ConnectionConfig): string[] {
+    const destination = this.deps.store.get('destination', connection.destinationId);
+    return connection.settings.identifierTypes ?? (destination ? this.deps.lists.defaultIdentifierTypes(destination) : undefined) ?? ['user_id'];
+  }
+
   /** Connections of a computation this dispatcher serves, with live destinations. */
   connectionsFor(change: Pick<ComputationChange, 'space_id' | 'computation_id'>, onlyConnectionId?: string): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
     return this.deps.store
@@ -46,7 +50,7 @@ export class DispatchStep {
     const failures = new Map<number, string>();
     changes.forEach((change, index) => {
       for (const { connection, destination } of this.connectionsFor(change, onlyConnectionId)) {
-        if (LIST_TYPES.has(destination.type)) continue; // buffered by ListBuffer, flushed on cadence
+        if (this.deps.lists.isList(destination)) continue; // buffered by ListBuffer, flushed on cadence
         const url = destination.settings.url;
         if (typeof url !== 'string') {
           failures.set(index, `destination ${destination.id} (${destination.type}) has no adapter and no settings.url to post to`);
@@ -75,7 +79,7 @@ export class DispatchStep {
   /** Delivers the changes; returns the reasons of those that failed for good, by index. */
   async dispatch(changes: ComputationChange[], keepAlive?: () => Promise<void>, onlyConnectionId?: string): Promise<Map<number, string>> {
     await this.deps.lists.add(
-      changes.flatMap((change) => this.connectionsFor(change, onlyConnectionId).filter((x) => LIST_TYPES.has(x.destination.type)).map((x) => ({ change, ...x }))),
+      changes.flatMap((change) => this.connectionsFor(change, onlyConnectionId).filter((x) => this.deps.lists.isList(x.destination)).map((x) => ({ change, ...x }))),
     );
     const { calls, failures } = this.plan(changes, onlyConnectionId);
 
@@ -89,17 +93,34 @@ export class DispatchStep {
     const byProfile = new Map<string, PlannedCall[]>();
     for (const c of todo) byProfile.set(c.profileId, [...(byProfile.get(c.profileId) ?? []), c]);
     const queues = [...byProfile.values()];
+    // A worker that throws (a heartbeat during a rebalance, Redis down) stops the
+    // others from taking new calls, and the chunk only returns once every worker
+    // has stopped: no call of a redelivered chunk is still in flight here.
+    let aborted = false;
+    const marks: Array<Promise<unknown>> = [];
     const worker = async () => {
-      for (let q = queues.shift(); q; q = queues.shift()) {
+      for (let q = queues.shift(); q && !aborted; q = queues.shift()) {
         for (const call of q) {
+          if (aborted) return;
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
           const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
-          if (result.ok) await this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds);
+          // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
+          if (result.ok) marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
           else failures.set(call.index, result.reason);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, queues.length) }, worker));
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(this.config.concurrency, queues.length) }, () =>
+        worker().catch((err) => {
+          aborted = true;
+          throw err;
+        }),
+      ),
+    );
+    await Promise.all(marks);
+    const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (error) throw error.reason;
     return failures;
   }
 }

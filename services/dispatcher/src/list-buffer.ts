@@ -1,88 +1,191 @@
 // List destinations: adds and removes accumulate per (destination, audience)
-// in a Redis hash (profile -> last state wins) and are flushed on the
-// destination's cadence (settings.cadenceMinutes, default 60) or on "sync
-// now", chunked to the destination's batch limit (settings.batchSize, default
-// 10,000). The list-webhook type receives {audience_key, audience_id, add, remove}.
+// in a Redis hash (profile -> last change wins) and are flushed through the
+// destination type's adapter on its cadence, chunked to its batch limit.
+//
+// Cadence: destination settings.syncIntervalSeconds (or cadenceMinutes),
+// default hourly. "Sync now": the control plane SETs
+// `<prefix>dispatch:list:syncnow:<destinationId>` (any value); the next flush
+// loop tick (1 s) flushes every list connection of that destination and
+// deletes the key.
+//
+// Redis keys (prefix = REDIS_KEY_PREFIX):
+//   dispatch:list:<dst>:<computationId>            HASH profileId -> {member, ids} pending
+//   dispatch:list:<dst>:<computationId>:flushing   the batch being sent (survives a crash: resent first)
+//   dispatch:list:flushed:<connectionId>           last flush time (ms)
+//   dispatch:list:lock:<dst>:<computationId>       one replica flushes a list at a time
+//   dispatch:list:audience:<dst>:<computationId>   the destination's audience {id, name}
+//   dispatch:list:syncnow:<dst>                    "sync now" trigger
+//
+// Outcomes are per item: an identifier the adapter cannot normalise, or one
+// the destination refuses, goes to engage.dispatch.dlq with its reason and
+// the rest are sent; a request refused as a whole (a non-retriable 4xx) is
+// bisected until the bad items are isolated; a chunk whose retry window ran
+// out is dead-lettered whole. Nothing is dropped silently.
 import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
+import { chunk, flushIntervalMs, splitMembers, type ExternalAudience, type ExternalId, type ListDestinationAdapter, type ListMember, type NormalisedId } from '@engage/delivery';
+import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
-import type { DeliveryService } from './delivery.service';
+import { ListRequestError } from './adapters/list-adapter-error';
+import type { DeliveryStatus } from './delivery-status';
 
-interface BufferedMember {
-  member: boolean;
-  ids: string[];
-}
+type Pending = Omit<ListMember, 'profileId'>;
+type Op = 'add' | 'remove';
+const LOCK_MS = 5 * 60_000;
 
 export class ListBuffer {
   constructor(
     private readonly config: { keyPrefix: string; destinationId: string },
-    private readonly deps: { store: ConfigStore; redis: RedisClient; delivery: DeliveryService; log: Logger; now?: () => number },
+    private readonly deps: {
+      store: ConfigStore;
+      redis: RedisClient;
+      adapters: Map<string, ListDestinationAdapter>;
+      status: DeliveryStatus;
+      deadLetters: DeadLetterWriter;
+      log: Logger;
+      now?: () => number;
+    },
   ) {}
 
   private key = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${computationId}`;
   private lastFlushKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:list:flushed:${connectionId}`;
+  private lockKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${computationId}`;
+  private audienceKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${computationId}`;
   /** Set by the control plane's "sync now". */
   syncNowKey = (destinationId: string) => `${this.config.keyPrefix}dispatch:list:syncnow:${destinationId}`;
 
+  isList(destination: DestinationConfig): boolean {
+    return this.deps.adapters.has(destination.type);
+  }
+
+  defaultIdentifierTypes(destination: DestinationConfig): string[] | undefined {
+    const adapter = this.deps.adapters.get(destination.type);
+    return adapter ? [...adapter.identifierTypes] : undefined;
+  }
+
+  /** Buffers changes (one pipeline); the last change per profile wins until the next flush. */
   async add(items: Array<{ change: ComputationChange; connection: ConnectionConfig; destination: DestinationConfig }>): Promise<void> {
     if (items.length === 0) return;
     const pipeline = this.deps.redis.pipeline();
-    for (const { change, connection, destination } of items) {
-      const types = connection.settings.identifierTypes ?? ['user_id'];
-      const ids = change.external_ids.filter((x) => types.includes(x.type)).map((x) => x.id);
-      const entry: BufferedMember = { member: change.value === true, ids };
+    for (const { change, destination } of items) {
+      const entry: Pending = { member: change.value !== false && change.value !== null, ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })) };
       pipeline.hset(this.key(destination.id, change.computation_id), change.profile_id, JSON.stringify(entry));
     }
     await pipeline.exec();
   }
 
-  /** Flushes every list connection of this dispatcher that is due; returns how many were flushed. */
+  /** Flushes every list connection of this dispatcher that is due (cadence or "sync now"); returns how many were flushed. */
   async flushDue(): Promise<number> {
     const now = this.deps.now?.() ?? Date.now();
     let flushed = 0;
+    const syncNow = new Set<string>();
     for (const connection of this.deps.store.list('connection')) {
       if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
       const destination = this.deps.store.get('destination', connection.destinationId);
-      if (!destination || destination.type !== 'list-webhook' || !destination.enabled || !connection.enabled) continue;
-      const cadenceMs = Number(destination.settings.cadenceMinutes ?? 60) * 60_000;
+      if (!destination || !this.isList(destination) || !destination.enabled || !connection.enabled) continue;
+      if (!syncNow.has(destination.id) && (await this.deps.redis.del(this.syncNowKey(destination.id))) === 1) syncNow.add(destination.id);
       const last = Number((await this.deps.redis.get(this.lastFlushKey(connection.id))) ?? 0);
-      const syncNow = (await this.deps.redis.del(this.syncNowKey(destination.id))) === 1;
-      if (!syncNow && now - last < cadenceMs) continue;
-      await this.flush(destination, connection);
+      if (!syncNow.has(destination.id) && now - last < flushIntervalMs(destination.settings)) continue;
+      if (await this.flush(destination, connection)) flushed++;
       await this.deps.redis.set(this.lastFlushKey(connection.id), String(now));
-      flushed++;
     }
     return flushed;
   }
 
-  private async flush(destination: DestinationConfig, connection: ConnectionConfig): Promise<void> {
+  /** One list's flush under a lock; false when another replica holds it or nothing was pending. */
+  private async flush(destination: DestinationConfig, connection: ConnectionConfig): Promise<boolean> {
+    const adapter = this.deps.adapters.get(destination.type)!;
     const key = this.key(destination.id, connection.computationId);
     const flushing = `${key}:flushing`;
-    // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
-    if ((await this.deps.redis.exists(flushing)) === 0) {
-      if ((await this.deps.redis.exists(key)) === 0) return;
-      await this.deps.redis.rename(key, flushing);
+    const lock = this.lockKey(destination.id, connection.computationId);
+    if ((await this.deps.redis.set(lock, '1', 'PX', LOCK_MS, 'NX')) !== 'OK') return false;
+    try {
+      // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
+      if ((await this.deps.redis.exists(flushing)) === 0) {
+        if ((await this.deps.redis.exists(key)) === 0) return false;
+        await this.deps.redis.rename(key, flushing);
+      }
+      const entries = await this.deps.redis.hgetall(flushing);
+      const members: ListMember[] = Object.entries(entries).map(([profileId, raw]) => ({ profileId, ...(JSON.parse(raw) as Pending) }));
+      let audience: ExternalAudience;
+      try {
+        audience = await this.audienceFor(adapter, destination, connection);
+      } catch (err) {
+        // No audience to write to (bad credentials, account): keep the batch for the next flush, show the error.
+        const reason = (err as Error).message;
+        this.deps.log.error({ destinationId: destination.id, connectionId: connection.id, reason }, 'list_audience_failed');
+        await this.deps.status.connection(connection.id, { state: 'Failed', error: reason });
+        return false;
+      }
+      const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes);
+      const letters: DeadLetter[] = [];
+      let sent = 0;
+      for (const [op, items] of [['remove', remove], ['add', add]] as const) {
+        // Normalise first: an identifier that cannot be sent is a dead letter, and chunks are filled with sendable ones only.
+        const sendable: Array<{ item: (typeof items)[number]; id: NormalisedId }> = [];
+        for (const item of items) {
+          const id = adapter.normalise(item.id);
+          if (id.ok) sendable.push({ item, id });
+          else letters.push(this.letter(destination, connection, op, item.member.profileId, item.id, id.reason));
+        }
+        for (const part of chunk(sendable, adapter.batchLimit(destination))) {
+          const failed = await this.send(adapter, op, destination, audience, part.map((x) => x.id));
+          sent += part.length - failed.length;
+          for (const f of failed) letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
+          await this.deps.redis.pexpire(lock, LOCK_MS);
+        }
+      }
+      await this.deps.deadLetters.write(letters);
+      await this.deps.redis.del(flushing);
+      for (const l of letters) this.deps.status.count(destination.id, 'dead_lettered', l.reason);
+      await this.deps.status.connection(connection.id, {
+        state: letters.length > 0 ? 'Partially Synced' : 'Synced',
+        matched: members.length,
+        sent,
+        failed: letters.length,
+        error: letters[0]?.reason,
+      });
+      this.deps.log.info({ destinationId: destination.id, connectionId: connection.id, add: add.length, remove: remove.length, deadLettered: letters.length }, 'list_flushed');
+      return true;
+    } finally {
+      await this.deps.redis.del(lock);
     }
-    const entries = await this.deps.redis.hgetall(flushing);
-    const add: string[] = [];
-    const remove: string[] = [];
-    for (const raw of Object.values(entries)) {
-      const e = JSON.parse(raw) as BufferedMember;
-      (e.member ? add : remove).push(...e.ids);
+  }
+
+  /** The destination's audience for this computation: the one we made before if it still exists, else a new one. */
+  private async audienceFor(adapter: ListDestinationAdapter, destination: DestinationConfig, connection: ConnectionConfig): Promise<ExternalAudience> {
+    const key = this.audienceKey(destination.id, connection.computationId);
+    const known = await this.deps.redis.get(key);
+    if (known) {
+      const found = await adapter.getAudience(destination, (JSON.parse(known) as ExternalAudience).id);
+      if (found) return found;
     }
     const computation = this.deps.store.get(connection.computationClass === 'audience' ? 'audience' : 'computed_trait', connection.computationId);
-    const batchSize = Number(destination.settings.batchSize ?? 10_000);
-    const url = String(destination.settings.url);
-    for (let i = 0; i < Math.max(add.length, remove.length); i += batchSize) {
-      const body = { audience_key: computation?.key ?? connection.computationId, audience_id: connection.computationId, add: add.slice(i, i + batchSize), remove: remove.slice(i, i + batchSize) };
-      const result = await this.deps.delivery.deliver(destination, { url, method: 'POST', headers: (destination.settings.headers as Record<string, string>) ?? {}, body });
-      if (!result.ok) {
-        // Keep the batch for the next flush rather than dropping it.
-        this.deps.log.error({ destinationId: destination.id, reason: result.reason }, 'list_flush_failed');
-        return;
-      }
+    const created = await adapter.createAudience(destination, { computationId: connection.computationId, key: computation?.key ?? connection.computationId, name: computation?.name ?? connection.computationId });
+    await this.deps.redis.set(key, JSON.stringify(created));
+    return created;
+  }
+
+  /** Sends one chunk; returns the items that failed for good (by index in `items`). */
+  private async send(adapter: ListDestinationAdapter, op: Op, destination: DestinationConfig, audience: ExternalAudience, items: NormalisedId[]): Promise<Array<{ index: number; reason: string }>> {
+    if (items.length === 0) return [];
+    try {
+      return (await adapter[op](destination, audience, items)).failed;
+    } catch (err) {
+      if (!(err instanceof ListRequestError)) throw err;
+      // Retry window spent, or a single refused item: these items are dead letters.
+      if (err.retriable || items.length === 1) return items.map((_, index) => ({ index, reason: err.message }));
+      // Refused as a whole: halve until the bad items are alone, so the good ones still go.
+      const half = Math.ceil(items.length / 2);
+      const left = await this.send(adapter, op, destination, audience, items.slice(0, half));
+      const right = await this.send(adapter, op, destination, audience, items.slice(half));
+      return [...left, ...right.map((f) => ({ ...f, index: f.index + half }))];
     }
-    await this.deps.redis.del(flushing);
+  }
+
+  private letter(destination: DestinationConfig, connection: ConnectionConfig, op: Op, profileId: string, id: ExternalId, reason: string): DeadLetter {
+    const value = { destination_id: destination.id, connection_id: connection.id, computation_id: connection.computationId, profile_id: profileId, op, identifier: id };
+    return { key: profileId, value: JSON.stringify(value), reason, step: 'list-flush' };
   }
 }

@@ -6,6 +6,7 @@ import { BatchConsumer, DeadLetterWriter } from '@engage/kafka';
 import { ProfileStateRepository } from '@engage/profile-store';
 import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import { createRuntime, intervalJob, opsComponent } from '@engage/service';
+import { listAdapters } from './adapters/list-adapters';
 import { configSchema } from './config';
 import { DeliveryStatus } from './delivery-status';
 import { DeliveryService } from './delivery.service';
@@ -24,17 +25,17 @@ const store = new ConfigStore({ topic: topics.config.name, groupPrefix: `dispatc
 const status = new DeliveryStatus({ keyPrefix }, { redis, metrics });
 const delivery = new DeliveryService(
   { retryWindowMs: config.DISPATCH_RETRY_WINDOW_MS, initialBackoffMs: config.DISPATCH_INITIAL_BACKOFF_MS, maxBackoffMs: config.DISPATCH_MAX_BACKOFF_MS, timeoutMs: config.DISPATCH_TIMEOUT_MS },
-  { limiter: new RateLimiter({ keyPrefix }, { redis }), status },
+  { limiter: new RateLimiter({ keyPrefix, marginMs: config.DISPATCH_RATE_MARGIN_MS }, { redis }), status },
 );
-const lists = new ListBuffer({ keyPrefix, destinationId }, { store, redis, delivery, log: log.child({ component: 'list-buffer' }) });
+const deadLetters = new DeadLetterWriter({ topic: topics.dispatchDlq.name }, { producer });
+const lists = new ListBuffer({ keyPrefix, destinationId }, { store, redis, adapters: listAdapters({ delivery }), status, deadLetters, log: log.child({ component: 'list-buffer' }) });
 const step = new DispatchStep(
   { destinationId, keyPrefix, dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS, concurrency: config.DISPATCH_CONCURRENCY },
   { store, delivery, status, lists, redis, log: log.child({ component: 'dispatch' }) },
 );
-const deadLetters = new DeadLetterWriter({ topic: topics.dispatchDlq.name }, { producer });
 const resync = new ResyncJob(
   { keyPrefix, destinationId },
-  { store, profiles: new ProfileStateRepository({ keyPrefix }, { redis }), step, redis, deadLetters, log: log.child({ component: 'resync' }) },
+  { store, profiles: new ProfileStateRepository({ keyPrefix }, { redis }), step, status, redis, deadLetters, log: log.child({ component: 'resync' }) },
 );
 
 // One consumer group per destination: a slow destination only lags its own group.
@@ -51,10 +52,12 @@ const identityConsumer = new BatchConsumer<IdentityChange>(
 runtime.service.add(
   ...runtime.infrastructure,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
+  // Listed before the consumers so it stops after them (reverse order) and writes their last counts.
+  { name: 'delivery-status', start: async () => undefined, stop: () => status.flush() },
   { name: 'changes-consumer', start: () => changesConsumer.start(), stop: () => changesConsumer.stop(), healthcheck: () => changesConsumer.healthcheck() },
   { name: 'identity-consumer', start: () => identityConsumer.start(), stop: () => identityConsumer.stop(), healthcheck: () => identityConsumer.healthcheck() },
   intervalJob('initial-sync-loop', 2000, () => resync.syncNewConnections(), { log }),
-  intervalJob('list-flush-loop', 1000, () => lists.flushDue(), { log }),
+  intervalJob('list-flush-loop', config.DISPATCH_LIST_TICK_MS, () => lists.flushDue(), { log }),
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );
 void runtime.service.run();

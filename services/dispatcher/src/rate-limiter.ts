@@ -1,35 +1,91 @@
 // A token bucket per destination shared by every replica of its dispatcher,
-// as GCRA in one Lua script (Redis' clock, so replicas agree): each call
-// reserves the next slot and is told how long to wait for it. Reservations
-// keep callers in order and never exceed `perSecond` in any 1 s window (with
-// burst 1); a 1% margin absorbs network jitter between sender and receiver.
+// in Lua on Redis' clock (so replicas agree). Two steps per request:
+// - reserve: GCRA pacing, one slot every (1 s + margin) / perSecond, burst
+//   slots ahead at most. The caller is told when its slot comes and sleeps;
+//   slots are reserved ahead, so a caller that wakes late does not push the
+//   later ones back (the achieved rate stays at the limit while a backlog exists).
+// - confirm, when about to send: a sliding log of the sends of the last
+//   1 s + margin (ZSET); at most `perSecond` in it, else wait for the oldest to
+//   leave. This is the hard guarantee: late callers catching up cannot squeeze
+//   more than the limit into any window. The margin absorbs the jitter between
+//   our send and the destination's arrival clock.
+// Keys (hash-tagged per destination so a cluster keeps them on one slot):
+//   <prefix>dispatch:bucket:{<destinationId>}:log  ZSET send time -> unique member
+//   <prefix>dispatch:bucket:{<destinationId>}:tat  theoretical arrival time (ms)
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '@engage/redis';
 
-const GCRA_LUA = `
+const RESERVE_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
+local interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
+local burst = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local allowAt = tat - (burst - 1) * interval
-local newTat = tat + interval
-redis.call('SET', KEYS[1], tostring(newTat), 'PX', math.ceil(newTat - now + 1000))
-local wait = allowAt - now
-if wait < 0 then wait = 0 end
-return tostring(wait)
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + interval - now + 1000))
+return tostring(math.max(0, allowAt - now))
 `;
 
+const CONFIRM_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(math.max(0.5, tonumber(oldest[2]) + window - now))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window) + 1000)
+return '0'
+`;
+
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
 export class RateLimiter {
+  private seq = 0;
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly instance = randomUUID().slice(0, 8);
+
   constructor(
-    private readonly config: { keyPrefix: string },
+    private readonly config: { keyPrefix: string; marginMs: number },
     private readonly deps: { redis: RedisClient },
   ) {}
 
-  /** Reserves one request slot; resolves with the milliseconds to wait before sending. */
-  async reserve(destinationId: string, limit: { perSecond: number; burst: number }): Promise<number> {
-    const interval = 1000 / (limit.perSecond * 0.99);
-    const wait = (await this.deps.redis.eval(GCRA_LUA, 1, `${this.config.keyPrefix}dispatch:bucket:${destinationId}`, interval, limit.burst)) as string;
-    return Number(wait);
+  private keys(destinationId: string) {
+    const base = `${this.config.keyPrefix}dispatch:bucket:{${destinationId}}`;
+    return [`${base}:log`, `${base}:tat`];
+  }
+
+  /**
+   * Waits until a slot is taken; resolves with how long it waited (ms).
+   * Callers of one process queue locally, so only one of them polls Redis at a
+   * time: a herd of waiters waking together would delay the winner's request
+   * behind the losers' replies (jitter at the destination) and load Redis.
+   */
+  async acquire(destinationId: string, limit: RateLimit, sleep: (ms: number) => Promise<void>): Promise<number> {
+    const started = Date.now();
+    const previous = this.queues.get(destinationId) ?? Promise.resolve();
+    const [log, tat] = this.keys(destinationId);
+    const window = 1000 + this.config.marginMs;
+    const mine = previous.then(async () => {
+      const slot = Number(await this.deps.redis.eval(RESERVE_LUA, 1, tat!, limit.perSecond, window, limit.burst));
+      if (slot > 0) await sleep(slot);
+      const member = `${this.instance}:${++this.seq}`;
+      for (let wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member)); wait > 0; wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member))) await sleep(wait);
+    });
+    const tail = mine.catch(() => undefined);
+    this.queues.set(destinationId, tail);
+    try {
+      await mine;
+    } finally {
+      if (this.queues.get(destinationId) === tail) this.queues.delete(destinationId);
+    }
+    return Date.now() - started;
   }
 }

@@ -9,6 +9,7 @@ import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository, StoredProfile } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange } from '@engage/schemas';
+import type { DeliveryStatus } from './delivery-status';
 import type { DispatchStep } from './dispatch.step';
 
 function currentValueChange(profile: StoredProfile, connection: ConnectionConfig, key: string, changeId: string, externalIds: ComputationChange['external_ids']): ComputationChange | null {
@@ -39,7 +40,7 @@ function currentValueChange(profile: StoredProfile, connection: ConnectionConfig
 export class ResyncJob {
   constructor(
     private readonly config: { keyPrefix: string; destinationId: string },
-    private readonly deps: { store: ConfigStore; profiles: ProfileStateRepository; step: DispatchStep; redis: RedisClient; deadLetters: DeadLetterWriter; log: Logger },
+    private readonly deps: { store: ConfigStore; profiles: ProfileStateRepository; step: DispatchStep; status: DeliveryStatus; redis: RedisClient; deadLetters: DeadLetterWriter; log: Logger },
   ) {}
 
   private syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
@@ -56,16 +57,20 @@ export class ResyncJob {
       const key = this.keyOf(connection);
       if (!key) continue;
       let sent = 0;
+      let failed = 0;
+      await this.deps.status.connection(connection.id, { state: 'Syncing' });
       for await (const refs of this.profileRefs(connection)) {
         const profiles = await this.deps.profiles.load(refs);
         const changes = profiles
           .map((p) => currentValueChange(p, connection, key, `sync_${connection.id}_${p.profileId}`, p.externalIds))
           .filter((c): c is ComputationChange => c !== null);
-        await this.deliver(changes, connection.id);
-        sent += changes.length;
+        const lost = await this.deliver(changes, connection.id);
+        sent += changes.length - lost;
+        failed += lost;
       }
       await this.deps.redis.set(this.syncedKey(connection.id), String(Date.now()));
-      this.deps.log.info({ connectionId: connection.id, sent }, 'initial_sync_done');
+      await this.deps.status.connection(connection.id, { state: failed > 0 ? 'Partially Synced' : 'Synced', matched: sent + failed, sent, failed });
+      this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
     }
   }
 
@@ -86,7 +91,7 @@ export class ResyncJob {
       const addedTypes = new Set(c.added_external_ids.map((x) => x.type));
       for (const connection of this.deps.store.list('connection', c.space_id)) {
         if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
-        const types = connection.settings.identifierTypes ?? ['user_id'];
+        const types = this.deps.step.identifierTypesOf(connection);
         if (!types.some((t) => addedTypes.has(t))) continue;
         const key = this.keyOf(connection);
         const change = key ? currentValueChange(profile!, connection, key, `resync_${c.change_id}_${connection.id}`, c.added_external_ids) : null;
@@ -96,11 +101,13 @@ export class ResyncJob {
     return messages.map(() => ok);
   }
 
-  private async deliver(changes: ComputationChange[], connectionId: string) {
-    if (changes.length === 0) return;
+  /** Delivers through the dispatch step (event calls or list buffer); returns how many changes were dead-lettered. */
+  private async deliver(changes: ComputationChange[], connectionId: string): Promise<number> {
+    if (changes.length === 0) return 0;
     const failures = await this.deps.step.dispatch(changes, undefined, connectionId);
     await this.deps.deadLetters.write(
       [...failures].map(([i, reason]) => ({ key: changes[i]!.profile_id, value: JSON.stringify(changes[i]), reason, step: 'resync' })),
     );
+    return failures.size;
   }
 }

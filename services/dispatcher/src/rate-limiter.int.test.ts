@@ -1,0 +1,41 @@
+// The shared bucket against real Redis: two limiters (two replicas) with
+// several concurrent callers each, one destination. Times are taken when a
+// slot is granted (the moment a request would go out).
+import { createRedis } from '@engage/redis';
+import { testInfrastructure, uniqueName } from '@engage/testing';
+import { RateLimiter } from './rate-limiter';
+
+function maxInWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i]! - sorted[j]! >= windowMs) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+it('two replicas sharing a 10/s bucket never grant more than 10 in any second, and grant close to 10/s under a backlog', async () => {
+  const redis = createRedis({ url: testInfrastructure().redisUrl });
+  const keyPrefix = `${uniqueName('rl')}:`;
+  const replicas = [new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), new RateLimiter({ keyPrefix, marginMs: 40 }, { redis })];
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const granted: number[] = [];
+  let left = 60;
+  // Four callers per replica, like a dispatcher's concurrent profiles.
+  const caller = async (limiter: RateLimiter) => {
+    while (left-- > 0) {
+      await limiter.acquire('dst_1', { perSecond: 10, burst: 1 }, sleep);
+      granted.push(Date.now());
+    }
+  };
+  await Promise.all(replicas.flatMap((r) => [caller(r), caller(r), caller(r), caller(r)]));
+  redis.disconnect();
+
+  expect(granted).toHaveLength(60);
+  expect(maxInWindow(granted, 1000)).toBeLessThanOrEqual(10);
+  const sorted = [...granted].sort((a, b) => a - b);
+  const achieved = (sorted.length - 1) / ((sorted[sorted.length - 1]! - sorted[0]!) / 1000);
+  expect(achieved).toBeGreaterThanOrEqual(9.5);
+  expect(achieved).toBeLessThanOrEqual(10);
+});

@@ -268,7 +268,7 @@ describe('dispatcher', () => {
     await waitFor(async () => JSON.parse((await redis.hget(pending, 'p-u-a')) ?? '{}').member === false, { description: 'u-a exit buffered' });
     expect(receiver.requests).toEqual([]);
 
-    await redis.set(`${prefix}dispatch:list:syncnow:${destinationId}`, '1');
+    expect((await api('POST', `/spaces/${spaceId}/destinations/${destinationId}/sync`)).data).toEqual({ status: 'SYNC_REQUESTED', destinationId });
     const oks = () => receiver.ok('/list').map((r) => r.body);
     await waitFor(() => new Set(oks().flatMap((b) => b.add)).size === 3 && oks().some((b) => b.remove.length > 0), { timeoutMs: 30000, description: 'adds and removes posted' });
     for (const body of receiver.requests.map((r) => r.body)) {

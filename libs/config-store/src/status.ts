@@ -16,6 +16,8 @@ export const statusKeys = (prefix: string) => ({
   computation: (computationId: string) => `${prefix}status:computation:${computationId}`,
   connection: (connectionId: string) => `${prefix}status:connection:${connectionId}`,
   destination: (destinationId: string) => `${prefix}status:destination:${destinationId}`,
+  /** "Sync now" of a list destination: set by the control plane, consumed by its dispatcher. */
+  syncNow: (destinationId: string) => `${prefix}dispatch:list:syncnow:${destinationId}`,
 });
 
 /** Parses a status hash (HGETALL) into typed fields; absent fields stay absent. */

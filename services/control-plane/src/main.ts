@@ -14,6 +14,7 @@ import { destinationsRouter } from './routes/destinations.routes';
 import { identityRulesRouter } from './routes/identity-rules.routes';
 import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
+import { SyncTrigger } from './sync-trigger';
 import { ProfileStateRepository } from '@engage/profile-store';
 import { AudienceExport } from './read/audience-export';
 import { AudiencePreview } from './read/audience-preview';
@@ -48,7 +49,7 @@ const app = createApp(
       spacesRouter({ store, writer, spaces }),
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
-      destinationsRouter({ store, writer, spaces, status }),
+      destinationsRouter({ store, writer, spaces, status, syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }) }),
       audiencePreviewRouter({ store, computations, spaces, preview }),
       audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
       identityRulesRouter({ store, writer, spaces }),

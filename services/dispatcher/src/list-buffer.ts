@@ -21,7 +21,7 @@
 // the rest are sent; a request refused as a whole (a non-retriable 4xx) is
 // bisected until the bad items are isolated; a chunk whose retry window ran
 // out is dead-lettered whole. Nothing is dropped silently.
-import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
+import { statusKeys, type ConfigStore, type ConnectionConfig, type DestinationConfig } from '@engage/config-store';
 import { chunk, flushIntervalMs, splitMembers, type ExternalAudience, type ExternalId, type ListDestinationAdapter, type ListMember, type NormalisedId } from '@engage/delivery';
 import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
@@ -53,7 +53,7 @@ export class ListBuffer {
   private lockKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${computationId}`;
   private audienceKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${computationId}`;
   /** Set by the control plane's "sync now". */
-  syncNowKey = (destinationId: string) => `${this.config.keyPrefix}dispatch:list:syncnow:${destinationId}`;
+  syncNowKey = (destinationId: string) => statusKeys(this.config.keyPrefix).syncNow(destinationId);
 
   isList(destination: DestinationConfig): boolean {
     return this.deps.adapters.has(destination.type);

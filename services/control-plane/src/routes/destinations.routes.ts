@@ -17,6 +17,7 @@ import {
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';
 import type { StatusReader } from '../status.reader';
+import type { SyncTrigger } from '../sync-trigger';
 import type { SpacesGuard } from './spaces.routes';
 
 export function destinationsRouter(deps: {
@@ -24,6 +25,7 @@ export function destinationsRouter(deps: {
   writer: ConfigWriter;
   spaces: SpacesGuard;
   status: StatusReader;
+  syncTrigger: SyncTrigger;
   now?: () => Date;
 }): Router {
   const router = Router();
@@ -71,6 +73,14 @@ export function destinationsRouter(deps: {
     await deps.writer.write('destination', next.id, spaceId, next);
     res.json({ data: { destination: next } });
   });
+  // "Sync now": list destinations flush their pending adds/removes without waiting for the cadence.
+  router.post('/spaces/:spaceId/destinations/:id/sync', async (req, res) => {
+    const spaceId = deps.spaces.require(param(req, 'spaceId'));
+    const destination = destinationIn(spaceId, param(req, 'id'));
+    await deps.syncTrigger.request(destination.id);
+    res.status(202).json({ data: { status: 'SYNC_REQUESTED', destinationId: destination.id } });
+  });
+
   router.delete('/spaces/:spaceId/destinations/:id', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));
     const current = destinationIn(spaceId, param(req, 'id'));

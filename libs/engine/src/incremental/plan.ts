@@ -1,0 +1,301 @@
+// Compile-time analysis for the incremental evaluator: every reducer node at
+// the top level of a definition (not inside a where(...) or a reducer argument)
+// becomes a "leaf" with a storage plan chosen from what the definition needs.
+//
+// Plans (state bounds, documented in ./README.md):
+// - agg: an all-time stream (no within/between): O(1) aggregates (count, sum,
+//   min/max, first/last) or bounded value tables (unique, mode).
+// - list: a windowed stream: the matching events' (time[, value]) inside the
+//   window, pruned as the horizon passes, and cut further where the comparison
+//   allows it (count() >= n keeps the n latest; last() keeps one; min/max keep
+//   only undominated entries).
+// - fallback: a stream whose filter reads something other than the event
+//   itself (nested event conditions / parent funnels, trait() inside where,
+//   relative dates inside where, a reducer over a non-event value): the
+//   matching raw events (only the fields read), evaluated by the reference
+//   evaluator; bounded by the longest window and FALLBACK_CAP events.
+import { durationMs, type BoolExpr, type Filter, type Reducer, type ScalarExpr, type StreamExpr } from '../ast';
+import { compareValues, isRelativeDate, present, toNumber } from '../comparison';
+import { eventNameOf, readPath, type EngineEvent, type Value } from '../event';
+import { printScalar } from '../printer';
+import { normalise } from '../reference-evaluator';
+
+/** One stored observation: count keeps bare times; others [time, value, messageId?]. */
+export type Entry = number | [number, Value, string?];
+
+export interface StreamMatch {
+  name: string;
+  /** sources + where, evaluated on the event alone. */
+  accept: (ev: EngineEvent) => boolean;
+  /** The entries the event contributes (none when the reducer ignores its value). */
+  extract: (ev: EngineEvent) => Entry[];
+}
+
+export type ListPolicy = { kind: 'all' } | { kind: 'keepLast'; n: number } | { kind: 'dominance'; better: (a: Value, b: Value) => boolean };
+
+export type LeafPlan =
+  | ({ kind: 'agg'; reducer: Reducer } & StreamMatch)
+  | ({ kind: 'list'; reducer: Reducer; /** window [T - b, T - a] */ a: number; b: number; policy: ListPolicy } & StreamMatch)
+  | {
+      kind: 'fallback';
+      expr: ScalarExpr;
+      names: Set<string>;
+      /** Events older than horizon - keepFor can no longer matter (Infinity: keep up to the cap). */
+      keepFor: number;
+      /** Offsets from an event's time at which a window edge passes it. */
+      offsets: number[];
+      /** Relative-date comparisons inside: their flips are wake-up candidates. */
+      dateProbes: Array<{ read: (ev: EngineEvent | null, traits: Record<string, unknown>) => unknown; op: 'within_last' | 'within_next' | 'before_last' | 'after_next'; d: number }>;
+      trim: (ev: EngineEvent) => EngineEvent;
+    };
+
+export const FALLBACK_CAP = 100;
+
+// ------------------------------------------------------------------ locality
+
+/** True when a scalar reads only the current event (property/context/literal). */
+function localScalar(e: ScalarExpr): boolean {
+  return e.kind === 'literal' || e.kind === 'context' || (e.kind === 'property' && !e.parent);
+}
+
+function localBool(e: BoolExpr): boolean {
+  switch (e.kind) {
+    case 'and':
+    case 'or':
+      return e.items.every(localBool);
+    case 'not':
+      return localBool(e.expr);
+    case 'any':
+    case 'all':
+      return false;
+    case 'compare': {
+      if (!localScalar(e.left) || isRelativeDate(e.comparison.op)) return false;
+      const c = e.comparison;
+      return !('value' in c && typeof c.value === 'object' && c.value !== null) || localScalar(c.value);
+    }
+  }
+}
+
+function streamIsLocal(s: StreamExpr, r: Reducer): boolean {
+  return s.filters.every((f) => f.kind !== 'where' || localBool(f.condition)) && (r.fn === 'count' || localScalar(r.of));
+}
+
+// ------------------------------------------------------------------ closures
+
+function compileScalar(e: ScalarExpr): (ev: EngineEvent) => Value {
+  switch (e.kind) {
+    case 'literal': {
+      const v = e.value;
+      return () => v;
+    }
+    case 'property': {
+      const name = e.name;
+      const plain = !name.includes('.');
+      return plain ? (ev) => normalise(ev.properties[name]) : (ev) => normalise(readPath(ev.properties, name));
+    }
+    case 'context': {
+      const path = e.path;
+      return (ev) => normalise(readPath(ev.context, path));
+    }
+    default:
+      throw new Error(`not an event-local scalar: ${e.kind}`);
+  }
+}
+
+function compileBool(e: BoolExpr): (ev: EngineEvent) => boolean {
+  switch (e.kind) {
+    case 'and': {
+      const items = e.items.map(compileBool);
+      return (ev) => items.every((f) => f(ev));
+    }
+    case 'or': {
+      const items = e.items.map(compileBool);
+      return (ev) => items.some((f) => f(ev));
+    }
+    case 'not': {
+      const inner = compileBool(e.expr);
+      return (ev) => !inner(ev);
+    }
+    case 'compare': {
+      const left = compileScalar(e.left);
+      const c = e.comparison;
+      const right = 'value' in c && typeof c.value === 'object' && c.value !== null ? compileScalar(c.value) : () => null;
+      // NaN: no relative-date comparator reaches here (they are not event-local).
+      return (ev) => compareValues(left(ev), c, right(ev), NaN);
+    }
+    default:
+      throw new Error(`not an event-local condition: ${e.kind}`);
+  }
+}
+
+function compileAccept(filters: Filter[]): (ev: EngineEvent) => boolean {
+  const checks: Array<(ev: EngineEvent) => boolean> = [];
+  for (const f of filters) {
+    if (f.kind === 'where') checks.push(compileBool(f.condition));
+    if (f.kind === 'sources') {
+      const ids = new Set(f.ids);
+      checks.push(f.mode === 'exclude' ? (ev) => !ids.has(ev.sourceId) : (ev) => ids.has(ev.sourceId));
+    }
+  }
+  if (checks.length === 0) return () => true;
+  if (checks.length === 1) return checks[0]!;
+  return (ev) => checks.every((c) => c(ev));
+}
+
+const asString = (v: Exclude<Value, null>) => (Array.isArray(v) ? JSON.stringify(v) : String(v));
+
+/** What one event contributes to a reducer, mirroring the reference's filtering. */
+function compileExtract(r: Reducer): (ev: EngineEvent) => Entry[] {
+  if (r.fn === 'count') return (ev) => [ev.timestamp];
+  const read = compileScalar(r.of);
+  switch (r.fn) {
+    case 'sum':
+    case 'avg':
+      return (ev) => {
+        const n = toNumber(read(ev));
+        return n === null ? [] : [[ev.timestamp, n]];
+      };
+    case 'min':
+    case 'max':
+      return r.as === 'string'
+        ? (ev) => {
+            const v = read(ev);
+            return present(v) ? [[ev.timestamp, asString(v)]] : [];
+          }
+        : (ev) => {
+            const n = toNumber(read(ev));
+            return n === null ? [] : [[ev.timestamp, n]];
+          };
+    case 'first':
+    case 'last':
+    case 'unique':
+      return (ev) => {
+        const v = read(ev);
+        return present(v) ? [[ev.timestamp, v, ev.messageId]] : [];
+      };
+    case 'mode': {
+      const perElement = r.as !== 'array';
+      return (ev) => {
+        const v = read(ev);
+        if (!present(v)) return [];
+        if (Array.isArray(v) && perElement) return v.map((x) => [ev.timestamp, String(x)] as Entry);
+        return [[ev.timestamp, asString(v)]];
+      };
+    }
+  }
+}
+
+// ------------------------------------------------------------------ windows
+
+/** The stream's window as [T - b, T - a]; b = Infinity when all-time. */
+export function windowOf(filters: Filter[]): { a: number; b: number } {
+  let a = 0;
+  let b = Infinity;
+  for (const f of filters) {
+    if (f.kind === 'within' && !f.parent) b = Math.min(b, durationMs(f.duration));
+    if (f.kind === 'between' && !f.parent) {
+      a = Math.max(a, durationMs(f.start));
+      b = Math.min(b, durationMs(f.end));
+    }
+  }
+  return { a, b };
+}
+
+// ------------------------------------------------------------------ leaves
+
+/** A comparison usage of a leaf: `count() <op> <literal n>` lets a windowed count keep only n + 1 times. */
+export interface LeafUsage {
+  /** floor(n) + 1 for every thresholded use; null once any use needs the exact value. */
+  countCap: number | null;
+}
+
+export function leafKey(e: ScalarExpr): string {
+  return printScalar(e);
+}
+
+export function planLeaf(e: Extract<ScalarExpr, { kind: 'reduce' }>, usage: LeafUsage): LeafPlan {
+  const { stream, reducer } = e;
+  if (!streamIsLocal(stream, reducer)) return planFallback(e);
+  const match: StreamMatch = { name: stream.name, accept: compileAccept(stream.filters), extract: compileExtract(reducer) };
+  const { a, b } = windowOf(stream.filters);
+  if (b === Infinity) return { kind: 'agg', reducer, ...match };
+  let policy: ListPolicy = { kind: 'all' };
+  if (a === 0) {
+    if (reducer.fn === 'count' && usage.countCap !== null) policy = { kind: 'keepLast', n: usage.countCap };
+    else if (reducer.fn === 'last') policy = { kind: 'keepLast', n: 1 };
+    else if (reducer.fn === 'max') policy = { kind: 'dominance', better: (x, y) => (x as number | string) > (y as number | string) };
+    else if (reducer.fn === 'min') policy = { kind: 'dominance', better: (x, y) => (x as number | string) < (y as number | string) };
+  }
+  return { kind: 'list', reducer, a, b, policy, ...match };
+}
+
+function planFallback(e: Extract<ScalarExpr, { kind: 'reduce' }>): LeafPlan {
+  const names = new Set<string>();
+  const offsets = new Set<number>([0]);
+  const props = new Set<string>();
+  const ctxPaths = new Set<string>();
+  const dateProbes: Extract<LeafPlan, { kind: 'fallback' }>['dateProbes'] = [];
+  let keepFor = 0;
+  const scalar = (s: ScalarExpr): void => {
+    if (s.kind === 'property') props.add(s.name);
+    if (s.kind === 'context') ctxPaths.add(s.path);
+    if (s.kind === 'reduce') {
+      names.add(s.stream.name);
+      const hasParentWindow = s.stream.filters.some((f) => (f.kind === 'within' || f.kind === 'between') && f.parent);
+      const w = windowOf(s.stream.filters);
+      // A parent-relative window lies inside its parent's, which is counted already.
+      if (!hasParentWindow || w.b !== Infinity) keepFor = Math.max(keepFor, w.b);
+      if (w.b !== Infinity) offsets.add(w.a).add(w.b + 1);
+      for (const f of s.stream.filters) if (f.kind === 'where') bool(f.condition);
+      if (s.reducer.fn !== 'count') scalar(s.reducer.of);
+    }
+    if (s.kind === 'list_count') scalar(s.list);
+  };
+  const bool = (b: BoolExpr): void => {
+    if (b.kind === 'and' || b.kind === 'or') b.items.forEach(bool);
+    else if (b.kind === 'not' || b.kind === 'any' || b.kind === 'all') bool(b.expr);
+    else {
+      scalar(b.left);
+      const c = b.comparison;
+      if ('value' in c && typeof c.value === 'object' && c.value !== null) scalar(c.value);
+      if (isRelativeDate(c.op)) {
+        const left = b.left;
+        const read =
+          left.kind === 'trait'
+            ? (_ev: EngineEvent | null, traits: Record<string, unknown>) => traits[left.name]
+            : left.kind === 'property' || left.kind === 'context'
+              ? (ev: EngineEvent | null) => (ev ? readPath(left.kind === 'property' ? ev.properties : ev.context, left.kind === 'property' ? left.name : left.path) : undefined)
+              : null;
+        // A relative date over a nested reducer's value: covered only by the event offsets (documented limit).
+        if (read) dateProbes.push({ read, op: c.op as 'within_last', d: durationMs((c as { duration: { amount: number; unit: 'hour' | 'day' } }).duration) });
+      }
+    }
+  };
+  scalar(e);
+  const propList = [...props].flatMap((p) => [p, p.split('.')[0]!]);
+  const ctxList = [...ctxPaths].flatMap((p) => [p, p.split('.')[0]!]);
+  const pick = (obj: Record<string, unknown>, keys: string[]) => {
+    const out: Record<string, unknown> = {};
+    for (const k of keys) if (k in obj) out[k] = obj[k];
+    return out;
+  };
+  const trim = (ev: EngineEvent): EngineEvent => ({
+    type: ev.type,
+    ...(ev.event !== undefined ? { event: ev.event } : {}),
+    ...(ev.name !== undefined ? { name: ev.name } : {}),
+    timestamp: ev.timestamp,
+    sourceId: ev.sourceId,
+    messageId: ev.messageId,
+    properties: pick(ev.properties, propList),
+    traits: {},
+    context: ctxList.length ? pick(ev.context, ctxList) : {},
+  });
+  return { kind: 'fallback', expr: e, names, keepFor, offsets: [...offsets], dateProbes, trim };
+}
+
+/** The stream names a leaf reads. */
+export function leafNames(p: LeafPlan): string[] {
+  return p.kind === 'fallback' ? [...p.names] : [p.name];
+}
+
+export const eventName = eventNameOf;

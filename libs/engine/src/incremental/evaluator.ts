@@ -98,8 +98,9 @@ class Compiled implements IncrementalEvaluator {
       else {
         const c = b.comparison;
         const right = takesScalar(c.op) ? (c as { value: ScalarExpr }).value : null;
-        // count() <op> n is decided by min(count, floor(n) + 1) for every scalar comparator.
-        const cap = right && right.kind === 'literal' && typeof right.value === 'number' ? Math.max(0, Math.floor(right.value) + 1) : null;
+        // count() <op> n is decided by min(count, cap): >= n and < n need ceil(n), the others floor(n) + 1.
+        const n = right && right.kind === 'literal' && typeof right.value === 'number' ? right.value : null;
+        const cap = n === null ? null : Math.max(0, c.op === 'at_least' || c.op === 'less_than' ? Math.ceil(n) : Math.floor(n) + 1);
         scalar(b.left, cap);
         if (right) scalar(right);
       }

@@ -8,7 +8,7 @@ import type { BoolExpr, QueryAst, ScalarExpr } from '../ast';
 import { compareValues, isRelativeDate, relativeDateFlipAfter, takesScalar, toTime } from '../comparison';
 import { eventNameOf, type EngineEvent, type Value } from '../event';
 import { evaluateScalarReference } from '../reference-evaluator';
-import { leafKey, leafNames, planLeaf, type Entry, type LeafPlan, type LeafUsage } from './plan';
+import { leafKey, leafNames, planLeaf, type Entry, type LeafPlan, type LeafUsage, type StoredEvent } from './plan';
 import {
   aggValue,
   compactEvents,
@@ -24,11 +24,12 @@ import {
   type LeafData,
 } from './stores';
 
-/** Per (profile, computation). h: the horizon (latest `now` seen); l: one slot per leaf. */
-export interface IncrementalState {
-  h: number;
-  l: LeafData[];
-}
+/**
+ * Per (profile, computation): one slot per leaf, plain JSON. It holds no clock:
+ * callers pass a non-decreasing `now` to apply/advance and ask valueAt /
+ * nextChangeAt only for T >= the latest now given (the horizon).
+ */
+export type IncrementalState = LeafData[];
 
 /** What valueAt reads besides the state: the profile's traits and the other computations' values. */
 export interface IncrementalContext {
@@ -45,13 +46,13 @@ export interface IncrementalEvaluator {
   /** How each leaf is stored (for diagnostics and docs). */
   readonly leafKinds: string[];
   initState(): IncrementalState;
-  /** Adds one event (mutates and returns `state`). `now` (default: the event's time) advances the horizon. */
+  /** Adds one event (mutates and returns `state`); `now` (default: the event's time) is the horizon. */
   apply(state: IncrementalState, event: EngineEvent, now?: number): IncrementalState;
-  /** Moves the horizon to `now` and drops what no later answer needs. */
+  /** Drops what no answer at T >= now needs (apply does this for the leaves it touches). */
   advance(state: IncrementalState, now: number): IncrementalState;
   /** The state of the union of both histories (profile merge); inputs are not modified. */
   merge(a: IncrementalState, b: IncrementalState): IncrementalState;
-  /** The value at T (exact for T >= state.h). */
+  /** The value at T (exact for T >= the horizon). */
   valueAt(state: IncrementalState, ctx: IncrementalContext, T: number): Value;
   /**
    * The earliest instant > T at which the value can change with no new event
@@ -81,15 +82,20 @@ class Compiled implements IncrementalEvaluator {
     // Pass 1: find the leaves and how each is used (count thresholds).
     const usages = new Map<string, LeafUsage>();
     const nodes = new Map<string, Array<Extract<ScalarExpr, { kind: 'reduce' }>>>();
-    const use = (e: Extract<ScalarExpr, { kind: 'reduce' }>, cap: number | null) => {
+    const use = (e: Extract<ScalarExpr, { kind: 'reduce' }>, cap: number | null, countOnly: boolean) => {
       const key = leafKey(e);
       const u = usages.get(key);
-      if (!u) usages.set(key, { countCap: cap });
-      else u.countCap = u.countCap === null || cap === null ? null : Math.max(u.countCap, cap);
+      if (!u) usages.set(key, { countCap: cap, countOnly });
+      else {
+        u.countCap = u.countCap === null || cap === null ? null : Math.max(u.countCap, cap);
+        u.countOnly &&= countOnly;
+      }
       nodes.set(key, [...(nodes.get(key) ?? []), e]);
     };
+    /** cap: the threshold when this scalar is compared with a number literal. */
     const scalar = (e: ScalarExpr, cap: number | null = null): void => {
-      if (e.kind === 'reduce') use(e, e.reducer.fn === 'count' ? cap : null);
+      if (e.kind === 'reduce') use(e, e.reducer.fn === 'count' ? cap : null, false);
+      else if (e.kind === 'list_count' && e.list.kind === 'reduce') use(e.list, e.list.reducer.fn === 'unique' ? cap : null, true);
       else if (e.kind === 'list_count') scalar(e.list);
     };
     const bool = (b: BoolExpr): void => {
@@ -126,53 +132,50 @@ class Compiled implements IncrementalEvaluator {
   }
 
   initState(): IncrementalState {
-    return { h: 0, l: this.plans.map(initLeaf) };
+    return this.plans.map(initLeaf);
   }
 
   apply(state: IncrementalState, event: EngineEvent, now: number = event.timestamp): IncrementalState {
-    if (now > state.h) this.advance(state, now);
     const name = eventNameOf(event);
     const leaves = name === undefined ? undefined : this.byName.get(name);
     if (!leaves) return state;
     for (const i of leaves) {
       const p = this.plans[i]!;
       if (p.kind === 'fallback') {
-        const list = state.l[i] as EngineEvent[];
-        insertEvent(list, p.trim(event));
-        compactEvents(p, list, state.h);
+        const list = state[i] as StoredEvent[];
+        insertEvent(list, p.pack(event));
+        compactEvents(p, list, now);
         continue;
       }
       if (!p.accept(event)) continue;
-      const entries = p.extract(event);
-      if (entries.length === 0) continue;
-      if (p.kind === 'agg') {
-        const agg = state.l[i] as Agg;
-        for (const e of entries) {
-          if (ts(e) <= state.h) foldAgg(p.reducer, agg, e);
-          else insertSorted((agg.f ??= []), e);
-        }
+      if (p.extractMany) {
+        for (const e of p.extractMany(event)) this.add(p, state, i, e, now);
       } else {
-        let list = state.l[i] as Entry[];
-        for (const e of entries) insertSorted(list, e);
-        list = compactList(p, list, state.h);
-        state.l[i] = list;
+        const e = p.extract(event);
+        if (e !== null) this.add(p, state, i, e, now);
       }
     }
     return state;
   }
 
+  private add(p: Extract<LeafPlan, { kind: 'agg' | 'list' }>, state: IncrementalState, i: number, e: Entry, now: number): void {
+    if (p.kind === 'agg') {
+      const agg = state[i] as Agg;
+      foldFuture(p, agg, now);
+      if (ts(e) <= now) foldAgg(p.reducer, agg, e);
+      else insertSorted((agg.f ??= []), e);
+    } else {
+      const list = state[i] as Entry[];
+      insertSorted(list, e);
+      state[i] = compactList(p, list, now);
+    }
+  }
+
   advance(state: IncrementalState, now: number): IncrementalState {
-    if (now <= state.h) return state;
-    state.h = now;
     this.plans.forEach((p, i) => {
-      if (p.kind === 'agg') {
-        const agg = state.l[i] as Agg;
-        if (agg.f && agg.f.length && ts(agg.f[0]!) <= now) {
-          while (agg.f.length && ts(agg.f[0]!) <= now) foldAgg(p.reducer, agg, agg.f.shift()!);
-          if (agg.f.length === 0) delete agg.f;
-        }
-      } else if (p.kind === 'list') state.l[i] = compactList(p, state.l[i] as Entry[], now);
-      else compactEvents(p, state.l[i] as EngineEvent[], now);
+      if (p.kind === 'agg') foldFuture(p, state[i] as Agg, now);
+      else if (p.kind === 'list') state[i] = compactList(p, state[i] as Entry[], now);
+      else compactEvents(p, state[i] as StoredEvent[], now);
     });
     return state;
   }
@@ -180,22 +183,22 @@ class Compiled implements IncrementalEvaluator {
   merge(a: IncrementalState, b: IncrementalState): IncrementalState {
     const A = JSON.parse(JSON.stringify(a)) as IncrementalState;
     const B = JSON.parse(JSON.stringify(b)) as IncrementalState;
-    // Merge at the lower horizon, then advance: b's future entries fold in order.
-    const out: IncrementalState = { h: Math.min(A.h, B.h), l: [] };
-    this.plans.forEach((p, i) => {
+    // Pasts combine directly (both are past for the merged horizon); futures
+    // stay apart until the next apply/advance; lists are compacted then too.
+    return this.plans.map((p, i) => {
       if (p.kind === 'fallback') {
-        const list = A.l[i] as EngineEvent[];
-        const seen = new Set(list.map((e) => e.messageId));
-        for (const e of B.l[i] as EngineEvent[]) if (!seen.has(e.messageId)) insertEvent(list, e);
-        compactEvents(p, list, out.h);
-        out.l.push(list);
-      } else if (p.kind === 'list') {
-        const list = A.l[i] as Entry[];
-        for (const e of B.l[i] as Entry[]) insertSorted(list, e);
-        out.l.push(compactList(p, list, out.h));
-      } else out.l.push(mergeAgg(p, A.l[i] as Agg, B.l[i] as Agg, A.h, B.h));
+        const list = A[i] as StoredEvent[];
+        const seen = new Set(list.map((e) => e[2]));
+        for (const e of B[i] as StoredEvent[]) if (!seen.has(e[2])) insertEvent(list, e);
+        return list;
+      }
+      if (p.kind === 'list') {
+        const list = A[i] as Entry[];
+        for (const e of B[i] as Entry[]) insertSorted(list, e);
+        return list;
+      }
+      return mergeAgg(p, A[i] as Agg, B[i] as Agg);
     });
-    return this.advance(out, Math.max(A.h, B.h));
   }
 
   valueAt(state: IncrementalState, ctx: IncrementalContext, T: number): Value {
@@ -220,10 +223,10 @@ class Compiled implements IncrementalEvaluator {
   private leafValue(e: Extract<ScalarExpr, { kind: 'reduce' }>, state: IncrementalState, ctx: IncrementalContext, T: number): Value {
     const i = this.leafOf.get(e)!;
     const p = this.plans[i]!;
-    const data = state.l[i]!;
+    const data = state[i]!;
     if (p.kind === 'agg') return aggValue(p.reducer, data as Agg, T);
     if (p.kind === 'list') return listValue(p.reducer, data as Entry[], T, p.a, p.b);
-    return evaluateScalarReference(p.expr, { events: data as EngineEvent[], traits: ctx.traits, computed: ctx.computed, now: T });
+    return evaluateScalarReference(p.expr, { events: (data as StoredEvent[]).map(p.unpack), traits: ctx.traits, computed: ctx.computed, now: T });
   }
 
   private scalar(e: ScalarExpr, state: IncrementalState, ctx: IncrementalContext, T: number): Value {
@@ -303,7 +306,7 @@ class Compiled implements IncrementalEvaluator {
   private leafNextPoint(e: Extract<ScalarExpr, { kind: 'reduce' }>, state: IncrementalState, ctx: IncrementalContext, T: number): number | null {
     const i = this.leafOf.get(e)!;
     const p = this.plans[i]!;
-    const data = state.l[i]!;
+    const data = state[i]!;
     if (p.kind === 'agg') {
       const f = (data as Agg).f;
       if (!f) return null;
@@ -315,7 +318,8 @@ class Compiled implements IncrementalEvaluator {
     const offer = (t: number | null) => {
       if (t !== null && t > T && (best === null || t < best)) best = t;
     };
-    for (const ev of data as EngineEvent[]) {
+    for (const stored of data as StoredEvent[]) {
+      const ev = p.unpack(stored);
       for (const o of p.offsets) offer(ev.timestamp + o);
       for (const probe of p.dateProbes) {
         const t = toTime(probe.read(ev, ctx.traits));
@@ -342,16 +346,20 @@ function normaliseTrait(v: unknown): Value {
   return JSON.stringify(v);
 }
 
-function mergeAgg(p: Extract<LeafPlan, { kind: 'agg' }>, a: Agg, b: Agg, ha: number, hb: number): Agg {
-  // Both sides' pasts are at or before the merged horizon (the higher one), so
-  // they combine directly; both futures stay apart until advance() folds them.
-  const [lo, hi] = ha <= hb ? [a, b] : [b, a];
-  const out = lo;
-  const future = [...(lo.f ?? []), ...(hi.f ?? [])];
-  delete out.f;
-  combinePast(p, out, { ...hi, f: undefined });
-  for (const e of future.sort((x, y) => ts(x) - ts(y))) insertSorted((out.f ??= []), e);
-  return out;
+/** Future entries whose time has come join the aggregate. */
+function foldFuture(p: Extract<LeafPlan, { kind: 'agg' }>, agg: Agg, now: number): void {
+  const f = agg.f;
+  if (!f || !f.length || ts(f[0]!) > now) return;
+  while (f.length && ts(f[0]!) <= now) foldAgg(p.reducer, agg, f.shift()!);
+  if (f.length === 0) delete agg.f;
+}
+
+function mergeAgg(p: Extract<LeafPlan, { kind: 'agg' }>, a: Agg, b: Agg): Agg {
+  const future = [...(a.f ?? []), ...(b.f ?? [])];
+  delete a.f;
+  combinePast(p, a, { ...b, f: undefined });
+  for (const e of future) insertSorted((a.f ??= []), e);
+  return a;
 }
 
 function combinePast(p: Extract<LeafPlan, { kind: 'agg' }>, into: Agg, from: Agg): void {

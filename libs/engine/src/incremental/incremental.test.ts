@@ -60,10 +60,10 @@ describe('incremental evaluator: what the design promises', () => {
       sum.apply(states[1]!, ev, ev.timestamp);
       max.apply(states[2]!, ev, ev.timestamp);
     }
-    expect(states[0]!.l[0]).toHaveLength(3);
-    expect(states[1]!.l[0]).toEqual({ n: 2000, s: (1000 + -999) * 1000 });
+    expect(states[0]![0]).toHaveLength(3);
+    expect(states[1]![0]).toEqual({ n: 2000, s: (1000 + -999) * 1000 });
     // Decreasing values: every one in the window is a possible future max; nothing older than 30 days stays.
-    expect((states[2]!.l[0] as unknown[]).length).toBeLessThanOrEqual(30 * 24 + 1);
+    expect((states[2]![0] as unknown[]).length).toBeLessThanOrEqual(30 * 24 + 1);
     expect(bytes(states[0]!)).toBeLessThan(80);
     expect(bytes(states[1]!)).toBeLessThan(60);
   });
@@ -78,7 +78,7 @@ describe('incremental evaluator: what the design promises', () => {
       funnel.apply(f, track('P', T0 + i, { v: i }));
     }
     expect(uniq.valueAt(u, noCtx, T0 + DAY)).toBe(UNIQUE_CAP);
-    expect(f.l[0]).toHaveLength(FALLBACK_CAP);
+    expect(f[0]).toHaveLength(FALLBACK_CAP);
     expect(funnel.leafKinds).toEqual(['fallback']);
   });
 

@@ -27,11 +27,18 @@ export interface StreamMatch {
   name: string;
   /** sources + where, evaluated on the event alone. */
   accept: (ev: EngineEvent) => boolean;
-  /** The entries the event contributes (none when the reducer ignores its value). */
-  extract: (ev: EngineEvent) => Entry[];
+  /** The entry the event contributes, or null when the reducer ignores its value. */
+  extract: (ev: EngineEvent) => Entry | null;
+  /** mode() over array values: one entry per element (extract is unused then). */
+  extractMany?: (ev: EngineEvent) => Entry[];
 }
 
-export type ListPolicy = { kind: 'all' } | { kind: 'keepLast'; n: number } | { kind: 'dominance'; better: (a: Value, b: Value) => boolean };
+export type ListPolicy =
+  | { kind: 'all' }
+  | { kind: 'keepLast'; n: number }
+  | { kind: 'dominance'; better: (a: Value, b: Value) => boolean }
+  /** unique(...).count(): a value is in the window iff its latest occurrence is; n caps the distinct values kept. */
+  | { kind: 'latestPerValue'; n: number | null };
 
 export type LeafPlan =
   | ({ kind: 'agg'; reducer: Reducer } & StreamMatch)
@@ -46,8 +53,13 @@ export type LeafPlan =
       offsets: number[];
       /** Relative-date comparisons inside: their flips are wake-up candidates. */
       dateProbes: Array<{ read: (ev: EngineEvent | null, traits: Record<string, unknown>) => unknown; op: 'within_last' | 'within_next' | 'before_last' | 'after_next'; d: number }>;
-      trim: (ev: EngineEvent) => EngineEvent;
+      /** Events are stored as compact tuples (see StoredEvent) and rebuilt for the reference evaluator. */
+      pack: (ev: EngineEvent) => StoredEvent;
+      unpack: (e: StoredEvent) => EngineEvent;
     };
+
+/** A fallback event: [time, index of its name in the plan, messageId, properties read, sourceId?, context read?]. */
+export type StoredEvent = [number, number, string, Record<string, unknown>, string?, Record<string, unknown>?];
 
 export const FALLBACK_CAP = 100;
 
@@ -90,12 +102,22 @@ function compileScalar(e: ScalarExpr): (ev: EngineEvent) => Value {
     }
     case 'property': {
       const name = e.name;
-      const plain = !name.includes('.');
-      return plain ? (ev) => normalise(ev.properties[name]) : (ev) => normalise(readPath(ev.properties, name));
+      return name.includes('.') ? (ev) => normalise(readPath(ev.properties, name)) : (ev) => normalise(ev.properties[name]);
     }
     case 'context': {
       const path = e.path;
-      return (ev) => normalise(readPath(ev.context, path));
+      const parts = path.split('.');
+      // readPath's rule, without splitting the path per event: a literal dotted key wins.
+      return (ev) => {
+        const ctx = ev.context;
+        if (path in ctx) return normalise(ctx[path]);
+        let cur: unknown = ctx;
+        for (const part of parts) {
+          if (cur === null || typeof cur !== 'object') return null;
+          cur = (cur as Record<string, unknown>)[part];
+        }
+        return normalise(cur);
+      };
     }
     default:
       throw new Error(`not an event-local scalar: ${e.kind}`);
@@ -145,42 +167,50 @@ function compileAccept(filters: Filter[]): (ev: EngineEvent) => boolean {
 const asString = (v: Exclude<Value, null>) => (Array.isArray(v) ? JSON.stringify(v) : String(v));
 
 /** What one event contributes to a reducer, mirroring the reference's filtering. */
-function compileExtract(r: Reducer): (ev: EngineEvent) => Entry[] {
-  if (r.fn === 'count') return (ev) => [ev.timestamp];
+function compileExtract(r: Reducer): Pick<StreamMatch, 'extract' | 'extractMany'> {
+  if (r.fn === 'count') return { extract: (ev) => ev.timestamp };
   const read = compileScalar(r.of);
   switch (r.fn) {
     case 'sum':
     case 'avg':
-      return (ev) => {
-        const n = toNumber(read(ev));
-        return n === null ? [] : [[ev.timestamp, n]];
+      return {
+        extract: (ev) => {
+          const n = toNumber(read(ev));
+          return n === null ? null : [ev.timestamp, n];
+        },
       };
     case 'min':
     case 'max':
-      return r.as === 'string'
-        ? (ev) => {
-            const v = read(ev);
-            return present(v) ? [[ev.timestamp, asString(v)]] : [];
-          }
-        : (ev) => {
-            const n = toNumber(read(ev));
-            return n === null ? [] : [[ev.timestamp, n]];
-          };
+      return {
+        extract:
+          r.as === 'string'
+            ? (ev) => {
+                const v = read(ev);
+                return present(v) ? [ev.timestamp, asString(v)] : null;
+              }
+            : (ev) => {
+                const n = toNumber(read(ev));
+                return n === null ? null : [ev.timestamp, n];
+              },
+      };
     case 'first':
     case 'last':
     case 'unique':
-      return (ev) => {
-        const v = read(ev);
-        return present(v) ? [[ev.timestamp, v, ev.messageId]] : [];
+      return {
+        extract: (ev) => {
+          const v = read(ev);
+          return present(v) ? [ev.timestamp, v, ev.messageId] : null;
+        },
       };
     case 'mode': {
       const perElement = r.as !== 'array';
-      return (ev) => {
+      const extract = (ev: EngineEvent): Entry[] => {
         const v = read(ev);
         if (!present(v)) return [];
         if (Array.isArray(v) && perElement) return v.map((x) => [ev.timestamp, String(x)] as Entry);
         return [[ev.timestamp, asString(v)]];
       };
+      return { extract: () => null, extractMany: extract };
     }
   }
 }
@@ -205,8 +235,10 @@ export function windowOf(filters: Filter[]): { a: number; b: number } {
 
 /** A comparison usage of a leaf: `count() <op> <literal n>` lets a windowed count keep only n + 1 times. */
 export interface LeafUsage {
-  /** floor(n) + 1 for every thresholded use; null once any use needs the exact value. */
+  /** The count (of events, or of unique values) that decides every comparison; null once any use needs the exact value. */
   countCap: number | null;
+  /** unique(...) read only through .count(): the order of first occurrences does not matter. */
+  countOnly: boolean;
 }
 
 export function leafKey(e: ScalarExpr): string {
@@ -216,13 +248,14 @@ export function leafKey(e: ScalarExpr): string {
 export function planLeaf(e: Extract<ScalarExpr, { kind: 'reduce' }>, usage: LeafUsage): LeafPlan {
   const { stream, reducer } = e;
   if (!streamIsLocal(stream, reducer)) return planFallback(e);
-  const match: StreamMatch = { name: stream.name, accept: compileAccept(stream.filters), extract: compileExtract(reducer) };
+  const match: StreamMatch = { name: stream.name, accept: compileAccept(stream.filters), ...compileExtract(reducer) };
   const { a, b } = windowOf(stream.filters);
   if (b === Infinity) return { kind: 'agg', reducer, ...match };
   let policy: ListPolicy = { kind: 'all' };
   if (a === 0) {
     if (reducer.fn === 'count' && usage.countCap !== null) policy = { kind: 'keepLast', n: usage.countCap };
     else if (reducer.fn === 'last') policy = { kind: 'keepLast', n: 1 };
+    else if (reducer.fn === 'unique' && usage.countOnly) policy = { kind: 'latestPerValue', n: usage.countCap };
     else if (reducer.fn === 'max') policy = { kind: 'dominance', better: (x, y) => (x as number | string) > (y as number | string) };
     else if (reducer.fn === 'min') policy = { kind: 'dominance', better: (x, y) => (x as number | string) < (y as number | string) };
   }
@@ -274,23 +307,27 @@ function planFallback(e: Extract<ScalarExpr, { kind: 'reduce' }>): LeafPlan {
   scalar(e);
   const propList = [...props].flatMap((p) => [p, p.split('.')[0]!]);
   const ctxList = [...ctxPaths].flatMap((p) => [p, p.split('.')[0]!]);
+  const usesSources = hasSources(e);
+  const nameList = [...names];
   const pick = (obj: Record<string, unknown>, keys: string[]) => {
     const out: Record<string, unknown> = {};
     for (const k of keys) if (k in obj) out[k] = obj[k];
     return out;
   };
-  const trim = (ev: EngineEvent): EngineEvent => ({
-    type: ev.type,
-    ...(ev.event !== undefined ? { event: ev.event } : {}),
-    ...(ev.name !== undefined ? { name: ev.name } : {}),
-    timestamp: ev.timestamp,
-    sourceId: ev.sourceId,
-    messageId: ev.messageId,
-    properties: pick(ev.properties, propList),
-    traits: {},
-    context: ctxList.length ? pick(ev.context, ctxList) : {},
-  });
-  return { kind: 'fallback', expr: e, names, keepFor, offsets: [...offsets], dateProbes, trim };
+  // Only what the definition reads is kept; page/screen calls come back as
+  // track calls of their Engage name, which the reference reads the same way.
+  const pack = (ev: EngineEvent): StoredEvent => {
+    const out: StoredEvent = [ev.timestamp, nameList.indexOf(eventNameOf(ev)!), ev.messageId, pick(ev.properties, propList)];
+    if (usesSources || ctxList.length) out.push(ev.sourceId);
+    if (ctxList.length) out.push(pick(ev.context, ctxList));
+    return out;
+  };
+  const unpack = (x: StoredEvent): EngineEvent => ({ type: 'track', event: nameList[x[1]], timestamp: x[0], messageId: x[2], properties: x[3], sourceId: x[4] ?? '', traits: {}, context: x[5] ?? {} });
+  return { kind: 'fallback', expr: e, names, keepFor, offsets: [...offsets], dateProbes, pack, unpack };
+}
+
+function hasSources(e: ScalarExpr): boolean {
+  return JSON.stringify(e).includes('"kind":"sources"');
 }
 
 /** The stream names a leaf reads. */

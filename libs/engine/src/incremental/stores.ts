@@ -1,14 +1,15 @@
 // The per-leaf state and its operations. All state is plain JSON (numbers,
 // strings, arrays, objects; no Infinity, no Map) so it can live in Redis as is.
 //
-// "Past" entries have time <= the state's horizon h (the latest `now` the state
-// was given); every answer is for T >= h, so past entries are in the stream at
-// every T asked and only their window edge matters. "Future" entries (time > h,
-// clock skew or a scheduled timestamp) are kept apart until h passes them.
+// "Past" entries have time <= the horizon h (the latest `now` the state was
+// given; callers pass a non-decreasing now and ask only for T >= it), so past
+// entries are in the stream at every T asked and only their window edge
+// matters. "Future" entries (time > h: clock skew, scheduled timestamps) are
+// kept apart until h passes them.
 import type { Reducer } from '../ast';
-import type { EngineEvent, Value } from '../event';
-import { byTime, modeBeats } from '../reference-evaluator';
-import { FALLBACK_CAP, type Entry, type LeafPlan } from './plan';
+import type { Value } from '../event';
+import { modeBeats } from '../reference-evaluator';
+import { FALLBACK_CAP, type Entry, type LeafPlan, type StoredEvent } from './plan';
 
 export const UNIQUE_CAP = 100;
 export const MODE_CAP = 100;
@@ -24,7 +25,7 @@ export interface Agg {
   f?: Entry[];
 }
 
-export type LeafData = Agg | Entry[] | EngineEvent[];
+export type LeafData = Agg | Entry[] | StoredEvent[];
 
 export const ts = (e: Entry): number => (typeof e === 'number' ? e : e[0]);
 
@@ -116,8 +117,8 @@ export function foldAgg(r: Reducer, a: Agg, e: Entry): void {
     case 'unique': {
       const [t, v, mid] = e as [number, Value, string];
       const u = (a.u ??= []);
-      const key = JSON.stringify(v);
-      const at = u.findIndex((x) => JSON.stringify(x[0]) === key);
+      const key = uniqueKey(v);
+      const at = u.findIndex((x) => uniqueKey(x[0]) === key);
       if (at >= 0) {
         const old = u[at]!;
         if (!(t < old[1] || (t === old[1] && mid < old[2]))) return;
@@ -137,7 +138,9 @@ export function foldAgg(r: Reducer, a: Agg, e: Entry): void {
       if (cur) {
         cur[0]++;
         if (t > cur[1]) cur[1] = t;
-      } else c[key] = [1, t];
+        return;
+      }
+      c[key] = [1, t];
       const keys = Object.keys(c);
       if (keys.length > MODE_CAP) {
         // NOTE: beyond MODE_CAP distinct values the weakest (by the tie rule) is dropped (documented bound).
@@ -175,10 +178,27 @@ export function aggValue(r: Reducer, a: Agg, T: number): Value {
       return view.e && typeof view.e !== 'number' ? view.e[1] : null;
     case 'unique':
       return (view.u ?? []).map((x) => x[0]);
-    case 'mode':
-      return pickMode(Object.entries(view.c ?? {}).map(([k, [count, latest]]) => [k, { count, latest }]), r.minFrequency);
+    case 'mode': {
+      let best: string | null = null;
+      let bc = 0;
+      let bl = 0;
+      const c = view.c ?? {};
+      for (const k in c) {
+        const [count, latest] = c[k]!;
+        if (count < r.minFrequency) continue;
+        if (best === null || count > bc || (count === bc && (latest > bl || (latest === bl && k < best)))) {
+          best = k;
+          bc = count;
+          bl = latest;
+        }
+      }
+      return best;
+    }
   }
 }
+
+/** Distinctness of unique(): the reference compares JSON texts; strings (the common case) need no stringify. */
+export const uniqueKey = (v: Value): string => (typeof v === 'string' ? `s${v}` : JSON.stringify(v));
 
 function pickMode(stats: Array<[string, { count: number; latest: number }]>, minFrequency: number): Value {
   let best: [string, { count: number; latest: number }] | null = null;
@@ -222,7 +242,7 @@ export function listValue(r: Reducer, list: Entry[], T: number, a: number, b: nu
       const out: Value[] = [];
       for (let i = from; i < to; i++) {
         const v = (list[i] as [number, Value])[1];
-        const k = JSON.stringify(v);
+        const k = uniqueKey(v);
         if (!seen.has(k)) {
           seen.add(k);
           out.push(v);
@@ -254,6 +274,20 @@ export function compactList(p: Extract<LeafPlan, { kind: 'list' }>, list: Entry[
   if (p.policy.kind === 'keepLast') {
     if (pastEnd > p.policy.n) list.splice(0, pastEnd - p.policy.n);
     return list;
+  }
+  if (p.policy.kind === 'latestPerValue') {
+    const cap = p.policy.n;
+    const seen = new Set<string>();
+    const keep: Entry[] = [];
+    for (let i = pastEnd - 1; i >= 0; i--) {
+      const k = uniqueKey((list[i] as [number, Value])[1]);
+      if (seen.has(k) || (cap !== null && seen.size >= cap)) continue;
+      seen.add(k);
+      keep.push(list[i]!);
+    }
+    if (keep.length === pastEnd) return list;
+    keep.reverse();
+    return keep.concat(list.slice(pastEnd));
   }
   // dominance: a past entry no later than another past entry with a value at
   // least as good can never be the answer (the later one stays in the window longer).
@@ -289,16 +323,16 @@ export function listNextPoint(list: Entry[], T: number, a: number, b: number): n
 
 // ------------------------------------------------------------------ fallback
 
-export function insertEvent(list: EngineEvent[], ev: EngineEvent): void {
+export function insertEvent(list: StoredEvent[], ev: StoredEvent): void {
   let i = list.length;
-  while (i > 0 && byTime(ev, list[i - 1]!) < 0) i--;
+  while (i > 0 && (ev[0] < list[i - 1]![0] || (ev[0] === list[i - 1]![0] && ev[2] < list[i - 1]![2]))) i--;
   list.splice(i, 0, ev);
 }
 
-export function compactEvents(p: Extract<LeafPlan, { kind: 'fallback' }>, list: EngineEvent[], h: number): void {
+export function compactEvents(p: Extract<LeafPlan, { kind: 'fallback' }>, list: StoredEvent[], h: number): void {
   if (p.keepFor !== Infinity) {
     let cut = 0;
-    while (cut < list.length && list[cut]!.timestamp < h - p.keepFor) cut++;
+    while (cut < list.length && list[cut]![0] < h - p.keepFor) cut++;
     if (cut) list.splice(0, cut);
   }
   // NOTE: beyond FALLBACK_CAP events the oldest are dropped (documented bound).

@@ -265,45 +265,49 @@ export function listValue(r: Reducer, list: Entry[], T: number, a: number, b: nu
   }
 }
 
-/** Drops what no answer at T >= h can read. */
+/** Drops what no answer at T >= h can read. Runs on every insert, so the common cases allocate nothing. */
 export function compactList(p: Extract<LeafPlan, { kind: 'list' }>, list: Entry[], h: number): Entry[] {
-  const cut = lowerBound(list, h - p.b);
-  if (cut > 0) list.splice(0, cut);
-  if (p.policy.kind === 'all' || list.length === 0) return list;
-  const pastEnd = lowerBound(list, h + 1);
-  if (p.policy.kind === 'keepLast') {
-    if (pastEnd > p.policy.n) list.splice(0, pastEnd - p.policy.n);
+  if (list.length === 0) return list;
+  if (ts(list[0]!) < h - p.b) list.splice(0, lowerBound(list, h - p.b));
+  const policy = p.policy;
+  if (policy.kind === 'all' || list.length === 0) return list;
+  if (policy.kind === 'keepLast') {
+    if (list.length <= policy.n) return list;
+    const pastEnd = lowerBound(list, h + 1);
+    if (pastEnd > policy.n) list.splice(0, pastEnd - policy.n);
     return list;
   }
-  if (p.policy.kind === 'latestPerValue') {
-    const cap = p.policy.n;
+  const pastEnd = lowerBound(list, h + 1);
+  if (policy.kind === 'latestPerValue') {
+    const cap = policy.n;
     const seen = new Set<string>();
-    const keep: Entry[] = [];
+    let write = pastEnd;
+    // Walk the past from the latest, keeping the first (latest) entry per value, packed to the end of the past.
     for (let i = pastEnd - 1; i >= 0; i--) {
-      const k = uniqueKey((list[i] as [number, Value])[1]);
+      const e = list[i]!;
+      const k = uniqueKey((e as [number, Value])[1]);
       if (seen.has(k) || (cap !== null && seen.size >= cap)) continue;
       seen.add(k);
-      keep.push(list[i]!);
+      list[--write] = e;
     }
-    if (keep.length === pastEnd) return list;
-    keep.reverse();
-    return keep.concat(list.slice(pastEnd));
+    if (write > 0) list.splice(0, write);
+    return list;
   }
   // dominance: a past entry no later than another past entry with a value at
-  // least as good can never be the answer (the later one stays in the window longer).
-  const better = p.policy.better;
-  const keep: Entry[] = [];
+  // least as good can never be the answer (the later one stays in the window
+  // longer). Same packing walk as above.
+  const better = policy.better;
   let best: Value | undefined;
+  let write = pastEnd;
   for (let i = pastEnd - 1; i >= 0; i--) {
-    const v = (list[i] as [number, Value])[1];
-    if (best === undefined || better(v, best)) {
-      keep.push(list[i]!);
-      best = v;
-    }
+    const e = list[i]!;
+    const v = (e as [number, Value])[1];
+    if (best !== undefined && !better(v, best)) continue;
+    best = v;
+    list[--write] = e;
   }
-  if (keep.length === pastEnd) return list;
-  keep.reverse();
-  return keep.concat(list.slice(pastEnd));
+  if (write > 0) list.splice(0, write);
+  return list;
 }
 
 /** The earliest instant > T at which a window edge passes an entry. */

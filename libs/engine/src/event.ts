@@ -27,13 +27,30 @@ export function eventNameOf(e: EngineEvent): string | undefined {
   return undefined;
 }
 
-/** Reads a dotted path ('page.url') from an object; undefined when absent. */
+/**
+ * Reads a dotted path ('page.url') from an object; undefined when absent. A
+ * literal key containing dots wins over the path. `$` maps the rest of the
+ * path over an array ('products.$.sku' -> every product's sku), the array
+ * operator the reference's mode() note refers to.
+ */
 export function readPath(obj: Record<string, unknown>, path: string): unknown {
   if (path in obj) return obj[path];
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
+  return readParts(obj, path.split('.'), 0);
+}
+
+function readParts(cur: unknown, parts: string[], from: number): unknown {
+  for (let i = from; i < parts.length; i++) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    if (parts[i] === '$' && Array.isArray(cur)) {
+      const out: unknown[] = [];
+      for (const item of cur) {
+        const v = readParts(item, parts, i + 1);
+        if (Array.isArray(v) && parts.indexOf('$', i + 1) >= 0) out.push(...v);
+        else if (v !== undefined) out.push(v);
+      }
+      return out;
+    }
+    cur = (cur as Record<string, unknown>)[parts[i]!];
   }
   return cur;
 }

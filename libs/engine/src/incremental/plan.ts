@@ -106,6 +106,7 @@ function compileScalar(e: ScalarExpr): (ev: EngineEvent) => Value {
     }
     case 'context': {
       const path = e.path;
+      if (path.includes('$')) return (ev) => normalise(readPath(ev.context, path));
       const parts = path.split('.');
       // readPath's rule, without splitting the path per event: a literal dotted key wins.
       return (ev) => {

@@ -14,7 +14,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 const require = createRequire(import.meta.url);
-const { compileIncremental, evaluateReference, parseQuery } = require('../libs/engine/dist/index.js');
+const { applyEvent, compileComputation, compileIncremental, dependencyOrder, evaluateReference, parseQuery } = require('../libs/engine/dist/index.js');
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -175,6 +175,27 @@ function runIncremental(ps, withWakeups) {
   return { evaluations, touched, changes, sizes, finals };
 }
 
+// ------------------------------------------------------------------ service path
+
+// What the realtime evaluator calls per event: applyEvent on the stored
+// profile (incremental states + the bounded history of 200 events it keeps
+// for merges and new computations), values of every affected computation.
+const keySet = new Set(computations.map((c) => c.key));
+const ordered = dependencyOrder(
+  computations.map((c, i) => compileComputation({ id: `c${i}`, key: c.key, class: c.ast.type === 'trait' ? 'trait' : 'audience', ast: c.ast, countsEventsFrom: 0, definitionVersion: 1 }, keySet)),
+);
+function runProfileEvaluation(ps) {
+  let evaluations = 0;
+  for (const p of ps) {
+    const state = { events: [], traits: p.traits, values: {} };
+    for (const { ev, now } of p.arrivals) {
+      applyEvent(state, { ...ev, arrivedAt: now }, ordered, { maxEvents: 200, now });
+      evaluations++;
+    }
+  }
+  return { evaluations };
+}
+
 // ------------------------------------------------------------------ reference
 
 function runReference(ps) {
@@ -213,6 +234,7 @@ const incRuns = repeat(RUNS, () => runIncremental(profiles, false));
 const inc = incRuns.best;
 const wakeProfiles = profiles.slice(0, Math.min(1000, PROFILES));
 const incWake = repeat(3, () => runIncremental(wakeProfiles, true));
+const service = repeat(3, () => runProfileEvaluation(wakeProfiles));
 const refSet = profiles.slice(0, REF_PROFILES);
 const refRuns = repeat(3, () => runReference(refSet));
 const ref = refRuns.best;
@@ -244,6 +266,7 @@ const out = {
   computationsTouchedPerEventMean: +(inc.touched / inc.evaluations).toFixed(2),
   incremental: { eventEvaluationsPerSecBest: fmt(rate(inc)), eventEvaluationsPerSecMedian: fmt(rate(incRuns.median)), computationEvaluationsPerSecBest: fmt(inc.touched / inc.seconds), runs: RUNS, valueChanges: inc.changes },
   incrementalWithNextChangeAt: { eventEvaluationsPerSecBest: fmt(rate(incWake.best)), profiles: wakeProfiles.length },
+  serviceApplyEvent: { eventEvaluationsPerSecBest: fmt(rate(service.best)), profiles: wakeProfiles.length, note: 'profile-evaluation applyEvent: incremental states + bounded history (200)' },
   reference: { eventEvaluationsPerSecBest: fmt(rate(ref)), eventEvaluationsPerSecMedian: fmt(rate(refRuns.median)), profiles: REF_PROFILES },
   incrementalOnReferenceProfiles: { eventEvaluationsPerSecBest: fmt(rate(incSame)), eventEvaluationsPerSecMedian: fmt(rate(incSameRuns.median)) },
   ratioIncrementalOverReference: { best: +(rate(incSame) / rate(ref)).toFixed(1), median: +(rate(incSameRuns.median) / rate(refRuns.median)).toFixed(1) },

@@ -105,16 +105,23 @@ const initialValue = (c: CompiledComputation): Value => (c.class === 'audience' 
 
 const counts = (c: CompiledComputation, e: StoredEvent) => e.arrivedAt >= c.countsEventsFrom;
 
+function firstUnseenOf(events: StoredEvent[], tok: string): number {
+  for (let i = 0; i < events.length; i++) if (events[i]!.inc !== tok) return i;
+  return -1;
+}
+
 /**
  * Brings the incremental states in line with `state.events` and `ordered`:
  * new or edited computations are built from the stored history, events no
  * state has seen (merges, backfills) are applied, dropped computations go.
  */
-function sync(state: ProfileState, ordered: CompiledComputation[], now: number): IncrementalStates {
+function sync(state: ProfileState, ordered: CompiledComputation[], now: number, knownFirstUnseen?: number): IncrementalStates {
   const inc = (state.incremental ??= { tok: '', h: now, c: {} });
   if (now > inc.h) inc.h = now;
   if (!inc.tok && state.events.length) inc.tok = state.events[0]!.messageId;
-  const unseen = state.events.filter((e) => e.inc !== inc.tok);
+  // Usually every event is seen: one pass without allocating finds that out.
+  const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
+  const unseen = firstUnseen < 0 ? [] : state.events.slice(firstUnseen).filter((e) => e.inc !== inc.tok);
   const live = new Set<string>();
   for (const c of ordered) {
     live.add(c.id);
@@ -136,7 +143,10 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number):
  * and returns the changed values; `state.values` is updated in place.
  */
 export function reevaluate(state: ProfileState, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, now: number, cause?: EngineEvent): ValueChange[] {
-  const inc = sync(state, ordered, now);
+  return evaluateSynced(state, sync(state, ordered, now), ordered, affected, cause);
+}
+
+function evaluateSynced(state: ProfileState, inc: IncrementalStates, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, cause?: EngineEvent): ValueChange[] {
   const T = inc.h;
   const computed: Record<string, Value> = {};
   for (const c of ordered) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
@@ -171,8 +181,15 @@ function sameValue(a: Value, b: Value): boolean {
  * computations it can affect. Returns the changes.
  */
 export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt: number }, ordered: CompiledComputation[], opts: { maxEvents: number; now: number }): ValueChange[] {
-  if (state.events.some((e) => e.messageId === event.messageId)) return [];
-  const inc = sync(state, ordered, opts.now);
+  // One pass over the history: a redelivery (same messageId) changes nothing; note the first event the states have not seen.
+  const tok = state.incremental?.tok ?? '';
+  let firstUnseen = -1;
+  for (let i = 0; i < state.events.length; i++) {
+    const e = state.events[i]!;
+    if (e.messageId === event.messageId) return [];
+    if (firstUnseen < 0 && (e.inc !== tok || !tok)) firstUnseen = i;
+  }
+  const inc = sync(state, ordered, opts.now, firstUnseen);
   const changedTraits = new Set<string>();
   if (event.type === 'identify' || event.type === 'group') {
     for (const [k, v] of Object.entries(event.traits)) {
@@ -190,15 +207,18 @@ export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt
       if (ev.eventNames.has(name) && counts(c, stored)) ev.apply(inc.c[c.id]!.s, stored, inc.h);
     }
   }
-  state.events.push(stored);
-  // Keep time order for the history; drop the oldest beyond the bound (the states keep their effect).
-  state.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
-  if (state.events.length > opts.maxEvents) state.events.splice(0, state.events.length - opts.maxEvents);
-  return reevaluate(
+  // Keep time order for the history (events mostly arrive in order: insert from the end);
+  // drop the oldest beyond the bound (the states keep their effect).
+  const events = state.events;
+  let at = events.length;
+  while (at > 0 && (events[at - 1]!.timestamp > stored.timestamp || (events[at - 1]!.timestamp === stored.timestamp && events[at - 1]!.messageId > stored.messageId))) at--;
+  events.splice(at, 0, stored);
+  if (events.length > opts.maxEvents) events.splice(0, events.length - opts.maxEvents);
+  return evaluateSynced(
     state,
+    inc,
     ordered,
     (c) => (name !== undefined && c.deps.eventNames.includes(name)) || c.deps.traits.some((t) => changedTraits.has(t)) || (c.deps.usesContext && name !== undefined),
-    opts.now,
     event,
   );
 }

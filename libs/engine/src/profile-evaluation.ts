@@ -43,6 +43,8 @@ export interface IncrementalStates {
   h: number;
   /** By computation id: the definition version and the state. */
   c: Record<string, { v: number; s: IncrementalState }>;
+  /** How many entries `c` has (saves counting per event). */
+  n?: number;
 }
 
 export type StoredEvent = EngineEvent & { arrivedAt: number; /** token of the incremental states that saw it */ inc?: string };
@@ -100,6 +102,17 @@ export function dependencyOrder(computations: CompiledComputation[]): CompiledCo
   return out;
 }
 
+const readKeys = new WeakMap<CompiledComputation[], Set<string>>();
+/** The computation keys that computations of `ordered` read through trait(). */
+function readKeysOf(ordered: CompiledComputation[]): Set<string> {
+  let keys = readKeys.get(ordered);
+  if (!keys) {
+    keys = new Set(ordered.flatMap((c) => c.deps.computations));
+    readKeys.set(ordered, keys);
+  }
+  return keys;
+}
+
 /** Default of a computation that has seen nothing: audiences are false, traits null. */
 const initialValue = (c: CompiledComputation): Value => (c.class === 'audience' ? false : null);
 
@@ -122,18 +135,22 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
   // Usually every event is seen: one pass without allocating finds that out.
   const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
   const unseen = firstUnseen < 0 ? [] : state.events.slice(firstUnseen).filter((e) => e.inc !== inc.tok);
-  const live = new Set<string>();
   for (const c of ordered) {
-    live.add(c.id);
     const ev = evaluatorOf(c);
     const cur = inc.c[c.id];
     if (!cur || cur.v !== c.definitionVersion) {
       const s = ev.initState();
       for (const e of state.events) if (counts(c, e)) ev.apply(s, e, inc.h);
+      if (!cur) inc.n = (inc.n ?? 0) + 1;
       inc.c[c.id] = { v: c.definitionVersion, s };
     } else if (unseen.length) for (const e of unseen) if (counts(c, e)) ev.apply(cur.s, e, inc.h);
   }
-  for (const id of Object.keys(inc.c)) if (!live.has(id)) delete inc.c[id];
+  // Every computation of `ordered` has a state now: more states than that means some were dropped from the space.
+  if (inc.n === undefined || inc.n !== ordered.length) {
+    const live = new Set(ordered.map((c) => c.id));
+    for (const id of Object.keys(inc.c)) if (!live.has(id)) delete inc.c[id];
+    inc.n = Object.keys(inc.c).length;
+  }
   for (const e of unseen) e.inc = inc.tok;
   return inc;
 }
@@ -148,8 +165,10 @@ export function reevaluate(state: ProfileState, ordered: CompiledComputation[], 
 
 function evaluateSynced(state: ProfileState, inc: IncrementalStates, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, cause?: EngineEvent): ValueChange[] {
   const T = inc.h;
+  // Only the values some computation reads through trait() (most read none).
+  const read = readKeysOf(ordered);
   const computed: Record<string, Value> = {};
-  for (const c of ordered) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
+  if (read.size) for (const c of ordered) if (read.has(c.key)) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
   const changedKeys = new Set<string>();
   const changes: ValueChange[] = [];
   for (const c of ordered) {
@@ -159,7 +178,7 @@ function evaluateSynced(state: ProfileState, inc: IncrementalStates, ordered: Co
     const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, T);
     const previous = stored?.value ?? initialValue(c);
     state.values[c.id] = { value, version: c.definitionVersion };
-    computed[c.key] = value;
+    if (read.has(c.key)) computed[c.key] = value;
     if (!sameValue(value, previous)) {
       changedKeys.add(c.key);
       changes.push({ computation: c, value, previous, cause });

@@ -37,7 +37,7 @@ const nestedCond = fc.oneof(
 );
 const filter = fc.oneof(
   { weight: 3, arbitrary: localCond.map((c) => `.where(${c})`) },
-  { weight: 1, arbitrary: nestedCond.map((c) => `.where(${c})`) },
+  { weight: 2, arbitrary: nestedCond.map((c) => `.where(${c})`) },
   { weight: 4, arbitrary: dur.map((d) => `.within(${d.text})`) },
   { weight: 2, arbitrary: fc.tuple(dur, dur).map(([a, b]) => (a.ms <= b.ms ? `.between(${a.text}, ${b.text})` : `.between(${b.text}, ${a.text})`)) },
   { weight: 1, arbitrary: fc.constantFrom(".sources(exclude: 's1')", ".sources(include: 's1', 's2')") },

@@ -95,6 +95,30 @@ describe('incremental evaluator: what the design promises', () => {
     expect([...compile("event('A').count() >= 1 OR event('B').where(event('C').within(parent: 1 day).count() >= 1).count() >= 1").eventNames].sort()).toEqual(['A', 'B', 'C']);
   });
 
+  it('fallback leaves (funnels, trait() or relative dates inside where) know their wake-ups too', () => {
+    const now = T0 + 10 * DAY;
+    // Window exit of a funnel: the bought event leaves the 2-day window.
+    const funnel = compile("event('P').where(event('R').within(parent: 1 day).count() >= 1).within(2 days).count() >= 1");
+    const f = funnel.initState();
+    funnel.apply(f, track('P', now - DAY), now);
+    funnel.apply(f, track('R', now - DAY + HOUR), now);
+    expect(funnel.valueAt(f, noCtx, now)).toBe(true);
+    expect(funnel.nextChangeAt(f, noCtx, now)).toBe(now + DAY + 1);
+    // A relative date inside where: the event stops matching 3 days after its due date.
+    const due = compile("event('P').where(property('due').within_last(3 days)).count() >= 1");
+    const d = due.initState();
+    due.apply(d, track('P', now - HOUR, { due: new Date(now - DAY).toISOString() }), now);
+    expect(due.valueAt(d, noCtx, now)).toBe(true);
+    expect(due.nextChangeAt(d, noCtx, now)).toBe(now + 2 * DAY + 1);
+    // trait() inside where: the value moves only when the trait does (ctx), so no wake-up.
+    const vs = compile("event('P').where(property('v') >= trait('avg')).within(5 days).count()", 'trait');
+    const v = vs.initState();
+    vs.apply(v, track('P', now - DAY, { v: 10 }), now);
+    expect(vs.valueAt(v, { traits: { avg: 5 }, computed: {} }, now)).toBe(1);
+    expect(vs.valueAt(v, { traits: { avg: 50 }, computed: {} }, now)).toBe(0);
+    expect(vs.nextChangeAt(v, { traits: { avg: 5 }, computed: {} }, now)).toBe(now + 4 * DAY + 1);
+  });
+
   it('ANY / ALL / ALL NOT over the users of an account, each user with its own state', () => {
     const queries = ["ANY event('Shoes Bought').within(7 days).count() >= 1", "ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", "ALL NOT event('Shoes Bought').count() >= 1"];
     fc.assert(

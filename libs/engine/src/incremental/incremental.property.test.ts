@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { QueryType } from '../ast';
 import type { EngineEvent, Value } from '../event';
 import { parseQuery } from '../parser';
+import { printQuery } from '../printer';
 import { evaluateReference } from '../reference-evaluator';
 import { compileIncremental, type IncrementalState } from './evaluator';
 
@@ -122,6 +123,8 @@ const roundTrip = (s: IncrementalState): IncrementalState => JSON.parse(JSON.str
 
 function check(query: string, type: QueryType, raw: Parameters<typeof toEvents>[0], order: number[], lateness: number[], tr: { t?: number; d?: number }, probes: number[]) {
   const ast = parseQuery(query, { type });
+  // The printer's normal form parses back to the same AST.
+  expect(parseQuery(printQuery(ast), { type })).toEqual(ast);
   const inc = compileIncremental(ast);
   const events = toEvents(raw);
   const ctx = ctxOf(tr);

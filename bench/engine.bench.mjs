@@ -98,10 +98,14 @@ const MIX = [
 ];
 const MIX_TOTAL = MIX.reduce((s, [, w]) => s + w, 0);
 const CATEGORIES = ['shoes', 'shirts', 'hats', 'bags', 'socks'];
-let msg = 0;
+/** A UUID-shaped messageId (36 characters, as Segment's libraries send), from the seeded generator. */
+const uuid = () => {
+  const hex = (n) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
+};
 
 function makeEvent(name, at, source) {
-  const base = { type: 'track', event: name, timestamp: at, sourceId: source, messageId: `m${++msg}`, properties: {}, traits: {}, context: {} };
+  const base = { type: 'track', event: name, timestamp: at, sourceId: source, messageId: uuid(), properties: {}, traits: {}, context: {} };
   if (name === 'Page Viewed') {
     const path = pick(['/', '/pricing', '/shoes', '/blog/post', '/cart']);
     return { ...base, type: 'page', event: undefined, name: 'Page', properties: { url: `https://shop.example${path}` }, context: { page: { path } } };

@@ -54,3 +54,25 @@ function readParts(cur: unknown, parts: string[], from: number): unknown {
   }
   return cur;
 }
+
+/**
+ * The order of events with the same timestamp: a 53-bit digest of the
+ * messageId, as 12 characters ('~' + base36, fixed width, so string order is
+ * digest order). The incremental evaluator stores this instead of the
+ * messageId (UUIDs are 36 characters) and both evaluators order ties by it,
+ * then by the messageId itself; two messageIds with the same digest
+ * (probability 2^-53 per tie) are the only case where they may differ.
+ * Idempotent: the key of a key is itself.
+ */
+export function tieKey(messageId: string): string {
+  if (messageId.length === 12 && messageId.charCodeAt(0) === 126 /* ~ */) return messageId;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < messageId.length; i++) {
+    const c = messageId.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+  }
+  const digest = (h1 & 0x1fffff) * 0x100000000 + h2; // 21 + 32 bits: exact in a double
+  return `~${digest.toString(36).padStart(11, '0')}`;
+}

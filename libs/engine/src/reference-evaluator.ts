@@ -14,7 +14,7 @@
 //   when the value exists and is not equal (the reference's note).
 // - sum/avg/min/max read numeric values only; avg/min/max of nothing is null,
 //   sum of nothing is 0. `as string` orders by JavaScript string order.
-// - first/last: the earliest/latest event (by timestamp, then messageId) in
+// - first/last: the earliest/latest event (by timestamp, then tieKey(messageId)) in
 //   the stream whose property is present.
 // - mode: values compared as strings (`as array`: arrays as JSON text, else
 //   each element counts); the most frequent value with at least minFrequency
@@ -24,7 +24,7 @@
 // - ANY / ALL over an account's users; ALL over an account with no users is false.
 import { compareValues, present, takesScalar, toNumber, valuesEqual } from './comparison';
 import { durationMs, type BoolExpr, type Comparison, type Filter, type QueryAst, type Reducer, type ScalarExpr, type StreamExpr } from './ast';
-import { eventNameOf, readPath, type EngineEvent, type Value } from './event';
+import { eventNameOf, readPath, tieKey, type EngineEvent, type Value } from './event';
 
 export interface EvaluationContext {
   events: EngineEvent[];
@@ -54,8 +54,13 @@ export function evaluateScalarReference(expr: ScalarExpr, ctx: EvaluationContext
   return evalScalar(expr, { ctx });
 }
 
+/** Time order; ties by tieKey(messageId), then messageId (see event.ts). */
 export function byTime(a: EngineEvent, b: EngineEvent): number {
-  return a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+  if (a.timestamp !== b.timestamp) return a.timestamp - b.timestamp;
+  const ka = tieKey(a.messageId);
+  const kb = tieKey(b.messageId);
+  if (ka !== kb) return ka < kb ? -1 : 1;
+  return a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0;
 }
 
 function evalBool(e: BoolExpr, scope: Scope): boolean {

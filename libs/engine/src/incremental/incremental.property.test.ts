@@ -81,7 +81,8 @@ const audienceQuery = fc.oneof(atom, fc.tuple(atom, atom, fc.constantFrom('AND',
 const propValue = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 2, arbitrary: fc.constantFrom('a', 'b', 'ab') }, { weight: 1, arbitrary: fc.constant([1, 'a']) }, { weight: 1, arbitrary: fc.constant(undefined) });
 const rawEvent = fc.record({
   kind: fc.constantFrom('A', 'A', 'B', 'page'),
-  at: fc.integer({ min: 0, max: SPAN }),
+  // On an 8-hour grid half the time: equal timestamps are common, so the tie rule (tieKey) is exercised.
+  at: fc.oneof(fc.integer({ min: 0, max: SPAN }), fc.integer({ min: 0, max: SPAN / (8 * HOUR) }).map((k) => k * 8 * HOUR)),
   x: propValue,
   d: fc.option(fc.integer({ min: 0, max: SPAN }), { nil: undefined }),
   source: fc.constantFrom('s1', 's2', 's3'),

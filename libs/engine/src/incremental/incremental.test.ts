@@ -119,6 +119,21 @@ describe('incremental evaluator: what the design promises', () => {
     expect(vs.nextChangeAt(v, { traits: { avg: 5 }, computed: {} }, now)).toBe(now + 4 * DAY + 1);
   });
 
+  it('equal timestamps: first/last/unique break ties by tieKey(messageId) in both evaluators, in any arrival order', () => {
+    const at = T0 + DAY;
+    const tied = ['a', 'b', 'c', 'd'].map((x, i) => ({ ...track('T', at, { x }), messageId: `0f8fad5b-d9cb-469f-a165-70867728950${i}` }));
+    for (const q of ["event('T').first(property('x'))", "event('T').last(property('x'))", "event('T').unique(property('x'))", "event('T').within(3 days).first(property('x'))", "event('T').within(3 days).last(property('x'))", "event('T').within(3 days).unique(property('x'))"]) {
+      const ast = parseQuery(q, { type: 'trait' });
+      const want = evaluateReference(ast, { events: tied, traits: {}, computed: {}, now: at + HOUR });
+      for (const order of [tied, [...tied].reverse(), [tied[2]!, tied[0]!, tied[3]!, tied[1]!]]) {
+        const inc = compileIncremental(ast);
+        const s = inc.initState();
+        for (const e of order) inc.apply(s, e, at + HOUR);
+        expect({ q, value: inc.valueAt(s, noCtx, at + HOUR) }).toEqual({ q, value: want });
+      }
+    }
+  });
+
   it('ANY / ALL / ALL NOT over the users of an account, each user with its own state', () => {
     const queries = ["ANY event('Shoes Bought').within(7 days).count() >= 1", "ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", "ALL NOT event('Shoes Bought').count() >= 1"];
     fc.assert(

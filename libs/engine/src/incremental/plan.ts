@@ -16,11 +16,11 @@
 //   evaluator; bounded by the longest window and FALLBACK_CAP events.
 import { durationMs, type BoolExpr, type Filter, type Reducer, type ScalarExpr, type StreamExpr } from '../ast';
 import { compareValues, isRelativeDate, present, toNumber } from '../comparison';
-import { eventNameOf, readPath, type EngineEvent, type Value } from '../event';
+import { eventNameOf, readPath, tieKey, type EngineEvent, type Value } from '../event';
 import { printScalar } from '../printer';
 import { normalise } from '../reference-evaluator';
 
-/** One stored observation: count keeps bare times; others [time, value, messageId?]. */
+/** One stored observation: count keeps bare times; others [time, value, tieKey(messageId)?]. */
 export type Entry = number | [number, Value, string?];
 
 export interface StreamMatch {
@@ -58,7 +58,7 @@ export type LeafPlan =
       unpack: (e: StoredEvent) => EngineEvent;
     };
 
-/** A fallback event: [time, index of its name in the plan, messageId, properties read, sourceId?, context read?]. */
+/** A fallback event: [time, index of its name in the plan, tieKey(messageId), properties read, sourceId?, context read?]. */
 export type StoredEvent = [number, number, string, Record<string, unknown>, string?, Record<string, unknown>?];
 
 export const FALLBACK_CAP = 100;
@@ -200,7 +200,7 @@ function compileExtract(r: Reducer): Pick<StreamMatch, 'extract' | 'extractMany'
       return {
         extract: (ev) => {
           const v = read(ev);
-          return present(v) ? [ev.timestamp, v, ev.messageId] : null;
+          return present(v) ? [ev.timestamp, v, tieKey(ev.messageId)] : null;
         },
       };
     case 'mode': {
@@ -318,7 +318,7 @@ function planFallback(e: Extract<ScalarExpr, { kind: 'reduce' }>): LeafPlan {
   // Only what the definition reads is kept; page/screen calls come back as
   // track calls of their Engage name, which the reference reads the same way.
   const pack = (ev: EngineEvent): StoredEvent => {
-    const out: StoredEvent = [ev.timestamp, nameList.indexOf(eventNameOf(ev)!), ev.messageId, pick(ev.properties, propList)];
+    const out: StoredEvent = [ev.timestamp, nameList.indexOf(eventNameOf(ev)!), tieKey(ev.messageId), pick(ev.properties, propList)];
     if (usesSources || ctxList.length) out.push(ev.sourceId);
     if (ctxList.length) out.push(pick(ev.context, ctxList));
     return out;

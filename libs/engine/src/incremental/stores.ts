@@ -14,7 +14,7 @@ import { FALLBACK_CAP, type Entry, type LeafPlan, type StoredEvent } from './pla
 export const UNIQUE_CAP = 100;
 export const MODE_CAP = 100;
 
-/** All-time aggregates. n: count; s: sum; m: min/max; e: first/last entry; u: unique [value, time, messageId]; c: mode key -> [count, latest]; f: future entries. */
+/** All-time aggregates. n: count; s: sum; m: min/max; e: first/last entry; u: unique [value, time, tieKey]; c: mode key -> [count, latest]; f: future entries. */
 export interface Agg {
   n?: number;
   s?: number;
@@ -29,7 +29,7 @@ export type LeafData = Agg | Entry[] | StoredEvent[];
 
 export const ts = (e: Entry): number => (typeof e === 'number' ? e : e[0]);
 
-/** Entry order: time, then messageId (the reference's byTime) where one is stored. */
+/** Entry order: time, then tieKey(messageId) (the reference's byTime) where one is stored. */
 export function entryBefore(x: Entry, y: Entry): boolean {
   const tx = ts(x);
   const ty = ts(y);

@@ -56,23 +56,28 @@ function readParts(cur: unknown, parts: string[], from: number): unknown {
 }
 
 /**
- * The order of events with the same timestamp: a 53-bit digest of the
- * messageId, as 12 characters ('~' + base36, fixed width, so string order is
- * digest order). The incremental evaluator stores this instead of the
- * messageId (UUIDs are 36 characters) and both evaluators order ties by it,
- * then by the messageId itself; two messageIds with the same digest
- * (probability 2^-53 per tie) are the only case where they may differ.
+ * The order of events with the same timestamp: a 57-bit digest of the
+ * messageId, as 13 characters ('~' + fixed-width base 32 in ascending ASCII,
+ * so string order is digest order). The incremental evaluator stores this
+ * instead of the messageId (UUIDs are 36 characters) and both evaluators order
+ * ties by it, then by the messageId itself; two messageIds with the same
+ * digest (probability 2^-57 per tie) are the only case where they may differ.
  * Idempotent: the key of a key is itself.
  */
 export function tieKey(messageId: string): string {
-  if (messageId.length === 12 && messageId.charCodeAt(0) === 126 /* ~ */) return messageId;
+  if (messageId.length === 13 && messageId.charCodeAt(0) === 126 /* ~ */) return messageId;
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;
   for (let i = 0; i < messageId.length; i++) {
     const c = messageId.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
   }
-  const digest = (h1 & 0x1fffff) * 0x100000000 + h2; // 21 + 32 bits: exact in a double
-  return `~${digest.toString(36).padStart(11, '0')}`;
+  // 25 bits of h1 then 32 of h2, 5 bits per character (toString(36) of a double is ~10x slower).
+  let key = '~';
+  for (let shift = 20; shift >= 0; shift -= 5) key += B32[(h1 >>> shift) & 31];
+  for (let shift = 30; shift >= 0; shift -= 5) key += B32[(h2 >>> shift) & 31];
+  return key;
 }
+
+const B32 = '0123456789abcdefghijklmnopqrstuv';

@@ -7,3 +7,6 @@ export * from './printer';
 export * from './query-error';
 export { evaluateReference, type EvaluationContext } from './reference-evaluator';
 export * from './profile-evaluation';
+export { evaluateScalarReference } from './reference-evaluator';
+export { compareValues } from './comparison';
+export * from './incremental';

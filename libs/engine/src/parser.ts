@@ -55,6 +55,7 @@ class Parser {
 
   parse(): QueryAst {
     if (this.type === 'trait') {
+      this.countPrimary(this.peek());
       const chain = this.parseChain();
       if (this.peek().kind === 'op') {
         this.fail('a computed trait must end in a Scalar or ListScalar, but a comparison makes it a Comparator', 'the end of the query', this.peek());
@@ -108,6 +109,7 @@ class Parser {
       return inner;
     }
     const start = this.peek();
+    this.countPrimary(start);
     const chain = this.parseChain();
     if (chain.type === 'bool') return chain.expr;
     if (chain.type === 'scalar' && this.peek().kind === 'op') return this.parseSugar(chain.expr);
@@ -155,7 +157,6 @@ class Parser {
     const t = this.peek();
     if (t.kind !== 'ident') return this.fail(`expected an extractor (event, trait, property, context, literal) but found '${t.text}'`, 'an extractor', t);
     this.next();
-    this.countPrimary(t);
     switch (t.text) {
       case 'event': {
         this.eventDepth++;
@@ -369,6 +370,12 @@ class Parser {
     return undefined;
   }
 
+  /**
+   * A primary expression is one condition chain joined to others by AND / OR /
+   * NOT (nested conditions inside where(...) included), or a trait's root
+   * chain; extractors inside a chain (a reducer's property(), a literal
+   * operand) belong to it and do not count on their own.
+   */
   private countPrimary(t: Token) {
     if (++this.primaries > MAX_PRIMARY_EXPRESSIONS) {
       this.fail(`too many primary expressions: a definition allows at most ${MAX_PRIMARY_EXPRESSIONS}`, `at most ${MAX_PRIMARY_EXPRESSIONS} primary expressions`, t);

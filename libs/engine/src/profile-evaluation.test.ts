@@ -1,4 +1,4 @@
-import { applyEvent, compileComputation, dependencyOrder, nextChangeAt, parseQuery, type EngineEvent, type ProfileState } from './index';
+import { applyEvent, compileComputation, dependencyOrder, nextChangeAt, parseQuery, reevaluate, type EngineEvent, type ProfileState } from './index';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -44,5 +44,49 @@ describe('profile evaluation', () => {
     const now = T0 + 40 * DAY;
     expect(summary(applyEvent(state, order('old', T0, 10), computations, { maxEvents: 100, now }))).toEqual([['revenue', null, 10]]);
     expect(nextChangeAt(state, computations, now)).toBeNull();
+  });
+});
+
+describe('profile evaluation on incremental states', () => {
+  const two = compileComputation({ id: 'aud_2', key: 'two_orders', class: 'audience', ast: parseQuery("event('Order Completed').count() >= 2", { type: 'users' }), countsEventsFrom: 0, definitionVersion: 1 }, new Set());
+  const count = compileComputation({ id: 'tra_n', key: 'orders', class: 'trait', ast: parseQuery("event('Order Completed').count()", { type: 'trait' }), countsEventsFrom: 0, definitionVersion: 1 }, new Set());
+
+  it('all-time aggregates count every event, beyond the stored history bound', () => {
+    const state: ProfileState = { events: [], traits: {}, values: {} };
+    for (let i = 0; i < 15; i++) applyEvent(state, order(`n${i}`, T0 + i, 1), [count], { maxEvents: 5, now: T0 + i });
+    expect(state.events).toHaveLength(5);
+    expect(state.values.tra_n!.value).toBe(15);
+  });
+
+  it('events a service adds to the history directly (a merge) are applied on the next evaluation, once', () => {
+    const survivor: ProfileState = { events: [], traits: {}, values: {} };
+    const merged: ProfileState = { events: [], traits: {}, values: {} };
+    applyEvent(survivor, order('s1', T0, 1), [two], { maxEvents: 100, now: T0 });
+    applyEvent(merged, order('m1', T0 + 1, 1), [two], { maxEvents: 100, now: T0 + 1 });
+    // What the identity step does: the union of both histories, then re-evaluate everything.
+    survivor.events.push(...merged.events);
+    expect(reevaluate(survivor, [two], () => true, T0 + 2).map((c) => [c.previous, c.value])).toEqual([[false, true]]);
+    expect(reevaluate(survivor, [two, count], () => true, T0 + 3).map((c) => [c.computation.key, c.value])).toEqual([['orders', 2]]);
+    // Seen once: a later evaluation does not apply them again.
+    applyEvent(survivor, order('s2', T0 + 4, 1), [two, count], { maxEvents: 100, now: T0 + 4 });
+    expect(survivor.values.tra_n!.value).toBe(3);
+  });
+
+  it('profiles stored before incremental states, and edited definitions, are built from the stored history', () => {
+    const legacy: ProfileState = { events: [order('a', T0, 1), order('b', T0 + 1, 1)], traits: {}, values: {} };
+    expect(reevaluate(legacy, [two], () => true, T0 + 2).map((c) => c.value)).toEqual([true]);
+    const edited = { ...two, ast: parseQuery("event('Order Completed').count() >= 3", { type: 'users' }), definitionVersion: 2 };
+    expect(reevaluate(legacy, [edited], () => false, T0 + 3).map((c) => [c.previous, c.value])).toEqual([[true, false]]);
+    expect(Object.keys(legacy.incremental!.c)).toEqual(['aud_2']);
+    expect(legacy.incremental!.c.aud_2!.v).toBe(2);
+  });
+
+  it('state stays JSON: a round trip through JSON (as Redis stores it) changes nothing', () => {
+    const state: ProfileState = { events: [], traits: {}, values: {} };
+    applyEvent(state, order('j1', T0, 7), computations, { maxEvents: 100, now: T0 });
+    const copy = JSON.parse(JSON.stringify(state)) as ProfileState;
+    applyEvent(state, order('j2', T0 + DAY, 7), computations, { maxEvents: 100, now: T0 + DAY });
+    applyEvent(copy, order('j2', T0 + DAY, 7), computations, { maxEvents: 100, now: T0 + DAY });
+    expect(copy).toEqual(JSON.parse(JSON.stringify(state)));
   });
 });

@@ -1,16 +1,21 @@
 // Evaluation of one profile's computations as its events arrive: the pure core
 // of the realtime evaluator (the service only loads and saves the state).
 //
-// NOTE (honest limit): this evaluates definitions with the reference evaluator
-// over a BOUNDED per-profile history (the last `maxEvents` events), not with
-// per-condition incremental state. It is correct for histories within the
-// bound and within the longest window, and the bound keeps state and work per
-// event constant; an incremental evaluator (time buckets per condition) is the
-// planned replacement and must agree with this one.
+// Values come from the incremental evaluator (./incremental): per computation
+// a small state in `state.incremental`, updated by each event, so an event
+// costs the same whatever the history's length, and all-time aggregates count
+// every event ever applied. `state.events` stays a bounded history (the last
+// `maxEvents`): it deduplicates redeliveries and is what a new or edited
+// computation is built from, and what a profile merge brings over.
+//
+// TRICKY: services change `state.events` directly (a merge appends the merged
+// profile's events; a backfill may too). Each event carries the token of the
+// incremental states it was applied to (`inc`); any event without this
+// profile's token is applied on the next call, so such changes are never lost.
 import type { QueryAst } from './ast';
 import { dependenciesOf, type Dependencies } from './dependencies';
 import { eventNameOf, type EngineEvent, type Value } from './event';
-import { evaluateReference, type EvaluationContext } from './reference-evaluator';
+import { compileIncremental, type IncrementalEvaluator, type IncrementalState } from './incremental';
 import { valuesEqual } from './reference-evaluator';
 
 export interface CompiledComputation {
@@ -30,11 +35,27 @@ export interface StoredValue {
   version: number;
 }
 
+/** Incremental states of a profile's computations. */
+export interface IncrementalStates {
+  /** Marks the events these states have seen (a messageId of this profile: unique across profiles). */
+  tok: string;
+  /** The latest `now` the states were given (they answer for T >= h). */
+  h: number;
+  /** By computation id: the definition version and the state. */
+  c: Record<string, { v: number; s: IncrementalState }>;
+  /** How many entries `c` has (saves counting per event). */
+  n?: number;
+}
+
+export type StoredEvent = EngineEvent & { arrivedAt: number; /** token of the incremental states that saw it */ inc?: string };
+
 export interface ProfileState {
-  /** Oldest first. Each carries `arrivedAt` (ms), the time it was resolved. */
-  events: Array<EngineEvent & { arrivedAt: number }>;
+  /** Oldest first, at most `maxEvents`. Each carries `arrivedAt` (ms), the time it was resolved. */
+  events: StoredEvent[];
   traits: Record<string, unknown>;
   values: Record<string, StoredValue>;
+  /** Absent on profiles stored before incremental evaluation: built from `events` on first use. */
+  incremental?: IncrementalStates;
 }
 
 export interface ValueChange {
@@ -45,8 +66,21 @@ export interface ValueChange {
   cause?: EngineEvent;
 }
 
+// One evaluator per parsed definition, shared by every profile.
+const evaluators = new WeakMap<QueryAst, IncrementalEvaluator>();
+function evaluatorOf(c: CompiledComputation): IncrementalEvaluator {
+  let e = evaluators.get(c.ast);
+  if (!e) {
+    e = compileIncremental(c.ast);
+    evaluators.set(c.ast, e);
+  }
+  return e;
+}
+
 export function compileComputation(c: Omit<CompiledComputation, 'deps'>, computationKeys: Set<string>): CompiledComputation {
-  return { ...c, deps: dependenciesOf(c.ast, computationKeys) };
+  const compiled = { ...c, deps: dependenciesOf(c.ast, computationKeys) };
+  evaluatorOf(compiled);
+  return compiled;
 }
 
 /** Audiences and traits in dependency order: a computation after those it reads through trait(). */
@@ -68,30 +102,83 @@ export function dependencyOrder(computations: CompiledComputation[]): CompiledCo
   return out;
 }
 
-function contextFor(state: ProfileState, c: CompiledComputation, computed: Record<string, Value>, now: number): EvaluationContext {
-  return { events: state.events.filter((e) => e.arrivedAt >= c.countsEventsFrom), traits: state.traits, computed, now };
+const readKeys = new WeakMap<CompiledComputation[], Set<string>>();
+/** The computation keys that computations of `ordered` read through trait(). */
+function readKeysOf(ordered: CompiledComputation[]): Set<string> {
+  let keys = readKeys.get(ordered);
+  if (!keys) {
+    keys = new Set(ordered.flatMap((c) => c.deps.computations));
+    readKeys.set(ordered, keys);
+  }
+  return keys;
 }
 
 /** Default of a computation that has seen nothing: audiences are false, traits null. */
 const initialValue = (c: CompiledComputation): Value => (c.class === 'audience' ? false : null);
+
+const counts = (c: CompiledComputation, e: StoredEvent) => e.arrivedAt >= c.countsEventsFrom;
+
+function firstUnseenOf(events: StoredEvent[], tok: string): number {
+  for (let i = 0; i < events.length; i++) if (events[i]!.inc !== tok) return i;
+  return -1;
+}
+
+/**
+ * Brings the incremental states in line with `state.events` and `ordered`:
+ * new or edited computations are built from the stored history, events no
+ * state has seen (merges, backfills) are applied, dropped computations go.
+ */
+function sync(state: ProfileState, ordered: CompiledComputation[], now: number, knownFirstUnseen?: number): IncrementalStates {
+  const inc = (state.incremental ??= { tok: '', h: now, c: {} });
+  if (now > inc.h) inc.h = now;
+  if (!inc.tok && state.events.length) inc.tok = state.events[0]!.messageId;
+  // Usually every event is seen: one pass without allocating finds that out.
+  const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
+  const unseen = firstUnseen < 0 ? [] : state.events.slice(firstUnseen).filter((e) => e.inc !== inc.tok);
+  for (const c of ordered) {
+    const ev = evaluatorOf(c);
+    const cur = inc.c[c.id];
+    if (!cur || cur.v !== c.definitionVersion) {
+      const s = ev.initState();
+      for (const e of state.events) if (counts(c, e)) ev.apply(s, e, inc.h);
+      if (!cur) inc.n = (inc.n ?? 0) + 1;
+      inc.c[c.id] = { v: c.definitionVersion, s };
+    } else if (unseen.length) for (const e of unseen) if (counts(c, e)) ev.apply(cur.s, e, inc.h);
+  }
+  // Every computation of `ordered` has a state now: more states than that means some were dropped from the space.
+  if (inc.n === undefined || inc.n !== ordered.length) {
+    const live = new Set(ordered.map((c) => c.id));
+    for (const id of Object.keys(inc.c)) if (!live.has(id)) delete inc.c[id];
+    inc.n = Object.keys(inc.c).length;
+  }
+  for (const e of unseen) e.inc = inc.tok;
+  return inc;
+}
 
 /**
  * Re-evaluates `affected` computations (and everything reading them) at `now`
  * and returns the changed values; `state.values` is updated in place.
  */
 export function reevaluate(state: ProfileState, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, now: number, cause?: EngineEvent): ValueChange[] {
+  return evaluateSynced(state, sync(state, ordered, now), ordered, affected, cause);
+}
+
+function evaluateSynced(state: ProfileState, inc: IncrementalStates, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, cause?: EngineEvent): ValueChange[] {
+  const T = inc.h;
+  // Only the values some computation reads through trait() (most read none).
+  const read = readKeysOf(ordered);
   const computed: Record<string, Value> = {};
-  for (const c of ordered) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
+  if (read.size) for (const c of ordered) if (read.has(c.key)) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
   const changedKeys = new Set<string>();
   const changes: ValueChange[] = [];
   for (const c of ordered) {
     const stored = state.values[c.id];
     const stale = !stored || stored.version !== c.definitionVersion;
     if (!stale && !affected(c) && !c.deps.computations.some((k) => changedKeys.has(k))) continue;
-    const value = evaluateReference(c.ast, contextFor(state, c, computed, now));
+    const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, T);
     const previous = stored?.value ?? initialValue(c);
     state.values[c.id] = { value, version: c.definitionVersion };
-    computed[c.key] = value;
+    if (read.has(c.key)) computed[c.key] = value;
     if (!sameValue(value, previous)) {
       changedKeys.add(c.key);
       changes.push({ computation: c, value, previous, cause });
@@ -108,11 +195,20 @@ function sameValue(a: Value, b: Value): boolean {
 
 /**
  * Applies one event: traits from identify/group calls, the event to the
- * bounded history (duplicates by messageId ignored: redelivery is harmless),
- * then re-evaluates the computations it can affect. Returns the changes.
+ * incremental states and the bounded history (duplicates by messageId within
+ * the history ignored: redelivery is harmless), then re-evaluates the
+ * computations it can affect. Returns the changes.
  */
 export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt: number }, ordered: CompiledComputation[], opts: { maxEvents: number; now: number }): ValueChange[] {
-  if (state.events.some((e) => e.messageId === event.messageId)) return [];
+  // One pass over the history: a redelivery (same messageId) changes nothing; note the first event the states have not seen.
+  const tok = state.incremental?.tok ?? '';
+  let firstUnseen = -1;
+  for (let i = 0; i < state.events.length; i++) {
+    const e = state.events[i]!;
+    if (e.messageId === event.messageId) return [];
+    if (firstUnseen < 0 && (e.inc !== tok || !tok)) firstUnseen = i;
+  }
+  const inc = sync(state, ordered, opts.now, firstUnseen);
   const changedTraits = new Set<string>();
   if (event.type === 'identify' || event.type === 'group') {
     for (const [k, v] of Object.entries(event.traits)) {
@@ -120,61 +216,48 @@ export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt
       state.traits[k] = v;
     }
   }
-  state.events.push(event);
-  // Keep time order for first/last; drop the oldest beyond the bound.
-  state.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
-  if (state.events.length > opts.maxEvents) state.events.splice(0, state.events.length - opts.maxEvents);
+  const stored: StoredEvent = { ...event };
+  if (!inc.tok) inc.tok = stored.messageId;
+  stored.inc = inc.tok;
   const name = eventNameOf(event);
-  return reevaluate(
+  if (name !== undefined) {
+    for (const c of ordered) {
+      const ev = evaluatorOf(c);
+      if (ev.eventNames.has(name) && counts(c, stored)) ev.apply(inc.c[c.id]!.s, stored, inc.h);
+    }
+  }
+  // Keep time order for the history (events mostly arrive in order: insert from the end);
+  // drop the oldest beyond the bound (the states keep their effect).
+  const events = state.events;
+  let at = events.length;
+  while (at > 0 && (events[at - 1]!.timestamp > stored.timestamp || (events[at - 1]!.timestamp === stored.timestamp && events[at - 1]!.messageId > stored.messageId))) at--;
+  events.splice(at, 0, stored);
+  if (events.length > opts.maxEvents) events.splice(0, events.length - opts.maxEvents);
+  return evaluateSynced(
     state,
+    inc,
     ordered,
     (c) => (name !== undefined && c.deps.eventNames.includes(name)) || c.deps.traits.some((t) => changedTraits.has(t)) || (c.deps.usesContext && name !== undefined),
-    opts.now,
     event,
   );
 }
 
 /**
  * The earliest instant after `now` at which some value can change with no new
- * event, or null. Candidates are the instants where an event or a date trait
- * crosses a window edge; each is checked by evaluating just after it.
+ * event (a window edge or a relative date passing), or null: the minimum of
+ * each time-dependent computation's own next change. A change that flows on
+ * to readers through trait() is picked up when that wake-up re-evaluates.
  */
 export function nextChangeAt(state: ProfileState, ordered: CompiledComputation[], now: number): number | null {
   const timed = ordered.filter((c) => c.deps.timeDependent);
   if (timed.length === 0) return null;
-  const durations = new Set<number>();
-  for (const c of timed) for (const d of windowDurations(c.ast)) durations.add(d);
-  const anchors: number[] = state.events.map((e) => e.timestamp);
-  for (const v of Object.values(state.traits)) {
-    const t = typeof v === 'string' ? Date.parse(v) : NaN;
-    if (!Number.isNaN(t)) anchors.push(t);
+  const inc = sync(state, ordered, now);
+  const computed: Record<string, Value> = {};
+  for (const c of ordered) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
+  let best: number | null = null;
+  for (const c of timed) {
+    const t = evaluatorOf(c).nextChangeAt(inc.c[c.id]!.s, { traits: state.traits, computed }, Math.max(now, inc.h));
+    if (t !== null && (best === null || t < best)) best = t;
   }
-  const candidates = new Set<number>();
-  for (const a of anchors) for (const d of [0, ...durations]) for (const t of [a + d, a + d + 1, a - d, a - d + 1]) if (t > now) candidates.add(t);
-  const sorted = [...candidates].sort((x, y) => x - y).slice(0, 200);
-  for (const t of sorted) {
-    const probe: ProfileState = { ...state, values: { ...state.values } };
-    if (reevaluate(probe, ordered, (c) => c.deps.timeDependent, t).length > 0) return t;
-  }
-  return null;
-}
-
-function windowDurations(ast: QueryAst): number[] {
-  const out: number[] = [];
-  const walk = (node: unknown) => {
-    if (!node || typeof node !== 'object') return;
-    const n = node as Record<string, unknown>;
-    if ((n.kind === 'within' || n.kind === 'between') && n.parent === false) {
-      for (const key of ['duration', 'start', 'end']) if (n[key]) out.push(durationOf(n[key]));
-    }
-    if ('duration' in n && typeof n.op === 'string') out.push(durationOf(n.duration));
-    for (const v of Object.values(n)) if (typeof v === 'object') walk(v);
-  };
-  walk(ast);
-  return out;
-}
-
-function durationOf(d: unknown): number {
-  const { amount, unit } = d as { amount: number; unit: 'hour' | 'day' };
-  return amount * (unit === 'day' ? 86_400_000 : 3_600_000);
+  return best;
 }

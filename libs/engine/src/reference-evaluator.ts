@@ -14,7 +14,7 @@
 //   when the value exists and is not equal (the reference's note).
 // - sum/avg/min/max read numeric values only; avg/min/max of nothing is null,
 //   sum of nothing is 0. `as string` orders by JavaScript string order.
-// - first/last: the earliest/latest event (by timestamp, then messageId) in
+// - first/last: the earliest/latest event (by timestamp, then tieKey(messageId)) in
 //   the stream whose property is present.
 // - mode: values compared as strings (`as array`: arrays as JSON text, else
 //   each element counts); the most frequent value with at least minFrequency
@@ -22,8 +22,9 @@
 //   occurrence is most recent, then the smaller string. Returns the string.
 // - unique: distinct present values in order of first occurrence.
 // - ANY / ALL over an account's users; ALL over an account with no users is false.
+import { compareValues, present, takesScalar, toNumber, valuesEqual } from './comparison';
 import { durationMs, type BoolExpr, type Comparison, type Filter, type QueryAst, type Reducer, type ScalarExpr, type StreamExpr } from './ast';
-import { eventNameOf, readPath, type EngineEvent, type Value } from './event';
+import { eventNameOf, readPath, tieKey, type EngineEvent, type Value } from './event';
 
 export interface EvaluationContext {
   events: EngineEvent[];
@@ -48,8 +49,18 @@ export function evaluateReference(ast: QueryAst, ctx: EvaluationContext): Value 
   return ast.type === 'trait' ? evalScalar(ast.root, { ctx }) : evalBool(ast.root, { ctx });
 }
 
+/** One scalar (e.g. a reducer node) evaluated from scratch: the incremental evaluator's bounded fallback. */
+export function evaluateScalarReference(expr: ScalarExpr, ctx: EvaluationContext): Value {
+  return evalScalar(expr, { ctx });
+}
+
+/** Time order; ties by tieKey(messageId), then messageId (see event.ts). */
 export function byTime(a: EngineEvent, b: EngineEvent): number {
-  return a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+  if (a.timestamp !== b.timestamp) return a.timestamp - b.timestamp;
+  const ka = tieKey(a.messageId);
+  const kb = tieKey(b.messageId);
+  if (ka !== kb) return ka < kb ? -1 : 1;
+  return a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0;
 }
 
 function evalBool(e: BoolExpr, scope: Scope): boolean {
@@ -71,83 +82,12 @@ function evalBool(e: BoolExpr, scope: Scope): boolean {
   }
 }
 
-export function toNumber(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  return null;
-}
-
-function toTime(v: unknown): number | null {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string') {
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? null : t;
-  }
-  return null;
-}
-
-export function valuesEqual(a: Value, b: Value): boolean {
-  const na = toNumber(a);
-  const nb = toNumber(b);
-  if (na !== null && nb !== null) return na === nb;
-  if (Array.isArray(a) || Array.isArray(b)) return JSON.stringify(a) === JSON.stringify(b);
-  return a === b;
-}
-
-function present(v: Value | undefined): v is Exclude<Value, null> {
-  return v !== null && v !== undefined;
-}
+export { toNumber, valuesEqual };
 
 export function compare(left: Value, c: Comparison, scope: Scope): boolean {
-  const now = scope.ctx.now;
-  if (c.op === 'exists' || c.op === 'absent') return c.op === 'exists' ? present(left) : !present(left);
-  if (!present(left)) return false;
-  switch (c.op) {
-    case 'equals':
-    case 'differs': {
-      const right = evalScalar(c.value, scope);
-      if (!present(right)) return false;
-      return c.op === 'equals' ? valuesEqual(left, right) : !valuesEqual(left, right);
-    }
-    case 'greater_than':
-    case 'at_least':
-    case 'less_than':
-    case 'at_most': {
-      const l = toNumber(left);
-      const r = toNumber(evalScalar(c.value, scope));
-      if (l === null || r === null) return false;
-      return c.op === 'greater_than' ? l > r : c.op === 'at_least' ? l >= r : c.op === 'less_than' ? l < r : l <= r;
-    }
-    case 'contains':
-      return typeof left === 'string' && c.values.some((v) => v !== null && left.includes(String(v)));
-    case 'omits':
-      return typeof left === 'string' && !left.includes(c.value);
-    case 'starts_with':
-      return typeof left === 'string' && left.startsWith(c.value);
-    case 'ends_with':
-      return typeof left === 'string' && left.endsWith(c.value);
-    case 'one_of':
-      return c.values.some((v) => v !== null && valuesEqual(left, v));
-    case 'before_date':
-    case 'after_date': {
-      const t = toTime(left);
-      if (t === null) return false;
-      return c.op === 'before_date' ? t < Date.parse(c.value) : t > Date.parse(c.value);
-    }
-    case 'within_last':
-    case 'within_next':
-    case 'before_last':
-    case 'after_next': {
-      const t = toTime(left);
-      if (t === null) return false;
-      const d = durationMs(c.duration);
-      if (c.op === 'within_last') return t >= now - d && t <= now;
-      if (c.op === 'within_next') return t >= now && t <= now + d;
-      if (c.op === 'before_last') return t <= now - d;
-      return t >= now + d; // after_next
-    }
-  }
-  return false;
+  // The operand is evaluated only when the comparator takes one and the left value exists.
+  const right = takesScalar(c.op) && present(left) ? evalScalar((c as { value: ScalarExpr }).value, scope) : null;
+  return compareValues(left, c, right, scope.ctx.now);
 }
 
 function evalScalar(e: ScalarExpr, scope: Scope): Value {
@@ -174,7 +114,7 @@ function evalScalar(e: ScalarExpr, scope: Scope): Value {
   }
 }
 
-function normalise(v: unknown): Value {
+export function normalise(v: unknown): Value {
   if (v === undefined || v === null) return null;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
   if (Array.isArray(v)) return v.map(normalise);

@@ -54,7 +54,6 @@ export class EventPublisher {
   private running = 0;
   private scheduled = false;
   private idle: Array<() => void> = [];
-  private readonly confirming = new Set<Promise<void>>();
 
   constructor(
     private readonly config: PublisherConfig,
@@ -73,7 +72,6 @@ export class EventPublisher {
   /** Resolves when every queued request has been answered. */
   async drain(): Promise<void> {
     if (this.queue.length > 0 || this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
-    await Promise.all([...this.confirming]);
   }
 
   private schedule(): void {
@@ -153,7 +151,11 @@ export class EventPublisher {
       for (const p of batch) p.reject(failure);
       return;
     }
-    // Answer first; the confirmation only turns "in flight" into "duplicate" for later retries.
+    // Confirm before answering: a client that resends right after its 200 must
+    // find "duplicate", not "in flight". A failed confirmation only costs that.
+    if (dedupeOk && claimed.length > 0) {
+      await this.deps.dedupe.confirm(claimed).catch((err) => this.deps.log.warn({ err, events: claimed.length }, 'dedupe_confirm_failed'));
+    }
     let offset = 0;
     for (const p of batch) {
       const outcome: PublishOutcome = { accepted: 0, duplicates: 0, inFlight: 0 };
@@ -173,14 +175,6 @@ export class EventPublisher {
       m.events.inc({ outcome: 'in_flight' }, countOf(status, 'in_flight'));
       m.flushSize.observe(count);
       m.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    }
-    // Not awaited: the next flush need not wait for it; drain() does.
-    if (dedupeOk && claimed.length > 0) {
-      const confirming = this.deps.dedupe
-        .confirm(claimed)
-        .catch((err) => this.deps.log.warn({ err, events: claimed.length }, 'dedupe_confirm_failed'))
-        .finally(() => this.confirming.delete(confirming));
-      this.confirming.add(confirming);
     }
   }
 }

@@ -173,10 +173,8 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
 async function readBody(req: http.IncomingMessage, route: Route, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send gzip or none`);
-  const declared = Number(req.headers['content-length']);
-  if (encoding === 'identity' && declared > limit) throw new HttpError(400, tooLargeMessage(route, declared));
   // Compressed bodies are held to the limit too: they expand, they do not shrink.
-  const raw = await readAll(req, limit, () => new HttpError(400, tooLargeMessage(route, undefined)));
+  const raw = await readAll(req, limit, (bytes) => new HttpError(400, tooLargeMessage(route, bytes)));
   if (encoding === 'identity') return raw;
   try {
     return await new Promise<Buffer>((resolve, reject) => zlib.gunzip(raw, { maxOutputLength: limit + 1 }, (err, out) => (err ? reject(err) : resolve(out))));
@@ -186,22 +184,37 @@ async function readBody(req: http.IncomingMessage, route: Route, limit: number):
   }
 }
 
-function readAll(req: http.IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
+/** Past this multiple of the limit a body is not worth reading to the end just to keep the connection. */
+const DRAIN_FACTOR = 8;
+
+/**
+ * Reads the body. One over `limit` is still read to the end (and dropped) so
+ * the client gets its 400 with the size, on a connection it can reuse; one
+ * absurdly over it is cut off (and the connection closed by the caller).
+ */
+function readAll(req: http.IncomingMessage, limit: number, tooLarge: (bytes: number | undefined) => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
+    let done = false;
     req.on('data', (chunk: Buffer) => {
-      if (failed) return;
+      if (done) return;
       size += chunk.length;
-      if (size > limit) {
-        failed = true;
+      if (size <= limit) chunks.push(chunk);
+      else if (size > limit * DRAIN_FACTOR) {
+        done = true;
         req.pause();
-        return reject(tooLarge());
+        reject(tooLarge(undefined));
       }
-      chunks.push(chunk);
     });
-    req.on('end', () => failed || resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.on('error', (err) => failed || ((failed = true), reject(err)));
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      if (size > limit) reject(tooLarge(size));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.on('error', (err) => {
+      if (!done) (done = true), reject(err);
+    });
   });
 }

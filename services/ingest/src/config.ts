@@ -17,7 +17,7 @@ export const configSchema = z.object({
   /** Most events in one coalesced send (a request is never split). */
   INGEST_MAX_FLUSH_EVENTS: positiveInt(5000),
   /** Coalesced sends in progress at once. */
-  INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(2),
+  INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(3),
 });
 
 export type Config = z.infer<typeof configSchema>;

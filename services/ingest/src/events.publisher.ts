@@ -8,9 +8,10 @@
 // still lets the ingest run at batch throughput for single calls (group commit).
 import type { Producer } from 'kafkajs';
 import type { Logger } from '@engage/logging';
-import { valueSubject, type SchemaCodec } from '@engage/schemas';
+import type { SchemaCodec } from '@engage/schemas';
 import type { Counter, Histogram } from 'prom-client';
 import type { ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
+import { rawEventEncoder, type RecordEncoder } from './raw-event.encoder';
 import type { AcceptedEvent } from './segment-spec';
 
 export interface PublishOutcome {
@@ -54,11 +55,17 @@ export class EventPublisher {
   private running = 0;
   private scheduled = false;
   private idle: Array<() => void> = [];
+  private encoder: RecordEncoder | null = null;
 
   constructor(
     private readonly config: PublisherConfig,
     private readonly deps: { producer: Producer; codec: SchemaCodec; dedupe: DedupeRepository; log: Logger; metrics?: PublisherMetrics; now?: () => number },
   ) {}
+
+  /** Resolves the schema id records are encoded with (the topic's subject). */
+  async start(): Promise<void> {
+    this.encoder = await rawEventEncoder(this.config.topic, this.deps.codec);
+  }
 
   publish(events: AcceptedEvent[]): Promise<PublishOutcome> {
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, inFlight: 0 });
@@ -136,12 +143,14 @@ export class EventPublisher {
     const status = all.map((_, i): ClaimResult => (claimOf[i]! === -1 ? 'duplicate' : claims[claimOf[i]!]!));
     const claimed = claimKeys.filter((_, i) => claims[i] === 'new');
     try {
-      const subject = valueSubject(this.config.topic);
-      const messages = await Promise.all(
-        all
-          .filter((_, i) => status[i] === 'new')
-          .map(async (e) => ({ key: e.key, value: await this.deps.codec.encode(subject, e.record), timestamp: String(e.record.received_at) })),
-      );
+      const encoder = this.encoder;
+      if (!encoder) throw new Error('EventPublisher.start() was not called');
+      const messages = [];
+      for (let i = 0; i < all.length; i++) {
+        if (status[i] !== 'new') continue;
+        const e = all[i]!;
+        messages.push({ key: e.key, value: encoder.encode(e.record), timestamp: String(e.record.received_at) });
+      }
       if (messages.length > 0) await this.deps.producer.send({ topic: this.config.topic, acks: -1, messages });
     } catch (err) {
       this.deps.log.error({ err, events: countOf(status, 'new') }, 'publish_failed');

@@ -47,7 +47,7 @@ runtime.service.add(
   ...runtime.infrastructure,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   // Stops after HTTP: requests still being answered get their events written first.
-  { name: 'publisher', start: async () => {}, stop: () => publisher.drain() },
+  { name: 'publisher', start: () => publisher.start(), stop: () => publisher.drain() },
   { name: 'tracking-http', start: async () => log.info({ port: await server.start() }, 'http_listening'), stop: () => server.stop() },
 );
 void runtime.service.run();

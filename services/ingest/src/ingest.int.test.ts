@@ -82,8 +82,25 @@ async function post(path: string, body: unknown, opts: { writeKey?: string | nul
 const byMessageId = (id: string) => received.filter((r) => r.value.message_id === id);
 const waitForMessage = (id: string) => waitFor(() => byMessageId(id)[0], { timeoutMs: 20000, description: `message ${id} in engage.events.raw` });
 
+/** A call as a client put it on the wire. */
+interface SentCall {
+  type: RawEvent['type'];
+  messageId: string;
+  timestamp: string;
+  userId?: string;
+  anonymousId?: string;
+  groupId?: string;
+  previousId?: string;
+  event?: string;
+  name?: string;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+  context?: { externalIds?: Array<{ id: string; type: string; collection?: string; encoding?: string }> } & Record<string, unknown>;
+  integrations?: Record<string, unknown>;
+}
+
 /** What the ingest must have written for a call as the client sent it (Segment's fields -> RawEvent). */
-function expectedRecord(call: any, batchSentAt: string | undefined, sourceId = 'src_main'): RawEvent {
+function expectedRecord(call: SentCall, batchSentAt: string | undefined, sourceId = 'src_main'): RawEvent {
   return {
     message_id: call.messageId,
     type: call.type,
@@ -93,7 +110,7 @@ function expectedRecord(call: any, batchSentAt: string | undefined, sourceId = '
     anonymous_id: call.anonymousId ?? null,
     group_id: call.groupId ?? null,
     previous_id: call.previousId ?? null,
-    event: call.type === 'track' ? call.event : null,
+    event: call.type === 'track' ? (call.event ?? null) : null,
     name: call.type === 'page' || call.type === 'screen' ? (call.name ?? null) : null,
     timestamp: Date.parse(call.timestamp),
     sent_at: batchSentAt ? Date.parse(batchSentAt) : null,
@@ -102,14 +119,14 @@ function expectedRecord(call: any, batchSentAt: string | undefined, sourceId = '
     traits_json: JSON.stringify(call.traits ?? {}),
     context_json: JSON.stringify(call.context ?? {}),
     integrations_json: JSON.stringify(call.integrations ?? {}),
-    external_ids: (call.context?.externalIds ?? []).map((x: any) => ({ type: x.type, id: x.id, collection: x.collection ?? null, encoding: x.encoding ?? null })),
+    external_ids: (call.context?.externalIds ?? []).map((x) => ({ type: x.type, id: x.id, collection: x.collection ?? null, encoding: x.encoding ?? null })),
   };
 }
 
 describe('with @segment/analytics-node pointed at the ingest', () => {
   it('delivers identify, track, page, screen, group and alias, field for field', async () => {
     const analytics = new Analytics({ writeKey: WRITE_KEY, host: base, flushAt: 6, flushInterval: 200, maxRetries: 0 });
-    const sent: Array<{ sentAt: string; call: any }> = [];
+    const sent: Array<{ sentAt: string; call: SentCall }> = [];
     analytics.on('http_request', ({ body }) => {
       const parsed = JSON.parse(body as unknown as string);
       for (const call of parsed.batch) sent.push({ sentAt: parsed.sentAt, call });

@@ -214,7 +214,9 @@ function readAll(req: http.IncomingMessage, limit: number, tooLarge: (bytes: num
       else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
     req.on('error', (err) => {
-      if (!done) (done = true), reject(err);
+      if (done) return;
+      done = true;
+      reject(err);
     });
   });
 }

@@ -78,6 +78,21 @@ describe('normaliseRequest: single calls', () => {
     });
   });
 
+  it('corrects a device originalTimestamp for clock skew by sentAt, as Segment does; timestamp wins when given', () => {
+    const env = envelope();
+    const at = (body: Record<string, unknown>) => {
+      const r = normaliseRequest('track', { userId: 'u', event: 'E', ...body }, 10, env);
+      return r.ok ? new Date(r.events[0]!.record.timestamp).toISOString() : r.message;
+    };
+    // The device clock is 1 h behind: it sent 2 s after the event.
+    expect([
+      at({ originalTimestamp: '2026-01-02T02:04:03Z', sentAt: '2026-01-02T02:04:05Z' }),
+      at({ originalTimestamp: '2026-01-02T02:04:03Z' }),
+      at({ timestamp: '2026-01-01T00:00:00Z', originalTimestamp: '2026-01-02T02:04:03Z', sentAt: '2026-01-02T02:04:05Z' }),
+      at({ originalTimestamp: 'soon' }),
+    ]).toEqual(['2026-01-02T03:04:03.000Z', '2026-01-02T02:04:03.000Z', '2026-01-01T00:00:00.000Z', 'originalTimestamp is not an ISO 8601 date-time: "soon"']);
+  });
+
   it('keeps the fields of each call type and drops those that do not belong', () => {
     const env = envelope();
     const result = [

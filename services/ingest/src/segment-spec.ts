@@ -157,6 +157,20 @@ export function parseExternalIds(value: unknown, path: string): ExternalId[] {
   });
 }
 
+/**
+ * Event time as Segment computes it: `timestamp` when given; else a device's
+ * `originalTimestamp` corrected for its clock skew by `sentAt` (both read on
+ * the device's clock: receivedAt - (sentAt - originalTimestamp)); else receive time.
+ */
+function eventTime(body: Json, path: string, sentAt: number | null, receivedAt: number): number {
+  if (body.timestamp !== undefined && body.timestamp !== null) return parseIsoTimestamp(body.timestamp, `${path}timestamp`);
+  if (body.originalTimestamp !== undefined && body.originalTimestamp !== null) {
+    const original = parseIsoTimestamp(body.originalTimestamp, `${path}originalTimestamp`);
+    return sentAt === null ? original : receivedAt - (sentAt - original);
+  }
+  return receivedAt;
+}
+
 interface BatchDefaults {
   context?: Json;
   integrations?: Json;
@@ -177,8 +191,8 @@ function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaul
   const name = type === 'page' || type === 'screen' ? optionalString(body, 'name', path) : null;
 
   const messageId = optionalId(body, 'messageId', path) ?? env.newMessageId();
-  const timestamp = body.timestamp === undefined || body.timestamp === null ? env.receivedAt : parseIsoTimestamp(body.timestamp, `${path}timestamp`);
   const sentAt = body.sentAt === undefined || body.sentAt === null ? defaults.sentAt : parseIsoTimestamp(body.sentAt, `${path}sentAt`);
+  const timestamp = eventTime(body, path, sentAt, env.receivedAt);
 
   const properties = optionalObject(body.properties, 'properties', path) ?? {};
   const traits = optionalObject(body.traits, 'traits', path) ?? {};

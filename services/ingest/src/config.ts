@@ -16,6 +16,8 @@ export const configSchema = z.object({
   INGEST_LINGER_MS: z.coerce.number().int().min(0).default(0),
   /** Most events in one coalesced send (a request is never split). */
   INGEST_MAX_FLUSH_EVENTS: positiveInt(5000),
+  /** On shutdown, how long requests in progress may take before their connections are cut, ms. */
+  INGEST_SHUTDOWN_GRACE_MS: positiveInt(10_000),
   /** Coalesced sends in progress at once. */
   INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(3),
 });

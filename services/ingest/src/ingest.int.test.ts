@@ -16,6 +16,7 @@ const DISABLED_KEY = 'wk-disabled-0123456789';
 
 let proc: ServiceProcess;
 let base: string;
+let serviceEnv: Record<string, string>;
 let producer: Producer;
 let store: ConfigStore;
 let consumer: Consumer;
@@ -43,7 +44,7 @@ beforeAll(async () => {
   await writer.write('source', 'src_limited', 'spa_ingest', source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }));
   await writer.write('source', 'src_disabled', 'spa_ingest', source('src_disabled', DISABLED_KEY, { enabled: false }));
 
-  proc = startService('ingest', {
+  serviceEnv = {
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
     SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
     REDIS_URL: infra.redisUrl,
@@ -51,7 +52,8 @@ beforeAll(async () => {
     REDIS_KEY_PREFIX: prefix,
     INGEST_PORT: '0',
     INGEST_DEDUPE_TTL_SECONDS: '600',
-  });
+  };
+  proc = startService('ingest', serviceEnv);
   base = `http://127.0.0.1:${await proc.port()}`;
 
   consumer = kafka.consumer({ groupId: uniqueName('ingest-test-reader'), maxWaitTimeInMs: 100 });
@@ -277,6 +279,34 @@ describe('the HTTP API directly', () => {
     expect(answers[2]).toEqual({ status: 429, retryAfter: expect.stringMatching(/^[1-5]$/), body: { success: false, message: 'rate limit of 0.2 requests per second for source src_limited exceeded' } });
     // Another source is not affected.
     expect((await post('/v1/track', { userId: 'rl-u', event: 'E', messageId: 'rl-other' })).status).toBe(200);
+  });
+
+  it('on SIGTERM answers the requests it has and writes their events before exiting 0', async () => {
+    const second = startService('ingest', serviceEnv);
+    try {
+      const url = `http://127.0.0.1:${await second.port()}/v1/track`;
+      const send = (i: number) =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
+          body: JSON.stringify({ userId: 'term-u', event: 'E', messageId: `term-${i}` }),
+        }).then((r) => r.status, () => 'failed');
+      expect(await send(0)).toBe(200);
+      const answers = Array.from({ length: 200 }, (_, i) => send(i + 1));
+      // Terminate while the wave is being answered: some requests are mid-flight in the ingest.
+      await Promise.race(answers);
+      second.child.kill('SIGTERM');
+      const statuses = [200, ...(await Promise.all(answers))];
+      expect(await second.exited).toBe(0);
+      expect(second.logs.filter((l) => l.msg === 'component_stop_failed')).toEqual([]);
+      // Every request either got a 200 (and its event is in Kafka) or failed to connect: no 5xx, nothing lost.
+      expect(statuses.filter((s) => s !== 200 && s !== 'failed')).toEqual([]);
+      const ok = statuses.flatMap((s, i) => (s === 200 ? [`term-${i}`] : []));
+      expect(ok.length).toBeGreaterThan(1);
+      await waitFor(() => ok.every((id) => byMessageId(id).length === 1), { timeoutMs: 20000, description: `${ok.length} answered events in Kafka` });
+    } finally {
+      await second.stop('SIGKILL');
+    }
   });
 
   it('a 200 means the event is in Kafka: it survives killing the process right after', async () => {

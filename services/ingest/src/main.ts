@@ -39,7 +39,12 @@ const publisher = new EventPublisher(
   { producer, codec, dedupe, log: log.child({ component: 'publisher' }), metrics },
 );
 const server = new TrackingServer(
-  { port: config.INGEST_PORT, host: config.HTTP_HOST, rateLimit: { requestsPerSecond: config.INGEST_RATE_LIMIT_PER_SECOND, burst: config.INGEST_RATE_LIMIT_BURST } },
+  {
+    port: config.INGEST_PORT,
+    host: config.HTTP_HOST,
+    rateLimit: { requestsPerSecond: config.INGEST_RATE_LIMIT_PER_SECOND, burst: config.INGEST_RATE_LIMIT_BURST },
+    shutdownGraceMs: config.INGEST_SHUTDOWN_GRACE_MS,
+  },
   { sources: store, limiter: new SourceRateLimiter(), publisher, ops: runtime.ops, log: log.child({ component: 'http' }), newMessageId: randomUUID, metrics },
 );
 

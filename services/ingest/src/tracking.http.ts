@@ -23,6 +23,8 @@ export interface TrackingServerConfig {
   host: string;
   /** Default per-source limit; a source's own `rateLimit` wins. */
   rateLimit: RateLimitSettings;
+  /** On stop, how long requests in progress may take before their connections are cut, ms. */
+  shutdownGraceMs: number;
 }
 
 export interface TrackingMetrics {
@@ -56,6 +58,7 @@ const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-headers
 
 export class TrackingServer {
   private server: http.Server | null = null;
+  private stopping = false;
 
   constructor(
     private readonly config: TrackingServerConfig,
@@ -78,13 +81,25 @@ export class TrackingServer {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    // NOTE: close() waits for every connection to end, and keep-alive clients
+    // would hold it open: busy connections are answered with Connection: close
+    // (see handle()), idle ones are closed as they turn idle, and whatever is
+    // left after the grace period is cut (its clients retry; dedupe absorbs it).
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.closeIdleConnections();
+    const grace = setTimeout(() => server.closeAllConnections(), this.config.shutdownGraceMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(grace);
+    }
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.stopping) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const route = ROUTES[path];
     if (route === undefined) {

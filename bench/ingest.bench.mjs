@@ -104,7 +104,14 @@ async function load(ports, pathName, makeBody, eventsPerRequest, seconds) {
       const body = makeBody();
       const started = performance.now();
       const req = http.request(
-        { host: '127.0.0.1', port, path: pathName, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: AUTH } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: pathName,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: AUTH },
+        },
         (res) => {
           res.on('data', () => {});
           res.on('end', () => {
@@ -155,9 +162,24 @@ async function producerCeiling(topic, seconds) {
   const producer = createProducer(kafka);
   await producer.connect();
   const record = (i) => ({
-    message_id: `${runId}-ceiling-${i}`, type: 'track', space_id: 'spa_bench', source_id: 'src_bench', user_id: `user-${i % 5000}`, anonymous_id: null,
-    group_id: null, previous_id: null, event: 'Product Viewed', name: null, timestamp: Date.now(), sent_at: null, received_at: Date.now(),
-    properties_json: '{"product_id":"p-1","price":19.99,"currency":"USD","category":"shoes"}', traits_json: '{}', context_json: context, integrations_json: '{}', external_ids: [],
+    message_id: `${runId}-ceiling-${i}`,
+    type: 'track',
+    space_id: 'spa_bench',
+    source_id: 'src_bench',
+    user_id: `user-${i % 5000}`,
+    anonymous_id: null,
+    group_id: null,
+    previous_id: null,
+    event: 'Product Viewed',
+    name: null,
+    timestamp: Date.now(),
+    sent_at: null,
+    received_at: Date.now(),
+    properties_json: '{"product_id":"p-1","price":19.99,"currency":"USD","category":"shoes"}',
+    traits_json: '{}',
+    context_json: context,
+    integrations_json: '{}',
+    external_ids: [],
   });
   let sent = 0;
   const started = performance.now();
@@ -190,9 +212,15 @@ await producer.connect();
 const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'ingest-bench' }, { kafka, codec, log });
 await store.start();
 await new ConfigWriter({ topic: topics.config.name }, { producer, codec, store }).write('source', 'src_bench', 'spa_bench', {
-  id: 'src_bench', spaceId: 'spa_bench', name: 'bench', writeKey: WRITE_KEY, enabled: true,
+  id: 'src_bench',
+  spaceId: 'spa_bench',
+  name: 'bench',
+  writeKey: WRITE_KEY,
+  enabled: true,
   // The bench measures throughput, not the limiter.
-  rateLimit: { requestsPerSecond: 1e9, burst: 1e9 }, createdAt: 'now', updatedAt: 'now',
+  rateLimit: { requestsPerSecond: 1e9, burst: 1e9 },
+  createdAt: 'now',
+  updatedAt: 'now',
 });
 await store.stop();
 await producer.disconnect();
@@ -200,11 +228,20 @@ await producer.disconnect();
 // BENCH_INGEST_NODE_ARGS: e.g. --cpu-prof to profile the ingest under load.
 const ingestArgs = (process.env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ingests = Array.from({ length: REPLICAS }, () =>
-  startProcess('ingest', [...ingestArgs, path.join(ROOT, 'services/ingest/dist/main.js')], {
-    ...env, TOPIC_PREFIX: prefix, REDIS_KEY_PREFIX: prefix, INGEST_PORT: '0', LOG_LEVEL: 'info',
-    // Short dedupe memory: the bench's keys must not sit in a shared Redis for a day.
-    INGEST_DEDUPE_TTL_SECONDS: '120',
-  }, /"port":(\d+)[^\n]*"msg":"http_listening"/),
+  startProcess(
+    'ingest',
+    [...ingestArgs, path.join(ROOT, 'services/ingest/dist/main.js')],
+    {
+      ...env,
+      TOPIC_PREFIX: prefix,
+      REDIS_KEY_PREFIX: prefix,
+      INGEST_PORT: '0',
+      LOG_LEVEL: 'info',
+      // Short dedupe memory: the bench's keys must not sit in a shared Redis for a day.
+      INGEST_DEDUPE_TTL_SECONDS: '120',
+    },
+    /"port":(\d+)[^\n]*"msg":"http_listening"/,
+  ),
 );
 const bare = startProcess('bare-express', ['-e', BARE_EXPRESS], { NODE_PATH: path.join(ROOT, 'node_modules') }, /listening (\d+)/);
 const stopAll = () => {
@@ -233,7 +270,10 @@ try {
   // Slices of 1 s for single calls; 3 s for batches, whose requests take up to
   // a second under load (a slice drains its requests in flight before the next).
   const comparisons = [
-    [['bare single', barePort, '/v1/track', singleBody, 1], ['ingest single', ingestPort, '/v1/track', singleBody, 1]],
+    [
+      ['bare single', barePort, '/v1/track', singleBody, 1],
+      ['ingest single', ingestPort, '/v1/track', singleBody, 1],
+    ],
     [
       ['bare batch100', barePort, '/v1/batch', batchBody, BATCH],
       ['ingest batch100', ingestPort, '/v1/batch', batchBody, BATCH],
@@ -249,13 +289,20 @@ try {
     }
     for (const [name, list] of slices) {
       best[name] = summarise(list);
-      console.error(`${name}: ${Math.round(best[name].eventsPerSecond)} events/s, p99 ${best[name].p99.toFixed(1)} ms, statuses ${JSON.stringify(best[name].statuses)}`);
+      console.error(
+        `${name}: ${Math.round(best[name].eventsPerSecond)} events/s, p99 ${best[name].p99.toFixed(1)} ms, statuses ${JSON.stringify(best[name].statuses)}`,
+      );
     }
   }
 
   if (process.env.BENCH_DUMP_METRICS) {
     const text = await (await fetch(`http://127.0.0.1:${ingestPort}/metrics`)).text();
-    console.error(text.split('\n').filter((l) => /^ingest_flush_(events|duration_seconds)_(sum|count)/.test(l)).join('\n'));
+    console.error(
+      text
+        .split('\n')
+        .filter((l) => /^ingest_flush_(events|duration_seconds)_(sum|count)/.test(l))
+        .join('\n'),
+    );
   }
   let ceiling = null;
   if (!process.env.BENCH_ONLY || 'kafkajs producer'.includes(process.env.BENCH_ONLY)) {
@@ -294,16 +341,26 @@ try {
       '',
       `- single calls: ingest / bare express = **${single.toFixed(2)}x** (target >= 0.8x)`,
       `- /v1/batch of 100: **${Math.round(eps('ingest batch100')).toLocaleString('en-US')} events/s** with one ingest process (target >= 50,000), ${batch.toFixed(2)}x bare express` +
-        (REPLICAS > 1 ? `; **${Math.round(eps(`ingest batch100 x${REPLICAS} replicas`)).toLocaleString('en-US')} events/s** with ${REPLICAS} replicas` : ''),
+        (REPLICAS > 1
+          ? `; **${Math.round(eps(`ingest batch100 x${REPLICAS} replicas`)).toLocaleString('en-US')} events/s** with ${REPLICAS} replicas`
+          : ''),
       ...(ceiling
-        ? [`- ceiling: one kafkajs producer alone (idempotent, acks=all, pre-built records, sends of 5000, no HTTP/JSON/Redis) reaches **${Math.round(ceiling.recordsPerSecond).toLocaleString('en-US')} records/s** at ${(ceiling.cpu * 100).toFixed(0)}% of a core`]
+        ? [
+            `- ceiling: one kafkajs producer alone (idempotent, acks=all, pre-built records, sends of 5000, no HTTP/JSON/Redis) reaches **${Math.round(ceiling.recordsPerSecond).toLocaleString('en-US')} records/s** at ${(ceiling.cpu * 100).toFixed(0)}% of a core`,
+          ]
         : []),
       `- engage.events.raw holds ${inTopic.toLocaleString('en-US')} records; the ingest answered 200 for ${acceptedEvents.toLocaleString('en-US')} events (${inTopic === acceptedEvents ? 'equal' : 'NOT EQUAL'}).`,
     ].join('\n'),
   );
 
   // Leave nothing behind in the shared cluster.
-  await admin.deleteTopics({ topics: Object.values(topics).map((t) => t.name).concat(ceiling ? [`${prefix}ceiling`] : []) }).catch(() => {});
+  await admin
+    .deleteTopics({
+      topics: Object.values(topics)
+        .map((t) => t.name)
+        .concat(ceiling ? [`${prefix}ceiling`] : []),
+    })
+    .catch(() => {});
   await admin.disconnect();
 } finally {
   const exited = ingests.map((i) => new Promise((resolve) => (i.child.exitCode !== null ? resolve() : i.child.once('exit', resolve))));

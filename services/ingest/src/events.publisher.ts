@@ -59,7 +59,14 @@ export class EventPublisher {
 
   constructor(
     private readonly config: PublisherConfig,
-    private readonly deps: { producer: Producer; codec: SchemaCodec; dedupe: DedupeRepository; log: Logger; metrics?: PublisherMetrics; now?: () => number },
+    private readonly deps: {
+      producer: Producer;
+      codec: SchemaCodec;
+      dedupe: DedupeRepository;
+      log: Logger;
+      metrics?: PublisherMetrics;
+      now?: () => number;
+    },
   ) {}
 
   /** Resolves the schema id records are encoded with (the topic's subject). */

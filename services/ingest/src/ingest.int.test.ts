@@ -23,7 +23,14 @@ let consumer: Consumer;
 const received: Array<{ key: string; value: RawEvent }> = [];
 
 const source = (id: string, writeKey: string, over: Partial<SourceConfig> = {}): SourceConfig => ({
-  id, spaceId: 'spa_ingest', name: id, writeKey, enabled: true, createdAt: 'now', updatedAt: 'now', ...over,
+  id,
+  spaceId: 'spa_ingest',
+  name: id,
+  writeKey,
+  enabled: true,
+  createdAt: 'now',
+  updatedAt: 'now',
+  ...over,
 });
 
 beforeAll(async () => {
@@ -41,7 +48,12 @@ beforeAll(async () => {
   await store.start();
   const writer = new ConfigWriter({ topic: topics.config.name }, { producer, codec, store });
   await writer.write('source', 'src_main', 'spa_ingest', source('src_main', WRITE_KEY));
-  await writer.write('source', 'src_limited', 'spa_ingest', source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }));
+  await writer.write(
+    'source',
+    'src_limited',
+    'spa_ingest',
+    source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }),
+  );
   await writer.write('source', 'src_disabled', 'spa_ingest', source('src_disabled', DISABLED_KEY, { enabled: false }));
 
   serviceEnv = {
@@ -73,7 +85,11 @@ afterAll(async () => {
   await producer?.disconnect();
 });
 
-async function post(path: string, body: unknown, opts: { writeKey?: string | null; headers?: Record<string, string>; raw?: Buffer | string } = {}) {
+async function post(
+  path: string,
+  body: unknown,
+  opts: { writeKey?: string | null; headers?: Record<string, string>; raw?: Buffer | string } = {},
+) {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
   const key = opts.writeKey === undefined ? WRITE_KEY : opts.writeKey;
   if (key !== null) headers.authorization = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
@@ -82,7 +98,8 @@ async function post(path: string, body: unknown, opts: { writeKey?: string | nul
 }
 
 const byMessageId = (id: string) => received.filter((r) => r.value.message_id === id);
-const waitForMessage = (id: string) => waitFor(() => byMessageId(id)[0], { timeoutMs: 20000, description: `message ${id} in engage.events.raw` });
+const waitForMessage = (id: string) =>
+  waitFor(() => byMessageId(id)[0], { timeoutMs: 20000, description: `message ${id} in engage.events.raw` });
 
 /** A call as a client put it on the wire. */
 interface SentCall {
@@ -121,7 +138,12 @@ function expectedRecord(call: SentCall, batchSentAt: string | undefined, sourceI
     traits_json: JSON.stringify(call.traits ?? {}),
     context_json: JSON.stringify(call.context ?? {}),
     integrations_json: JSON.stringify(call.integrations ?? {}),
-    external_ids: (call.context?.externalIds ?? []).map((x) => ({ type: x.type, id: x.id, collection: x.collection ?? null, encoding: x.encoding ?? null })),
+    external_ids: (call.context?.externalIds ?? []).map((x) => ({
+      type: x.type,
+      id: x.id,
+      collection: x.collection ?? null,
+      encoding: x.encoding ?? null,
+    })),
   };
 }
 
@@ -136,7 +158,12 @@ describe('with @segment/analytics-node pointed at the ingest', () => {
     const errors: unknown[] = [];
     analytics.on('error', (err) => errors.push(err));
     const started = Date.now();
-    analytics.identify({ userId: 'user-1', anonymousId: 'anon-1', traits: { email: 'ada@example.com', plan: 'pro' }, context: { externalIds: [{ id: 'crm-1', type: 'crm_id', collection: 'users', encoding: 'none' }] } });
+    analytics.identify({
+      userId: 'user-1',
+      anonymousId: 'anon-1',
+      traits: { email: 'ada@example.com', plan: 'pro' },
+      context: { externalIds: [{ id: 'crm-1', type: 'crm_id', collection: 'users', encoding: 'none' }] },
+    });
     analytics.track({ userId: 'user-1', event: 'Order Completed', properties: { total: 42.5, items: [{ sku: 'a' }] } });
     analytics.page({ anonymousId: 'anon-1', name: 'Home', category: 'Docs', properties: { path: '/' } });
     analytics.screen({ userId: 'user-1', name: 'Settings', properties: { tab: 'privacy' } });
@@ -171,7 +198,9 @@ describe('with @segment/analytics-node pointed at the ingest', () => {
     await waitFor(() => ids.every((id) => byMessageId(id).length > 0), { timeoutMs: 30000, description: '1000 events in Kafka' });
     const got = ids.map((id) => byMessageId(id));
     expect(got.every((g) => g.length === 1)).toBe(true);
-    expect(got.map((g) => JSON.parse(g[0]!.value.properties_json).i).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(got.map((g) => JSON.parse(g[0]!.value.properties_json).i).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     expect(got.every((g) => g[0]!.key === g[0]!.value.user_id)).toBe(true);
   });
 });
@@ -189,7 +218,11 @@ describe('the HTTP API directly', () => {
     ];
     const answers = await Promise.all(calls.map(([path, body]) => post(path, body)));
     expect(answers).toEqual(calls.map(() => ({ status: 200, retryAfter: null, body: { success: true } })));
-    const types = await Promise.all(['alias-i', 'alias-t', 'alias-p', 'alias-s', 'alias-g', 'alias-a', 'alias-b'].map(async (id) => (await waitForMessage(id)).value.type));
+    const types = await Promise.all(
+      ['alias-i', 'alias-t', 'alias-p', 'alias-s', 'alias-g', 'alias-a', 'alias-b'].map(
+        async (id) => (await waitForMessage(id)).value.type,
+      ),
+    );
     expect(types).toEqual(['identify', 'track', 'page', 'screen', 'group', 'alias', 'track']);
   });
 
@@ -204,7 +237,11 @@ describe('the HTTP API directly', () => {
       { status: 200, retryAfter: null, body: { success: true } },
       { status: 200, retryAfter: null, body: { success: true } },
       { status: 401, retryAfter: null, body: { success: false, message: 'invalid write key' } },
-      { status: 401, retryAfter: null, body: { success: false, message: 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body' } },
+      {
+        status: 401,
+        retryAfter: null,
+        body: { success: false, message: 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body' },
+      },
       { status: 401, retryAfter: null, body: { success: false, message: 'source src_disabled is disabled' } },
     ]);
     await waitForMessage('auth-body');
@@ -217,7 +254,11 @@ describe('the HTTP API directly', () => {
     expect([
       await post('/v1/track', track({ messageId: 'bad-big', properties: { blob: 'x'.repeat(40_000) } })),
       await post('/v1/batch', { batch: items(2501) }),
-      await post('/v1/batch', { batch: items(1).map((x) => ({ ...x, properties: { blob: 'x'.repeat(30_000) } })).concat(Array(20).fill({ ...items(1)[0], properties: { blob: 'y'.repeat(30_000) } })) }),
+      await post('/v1/batch', {
+        batch: items(1)
+          .map((x) => ({ ...x, properties: { blob: 'x'.repeat(30_000) } }))
+          .concat(Array(20).fill({ ...items(1)[0], properties: { blob: 'y'.repeat(30_000) } })),
+      }),
       await post('/v1/track', null, { raw: '{"userId": "bad-u", "event": ' }),
       await post('/v1/track', { userId: 'bad-u', messageId: 'bad-noevent' }),
       await post('/v1/group', { userId: 'bad-u', messageId: 'bad-nogroup' }),
@@ -225,11 +266,27 @@ describe('the HTTP API directly', () => {
       await post('/v1/identify', { traits: {}, messageId: 'bad-noid' }),
       await post('/v1/track', track({ messageId: 'bad-ts', timestamp: '01/02/2026' })),
       await post('/v1/identify', { userId: 'bad-u', messageId: 'bad-xid', context: { externalIds: [{ id: 'x' }] } }),
-      await post('/v1/batch', { batch: [track({ type: 'track', messageId: 'bad-b0' }), { type: 'track', userId: 'bad-u', messageId: 'bad-b1' }] }),
+      await post('/v1/batch', {
+        batch: [track({ type: 'track', messageId: 'bad-b0' }), { type: 'track', userId: 'bad-u', messageId: 'bad-b1' }],
+      }),
     ]).toEqual([
-      { status: 400, retryAfter: null, body: { success: false, message: expect.stringMatching(/^event is 400\d\d bytes, over the 32 KB \(32768 bytes\) per-event limit$/) } },
+      {
+        status: 400,
+        retryAfter: null,
+        body: {
+          success: false,
+          message: expect.stringMatching(/^event is 400\d\d bytes, over the 32 KB \(32768 bytes\) per-event limit$/),
+        },
+      },
       { status: 400, retryAfter: null, body: { success: false, message: 'batch has 2501 events, over the 2500 events per-batch limit' } },
-      { status: 400, retryAfter: null, body: { success: false, message: expect.stringMatching(/^batch is 63\d{4} bytes, over the 500 KB \(512000 bytes\) per-batch limit$/) } },
+      {
+        status: 400,
+        retryAfter: null,
+        body: {
+          success: false,
+          message: expect.stringMatching(/^batch is 63\d{4} bytes, over the 500 KB \(512000 bytes\) per-batch limit$/),
+        },
+      },
       { status: 400, retryAfter: null, body: { success: false, message: expect.stringMatching(/^invalid JSON body: /) } },
       { status: 400, retryAfter: null, body: { success: false, message: 'event is required for track calls' } },
       { status: 400, retryAfter: null, body: { success: false, message: 'groupId is required for group calls' } },
@@ -240,23 +297,37 @@ describe('the HTTP API directly', () => {
       { status: 400, retryAfter: null, body: { success: false, message: 'batch[1].event is required for track calls' } },
     ]);
     // A good call sent after them arrives; none of the bad ones did.
-    expect(await post('/v1/track', track({ userId: 'good-after-bad', messageId: 'good-after-bad' }))).toEqual({ status: 200, retryAfter: null, body: { success: true } });
+    expect(await post('/v1/track', track({ userId: 'good-after-bad', messageId: 'good-after-bad' }))).toEqual({
+      status: 200,
+      retryAfter: null,
+      body: { success: true },
+    });
     await waitForMessage('good-after-bad');
     expect(received.filter((r) => r.value.user_id === 'bad-u')).toEqual([]);
   });
 
   it('accepts gzip request bodies', async () => {
-    const body = gzipSync(JSON.stringify({ batch: [{ type: 'track', userId: 'gz-u', event: 'Zipped', messageId: 'gz-1', properties: { n: 1 } }] }));
-    expect(await post('/v1/batch', null, { raw: body, headers: { 'content-encoding': 'gzip' } })).toEqual({ status: 200, retryAfter: null, body: { success: true } });
+    const body = gzipSync(
+      JSON.stringify({ batch: [{ type: 'track', userId: 'gz-u', event: 'Zipped', messageId: 'gz-1', properties: { n: 1 } }] }),
+    );
+    expect(await post('/v1/batch', null, { raw: body, headers: { 'content-encoding': 'gzip' } })).toEqual({
+      status: 200,
+      retryAfter: null,
+      body: { success: true },
+    });
     expect(JSON.parse((await waitForMessage('gz-1')).value.properties_json)).toEqual({ n: 1 });
     expect(await post('/v1/batch', null, { raw: Buffer.from('not gzip'), headers: { 'content-encoding': 'gzip' } })).toEqual({
-      status: 400, retryAfter: null, body: { success: false, message: expect.stringMatching(/^invalid gzip body: /) },
+      status: 400,
+      retryAfter: null,
+      body: { success: false, message: expect.stringMatching(/^invalid gzip body: /) },
     });
     // The 32 KB limit holds for the decompressed size, whatever the compressed one.
     const bomb = gzipSync(JSON.stringify({ userId: 'gz-u', event: 'E', properties: { blob: 'z'.repeat(100_000) } }));
     expect(bomb.length).toBeLessThan(2000);
     expect(await post('/v1/track', null, { raw: bomb, headers: { 'content-encoding': 'gzip' } })).toEqual({
-      status: 400, retryAfter: null, body: { success: false, message: 'event is over the 32 KB (32768 bytes) per-event limit' },
+      status: 400,
+      retryAfter: null,
+      body: { success: false, message: 'event is over the 32 KB (32768 bytes) per-event limit' },
     });
   });
 
@@ -264,7 +335,17 @@ describe('the HTTP API directly', () => {
     const call = { userId: 'dup-u', event: 'Dup', messageId: 'dup-1' };
     expect((await post('/v1/track', call)).status).toBe(200);
     expect((await post('/v1/track', { ...call, properties: { second: true } })).status).toBe(200);
-    expect((await post('/v1/batch', { batch: [{ ...call, type: 'track' }, { type: 'track', userId: 'dup-u', event: 'Dup', messageId: 'dup-2' }, { type: 'track', userId: 'dup-u', event: 'Dup', messageId: 'dup-2' }] })).status).toBe(200);
+    expect(
+      (
+        await post('/v1/batch', {
+          batch: [
+            { ...call, type: 'track' },
+            { type: 'track', userId: 'dup-u', event: 'Dup', messageId: 'dup-2' },
+            { type: 'track', userId: 'dup-u', event: 'Dup', messageId: 'dup-2' },
+          ],
+        })
+      ).status,
+    ).toBe(200);
     expect((await post('/v1/track', { userId: 'dup-u', event: 'Sentinel', messageId: 'dup-sentinel' })).status).toBe(200);
     await waitForMessage('dup-sentinel');
     await waitForMessage('dup-2');
@@ -276,7 +357,11 @@ describe('the HTTP API directly', () => {
     const call = (i: number) => post('/v1/track', { userId: 'rl-u', event: 'E', messageId: `rl-${i}` }, { writeKey: LIMITED_KEY });
     const answers = [await call(1), await call(2), await call(3)];
     expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
-    expect(answers[2]).toEqual({ status: 429, retryAfter: expect.stringMatching(/^[1-5]$/), body: { success: false, message: 'rate limit of 0.2 requests per second for source src_limited exceeded' } });
+    expect(answers[2]).toEqual({
+      status: 429,
+      retryAfter: expect.stringMatching(/^[1-5]$/),
+      body: { success: false, message: 'rate limit of 0.2 requests per second for source src_limited exceeded' },
+    });
     // Another source is not affected.
     expect((await post('/v1/track', { userId: 'rl-u', event: 'E', messageId: 'rl-other' })).status).toBe(200);
   });
@@ -290,7 +375,10 @@ describe('the HTTP API directly', () => {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
           body: JSON.stringify({ userId: 'term-u', event: 'E', messageId: `term-${i}` }),
-        }).then((r) => r.status, () => 'failed');
+        }).then(
+          (r) => r.status,
+          () => 'failed',
+        );
       expect(await send(0)).toBe(200);
       const answers = Array.from({ length: 200 }, (_, i) => send(i + 1));
       // Terminate while the wave is being answered: some requests are mid-flight in the ingest.
@@ -303,14 +391,21 @@ describe('the HTTP API directly', () => {
       expect(statuses.filter((s) => s !== 200 && s !== 'failed')).toEqual([]);
       const ok = statuses.flatMap((s, i) => (s === 200 ? [`term-${i}`] : []));
       expect(ok.length).toBeGreaterThan(1);
-      await waitFor(() => ok.every((id) => byMessageId(id).length === 1), { timeoutMs: 20000, description: `${ok.length} answered events in Kafka` });
+      await waitFor(() => ok.every((id) => byMessageId(id).length === 1), {
+        timeoutMs: 20000,
+        description: `${ok.length} answered events in Kafka`,
+      });
     } finally {
       await second.stop('SIGKILL');
     }
   });
 
   it('a 200 means the event is in Kafka: it survives killing the process right after', async () => {
-    expect(await post('/v1/track', { userId: 'durable-u', event: 'E', messageId: 'durable-1' })).toEqual({ status: 200, retryAfter: null, body: { success: true } });
+    expect(await post('/v1/track', { userId: 'durable-u', event: 'E', messageId: 'durable-1' })).toEqual({
+      status: 200,
+      retryAfter: null,
+      body: { success: true },
+    });
     await proc.stop('SIGKILL');
     expect((await waitForMessage('durable-1')).value.user_id).toBe('durable-u');
   });

@@ -16,7 +16,12 @@ const runtime = createRuntime('ingest', config);
 const { kafka, codec, producer, redis, log, topics, metrics: registers } = runtime;
 
 const metrics = {
-  requests: new Counter({ name: 'ingest_requests_total', help: 'Tracking API requests by route and status', labelNames: ['route', 'status'] as const, registers: [registers] }),
+  requests: new Counter({
+    name: 'ingest_requests_total',
+    help: 'Tracking API requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [registers],
+  }),
   requestSeconds: new Histogram({
     name: 'ingest_request_duration_seconds',
     help: 'Tracking API request duration (to the broker ack)',
@@ -24,18 +29,41 @@ const metrics = {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registers],
   }),
-  events: new Counter({ name: 'ingest_events_total', help: 'Events by outcome (accepted, duplicate, in_flight, failed)', labelNames: ['outcome'] as const, registers: [registers] }),
-  flushSize: new Histogram({ name: 'ingest_flush_events', help: 'Events per coalesced Kafka send', buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registers] }),
-  flushSeconds: new Histogram({ name: 'ingest_flush_duration_seconds', help: 'Dedupe claim + Kafka send of one flush', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registers] }),
+  events: new Counter({
+    name: 'ingest_events_total',
+    help: 'Events by outcome (accepted, duplicate, in_flight, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registers],
+  }),
+  flushSize: new Histogram({
+    name: 'ingest_flush_events',
+    help: 'Events per coalesced Kafka send',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [registers],
+  }),
+  flushSeconds: new Histogram({
+    name: 'ingest_flush_duration_seconds',
+    help: 'Dedupe claim + Kafka send of one flush',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registers],
+  }),
 };
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'ingest' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'ingest' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
 const dedupe = new DedupeRepository(
   { keyPrefix: config.REDIS_KEY_PREFIX, ttlSeconds: config.INGEST_DEDUPE_TTL_SECONDS, pendingTtlMs: config.INGEST_DEDUPE_PENDING_TTL_MS },
   { redis },
 );
 const publisher = new EventPublisher(
-  { topic: topics.eventsRaw.name, lingerMs: config.INGEST_LINGER_MS, maxFlushEvents: config.INGEST_MAX_FLUSH_EVENTS, maxConcurrentFlushes: config.INGEST_MAX_CONCURRENT_FLUSHES },
+  {
+    topic: topics.eventsRaw.name,
+    lingerMs: config.INGEST_LINGER_MS,
+    maxFlushEvents: config.INGEST_MAX_FLUSH_EVENTS,
+    maxConcurrentFlushes: config.INGEST_MAX_CONCURRENT_FLUSHES,
+  },
   { producer, codec, dedupe, log: log.child({ component: 'publisher' }), metrics },
 );
 const server = new TrackingServer(
@@ -45,7 +73,15 @@ const server = new TrackingServer(
     rateLimit: { requestsPerSecond: config.INGEST_RATE_LIMIT_PER_SECOND, burst: config.INGEST_RATE_LIMIT_BURST },
     shutdownGraceMs: config.INGEST_SHUTDOWN_GRACE_MS,
   },
-  { sources: store, limiter: new SourceRateLimiter(), publisher, ops: runtime.ops, log: log.child({ component: 'http' }), newMessageId: randomUUID, metrics },
+  {
+    sources: store,
+    limiter: new SourceRateLimiter(),
+    publisher,
+    ops: runtime.ops,
+    log: log.child({ component: 'http' }),
+    newMessageId: randomUUID,
+    metrics,
+  },
 );
 
 runtime.service.add(

@@ -36,13 +36,21 @@ function raw(over: Partial<RawEvent>): RawEvent {
 describe('routes', () => {
   it('maps every call type and its one-letter alias, and batch', () => {
     expect(ROUTES).toEqual({
-      '/v1/identify': 'identify', '/v1/i': 'identify',
-      '/v1/track': 'track', '/v1/t': 'track',
-      '/v1/page': 'page', '/v1/p': 'page',
-      '/v1/screen': 'screen', '/v1/s': 'screen',
-      '/v1/group': 'group', '/v1/g': 'group',
-      '/v1/alias': 'alias', '/v1/a': 'alias',
-      '/v1/batch': 'batch', '/v1/b': 'batch', '/v1/import': 'batch',
+      '/v1/identify': 'identify',
+      '/v1/i': 'identify',
+      '/v1/track': 'track',
+      '/v1/t': 'track',
+      '/v1/page': 'page',
+      '/v1/p': 'page',
+      '/v1/screen': 'screen',
+      '/v1/s': 'screen',
+      '/v1/group': 'group',
+      '/v1/g': 'group',
+      '/v1/alias': 'alias',
+      '/v1/a': 'alias',
+      '/v1/batch': 'batch',
+      '/v1/b': 'batch',
+      '/v1/import': 'batch',
     });
   });
 });
@@ -50,24 +58,37 @@ describe('routes', () => {
 describe('normaliseRequest: single calls', () => {
   it('turns a full track call into a RawEvent keyed by userId', () => {
     const body = {
-      userId: 'u1', anonymousId: 'a1', event: 'Order Completed', messageId: 'm-1',
-      timestamp: '2026-01-01T10:00:00.123+02:00', sentAt: '2026-01-01T08:00:01Z',
-      properties: { total: 12.5 }, context: { ip: '1.2.3.4', externalIds: [{ id: 'c-9', type: 'crm_id', collection: 'users', encoding: 'none' }] },
-      integrations: { All: true }, writeKey: 'ignored',
+      userId: 'u1',
+      anonymousId: 'a1',
+      event: 'Order Completed',
+      messageId: 'm-1',
+      timestamp: '2026-01-01T10:00:00.123+02:00',
+      sentAt: '2026-01-01T08:00:01Z',
+      properties: { total: 12.5 },
+      context: { ip: '1.2.3.4', externalIds: [{ id: 'c-9', type: 'crm_id', collection: 'users', encoding: 'none' }] },
+      integrations: { All: true },
+      writeKey: 'ignored',
     };
     expect(normaliseRequest('track', body, 300, envelope())).toEqual({
       ok: true,
-      events: [{
-        key: 'u1',
-        record: raw({
-          message_id: 'm-1', type: 'track', user_id: 'u1', anonymous_id: 'a1', event: 'Order Completed',
-          timestamp: Date.parse('2026-01-01T08:00:00.123Z'), sent_at: Date.parse('2026-01-01T08:00:01Z'),
-          properties_json: '{"total":12.5}',
-          context_json: '{"ip":"1.2.3.4","externalIds":[{"id":"c-9","type":"crm_id","collection":"users","encoding":"none"}]}',
-          integrations_json: '{"All":true}',
-          external_ids: [{ type: 'crm_id', id: 'c-9', collection: 'users', encoding: 'none' }],
-        }),
-      }],
+      events: [
+        {
+          key: 'u1',
+          record: raw({
+            message_id: 'm-1',
+            type: 'track',
+            user_id: 'u1',
+            anonymous_id: 'a1',
+            event: 'Order Completed',
+            timestamp: Date.parse('2026-01-01T08:00:00.123Z'),
+            sent_at: Date.parse('2026-01-01T08:00:01Z'),
+            properties_json: '{"total":12.5}',
+            context_json: '{"ip":"1.2.3.4","externalIds":[{"id":"c-9","type":"crm_id","collection":"users","encoding":"none"}]}',
+            integrations_json: '{"All":true}',
+            external_ids: [{ type: 'crm_id', id: 'c-9', collection: 'users', encoding: 'none' }],
+          }),
+        },
+      ],
     });
   });
 
@@ -90,7 +111,12 @@ describe('normaliseRequest: single calls', () => {
       at({ originalTimestamp: '2026-01-02T02:04:03Z' }),
       at({ timestamp: '2026-01-01T00:00:00Z', originalTimestamp: '2026-01-02T02:04:03Z', sentAt: '2026-01-02T02:04:05Z' }),
       at({ originalTimestamp: 'soon' }),
-    ]).toEqual(['2026-01-02T03:04:03.000Z', '2026-01-02T02:04:03.000Z', '2026-01-01T00:00:00.000Z', 'originalTimestamp is not an ISO 8601 date-time: "soon"']);
+    ]).toEqual([
+      '2026-01-02T03:04:03.000Z',
+      '2026-01-02T02:04:03.000Z',
+      '2026-01-01T00:00:00.000Z',
+      'originalTimestamp is not an ISO 8601 date-time: "soon"',
+    ]);
   });
 
   it('keeps the fields of each call type and drops those that do not belong', () => {
@@ -103,9 +129,19 @@ describe('normaliseRequest: single calls', () => {
       normaliseRequest('track', { userId: 'u', event: 'E', name: 'dropped' }, 10, env),
     ];
     expect(result).toEqual([
-      { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-1', type: 'page', user_id: 'u', name: 'Home', properties_json: '{"path":"/"}' }) }] },
+      {
+        ok: true,
+        events: [
+          { key: 'u', record: raw({ message_id: 'gen-1', type: 'page', user_id: 'u', name: 'Home', properties_json: '{"path":"/"}' }) },
+        ],
+      },
       { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-2', type: 'screen', user_id: 'u', name: 'Settings' }) }] },
-      { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-3', type: 'group', user_id: 'u', group_id: 'g1', traits_json: '{"plan":"pro"}' }) }] },
+      {
+        ok: true,
+        events: [
+          { key: 'u', record: raw({ message_id: 'gen-3', type: 'group', user_id: 'u', group_id: 'g1', traits_json: '{"plan":"pro"}' }) },
+        ],
+      },
       { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-4', type: 'alias', user_id: 'u', previous_id: 'old' }) }] },
       { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-5', type: 'track', user_id: 'u', event: 'E' }) }] },
     ]);
@@ -182,7 +218,15 @@ describe('normaliseRequest: batch', () => {
       integrations: { All: false, Webhook: true },
       batch: [
         { type: 'identify', userId: 'u1', traits: { a: 1 }, messageId: 'm1' },
-        { type: 'track', anonymousId: 'a2', event: 'E', context: { ip: '1.1.1.1' }, integrations: { Webhook: false }, messageId: 'm2', sentAt: '2026-01-02T03:04:01Z' },
+        {
+          type: 'track',
+          anonymousId: 'a2',
+          event: 'E',
+          context: { ip: '1.1.1.1' },
+          integrations: { Webhook: false },
+          messageId: 'm2',
+          sentAt: '2026-01-02T03:04:01Z',
+        },
       ],
     };
     expect(normaliseRequest('batch', body, 400, envelope())).toEqual({
@@ -191,15 +235,25 @@ describe('normaliseRequest: batch', () => {
         {
           key: 'u1',
           record: raw({
-            message_id: 'm1', type: 'identify', user_id: 'u1', traits_json: '{"a":1}', sent_at: Date.parse('2026-01-02T03:04:00Z'),
-            context_json: '{"library":{"name":"lib"},"ip":"9.9.9.9"}', integrations_json: '{"All":false,"Webhook":true}',
+            message_id: 'm1',
+            type: 'identify',
+            user_id: 'u1',
+            traits_json: '{"a":1}',
+            sent_at: Date.parse('2026-01-02T03:04:00Z'),
+            context_json: '{"library":{"name":"lib"},"ip":"9.9.9.9"}',
+            integrations_json: '{"All":false,"Webhook":true}',
           }),
         },
         {
           key: 'a2',
           record: raw({
-            message_id: 'm2', type: 'track', anonymous_id: 'a2', event: 'E', sent_at: Date.parse('2026-01-02T03:04:01Z'),
-            context_json: '{"library":{"name":"lib"},"ip":"1.1.1.1"}', integrations_json: '{"All":false,"Webhook":false}',
+            message_id: 'm2',
+            type: 'track',
+            anonymous_id: 'a2',
+            event: 'E',
+            sent_at: Date.parse('2026-01-02T03:04:01Z'),
+            context_json: '{"library":{"name":"lib"},"ip":"1.1.1.1"}',
+            integrations_json: '{"All":false,"Webhook":false}',
           }),
         },
       ],
@@ -210,7 +264,10 @@ describe('normaliseRequest: batch', () => {
     const env = envelope();
     const batch = (items: unknown[]) => normaliseRequest('batch', { batch: items }, 100, env);
     expect([
-      batch([{ type: 'track', userId: 'u', event: 'E' }, { type: 'track', userId: 'u' }]),
+      batch([
+        { type: 'track', userId: 'u', event: 'E' },
+        { type: 'track', userId: 'u' },
+      ]),
       batch([{ type: 'click', userId: 'u' }]),
       batch([{ userId: 'u' }]),
       batch([7]),
@@ -252,10 +309,22 @@ describe('normaliseRequest: batch', () => {
 describe('parseIsoTimestamp', () => {
   it('reads the ISO 8601 forms senders use, zone-less as UTC', () => {
     expect(
-      ['2026-01-01', '2026-01-01T10:00Z', '2026-01-01T10:00:00', '2026-01-01T10:00:00.5+0100', '2026-01-01 10:00:00+01', '2024-02-29T00:00:00Z'].map((s) =>
-        new Date(parseIsoTimestamp(s, 'timestamp')).toISOString(),
-      ),
-    ).toEqual(['2026-01-01T00:00:00.000Z', '2026-01-01T10:00:00.000Z', '2026-01-01T10:00:00.000Z', '2026-01-01T09:00:00.500Z', '2026-01-01T09:00:00.000Z', '2024-02-29T00:00:00.000Z']);
+      [
+        '2026-01-01',
+        '2026-01-01T10:00Z',
+        '2026-01-01T10:00:00',
+        '2026-01-01T10:00:00.5+0100',
+        '2026-01-01 10:00:00+01',
+        '2024-02-29T00:00:00Z',
+      ].map((s) => new Date(parseIsoTimestamp(s, 'timestamp')).toISOString()),
+    ).toEqual([
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-01T10:00:00.000Z',
+      '2026-01-01T10:00:00.000Z',
+      '2026-01-01T09:00:00.500Z',
+      '2026-01-01T09:00:00.000Z',
+      '2024-02-29T00:00:00.000Z',
+    ]);
   });
 });
 

@@ -12,10 +12,21 @@ import { handleOpsRequest, type OpsHandlers } from '@engage/observability';
 import type { Counter, Histogram } from 'prom-client';
 import { PublishError, type PublishOutcome } from './events.publisher';
 import { retryAfterSeconds, type RateDecision, type RateLimitSettings } from './rate-limiter';
-import { bodyLimitFor, normaliseRequest, ROUTES, tooLargeMessage, writeKeyFrom, type AcceptedEvent, type Envelope, type Route } from './segment-spec';
+import {
+  bodyLimitFor,
+  normaliseRequest,
+  ROUTES,
+  tooLargeMessage,
+  writeKeyFrom,
+  type AcceptedEvent,
+  type Envelope,
+  type Route,
+} from './segment-spec';
 
 export interface SourceLookup {
-  sourceByWriteKey(writeKey: string): { id: string; spaceId: string; enabled: boolean; rateLimit?: { requestsPerSecond: number; burst?: number } } | undefined;
+  sourceByWriteKey(
+    writeKey: string,
+  ): { id: string; spaceId: string; enabled: boolean; rateLimit?: { requestsPerSecond: number; burst?: number } } | undefined;
 }
 
 export interface TrackingServerConfig {
@@ -54,7 +65,11 @@ class HttpError extends Error {
 }
 
 const SUCCESS = JSON.stringify({ success: true });
-const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'authorization, content-type, content-encoding', 'access-control-allow-methods': 'POST, OPTIONS' };
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, content-type, content-encoding',
+  'access-control-allow-methods': 'POST, OPTIONS',
+};
 
 export class TrackingServer {
   private server: http.Server | null = null;
@@ -113,12 +128,15 @@ export class TrackingServer {
       return;
     }
     if (req.method === 'OPTIONS') return void res.writeHead(204, CORS).end();
-    if (req.method !== 'POST') return void send(res, 405, { success: false, message: `${req.method} not allowed on ${path}: use POST` }, { allow: 'POST' });
+    if (req.method !== 'POST')
+      return void send(res, 405, { success: false, message: `${req.method} not allowed on ${path}: use POST` }, { allow: 'POST' });
     const started = this.deps.metrics ? process.hrtime.bigint() : 0n;
     this.track(route, req)
       .then((outcome) => {
         if (outcome.inFlight > 0) {
-          throw new HttpError(503, `${outcome.inFlight} event(s) with a messageId being written by another request; retry`, { 'retry-after': '1' });
+          throw new HttpError(503, `${outcome.inFlight} event(s) with a messageId being written by another request; retry`, {
+            'retry-after': '1',
+          });
         }
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': SUCCESS.length, ...CORS }).end(SUCCESS);
         return 200;
@@ -157,7 +175,8 @@ export class TrackingServer {
       throw new HttpError(400, `invalid JSON body: ${(err as Error).message}`);
     }
     const writeKey = writeKeyFrom(req.headers.authorization, body);
-    if (writeKey === null) throw new HttpError(401, 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body');
+    if (writeKey === null)
+      throw new HttpError(401, 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body');
     const source = this.deps.sources.sourceByWriteKey(writeKey);
     if (!source) throw new HttpError(401, 'invalid write key');
     if (!source.enabled) throw new HttpError(401, `source ${source.id} is disabled`);
@@ -187,12 +206,15 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
 /** The body, gunzipped when Content-Encoding says so, never more than `limit` bytes (decompressed). */
 async function readBody(req: http.IncomingMessage, route: Route, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
-  if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send gzip or none`);
+  if (encoding !== 'identity' && encoding !== 'gzip')
+    throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send gzip or none`);
   // Compressed bodies are held to the limit too: they expand, they do not shrink.
   const raw = await readAll(req, limit, (bytes) => new HttpError(400, tooLargeMessage(route, bytes)));
   if (encoding === 'identity') return raw;
   try {
-    return await new Promise<Buffer>((resolve, reject) => zlib.gunzip(raw, { maxOutputLength: limit + 1 }, (err, out) => (err ? reject(err) : resolve(out))));
+    return await new Promise<Buffer>((resolve, reject) =>
+      zlib.gunzip(raw, { maxOutputLength: limit + 1 }, (err, out) => (err ? reject(err) : resolve(out))),
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(400, tooLargeMessage(route, undefined));
     throw new HttpError(400, `invalid gzip body: ${(err as Error).message}`);

@@ -29,7 +29,12 @@ export interface PublisherConfig {
   lingerMs: number;
   /** Most events in one flush; a request's events always travel together. */
   maxFlushEvents: number;
-  /** Flushes running at once (the Redis claim of one overlaps the Kafka send of another). */
+  /**
+   * Flushes running at once (the Redis claim of one overlaps the Kafka send of another).
+   * NOTE: two flushes may reach Kafka in either order. That only reorders
+   * requests that were in flight together, which have no order anyway; a
+   * client that waits for its 200 before the next call keeps its order.
+   */
   maxConcurrentFlushes: number;
 }
 
@@ -160,6 +165,8 @@ export class EventPublisher {
       }
       if (messages.length > 0) await this.deps.producer.send({ topic: this.config.topic, acks: -1, messages });
     } catch (err) {
+      // NOTE: a send that failed part-way may have written some partitions; the
+      // client's retry then duplicates those records (at-least-once), never loses them.
       this.deps.log.error({ err, events: countOf(status, 'new') }, 'publish_failed');
       if (dedupeOk) this.deps.dedupe.release(claimed).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
       this.deps.metrics?.events.inc({ outcome: 'failed' }, count);

@@ -179,7 +179,8 @@ export class TrackingServer {
       throw new HttpError(401, 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body');
     const source = this.deps.sources.sourceByWriteKey(writeKey);
     if (!source) throw new HttpError(401, 'invalid write key');
-    if (!source.enabled) throw new HttpError(401, `source ${source.id} is disabled`);
+    // Only an explicit false disables: records written without the field stay live.
+    if (source.enabled === false) throw new HttpError(401, `source ${source.id} is disabled`);
 
     const rate: RateLimitSettings = source.rateLimit
       ? { requestsPerSecond: source.rateLimit.requestsPerSecond, burst: source.rateLimit.burst ?? source.rateLimit.requestsPerSecond }

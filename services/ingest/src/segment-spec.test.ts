@@ -291,7 +291,8 @@ describe('normaliseRequest: batch', () => {
     const env = envelope();
     const items = (n: number) => Array.from({ length: n }, () => ({ type: 'track', userId: 'u', event: 'E' }));
     const big = { type: 'track', userId: 'u', event: 'E', properties: { blob: 'x'.repeat(LIMITS.maxEventBytes) } };
-    const bigBytes = Buffer.byteLength(JSON.stringify(big));
+    // As stored: properties JSON, context/traits/integrations '{}', userId, event, generated messageId.
+    const bigBytes = Buffer.byteLength(JSON.stringify(big.properties)) + 3 * 2 + 'u'.length + 'E'.length + 'gen-2'.length;
     expect([
       normaliseRequest('batch', { batch: items(1) }, LIMITS.maxBatchBytes + 1, env),
       normaliseRequest('batch', { batch: items(2501) }, 100_000, env),
@@ -307,6 +308,33 @@ describe('normaliseRequest: batch', () => {
 });
 
 describe('parseIsoTimestamp', () => {
+  it('rejects days a month does not have, in the canonical form and the others', () => {
+    const attempt = (s: string) => {
+      try {
+        return new Date(parseIsoTimestamp(s, 'timestamp')).toISOString();
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(
+      [
+        '2024-02-29T12:00:00.000Z',
+        '2026-02-29T12:00:00.000Z',
+        '2026-04-31T00:00:00.000Z',
+        '2026-13-01T00:00:00.000Z',
+        '2026-04-31',
+        '1900-02-29T00:00:00Z',
+      ].map(attempt),
+    ).toEqual([
+      '2024-02-29T12:00:00.000Z',
+      'timestamp is not a valid date-time: "2026-02-29T12:00:00.000Z"',
+      'timestamp is not a valid date-time: "2026-04-31T00:00:00.000Z"',
+      'timestamp is not a valid date-time: "2026-13-01T00:00:00.000Z"',
+      'timestamp is not a valid date-time: "2026-04-31"',
+      'timestamp is not a valid date-time: "1900-02-29T00:00:00Z"',
+    ]);
+  });
+
   it('reads the ISO 8601 forms senders use, zone-less as UTC', () => {
     expect(
       [

@@ -82,9 +82,24 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 // ISO 8601 date, or date-time with optional seconds, fraction and zone.
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
+// What Date#toISOString writes, and so what every SDK sends: checked without the general parse.
+const CANONICAL_UTC = /^\d{4}-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function validDay(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month]!) return false;
+  return !(month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)));
+}
+
 /** Epoch ms of an ISO 8601 string; throws naming `field` otherwise. Zone-less times are UTC. */
 export function parseIsoTimestamp(value: unknown, field: string): number {
   if (typeof value !== 'string') throw new SpecError(`${field} must be an ISO 8601 string, got ${typeName(value)}`);
+  const fast = CANONICAL_UTC.exec(value);
+  if (fast) {
+    // NOTE: Date.parse rolls 2024-02-31 over to March 2: check the day against the month.
+    if (validDay(Number(value.slice(0, 4)), Number(fast[1]), Number(fast[2]))) return Date.parse(value);
+    throw new SpecError(`${field} is not a valid date-time: ${JSON.stringify(value)}`);
+  }
   const m = ISO_8601.exec(value.trim());
   if (!m) throw new SpecError(`${field} is not an ISO 8601 date-time: ${JSON.stringify(value.slice(0, 64))}`);
   let text = value.trim().replace(' ', 'T').replace(',', '.');
@@ -93,10 +108,7 @@ export function parseIsoTimestamp(value: unknown, field: string): number {
   else if (/^[+-]\d{4}$/.test(m[7])) text = text.slice(0, -2) + ':' + text.slice(-2);
   else if (/^[+-]\d{2}$/.test(m[7])) text += ':00';
   const ms = Date.parse(text);
-  // NOTE: Date.parse rolls 2024-02-31 over to March 2: check the day against the month.
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (!Number.isFinite(ms) || month < 1 || month > 12 || day < 1 || day > daysInMonth) {
+  if (!Number.isFinite(ms) || !validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
     throw new SpecError(`${field} is not a valid date-time: ${JSON.stringify(value.slice(0, 64))}`);
   }
   return ms;
@@ -229,6 +241,22 @@ function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaul
 }
 
 /**
+ * The size of an event as stored: its JSON parts (batch-level context merged
+ * in) and its ids. Used for batch items, measured from what toEvent already
+ * serialised rather than by serialising each item again.
+ */
+export function storedEventBytes(r: RawEvent): number {
+  let n =
+    Buffer.byteLength(r.properties_json) +
+    Buffer.byteLength(r.traits_json) +
+    Buffer.byteLength(r.context_json) +
+    Buffer.byteLength(r.integrations_json);
+  for (const v of [r.message_id, r.user_id, r.anonymous_id, r.group_id, r.previous_id, r.event, r.name])
+    if (v !== null) n += Buffer.byteLength(v);
+  return n;
+}
+
+/**
  * Validates and normalises a parsed request body of `route`. `bodyBytes` is
  * the (decompressed) body size, already checked against bodyLimitFor(route).
  * Any invalid call rejects the whole request: nothing malformed reaches Kafka.
@@ -256,15 +284,16 @@ export function normaliseRequest(route: Route, body: unknown, bodyBytes: number,
     const events = items.map((item, i) => {
       const path = `batch[${i}].`;
       if (!isObject(item)) throw new SpecError(`batch[${i}] must be an object, got ${typeName(item)}`);
-      if (measure) {
-        const bytes = Buffer.byteLength(JSON.stringify(item));
-        if (bytes > limits.maxEventBytes) throw new SpecError(`batch[${i}]: ${eventTooLargeMessage(bytes, limits)}`);
-      }
       const type = item.type;
       if (typeof type !== 'string' || !(CALL_TYPES as readonly string[]).includes(type)) {
         throw new SpecError(`${path}type must be one of ${CALL_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`);
       }
-      return toEvent(type as CallType, item, path, defaults, env);
+      const event = toEvent(type as CallType, item, path, defaults, env);
+      if (measure) {
+        const bytes = storedEventBytes(event.record);
+        if (bytes > limits.maxEventBytes) throw new SpecError(`batch[${i}]: ${eventTooLargeMessage(bytes, limits)}`);
+      }
+      return event;
     });
     return { ok: true, events };
   } catch (err) {

@@ -70,7 +70,6 @@ export class EventPublisher {
       dedupe: DedupeRepository;
       log: Logger;
       metrics?: PublisherMetrics;
-      now?: () => number;
     },
   ) {}
 
@@ -117,11 +116,17 @@ export class EventPublisher {
     }
     this.queuedEvents -= count;
     this.running++;
-    void this.flush(batch, count).finally(() => {
-      this.running--;
-      if (this.queue.length > 0) this.schedule();
-      else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
-    });
+    void this.flush(batch, count)
+      .catch((err) => {
+        // A bug, not an outage: never leave a request hanging (settled ones ignore this).
+        this.deps.log.error({ err }, 'flush_failed');
+        for (const p of batch) p.reject(err);
+      })
+      .finally(() => {
+        this.running--;
+        if (this.queue.length > 0) this.schedule();
+        else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+      });
   }
 
   private async flush(batch: Pending[], count: number): Promise<void> {

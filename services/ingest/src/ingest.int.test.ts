@@ -112,6 +112,7 @@ interface SentCall {
   previousId?: string;
   event?: string;
   name?: string;
+  category?: string;
   properties?: Record<string, unknown>;
   traits?: Record<string, unknown>;
   context?: { externalIds?: Array<{ id: string; type: string; collection?: string; encoding?: string }> } & Record<string, unknown>;
@@ -134,7 +135,12 @@ function expectedRecord(call: SentCall, batchSentAt: string | undefined, sourceI
     timestamp: Date.parse(call.timestamp),
     sent_at: batchSentAt ? Date.parse(batchSentAt) : null,
     received_at: expect.any(Number) as unknown as number,
-    properties_json: JSON.stringify(call.properties ?? {}),
+    // page/screen category travels in properties (the client already put it there for page).
+    properties_json: JSON.stringify(
+      (call.type === 'page' || call.type === 'screen') && call.category !== undefined
+        ? { ...call.properties, category: call.properties?.category ?? call.category }
+        : (call.properties ?? {}),
+    ),
     traits_json: JSON.stringify(call.traits ?? {}),
     context_json: JSON.stringify(call.context ?? {}),
     integrations_json: JSON.stringify(call.integrations ?? {}),
@@ -166,7 +172,7 @@ describe('with @segment/analytics-node pointed at the ingest', () => {
     });
     analytics.track({ userId: 'user-1', event: 'Order Completed', properties: { total: 42.5, items: [{ sku: 'a' }] } });
     analytics.page({ anonymousId: 'anon-1', name: 'Home', category: 'Docs', properties: { path: '/' } });
-    analytics.screen({ userId: 'user-1', name: 'Settings', properties: { tab: 'privacy' } });
+    analytics.screen({ userId: 'user-1', name: 'Settings', category: 'Account', properties: { tab: 'privacy' } });
     analytics.group({ userId: 'user-1', groupId: 'acct-1', traits: { name: 'Acme' } });
     analytics.alias({ userId: 'user-1', previousId: 'anon-1' });
     await analytics.closeAndFlush({ timeout: 10000 });

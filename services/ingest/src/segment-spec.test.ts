@@ -123,7 +123,7 @@ describe('normaliseRequest: single calls', () => {
     const env = envelope();
     const result = [
       normaliseRequest('page', { userId: 'u', name: 'Home', event: 'x', properties: { path: '/' } }, 10, env),
-      normaliseRequest('screen', { userId: 'u', name: 'Settings' }, 10, env),
+      normaliseRequest('screen', { userId: 'u', name: 'Settings', category: 'Account' }, 10, env),
       normaliseRequest('group', { userId: 'u', groupId: 'g1', traits: { plan: 'pro' } }, 10, env),
       normaliseRequest('alias', { userId: 'u', previousId: 'old' }, 10, env),
       normaliseRequest('track', { userId: 'u', event: 'E', name: 'dropped' }, 10, env),
@@ -135,7 +135,15 @@ describe('normaliseRequest: single calls', () => {
           { key: 'u', record: raw({ message_id: 'gen-1', type: 'page', user_id: 'u', name: 'Home', properties_json: '{"path":"/"}' }) },
         ],
       },
-      { ok: true, events: [{ key: 'u', record: raw({ message_id: 'gen-2', type: 'screen', user_id: 'u', name: 'Settings' }) }] },
+      {
+        ok: true,
+        events: [
+          {
+            key: 'u',
+            record: raw({ message_id: 'gen-2', type: 'screen', user_id: 'u', name: 'Settings', properties_json: '{"category":"Account"}' }),
+          },
+        ],
+      },
       {
         ok: true,
         events: [

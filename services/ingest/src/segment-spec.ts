@@ -206,7 +206,11 @@ function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaul
   const sentAt = body.sentAt === undefined || body.sentAt === null ? defaults.sentAt : parseIsoTimestamp(body.sentAt, `${path}sentAt`);
   const timestamp = eventTime(body, path, sentAt, env.receivedAt);
 
-  const properties = optionalObject(body.properties, 'properties', path) ?? {};
+  let properties = optionalObject(body.properties, 'properties', path) ?? {};
+  // page/screen `category` has no column of its own: it travels in properties
+  // (where Segment's libraries also put it for page calls) unless one is there.
+  const category = type === 'page' || type === 'screen' ? optionalString(body, 'category', path) : null;
+  if (category !== null && properties.category === undefined) properties = { ...properties, category };
   const traits = optionalObject(body.traits, 'traits', path) ?? {};
   const ownContext = optionalObject(body.context, 'context', path);
   const ownIntegrations = optionalObject(body.integrations, 'integrations', path);

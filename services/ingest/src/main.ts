@@ -1,10 +1,94 @@
 // Segment HTTP tracking API -> engage.events.raw
 // The only place that reads process.env: parse config, wire, run.
+import { randomUUID } from 'node:crypto';
 import { parseConfig } from '@engage/config';
-import { createRuntime, opsComponent } from '@engage/service';
+import { ConfigStore } from '@engage/config-store';
+import { createRuntime } from '@engage/service';
+import { Counter, Histogram } from 'prom-client';
 import { configSchema } from './config';
+import { DedupeRepository } from './dedupe.repository';
+import { EventPublisher } from './events.publisher';
+import { SourceRateLimiter } from './rate-limiter';
+import { TrackingServer } from './tracking.http';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('ingest', config);
-runtime.service.add(...runtime.infrastructure, opsComponent(runtime, { port: config.INGEST_PORT, host: config.HTTP_HOST }));
+const { kafka, codec, producer, redis, log, topics, metrics: registers } = runtime;
+
+const metrics = {
+  requests: new Counter({
+    name: 'ingest_requests_total',
+    help: 'Tracking API requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [registers],
+  }),
+  requestSeconds: new Histogram({
+    name: 'ingest_request_duration_seconds',
+    help: 'Tracking API request duration (to the broker ack)',
+    labelNames: ['route'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registers],
+  }),
+  events: new Counter({
+    name: 'ingest_events_total',
+    help: 'Events by outcome (accepted, duplicate, in_flight, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registers],
+  }),
+  flushSize: new Histogram({
+    name: 'ingest_flush_events',
+    help: 'Events per coalesced Kafka send',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [registers],
+  }),
+  flushSeconds: new Histogram({
+    name: 'ingest_flush_duration_seconds',
+    help: 'Dedupe claim + Kafka send of one flush',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registers],
+  }),
+};
+
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'ingest' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
+const dedupe = new DedupeRepository(
+  { keyPrefix: config.REDIS_KEY_PREFIX, ttlSeconds: config.INGEST_DEDUPE_TTL_SECONDS, pendingTtlMs: config.INGEST_DEDUPE_PENDING_TTL_MS },
+  { redis },
+);
+const publisher = new EventPublisher(
+  {
+    topic: topics.eventsRaw.name,
+    lingerMs: config.INGEST_LINGER_MS,
+    maxFlushEvents: config.INGEST_MAX_FLUSH_EVENTS,
+    maxConcurrentFlushes: config.INGEST_MAX_CONCURRENT_FLUSHES,
+  },
+  { producer, codec, dedupe, log: log.child({ component: 'publisher' }), metrics },
+);
+const server = new TrackingServer(
+  {
+    port: config.INGEST_PORT,
+    host: config.HTTP_HOST,
+    rateLimit: { requestsPerSecond: config.INGEST_RATE_LIMIT_PER_SECOND, burst: config.INGEST_RATE_LIMIT_BURST },
+    shutdownGraceMs: config.INGEST_SHUTDOWN_GRACE_MS,
+  },
+  {
+    sources: store,
+    limiter: new SourceRateLimiter(),
+    publisher,
+    ops: runtime.ops,
+    log: log.child({ component: 'http' }),
+    newMessageId: randomUUID,
+    metrics,
+  },
+);
+
+runtime.service.add(
+  ...runtime.infrastructure,
+  { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
+  // Stops after HTTP: requests still being answered get their events written first.
+  { name: 'publisher', start: () => publisher.start(), stop: () => publisher.drain() },
+  { name: 'tracking-http', start: async () => log.info({ port: await server.start() }, 'http_listening'), stop: () => server.stop() },
+);
 void runtime.service.run();

@@ -1,0 +1,212 @@
+// Accepted events -> engage.events.raw, coalescing concurrent requests.
+//
+// Every request hands its validated events to `publish()` and waits. Requests
+// arriving together (same event-loop turn, or while a flush is running) form
+// one flush: one Redis pipeline to claim their messageIds, one producer send
+// (acks from all in-sync replicas, idempotent producer), then every request of
+// the flush is answered. That is what makes a 200 mean "durably in Kafka" and
+// still lets the ingest run at batch throughput for single calls (group commit).
+import type { Producer } from 'kafkajs';
+import type { Logger } from '@engage/logging';
+import type { SchemaCodec } from '@engage/schemas';
+import type { Counter, Histogram } from 'prom-client';
+import type { ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
+import { rawEventEncoder, type RecordEncoder } from './raw-event.encoder';
+import type { AcceptedEvent } from './segment-spec';
+
+export interface PublishOutcome {
+  /** Events written to Kafka by this request. */
+  accepted: number;
+  /** Events dropped as duplicates of an earlier messageId from the same source. */
+  duplicates: number;
+  /** Events whose messageId another request is writing right now: the client should retry. */
+  inFlight: number;
+}
+
+export interface PublisherConfig {
+  topic: string;
+  /** Wait this long for more requests before a flush starts (0: the same event-loop turn only). */
+  lingerMs: number;
+  /** Most events in one flush; a request's events always travel together. */
+  maxFlushEvents: number;
+  /**
+   * Flushes running at once (the Redis claim of one overlaps the Kafka send of another).
+   * NOTE: two flushes may reach Kafka in either order. That only reorders
+   * requests that were in flight together, which have no order anyway; a
+   * client that waits for its 200 before the next call keeps its order.
+   */
+  maxConcurrentFlushes: number;
+}
+
+export interface PublisherMetrics {
+  events: Counter<'outcome'>;
+  flushSize: Histogram;
+  flushSeconds: Histogram;
+}
+
+interface Pending {
+  events: AcceptedEvent[];
+  resolve: (outcome: PublishOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+export class PublishError extends Error {
+  readonly retriable = true;
+}
+
+export class EventPublisher {
+  private queue: Pending[] = [];
+  private queuedEvents = 0;
+  private running = 0;
+  private scheduled = false;
+  private idle: Array<() => void> = [];
+  private encoder: RecordEncoder | null = null;
+
+  constructor(
+    private readonly config: PublisherConfig,
+    private readonly deps: {
+      producer: Producer;
+      codec: SchemaCodec;
+      dedupe: DedupeRepository;
+      log: Logger;
+      metrics?: PublisherMetrics;
+    },
+  ) {}
+
+  /** Resolves the schema id records are encoded with (the topic's subject). */
+  async start(): Promise<void> {
+    this.encoder = await rawEventEncoder(this.config.topic, this.deps.codec);
+  }
+
+  publish(events: AcceptedEvent[]): Promise<PublishOutcome> {
+    if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, inFlight: 0 });
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      this.queuedEvents += events.length;
+      this.schedule();
+    });
+  }
+
+  /** Resolves when every queued request has been answered. */
+  async drain(): Promise<void> {
+    if (this.queue.length > 0 || this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running >= this.config.maxConcurrentFlushes || this.queue.length === 0) return;
+    this.scheduled = true;
+    const start = () => {
+      this.scheduled = false;
+      this.startFlush();
+    };
+    // A full flush need not wait for company.
+    if (this.queuedEvents >= this.config.maxFlushEvents) queueMicrotask(start);
+    else if (this.config.lingerMs > 0) setTimeout(start, this.config.lingerMs);
+    else setImmediate(start);
+  }
+
+  private startFlush(): void {
+    if (this.running >= this.config.maxConcurrentFlushes || this.queue.length === 0) return;
+    const batch: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.events.length <= this.config.maxFlushEvents)) {
+      const p = this.queue.shift()!;
+      batch.push(p);
+      count += p.events.length;
+    }
+    this.queuedEvents -= count;
+    this.running++;
+    void this.flush(batch, count)
+      .catch((err) => {
+        // A bug, not an outage: never leave a request hanging (settled ones ignore this).
+        this.deps.log.error({ err }, 'flush_failed');
+        for (const p of batch) p.reject(err);
+      })
+      .finally(() => {
+        this.running--;
+        if (this.queue.length > 0) this.schedule();
+        else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+      });
+  }
+
+  private async flush(batch: Pending[], count: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    const all = batch.flatMap((p) => p.events);
+    // One claim per distinct (source, messageId) in the flush; repeats within it are duplicates.
+    const firstIndex = new Map<string, number>();
+    const claimKeys: DedupeKey[] = [];
+    const claimOf: number[] = new Array(all.length);
+    all.forEach((e, i) => {
+      const id = `${e.record.source_id}\u0000${e.record.message_id}`;
+      const seen = firstIndex.get(id);
+      if (seen === undefined) {
+        firstIndex.set(id, claimKeys.length);
+        claimOf[i] = claimKeys.length;
+        claimKeys.push({ sourceId: e.record.source_id, messageId: e.record.message_id });
+      } else claimOf[i] = -1;
+    });
+
+    let claims: ClaimResult[];
+    let dedupeOk = true;
+    try {
+      claims = await this.deps.dedupe.claim(claimKeys);
+    } catch (err) {
+      // Redis down: keep accepting (at-least-once beats an outage); duplicates may pass.
+      this.deps.log.warn({ err, events: claimKeys.length }, 'dedupe_unavailable');
+      claims = claimKeys.map(() => 'new');
+      dedupeOk = false;
+    }
+
+    const status = all.map((_, i): ClaimResult => (claimOf[i]! === -1 ? 'duplicate' : claims[claimOf[i]!]!));
+    const claimed = claimKeys.filter((_, i) => claims[i] === 'new');
+    try {
+      const encoder = this.encoder;
+      if (!encoder) throw new Error('EventPublisher.start() was not called');
+      const messages = [];
+      for (let i = 0; i < all.length; i++) {
+        if (status[i] !== 'new') continue;
+        const e = all[i]!;
+        // No explicit Kafka timestamp: kafkajs then stamps the send time without
+        // sorting thousands of timestamp strings per send; received_at is in the record.
+        messages.push({ key: e.key, value: encoder.encode(e.record) });
+      }
+      if (messages.length > 0) await this.deps.producer.send({ topic: this.config.topic, acks: -1, messages });
+    } catch (err) {
+      // NOTE: a send that failed part-way may have written some partitions; the
+      // client's retry then duplicates those records (at-least-once), never loses them.
+      this.deps.log.error({ err, events: countOf(status, 'new') }, 'publish_failed');
+      if (dedupeOk) this.deps.dedupe.release(claimed).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
+      this.deps.metrics?.events.inc({ outcome: 'failed' }, count);
+      const failure = new PublishError(`writing to Kafka failed: ${(err as Error).message}`);
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    // Confirm before answering: a client that resends right after its 200 must
+    // find "duplicate", not "in flight". A failed confirmation only costs that.
+    if (dedupeOk && claimed.length > 0) {
+      await this.deps.dedupe.confirm(claimed).catch((err) => this.deps.log.warn({ err, events: claimed.length }, 'dedupe_confirm_failed'));
+    }
+    let offset = 0;
+    for (const p of batch) {
+      const outcome: PublishOutcome = { accepted: 0, duplicates: 0, inFlight: 0 };
+      for (let i = 0; i < p.events.length; i++) {
+        const s = status[offset + i];
+        if (s === 'new') outcome.accepted++;
+        else if (s === 'duplicate') outcome.duplicates++;
+        else outcome.inFlight++;
+      }
+      offset += p.events.length;
+      p.resolve(outcome);
+    }
+    const m = this.deps.metrics;
+    if (m) {
+      m.events.inc({ outcome: 'accepted' }, countOf(status, 'new'));
+      m.events.inc({ outcome: 'duplicate' }, countOf(status, 'duplicate'));
+      m.events.inc({ outcome: 'in_flight' }, countOf(status, 'in_flight'));
+      m.flushSize.observe(count);
+      m.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+}
+
+const countOf = (status: ClaimResult[], s: ClaimResult) => status.reduce((n, x) => (x === s ? n + 1 : n), 0);

@@ -39,7 +39,18 @@ export function identifierTargets(change: ComputationChange, identifierTypes: st
   return targets.length > 0 ? targets : [null];
 }
 
-export function buildEventCalls(change: ComputationChange, destination: Pick<DestinationConfig, 'id' | 'name'>, settings: ConnectionSettings): SegmentCall[] {
+/**
+ * What an event destination's connection matches on when it names nothing:
+ * the user id (or anonymous id) on every call, plus each email, as Segment's
+ * Engage sends it (the email trait in CONTRACT.md section 5's identify).
+ */
+export const DEFAULT_EVENT_IDENTIFIER_TYPES: readonly string[] = ['user_id', 'email'];
+
+export function buildEventCalls(
+  change: ComputationChange,
+  destination: Pick<DestinationConfig, 'id' | 'name'>,
+  settings: ConnectionSettings,
+): SegmentCall[] {
   const value = changeValue(change);
   const key = change.computation_key;
   const isAudience = change.computation_class !== 'trait';
@@ -53,7 +64,7 @@ export function buildEventCalls(change: ComputationChange, destination: Pick<Des
   const who = change.user_id ? { userId: change.user_id } : change.anonymous_id ? { anonymousId: change.anonymous_id } : {};
   const base = { ...who, timestamp: new Date(change.emitted_at).toISOString(), integrations: { All: false, [destination.name]: true } };
   const calls: SegmentCall[] = [];
-  for (const target of identifierTargets(change, settings.identifierTypes ?? ['user_id'])) {
+  for (const target of identifierTargets(change, settings.identifierTypes ?? [...DEFAULT_EVENT_IDENTIFIER_TYPES])) {
     const idTraits = target ? { [target.type]: target.id } : {};
     const ident = target ? `${target.type}:${target.id}` : 'profile';
     if (settings.identify) {

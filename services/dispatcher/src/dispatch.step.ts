@@ -4,7 +4,7 @@
 // with bounded concurrency across profiles and in order within a profile, then
 // one outcome per change: ok, or dlq with the reason when a call failed for good.
 import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
-import { buildEventCalls } from '@engage/delivery';
+import { DEFAULT_EVENT_IDENTIFIER_TYPES, buildEventCalls } from '@engage/delivery';
 import { dlq, ok, type ChunkContext, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
@@ -24,25 +24,45 @@ interface PlannedCall {
 export class DispatchStep {
   constructor(
     private readonly config: { destinationId: string; keyPrefix: string; dedupeTtlSeconds: number; concurrency: number },
-    private readonly deps: { store: ConfigStore; delivery: DeliveryService; status: DeliveryStatus; lists: ListBuffer; redis: RedisClient; log: Logger },
+    private readonly deps: {
+      store: ConfigStore;
+      delivery: DeliveryService;
+      status: DeliveryStatus;
+      lists: ListBuffer;
+      redis: RedisClient;
+      log: Logger;
+    },
   ) {}
 
   private sentKey = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
 
-  /** The identifier types a connection matches on: its own, else its list adapter's, else user_id. */
+  /** The identifier types a connection matches on: its own, else its list adapter's, else user_id and email. */
   identifierTypesOf(connection: ConnectionConfig): string[] {
     const destination = this.deps.store.get('destination', connection.destinationId);
-    return connection.settings.identifierTypes ?? (destination ? this.deps.lists.defaultIdentifierTypes(destination) : undefined) ?? ['user_id'];
+    return (
+      connection.settings.identifierTypes ??
+      (destination ? this.deps.lists.defaultIdentifierTypes(destination) : undefined) ?? [...DEFAULT_EVENT_IDENTIFIER_TYPES]
+    );
   }
 
   /** Connections of a computation this dispatcher serves, with live destinations. */
-  connectionsFor(change: Pick<ComputationChange, 'space_id' | 'computation_id'>, onlyConnectionId?: string): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
+  connectionsFor(
+    change: Pick<ComputationChange, 'space_id' | 'computation_id'>,
+    onlyConnectionId?: string,
+  ): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
     return this.deps.store
       .list('connection', change.space_id)
-      .filter((c) => c.computationId === change.computation_id && c.enabled && (this.config.destinationId === '*' || c.destinationId === this.config.destinationId))
+      .filter(
+        (c) =>
+          c.computationId === change.computation_id &&
+          c.enabled &&
+          (this.config.destinationId === '*' || c.destinationId === this.config.destinationId),
+      )
       .filter((c) => onlyConnectionId === undefined || c.id === onlyConnectionId)
       .map((connection) => ({ connection, destination: this.deps.store.get('destination', connection.destinationId) }))
-      .filter((x): x is { connection: ConnectionConfig; destination: DestinationConfig } => x.destination !== undefined && x.destination.enabled);
+      .filter(
+        (x): x is { connection: ConnectionConfig; destination: DestinationConfig } => x.destination !== undefined && x.destination.enabled,
+      );
   }
 
   plan(changes: ComputationChange[], onlyConnectionId?: string): { calls: PlannedCall[]; failures: Map<number, string> } {
@@ -58,7 +78,13 @@ export class DispatchStep {
         }
         const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
         for (const call of buildEventCalls(change, destination, connection.settings)) {
-          calls.push({ index, profileId: change.profile_id, destination, messageId: call.messageId, request: { url, method: 'POST', headers, body: call } });
+          calls.push({
+            index,
+            profileId: change.profile_id,
+            destination,
+            messageId: call.messageId,
+            request: { url, method: 'POST', headers, body: call },
+          });
         }
       }
     });
@@ -79,7 +105,11 @@ export class DispatchStep {
   /** Delivers the changes; returns the reasons of those that failed for good, by index. */
   async dispatch(changes: ComputationChange[], keepAlive?: () => Promise<void>, onlyConnectionId?: string): Promise<Map<number, string>> {
     await this.deps.lists.add(
-      changes.flatMap((change) => this.connectionsFor(change, onlyConnectionId).filter((x) => this.deps.lists.isList(x.destination)).map((x) => ({ change, ...x }))),
+      changes.flatMap((change) =>
+        this.connectionsFor(change, onlyConnectionId)
+          .filter((x) => this.deps.lists.isList(x.destination))
+          .map((x) => ({ change, ...x })),
+      ),
     );
     const { calls, failures } = this.plan(changes, onlyConnectionId);
 
@@ -105,7 +135,8 @@ export class DispatchStep {
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
           const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
           // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
-          if (result.ok) marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
+          if (result.ok)
+            marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
           else failures.set(call.index, result.reason);
         }
       }

@@ -20,18 +20,20 @@ const available = fs
   .filter((f) => f.endsWith('.bench.mjs'))
   .map((f) => f.replace(/\.bench\.mjs$/, ''))
   .sort();
-const wanted = process.argv.slice(2);
+// `--collect`: only rebuild RESULTS.md from the sections already measured.
+const collectOnly = process.argv.includes('--collect');
+const wanted = process.argv.slice(2).filter((a) => a !== '--collect');
 const unknown = wanted.filter((a) => !available.includes(a));
 if (unknown.length > 0) {
   process.stderr.write(`unknown bench area(s): ${unknown.join(', ')}; available: ${available.join(', ')}\n`);
   process.exit(2);
 }
-const areas = wanted.length > 0 ? wanted : available;
+const areas = collectOnly ? [] : wanted.length > 0 ? wanted : available;
 
 let started = [];
 let env = {};
 const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL } = process.env;
-if (!(KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL)) {
+if (areas.length > 0 && !(KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL)) {
   const infra = await import(path.join(ROOT, 'scripts/infra.mjs'));
   const result = await infra.up();
   env = result.env;

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- API responses, checked by shape in the expectations */
 // `npx engage apply` / `export` as an operator runs them (the built bin, as a
 // process) against a real control plane on the real infrastructure.
 import { execFile } from 'node:child_process';

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- API responses, checked by shape in the expectations */
 // The configuration API against the real fleet infrastructure: the built
 // service as a process, engage.config read back by an independent ConfigStore.
 import { ConfigStore } from '@engage/config-store';

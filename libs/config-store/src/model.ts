@@ -74,6 +74,8 @@ export interface DestinationConfig {
 export interface ConnectionSettings {
   identify: boolean;
   track: boolean;
+  /** Account-level computations: a Group call per account (identify/track then go to each user of the account). */
+  group?: boolean;
   enteredEvent?: string;
   exitedEvent?: string;
   identifierTypes?: string[];

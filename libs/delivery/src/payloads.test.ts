@@ -1,5 +1,5 @@
 import type { ComputationChange } from '@engage/schemas';
-import { buildEventCalls, callMessageId, classifyResponse, rateLimitOf } from './index';
+import { buildEventCalls, buildGroupCall, callMessageId, changeForAccountUser, classifyResponse, rateLimitOf } from './index';
 
 const change: ComputationChange = {
   change_id: 'chg_1',
@@ -139,5 +139,57 @@ describe('retry policy and rate limits', () => {
       rateLimitOf({ type: 'webhook' }),
       rateLimitOf({ type: 'webhook', rateLimit: { requestsPerSecond: 5 } }),
     ]).toEqual([{ perSecond: 5, burst: 1 }, null, { perSecond: 5, burst: 1 }]);
+  });
+});
+
+describe('account-level computations', () => {
+  const accountChange = {
+    ...change,
+    computation_id: 'aud_acc',
+    computation_key: 'active_accounts',
+    level: 'account' as const,
+    profile_id: 'acc_1',
+    user_id: null,
+    external_ids: [{ type: 'group_id', id: 'g-42' }],
+  };
+
+  it('sends a Group call per account with the audience as a boolean trait', () => {
+    const call = buildGroupCall(accountChange, destination);
+    expect(call).toEqual({
+      type: 'group',
+      groupId: 'g-42',
+      messageId: expect.stringMatching(/^personas_[0-9a-f]{32}$/),
+      timestamp: new Date(accountChange.emitted_at).toISOString(),
+      traits: { active_accounts: true },
+      context: {
+        personas: {
+          computation_class: 'audience',
+          computation_id: 'aud_acc',
+          computation_key: 'active_accounts',
+          namespace: change.space_id,
+          space_id: change.space_id,
+        },
+      },
+      integrations: { All: false, [destination.name]: true },
+    });
+    expect(buildGroupCall({ ...accountChange, external_ids: [] }, destination)).toBeNull();
+  });
+
+  it("addresses each user of the account with the user's own identifiers and a distinct change id", () => {
+    const user = {
+      profileId: 'pro_u',
+      userId: 'u-7',
+      anonymousId: null,
+      externalIds: [
+        { type: 'user_id', id: 'u-7' },
+        { type: 'email', id: 'u7@x.co' },
+      ],
+    };
+    const forUser = changeForAccountUser(accountChange, user);
+    expect(buildEventCalls(forUser, destination, { identify: true, track: false }).map((c) => [c.userId, c.traits])).toEqual([
+      ['u-7', { active_accounts: true, email: 'u7@x.co' }],
+    ]);
+    expect(forUser.change_id).not.toBe(accountChange.change_id);
+    expect(changeForAccountUser(accountChange, { ...user, profileId: 'pro_v' }).change_id).not.toBe(forUser.change_id);
   });
 });

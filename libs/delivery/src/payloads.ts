@@ -6,8 +6,9 @@ import type { ConnectionSettings, DestinationConfig } from '@engage/config-store
 import type { ComputationChange } from '@engage/schemas';
 
 export interface SegmentCall {
-  type: 'identify' | 'track';
+  type: 'identify' | 'track' | 'group';
   userId?: string;
+  groupId?: string;
   anonymousId?: string;
   messageId: string;
   timestamp: string;
@@ -93,4 +94,53 @@ export function buildEventCalls(
     }
   }
   return calls;
+}
+
+/** Who a user of an account is, as the dispatcher loads it for account-level changes. */
+export interface AccountUser {
+  profileId: string;
+  userId: string | null;
+  anonymousId: string | null;
+  externalIds: Array<{ type: string; id: string }>;
+}
+
+/**
+ * Account-level audiences and traits, as Segment delivers them: a Group call
+ * per account (the audience as a boolean trait, a trait's value directly),
+ * and/or Identify / Track calls for each user of the account. Null when the
+ * account has no group id to address it by.
+ */
+export function buildGroupCall(change: ComputationChange, destination: Pick<DestinationConfig, 'id' | 'name'>): SegmentCall | null {
+  const groupId = change.external_ids.find((x) => x.type === 'group_id')?.id;
+  if (!groupId) return null;
+  return {
+    type: 'group',
+    groupId,
+    messageId: callMessageId(change.change_id, destination.id, 'group', `group_id:${groupId}`),
+    timestamp: new Date(change.emitted_at).toISOString(),
+    traits: { [change.computation_key]: changeValue(change) },
+    context: {
+      personas: {
+        computation_class: change.computation_class,
+        computation_id: change.computation_id,
+        computation_key: change.computation_key,
+        namespace: change.space_id,
+        space_id: change.space_id,
+      },
+    },
+    integrations: { All: false, [destination.name]: true },
+  };
+}
+
+/** The account's change as one of its users receives it: the same value, the user's identifiers, its own change id. */
+export function changeForAccountUser(change: ComputationChange, user: AccountUser): ComputationChange {
+  return {
+    ...change,
+    level: 'user',
+    profile_id: user.profileId,
+    change_id: `${change.change_id}:${user.profileId}`,
+    user_id: user.userId,
+    anonymous_id: user.anonymousId,
+    external_ids: user.externalIds.map((x) => ({ type: x.type, id: x.id })),
+  };
 }

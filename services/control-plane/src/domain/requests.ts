@@ -151,6 +151,7 @@ const connectionSettings = z
   .object({
     identify: z.boolean().default(true),
     track: z.boolean().default(false),
+    group: z.boolean().optional(),
     enteredEvent: eventName.optional(),
     exitedEvent: eventName.optional(),
     identifierTypes: z

@@ -7,6 +7,7 @@ import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@
 import type { IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { createRuntime, opsComponent } from '@engage/service';
 import { configSchema } from './config';
+import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
 import { IdentityStep } from './identity.step';
 
@@ -19,8 +20,9 @@ const registry = new ComputationsRegistry({ computeMode: 'realtime' }, { store, 
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
-const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer });
-const identity = new IdentityStep(stepConfig, { profiles, registry, committer });
+const accounts = new AccountStep({ profiles, registry, committer });
+const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts });
+const identity = new IdentityStep(stepConfig, { profiles, registry, committer, accounts });
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved.name);
 const deadLetters = new DeadLetterWriter({ topic: eventsDlq.name }, { producer });

@@ -79,7 +79,7 @@ export class RecomputeJob {
         const last = Number((await this.deps.redis.get(this.doneKey(config.id))) ?? 0);
         const now = this.deps.now?.() ?? Date.now();
         if (now - last >= this.config.batchIntervalMs) {
-          const ran = await this.withLease(config.id, this.recompute(space.id, compiled, last === 0 ? 'backfill' : 'batch'));
+          const ran = await this.withLease(config.id, this.recompute(space.id, compiled, 'batch'));
           if (!ran) continue;
           await this.deps.redis.set(this.doneKey(config.id), String(now));
         }
@@ -138,8 +138,9 @@ export class RecomputeJob {
     const size = await this.deps.profiles.memberCount(computationId);
     const fields: Record<string, string> = { status, size: String(size), updatedAt: String(Date.now()) };
     if (progress !== undefined) fields.progress = String(progress);
-    await this.deps.redis.hset(this.status.computation(computationId), fields);
-    if (progress === undefined) await this.deps.redis.hdel(this.status.computation(computationId), 'progress');
+    const tx = this.deps.redis.multi().hset(this.status.computation(computationId), fields);
+    if (progress === undefined) tx.hdel(this.status.computation(computationId), 'progress');
+    await tx.exec();
   }
 
   /** Disabled or deleted computations: members, stored values and done-markers go. */

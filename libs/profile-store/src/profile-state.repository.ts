@@ -95,7 +95,13 @@ export function emptyProfile(ref: ProfileRef): StoredProfile {
 
 export class ProfileStateRepository {
   constructor(
-    private readonly config: { keyPrefix: string; /** Wake-up sorted sets (one cluster slot each); default 8. */ wakeShards?: number },
+    private readonly config: {
+      keyPrefix: string;
+      /** Wake-up sorted sets (one cluster slot each); default 8. */
+      wakeShards?: number;
+      /** Profile write locks expire after this long if their holder dies (ms); default 30 s. */
+      lockTtlMs?: number;
+    },
     private readonly deps: { redis: RedisClient },
   ) {}
 
@@ -194,7 +200,7 @@ export class ProfileStateRepository {
    * Redis Cluster: there, lock per slot group (not done: single node here).
    */
   async withLocks<T>(refs: ProfileRef[], fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
-    const ttlMs = opts.ttlMs ?? 30_000;
+    const ttlMs = opts.ttlMs ?? this.config.lockTtlMs ?? 30_000;
     const deadline = Date.now() + (opts.waitMs ?? 60_000);
     const keys = [...new Set(refs.map((r) => this.lockKey(r)))];
     if (keys.length === 0) return fn();

@@ -17,7 +17,7 @@ const onError = (err: unknown, id: string) => log.error({ err, computationId: id
 const realtime = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError });
 const batch = new ComputationsRegistry({ computeMode: 'batch' }, { store, onError });
 const all = new ComputationsRegistry({ computeMode: 'all' }, { store, onError });
-const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const expiry = new ExpiryJob({ batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS }, { profiles, all, realtime, committer });
 const recompute = new RecomputeJob(

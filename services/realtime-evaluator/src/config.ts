@@ -10,6 +10,10 @@ export const configSchema = z.object({
   EVALUATOR_CONCURRENCY: positiveInt(2),
   /** Events kept per profile (the evaluation history bound). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+  /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
+  PROFILE_LOCK_TTL_MS: positiveInt(30_000),
+  /** Kafka session timeout (ms): how long a dead replica's partitions wait before moving. */
+  EVALUATOR_SESSION_TIMEOUT_MS: positiveInt(30_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -17,7 +17,7 @@ const { kafka, codec, producer, redis, log, topics } = runtime;
 
 const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'realtime-evaluator' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
 const registry = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') });
-const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
 const accounts = new AccountStep({ profiles, registry, committer });
@@ -26,7 +26,7 @@ const identity = new IdentityStep(stepConfig, { profiles, registry, committer, a
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved.name);
 const deadLetters = new DeadLetterWriter({ topic: eventsDlq.name }, { producer });
-const consumerConfig = { fromBeginning: true, chunkSize: config.EVALUATOR_CHUNK_SIZE, partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY };
+const consumerConfig = { fromBeginning: true, chunkSize: config.EVALUATOR_CHUNK_SIZE, partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY, sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS };
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator`, topics: [topics.eventsResolved.name] },
   { kafka, log: log.child({ component: 'events-consumer' }), step: 'evaluate', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms) => evaluate.handle(ms) },

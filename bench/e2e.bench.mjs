@@ -21,6 +21,7 @@
 // in these figures.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -123,6 +124,7 @@ const NAMES = ['Order Completed', 'Product Viewed', 'Product Viewed', 'Product V
 const CATEGORIES = ['shoes', 'books', 'toys', 'garden', 'music'];
 
 async function main() {
+  const loadBefore = os.loadavg()[0];
   const kafkaLog = silentLogger();
   const kafka = createKafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'e2e-bench' }, { log: kafkaLog });
   const topics = topicRegistry(prefix);
@@ -277,8 +279,11 @@ async function main() {
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
       '',
+      `Machine load (1-minute load average, 2 cores, shared with other work): ${loadBefore.toFixed(1)} before the run, ${os.loadavg()[0].toFixed(1)} after; absolute figures move with it, the ratio less so.`,
+      '',
       'Latency: from the moment the bench produced the event (its timestamp) to the arrival of its change record at the bench\'s consumer, through Kafka twice, the evaluator, Redis.',
       'Target (issue 6): >= 10,000 events/s sustained end to end and p99 < 250 ms at half that load, on this machine with every service on it.',
+      'Where the time goes (cpu profile of the evaluator, `E2E_EVALUATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>"`): evaluation with the engine of this branch (reference evaluator over the stored history), garbage collection of the per-profile JSON state, Avro encoding of about 3 change records per event (the first event of a profile evaluates every computation: count/sum traits emit null -> 0), and waiting on Redis/Kafka round trips (5 per chunk: lock, MGET, produce, MULTI, unlock).',
     ];
     fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-e2e.md'), `${lines.join('\n')}\n`);
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -61,7 +61,11 @@ describe('computation lifecycle', () => {
     expect(ids.slice(400).every((p) => f.changesOf(p, 'joined_ever')[0]!.reason === 'realtime')).toBe(true);
     // Profiles with history only come in through the backfill.
     expect(ids.slice(200, 400).filter((p) => f.changesOf(p, 'joined_ever')[0]!.reason !== 'backfill')).toEqual([]);
-    const final = await audience(created.id);
+    // The size is refreshed on every scheduler pass: the last realtime entries may land just after one.
+    const final = await waitFor(async () => {
+      const a = await audience(created.id);
+      return a.size === 600 ? a : null;
+    }, { description: 'size 600' });
     expect([final.status, final.size, final.progress]).toEqual(['Live', 600, null]);
     // Statuses only move forward (Preparing -> Computing -> Live), Live has no progress.
     const rank = seen.map((s) => ['Preparing', 'Computing', 'Live'].indexOf(s.status!));

@@ -69,9 +69,14 @@ export class RecomputeJob {
         const done = await this.deps.redis.get(this.doneKey(config.id));
         if (done !== String(config.definitionVersion)) {
           const reason: ChangeReason = done !== null && Number(done) < config.definitionVersion ? 'edit' : 'backfill';
-          const ran = await this.withLease(config.id, this.recompute(space.id, compiled, reason));
-          if (ran) await this.deps.redis.set(this.doneKey(config.id), String(config.definitionVersion));
-          else continue; // another replica is on it
+          // The done-marker is read again and written under the lease, so a
+          // replica that takes the lease just after another finished skips.
+          const ran = await this.withLease(config.id, async (renew) => {
+            if ((await this.deps.redis.get(this.doneKey(config.id))) === String(config.definitionVersion)) return;
+            await this.recompute(space.id, compiled, reason)(renew);
+            await this.deps.redis.set(this.doneKey(config.id), String(config.definitionVersion));
+          });
+          if (!ran) continue; // another replica is on it
         }
         await this.report(config.id, 'Live');
       }
@@ -79,9 +84,12 @@ export class RecomputeJob {
         const last = Number((await this.deps.redis.get(this.doneKey(config.id))) ?? 0);
         const now = this.deps.now?.() ?? Date.now();
         if (now - last >= this.config.batchIntervalMs) {
-          const ran = await this.withLease(config.id, this.recompute(space.id, compiled, 'batch'));
+          const ran = await this.withLease(config.id, async (renew) => {
+            if (now - Number((await this.deps.redis.get(this.doneKey(config.id))) ?? 0) < this.config.batchIntervalMs) return;
+            await this.recompute(space.id, compiled, 'batch')(renew);
+            await this.deps.redis.set(this.doneKey(config.id), String(now));
+          });
           if (!ran) continue;
-          await this.deps.redis.set(this.doneKey(config.id), String(now));
         }
         await this.report(config.id, 'Live');
       }

@@ -118,8 +118,10 @@ describe('computation lifecycle', () => {
     await f.send([f.event('pro_d', { event: 'Toggle' })]); // not evaluated while disabled
 
     await f.api('PATCH', `/spaces/${f.spaceId}/audiences/${created.id}`, { enabled: true });
-    const [, again] = await f.waitChanges('pro_d', 'toggled', 2);
+    const [first, again] = await f.waitChanges('pro_d', 'toggled', 2);
     expect([again!.value, again!.previous]).toEqual([true, false]);
+    // A re-entry is a new change, not a duplicate of the first entry.
+    expect(again!.change_id).not.toBe(first!.change_id);
     await waitFor(async () => (await audience(created.id)).status === 'Live' && (await audience(created.id)).size === 1, { description: 'Live again' });
 
     await f.api('DELETE', `/spaces/${f.spaceId}/audiences/${created.id}`);

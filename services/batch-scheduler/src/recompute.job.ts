@@ -55,6 +55,8 @@ export class RecomputeJob {
   /** Realtime: the definition version computed; batch: when last computed. Absent: never (or cleared). */
   private doneKey = (id: string) => `${this.config.keyPrefix}sched:done:${id}`;
   private leaseKey = (id: string) => `${this.config.keyPrefix}sched:lease:${id}`;
+  /** The running pass of a computation (its start time): part of its changes' change_id. */
+  private passKey = (id: string) => `${this.config.keyPrefix}sched:pass:${id}`;
 
   /** One pass over every space's computations: start what is due, report status. */
   async tick(): Promise<void> {
@@ -111,6 +113,12 @@ export class RecomputeJob {
 
   private recompute(spaceId: string, target: CompiledComputation, reason: ChangeReason) {
     return async (renew: () => Promise<void>) => {
+      // change_id cause: one per pass, kept in Redis until the pass is done, so
+      // a pass re-run after a crash repeats the same ids (duplicates dedupe),
+      // while a later pass (the next batch run, a re-enable) gets new ones: a
+      // re-entry is not mistaken for a duplicate of an old entry.
+      await this.deps.redis.set(this.passKey(target.id), String(this.deps.now?.() ?? Date.now()), 'NX');
+      const pass = await this.deps.redis.get(this.passKey(target.id));
       // NOTE: evaluated within the order of ALL the space's computations, so a
       // batch computation reads realtime values through trait() and the
       // engine keeps every computation's state (it drops states of
@@ -128,7 +136,7 @@ export class RecomputeJob {
             for (const change of reevaluate(profile, ordered, (c) => c.id === target.id, now)) {
               // Another computation can change here only if its stored value was stale (a new version the evaluator has not seen yet).
               const why: ChangeReason = change.computation.id === target.id ? reason : 'backfill';
-              pending.push({ profile, change, reason: why, occurredAt: now, cause: `${why}@v${change.computation.definitionVersion}` });
+              pending.push({ profile, change, reason: why, occurredAt: now, cause: `${why}@${target.id}@${pass}` });
             }
           }
           // Wake-ups follow the realtime computations, as the evaluator sets them.
@@ -139,6 +147,7 @@ export class RecomputeJob {
         await renew();
         if (reason !== 'batch') await this.report(target.id, 'Computing', total === 0 ? 1 : Math.min(1, seen / total));
       }
+      await this.deps.redis.del(this.passKey(target.id));
     };
   }
 

@@ -13,6 +13,9 @@ import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCod
 import { toChangeRecord } from './change-records';
 import type { MembershipUpdate, ProfileRef, ProfileStateRepository, StoredProfile } from './profile-state.repository';
 
+/** Bytes of change records per produce request (well under the broker's 1 MB message.max.bytes). */
+const MAX_SEND_BYTES = 512 * 1024;
+
 export interface PendingChange {
   profile: StoredProfile;
   change: ValueChange;
@@ -37,8 +40,25 @@ export class ChangeCommitter {
     const records = pending.map((p) => toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: now, cause: p.cause }));
     if (records.length > 0) {
       const subject = valueSubject(this.config.changesTopic);
-      const messages = await Promise.all(records.map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) })));
-      await this.deps.producer.send({ topic: this.config.changesTopic, messages });
+      // TRICKY: the registry client caches a schema only once its fetch is
+      // done: the first record alone, so that a cold cache costs one fetch,
+      // not one per record of the chunk.
+      const first = { key: records[0]!.profile_id, value: await this.deps.codec.encode(subject, records[0]) };
+      const messages = [first, ...(await Promise.all(records.slice(1).map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) }))))];
+      // NOTE: one produce request per ~MAX_SEND_BYTES: a chunk can make
+      // thousands of changes, and a record batch over the broker's
+      // message.max.bytes (1 MB by default) is refused. Sequential sends keep
+      // per-partition order.
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < messages.length; i++) {
+        bytes += messages[i]!.value.length + messages[i]!.key.length;
+        if (bytes >= MAX_SEND_BYTES || i === messages.length - 1) {
+          await this.deps.producer.send({ topic: this.config.changesTopic, messages: messages.slice(start, i + 1) });
+          start = i + 1;
+          bytes = 0;
+        }
+      }
     }
     const memberships: MembershipUpdate[] = pending
       .filter((p) => p.change.computation.class === 'audience')

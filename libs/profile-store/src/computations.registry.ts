@@ -4,7 +4,10 @@ import type { ComputationConfig, ConfigStore } from '@engage/config-store';
 import { compileComputation, dependencyOrder, parseQuery, type CompiledComputation } from '@engage/engine';
 
 export interface SpaceComputations {
+  /** User-level computations (audiences of type users, computed traits) in dependency order. */
   ordered: CompiledComputation[];
+  /** Account-level audiences (type accounts): evaluated over an account's users (account-evaluation.ts). */
+  accounts: CompiledComputation[];
   byId: Map<string, { config: ComputationConfig; compiled: CompiledComputation }>;
 }
 
@@ -57,6 +60,7 @@ export class ComputationsRegistry {
         this.deps.onError?.(err, config.id);
       }
     }
-    return { ordered: dependencyOrder([...byId.values()].map((v) => v.compiled)), byId };
+    const all = [...byId.values()].map((v) => v.compiled);
+    return { ordered: dependencyOrder(all.filter((c) => c.ast.type !== 'accounts')), accounts: all.filter((c) => c.ast.type === 'accounts'), byId };
   }
 }

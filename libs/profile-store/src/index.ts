@@ -3,3 +3,4 @@ export * from './computations.registry';
 export * from './profile-state.repository';
 export * from './change-committer';
 export * from './audience-csv';
+export * from './account-evaluation';

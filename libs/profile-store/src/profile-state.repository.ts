@@ -28,6 +28,10 @@ export interface StoredProfile extends ProfileState, ProfileIdentifiers {
   profileId: string;
   /** Absent on profiles stored before it existed. */
   metadata?: ProfileMetadata;
+  /** Accounts (account profile ids) this user is linked to by group calls. */
+  accounts?: string[];
+  /** Account profiles only: the linked users' profile ids. */
+  users?: string[];
 }
 
 /** Folds one event into the profile's metadata (events may arrive out of order). */
@@ -59,11 +63,39 @@ export interface MembershipUpdate {
   member: boolean;
 }
 
+/** A profile whose wake-up is due, with the instant it was due at (part of the expiry change_id). */
+export interface DueProfile extends ProfileRef {
+  dueAt: number;
+}
+
 const CLAIM_DUE_LUA = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
 return due
 `;
+
+// All-or-nothing: either every lock of the list is taken for ARGV[1] or none is.
+const LOCK_LUA = `
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v and v ~= ARGV[1] then return i end
+end
+for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
+return 0
+`;
+const UNLOCK_LUA = `
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end
+end
+return 0
+`;
+
+/** FNV-1a: a stable, cheap shard choice. */
+function shardOf(text: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % shards;
+}
 
 export function emptyProfile(ref: ProfileRef): StoredProfile {
   return { ...ref, events: [], traits: {}, values: {}, userId: null, anonymousId: null, externalIds: [] };
@@ -71,9 +103,19 @@ export function emptyProfile(ref: ProfileRef): StoredProfile {
 
 export class ProfileStateRepository {
   constructor(
-    private readonly config: { keyPrefix: string },
+    private readonly config: {
+      keyPrefix: string;
+      /** Wake-up sorted sets (one cluster slot each); default 8. */
+      wakeShards?: number;
+      /** Profile write locks expire after this long if their holder dies (ms); default 30 s. */
+      lockTtlMs?: number;
+    },
     private readonly deps: { redis: RedisClient },
   ) {}
+
+  private get shards(): number {
+    return this.config.wakeShards ?? 8;
+  }
 
   /** `{space:profile}` hash tag: one profile's keys share a cluster slot. */
   stateKey(ref: ProfileRef): string {
@@ -87,12 +129,23 @@ export class ProfileStateRepository {
   idsKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:ids`;
   }
-  /** Every profile of a space that has state: what a preview scans, without a keyspace SCAN. */
-  profilesKey(spaceId: string): string {
+  /**
+   * Wake-ups are sharded by profile over several sorted sets, each its own
+   * hash tag, so that in a Redis Cluster they spread over nodes and scheduler
+   * replicas claim from different sets without contending on one key.
+   */
+  wakeKeyOf(ref: ProfileRef): string {
+    return this.wakeShardKey(shardOf(`${ref.spaceId}|${ref.profileId}`, this.shards));
+  }
+  wakeShardKey(shard: number): string {
+    return `${this.config.keyPrefix}rt:wake:{${shard}}`;
+  }
+  /** Every stored (user) profile of a space: progress totals and space-scoped scans. */
+  spaceProfilesKey(spaceId: string): string {
     return `${this.config.keyPrefix}rt:profiles:{${spaceId}}`;
   }
-  get wakeKey(): string {
-    return `${this.config.keyPrefix}rt:wake`;
+  lockKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:lock`;
   }
   /** `{computationId}` hash tag: the set and its export snapshots share a cluster slot (COPY needs that). */
   membersKey(computationId: string): string {
@@ -119,10 +172,10 @@ export class ProfileStateRepository {
     for (const { profile, wakeAt } of profiles) {
       tx.set(this.stateKey(profile), JSON.stringify(profile));
       tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
-      tx.sadd(this.profilesKey(profile.spaceId), profile.profileId);
       const member = `${profile.spaceId}|${profile.profileId}`;
-      if (wakeAt === null) tx.zrem(this.wakeKey, member);
-      else tx.zadd(this.wakeKey, wakeAt, member);
+      if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
+      else tx.zadd(this.wakeKeyOf(profile), wakeAt, member);
+      if (!profile.users) tx.sadd(this.spaceProfilesKey(profile.spaceId), profile.profileId);
     }
     for (const m of memberships) {
       if (m.member) tx.sadd(this.membersKey(m.computationId), m.profileId);
@@ -130,8 +183,8 @@ export class ProfileStateRepository {
     }
     for (const ref of deleted) {
       tx.del(this.stateKey(ref), this.idsKey(ref));
-      tx.srem(this.profilesKey(ref.spaceId), ref.profileId);
-      tx.zrem(this.wakeKey, `${ref.spaceId}|${ref.profileId}`);
+      tx.zrem(this.wakeKeyOf(ref), `${ref.spaceId}|${ref.profileId}`);
+      tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
     }
     await tx.exec();
   }
@@ -142,12 +195,57 @@ export class ProfileStateRepository {
    * take it too, and a replica that dies mid-way only delays it by the lease.
    * The commit of the evaluation then sets the real next wake-up.
    */
-  async claimDue(now: number, limit: number, leaseMs: number): Promise<ProfileRef[]> {
-    const members = (await this.deps.redis.eval(CLAIM_DUE_LUA, 1, this.wakeKey, now, limit, now + leaseMs)) as string[];
-    return members.map((m) => {
-      const i = m.indexOf('|');
-      return { spaceId: m.slice(0, i), profileId: m.slice(i + 1) };
-    });
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<DueProfile[]> {
+    const out: DueProfile[] = [];
+    // Start at a random shard so replicas spread over the sets.
+    const first = Math.floor(Math.random() * this.shards);
+    for (let i = 0; i < this.shards && out.length < limit; i++) {
+      const key = this.wakeShardKey((first + i) % this.shards);
+      const flat = (await this.deps.redis.eval(CLAIM_DUE_LUA, 1, key, now, limit - out.length, now + leaseMs)) as string[];
+      for (let j = 0; j < flat.length; j += 2) {
+        const m = flat[j]!;
+        const k = m.indexOf('|');
+        out.push({ spaceId: m.slice(0, k), profileId: m.slice(k + 1), dueAt: Number(flat[j + 1]) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Takes the write locks of these profiles (all or none), retrying with
+   * jitter until `waitMs`, runs `fn`, then releases them. Every writer of
+   * profile state (events, merges, expiry, backfills) goes through this, so a
+   * load-compute-produce-save cycle never overwrites another's save.
+   * NOTE: the locks expire after `ttlMs` (a dead holder frees them); ttlMs is
+   * far above a chunk's processing time. Multi-key scripts need one slot in a
+   * Redis Cluster: there, lock per slot group (not done: single node here).
+   */
+  async withLocks<T>(refs: ProfileRef[], fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
+    const ttlMs = opts.ttlMs ?? this.config.lockTtlMs ?? 30_000;
+    const deadline = Date.now() + (opts.waitMs ?? 60_000);
+    const keys = [...new Set(refs.map((r) => this.lockKey(r)))];
+    if (keys.length === 0) return fn();
+    const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    for (let attempt = 0; ; attempt++) {
+      const held = (await this.deps.redis.eval(LOCK_LUA, keys.length, ...keys, owner, ttlMs)) as number;
+      if (held === 0) break;
+      if (Date.now() > deadline) throw Object.assign(new Error(`profile lock ${keys[held - 1]} still held after ${opts.waitMs ?? 60_000} ms`), { retriable: true });
+      await new Promise((r) => setTimeout(r, Math.min(200, 5 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
+    }
+    try {
+      return await fn();
+    } finally {
+      await this.deps.redis.eval(UNLOCK_LUA, keys.length, ...keys, owner);
+    }
+  }
+
+  /** Stored user profiles of one space, a page at a time (SSCAN of the space index). */
+  async *scanSpace(spaceId: string, pageSize = 500): AsyncGenerator<ProfileRef[]> {
+    for await (const ids of this.scanMembers(this.spaceProfilesKey(spaceId), pageSize)) yield ids.map((profileId) => ({ spaceId, profileId }));
+  }
+
+  async countSpace(spaceId: string): Promise<number> {
+    return this.deps.redis.scard(this.spaceProfilesKey(spaceId));
   }
 
   /** Every stored profile, a page at a time (SCAN: no blocking of Redis). */

@@ -14,6 +14,8 @@ export const configSchema = z.object({
   BATCH_INTERVAL_MS: positiveInt(8 * 3600 * 1000),
   /** Events kept per profile (must match the evaluator's). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+  /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
+  PROFILE_LOCK_TTL_MS: positiveInt(30_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

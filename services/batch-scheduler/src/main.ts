@@ -16,10 +16,14 @@ const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'batch-s
 const onError = (err: unknown, id: string) => log.error({ err, computationId: id }, 'computation_unparsable');
 const realtime = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError });
 const batch = new ComputationsRegistry({ computeMode: 'batch' }, { store, onError });
-const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const all = new ComputationsRegistry({ computeMode: 'all' }, { store, onError });
+const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
-const expiry = new ExpiryJob({ batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS }, { profiles, registry: realtime, committer });
-const recompute = new RecomputeJob({ keyPrefix: config.REDIS_KEY_PREFIX, batchIntervalMs: config.BATCH_INTERVAL_MS }, { store, realtime, batch, profiles, committer, redis });
+const expiry = new ExpiryJob({ batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS }, { profiles, all, realtime, committer });
+const recompute = new RecomputeJob(
+  { keyPrefix: config.REDIS_KEY_PREFIX, batchIntervalMs: config.BATCH_INTERVAL_MS, leaseMs: config.SCHEDULER_LEASE_MS },
+  { store, realtime, batch, all, profiles, committer, redis },
+);
 
 runtime.service.add(
   ...runtime.infrastructure,

@@ -6,10 +6,14 @@ export const configSchema = z.object({
   OPS_PORT: port(9102),
   /** Messages per chunk: one MGET, one sendBatch and one MULTI each. */
   EVALUATOR_CHUNK_SIZE: positiveInt(500),
-  /** Partitions handled at once by one replica. */
-  EVALUATOR_CONCURRENCY: positiveInt(2),
+  /** Partitions handled at once by one replica: overlaps one chunk's Redis/Kafka round trips with another's work. */
+  EVALUATOR_CONCURRENCY: positiveInt(6),
   /** Events kept per profile (the evaluation history bound). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+  /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
+  PROFILE_LOCK_TTL_MS: positiveInt(30_000),
+  /** Kafka session timeout (ms): how long a dead replica's partitions wait before moving. */
+  EVALUATOR_SESSION_TIMEOUT_MS: positiveInt(30_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -2,9 +2,24 @@
 // Per chunk: one MGET of the profiles it touches, events applied in offset
 // order (per-profile order holds: the topic is keyed by profile), then one
 // sendBatch of the changes and one MULTI of the state (ChangeCommitter).
+//
+// Crash safety (tested by test/evaluation-restart.test.ts, SIGKILL mid-stream):
+// - offsets are committed only after a chunk's changes are acked by Kafka AND
+//   its state is saved (BatchConsumer resolves after handle() returns);
+// - changes are produced BEFORE the state is saved (ChangeCommitter): a crash
+//   in between leaves the old state, the chunk is redelivered, the same events
+//   produce the same changes with the same change_id (a hash of computation,
+//   version, profile, value and the causing message id): a duplicate carries
+//   the id of the original, and dispatchers drop it; a change is never lost;
+// - a crash after the save: redelivered events are already in the stored
+//   history (deduplicated by messageId in applyEvent): no change twice;
+// - every writer of a profile (this step, merges, expiry, backfills) holds the
+//   profile's lock for its load-compute-produce-save cycle, so none overwrites
+//   another's state with a stale copy.
 import { applyEvent, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
-import { noteMetadata, type ChangeCommitter, type ComputationsRegistry, type PendingChange, type ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import { noteMetadata, type ChangeCommitter, type ComputationsRegistry, type PendingChange, type ProfileRef, type ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import type { AccountStep, AccountWork } from './account.step';
 import type { ResolvedEvent } from '@engage/schemas';
 
 export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
@@ -39,18 +54,33 @@ export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits
 export class EvaluateStep {
   constructor(
     private readonly config: { maxEventsPerProfile: number },
-    private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; now?: () => number },
+    private readonly deps: {
+      profiles: ProfileStateRepository;
+      registry: ComputationsRegistry;
+      committer: ChangeCommitter;
+      accounts: AccountStep;
+      now?: () => number;
+    },
   ) {}
 
   async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
+    const refs = new Map<string, ProfileRef>();
+    for (const m of messages) refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
+    const work: AccountWork = { links: [], users: [], cause: messages.at(-1)?.value.message_id ?? '', occurredAt: messages.at(-1)?.value.timestamp ?? 0 };
+    const outcomes = await this.deps.profiles.withLocks([...refs.values()], () => this.evaluate(messages, [...refs.values()], work));
+    // Accounts after the users' locks are released (see account.step.ts).
+    await this.deps.accounts.handle(work);
+    return outcomes;
+  }
+
+  private async evaluate(messages: Array<ConsumedMessage<ResolvedEvent>>, refs: ProfileRef[], work: AccountWork): Promise<MessageOutcome[]> {
     const now = this.deps.now?.() ?? Date.now();
     const outcomes: MessageOutcome[] = [];
-    const refs = new Map<string, { spaceId: string; profileId: string }>();
-    for (const m of messages) refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
-    const loaded = await this.deps.profiles.load([...refs.values()]);
+    const loaded = await this.deps.profiles.load(refs);
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
 
     const pending: PendingChange[] = [];
+    const accountUsers = new Set<StoredProfile>();
     for (const m of messages) {
       const e = m.value;
       let event: EngineEvent & { arrivedAt: number };
@@ -63,13 +93,21 @@ export class EvaluateStep {
       const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
       noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
       noteMetadata(profile, event);
+      if (e.account_id) {
+        profile.accounts ??= [];
+        if (!profile.accounts.includes(e.account_id)) profile.accounts.push(e.account_id);
+        work.links.push({ user: profile, accountId: e.account_id, groupId: e.group_id, traits: e.type === 'group' ? event.traits : undefined });
+      }
       const { ordered } = this.deps.registry.forSpace(e.space_id);
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
       for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: e.message_id });
+      if (profile.accounts?.length) accountUsers.add(profile);
       outcomes.push(ok);
     }
     const touched = [...profiles.values()].map((profile) => ({ profile, ordered: this.deps.registry.forSpace(profile.spaceId).ordered }));
     await this.deps.committer.commit(touched, pending);
+    // Only spaces with account-level computations pay for account re-evaluation.
+    work.users = [...accountUsers].filter((p) => this.deps.registry.forSpace(p.spaceId).accounts.length > 0);
     return outcomes;
   }
 }

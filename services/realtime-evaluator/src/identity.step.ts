@@ -4,54 +4,82 @@
 // profile exits the audiences it was in before its state is dropped.
 import { reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
+import type { AccountStep, AccountWork } from './account.step';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileRef, ProfileStateRepository, StoredProfile } from '@engage/profile-store';
 import type { IdentityChange } from '@engage/schemas';
 
 export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, maxEvents: number): void {
+  // NOTE: the merged profile's events keep their own incremental-state token,
+  // so the engine applies them to the survivor's states on the next
+  // evaluation (counts add, windows combine, first/last by time); the stored
+  // history stays bounded, so an all-time aggregate over more than
+  // `maxEvents` events of the merged profile is cut to its newest events.
   const seen = new Set(survivor.events.map((e) => e.messageId));
   survivor.events.push(...merged.events.filter((e) => !seen.has(e.messageId)));
   survivor.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
   if (survivor.events.length > maxEvents) survivor.events.splice(0, survivor.events.length - maxEvents);
   survivor.traits = { ...merged.traits, ...survivor.traits };
   for (const x of merged.externalIds) if (!survivor.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor.externalIds.push(x);
+  for (const a of merged.accounts ?? []) if (!(survivor.accounts ??= []).includes(a)) survivor.accounts.push(a);
   survivor.userId ??= merged.userId;
   survivor.anonymousId ??= merged.anonymousId;
+  if (merged.metadata && (!survivor.metadata || merged.metadata.createdAt < survivor.metadata.createdAt)) {
+    const m = merged.metadata;
+    survivor.metadata = survivor.metadata
+      ? { ...survivor.metadata, createdAt: m.createdAt, firstMessageId: m.firstMessageId, firstSourceId: m.firstSourceId }
+      : { ...m };
+  }
 }
 
 export class IdentityStep {
   constructor(
     private readonly config: { maxEventsPerProfile: number },
-    private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; now?: () => number },
+    private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; accounts: AccountStep; now?: () => number },
   ) {}
 
   async handle(messages: Array<ConsumedMessage<IdentityChange>>): Promise<MessageOutcome[]> {
-    const now = this.deps.now?.() ?? Date.now();
     // Changes of one chunk are applied one after the other (merges can chain).
     for (const { value: c } of messages) {
-      const { ordered } = this.deps.registry.forSpace(c.space_id);
       const refs: ProfileRef[] = [c.profile_id, ...c.merged_profile_ids].map((profileId) => ({ spaceId: c.space_id, profileId }));
-      const [survivor, ...merged] = await this.deps.profiles.load(refs);
-      for (const x of c.external_ids) if (!survivor!.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor!.externalIds.push({ type: x.type, id: x.id });
-      const pending: PendingChange[] = [];
-      const deleted: ProfileRef[] = [];
-      for (const m of merged) {
-        // Exits for the merged profile: it no longer exists on its own.
-        for (const comp of ordered) {
-          if (comp.class === 'audience' && m.values[comp.id]?.value === true) {
-            const change: ValueChange = { computation: comp, value: false, previous: true };
-            pending.push({ profile: m, change, reason: 'realtime', occurredAt: c.occurred_at, cause: c.change_id });
-          }
-        }
-        combineProfiles(survivor!, m, this.config.maxEventsPerProfile);
-        deleted.push({ spaceId: m.spaceId, profileId: m.profileId });
-      }
-      if (merged.length > 0) {
-        for (const change of reevaluate(survivor!, ordered, () => true, now)) {
-          pending.push({ profile: survivor!, change, reason: 'realtime', occurredAt: c.occurred_at, cause: c.change_id });
-        }
-      }
-      await this.deps.committer.commit([{ profile: survivor!, ordered }], pending, deleted);
+      const work: AccountWork = { links: [], users: [], cause: c.change_id, occurredAt: c.occurred_at };
+      await this.deps.profiles.withLocks(refs, () => this.apply(c, refs, work));
+      await this.deps.accounts.handle(work);
     }
     return messages.map(() => ok);
+  }
+
+  private async apply(c: IdentityChange, refs: ProfileRef[], work: AccountWork): Promise<void> {
+    const now = this.deps.now?.() ?? Date.now();
+    const { ordered, accounts } = this.deps.registry.forSpace(c.space_id);
+    const [survivor, ...merged] = await this.deps.profiles.load(refs);
+    for (const x of c.external_ids) if (!survivor!.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor!.externalIds.push({ type: x.type, id: x.id });
+    if (c.kind === 'account_link' && c.account_id) {
+      if (!(survivor!.accounts ??= []).includes(c.account_id)) survivor!.accounts.push(c.account_id);
+      work.links.push({ user: survivor!, accountId: c.account_id });
+    }
+    const pending: PendingChange[] = [];
+    const deleted: ProfileRef[] = [];
+    for (const m of merged) {
+      // Exits for the merged profile: it no longer exists on its own.
+      for (const comp of ordered) {
+        if (comp.class === 'audience' && m.values[comp.id]?.value === true) {
+          const change: ValueChange = { computation: comp, value: false, previous: true };
+          pending.push({ profile: m, change, reason: 'realtime', occurredAt: c.occurred_at, cause: c.change_id });
+        }
+      }
+      for (const accountId of m.accounts ?? []) (work.unlinks ??= []).push({ user: m, accountId });
+      combineProfiles(survivor!, m, this.config.maxEventsPerProfile);
+      deleted.push({ spaceId: m.spaceId, profileId: m.profileId });
+    }
+    if (merged.length > 0) {
+      for (const change of reevaluate(survivor!, ordered, () => true, now)) {
+        pending.push({ profile: survivor!, change, reason: 'realtime', occurredAt: c.occurred_at, cause: c.change_id });
+      }
+    }
+    await this.deps.committer.commit([{ profile: survivor!, ordered }], pending, deleted);
+    // The survivor takes the merged profiles' place in their accounts (the
+    // merged documents are gone: account evaluation skips them).
+    if (merged.length > 0) for (const accountId of survivor!.accounts ?? []) work.links.push({ user: survivor!, accountId });
+    if (accounts.length > 0 && (survivor!.accounts?.length ?? 0) > 0) work.users = [survivor!];
   }
 }

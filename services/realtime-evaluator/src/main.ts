@@ -7,6 +7,7 @@ import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@
 import type { IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { createRuntime, opsComponent } from '@engage/service';
 import { configSchema } from './config';
+import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
 import { IdentityStep } from './identity.step';
 
@@ -16,15 +17,16 @@ const { kafka, codec, producer, redis, log, topics } = runtime;
 
 const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'realtime-evaluator' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
 const registry = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') });
-const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
-const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer });
-const identity = new IdentityStep(stepConfig, { profiles, registry, committer });
+const accounts = new AccountStep({ profiles, registry, committer });
+const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts });
+const identity = new IdentityStep(stepConfig, { profiles, registry, committer, accounts });
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved.name);
 const deadLetters = new DeadLetterWriter({ topic: eventsDlq.name }, { producer });
-const consumerConfig = { fromBeginning: true, chunkSize: config.EVALUATOR_CHUNK_SIZE, partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY };
+const consumerConfig = { fromBeginning: true, chunkSize: config.EVALUATOR_CHUNK_SIZE, partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY, sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS };
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator`, topics: [topics.eventsResolved.name] },
   { kafka, log: log.child({ component: 'events-consumer' }), step: 'evaluate', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms) => evaluate.handle(ms) },

@@ -32,7 +32,7 @@ export class AudiencePreview {
   async preview(spaceId: string, ast: QueryAst, keysById: Map<string, string>): Promise<PreviewResult> {
     const now = this.deps.now?.() ?? Date.now();
     const result: PreviewResult = { size: 0, scanned: 0, sample: [] };
-    for await (const ids of this.deps.profiles.scanMembers(this.deps.profiles.profilesKey(spaceId), this.config.pageSize)) {
+    for await (const ids of this.deps.profiles.scanMembers(this.deps.profiles.spaceProfilesKey(spaceId), this.config.pageSize)) {
       const profiles = await this.deps.profiles.load(ids.map((profileId) => ({ spaceId, profileId })));
       for (const p of profiles) {
         result.scanned++;

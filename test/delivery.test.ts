@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createKafka, createProducer, DLQ_HEADERS, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
-import { ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import { emptyProfile, ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
@@ -30,9 +30,17 @@ let seq = 0;
 
 function env(extra: Record<string, string> = {}) {
   return {
-    KAFKA_BROKERS: infra().kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: infra().schemaRegistryUrl, REDIS_URL: infra().redisUrl,
-    TOPIC_PREFIX: prefix, REDIS_KEY_PREFIX: prefix, CONTROL_PLANE_PORT: '0', CONTROL_PLANE_TOKEN: TOKEN, OPS_PORT: '0',
-    DISPATCH_INITIAL_BACKOFF_MS: '200', DISPATCH_MAX_BACKOFF_MS: '1000', ...extra,
+    KAFKA_BROKERS: infra().kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: infra().schemaRegistryUrl,
+    REDIS_URL: infra().redisUrl,
+    TOPIC_PREFIX: prefix,
+    REDIS_KEY_PREFIX: prefix,
+    CONTROL_PLANE_PORT: '0',
+    CONTROL_PLANE_TOKEN: TOKEN,
+    OPS_PORT: '0',
+    DISPATCH_INITIAL_BACKOFF_MS: '200',
+    DISPATCH_MAX_BACKOFF_MS: '1000',
+    ...extra,
   };
 }
 
@@ -48,18 +56,39 @@ beforeAll(async () => {
   const reader = kafka.consumer({ groupId: uniqueName('dlq') });
   await reader.connect();
   await reader.subscribe({ topic: topics.dispatchDlq.name, fromBeginning: true });
-  await reader.run({ eachMessage: async ({ message }) => void letters.push({ reason: String(message.headers?.[DLQ_HEADERS.reason]), step: String(message.headers?.[DLQ_HEADERS.step]), value: message.value! }) });
+  await reader.run({
+    eachMessage: async ({ message }) =>
+      void letters.push({
+        reason: String(message.headers?.[DLQ_HEADERS.reason]),
+        step: String(message.headers?.[DLQ_HEADERS.step]),
+        value: message.value!,
+      }),
+  });
   procs.push({ stop: () => reader.disconnect() } as unknown as ServiceProcess);
   const cp = startService('control-plane', env());
   procs.push(cp);
   const base = `http://127.0.0.1:${await cp.port()}`;
   api = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return res.json();
   };
   spaceId = (await api('POST', '/spaces', { name: 'Delivery' })).data.space.id;
-  audience = (await api('POST', `/spaces/${spaceId}/audiences`, { name: 'Order Completed Last 30 Days', definition: { query: "event('Order Completed').within(30 days).count() >= 1", type: 'users' } })).data.audience;
-  trait = (await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Lifetime Value', definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' } })).data.computedTrait;
+  audience = (
+    await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'Order Completed Last 30 Days',
+      definition: { query: "event('Order Completed').within(30 days).count() >= 1", type: 'users' },
+    })
+  ).data.audience;
+  trait = (
+    await api('POST', `/spaces/${spaceId}/computed-traits`, {
+      name: 'Lifetime Value',
+      definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' },
+    })
+  ).data.computedTrait;
 });
 afterAll(async () => {
   await producer?.disconnect();
@@ -67,10 +96,20 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
 });
 
-async function destination(name: string, url: string, connection: Record<string, unknown>, extra: Record<string, unknown> = {}, computation: { id: string; key: string } = audience) {
-  const dst = (await api('POST', `/spaces/${spaceId}/destinations`, { name, type: 'webhook', settings: { url }, ...extra })).data.destination;
+async function destination(
+  name: string,
+  url: string,
+  connection: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+  computation: { id: string; key: string } = audience,
+) {
+  const dst = (await api('POST', `/spaces/${spaceId}/destinations`, { name, type: 'webhook', settings: { url }, ...extra })).data
+    .destination;
   const path = computation.id.startsWith('aud_') ? 'audiences' : 'computed-traits';
-  const con = await api('POST', `/spaces/${spaceId}/${path}/${computation.id}/destinations`, { destinationId: dst.id, settings: connection });
+  const con = await api('POST', `/spaces/${spaceId}/${path}/${computation.id}/destinations`, {
+    destinationId: dst.id,
+    settings: connection,
+  });
   if (!con.data) throw new Error(JSON.stringify(con));
   return dst.id as string;
 }
@@ -80,7 +119,10 @@ async function connect(body: Record<string, unknown>, computation: { id: string 
   const dst = await api('POST', `/spaces/${spaceId}/destinations`, body);
   if (!dst.data) throw new Error(JSON.stringify(dst));
   const path = computation.id.startsWith('aud_') ? 'audiences' : 'computed-traits';
-  const con = await api('POST', `/spaces/${spaceId}/${path}/${computation.id}/destinations`, { destinationId: dst.data.destination.id, settings });
+  const con = await api('POST', `/spaces/${spaceId}/${path}/${computation.id}/destinations`, {
+    destinationId: dst.data.destination.id,
+    settings,
+  });
   if (!con.data) throw new Error(JSON.stringify(con));
   return { destinationId: dst.data.destination.id as string, connectionId: con.data.connection.id as string };
 }
@@ -98,14 +140,34 @@ function startDispatcher(destinationId: string, extra: Record<string, string> = 
 
 /** Each test connects its own audience, so no destination sees another test's changes. */
 async function newAudience(name: string): Promise<{ id: string; key: string }> {
-  return (await api('POST', `/spaces/${spaceId}/audiences`, { name, definition: { query: "event('Order Completed').count() >= 1", type: 'users' } })).data.audience;
+  return (
+    await api('POST', `/spaces/${spaceId}/audiences`, {
+      name,
+      definition: { query: "event('Order Completed').count() >= 1", type: 'users' },
+    })
+  ).data.audience;
 }
 
 function change(over: Partial<ComputationChange>, computation = audience): ComputationChange {
   return {
-    change_id: `chg_${++seq}_${Date.now()}`, space_id: spaceId, computation_id: computation.id, computation_key: computation.key, computation_class: 'audience', level: 'user',
-    profile_id: `pro_${seq}`, value: true, previous: false, value_is_json: false, reason: 'realtime', occurred_at: Date.now(), emitted_at: Date.parse('2026-11-22T10:00:00Z'),
-    external_ids: [{ type: 'user_id', id: `u${seq}` }], user_id: `u${seq}`, anonymous_id: null, traits_json: '{}', ...over,
+    change_id: `chg_${++seq}_${Date.now()}`,
+    space_id: spaceId,
+    computation_id: computation.id,
+    computation_key: computation.key,
+    computation_class: 'audience',
+    level: 'user',
+    profile_id: `pro_${seq}`,
+    value: true,
+    previous: false,
+    value_is_json: false,
+    reason: 'realtime',
+    occurred_at: Date.now(),
+    emitted_at: Date.parse('2026-11-22T10:00:00Z'),
+    external_ids: [{ type: 'user_id', id: `u${seq}` }],
+    user_id: `u${seq}`,
+    anonymous_id: null,
+    traits_json: '{}',
+    ...over,
   };
 }
 
@@ -113,40 +175,103 @@ async function publish(changes: ComputationChange[]) {
   const subject = valueSubject(topics.computationsChanges.name);
   for (let i = 0; i < changes.length; i += 2000) {
     const part = changes.slice(i, i + 2000);
-    await producer.send({ topic: topics.computationsChanges.name, messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))) });
+    await producer.send({
+      topic: topics.computationsChanges.name,
+      messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))),
+    });
   }
 }
 
 describe('dispatcher', () => {
   it('sends exactly the identify and track calls of CONTRACT.md section 5: entered, exited, several emails, trait only on change', async () => {
     const receiver = await new Receiver().start();
-    const dst = await destination('Exact Hook', `${receiver.url}/hook`, { identify: true, track: true, identifierTypes: ['user_id', 'email'] });
+    const dst = await destination('Exact Hook', `${receiver.url}/hook`, {
+      identify: true,
+      track: true,
+      identifierTypes: ['user_id', 'email'],
+    });
     const dstTrait = await destination('Trait Hook', `${receiver.url}/traits`, { identify: true, track: true }, {}, trait);
-    const personas = { computation_class: 'audience', computation_id: audience.id, computation_key: audience.key, namespace: spaceId, space_id: spaceId };
-    const entered = change({ user_id: 'u123', external_ids: [{ type: 'user_id', id: 'u123' }, { type: 'email', id: 'a@b.co' }, { type: 'email', id: 'c@d.co' }] });
+    const personas = {
+      computation_class: 'audience',
+      computation_id: audience.id,
+      computation_key: audience.key,
+      namespace: spaceId,
+      space_id: spaceId,
+    };
+    const entered = change({
+      user_id: 'u123',
+      external_ids: [
+        { type: 'user_id', id: 'u123' },
+        { type: 'email', id: 'a@b.co' },
+        { type: 'email', id: 'c@d.co' },
+      ],
+    });
     const exited = change({ user_id: 'u123', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u123' }] });
-    const traitChange = change({ computation_id: trait.id, computation_key: trait.key, computation_class: 'trait', value: 42.5, previous: null, user_id: null, anonymous_id: 'anon-9' });
+    const traitChange = change({
+      computation_id: trait.id,
+      computation_key: trait.key,
+      computation_class: 'trait',
+      value: 42.5,
+      previous: null,
+      user_id: null,
+      anonymous_id: 'anon-9',
+    });
     startDispatcher(dst);
     startDispatcher(dstTrait);
     await publish([entered, exited, traitChange]);
-    await waitFor(() => receiver.ok('/hook').length === 6 && receiver.ok('/traits').length === 2, { timeoutMs: 60000, description: '6 audience calls and 2 trait calls' });
+    await waitFor(() => receiver.ok('/hook').length === 6 && receiver.ok('/traits').length === 2, {
+      timeoutMs: 60000,
+      description: '6 audience calls and 2 trait calls',
+    });
 
     const bodies = receiver.ok('/hook').map((r) => r.body);
     const integrations = { All: false, 'Exact Hook': true };
     expect(bodies.filter((b) => b.type === 'identify' && b.traits[audience.key] === true)).toEqual([
-      { type: 'identify', userId: 'u123', messageId: expect.stringMatching(/^personas_/), timestamp: '2026-11-22T10:00:00.000Z', traits: { [audience.key]: true, email: 'a@b.co' }, context: { personas }, integrations },
-      { type: 'identify', userId: 'u123', messageId: expect.stringMatching(/^personas_/), timestamp: '2026-11-22T10:00:00.000Z', traits: { [audience.key]: true, email: 'c@d.co' }, context: { personas }, integrations },
+      {
+        type: 'identify',
+        userId: 'u123',
+        messageId: expect.stringMatching(/^personas_/),
+        timestamp: '2026-11-22T10:00:00.000Z',
+        traits: { [audience.key]: true, email: 'a@b.co' },
+        context: { personas },
+        integrations,
+      },
+      {
+        type: 'identify',
+        userId: 'u123',
+        messageId: expect.stringMatching(/^personas_/),
+        timestamp: '2026-11-22T10:00:00.000Z',
+        traits: { [audience.key]: true, email: 'c@d.co' },
+        context: { personas },
+        integrations,
+      },
     ]);
-    expect(bodies.filter((b) => b.type === 'track' && b.event === 'Audience Entered').map((b) => [b.properties, b.context.traits])).toEqual([
-      [{ audience_key: audience.key, [audience.key]: true }, { email: 'a@b.co' }],
-      [{ audience_key: audience.key, [audience.key]: true }, { email: 'c@d.co' }],
-    ]);
-    expect(bodies.filter((b) => b.event === 'Audience Exited' || b.traits?.[audience.key] === false).map((b) => [b.type, b.userId, b.properties ?? b.traits])).toEqual([
+    expect(bodies.filter((b) => b.type === 'track' && b.event === 'Audience Entered').map((b) => [b.properties, b.context.traits])).toEqual(
+      [
+        [{ audience_key: audience.key, [audience.key]: true }, { email: 'a@b.co' }],
+        [{ audience_key: audience.key, [audience.key]: true }, { email: 'c@d.co' }],
+      ],
+    );
+    expect(
+      bodies
+        .filter((b) => b.event === 'Audience Exited' || b.traits?.[audience.key] === false)
+        .map((b) => [b.type, b.userId, b.properties ?? b.traits]),
+    ).toEqual([
       ['identify', 'u123', { [audience.key]: false }],
       ['track', 'u123', { audience_key: audience.key, [audience.key]: false }],
     ]);
     expect(new Set(bodies.map((b) => b.messageId)).size).toBe(6);
-    expect(receiver.ok('/traits').map((r) => [r.body.type, r.body.anonymousId, r.body.event, r.body.traits ?? r.body.properties, r.body.context.personas.computation_class])).toEqual([
+    expect(
+      receiver
+        .ok('/traits')
+        .map((r) => [
+          r.body.type,
+          r.body.anonymousId,
+          r.body.event,
+          r.body.traits ?? r.body.properties,
+          r.body.context.personas.computation_class,
+        ]),
+    ).toEqual([
       ['identify', 'anon-9', undefined, { [trait.key]: 42.5 }, 'trait'],
       ['track', 'anon-9', 'Trait Computed', { trait_key: trait.key, [trait.key]: 42.5 }, 'trait'],
     ]);
@@ -167,7 +292,10 @@ describe('dispatcher', () => {
     const dispatchers = [busy, flaky, bad].map((d) => startDispatcher(d));
     const c = change({}, own);
     await publish([c]);
-    await waitFor(() => receiver.ok('/busy').length === 1 && receiver.ok('/flaky').length === 1 && receiver.requests.some((r) => r.path === '/bad'), { timeoutMs: 20000, description: 'deliveries' });
+    await waitFor(
+      () => receiver.ok('/busy').length === 1 && receiver.ok('/flaky').length === 1 && receiver.requests.some((r) => r.path === '/bad'),
+      { timeoutMs: 20000, description: 'deliveries' },
+    );
 
     const busyCalls = receiver.requests.filter((r) => r.path === '/busy');
     expect(busyCalls.map((r) => r.status)).toEqual([429, 200]);
@@ -175,14 +303,22 @@ describe('dispatcher', () => {
     expect(receiver.requests.filter((r) => r.path === '/flaky').map((r) => r.status)).toEqual([503, 503, 200]);
     expect(new Set(receiver.requests.filter((r) => r.path === '/flaky').map((r) => r.body.messageId)).size).toBe(1);
 
-    const mine = async () => Promise.all(letters.filter((l) => l.step === 'deliver').map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange }))).then((all) => all.filter((l) => l.value.change_id === c.change_id));
+    const mine = async () =>
+      Promise.all(
+        letters
+          .filter((l) => l.step === 'deliver')
+          .map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange })),
+      ).then((all) => all.filter((l) => l.value.change_id === c.change_id));
     await waitFor(async () => (await mine()).length >= 1, { description: 'a dead letter' });
     expect((await mine()).map((l) => [l.reason, l.value.change_id])).toEqual([['HTTP 400 from Bad (not retriable)', c.change_id]]);
 
     // Status per destination, in Redis for the control plane and as metrics.
     const status = async (id: string) => redis.hgetall(`${prefix}status:destination:${id}`);
     // Counts are written in batches every 250 ms.
-    await waitFor(async () => (await status(bad)).dead_lettered === '1' && (await status(busy)).sent === '1' && (await status(flaky)).sent === '1', { description: 'status counts' });
+    await waitFor(
+      async () => (await status(bad)).dead_lettered === '1' && (await status(busy)).sent === '1' && (await status(flaky)).sent === '1',
+      { description: 'status counts' },
+    );
     expect(await status(busy)).toMatchObject({ sent: '1', retried: '1', lastError: 'HTTP 429' });
     expect(await status(flaky)).toMatchObject({ sent: '1', retried: '2', lastError: 'HTTP 503' });
     expect(await status(bad)).toMatchObject({ failed: '1', dead_lettered: '1', lastError: 'HTTP 400 from Bad (not retriable)' });
@@ -200,7 +336,12 @@ describe('dispatcher', () => {
     startDispatcher(down, { DISPATCH_RETRY_WINDOW_MS: '1500' });
     const c = change({}, own);
     await publish([c]);
-    const mine = async () => Promise.all(letters.filter((l) => l.step === 'deliver').map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange }))).then((all) => all.filter((l) => l.value.change_id === c.change_id));
+    const mine = async () =>
+      Promise.all(
+        letters
+          .filter((l) => l.step === 'deliver')
+          .map(async (l) => ({ reason: l.reason, value: (await codec.decode(l.value)) as ComputationChange })),
+      ).then((all) => all.filter((l) => l.value.change_id === c.change_id));
     await waitFor(async () => (await mine()).length === 1, { timeoutMs: 30000, description: 'the dead letter' });
     expect((await mine())[0]!.reason).toMatch(/^HTTP 503 from Down; retry window of 1500 ms spent after \d+ attempts$/);
     expect(receiver.requests.length).toBeGreaterThanOrEqual(2);
@@ -210,20 +351,33 @@ describe('dispatcher', () => {
   it('two replicas of a destination limited to 5/s never deliver more than 5 in any second while a backlog of 200 drains at close to that rate', async () => {
     const receiver = await new ReceiverProcess().start();
     const own = await newAudience('Limited Audience');
-    const limited = await destination('Limited', `${receiver.url}/limited`, { identify: true, track: false }, { rateLimit: { requestsPerSecond: 5 } }, own);
+    const limited = await destination(
+      'Limited',
+      `${receiver.url}/limited`,
+      { identify: true, track: false },
+      { rateLimit: { requestsPerSecond: 5 } },
+      own,
+    );
     startDispatcher(limited);
     startDispatcher(limited);
     // Both replicas in the group before the backlog arrives: a rebalance pause is not the limiter's doing.
     const admin = createKafka({ brokers: infra().kafkaBrokers, clientId: 'group-check' }, { log }).admin();
     await admin.connect();
-    await waitFor(async () => {
-      const { groups } = await admin.describeGroups([`${prefix}dispatcher-${limited}`]);
-      return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
-    }, { timeoutMs: 90000, intervalMs: 500, description: 'both replicas in the consumer group' });
+    await waitFor(
+      async () => {
+        const { groups } = await admin.describeGroups([`${prefix}dispatcher-${limited}`]);
+        return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
+      },
+      { timeoutMs: 90000, intervalMs: 500, description: 'both replicas in the consumer group' },
+    );
     await admin.disconnect();
     await publish(Array.from({ length: 200 }, () => change({}, own)));
     // Unique users: a rebalance between the replicas may redeliver a chunk (same messageIds, deduped mostly).
-    await waitFor(async () => new Set((await receiver.requests('/limited')).map((r) => r.body.userId)).size === 200, { timeoutMs: 90000, intervalMs: 1000, description: '200 deliveries' });
+    await waitFor(async () => new Set((await receiver.requests('/limited')).map((r) => r.body.userId)).size === 200, {
+      timeoutMs: 90000,
+      intervalMs: 1000,
+      description: '200 deliveries',
+    });
     const received = await receiver.requests('/limited');
     const times = received.map((r) => r.at);
     expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(5);
@@ -238,7 +392,13 @@ describe('dispatcher', () => {
   it('loses no change when a dispatcher is killed mid-flight; duplicates carry the same messageId', async () => {
     const receiver = await new Receiver().start();
     const own = await newAudience('Killed Audience');
-    const dst = await destination('Killed', `${receiver.url}/killed`, { identify: true, track: false }, { rateLimit: { requestsPerSecond: 50 } }, own);
+    const dst = await destination(
+      'Killed',
+      `${receiver.url}/killed`,
+      { identify: true, track: false },
+      { rateLimit: { requestsPerSecond: 50 } },
+      own,
+    );
     const changes = Array.from({ length: 150 }, () => change({}, own));
     await publish(changes);
     const first = startDispatcher(dst);
@@ -246,7 +406,11 @@ describe('dispatcher', () => {
     await first.stop('SIGKILL');
     startDispatcher(dst);
     const expected = new Set(changes.map((c) => c.user_id));
-    await waitFor(() => new Set(receiver.ok('/killed').map((r) => r.body.userId)).size === expected.size, { timeoutMs: 90000, intervalMs: 500, description: 'every change delivered' });
+    await waitFor(() => new Set(receiver.ok('/killed').map((r) => r.body.userId)).size === expected.size, {
+      timeoutMs: 90000,
+      intervalMs: 500,
+      description: 'every change delivered',
+    });
     const byUser = new Map<string, Set<string>>();
     for (const r of receiver.ok('/killed')) byUser.set(r.body.userId, (byUser.get(r.body.userId) ?? new Set()).add(r.body.messageId));
     expect([...byUser.values()].every((ids) => ids.size === 1)).toBe(true);
@@ -256,21 +420,38 @@ describe('dispatcher', () => {
   it('list-webhook: buffers until due (last change per profile wins), "sync now" flushes {audience_key, audience_id, add, remove} in chunks of the batch limit; a refused record is isolated and dead-lettered', async () => {
     const receiver = await new Receiver((_path, body) => (body?.add?.includes('u-bad') ? { status: 400 } : { status: 200 })).start();
     const own = await newAudience('List Audience');
-    const { destinationId, connectionId } = await connect({ name: 'List Hook', type: 'list-webhook', settings: { url: `${receiver.url}/list`, batchSize: 2 } }, own, { identify: false, track: false });
+    const { destinationId, connectionId } = await connect(
+      { name: 'List Hook', type: 'list-webhook', settings: { url: `${receiver.url}/list`, batchSize: 2 } },
+      own,
+      { identify: false, track: false },
+    );
     startDispatcher(destinationId);
     // The first tick flushes (nothing yet); the next is due in an hour.
-    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${connectionId}`)) === 1, { timeoutMs: 60000, description: 'first flush tick' });
+    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${connectionId}`)) === 1, {
+      timeoutMs: 60000,
+      description: 'first flush tick',
+    });
     const users = ['u-a', 'u-b', 'u-c', 'u-bad', 'u-d'];
     const pending = `${prefix}dispatch:list:${destinationId}:${own.id}`;
     await publish(users.map((u) => change({ profile_id: `p-${u}`, user_id: u, external_ids: [{ type: 'user_id', id: u }] }, own)));
     await waitFor(async () => (await redis.hlen(pending)) === 5, { description: '5 profiles buffered' });
-    await publish([change({ profile_id: 'p-u-a', user_id: 'u-a', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-a' }] }, own)]);
-    await waitFor(async () => JSON.parse((await redis.hget(pending, 'p-u-a')) ?? '{}').member === false, { description: 'u-a exit buffered' });
+    await publish([
+      change({ profile_id: 'p-u-a', user_id: 'u-a', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-a' }] }, own),
+    ]);
+    await waitFor(async () => JSON.parse((await redis.hget(pending, 'p-u-a')) ?? '{}').member === false, {
+      description: 'u-a exit buffered',
+    });
     expect(receiver.requests).toEqual([]);
 
-    expect((await api('POST', `/spaces/${spaceId}/destinations/${destinationId}/sync`)).data).toEqual({ status: 'SYNC_REQUESTED', destinationId });
+    expect((await api('POST', `/spaces/${spaceId}/destinations/${destinationId}/sync`)).data).toEqual({
+      status: 'SYNC_REQUESTED',
+      destinationId,
+    });
     const oks = () => receiver.ok('/list').map((r) => r.body);
-    await waitFor(() => new Set(oks().flatMap((b) => b.add)).size === 3 && oks().some((b) => b.remove.length > 0), { timeoutMs: 30000, description: 'adds and removes posted' });
+    await waitFor(() => new Set(oks().flatMap((b) => b.add)).size === 3 && oks().some((b) => b.remove.length > 0), {
+      timeoutMs: 30000,
+      description: 'adds and removes posted',
+    });
     for (const body of receiver.requests.map((r) => r.body)) {
       expect(Object.keys(body).sort()).toEqual(['add', 'audience_id', 'audience_key', 'remove']);
       expect([body.audience_key, body.audience_id]).toEqual([own.key, own.id]);
@@ -280,7 +461,11 @@ describe('dispatcher', () => {
     expect(oks().flatMap((b) => b.remove)).toEqual(['u-a']);
     const mine = () => letters.filter((l) => l.step === 'list-flush' && JSON.parse(l.value.toString()).connection_id === connectionId);
     await waitFor(() => mine().length === 1, { description: 'the refused record dead-lettered' });
-    expect(JSON.parse(mine()[0]!.value.toString())).toMatchObject({ profile_id: 'p-u-bad', op: 'add', identifier: { type: 'user_id', id: 'u-bad' } });
+    expect(JSON.parse(mine()[0]!.value.toString())).toMatchObject({
+      profile_id: 'p-u-bad',
+      op: 'add',
+      identifier: { type: 'user_id', id: 'u-bad' },
+    });
     expect(mine()[0]!.reason).toBe('HTTP 400 from List Hook (not retriable)');
     await waitFor(async () => (await syncStatus(own, connectionId))?.state === 'Partially Synced', { description: 'sync status' });
     expect(await syncStatus(own, connectionId)).toMatchObject({ sent: 4, failed: 1, lastError: 'HTTP 400 from List Hook (not retriable)' });
@@ -292,21 +477,51 @@ describe('dispatcher', () => {
     const fb = await new FacebookEmulator({ token: 'fb-token', requestsPerSecond: 2 }).start();
     const own = await newAudience('FB Audience');
     const settings = { accessToken: 'fb-token', adAccountId: 'act_1234', apiBaseUrl: fb.url };
-    const good = await connect({ name: 'FB', type: 'facebook-custom-audiences', settings, rateLimit: { requestsPerSecond: 20 } }, own, { identify: false, track: false });
-    const wrong = await connect({ name: 'FB wrong token', type: 'facebook-custom-audiences', settings: { ...settings, accessToken: 'expired', syncIntervalSeconds: 2 } }, own, { identify: false, track: false });
+    const good = await connect({ name: 'FB', type: 'facebook-custom-audiences', settings, rateLimit: { requestsPerSecond: 20 } }, own, {
+      identify: false,
+      track: false,
+    });
+    const wrong = await connect(
+      {
+        name: 'FB wrong token',
+        type: 'facebook-custom-audiences',
+        settings: { ...settings, accessToken: 'expired', syncIntervalSeconds: 2 },
+      },
+      own,
+      { identify: false, track: false },
+    );
     startDispatcher(good.destinationId);
     startDispatcher(wrong.destinationId);
-    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${good.connectionId}`)) === 1, { timeoutMs: 60000, description: 'first flush tick' });
+    await waitFor(async () => (await redis.exists(`${prefix}dispatch:list:flushed:${good.connectionId}`)) === 1, {
+      timeoutMs: 60000,
+      description: 'first flush tick',
+    });
 
     const n = 10_001;
     const email = (i: number) => `  User${i}@Example.COM `;
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-    const changes = Array.from({ length: n }, (_, i) => change({ profile_id: `p-fb-${i}`, user_id: `fb${i}`, external_ids: [{ type: 'user_id', id: `fb${i}` }, { type: 'email', id: email(i) }] }, own));
+    const changes = Array.from({ length: n }, (_, i) =>
+      change(
+        {
+          profile_id: `p-fb-${i}`,
+          user_id: `fb${i}`,
+          external_ids: [
+            { type: 'user_id', id: `fb${i}` },
+            { type: 'email', id: email(i) },
+          ],
+        },
+        own,
+      ),
+    );
     changes.push(change({ profile_id: 'p-fb-invalid', external_ids: [{ type: 'email', id: 'not-an-email' }] }, own));
     changes.push(change({ profile_id: 'p-fb-no-email', external_ids: [{ type: 'user_id', id: 'only-user-id' }] }, own));
     await publish(changes);
     const pending = `${prefix}dispatch:list:${good.destinationId}:${own.id}`;
-    await waitFor(async () => (await redis.hlen(pending)) === n + 2, { timeoutMs: 60000, intervalMs: 500, description: 'all changes buffered' });
+    await waitFor(async () => (await redis.hlen(pending)) === n + 2, {
+      timeoutMs: 60000,
+      intervalMs: 500,
+      description: 'all changes buffered',
+    });
     await redis.set(`${prefix}dispatch:list:syncnow:${good.destinationId}`, '1');
 
     const audience = () => [...fb.audiences.values()][0];
@@ -318,7 +533,8 @@ describe('dispatcher', () => {
     expect(users.filter((r) => r.status === 200).map((r) => r.entries)).toEqual([10_000, 1]);
     expect(users.every((r) => (r.entries ?? 0) <= 10_000)).toBe(true);
     expect(fb.requests.some((r) => r.code === 80003)).toBe(true); // throttled by Facebook and retried
-    const invalid = () => letters.filter((l) => l.step === 'list-flush' && JSON.parse(l.value.toString()).connection_id === good.connectionId);
+    const invalid = () =>
+      letters.filter((l) => l.step === 'list-flush' && JSON.parse(l.value.toString()).connection_id === good.connectionId);
     await waitFor(() => invalid().length === 1, { description: 'the invalid email dead-lettered' });
     expect(invalid()[0]!.reason).toBe('invalid email "not-an-email"');
 
@@ -331,7 +547,10 @@ describe('dispatcher', () => {
     expect(fb.requests.filter((r) => r.method === 'GET' && r.status === 200)).toHaveLength(1); // the known audience looked up, not re-created
 
     // The wrong token: flushed on its 2 s cadence (no "sync now"), refused with #190, shown in the sync status.
-    await waitFor(async () => (await syncStatus(own, wrong.connectionId))?.state === 'Failed', { timeoutMs: 30000, description: 'bad token status' });
+    await waitFor(async () => (await syncStatus(own, wrong.connectionId))?.state === 'Failed', {
+      timeoutMs: 30000,
+      description: 'bad token status',
+    });
     expect((await syncStatus(own, wrong.connectionId)).lastError).toContain('(#190) Invalid OAuth access token');
     await fb.stop();
   });
@@ -341,49 +560,146 @@ describe('dispatcher', () => {
     const own = await newAudience('Backfill Audience');
     const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
     const profile = (i: number, member: boolean): StoredProfile => ({
-      spaceId, profileId: `p-bf-${i}`, userId: `u-bf-${i}`, anonymousId: null, externalIds: [{ type: 'user_id', id: `u-bf-${i}` }],
-      events: [], traits: {}, values: { [own.id]: { value: member, version: 1 } },
+      spaceId,
+      profileId: `p-bf-${i}`,
+      userId: `u-bf-${i}`,
+      anonymousId: null,
+      externalIds: [{ type: 'user_id', id: `u-bf-${i}` }],
+      events: [],
+      traits: {},
+      values: { [own.id]: { value: member, version: 1 } },
     });
     const state = [profile(1, true), profile(2, true), profile(3, true), profile(4, false)];
-    await profiles.save(state.map((p) => ({ profile: p, wakeAt: null })), state.map((p) => ({ computationId: own.id, profileId: p.profileId, member: p.values[own.id]!.value === true })));
+    await profiles.save(
+      state.map((p) => ({ profile: p, wakeAt: null })),
+      state.map((p) => ({ computationId: own.id, profileId: p.profileId, member: p.values[own.id]!.value === true })),
+    );
 
-    const { destinationId } = await connect({ name: 'Backfill Hook', type: 'webhook', settings: { url: `${receiver.url}/bf` } }, own, { identify: true, track: false, identifierTypes: ['user_id', 'email'] });
+    const { destinationId } = await connect({ name: 'Backfill Hook', type: 'webhook', settings: { url: `${receiver.url}/bf` } }, own, {
+      identify: true,
+      track: false,
+      identifierTypes: ['user_id', 'email'],
+    });
     startDispatcher(destinationId);
     await waitFor(() => receiver.ok('/bf').length === 3, { timeoutMs: 60000, description: 'backfill of 3 members' });
-    expect(receiver.ok('/bf').map((r) => [r.body.userId, r.body.traits]).sort()).toEqual([1, 2, 3].map((i) => [`u-bf-${i}`, { [own.key]: true }]));
+    expect(
+      receiver
+        .ok('/bf')
+        .map((r) => [r.body.userId, r.body.traits])
+        .sort(),
+    ).toEqual([1, 2, 3].map((i) => [`u-bf-${i}`, { [own.key]: true }]));
 
-    await publish([change({ profile_id: 'p-bf-2', user_id: 'u-bf-2', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-bf-2' }] }, own)]);
+    await publish([
+      change(
+        { profile_id: 'p-bf-2', user_id: 'u-bf-2', value: false, previous: true, external_ids: [{ type: 'user_id', id: 'u-bf-2' }] },
+        own,
+      ),
+    ]);
     await waitFor(() => receiver.ok('/bf').length === 4, { description: 'the exit' });
     expect(receiver.ok('/bf')[3]!.body).toMatchObject({ userId: 'u-bf-2', traits: { [own.key]: false } });
 
     // Identity change: p-bf-1 gained an email. The identity consumer joins at the latest offset,
     // so publish until it is seen; the deterministic messageId dedupes repeats.
     const identity: IdentityChange = {
-      change_id: uniqueName('idc'), space_id: spaceId, kind: 'external_id_added', profile_id: 'p-bf-1', merged_profile_ids: [],
-      external_ids: [{ type: 'user_id', id: 'u-bf-1' }, { type: 'email', id: 'new@x.co' }], added_external_ids: [{ type: 'email', id: 'new@x.co' }], account_id: null, occurred_at: Date.now(), emitted_at: Date.now(),
+      change_id: uniqueName('idc'),
+      space_id: spaceId,
+      kind: 'external_id_added',
+      profile_id: 'p-bf-1',
+      merged_profile_ids: [],
+      external_ids: [
+        { type: 'user_id', id: 'u-bf-1' },
+        { type: 'email', id: 'new@x.co' },
+      ],
+      added_external_ids: [{ type: 'email', id: 'new@x.co' }],
+      account_id: null,
+      occurred_at: Date.now(),
+      emitted_at: Date.now(),
     };
     const value = await codec.encode(valueSubject(topics.identityChanges.name), identity);
     let lastSent = 0;
-    await waitFor(async () => {
-      if (Date.now() - lastSent > 2000) {
-        lastSent = Date.now();
-        await producer.send({ topic: topics.identityChanges.name, messages: [{ key: 'p-bf-1', value }] });
-      }
-      return receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co');
-    }, { timeoutMs: 60000, description: 're-sync on the new email' });
+    await waitFor(
+      async () => {
+        if (Date.now() - lastSent > 2000) {
+          lastSent = Date.now();
+          await producer.send({ topic: topics.identityChanges.name, messages: [{ key: 'p-bf-1', value }] });
+        }
+        return receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co');
+      },
+      { timeoutMs: 60000, description: 're-sync on the new email' },
+    );
     const resynced = receiver.ok('/bf').filter((r) => r.body.traits.email === 'new@x.co');
     expect(resynced.map((r) => [r.body.userId, r.body.traits])).toEqual([['u-bf-1', { [own.key]: true, email: 'new@x.co' }]]);
     // Exactly the 3 backfilled, the exit and the re-sync: no member sent twice.
     expect(receiver.ok('/bf').length).toBe(5);
 
     // A computed trait's initial sync sends every profile that has a value (here only p-bf-3).
-    const ltv = (await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Backfill LTV', definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' } })).data.computedTrait;
+    const ltv = (
+      await api('POST', `/spaces/${spaceId}/computed-traits`, {
+        name: 'Backfill LTV',
+        definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' },
+      })
+    ).data.computedTrait;
     const [p3] = await profiles.load([{ spaceId, profileId: 'p-bf-3' }]);
     await profiles.save([{ profile: { ...p3!, values: { ...p3!.values, [ltv.id]: { value: 42, version: 1 } } }, wakeAt: null }], []);
-    const traitHook = await connect({ name: 'Backfill Trait Hook', type: 'webhook', settings: { url: `${receiver.url}/bf-trait` } }, ltv, { identify: true, track: false });
+    const traitHook = await connect({ name: 'Backfill Trait Hook', type: 'webhook', settings: { url: `${receiver.url}/bf-trait` } }, ltv, {
+      identify: true,
+      track: false,
+    });
     startDispatcher(traitHook.destinationId);
     await waitFor(() => receiver.ok('/bf-trait').length === 1, { timeoutMs: 60000, description: 'trait backfill' });
-    expect(receiver.ok('/bf-trait')[0]!.body).toMatchObject({ type: 'identify', userId: 'u-bf-3', traits: { [ltv.key]: 42 }, context: { personas: { computation_class: 'trait' } } });
+    expect(receiver.ok('/bf-trait')[0]!.body).toMatchObject({
+      type: 'identify',
+      userId: 'u-bf-3',
+      traits: { [ltv.key]: 42 },
+      context: { personas: { computation_class: 'trait' } },
+    });
+    await receiver.stop();
+  });
+});
+
+describe('account-level computations', () => {
+  it('sends a Group call per account and an identify per user of the account, on entry and exit', async () => {
+    const receiver = await new Receiver().start();
+    const own = await newAudience('Active Accounts');
+    const dst = await destination('Accounts Hook', `${receiver.url}/acc`, { group: true, identify: true, track: false }, {}, own);
+    // The evaluator's documents for one account and its two users.
+    const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
+    const user = (id: string, email: string) => ({
+      ...emptyProfile({ spaceId, profileId: id }),
+      userId: id.replace('pro_', ''),
+      externalIds: [
+        { type: 'user_id', id: id.replace('pro_', '') },
+        { type: 'email', id: email },
+      ],
+    });
+    const account = {
+      ...emptyProfile({ spaceId, profileId: 'acc_acme' }),
+      externalIds: [{ type: 'group_id', id: 'acme' }],
+      users: ['pro_ann', 'pro_bob'],
+    };
+    await profiles.save(
+      [account, user('pro_ann', 'ann@acme.co'), user('pro_bob', 'bob@acme.co')].map((profile) => ({ profile, wakeAt: null })),
+      [],
+    );
+    startDispatcher(dst);
+    const entry = change(
+      { level: 'account', profile_id: 'acc_acme', user_id: null, external_ids: [{ type: 'group_id', id: 'acme' }] },
+      own,
+    );
+    await publish([entry, change({ ...entry, change_id: `${entry.change_id}-exit`, value: false, previous: true })]);
+    await waitFor(() => receiver.ok('/acc').length >= 6, { timeoutMs: 60000, description: 'group and identify calls' });
+    const calls = receiver.ok('/acc').map((r) => r.body);
+    expect(calls.filter((c) => c.type === 'group').map((c) => [c.groupId, c.traits])).toEqual([
+      ['acme', { [own.key]: true }],
+      ['acme', { [own.key]: false }],
+    ]);
+    expect(calls.filter((c) => c.type === 'identify').map((c) => [c.userId, c.traits])).toEqual([
+      ['ann', { [own.key]: true, email: 'ann@acme.co' }],
+      ['bob', { [own.key]: true, email: 'bob@acme.co' }],
+      ['ann', { [own.key]: false, email: 'ann@acme.co' }],
+      ['bob', { [own.key]: false, email: 'bob@acme.co' }],
+    ]);
+    expect(calls.find((c) => c.type === 'group').context.personas.computation_id).toBe(own.id);
     await receiver.stop();
   });
 });

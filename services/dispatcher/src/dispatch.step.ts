@@ -4,9 +4,17 @@
 // with bounded concurrency across profiles and in order within a profile, then
 // one outcome per change: ok, or dlq with the reason when a call failed for good.
 import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
-import { DEFAULT_EVENT_IDENTIFIER_TYPES, buildEventCalls } from '@engage/delivery';
+import {
+  DEFAULT_EVENT_IDENTIFIER_TYPES,
+  buildEventCalls,
+  buildGroupCall,
+  changeForAccountUser,
+  type AccountUser,
+  type SegmentCall,
+} from '@engage/delivery';
 import { dlq, ok, type ChunkContext, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
+import type { ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
@@ -31,6 +39,8 @@ export class DispatchStep {
       lists: ListBuffer;
       redis: RedisClient;
       log: Logger;
+      /** Account-level changes: the account's users are read from the evaluator's state. */
+      profiles: ProfileStateRepository;
     },
   ) {}
 
@@ -65,7 +75,55 @@ export class DispatchStep {
       );
   }
 
-  plan(changes: ComputationChange[], onlyConnectionId?: string): { calls: PlannedCall[]; failures: Map<number, string> } {
+  /**
+   * The users of each account that has an account-level change in the chunk
+   * (one MGET for the accounts, one for their users), keyed by account id.
+   */
+  async accountUsers(changes: ComputationChange[]): Promise<Map<string, AccountUser[]>> {
+    const accounts = [
+      ...new Map(
+        changes.filter((c) => c.level === 'account').map((c) => [c.profile_id, { spaceId: c.space_id, profileId: c.profile_id }]),
+      ).values(),
+    ];
+    const out = new Map<string, AccountUser[]>();
+    if (accounts.length === 0) return out;
+    const docs = await this.deps.profiles.load(accounts);
+    const userRefs = docs.flatMap((a) => (a.users ?? []).map((profileId) => ({ spaceId: a.spaceId, profileId })));
+    const users = new Map((await this.deps.profiles.load(userRefs)).map((u) => [`${u.spaceId}|${u.profileId}`, u]));
+    for (const a of docs) {
+      out.set(
+        a.profileId,
+        (a.users ?? [])
+          .map((id) => users.get(`${a.spaceId}|${id}`)!)
+          .map((u) => ({ profileId: u.profileId, userId: u.userId, anonymousId: u.anonymousId, externalIds: u.externalIds })),
+      );
+    }
+    return out;
+  }
+
+  /** Segment's calls for one change: per user for user-level changes; for accounts a Group call and/or the calls of each user. */
+  callsFor(
+    change: ComputationChange,
+    destination: DestinationConfig,
+    connection: ConnectionConfig,
+    accountUsers: Map<string, AccountUser[]>,
+  ): SegmentCall[] {
+    if (change.level !== 'account') return buildEventCalls(change, destination, connection.settings);
+    const calls: SegmentCall[] = [];
+    if (connection.settings.group) {
+      const group = buildGroupCall(change, destination);
+      if (group) calls.push(group);
+    }
+    for (const user of accountUsers.get(change.profile_id) ?? [])
+      calls.push(...buildEventCalls(changeForAccountUser(change, user), destination, connection.settings));
+    return calls;
+  }
+
+  plan(
+    changes: ComputationChange[],
+    onlyConnectionId?: string,
+    accountUsers = new Map<string, AccountUser[]>(),
+  ): { calls: PlannedCall[]; failures: Map<number, string> } {
     const calls: PlannedCall[] = [];
     const failures = new Map<number, string>();
     changes.forEach((change, index) => {
@@ -77,7 +135,7 @@ export class DispatchStep {
           continue;
         }
         const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
-        for (const call of buildEventCalls(change, destination, connection.settings)) {
+        for (const call of this.callsFor(change, destination, connection, accountUsers)) {
           calls.push({
             index,
             profileId: change.profile_id,
@@ -111,7 +169,7 @@ export class DispatchStep {
           .map((x) => ({ change, ...x })),
       ),
     );
-    const { calls, failures } = this.plan(changes, onlyConnectionId);
+    const { calls, failures } = this.plan(changes, onlyConnectionId, await this.accountUsers(changes));
 
     // Calls already delivered before a crash or redelivery are not sent again.
     const pipeline = this.deps.redis.pipeline();

@@ -21,32 +21,79 @@ const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 const keyPrefix = config.REDIS_KEY_PREFIX;
 const destinationId = config.DESTINATION_ID;
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: `dispatcher-${destinationId}` }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: `dispatcher-${destinationId}` },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
 const status = new DeliveryStatus({ keyPrefix }, { redis, metrics });
 const delivery = new DeliveryService(
-  { retryWindowMs: config.DISPATCH_RETRY_WINDOW_MS, initialBackoffMs: config.DISPATCH_INITIAL_BACKOFF_MS, maxBackoffMs: config.DISPATCH_MAX_BACKOFF_MS, timeoutMs: config.DISPATCH_TIMEOUT_MS },
+  {
+    retryWindowMs: config.DISPATCH_RETRY_WINDOW_MS,
+    initialBackoffMs: config.DISPATCH_INITIAL_BACKOFF_MS,
+    maxBackoffMs: config.DISPATCH_MAX_BACKOFF_MS,
+    timeoutMs: config.DISPATCH_TIMEOUT_MS,
+  },
   { limiter: new RateLimiter({ keyPrefix, marginMs: config.DISPATCH_RATE_MARGIN_MS }, { redis }), status },
 );
 const deadLetters = new DeadLetterWriter({ topic: topics.dispatchDlq.name }, { producer });
-const lists = new ListBuffer({ keyPrefix, destinationId }, { store, redis, adapters: listAdapters({ delivery }), status, deadLetters, log: log.child({ component: 'list-buffer' }) });
+const lists = new ListBuffer(
+  { keyPrefix, destinationId },
+  { store, redis, adapters: listAdapters({ delivery }), status, deadLetters, log: log.child({ component: 'list-buffer' }) },
+);
 const step = new DispatchStep(
   { destinationId, keyPrefix, dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS, concurrency: config.DISPATCH_CONCURRENCY },
-  { store, delivery, status, lists, redis, log: log.child({ component: 'dispatch' }) },
+  {
+    store,
+    delivery,
+    status,
+    lists,
+    redis,
+    log: log.child({ component: 'dispatch' }),
+    profiles: new ProfileStateRepository({ keyPrefix }, { redis }),
+  },
 );
 const resync = new ResyncJob(
   { keyPrefix, destinationId },
-  { store, profiles: new ProfileStateRepository({ keyPrefix }, { redis }), step, status, redis, deadLetters, log: log.child({ component: 'resync' }) },
+  {
+    store,
+    profiles: new ProfileStateRepository({ keyPrefix }, { redis }),
+    step,
+    status,
+    redis,
+    deadLetters,
+    log: log.child({ component: 'resync' }),
+  },
 );
 
 // One consumer group per destination: a slow destination only lags its own group.
 const group = `${config.TOPIC_PREFIX}dispatcher-${destinationId === '*' ? 'all' : destinationId}`;
 const changesConsumer = new BatchConsumer<ComputationChange>(
-  { groupId: group, topics: [topics.computationsChanges.name], fromBeginning: true, chunkSize: config.DISPATCH_CHUNK_SIZE, partitionsConsumedConcurrently: 2 },
-  { kafka, log: log.child({ component: 'changes-consumer' }), step: 'deliver', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms, ctx) => step.handle(ms, ctx) },
+  {
+    groupId: group,
+    topics: [topics.computationsChanges.name],
+    fromBeginning: true,
+    chunkSize: config.DISPATCH_CHUNK_SIZE,
+    partitionsConsumedConcurrently: 2,
+  },
+  {
+    kafka,
+    log: log.child({ component: 'changes-consumer' }),
+    step: 'deliver',
+    deadLetters,
+    decode: (m) => codec.decode(m.value),
+    handle: (ms, ctx) => step.handle(ms, ctx),
+  },
 );
 const identityConsumer = new BatchConsumer<IdentityChange>(
   { groupId: `${group}-identity`, topics: [topics.identityChanges.name], fromBeginning: false },
-  { kafka, log: log.child({ component: 'identity-consumer' }), step: 'resync', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms) => resync.handleIdentity(ms) },
+  {
+    kafka,
+    log: log.child({ component: 'identity-consumer' }),
+    step: 'resync',
+    deadLetters,
+    decode: (m) => codec.decode(m.value),
+    handle: (ms) => resync.handleIdentity(ms),
+  },
 );
 
 runtime.service.add(
@@ -54,8 +101,18 @@ runtime.service.add(
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   // Listed before the consumers so it stops after them (reverse order) and writes their last counts.
   { name: 'delivery-status', start: async () => undefined, stop: () => status.flush() },
-  { name: 'changes-consumer', start: () => changesConsumer.start(), stop: () => changesConsumer.stop(), healthcheck: () => changesConsumer.healthcheck() },
-  { name: 'identity-consumer', start: () => identityConsumer.start(), stop: () => identityConsumer.stop(), healthcheck: () => identityConsumer.healthcheck() },
+  {
+    name: 'changes-consumer',
+    start: () => changesConsumer.start(),
+    stop: () => changesConsumer.stop(),
+    healthcheck: () => changesConsumer.healthcheck(),
+  },
+  {
+    name: 'identity-consumer',
+    start: () => identityConsumer.start(),
+    stop: () => identityConsumer.stop(),
+    healthcheck: () => identityConsumer.healthcheck(),
+  },
   intervalJob('initial-sync-loop', 2000, () => resync.syncNewConnections(), { log }),
   intervalJob('list-flush-loop', config.DISPATCH_LIST_TICK_MS, () => lists.flushDue(), { log }),
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),

@@ -39,7 +39,8 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
 end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window) + 1000)
-return '0'
+-- Granted: the grant time (Redis clock, ms), negated so that a positive answer always means "wait".
+return tostring(-now)
 `;
 
 export interface RateLimit {
@@ -64,11 +65,18 @@ export class RateLimiter {
 
   /**
    * Waits until a slot is taken; resolves with how long it waited (ms).
+   * `onGranted` receives the grant's time on Redis' clock, the clock the
+   * sliding log enforces the limit on.
    * Callers of one process queue locally, so only one of them polls Redis at a
    * time: a herd of waiters waking together would delay the winner's request
    * behind the losers' replies (jitter at the destination) and load Redis.
    */
-  async acquire(destinationId: string, limit: RateLimit, sleep: (ms: number) => Promise<void>): Promise<number> {
+  async acquire(
+    destinationId: string,
+    limit: RateLimit,
+    sleep: (ms: number) => Promise<void>,
+    onGranted?: (redisTimeMs: number) => void,
+  ): Promise<number> {
     const started = Date.now();
     const previous = this.queues.get(destinationId) ?? Promise.resolve();
     const [log, tat] = this.keys(destinationId);
@@ -77,7 +85,12 @@ export class RateLimiter {
       const slot = Number(await this.deps.redis.eval(RESERVE_LUA, 1, tat!, limit.perSecond, window, limit.burst));
       if (slot > 0) await sleep(slot);
       const member = `${this.instance}:${++this.seq}`;
-      for (let wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member)); wait > 0; wait = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member))) await sleep(wait);
+      let answer = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member));
+      while (answer > 0) {
+        await sleep(answer);
+        answer = Number(await this.deps.redis.eval(CONFIRM_LUA, 1, log!, limit.perSecond, window, member));
+      }
+      onGranted?.(-answer);
     });
     const tail = mine.catch(() => undefined);
     this.queues.set(destinationId, tail);

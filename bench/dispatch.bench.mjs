@@ -29,8 +29,14 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const prefix = `${uniqueName('bdisp')}.`;
 const topics = topicRegistry(prefix);
 const env = {
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS, SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL, REDIS_URL: process.env.REDIS_URL,
-  TOPIC_PREFIX: prefix, REDIS_KEY_PREFIX: prefix, CONTROL_PLANE_PORT: '0', CONTROL_PLANE_TOKEN: TOKEN, OPS_PORT: '0',
+  KAFKA_BROKERS: process.env.KAFKA_BROKERS,
+  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL,
+  REDIS_URL: process.env.REDIS_URL,
+  TOPIC_PREFIX: prefix,
+  REDIS_KEY_PREFIX: prefix,
+  CONTROL_PLANE_PORT: '0',
+  CONTROL_PLANE_TOKEN: TOKEN,
+  OPS_PORT: '0',
 };
 const procs = [];
 
@@ -70,25 +76,59 @@ try {
   const cp = startService('control-plane', env);
   procs.push(cp);
   const cpBase = `http://127.0.0.1:${await cp.port()}`;
-  const api = async (method, p, body) => (await fetch(`${cpBase}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+  const api = async (method, p, body) =>
+    (
+      await fetch(`${cpBase}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    ).json();
   const space = (await api('POST', '/spaces', { name: 'Bench' })).data.space.id;
   async function hook(name, urlPath, extra = {}) {
-    const audience = (await api('POST', `/spaces/${space}/audiences`, { name, definition: { query: "event('Order Completed').count() >= 1", type: 'users' } })).data.audience;
-    const dst = (await api('POST', `/spaces/${space}/destinations`, { name, type: 'webhook', settings: { url: `${base}${urlPath}` }, ...extra })).data.destination;
-    await api('POST', `/spaces/${space}/audiences/${audience.id}/destinations`, { destinationId: dst.id, settings: { identify: true, track: false } });
+    const audience = (
+      await api('POST', `/spaces/${space}/audiences`, {
+        name,
+        definition: { query: "event('Order Completed').count() >= 1", type: 'users' },
+      })
+    ).data.audience;
+    const dst = (
+      await api('POST', `/spaces/${space}/destinations`, { name, type: 'webhook', settings: { url: `${base}${urlPath}` }, ...extra })
+    ).data.destination;
+    await api('POST', `/spaces/${space}/audiences/${audience.id}/destinations`, {
+      destinationId: dst.id,
+      settings: { identify: true, track: false },
+    });
     return { audience, dst };
   }
   let seq = 0;
   const change = (audience) => ({
-    change_id: `chg_${++seq}`, space_id: space, computation_id: audience.id, computation_key: audience.key, computation_class: 'audience', level: 'user',
-    profile_id: `pro_${seq}`, value: true, previous: false, value_is_json: false, reason: 'realtime', occurred_at: Date.now(), emitted_at: Date.now(),
-    external_ids: [{ type: 'user_id', id: `u${seq}` }], user_id: `u${seq}`, anonymous_id: null, traits_json: '{}',
+    change_id: `chg_${++seq}`,
+    space_id: space,
+    computation_id: audience.id,
+    computation_key: audience.key,
+    computation_class: 'audience',
+    level: 'user',
+    profile_id: `pro_${seq}`,
+    value: true,
+    previous: false,
+    value_is_json: false,
+    reason: 'realtime',
+    occurred_at: Date.now(),
+    emitted_at: Date.now(),
+    external_ids: [{ type: 'user_id', id: `u${seq}` }],
+    user_id: `u${seq}`,
+    anonymous_id: null,
+    traits_json: '{}',
   });
   async function publish(audience, n) {
     const subject = valueSubject(topics.computationsChanges.name);
     for (let i = 0; i < n; i += 2000) {
       const part = Array.from({ length: Math.min(2000, n - i) }, () => change(audience));
-      await producer.send({ topic: topics.computationsChanges.name, messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))) });
+      await producer.send({
+        topic: topics.computationsChanges.name,
+        messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))),
+      });
     }
   }
   const dispatcher = (dst) => {
@@ -112,7 +152,23 @@ try {
   // 1. Dispatcher, no limit: backlog first, then the process drains it. The bare loop runs
   // before and after it (the machine is shared: load drifts) and the baseline is their mean.
   const free = await hook('Free', '/free');
-  const body = JSON.stringify({ type: 'identify', userId: 'u1', messageId: 'personas_x', timestamp: new Date().toISOString(), traits: { free: true }, context: { personas: { computation_class: 'audience', computation_id: free.audience.id, computation_key: free.audience.key, namespace: space, space_id: space } }, integrations: { All: false, Free: true } });
+  const body = JSON.stringify({
+    type: 'identify',
+    userId: 'u1',
+    messageId: 'personas_x',
+    timestamp: new Date().toISOString(),
+    traits: { free: true },
+    context: {
+      personas: {
+        computation_class: 'audience',
+        computation_id: free.audience.id,
+        computation_key: free.audience.key,
+        namespace: space,
+        space_id: space,
+      },
+    },
+    integrations: { All: false, Free: true },
+  });
   const bareBefore = await bare('/bare1', body);
   await publish(free.audience, N);
   dispatcher(free.dst);
@@ -128,13 +184,20 @@ try {
   // Both replicas in the group before the backlog arrives: a rebalance pauses consumption, which is not the limiter's doing.
   const admin = kafka.admin();
   await admin.connect();
-  await waitFor(async () => {
-    const { groups } = await admin.describeGroups([`${prefix}dispatcher-${limited.dst.id}`]);
-    return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
-  }, { timeoutMs: 120000, intervalMs: 500, description: 'both replicas in the consumer group' });
+  await waitFor(
+    async () => {
+      const { groups } = await admin.describeGroups([`${prefix}dispatcher-${limited.dst.id}`]);
+      return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
+    },
+    { timeoutMs: 120000, intervalMs: 500, description: 'both replicas in the consumer group' },
+  );
   await admin.disconnect();
   await publish(limited.audience, LIMITED_N);
-  await waitFor(() => got('/limited').length >= LIMITED_N, { timeoutMs: 180000, intervalMs: 200, description: `${LIMITED_N} limited deliveries` });
+  await waitFor(() => got('/limited').length >= LIMITED_N, {
+    timeoutMs: 180000,
+    intervalMs: 200,
+    description: `${LIMITED_N} limited deliveries`,
+  });
   const times = got('/limited');
   const maxWindow = maxInWindow(times, 1000);
   const achieved = rate(times);

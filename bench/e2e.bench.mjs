@@ -59,8 +59,12 @@ const log = (msg) => process.stderr.write(`[e2e] ${msg}\n`);
 
 function startService(name) {
   // E2E_EVALUATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the evaluator.
-  const nodeArgs = name === 'realtime-evaluator' && process.env.E2E_EVALUATOR_NODE_ARGS ? process.env.E2E_EVALUATOR_NODE_ARGS.split(' ') : [];
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, `services/${name}/dist/main.js`)], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs =
+    name === 'realtime-evaluator' && process.env.E2E_EVALUATOR_NODE_ARGS ? process.env.E2E_EVALUATOR_NODE_ARGS.split(' ') : [];
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, `services/${name}/dist/main.js`)], {
+    env: { ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -141,7 +145,13 @@ async function main() {
     procs.push(cp);
     const base = `http://127.0.0.1:${cp.port}`;
     const api = async (method, p, body) =>
-      (await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
+      (
+        await fetch(`${base}${p}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: body && JSON.stringify(body),
+        })
+      ).json();
     const spaceId = (await api('POST', '/spaces', { name: 'E2E bench' })).data.space.id;
     for (const [name, query] of TRAITS) {
       const r = await api('POST', `/spaces/${spaceId}/computed-traits`, { name, definition: { query, type: 'users' } });
@@ -157,20 +167,39 @@ async function main() {
       const category = CATEGORIES[seq % CATEGORIES.length];
       const isPage = name === 'Page Viewed';
       return {
-        profile_id: profile, account_id: null, resolved_at: Date.now(), message_id: `m-${++seq}`, type: isPage ? 'page' : 'track', space_id: spaceId, source_id: 'src_bench',
-        user_id: profile.replace('pro_', 'u_'), anonymous_id: null, group_id: null, previous_id: null, event: isPage ? null : name, name: isPage ? 'Home' : null, timestamp,
-        sent_at: null, received_at: timestamp, properties_json: JSON.stringify({ revenue: (seq * 37) % 300, category, price: (seq * 13) % 120 }), traits_json: '{}',
-        context_json: '{}', integrations_json: '{}', external_ids: [],
+        profile_id: profile,
+        account_id: null,
+        resolved_at: Date.now(),
+        message_id: `m-${++seq}`,
+        type: isPage ? 'page' : 'track',
+        space_id: spaceId,
+        source_id: 'src_bench',
+        user_id: profile.replace('pro_', 'u_'),
+        anonymous_id: null,
+        group_id: null,
+        previous_id: null,
+        event: isPage ? null : name,
+        name: isPage ? 'Home' : null,
+        timestamp,
+        sent_at: null,
+        received_at: timestamp,
+        properties_json: JSON.stringify({ revenue: (seq * 37) % 300, category, price: (seq * 13) % 120 }),
+        traits_json: '{}',
+        context_json: '{}',
+        integrations_json: '{}',
+        external_ids: [],
       };
     };
-    const encode = async (events) => Promise.all(events.map(async (e) => ({ key: e.profile_id, value: await codec.encode(eventsSubject, e) })));
+    const encode = async (events) =>
+      Promise.all(events.map(async (e) => ({ key: e.profile_id, value: await codec.encode(eventsSubject, e) })));
 
     // 1. Backlog.
     const now = Date.now();
     let t = performance.now();
     for (let i = 0; i < EVENTS; i += 2000) {
       const batch = [];
-      for (let j = i; j < Math.min(EVENTS, i + 2000); j++) batch.push(makeEvent(`pro_${j % PROFILES}`, NAMES[(j * 7) % NAMES.length], now - 20 * 86_400_000 + j * 1000));
+      for (let j = i; j < Math.min(EVENTS, i + 2000); j++)
+        batch.push(makeEvent(`pro_${j % PROFILES}`, NAMES[(j * 7) % NAMES.length], now - 20 * 86_400_000 + j * 1000));
       await producer.send({ topic: topics.eventsResolved.name, messages: await encode(batch) });
     }
     log(`produced ${EVENTS} events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -185,7 +214,9 @@ async function main() {
     await pt.run({
       eachBatch: async ({ batch }) => {
         if (!ptStart) ptStart = performance.now();
-        const out = await Promise.all(batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(eventsSubject, await codec.decode(m.value)) })));
+        const out = await Promise.all(
+          batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(eventsSubject, await codec.decode(m.value)) })),
+        );
         await producer.send({ topic: passthroughTopic.name, messages: out });
         ptCount += batch.messages.length;
         if (ptCount >= EVENTS && !ptEnd) ptEnd = performance.now();
@@ -245,7 +276,10 @@ async function main() {
       const ts = Date.now();
       for (let k = 0; k < perTick; k++) {
         // One probe per tick (its own timestamp, unique per record), the rest the usual mix.
-        const e = k === 0 ? makeEvent(PROBE, 'Latency Probe', ts) : makeEvent(`pro_${(sent + k) % PROFILES}`, NAMES[(sent + k) % NAMES.length], ts - 1 - k);
+        const e =
+          k === 0
+            ? makeEvent(PROBE, 'Latency Probe', ts)
+            : makeEvent(`pro_${(sent + k) % PROFILES}`, NAMES[(sent + k) % NAMES.length], ts - 1 - k);
         if (k === 0) probe.set(ts, []);
         batch.push(e);
       }
@@ -257,9 +291,14 @@ async function main() {
     }
     await until(async () => (await committed()) >= EVENTS + sent, 'evaluator to drain the paced load', 120_000);
     await until(() => [...probe.values()].every((v) => v.length > 0), 'every probe change to arrive', 60_000).catch(() => undefined);
-    const latencies = [...probe.values()].map((v) => v[0]).filter((x) => x !== undefined).sort((a, b) => a - b);
+    const latencies = [...probe.values()]
+      .map((v) => v[0])
+      .filter((x) => x !== undefined)
+      .sort((a, b) => a - b);
     const achieved = sent / LATENCY_SECONDS;
-    log(`latency at ${achieved.toFixed(0)} events/s: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (${latencies.length}/${probe.size} probes)`);
+    log(
+      `latency at ${achieved.toFixed(0)} events/s: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (${latencies.length}/${probe.size} probes)`,
+    );
     await reader.disconnect();
     await admin.disconnect();
 
@@ -281,7 +320,7 @@ async function main() {
       '',
       `Machine load (1-minute load average, 2 cores, shared with other work): ${loadBefore.toFixed(1)} before the run, ${os.loadavg()[0].toFixed(1)} after; absolute figures move with it, the ratio less so.`,
       '',
-      'Latency: from the moment the bench produced the event (its timestamp) to the arrival of its change record at the bench\'s consumer, through Kafka twice, the evaluator, Redis.',
+      "Latency: from the moment the bench produced the event (its timestamp) to the arrival of its change record at the bench's consumer, through Kafka twice, the evaluator, Redis.",
       'Target (issue 6): >= 10,000 events/s sustained end to end and p99 < 250 ms at half that load, on this machine with every service on it.',
       'Where the time goes (cpu profile of the evaluator, `E2E_EVALUATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>"`): evaluation with the engine of this branch (reference evaluator over the stored history), garbage collection of the per-profile JSON state, Avro encoding of about 3 change records per event (the first event of a profile evaluates every computation: count/sum traits emit null -> 0), and waiting on Redis/Kafka round trips (5 per chunk: lock, MGET, produce, MULTI, unlock).',
     ];

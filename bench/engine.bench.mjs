@@ -14,7 +14,14 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 const require = createRequire(import.meta.url);
-const { applyEvent, compileComputation, compileIncremental, dependencyOrder, evaluateReference, parseQuery } = require('../libs/engine/dist/index.js');
+const {
+  applyEvent,
+  compileComputation,
+  compileIncremental,
+  dependencyOrder,
+  evaluateReference,
+  parseQuery,
+} = require('../libs/engine/dist/index.js');
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,7 +54,10 @@ const AUDIENCES = [
   ['sku_explorer', "event('Product Viewed').within(30 days).unique(property('sku')).count() >= 5"],
   ['big_ticket', "event('Order Completed').within(60 days).max(property('revenue')) >= 150"],
   ['new_signup', "trait('signup_date').within_last(30 days)"],
-  ['bought_and_refunded', "event('Order Completed').where(property('revenue') >= 100 AND event('Refund Requested').within(parent: 14 days).count() >= 1).within(90 days).count() >= 1"],
+  [
+    'bought_and_refunded',
+    "event('Order Completed').where(property('revenue') >= 100 AND event('Refund Requested').within(parent: 14 days).count() >= 1).within(90 days).count() >= 1",
+  ],
   ['email_engaged', "event('Email Clicked').within(14 days).count() >= 1 OR event('Email Opened').within(7 days).count() >= 3"],
   ['client_cart_adds', "event('Added to Cart').sources(exclude: 'src_server').within(30 days).count() >= 2"],
   ['vip_online_today', "trait('high_value') = true AND event('Page Viewed').within(1 day).count() >= 1"],
@@ -108,11 +118,19 @@ function makeEvent(name, at, source) {
   const base = { type: 'track', event: name, timestamp: at, sourceId: source, messageId: uuid(), properties: {}, traits: {}, context: {} };
   if (name === 'Page Viewed') {
     const path = pick(['/', '/pricing', '/shoes', '/blog/post', '/cart']);
-    return { ...base, type: 'page', event: undefined, name: 'Page', properties: { url: `https://shop.example${path}` }, context: { page: { path } } };
+    return {
+      ...base,
+      type: 'page',
+      event: undefined,
+      name: 'Page',
+      properties: { url: `https://shop.example${path}` },
+      context: { page: { path } },
+    };
   }
   if (name === 'Product Viewed') return { ...base, properties: { category: pick(CATEGORIES), sku: `sku_${Math.floor(rand() * 40)}` } };
-  if (name === 'Order Completed') return { ...base, properties: { revenue: Math.round(20 + rand() * 230) * 100 / 100 } };
-  if (name === 'Email Opened' || name === 'Email Clicked') return { ...base, properties: { campaign: pick(['spring', 'summer', 'promo', 'news']) } };
+  if (name === 'Order Completed') return { ...base, properties: { revenue: (Math.round(20 + rand() * 230) * 100) / 100 } };
+  if (name === 'Email Opened' || name === 'Email Clicked')
+    return { ...base, properties: { campaign: pick(['spring', 'summer', 'promo', 'news']) } };
   return base;
 }
 
@@ -126,7 +144,10 @@ function makeProfile() {
     events.push(makeEvent(name, T0 + Math.floor(rand() * SPAN), rand() < 0.2 ? 'src_server' : 'src_web'));
   }
   events.sort((a, b) => a.timestamp - b.timestamp);
-  const arrivals = events.map((ev) => ({ ev, now: ev.timestamp + (rand() < 0.05 ? Math.floor(rand() * 2 * DAY) : Math.floor(rand() * 5000)) }));
+  const arrivals = events.map((ev) => ({
+    ev,
+    now: ev.timestamp + (rand() < 0.05 ? Math.floor(rand() * 2 * DAY) : Math.floor(rand() * 5000)),
+  }));
   arrivals.sort((a, b) => a.now - b.now);
   const traits = { plan: pick(['free', 'free', 'pro']), signup_date: new Date(events[0].timestamp).toISOString() };
   return { arrivals, traits };
@@ -186,7 +207,19 @@ function runIncremental(ps, withWakeups) {
 // for merges and new computations), values of every affected computation.
 const keySet = new Set(computations.map((c) => c.key));
 const ordered = dependencyOrder(
-  computations.map((c, i) => compileComputation({ id: `c${i}`, key: c.key, class: c.ast.type === 'trait' ? 'trait' : 'audience', ast: c.ast, countsEventsFrom: 0, definitionVersion: 1 }, keySet)),
+  computations.map((c, i) =>
+    compileComputation(
+      {
+        id: `c${i}`,
+        key: c.key,
+        class: c.ast.type === 'trait' ? 'trait' : 'audience',
+        ast: c.ast,
+        countsEventsFrom: 0,
+        definitionVersion: 1,
+      },
+      keySet,
+    ),
+  ),
 );
 // The service's events carry their arrival time (built once, outside the timing).
 const withArrival = new WeakMap();
@@ -218,7 +251,8 @@ function runReference(ps) {
     for (const { ev, now } of p.arrivals) {
       seen.push(ev);
       const name = ev.type === 'page' ? 'Page Viewed' : ev.event;
-      for (const i of byName.get(name) ?? []) computed[computations[i].key] = evaluateReference(computations[i].ast, { events: seen, traits: p.traits, computed, now });
+      for (const i of byName.get(name) ?? [])
+        computed[computations[i].key] = evaluateReference(computations[i].ast, { events: seen, traits: p.traits, computed, now });
       evaluations++;
     }
     finals.push({ seen, computed, end: p.arrivals[p.arrivals.length - 1].now });
@@ -262,7 +296,10 @@ const incSame = incSameRuns.best;
 
 // Agreement on the reference's profiles at each profile's last arrival (numbers to 1e-9: sums of decimals may round differently by order).
 let mismatches = 0;
-const close = (a, b) => (typeof a === 'number' && typeof b === 'number' ? Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a)) : JSON.stringify(a) === JSON.stringify(b));
+const close = (a, b) =>
+  typeof a === 'number' && typeof b === 'number'
+    ? Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a))
+    : JSON.stringify(a) === JSON.stringify(b);
 refSet.forEach((p, k) => {
   const { states, ctx, end } = incSame.finals[k];
   const r = ref.finals[k];
@@ -284,13 +321,47 @@ const out = {
   events: totalEvents,
   eventsPerProfileMean: +(totalEvents / PROFILES).toFixed(1),
   computationsTouchedPerEventMean: +(inc.touched / inc.evaluations).toFixed(2),
-  incremental: { eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incRuns.cpuMedian)), eventEvaluationsPerSecBest: fmt(rate(inc)), eventEvaluationsPerSecMedian: fmt(rate(incRuns.median)), computationEvaluationsPerSecBest: fmt(inc.touched / inc.seconds), runs: RUNS, valueChanges: inc.changes },
-  incrementalWithNextChangeAt: { eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incWake.cpuMedian)), eventEvaluationsPerSecBest: fmt(rate(incWake.best)), profiles: wakeProfiles.length },
-  serviceApplyEvent: { eventEvaluationsPerCpuSecMedian: fmt(cpuRate(service.cpuMedian)), eventEvaluationsPerSecBest: fmt(rate(service.best)), profiles: wakeProfiles.length, note: 'profile-evaluation applyEvent: incremental states + bounded history (200)' },
-  reference: { eventEvaluationsPerCpuSecMedian: fmt(cpuRate(refRuns.cpuMedian)), eventEvaluationsPerSecBest: fmt(rate(ref)), eventEvaluationsPerSecMedian: fmt(rate(refRuns.median)), profiles: REF_PROFILES },
-  incrementalOnReferenceProfiles: { eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incSameRuns.cpuMedian)), eventEvaluationsPerSecBest: fmt(rate(incSame)), eventEvaluationsPerSecMedian: fmt(rate(incSameRuns.median)) },
-  ratioIncrementalOverReference: { cpuMedian: +(cpuRate(incSameRuns.cpuMedian) / cpuRate(refRuns.cpuMedian)).toFixed(1), wallBest: +(rate(incSame) / rate(ref)).toFixed(1), wallMedian: +(rate(incSameRuns.median) / rate(refRuns.median)).toFixed(1) },
-  stateBytesPerProfile: { mean: Math.round(sorted.reduce((s, x) => s + x, 0) / sorted.length), p50: q(0.5), p95: q(0.95), max: sorted[sorted.length - 1] },
+  incremental: {
+    eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incRuns.cpuMedian)),
+    eventEvaluationsPerSecBest: fmt(rate(inc)),
+    eventEvaluationsPerSecMedian: fmt(rate(incRuns.median)),
+    computationEvaluationsPerSecBest: fmt(inc.touched / inc.seconds),
+    runs: RUNS,
+    valueChanges: inc.changes,
+  },
+  incrementalWithNextChangeAt: {
+    eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incWake.cpuMedian)),
+    eventEvaluationsPerSecBest: fmt(rate(incWake.best)),
+    profiles: wakeProfiles.length,
+  },
+  serviceApplyEvent: {
+    eventEvaluationsPerCpuSecMedian: fmt(cpuRate(service.cpuMedian)),
+    eventEvaluationsPerSecBest: fmt(rate(service.best)),
+    profiles: wakeProfiles.length,
+    note: 'profile-evaluation applyEvent: incremental states + bounded history (200)',
+  },
+  reference: {
+    eventEvaluationsPerCpuSecMedian: fmt(cpuRate(refRuns.cpuMedian)),
+    eventEvaluationsPerSecBest: fmt(rate(ref)),
+    eventEvaluationsPerSecMedian: fmt(rate(refRuns.median)),
+    profiles: REF_PROFILES,
+  },
+  incrementalOnReferenceProfiles: {
+    eventEvaluationsPerCpuSecMedian: fmt(cpuRate(incSameRuns.cpuMedian)),
+    eventEvaluationsPerSecBest: fmt(rate(incSame)),
+    eventEvaluationsPerSecMedian: fmt(rate(incSameRuns.median)),
+  },
+  ratioIncrementalOverReference: {
+    cpuMedian: +(cpuRate(incSameRuns.cpuMedian) / cpuRate(refRuns.cpuMedian)).toFixed(1),
+    wallBest: +(rate(incSame) / rate(ref)).toFixed(1),
+    wallMedian: +(rate(incSameRuns.median) / rate(refRuns.median)).toFixed(1),
+  },
+  stateBytesPerProfile: {
+    mean: Math.round(sorted.reduce((s, x) => s + x, 0) / sorted.length),
+    p50: q(0.5),
+    p95: q(0.95),
+    max: sorted[sorted.length - 1],
+  },
   agreementWithReference: { checked: REF_PROFILES * computations.length, mismatches },
 };
 console.log(JSON.stringify(out, null, 2));

@@ -44,7 +44,11 @@ let failed = false;
 try {
   for (const area of areas) {
     process.stderr.write(`\n[bench] ${area}\n`);
-    const r = spawnSync(process.execPath, [path.join(BENCH, `${area}.bench.mjs`)], { stdio: 'inherit', env: { ...process.env, ...env }, cwd: ROOT });
+    const r = spawnSync(process.execPath, [path.join(BENCH, `${area}.bench.mjs`)], {
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+      cwd: ROOT,
+    });
     if (r.status !== 0) {
       failed = true;
       process.stderr.write(`[bench] ${area} failed (exit ${r.status ?? r.signal})\n`);

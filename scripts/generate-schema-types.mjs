@@ -12,10 +12,22 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCHEMA_DIR = path.join(ROOT, 'schemas');
 const OUT = path.join(ROOT, 'libs/schemas/src/generated/avro.ts');
 
-const PRIMITIVES = { null: 'null', boolean: 'boolean', int: 'number', long: 'number', float: 'number', double: 'number', bytes: 'Buffer', string: 'string' };
+const PRIMITIVES = {
+  null: 'null',
+  boolean: 'boolean',
+  int: 'number',
+  long: 'number',
+  float: 'number',
+  double: 'number',
+  bytes: 'Buffer',
+  string: 'string',
+};
 
 function generate() {
-  const files = fs.readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.avsc')).sort();
+  const files = fs
+    .readdirSync(SCHEMA_DIR)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort();
   const declared = new Map(); // full or short name -> emitted TS name
   const out = [];
 

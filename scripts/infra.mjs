@@ -159,8 +159,16 @@ function fetchKafka() {
   log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central`);
   const r = spawnSync(
     'mvn',
-    ['-q', '-B', '-f', path.join(ROOT, 'deploy/local/kafka-deps.pom.xml'), 'dependency:copy-dependencies',
-      `-Dkafka.version=${KAFKA_VERSION}`, `-DoutputDirectory=${kafkaLibs}`, '-DincludeScope=runtime'],
+    [
+      '-q',
+      '-B',
+      '-f',
+      path.join(ROOT, 'deploy/local/kafka-deps.pom.xml'),
+      'dependency:copy-dependencies',
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      `-DoutputDirectory=${kafkaLibs}`,
+      '-DincludeScope=runtime',
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   if (r.status !== 0) throw new InfraError('mvn could not fetch the Kafka jars (see output above)');
@@ -222,19 +230,26 @@ async function kafkaUp() {
   fs.mkdirSync(dataDir, { recursive: true });
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(props, kafkaProperties(dataDir));
-  fs.writeFileSync(path.join(dir, 'log4j.properties'), [
-    'log4j.rootLogger=WARN, stdout',
-    'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
-    'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
-    'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
-    'log4j.logger.kafka.server.KafkaServer=INFO',
-    'log4j.logger.kafka.server.BrokerServer=INFO',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'log4j.properties'),
+    [
+      'log4j.rootLogger=WARN, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka.server.KafkaServer=INFO',
+      'log4j.logger.kafka.server.BrokerServer=INFO',
+    ].join('\n'),
+  );
   const classpath = `${kafkaLibs}/*`;
   const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', `-Dlog4j.configuration=file:${dir}/log4j.properties`];
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
     log('formatting Kafka storage (KRaft)');
-    const r = spawnSync('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'engage-local-kafka-01', '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'java',
+      [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'engage-local-kafka-01', '-c', props, '--ignore-formatted'],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new InfraError(`Kafka storage format failed:\n${r.stdout}\n${r.stderr}`);
   }
   const logFile = path.join(dir, 'server.log');
@@ -245,7 +260,12 @@ async function kafkaUp() {
 
 async function kafkaAnswers(brokers) {
   const { Kafka, logLevel } = await import('kafkajs');
-  const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 }).admin();
+  const admin = new Kafka({
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1000,
+  }).admin();
   try {
     await admin.connect();
     return (await admin.describeCluster()).brokers.length > 0;
@@ -259,15 +279,19 @@ async function kafkaAnswers(brokers) {
 async function waitForKafka(brokers, logFile) {
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
-  await waitUntil('Kafka', async () => {
-    try {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
-      return cluster.brokers.length > 0 && cluster.controller !== null;
-    } catch {
-      return false;
-    }
-  }, { timeoutMs: 90000, logFile });
+  await waitUntil(
+    'Kafka',
+    async () => {
+      try {
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        return cluster.brokers.length > 0 && cluster.controller !== null;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 90000, logFile },
+  );
   await admin.disconnect();
 }
 
@@ -281,10 +305,22 @@ function fetchApicurio() {
   requireCommand('mvn', 'install Maven (apt-get install maven) to fetch Apicurio Registry from Maven Central');
   log(`fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central`);
   const dl = path.join(CACHE, 'downloads');
-  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`, `-DoutputDirectory=${dl}`], { stdio: ['ignore', 'inherit', 'inherit'], cwd: CACHE });
+  const r = spawnSync(
+    'mvn',
+    [
+      '-q',
+      '-B',
+      'dependency:copy',
+      `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`,
+      `-DoutputDirectory=${dl}`,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'], cwd: CACHE },
+  );
   if (r.status !== 0) throw new InfraError('mvn could not fetch Apicurio Registry (see output above)');
   fs.mkdirSync(apicurioDir, { recursive: true });
-  const t = spawnSync('tar', ['xzf', path.join(dl, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`), '-C', apicurioDir], { stdio: 'inherit' });
+  const t = spawnSync('tar', ['xzf', path.join(dl, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`), '-C', apicurioDir], {
+    stdio: 'inherit',
+  });
   if (t.status !== 0 || !fs.existsSync(apicurioJar)) throw new InfraError('could not unpack the Apicurio archive');
 }
 
@@ -329,7 +365,10 @@ async function registryUp() {
   // records carry schema ids, so the ids must survive too.
   const dbUrl = `jdbc:h2:file:${path.join(dir, 'db')};DB_CLOSE_DELAY=-1`;
   const args = [
-    '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
+    '-Xms128m',
+    '-Xmx384m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
     `-Dquarkus.http.port=${REGISTRY_PORT}`,
     '-Dquarkus.http.host=127.0.0.1',
     `-Dquarkus.management.port=${REGISTRY_MANAGEMENT_PORT}`,
@@ -343,7 +382,8 @@ async function registryUp() {
     '-Dapicurio.rest.deletion.artifact-version.enabled=true',
     '-Dquarkus.log.level=WARN',
     '-Dquarkus.log.category."io.apicurio".level=INFO',
-    '-jar', apicurioJar,
+    '-jar',
+    apicurioJar,
   ];
   const pid = startDetached('registry', 'java', args, { cwd: dir, logFile });
   log(`schema registry starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
@@ -389,13 +429,20 @@ async function redisUp() {
   await assertPortFree(6379, 'Redis');
   if (spawnSync('sh', ['-c', 'command -v redis-server']).status !== 0) {
     log('redis-server not found; installing it from apt');
-    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], { stdio: 'inherit' });
+    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], {
+      stdio: 'inherit',
+    });
     if (r.status !== 0) throw new InfraError('redis-server not found and apt-get could not install it');
   }
   const dir = path.join(STATE, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'redis.log');
-  const pid = startDetached('redis', 'redis-server', ['--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', dir], { cwd: dir, logFile });
+  const pid = startDetached(
+    'redis',
+    'redis-server',
+    ['--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { cwd: dir, logFile },
+  );
   log(`Redis starting (pid ${pid})`);
   return { started: true, env, wait: () => waitUntil('Redis', () => redisPing(REDIS_DEFAULT_URL), { timeoutMs: 20000, logFile }) };
 }

@@ -73,11 +73,18 @@ async function bootstrapDemo() {
   try {
     const spaces = await (await fetch(`${base}/spaces`, { headers })).json();
     let space = spaces?.data?.spaces?.find((s) => s.name === 'Demo');
-    if (!space) space = (await (await fetch(`${base}/spaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'Demo' }) })).json())?.data?.space;
+    if (!space)
+      space = (await (await fetch(`${base}/spaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'Demo' }) })).json())?.data
+        ?.space;
     if (!space) return null;
     const sources = await (await fetch(`${base}/spaces/${space.id}/sources`, { headers })).json();
     let source = sources?.data?.sources?.find((s) => s.name === 'Demo source');
-    if (!source) source = (await (await fetch(`${base}/spaces/${space.id}/sources`, { method: 'POST', headers, body: JSON.stringify({ name: 'Demo source' }) })).json())?.data?.source;
+    if (!source)
+      source = (
+        await (
+          await fetch(`${base}/spaces/${space.id}/sources`, { method: 'POST', headers, body: JSON.stringify({ name: 'Demo source' }) })
+        ).json()
+      )?.data?.source;
     return { spaceId: space.id, writeKey: source?.writeKey };
   } catch {
     return null;
@@ -119,7 +126,9 @@ async function main() {
       `  ingest (Segment tracking API)  http://127.0.0.1:${INGEST_PORT}/v1/track`,
       `  control plane + Profile API    http://127.0.0.1:${CONTROL_PLANE_PORT}`,
       `  control plane token            ${CONTROL_PLANE_TOKEN}`,
-      demo?.writeKey ? `  demo space / write key         ${demo.spaceId} / ${demo.writeKey}` : '  demo write key                 (control plane has no sources API yet)',
+      demo?.writeKey
+        ? `  demo space / write key         ${demo.spaceId} / ${demo.writeKey}`
+        : '  demo write key                 (control plane has no sources API yet)',
       ...Object.entries(infra.env).map(([k, v]) => `  ${k.padEnd(30)} ${v}`),
       '  Ctrl-C stops everything this command started.',
       '===========================================================',

@@ -14,20 +14,29 @@ afterAll(async () => {
   await f?.stop();
 });
 
-const values = (profileId: string, key: string) => f.changesOf(profileId, key).map((c) => (c.value_is_json ? JSON.parse(c.value as string) : c.value));
+const values = (profileId: string, key: string) =>
+  f.changesOf(profileId, key).map((c) => (c.value_is_json ? JSON.parse(c.value as string) : c.value));
 
 describe('the language, evaluated in real time', () => {
   it('funnel: within(parent:) and property(parent:) tie the returned item to its purchase', async () => {
-    await f.create('audiences', 'Returned What They Bought', "event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1");
+    await f.create(
+      'audiences',
+      'Returned What They Bought',
+      "event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1",
+    );
     await f.waitLive();
     const t0 = Date.now() - 20 * DAY;
     const bought = (p: string, sku: string) => f.event(p, { event: 'Bought', timestamp: t0, properties_json: JSON.stringify({ sku }) });
-    const returned = (p: string, sku: string, after: number) => f.event(p, { event: 'Returned', timestamp: t0 + after, properties_json: JSON.stringify({ sku }) });
+    const returned = (p: string, sku: string, after: number) =>
+      f.event(p, { event: 'Returned', timestamp: t0 + after, properties_json: JSON.stringify({ sku }) });
     await f.send([
-      bought('pro_fa', 'S1'), returned('pro_fa', 'S1', 2 * DAY), // same sku within 5 days: in
-      bought('pro_fb', 'S1'), returned('pro_fb', 'S2', 2 * DAY), // other sku: out
-      bought('pro_fc', 'S1'), returned('pro_fc', 'S1', 6 * DAY), // too late: out
-          ]);
+      bought('pro_fa', 'S1'),
+      returned('pro_fa', 'S1', 2 * DAY), // same sku within 5 days: in
+      bought('pro_fb', 'S1'),
+      returned('pro_fb', 'S2', 2 * DAY), // other sku: out
+      bought('pro_fc', 'S1'),
+      returned('pro_fc', 'S1', 6 * DAY), // too late: out
+    ]);
     await f.waitChanges('pro_fa', 'returned_what_they_bought', 1);
     expect(values('pro_fa', 'returned_what_they_bought')).toEqual([true]);
     // A later matching return brings pro_fb and pro_fc in, and the entry is
@@ -54,8 +63,15 @@ describe('the language, evaluated in real time', () => {
     for (const [name, reducer] of reducers) await f.create('computed-traits', name, `event('Reduced').${reducer}`);
     await f.waitLive();
     const t = Date.now() - 10_000;
-    const ev = (i: number, props: Record<string, unknown>) => f.event('pro_r', { event: 'Reduced', timestamp: t + i * 1000, properties_json: JSON.stringify(props) });
-    await f.send([ev(1, { x: 5, c: 'red' }), ev(2, { x: 3, c: 'blue' }), ev(3, { x: 5, c: 'red' }), ev(4, { x: 9 }), f.event('pro_r', { event: 'Done' })]);
+    const ev = (i: number, props: Record<string, unknown>) =>
+      f.event('pro_r', { event: 'Reduced', timestamp: t + i * 1000, properties_json: JSON.stringify(props) });
+    await f.send([
+      ev(1, { x: 5, c: 'red' }),
+      ev(2, { x: 3, c: 'blue' }),
+      ev(3, { x: 5, c: 'red' }),
+      ev(4, { x: 9 }),
+      f.event('pro_r', { event: 'Done' }),
+    ]);
     await f.waitChanges('pro_r', 'r_last', 4);
     await f.send([ev(5, { x: 9 })]); // changes count, sum, avg only
     await f.waitChanges('pro_r', 'r_count', 5);
@@ -73,7 +89,10 @@ describe('the language, evaluated in real time', () => {
       'R Unique': [['red'], ['red', 'blue']],
       'R Unique Count': [1, 2],
     });
-    expect(f.changesOf('pro_r', 'r_min').map((c) => [c.previous, c.value, c.computation_class])).toEqual([[null, 5, 'trait'], [5, 3, 'trait']]);
+    expect(f.changesOf('pro_r', 'r_min').map((c) => [c.previous, c.value, c.computation_class])).toEqual([
+      [null, 5, 'trait'],
+      [5, 3, 'trait'],
+    ]);
   });
 
   it('trait() reads a computed trait, an audience and an identify trait in the same pass; NOT excludes', async () => {
@@ -83,7 +102,12 @@ describe('the language, evaluated in real time', () => {
     await f.create('audiences', 'Paid Not Pro', "event('Paid').count() >= 1 AND NOT trait('plan') = 'pro'");
     await f.waitLive();
     const paid = (p: string, amount: number) => f.event(p, { event: 'Paid', properties_json: JSON.stringify({ amount }) });
-    await f.send([f.event('pro_t', { type: 'identify', event: null, traits_json: '{"plan":"pro"}' }), paid('pro_t', 60), paid('pro_t', 50), paid('pro_n', 10)]);
+    await f.send([
+      f.event('pro_t', { type: 'identify', event: null, traits_json: '{"plan":"pro"}' }),
+      paid('pro_t', 60),
+      paid('pro_t', 50),
+      paid('pro_n', 10),
+    ]);
     await f.waitChanges('pro_t', 'pro_big_spender', 1);
     await f.waitChanges('pro_n', 'paid_not_pro', 1);
     // The identify call evaluates the trait first: the sum of no event is 0.
@@ -91,21 +115,30 @@ describe('the language, evaluated in real time', () => {
     expect(values('pro_t', 'spend_over_100')).toEqual([true]);
     expect(values('pro_t', 'pro_big_spender')).toEqual([true]);
     // All three changes of the last event came from one pass: the same occurred_at (the event's time).
-    const last = [f.changesOf('pro_t', 'total_spend')[1]!, f.changesOf('pro_t', 'spend_over_100')[0]!, f.changesOf('pro_t', 'pro_big_spender')[0]!];
+    const last = [
+      f.changesOf('pro_t', 'total_spend')[1]!,
+      f.changesOf('pro_t', 'spend_over_100')[0]!,
+      f.changesOf('pro_t', 'pro_big_spender')[0]!,
+    ];
     expect(new Set(last.map((c) => c.occurred_at)).size).toBe(1);
     expect(values('pro_t', 'paid_not_pro')).toEqual([]);
     // Downgrade: the identify trait changes, both audiences that read it follow.
     await f.send([f.event('pro_t', { type: 'identify', event: null, traits_json: '{"plan":"free"}' })]);
     await f.waitChanges('pro_t', 'pro_big_spender', 2);
     await f.waitChanges('pro_t', 'paid_not_pro', 1);
-    expect([values('pro_t', 'pro_big_spender'), values('pro_t', 'paid_not_pro'), values('pro_n', 'paid_not_pro')]).toEqual([[true, false], [true], [true]]);
+    expect([values('pro_t', 'pro_big_spender'), values('pro_t', 'paid_not_pro'), values('pro_n', 'paid_not_pro')]).toEqual([
+      [true, false],
+      [true],
+      [true],
+    ]);
   });
 
   it('account audiences: ANY and ALL over the users linked by group calls, re-evaluated when a user changes', async () => {
     await f.create('audiences', 'Account Any Buyer', "ANY event('Account Order').count() >= 1", {}, 'accounts');
     await f.create('audiences', 'Account All Pro', "ALL trait('tier') = 'pro'", {}, 'accounts');
     await f.waitLive();
-    const group = (p: string) => f.event(p, { type: 'group', event: null, group_id: 'g1', account_id: 'acc_1', traits_json: '{"name":"Acme"}' });
+    const group = (p: string) =>
+      f.event(p, { type: 'group', event: null, group_id: 'g1', account_id: 'acc_1', traits_json: '{"name":"Acme"}' });
     const tier = (p: string, value: string) => f.event(p, { type: 'identify', event: null, traits_json: JSON.stringify({ tier: value }) });
     await f.send([tier('pro_u1', 'pro'), group('pro_u1')]);
     // One user, pro: ALL holds.

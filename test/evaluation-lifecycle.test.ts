@@ -46,10 +46,13 @@ describe('computation lifecycle', () => {
     statusKey = `${f.prefix}status:computation:${created.id}`;
     // Real time keeps flowing during the backfill: a second event for half the old profiles, a first for new ones.
     await f.send([...ids.slice(0, 200), ...ids.slice(400)].map((p) => f.event(p, { event: 'Joined' })));
-    await waitFor(async () => (await audience(created.id)).status === 'Live' && ids.every((p) => f.changesOf(p, 'joined_ever').length > 0), {
-      timeoutMs: 60000,
-      description: 'Live and every profile entered',
-    });
+    await waitFor(
+      async () => (await audience(created.id)).status === 'Live' && ids.every((p) => f.changesOf(p, 'joined_ever').length > 0),
+      {
+        timeoutMs: 60000,
+        description: 'Live and every profile entered',
+      },
+    );
     watching = false;
     await watcher;
 
@@ -62,10 +65,13 @@ describe('computation lifecycle', () => {
     // Profiles with history only come in through the backfill.
     expect(ids.slice(200, 400).filter((p) => f.changesOf(p, 'joined_ever')[0]!.reason !== 'backfill')).toEqual([]);
     // The size is refreshed on every scheduler pass: the last realtime entries may land just after one.
-    const final = await waitFor(async () => {
-      const a = await audience(created.id);
-      return a.size === 600 ? a : null;
-    }, { description: 'size 600' });
+    const final = await waitFor(
+      async () => {
+        const a = await audience(created.id);
+        return a.size === 600 ? a : null;
+      },
+      { description: 'size 600' },
+    );
     expect([final.status, final.size, final.progress]).toEqual(['Live', 600, null]);
     // Statuses only move forward (Preparing -> Computing -> Live), Live has no progress.
     const rank = seen.map((s) => ['Preparing', 'Computing', 'Live'].indexOf(s.status!));
@@ -81,11 +87,15 @@ describe('computation lifecycle', () => {
     await f.send([f.event('pro_e1', { event: 'Viewed' }), f.event('pro_e1', { event: 'Viewed' }), f.event('pro_e2', { event: 'Viewed' })]);
     await f.waitChanges('pro_e1', 'viewed_twice', 1);
     await f.waitChanges('pro_e2', 'viewed_twice', 1);
-    const res = await f.api('PATCH', `/spaces/${f.spaceId}/audiences/${created.id}`, { definition: { query: "event('Viewed').count() >= 2", type: 'users' } });
+    const res = await f.api('PATCH', `/spaces/${f.spaceId}/audiences/${created.id}`, {
+      definition: { query: "event('Viewed').count() >= 2", type: 'users' },
+    });
     expect(res.data).toBeDefined();
     const [, exit] = await f.waitChanges('pro_e2', 'viewed_twice', 2);
     expect([exit!.value, exit!.reason]).toEqual([false, 'edit']);
-    await waitFor(async () => (await audience(created.id)).status === 'Live' && (await audience(created.id)).size === 1, { description: 'Live after edit' });
+    await waitFor(async () => (await audience(created.id)).status === 'Live' && (await audience(created.id)).size === 1, {
+      description: 'Live after edit',
+    });
     expect(f.changesOf('pro_e1', 'viewed_twice').map((c) => c.value)).toEqual([true]);
   });
 
@@ -122,10 +132,14 @@ describe('computation lifecycle', () => {
     expect([again!.value, again!.previous]).toEqual([true, false]);
     // A re-entry is a new change, not a duplicate of the first entry.
     expect(again!.change_id).not.toBe(first!.change_id);
-    await waitFor(async () => (await audience(created.id)).status === 'Live' && (await audience(created.id)).size === 1, { description: 'Live again' });
+    await waitFor(async () => (await audience(created.id)).status === 'Live' && (await audience(created.id)).size === 1, {
+      description: 'Live again',
+    });
 
     await f.api('DELETE', `/spaces/${f.spaceId}/audiences/${created.id}`);
-    await waitFor(async () => (await redis.exists(members)) === 0 && (await stored()) === undefined, { description: 'deleted state cleared' });
+    await waitFor(async () => (await redis.exists(members)) === 0 && (await stored()) === undefined, {
+      description: 'deleted state cleared',
+    });
     // Same profile, same partition: once its Viewed events are evaluated, the Toggle before them was too.
     await f.send([f.event('pro_d2', { event: 'Toggle' }), f.event('pro_d2', { event: 'Viewed' }), f.event('pro_d2', { event: 'Viewed' })]);
     await f.waitChanges('pro_d2', 'viewed_twice', 1);

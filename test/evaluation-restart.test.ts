@@ -36,7 +36,8 @@ describe('failures', () => {
     const profiles = Array.from({ length: 150 }, (_, i) => `pro_k${i}`);
     const perProfile = 10;
     const events = [];
-    for (let n = 0; n < perProfile; n++) for (const p of profiles) events.push(f.event(p, { event: 'Tick', timestamp: Date.now() - 60_000 + n }));
+    for (let n = 0; n < perProfile; n++)
+      for (const p of profiles) events.push(f.event(p, { event: 'Tick', timestamp: Date.now() - 60_000 + n }));
     await f.send(events);
     const evaluator = f.procs.find((p) => p.name === 'realtime-evaluator')!;
     const ticks = () => f.changes.filter((c) => c.computation_key === 'ticks').length;
@@ -54,7 +55,10 @@ describe('failures', () => {
     await waitFor(() => profiles.every((p) => f.changesOf(p, 'three_ticks').length >= 1), { description: 'every profile entered' });
     for (const p of profiles) {
       const distinct = new Map(f.changesOf(p, 'ticks').map((c) => [c.change_id, c.value]));
-      expect([p, [...distinct.values()].sort((a, b) => Number(a) - Number(b))]).toEqual([p, Array.from({ length: perProfile }, (_, i) => i + 1)]);
+      expect([p, [...distinct.values()].sort((a, b) => Number(a) - Number(b))]).toEqual([
+        p,
+        Array.from({ length: perProfile }, (_, i) => i + 1),
+      ]);
       expect([p, new Set(f.changesOf(p, 'three_ticks').map((c) => c.change_id)).size]).toEqual([p, 1]);
     }
     expect(conflictingDuplicates(f.changes)).toEqual([]);
@@ -67,10 +71,19 @@ describe('failures', () => {
     const profiles = Array.from({ length: 60 }, (_, i) => `pro_x${i}`);
     const base = Date.now() - 3_600_000;
     await f.send(profiles.map((p, i) => f.event(p, { event: 'Ping', timestamp: base + 6000 + (i % 6) * 500 })));
-    await waitFor(() => profiles.every((p) => f.changesOf(p, 'pinged_last_hour').length >= 2), { timeoutMs: 60000, description: 'every profile entered and expired' });
+    await waitFor(() => profiles.every((p) => f.changesOf(p, 'pinged_last_hour').length >= 2), {
+      timeoutMs: 60000,
+      description: 'every profile entered and expired',
+    });
     for (const [i, p] of profiles.entries()) {
       const distinct = [...new Map(f.changesOf(p, 'pinged_last_hour').map((c) => [c.change_id, c])).values()];
-      expect([p, distinct.map((c) => [c.value, c.reason])]).toEqual([p, [[true, 'realtime'], [false, 'expiry']]]);
+      expect([p, distinct.map((c) => [c.value, c.reason])]).toEqual([
+        p,
+        [
+          [true, 'realtime'],
+          [false, 'expiry'],
+        ],
+      ]);
       // The exit happens when the window passes the event (its due time), not before.
       expect(distinct[1]!.occurred_at).toBeGreaterThan(base + 6000 + (i % 6) * 500 + 3_600_000 - 1);
     }

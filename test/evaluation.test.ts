@@ -43,7 +43,11 @@ beforeAll(async () => {
   const base = `http://127.0.0.1:${await procs[0]!.port()}`;
   await Promise.all(procs.map((p) => p.port()));
   api = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return res.json();
   };
   producer = createProducer(kafka);
@@ -63,11 +67,33 @@ afterAll(async () => {
 
 async function send(profileId: string, over: Partial<ResolvedEvent>) {
   const e: ResolvedEvent = {
-    profile_id: profileId, account_id: null, resolved_at: Date.now(), message_id: `msg-${++seq}-${profileId}`, type: 'track', space_id: spaceId, source_id: 'src_1',
-    user_id: profileId.replace('pro_', 'u_'), anonymous_id: null, group_id: null, previous_id: null, event: 'Order Completed', name: null, timestamp: Date.now(),
-    sent_at: null, received_at: Date.now(), properties_json: '{}', traits_json: '{}', context_json: '{}', integrations_json: '{}', external_ids: [], ...over,
+    profile_id: profileId,
+    account_id: null,
+    resolved_at: Date.now(),
+    message_id: `msg-${++seq}-${profileId}`,
+    type: 'track',
+    space_id: spaceId,
+    source_id: 'src_1',
+    user_id: profileId.replace('pro_', 'u_'),
+    anonymous_id: null,
+    group_id: null,
+    previous_id: null,
+    event: 'Order Completed',
+    name: null,
+    timestamp: Date.now(),
+    sent_at: null,
+    received_at: Date.now(),
+    properties_json: '{}',
+    traits_json: '{}',
+    context_json: '{}',
+    integrations_json: '{}',
+    external_ids: [],
+    ...over,
   };
-  await producer.send({ topic: topics.eventsResolved.name, messages: [{ key: profileId, value: await codec.encode(valueSubject(topics.eventsResolved.name), e) }] });
+  await producer.send({
+    topic: topics.eventsResolved.name,
+    messages: [{ key: profileId, value: await codec.encode(valueSubject(topics.eventsResolved.name), e) }],
+  });
   return e;
 }
 const changesOf = (profileId: string, key: string) => changes.filter((c) => c.profile_id === profileId && c.computation_key === key);
@@ -85,24 +111,42 @@ async function createAudience(name: string, query: string, options: Record<strin
 describe('evaluation through the fleet', () => {
   it('enters and exits in real time; a computed trait changes only when its value does; chains update in the same pass', async () => {
     await createAudience('Big Spenders', "event('Order Completed').sum(property('revenue')) > 100");
-    await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Total Revenue', definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' } });
+    await api('POST', `/spaces/${spaceId}/computed-traits`, {
+      name: 'Total Revenue',
+      definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' },
+    });
     await createAudience('Not Big Spenders', "NOT trait('big_spenders') = true AND event('Order Completed').count() >= 1");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), { description: 'audiences Live' });
+    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
+      description: 'audiences Live',
+    });
 
     await send('pro_a', { properties_json: '{"revenue": 60}' });
     await send('pro_a', { properties_json: '{"revenue": 0}' }); // no change of anything
     await send('pro_a', { properties_json: '{"revenue": 50}' });
     await waitChanges('pro_a', 'big_spenders', 1);
     await waitChanges('pro_a', 'not_big_spenders', 2);
-    expect(changesOf('pro_a', 'total_revenue').map((c) => [c.previous, c.value])).toEqual([[null, 60], [60, 110]]);
-    expect(changesOf('pro_a', 'big_spenders').map((c) => [c.previous, c.value, c.reason, c.computation_class, c.level])).toEqual([[false, true, 'realtime', 'audience', 'user']]);
+    expect(changesOf('pro_a', 'total_revenue').map((c) => [c.previous, c.value])).toEqual([
+      [null, 60],
+      [60, 110],
+    ]);
+    expect(changesOf('pro_a', 'big_spenders').map((c) => [c.previous, c.value, c.reason, c.computation_class, c.level])).toEqual([
+      [false, true, 'realtime', 'audience', 'user'],
+    ]);
     expect(changesOf('pro_a', 'not_big_spenders').map((c) => c.value)).toEqual([true, false]);
-    expect(changesOf('pro_a', 'big_spenders')[0]).toEqual(expect.objectContaining({ user_id: 'u_a', external_ids: [{ type: 'user_id', id: 'u_a' }], change_id: expect.stringMatching(/^chg_/) }));
+    expect(changesOf('pro_a', 'big_spenders')[0]).toEqual(
+      expect.objectContaining({
+        user_id: 'u_a',
+        external_ids: [{ type: 'user_id', id: 'u_a' }],
+        change_id: expect.stringMatching(/^chg_/),
+      }),
+    );
   });
 
   it('an event with an old timestamp enters, then expires on time with no new event', async () => {
     await createAudience('Ordered Last 30 Days', "event('Order Completed').within(30 days).count() >= 1");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), { description: 'Live' });
+    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
+      description: 'Live',
+    });
     const sent = await send('pro_old', { timestamp: Date.now() - 30 * DAY + 4000 });
     const [entry, exit] = await waitChanges('pro_old', 'ordered_last_30_days', 2, 30000);
     expect([entry!.value, entry!.reason, exit!.value, exit!.reason]).toEqual([true, 'realtime', false, 'expiry']);
@@ -124,16 +168,32 @@ describe('evaluation through the fleet', () => {
 
   it('a merge combines state: the survivor enters, the merged profile exits', async () => {
     await createAudience('Two Orders', "event('Order Completed').count() >= 2");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), { description: 'Live' });
+    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
+      description: 'Live',
+    });
     await send('pro_m1', {});
     await send('pro_m2', {});
     await send('pro_m2', { event: 'Viewed' });
     await waitFor(() => changesOf('pro_m2', 'ordered_last_30_days').length >= 1, { description: 'both evaluated' });
     const merge: IdentityChange = {
-      change_id: 'idc_merge_1', space_id: spaceId, kind: 'merge', profile_id: 'pro_m1', merged_profile_ids: ['pro_m2'],
-      external_ids: [{ type: 'user_id', id: 'u_m1' }, { type: 'anonymous_id', id: 'anon-m2' }], added_external_ids: [], account_id: null, occurred_at: Date.now(), emitted_at: Date.now(),
+      change_id: 'idc_merge_1',
+      space_id: spaceId,
+      kind: 'merge',
+      profile_id: 'pro_m1',
+      merged_profile_ids: ['pro_m2'],
+      external_ids: [
+        { type: 'user_id', id: 'u_m1' },
+        { type: 'anonymous_id', id: 'anon-m2' },
+      ],
+      added_external_ids: [],
+      account_id: null,
+      occurred_at: Date.now(),
+      emitted_at: Date.now(),
     };
-    await producer.send({ topic: topics.identityChanges.name, messages: [{ key: 'pro_m1', value: await codec.encode(valueSubject(topics.identityChanges.name), merge) }] });
+    await producer.send({
+      topic: topics.identityChanges.name,
+      messages: [{ key: 'pro_m1', value: await codec.encode(valueSubject(topics.identityChanges.name), merge) }],
+    });
     const [entered] = await waitChanges('pro_m1', 'two_orders', 1);
     expect(entered!.value).toBe(true);
     const [exited] = await waitChanges('pro_m2', 'ordered_last_30_days', 2);

@@ -24,7 +24,10 @@ it('starts all six services, each ready on /readyz and live on /healthz, and sto
   try {
     for (const p of procs) {
       const port = await p.port();
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { timeoutMs: 60000, description: `${p.name} ready` });
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, {
+        timeoutMs: 60000,
+        description: `${p.name} ready`,
+      });
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect({ service: p.name, status: health.status }).toEqual({ service: p.name, status: 200 });
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -35,7 +38,11 @@ it('starts all six services, each ready on /readyz and live on /healthz, and sto
     for (const p of procs) {
       const stopped = p.logs.filter((l) => l.msg === 'component_stopped').map((l) => l.component);
       // Reverse of the start order: HTTP first, Redis last.
-      expect({ service: p.name, first: stopped[0], last: stopped[stopped.length - 1] }).toEqual({ service: p.name, first: expect.stringMatching(/http/), last: 'redis' });
+      expect({ service: p.name, first: stopped[0], last: stopped[stopped.length - 1] }).toEqual({
+        service: p.name,
+        first: expect.stringMatching(/http/),
+        last: 'redis',
+      });
     }
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));

@@ -22,7 +22,13 @@ export interface Fleet {
   identity(change: Partial<IdentityChange> & Pick<IdentityChange, 'kind' | 'profile_id'>): Promise<void>;
   changesOf(profileId: string, key: string): ComputationChange[];
   waitChanges(profileId: string, key: string, n: number, timeoutMs?: number): Promise<ComputationChange[]>;
-  create(kind: 'audiences' | 'computed-traits', name: string, query: string, options?: Record<string, unknown>, type?: 'users' | 'accounts'): Promise<any>;
+  create(
+    kind: 'audiences' | 'computed-traits',
+    name: string,
+    query: string,
+    options?: Record<string, unknown>,
+    type?: 'users' | 'accounts',
+  ): Promise<any>;
   waitLive(): Promise<void>;
   start(name: string, extraEnv?: Record<string, string>): ServiceProcess;
   stop(): Promise<void>;
@@ -53,7 +59,11 @@ export async function startFleet(name: string, opts: { env?: Record<string, stri
   const base = `http://127.0.0.1:${await procs[0]!.port()}`;
   await Promise.all(procs.map((p) => p.port()));
   const api = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return res.status === 204 ? {} : res.json();
   };
   const producer: Producer = createProducer(kafka);
@@ -75,24 +85,58 @@ export async function startFleet(name: string, opts: { env?: Record<string, stri
     spaceId,
     api,
     event: (profileId, over = {}) => ({
-      profile_id: profileId, account_id: null, resolved_at: Date.now(), message_id: `msg-${++seq}-${profileId}`, type: 'track', space_id: spaceId, source_id: 'src_1',
-      user_id: profileId.replace('pro_', 'u_'), anonymous_id: null, group_id: null, previous_id: null, event: 'Order Completed', name: null, timestamp: Date.now(),
-      sent_at: null, received_at: Date.now(), properties_json: '{}', traits_json: '{}', context_json: '{}', integrations_json: '{}', external_ids: [], ...over,
+      profile_id: profileId,
+      account_id: null,
+      resolved_at: Date.now(),
+      message_id: `msg-${++seq}-${profileId}`,
+      type: 'track',
+      space_id: spaceId,
+      source_id: 'src_1',
+      user_id: profileId.replace('pro_', 'u_'),
+      anonymous_id: null,
+      group_id: null,
+      previous_id: null,
+      event: 'Order Completed',
+      name: null,
+      timestamp: Date.now(),
+      sent_at: null,
+      received_at: Date.now(),
+      properties_json: '{}',
+      traits_json: '{}',
+      context_json: '{}',
+      integrations_json: '{}',
+      external_ids: [],
+      ...over,
     }),
     send: async (events) => {
       const subject = valueSubject(topics.eventsResolved.name);
       const messages = await Promise.all(events.map(async (e) => ({ key: e.profile_id, value: await codec.encode(subject, e) })));
-      for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic: topics.eventsResolved.name, messages: messages.slice(i, i + 1000) });
+      for (let i = 0; i < messages.length; i += 1000)
+        await producer.send({ topic: topics.eventsResolved.name, messages: messages.slice(i, i + 1000) });
     },
     identity: async (c) => {
       const change: IdentityChange = {
-        change_id: `idc_${++seq}`, space_id: spaceId, merged_profile_ids: [], external_ids: [], added_external_ids: [], account_id: null, occurred_at: Date.now(), emitted_at: Date.now(), ...c,
+        change_id: `idc_${++seq}`,
+        space_id: spaceId,
+        merged_profile_ids: [],
+        external_ids: [],
+        added_external_ids: [],
+        account_id: null,
+        occurred_at: Date.now(),
+        emitted_at: Date.now(),
+        ...c,
       };
-      await producer.send({ topic: topics.identityChanges.name, messages: [{ key: change.profile_id, value: await codec.encode(valueSubject(topics.identityChanges.name), change) }] });
+      await producer.send({
+        topic: topics.identityChanges.name,
+        messages: [{ key: change.profile_id, value: await codec.encode(valueSubject(topics.identityChanges.name), change) }],
+      });
     },
     changesOf,
     waitChanges: async (profileId, key, n, timeoutMs = 30000) => {
-      await waitFor(() => changesOf(profileId, key).length >= n, { timeoutMs, description: `${n} change(s) of ${key} for ${profileId} (have ${JSON.stringify(changesOf(profileId, key).map((c) => c.value))})` });
+      await waitFor(() => changesOf(profileId, key).length >= n, {
+        timeoutMs,
+        description: `${n} change(s) of ${key} for ${profileId} (have ${JSON.stringify(changesOf(profileId, key).map((c) => c.value))})`,
+      });
       return changesOf(profileId, key);
     },
     create: async (kind, name, query, options = {}, type = 'users') => {

@@ -52,7 +52,9 @@ export class FacebookEmulator {
         if (token !== this.opts.token) return fail(190, 'Invalid OAuth access token - Cannot parse access token');
         const limit = this.opts.requestsPerSecond;
         if (limit !== undefined && this.requests.filter((r) => r.at > record.at - 1000 && r.code !== 190).length > limit) {
-          return fail(80003, 'There have been too many calls to this ad-account. Wait a bit and try again.', 'OAuthException', { is_transient: true });
+          return fail(80003, 'There have been too many calls to this ad-account. Wait a bit and try again.', 'OAuthException', {
+            is_transient: true,
+          });
         }
         let body: any = {};
         try {
@@ -62,23 +64,37 @@ export class FacebookEmulator {
         }
         const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop the version segment
         if (req.method === 'POST' && parts.length === 2 && parts[0]!.startsWith('act_') && parts[1] === 'customaudiences') {
-          if (typeof body.name !== 'string' || !body.name) return fail(100, '(#100) The parameter name is required', 'GraphMethodException');
+          if (typeof body.name !== 'string' || !body.name)
+            return fail(100, '(#100) The parameter name is required', 'GraphMethodException');
           if (body.subtype !== 'CUSTOM') return fail(100, '(#100) subtype must be one of CUSTOM, ...', 'GraphMethodException');
-          if (!['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'].includes(body.customer_file_source)) return fail(100, '(#100) customer_file_source is required', 'GraphMethodException');
+          if (!['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'].includes(body.customer_file_source))
+            return fail(100, '(#100) customer_file_source is required', 'GraphMethodException');
           const id = `238${String(++this.seq).padStart(12, '0')}`;
           this.audiences.set(id, { name: body.name, account: parts[0]!, members: new Set() });
           return reply(200, { id });
         }
         const audience = parts[0] ? this.audiences.get(parts[0]) : undefined;
-        if (!audience) return fail(100, `Unsupported ${req.method?.toLowerCase()} request. Object with ID '${parts[0]}' does not exist`, 'GraphMethodException');
+        if (!audience)
+          return fail(
+            100,
+            `Unsupported ${req.method?.toLowerCase()} request. Object with ID '${parts[0]}' does not exist`,
+            'GraphMethodException',
+          );
         if (req.method === 'GET' && parts.length === 1) return reply(200, { id: parts[0], name: audience.name });
         if ((req.method === 'POST' || req.method === 'DELETE') && parts.length === 2 && parts[1] === 'users') {
           const payload = typeof body.payload === 'string' ? JSON.parse(body.payload) : body.payload;
-          if (!payload || !SCHEMAS.has(payload.schema)) return fail(100, `(#100) Invalid schema ${JSON.stringify(payload?.schema)}`, 'GraphMethodException');
-          if (!Array.isArray(payload.data) || payload.data.length === 0) return fail(100, '(#100) payload.data must be a non-empty array', 'GraphMethodException');
+          if (!payload || !SCHEMAS.has(payload.schema))
+            return fail(100, `(#100) Invalid schema ${JSON.stringify(payload?.schema)}`, 'GraphMethodException');
+          if (!Array.isArray(payload.data) || payload.data.length === 0)
+            return fail(100, '(#100) payload.data must be a non-empty array', 'GraphMethodException');
           record.entries = payload.data.length;
           const max = this.opts.batchLimit ?? 10_000;
-          if (payload.data.length > max) return fail(100, `(#100) The number of entries in payload.data (${payload.data.length}) exceeds the limit of ${max}`, 'GraphMethodException');
+          if (payload.data.length > max)
+            return fail(
+              100,
+              `(#100) The number of entries in payload.data (${payload.data.length}) exceeds the limit of ${max}`,
+              'GraphMethodException',
+            );
           const invalid: Record<string, string> = {};
           for (const entry of payload.data as string[]) {
             if (payload.schema.endsWith('_SHA256') && !HEX64.test(entry)) {
@@ -88,7 +104,13 @@ export class FacebookEmulator {
             if (req.method === 'POST') audience.members.add(entry);
             else audience.members.delete(entry);
           }
-          return reply(200, { audience_id: parts[0], session_id: String(++this.seq), num_received: payload.data.length, num_invalid_entries: Object.keys(invalid).length, invalid_entry_samples: invalid });
+          return reply(200, {
+            audience_id: parts[0],
+            session_id: String(++this.seq),
+            num_received: payload.data.length,
+            num_invalid_entries: Object.keys(invalid).length,
+            invalid_entry_samples: invalid,
+          });
         }
         return fail(100, `Unsupported ${req.method} ${url.pathname}`, 'GraphMethodException');
       });

@@ -19,7 +19,13 @@ it('materialises engage.config in every reader, old records at start and new one
   await writerStore.start();
   const writer = new ConfigWriter({ topic: topic.name }, { producer, codec, store: writerStore });
   const source = (name: string, writeKey: string): SourceConfig => ({
-    id: `src_${name}`, spaceId: 'spa_1', name, writeKey, enabled: true, createdAt: 'now', updatedAt: 'now',
+    id: `src_${name}`,
+    spaceId: 'spa_1',
+    name,
+    writeKey,
+    enabled: true,
+    createdAt: 'now',
+    updatedAt: 'now',
   });
   await writer.write('source', 'src_a', 'spa_1', source('a', 'key-a'));
   await writer.write('source', 'src_b', 'spa_1', source('b', 'key-b'));

@@ -38,7 +38,10 @@ export class ConfigStore {
 
     // NOTE: a group of our own per process (never committed to meaningfully):
     // each process must see the whole topic, not a share of it.
-    const consumer = this.deps.kafka.consumer({ groupId: `${this.config.groupPrefix}-config-${randomBytes(6).toString('hex')}`, maxWaitTimeInMs: 100 });
+    const consumer = this.deps.kafka.consumer({
+      groupId: `${this.config.groupPrefix}-config-${randomBytes(6).toString('hex')}`,
+      maxWaitTimeInMs: 100,
+    });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic: this.config.topic, fromBeginning: true });

@@ -14,7 +14,13 @@ export class ConfigWriter {
     private readonly deps: { producer: Producer; codec: SchemaCodec; store: ConfigStore; now?: () => number },
   ) {}
 
-  async write<K extends ConfigKind>(kind: K, id: string, spaceId: string, body: ConfigObjects[K], opts: { deleted?: boolean } = {}): Promise<ConfigRecord> {
+  async write<K extends ConfigKind>(
+    kind: K,
+    id: string,
+    spaceId: string,
+    body: ConfigObjects[K],
+    opts: { deleted?: boolean } = {},
+  ): Promise<ConfigRecord> {
     const previous = this.deps.store.getStored(kind, id);
     const record: ConfigRecord = {
       kind,

@@ -36,7 +36,12 @@ export const csv = (fallback: string) =>
   z
     .string()
     .default(fallback)
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
 
 /** The connection settings every service shares (CONTRACT.md section 0). */
 export const infrastructureConfig = {

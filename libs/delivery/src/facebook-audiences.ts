@@ -23,14 +23,21 @@ export const FACEBOOK_RETRY_CODES = new Set([1, 2, 4, 17, 32, 341, 613, 80003, 8
 
 export function facebookNormalise(id: ExternalId): NormalisedId {
   const schema = FACEBOOK_SCHEMAS[id.type];
-  if (!schema) return { ok: false, type: id.type, reason: `identifier type ${id.type} is not matched by Facebook Custom Audiences (${Object.keys(FACEBOOK_SCHEMAS).join(', ')})` };
+  if (!schema)
+    return {
+      ok: false,
+      type: id.type,
+      reason: `identifier type ${id.type} is not matched by Facebook Custom Audiences (${Object.keys(FACEBOOK_SCHEMAS).join(', ')})`,
+    };
   const n = normaliseIdentifier(id.type, id.id);
   if (!n.ok) return { ok: false, type: id.type, reason: n.reason };
   return { ok: true, type: id.type, value: schema.hashed ? sha256Hex(n.value) : n.value };
 }
 
 /** One request body per schema: {payload: {schema, data}}, with the index of each datum in `items`. */
-export function facebookPayloads(items: NormalisedId[]): Array<{ body: { payload: { schema: string; data: string[] } }; indexes: number[] }> {
+export function facebookPayloads(
+  items: NormalisedId[],
+): Array<{ body: { payload: { schema: string; data: string[] } }; indexes: number[] }> {
   const bySchema = new Map<string, { data: string[]; indexes: number[] }>();
   items.forEach((item, index) => {
     if (!item.ok) return;
@@ -59,7 +66,10 @@ export function classifyFacebookResponse(status: number, body: unknown, retryAft
 
 /** Per-item failures from Facebook's answer: invalid_entry_samples maps a sent value to why it was refused. */
 export function facebookOutcome(body: unknown, data: string[], indexes: number[]): BatchOutcome {
-  const samples = ((body as { invalid_entry_samples?: Record<string, string> } | null)?.invalid_entry_samples ?? {}) as Record<string, string>;
+  const samples = ((body as { invalid_entry_samples?: Record<string, string> } | null)?.invalid_entry_samples ?? {}) as Record<
+    string,
+    string
+  >;
   const failed: BatchOutcome['failed'] = [];
   data.forEach((value, i) => {
     if (samples[value] !== undefined) failed.push({ index: indexes[i]!, reason: `Facebook refused the entry: ${samples[value]}` });

@@ -73,7 +73,9 @@ export function normaliseIdentifier(type: string, raw: string): { ok: true; valu
     }
     case 'phone': {
       const v = text.replace(/\D/g, '').replace(/^0+/, '');
-      return v.length >= 7 && v.length <= 15 ? { ok: true, value: v } : { ok: false, reason: `invalid phone ${JSON.stringify(raw)}: 7 to 15 digits with country code expected` };
+      return v.length >= 7 && v.length <= 15
+        ? { ok: true, value: v }
+        : { ok: false, reason: `invalid phone ${JSON.stringify(raw)}: 7 to 15 digits with country code expected` };
     }
     case 'first_name':
     case 'last_name': {
@@ -93,7 +95,10 @@ export function chunk<T>(items: T[], size: number): T[][] {
 }
 
 /** Splits a flush into the identifiers to add and to remove (only types the destination matches on). */
-export function splitMembers(members: ListMember[], identifierTypes: readonly string[]): { add: Array<{ member: ListMember; id: ExternalId }>; remove: Array<{ member: ListMember; id: ExternalId }> } {
+export function splitMembers(
+  members: ListMember[],
+  identifierTypes: readonly string[],
+): { add: Array<{ member: ListMember; id: ExternalId }>; remove: Array<{ member: ListMember; id: ExternalId }> } {
   const add: Array<{ member: ListMember; id: ExternalId }> = [];
   const remove: Array<{ member: ListMember; id: ExternalId }> = [];
   for (const member of members) {

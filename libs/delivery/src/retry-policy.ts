@@ -2,7 +2,8 @@
 // 408, 423, 429 and 5xx except 501 are retried with exponential backoff and
 // jitter, 429 waiting at least its Retry-After; other 4xx fail at once.
 
-export type DeliveryVerdict = { kind: 'delivered' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fail'; reason: string };
+export type DeliveryVerdict =
+  { kind: 'delivered' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fail'; reason: string };
 
 export function classifyResponse(status: number, retryAfterHeader?: string | null, now = Date.now()): DeliveryVerdict {
   if (status >= 200 && status < 300) return { kind: 'delivered' };
@@ -42,7 +43,10 @@ export const DEFAULT_RATE_LIMITS: Record<string, number> = {
 };
 
 /** The destination's rate: its own override, else the type's default, else none (null). */
-export function rateLimitOf(destination: { type: string; rateLimit?: { requestsPerSecond: number; burst?: number } }): { perSecond: number; burst: number } | null {
+export function rateLimitOf(destination: {
+  type: string;
+  rateLimit?: { requestsPerSecond: number; burst?: number };
+}): { perSecond: number; burst: number } | null {
   const perSecond = destination.rateLimit?.requestsPerSecond ?? DEFAULT_RATE_LIMITS[destination.type];
   if (!perSecond) return null;
   // Burst defaults to 1 (evenly spaced requests): a larger burst lets a 1 s

@@ -24,7 +24,8 @@ export function queryCheckCommand(argv: string[]): CommandResult {
     const a = args[i]!;
     if (a === '--type' || a.startsWith('--type=')) {
       const v = a.includes('=') ? a.slice(7) : args[++i];
-      if (v !== 'users' && v !== 'accounts' && v !== 'trait') return { exitCode: 2, stdout: '', stderr: `--type must be users, accounts or trait\n${USAGE}` };
+      if (v !== 'users' && v !== 'accounts' && v !== 'trait')
+        return { exitCode: 2, stdout: '', stderr: `--type must be users, accounts or trait\n${USAGE}` };
       type = v;
     } else rest.push(a);
   }

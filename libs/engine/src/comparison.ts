@@ -98,11 +98,19 @@ export function compareValues(left: Value, c: Comparison, right: Value, now: num
  * The earliest integer instant > `after` at which a relative-date comparison of
  * the (fixed) time `t` can flip, or null. Derived from the inequalities above.
  */
-export function relativeDateFlipAfter(t: number, op: 'within_last' | 'within_next' | 'before_last' | 'after_next', d: number, after: number): number | null {
+export function relativeDateFlipAfter(
+  t: number,
+  op: 'within_last' | 'within_next' | 'before_last' | 'after_next',
+  d: number,
+  after: number,
+): number | null {
   let points: number[];
-  if (op === 'within_last') points = [Math.ceil(t), Math.floor(t + d) + 1]; // t <= now <= t + d
-  else if (op === 'within_next') points = [Math.ceil(t - d), Math.floor(t) + 1]; // t - d <= now <= t
-  else if (op === 'before_last') points = [Math.ceil(t + d)]; // now >= t + d
+  if (op === 'within_last')
+    points = [Math.ceil(t), Math.floor(t + d) + 1]; // t <= now <= t + d
+  else if (op === 'within_next')
+    points = [Math.ceil(t - d), Math.floor(t) + 1]; // t - d <= now <= t
+  else if (op === 'before_last')
+    points = [Math.ceil(t + d)]; // now >= t + d
   else points = [Math.floor(t - d) + 1]; // now <= t - d
   let best: number | null = null;
   for (const p of points) if (p > after && (best === null || p < best)) best = p;

@@ -13,7 +13,9 @@ describe('dependenciesOf', () => {
       usesContext: false,
       timeDependent: true,
     });
-    expect(dependenciesOf(parseQuery("event('A').where(context('page.url') = 'x').count() > 0", { type: 'users' })).timeDependent).toBe(false);
+    expect(dependenciesOf(parseQuery("event('A').where(context('page.url') = 'x').count() > 0", { type: 'users' })).timeDependent).toBe(
+      false,
+    );
     expect(dependenciesOf(parseQuery("trait('signup').within_last(7 days)", { type: 'users' })).timeDependent).toBe(true);
   });
 });
@@ -21,7 +23,9 @@ describe('dependenciesOf', () => {
 describe('findCycle', () => {
   const def = (key: string, query: string) => ({ key, ast: parseQuery(query, { type: 'users' }) });
   it('finds a cycle across references and returns its path', () => {
-    expect(findCycle([def('a', "trait('b') = true"), def('b', "trait('c') = true"), def('c', "trait('a') = true AND trait('plan') = 'pro'")])).toEqual(['a', 'b', 'c', 'a']);
+    expect(
+      findCycle([def('a', "trait('b') = true"), def('b', "trait('c') = true"), def('c', "trait('a') = true AND trait('plan') = 'pro'")]),
+    ).toEqual(['a', 'b', 'c', 'a']);
   });
   it('returns null for a chain without a cycle', () => {
     expect(findCycle([def('a', "trait('b') = true"), def('b', "event('X').count() > 1")])).toBeNull();

@@ -56,8 +56,14 @@ const FUNCTION_EXAMPLES: Array<[string, 'users' | 'trait']> = [
   ["trait('x').omits('shoes') AND trait('x').starts_with('total') AND trait('x').ends_with('total')", 'users'],
   ["trait('x').one_of('shoes', 'shirts') AND trait('x').absent()", 'users'],
   ["trait('d').before_date('2023-12-07T18:50:00Z') OR trait('d').after_date('2023-12-07T18:50:00Z')", 'users'],
-  ["trait('d').within_last(7 days) OR trait('d').within_next(7 days) OR trait('d').before_last(1 day) OR trait('d').after_next(12 hours)", 'users'],
-  ["event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1", 'users'],
+  [
+    "trait('d').within_last(7 days) OR trait('d').within_next(7 days) OR trait('d').before_last(1 day) OR trait('d').after_next(12 hours)",
+    'users',
+  ],
+  [
+    "event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1",
+    'users',
+  ],
   ['trait(total_spend) > 100', 'users'],
   ["event(Shoes Bought).count() >= 1 OR trait('a') = true", 'users'],
 ];
@@ -90,7 +96,11 @@ describe('parseQuery / printQuery', () => {
           {
             kind: 'and',
             items: [
-              { kind: 'compare', left: { kind: 'trait', name: 'b' }, comparison: { op: 'greater_than', value: { kind: 'literal', value: 2 } } },
+              {
+                kind: 'compare',
+                left: { kind: 'trait', name: 'b' },
+                comparison: { op: 'greater_than', value: { kind: 'literal', value: 2 } },
+              },
               { kind: 'compare', left: { kind: 'trait', name: 'c' }, comparison: { op: 'exists' } },
             ],
           },
@@ -104,12 +114,24 @@ describe('parseQuery / printQuery', () => {
     ["event('A').count()", 'users', { line: 1, column: 1, message: /must end in a Comparator/ }],
     ["event('A').count() >= 1", 'trait', { line: 1, column: 20, message: /must end in a Scalar/ }],
     ["property('price') > 1", 'users', { line: 1, column: 1, message: /only valid inside where/ }],
-    ["event('A').within(parent: 5 days).count() >= 1", 'users', { line: 1, column: 19, message: /only valid inside a nested event condition/ }],
-    ["event('A').where(property(parent: 'x') = 1).count() >= 1", 'users', { line: 1, column: 27, message: /only valid inside a nested event condition/ }],
+    [
+      "event('A').within(parent: 5 days).count() >= 1",
+      'users',
+      { line: 1, column: 19, message: /only valid inside a nested event condition/ },
+    ],
+    [
+      "event('A').where(property(parent: 'x') = 1).count() >= 1",
+      'users',
+      { line: 1, column: 27, message: /only valid inside a nested event condition/ },
+    ],
     ["ANY event('A').count() >= 1", 'users', { line: 1, column: 1, message: /only valid in an account-level/ }],
     ["event('A')\n  .within(7 weeks).count() >= 1", 'users', { line: 2, column: 13, message: /time unit/ }],
     ["trait('a').count() > 1", 'users', { line: 1, column: 12, message: /count\(\) cannot follow a Scalar/ }],
-    ["event('A').unique(property('x')).sum(property('y'))", 'trait', { line: 1, column: 34, message: /sum\(\) cannot follow a ListScalar/ }],
+    [
+      "event('A').unique(property('x')).sum(property('y'))",
+      'trait',
+      { line: 1, column: 34, message: /sum\(\) cannot follow a ListScalar/ },
+    ],
     ["trait('a') = 1 trait('b') = 2", 'users', { line: 1, column: 16, message: /unexpected 'trait'/ }],
     ["event('A').count() >= 1 AND (trait('b') = 2", 'users', { line: 1, column: 44, message: /expected '\)'/ }],
     ["trait('a') = 'oops", 'users', { line: 1, column: 14, message: /unterminated string/ }],
@@ -137,10 +159,18 @@ describe('parseQuery / printQuery', () => {
 
 describe('engage query check', () => {
   it('prints the normalised query and exits 0', () => {
-    expect(queryCheckCommand(['query', 'check', "event('A').within(1 day).count()>=1"])).toEqual({ exitCode: 0, stdout: "event('A').within(1 day).count() >= 1\n", stderr: '' });
+    expect(queryCheckCommand(['query', 'check', "event('A').within(1 day).count()>=1"])).toEqual({
+      exitCode: 0,
+      stdout: "event('A').within(1 day).count() >= 1\n",
+      stderr: '',
+    });
   });
   it('prints line:column: message and exits 1', () => {
-    expect(queryCheckCommand(['query', 'check', "event('A').count() >=", '--type', 'users'])).toEqual({ exitCode: 1, stdout: '', stderr: "1:22: expected a value but found 'end of query'\n" });
+    expect(queryCheckCommand(['query', 'check', "event('A').count() >=", '--type', 'users'])).toEqual({
+      exitCode: 1,
+      stdout: '',
+      stderr: "1:22: expected a value but found 'end of query'\n",
+    });
   });
   it('checks trait queries with --type trait, and rejects bad usage with exit 2', () => {
     expect(queryCheckCommand(['query', 'check', "event('A').sum(property('x'))", '--type=trait']).exitCode).toBe(0);

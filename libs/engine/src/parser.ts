@@ -2,13 +2,33 @@
 // call in a chain is allowed only on the return type of the previous one
 // (VectorExtractor -> filters/reducers, Scalar -> comparators, ListScalar ->
 // count, Comparator -> nothing). Errors carry line, column and what was expected.
-import type { BoolExpr, Comparison, Duration, Filter, LiteralValue, QueryAst, QueryType, Reducer, ScalarExpr, StreamExpr, TimeUnit, ValueType } from './ast';
+import type {
+  BoolExpr,
+  Comparison,
+  Duration,
+  Filter,
+  LiteralValue,
+  QueryAst,
+  QueryType,
+  Reducer,
+  ScalarExpr,
+  StreamExpr,
+  TimeUnit,
+  ValueType,
+} from './ast';
 import { tokenize, type Token } from './lexer';
 import { QueryError } from './query-error';
 
 export const MAX_PRIMARY_EXPRESSIONS = 50;
 
-const SCALAR_COMPARATORS = { equals: 'equals', differs: 'differs', greater_than: 'greater_than', at_least: 'at_least', less_than: 'less_than', at_most: 'at_most' } as const;
+const SCALAR_COMPARATORS = {
+  equals: 'equals',
+  differs: 'differs',
+  greater_than: 'greater_than',
+  at_least: 'at_least',
+  less_than: 'less_than',
+  at_most: 'at_most',
+} as const;
 const SUGAR_OPS: Record<string, keyof typeof SCALAR_COMPARATORS> = {
   '=': 'equals',
   '==': 'equals',
@@ -22,7 +42,19 @@ const FILTERS = new Set(['where', 'sources', 'within', 'between']);
 const REDUCERS = new Set(['count', 'sum', 'avg', 'min', 'max', 'mode', 'first', 'last', 'unique']);
 const COMPARATORS = new Set([
   ...Object.keys(SCALAR_COMPARATORS),
-  'exists', 'absent', 'contains', 'one_of', 'omits', 'starts_with', 'ends_with', 'before_date', 'after_date', 'within_last', 'within_next', 'before_last', 'after_next',
+  'exists',
+  'absent',
+  'contains',
+  'one_of',
+  'omits',
+  'starts_with',
+  'ends_with',
+  'before_date',
+  'after_date',
+  'within_last',
+  'within_next',
+  'before_last',
+  'after_next',
 ]);
 
 type Chain =
@@ -58,10 +90,18 @@ class Parser {
       this.countPrimary(this.peek());
       const chain = this.parseChain();
       if (this.peek().kind === 'op') {
-        this.fail('a computed trait must end in a Scalar or ListScalar, but a comparison makes it a Comparator', 'the end of the query', this.peek());
+        this.fail(
+          'a computed trait must end in a Scalar or ListScalar, but a comparison makes it a Comparator',
+          'the end of the query',
+          this.peek(),
+        );
       }
       if (chain.type !== 'scalar' && chain.type !== 'list') {
-        this.fail(`a computed trait must end in a Scalar or ListScalar (a reducer such as count() or sum(...)), found a ${TYPE_NAME[chain.type]}`, 'a reducer', this.tokens[0]!);
+        this.fail(
+          `a computed trait must end in a Scalar or ListScalar (a reducer such as count() or sum(...)), found a ${TYPE_NAME[chain.type]}`,
+          'a reducer',
+          this.tokens[0]!,
+        );
       }
       this.expectEof();
       return { type: 'trait', root: chain.expr as ScalarExpr };
@@ -114,7 +154,11 @@ class Parser {
     if (chain.type === 'bool') return chain.expr;
     if (chain.type === 'scalar' && this.peek().kind === 'op') return this.parseSugar(chain.expr);
     const hint = chain.type === 'stream' ? 'a reducer such as .count() and then a comparison' : 'a comparison such as >= 1 or .exists()';
-    return this.fail(`a condition must end in a Comparator, but this ${TYPE_NAME[chain.type]} does not`, hint, this.peek().kind === 'eof' ? start : this.peek());
+    return this.fail(
+      `a condition must end in a Comparator, but this ${TYPE_NAME[chain.type]} does not`,
+      hint,
+      this.peek().kind === 'eof' ? start : this.peek(),
+    );
   }
 
   private parseSugar(left: ScalarExpr): BoolExpr {
@@ -155,7 +199,8 @@ class Parser {
 
   private parseExtractor(): Chain {
     const t = this.peek();
-    if (t.kind !== 'ident') return this.fail(`expected an extractor (event, trait, property, context, literal) but found '${t.text}'`, 'an extractor', t);
+    if (t.kind !== 'ident')
+      return this.fail(`expected an extractor (event, trait, property, context, literal) but found '${t.text}'`, 'an extractor', t);
     this.next();
     switch (t.text) {
       case 'event': {
@@ -177,7 +222,8 @@ class Parser {
         this.expect('(');
         let parent = false;
         if (t.text === 'property' && this.isLabel('parent')) {
-          if (this.eventDepth < 2) this.fail("property(parent: ...) is only valid inside a nested event condition", 'property(...)', this.peek());
+          if (this.eventDepth < 2)
+            this.fail('property(parent: ...) is only valid inside a nested event condition', 'property(...)', this.peek());
           this.next();
           this.next();
           parent = true;
@@ -189,7 +235,8 @@ class Parser {
       case 'literal': {
         this.expect('(');
         const value = this.tryLiteral();
-        if (value === undefined) this.fail(`expected a literal value but found '${this.peek().text}'`, 'a string, number, true, false or null', this.peek());
+        if (value === undefined)
+          this.fail(`expected a literal value but found '${this.peek().text}'`, 'a string, number, true, false or null', this.peek());
         this.expect(')');
         return { type: 'scalar', expr: { kind: 'literal', value: value as LiteralValue } };
       }
@@ -201,7 +248,8 @@ class Parser {
   private applyCall(chain: Chain, nameTok: Token): Chain {
     const name = nameTok.text;
     if (chain.type === 'stream') {
-      if (FILTERS.has(name)) return { type: 'stream', expr: { ...chain.expr, filters: [...chain.expr.filters, this.parseFilter(name, nameTok)] } };
+      if (FILTERS.has(name))
+        return { type: 'stream', expr: { ...chain.expr, filters: [...chain.expr.filters, this.parseFilter(name, nameTok)] } };
       if (REDUCERS.has(name)) {
         const reducer = this.parseReducer(name);
         const expr: ScalarExpr = { kind: 'reduce', stream: chain.expr, reducer };
@@ -216,7 +264,8 @@ class Parser {
       return { type: 'scalar', expr: { kind: 'list_count', list: chain.expr } };
     }
     if (chain.type === 'scalar') {
-      if (!COMPARATORS.has(name)) return this.fail(`${name}() cannot follow a Scalar`, 'a comparator such as equals(...) or exists()', nameTok);
+      if (!COMPARATORS.has(name))
+        return this.fail(`${name}() cannot follow a Scalar`, 'a comparator such as equals(...) or exists()', nameTok);
       return { type: 'bool', expr: { kind: 'compare', left: chain.expr, comparison: this.parseComparison(name) } };
     }
     return this.fail(`nothing can follow a Comparator, found ${name}()`, "AND, OR or ')'", nameTok);
@@ -232,14 +281,16 @@ class Parser {
       this.propertyScope--;
     } else if (name === 'sources') {
       const label = this.peek();
-      if (!this.isLabel('include') && !this.isLabel('exclude')) this.fail(`sources() takes include: or exclude:, found '${label.text}'`, 'exclude:', label);
+      if (!this.isLabel('include') && !this.isLabel('exclude'))
+        this.fail(`sources() takes include: or exclude:, found '${label.text}'`, 'exclude:', label);
       this.next();
       this.next();
       filter = { kind: 'sources', mode: label.text as 'include' | 'exclude', ids: this.parseLiteralList().map(String) };
     } else {
       let parent = false;
       if (this.isLabel('parent')) {
-        if (this.eventDepth < 2) this.fail(`${name}(parent: ...) is only valid inside a nested event condition`, `${name}(<n> days)`, this.peek());
+        if (this.eventDepth < 2)
+          this.fail(`${name}(parent: ...) is only valid inside a nested event condition`, `${name}(<n> days)`, this.peek());
         this.next();
         this.next();
         parent = true;
@@ -270,7 +321,8 @@ class Parser {
     const argTok = this.peek();
     const chain = this.parseChain();
     this.propertyScope--;
-    if (chain.type !== 'scalar') this.fail(`${name}() takes a property such as property('price'), found a ${TYPE_NAME[chain.type]}`, "property('...')", argTok);
+    if (chain.type !== 'scalar')
+      this.fail(`${name}() takes a property such as property('price'), found a ${TYPE_NAME[chain.type]}`, "property('...')", argTok);
     const of = chain.expr as ScalarExpr;
     let as: ValueType | undefined;
     if (this.isKeyword('as')) {
@@ -278,7 +330,11 @@ class Parser {
       const typeTok = this.next();
       const allowed = name === 'mode' ? ['number', 'string', 'array'] : ['number', 'string'];
       if ((name !== 'min' && name !== 'max' && name !== 'mode') || !allowed.includes(typeTok.text)) {
-        this.fail(`'as ${typeTok.text}' is not valid in ${name}()`, name === 'mode' || name === 'min' || name === 'max' ? allowed.join(', ') : "')'", typeTok);
+        this.fail(
+          `'as ${typeTok.text}' is not valid in ${name}()`,
+          name === 'mode' || name === 'min' || name === 'max' ? allowed.join(', ') : "')'",
+          typeTok,
+        );
       }
       as = typeTok.text as ValueType;
     }
@@ -288,7 +344,8 @@ class Parser {
       if (this.peek().text === ',') {
         this.next();
         const n = this.next();
-        if (n.kind !== 'number' || !Number.isInteger(n.value) || (n.value as number) < 1) this.fail('mode() minimum frequency must be a positive integer', 'a positive integer', n);
+        if (n.kind !== 'number' || !Number.isInteger(n.value) || (n.value as number) < 1)
+          this.fail('mode() minimum frequency must be a positive integer', 'a positive integer', n);
         minFrequency = n.value as number;
       }
       reducer = { fn: 'mode', of, as: as ?? 'string', minFrequency };
@@ -307,7 +364,8 @@ class Parser {
     if (name in SCALAR_COMPARATORS) comparison = { op: name as keyof typeof SCALAR_COMPARATORS, value: this.parseOperand() };
     else if (name === 'exists' || name === 'absent') comparison = { op: name };
     else if (name === 'contains' || name === 'one_of') comparison = { op: name, values: this.parseLiteralList() };
-    else if (name === 'within_last' || name === 'within_next' || name === 'before_last' || name === 'after_next') comparison = { op: name, duration: this.parseDuration() };
+    else if (name === 'within_last' || name === 'within_next' || name === 'before_last' || name === 'after_next')
+      comparison = { op: name, duration: this.parseDuration() };
     else {
       const t = this.next();
       if (t.kind !== 'string') this.fail(`${name}() takes a quoted string`, 'a quoted string', t);
@@ -338,7 +396,8 @@ class Parser {
 
   private parseDuration(): Duration {
     const n = this.next();
-    if (n.kind !== 'number' || !Number.isInteger(n.value) || (n.value as number) < 0) this.fail(`expected a whole number of hours or days, found '${n.text}'`, 'a duration such as 7 days', n);
+    if (n.kind !== 'number' || !Number.isInteger(n.value) || (n.value as number) < 0)
+      this.fail(`expected a whole number of hours or days, found '${n.text}'`, 'a duration such as 7 days', n);
     const u = this.next();
     const unit = /^(hour|hours|day|days)$/.exec(u.text)?.[1];
     if (!unit) this.fail(`expected a time unit (hour(s), day(s)) but found '${u.text}'`, 'hours or days', u);
@@ -378,7 +437,11 @@ class Parser {
    */
   private countPrimary(t: Token) {
     if (++this.primaries > MAX_PRIMARY_EXPRESSIONS) {
-      this.fail(`too many primary expressions: a definition allows at most ${MAX_PRIMARY_EXPRESSIONS}`, `at most ${MAX_PRIMARY_EXPRESSIONS} primary expressions`, t);
+      this.fail(
+        `too many primary expressions: a definition allows at most ${MAX_PRIMARY_EXPRESSIONS}`,
+        `at most ${MAX_PRIMARY_EXPRESSIONS} primary expressions`,
+        t,
+      );
     }
   }
 

@@ -1,7 +1,18 @@
 // The normalised text of a query: quoted names, sugar for the six scalar
 // comparators, parentheses only where AND/OR precedence needs them.
 // parseQuery(printQuery(ast)) deep-equals ast.
-import { SUGAR, type BoolExpr, type Comparison, type Duration, type Filter, type LiteralValue, type QueryAst, type Reducer, type ScalarExpr, type StreamExpr } from './ast';
+import {
+  SUGAR,
+  type BoolExpr,
+  type Comparison,
+  type Duration,
+  type Filter,
+  type LiteralValue,
+  type QueryAst,
+  type Reducer,
+  type ScalarExpr,
+  type StreamExpr,
+} from './ast';
 
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const literal = (v: LiteralValue) => (typeof v === 'string' ? quote(v) : String(v));

@@ -4,7 +4,14 @@
 import fc from 'fast-check';
 import type { EngineEvent, Value } from './event';
 import { parseQuery } from './parser';
-import { applyEvent, compileComputation, dependencyOrder, reevaluate, type CompiledComputation, type ProfileState } from './profile-evaluation';
+import {
+  applyEvent,
+  compileComputation,
+  dependencyOrder,
+  reevaluate,
+  type CompiledComputation,
+  type ProfileState,
+} from './profile-evaluation';
 import { evaluateReference } from './reference-evaluator';
 
 const HOUR = 3_600_000;
@@ -20,7 +27,19 @@ const DEFS: Array<[string, 'audience' | 'trait', string]> = [
 ];
 const keys = new Set(DEFS.map((d) => d[0]));
 const ordered: CompiledComputation[] = dependencyOrder(
-  DEFS.map(([key, cls, q], i) => compileComputation({ id: `c${i}`, key, class: cls, ast: parseQuery(q, { type: cls === 'trait' ? 'trait' : 'users' }), countsEventsFrom: 0, definitionVersion: 1 }, keys)),
+  DEFS.map(([key, cls, q], i) =>
+    compileComputation(
+      {
+        id: `c${i}`,
+        key,
+        class: cls,
+        ast: parseQuery(q, { type: cls === 'trait' ? 'trait' : 'users' }),
+        countsEventsFrom: 0,
+        definitionVersion: 1,
+      },
+      keys,
+    ),
+  ),
 );
 
 function referenceValues(events: EngineEvent[], now: number): Record<string, Value> {
@@ -29,13 +48,35 @@ function referenceValues(events: EngineEvent[], now: number): Record<string, Val
   return computed;
 }
 
-const raw = fc.array(fc.record({ name: fc.constantFrom('A', 'B'), at: fc.integer({ min: 0, max: 6 * DAY }), x: fc.integer({ min: 0, max: 3 }), late: fc.integer({ min: 0, max: 2 * DAY }), side: fc.boolean() }), { maxLength: 16 });
+const raw = fc.array(
+  fc.record({
+    name: fc.constantFrom('A', 'B'),
+    at: fc.integer({ min: 0, max: 6 * DAY }),
+    x: fc.integer({ min: 0, max: 3 }),
+    late: fc.integer({ min: 0, max: 2 * DAY }),
+    side: fc.boolean(),
+  }),
+  { maxLength: 16 },
+);
 
 describe('profile evaluation == reference, across merges', () => {
   it('values after events and a merge of two profiles', () => {
     fc.assert(
       fc.property(raw, fc.integer({ min: 0, max: 4 * DAY }), (rs, after) => {
-        const events = rs.map((r, i) => ({ ev: { type: 'track', event: r.name, timestamp: T0 + r.at, sourceId: 's', messageId: `m${String(i).padStart(3, '0')}`, properties: { x: r.x }, traits: {}, context: {} } as EngineEvent, now: T0 + r.at + r.late, side: r.side }));
+        const events = rs.map((r, i) => ({
+          ev: {
+            type: 'track',
+            event: r.name,
+            timestamp: T0 + r.at,
+            sourceId: 's',
+            messageId: `m${String(i).padStart(3, '0')}`,
+            properties: { x: r.x },
+            traits: {},
+            context: {},
+          } as EngineEvent,
+          now: T0 + r.at + r.late,
+          side: r.side,
+        }));
         events.sort((a, b) => a.now - b.now);
         const a: ProfileState = { events: [], traits: {}, values: {} };
         const b: ProfileState = { events: [], traits: {}, values: {} };
@@ -49,7 +90,12 @@ describe('profile evaluation == reference, across merges', () => {
         const now = last + after;
         reevaluate(survivor, ordered, () => true, now);
         const got = Object.fromEntries(ordered.map((c) => [c.key, survivor.values[c.id]!.value]));
-        expect(got).toEqual(referenceValues(events.map((e) => e.ev), now));
+        expect(got).toEqual(
+          referenceValues(
+            events.map((e) => e.ev),
+            now,
+          ),
+        );
       }),
       { numRuns: 300 },
     );

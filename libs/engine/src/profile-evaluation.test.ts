@@ -1,15 +1,62 @@
-import { applyEvent, compileComputation, dependencyOrder, nextChangeAt, parseQuery, reevaluate, type EngineEvent, type ProfileState } from './index';
+import {
+  applyEvent,
+  compileComputation,
+  dependencyOrder,
+  nextChangeAt,
+  parseQuery,
+  reevaluate,
+  type EngineEvent,
+  type ProfileState,
+} from './index';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const keys = new Set(['buyers', 'revenue', 'big_buyers']);
 const computations = dependencyOrder([
-  compileComputation({ id: 'aud_big', key: 'big_buyers', class: 'audience', ast: parseQuery("trait('buyers') = true AND trait('revenue') > 100", { type: 'users' }), countsEventsFrom: 0, definitionVersion: 1 }, keys),
-  compileComputation({ id: 'aud_b', key: 'buyers', class: 'audience', ast: parseQuery("event('Order Completed').within(30 days).count() >= 1", { type: 'users' }), countsEventsFrom: 0, definitionVersion: 1 }, keys),
-  compileComputation({ id: 'tra_r', key: 'revenue', class: 'trait', ast: parseQuery("event('Order Completed').sum(property('revenue'))", { type: 'trait' }), countsEventsFrom: 0, definitionVersion: 1 }, keys),
+  compileComputation(
+    {
+      id: 'aud_big',
+      key: 'big_buyers',
+      class: 'audience',
+      ast: parseQuery("trait('buyers') = true AND trait('revenue') > 100", { type: 'users' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    keys,
+  ),
+  compileComputation(
+    {
+      id: 'aud_b',
+      key: 'buyers',
+      class: 'audience',
+      ast: parseQuery("event('Order Completed').within(30 days).count() >= 1", { type: 'users' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    keys,
+  ),
+  compileComputation(
+    {
+      id: 'tra_r',
+      key: 'revenue',
+      class: 'trait',
+      ast: parseQuery("event('Order Completed').sum(property('revenue'))", { type: 'trait' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    keys,
+  ),
 ]);
 const order = (id: string, at: number, revenue: number): EngineEvent & { arrivedAt: number } => ({
-  type: 'track', event: 'Order Completed', timestamp: at, arrivedAt: at, sourceId: 's', messageId: id, properties: { revenue }, traits: {}, context: {},
+  type: 'track',
+  event: 'Order Completed',
+  timestamp: at,
+  arrivedAt: at,
+  sourceId: 's',
+  messageId: id,
+  properties: { revenue },
+  traits: {},
+  context: {},
 });
 const summary = (changes: ReturnType<typeof applyEvent>) => changes.map((c) => [c.computation.key, c.previous, c.value]);
 
@@ -48,8 +95,28 @@ describe('profile evaluation', () => {
 });
 
 describe('profile evaluation on incremental states', () => {
-  const two = compileComputation({ id: 'aud_2', key: 'two_orders', class: 'audience', ast: parseQuery("event('Order Completed').count() >= 2", { type: 'users' }), countsEventsFrom: 0, definitionVersion: 1 }, new Set());
-  const count = compileComputation({ id: 'tra_n', key: 'orders', class: 'trait', ast: parseQuery("event('Order Completed').count()", { type: 'trait' }), countsEventsFrom: 0, definitionVersion: 1 }, new Set());
+  const two = compileComputation(
+    {
+      id: 'aud_2',
+      key: 'two_orders',
+      class: 'audience',
+      ast: parseQuery("event('Order Completed').count() >= 2", { type: 'users' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    new Set(),
+  );
+  const count = compileComputation(
+    {
+      id: 'tra_n',
+      key: 'orders',
+      class: 'trait',
+      ast: parseQuery("event('Order Completed').count()", { type: 'trait' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    new Set(),
+  );
 
   it('all-time aggregates count every event, beyond the stored history bound', () => {
     const state: ProfileState = { events: [], traits: {}, values: {} };

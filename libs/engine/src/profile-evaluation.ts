@@ -159,11 +159,23 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
  * Re-evaluates `affected` computations (and everything reading them) at `now`
  * and returns the changed values; `state.values` is updated in place.
  */
-export function reevaluate(state: ProfileState, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, now: number, cause?: EngineEvent): ValueChange[] {
+export function reevaluate(
+  state: ProfileState,
+  ordered: CompiledComputation[],
+  affected: (c: CompiledComputation) => boolean,
+  now: number,
+  cause?: EngineEvent,
+): ValueChange[] {
   return evaluateSynced(state, sync(state, ordered, now), ordered, affected, cause);
 }
 
-function evaluateSynced(state: ProfileState, inc: IncrementalStates, ordered: CompiledComputation[], affected: (c: CompiledComputation) => boolean, cause?: EngineEvent): ValueChange[] {
+function evaluateSynced(
+  state: ProfileState,
+  inc: IncrementalStates,
+  ordered: CompiledComputation[],
+  affected: (c: CompiledComputation) => boolean,
+  cause?: EngineEvent,
+): ValueChange[] {
   const T = inc.h;
   // Only the values some computation reads through trait() (most read none).
   const read = readKeysOf(ordered);
@@ -199,7 +211,12 @@ function sameValue(a: Value, b: Value): boolean {
  * the history ignored: redelivery is harmless), then re-evaluates the
  * computations it can affect. Returns the changes.
  */
-export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt: number }, ordered: CompiledComputation[], opts: { maxEvents: number; now: number }): ValueChange[] {
+export function applyEvent(
+  state: ProfileState,
+  event: EngineEvent & { arrivedAt: number },
+  ordered: CompiledComputation[],
+  opts: { maxEvents: number; now: number },
+): ValueChange[] {
   // One pass over the history: a redelivery (same messageId) changes nothing; note the first event the states have not seen.
   const tok = state.incremental?.tok ?? '';
   let firstUnseen = -1;
@@ -230,14 +247,22 @@ export function applyEvent(state: ProfileState, event: EngineEvent & { arrivedAt
   // drop the oldest beyond the bound (the states keep their effect).
   const events = state.events;
   let at = events.length;
-  while (at > 0 && (events[at - 1]!.timestamp > stored.timestamp || (events[at - 1]!.timestamp === stored.timestamp && events[at - 1]!.messageId > stored.messageId))) at--;
+  while (
+    at > 0 &&
+    (events[at - 1]!.timestamp > stored.timestamp ||
+      (events[at - 1]!.timestamp === stored.timestamp && events[at - 1]!.messageId > stored.messageId))
+  )
+    at--;
   events.splice(at, 0, stored);
   if (events.length > opts.maxEvents) events.splice(0, events.length - opts.maxEvents);
   return evaluateSynced(
     state,
     inc,
     ordered,
-    (c) => (name !== undefined && c.deps.eventNames.includes(name)) || c.deps.traits.some((t) => changedTraits.has(t)) || (c.deps.usesContext && name !== undefined),
+    (c) =>
+      (name !== undefined && c.deps.eventNames.includes(name)) ||
+      c.deps.traits.some((t) => changedTraits.has(t)) ||
+      (c.deps.usesContext && name !== undefined),
     event,
   );
 }

@@ -3,7 +3,12 @@ import { evaluateReference, parseQuery, type EngineEvent, type EvaluationContext
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-06-30T12:00:00Z');
 let seq = 0;
-const track = (event: string, daysAgo: number, properties: Record<string, unknown> = {}, extra: Partial<EngineEvent> = {}): EngineEvent => ({
+const track = (
+  event: string,
+  daysAgo: number,
+  properties: Record<string, unknown> = {},
+  extra: Partial<EngineEvent> = {},
+): EngineEvent => ({
   type: 'track',
   event,
   timestamp: NOW - daysAgo * DAY,
@@ -14,7 +19,11 @@ const track = (event: string, daysAgo: number, properties: Record<string, unknow
   context: {},
   ...extra,
 });
-const ctx = (events: EngineEvent[], traits: Record<string, unknown> = {}, computed: EvaluationContext['computed'] = {}): EvaluationContext => ({ events, traits, computed, now: NOW });
+const ctx = (
+  events: EngineEvent[],
+  traits: Record<string, unknown> = {},
+  computed: EvaluationContext['computed'] = {},
+): EvaluationContext => ({ events, traits, computed, now: NOW });
 const run = (query: string, c: EvaluationContext, type: QueryType = 'users') => evaluateReference(parseQuery(query, { type }), c);
 
 describe('reference evaluator: the reference examples do what they describe', () => {
@@ -47,8 +56,12 @@ describe('reference evaluator: the reference examples do what they describe', ()
     const buyer = ctx([track('Shoes Bought', 1)], { total_spend: 300 });
     const browser = ctx([], { total_spend: 300 });
     const account = (users: EvaluationContext[]) => ({ ...ctx([]), users });
-    expect(run("ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", account([buyer, buyer]), 'accounts')).toBe(true);
-    expect(run("ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", account([buyer, browser]), 'accounts')).toBe(false);
+    expect(run("ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", account([buyer, buyer]), 'accounts')).toBe(
+      true,
+    );
+    expect(run("ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", account([buyer, browser]), 'accounts')).toBe(
+      false,
+    );
     expect(run("ALL NOT event('Shoes Bought').count() >= 1", account([browser, browser]), 'accounts')).toBe(true);
     expect(run("ALL NOT event('Shoes Bought').count() >= 1", account([browser, buyer]), 'accounts')).toBe(false);
     expect(run("ANY event('Shoes Bought').count() >= 1", account([browser, buyer]), 'accounts')).toBe(true);
@@ -64,7 +77,9 @@ describe('reference evaluator: the reference examples do what they describe', ()
     ];
     const c = ctx(events);
     expect(run("event('Shoes Bought').within(30 days).avg(property('spend'))", c, 'trait')).toBeCloseTo(110 / 3);
-    expect(run("event('Shoes Bought').where( property('price') > 100 AND property('brand') = 'My Brand' ).min(property('spend'))", c, 'trait')).toBe(10);
+    expect(
+      run("event('Shoes Bought').where( property('price') > 100 AND property('brand') = 'My Brand' ).min(property('spend'))", c, 'trait'),
+    ).toBe(10);
     expect(run("event('Shoes Bought').within(30 days).first(property('spend'))", c, 'trait')).toBe(30);
     expect(run("event('Shoes Bought').within(30 days).mode(property('spend'), 2)", c, 'trait')).toBe('30');
     expect(run("event('Shoes Bought').within(30 days).mode(property('spend'), 3)", c, 'trait')).toBeNull();
@@ -74,9 +89,17 @@ describe('reference evaluator: the reference examples do what they describe', ()
 describe('reference evaluator: functions and operators', () => {
   it('reducers over an empty stream', () => {
     const c = ctx([]);
-    expect(['count()', "sum(property('x'))", "avg(property('x'))", "max(property('x'))", "first(property('x'))", "unique(property('x'))", "unique(property('x')).count()"].map((r) => run(`event('A').${r}`, c, 'trait'))).toEqual([
-      0, 0, null, null, null, [], 0,
-    ]);
+    expect(
+      [
+        'count()',
+        "sum(property('x'))",
+        "avg(property('x'))",
+        "max(property('x'))",
+        "first(property('x'))",
+        "unique(property('x'))",
+        "unique(property('x')).count()",
+      ].map((r) => run(`event('A').${r}`, c, 'trait')),
+    ).toEqual([0, 0, null, null, null, [], 0]);
   });
 
   it('max/min as string, unique, last, sum of numeric strings', () => {
@@ -131,7 +154,10 @@ describe('reference evaluator: functions and operators', () => {
   });
 
   it('between, sources(exclude/include), context(), trait() reading other computations', () => {
-    const events = [track('A', 1, {}, { sourceId: 'src_a', context: { page: { url: '/pricing' } } }), track('A', 8, {}, { sourceId: 'src_b' })];
+    const events = [
+      track('A', 1, {}, { sourceId: 'src_a', context: { page: { url: '/pricing' } } }),
+      track('A', 8, {}, { sourceId: 'src_b' }),
+    ];
     const c = ctx(events, { vip: false }, { vip: true, score: 7 });
     expect(run("event('A').between(7 days, 10 days).count() = 1", c)).toBe(true);
     expect(run("event('A').between(2 days, 5 days).count() = 0", c)).toBe(true);
@@ -142,7 +168,8 @@ describe('reference evaluator: functions and operators', () => {
   });
 
   it('property(parent: ...) compares a nested event with its parent (bought and returned the same sku)', () => {
-    const q = "event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1";
+    const q =
+      "event('Bought').where(event('Returned').where(property('sku') = property(parent: 'sku')).within(parent: 5 days).count() >= 1).count() >= 1";
     expect(run(q, ctx([track('Bought', 10, { sku: 'a' }), track('Returned', 8, { sku: 'a' })]))).toBe(true);
     expect(run(q, ctx([track('Bought', 10, { sku: 'a' }), track('Returned', 8, { sku: 'b' })]))).toBe(false);
   });

@@ -23,7 +23,16 @@
 // - unique: distinct present values in order of first occurrence.
 // - ANY / ALL over an account's users; ALL over an account with no users is false.
 import { compareValues, present, takesScalar, toNumber, valuesEqual } from './comparison';
-import { durationMs, type BoolExpr, type Comparison, type Filter, type QueryAst, type Reducer, type ScalarExpr, type StreamExpr } from './ast';
+import {
+  durationMs,
+  type BoolExpr,
+  type Comparison,
+  type Filter,
+  type QueryAst,
+  type Reducer,
+  type ScalarExpr,
+  type StreamExpr,
+} from './ast';
 import { eventNameOf, readPath, tieKey, type EngineEvent, type Value } from './event';
 
 export interface EvaluationContext {
@@ -185,7 +194,8 @@ function reduce(r: Reducer, events: EngineEvent[], scope: Scope): Value {
     case 'mode': {
       const stats = new Map<string, { count: number; latest: number }>();
       for (const p of pairs) {
-        const keys = Array.isArray(p.v) && r.as !== 'array' ? p.v.map((x) => String(x)) : [Array.isArray(p.v) ? JSON.stringify(p.v) : String(p.v)];
+        const keys =
+          Array.isArray(p.v) && r.as !== 'array' ? p.v.map((x) => String(x)) : [Array.isArray(p.v) ? JSON.stringify(p.v) : String(p.v)];
         for (const k of keys) {
           const s = stats.get(k) ?? { count: 0, latest: -Infinity };
           s.count++;

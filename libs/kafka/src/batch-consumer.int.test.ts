@@ -5,7 +5,18 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { silentLogger } from '@engage/logging';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
-import { BatchConsumer, createKafka, createProducer, DeadLetterWriter, DLQ_HEADERS, dlq, ensureTopics, ok, type ConsumedMessage, type Producer } from './index';
+import {
+  BatchConsumer,
+  createKafka,
+  createProducer,
+  DeadLetterWriter,
+  DLQ_HEADERS,
+  dlq,
+  ensureTopics,
+  ok,
+  type ConsumedMessage,
+  type Producer,
+} from './index';
 
 const log = silentLogger();
 let kafka: Kafka;
@@ -115,7 +126,15 @@ describe('BatchConsumer against a real broker', () => {
     await consumer.stop();
 
     expect(handled).toEqual([1, 3, 5]);
-    expect(letters.map((l) => ({ key: l.key, value: l.value, reason: l.headers[DLQ_HEADERS.reason], step: l.headers[DLQ_HEADERS.step], offset: l.headers[DLQ_HEADERS.sourceOffset] }))).toEqual([
+    expect(
+      letters.map((l) => ({
+        key: l.key,
+        value: l.value,
+        reason: l.headers[DLQ_HEADERS.reason],
+        step: l.headers[DLQ_HEADERS.step],
+        offset: l.headers[DLQ_HEADERS.sourceOffset],
+      })),
+    ).toEqual([
       { key: 'b', value: 'not-a-number', reason: "undecodable: value 'not-a-number' is not a number", step: 'decode', offset: '1' },
       { key: 'd', value: '-4', reason: 'negative value -4 (limit: >= 0)', step: 'sum', offset: '3' },
     ]);
@@ -132,10 +151,17 @@ describe('BatchConsumer against a real broker', () => {
       env: process.env,
       stdio: 'inherit',
     });
-    await waitFor(() => fs.readFileSync(outFile, 'utf8').includes('HANG'), { timeoutMs: 60000, description: 'the child to reach message 55' });
+    await waitFor(() => fs.readFileSync(outFile, 'utf8').includes('HANG'), {
+      timeoutMs: 60000,
+      description: 'the child to reach message 55',
+    });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const handledByChild = fs.readFileSync(outFile, 'utf8').split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    const handledByChild = fs
+      .readFileSync(outFile, 'utf8')
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l))
+      .map(Number);
     expect(handledByChild).toEqual(Array.from({ length: 50 }, (_, i) => i));
 
     const handledAfterRestart: number[] = [];

@@ -137,7 +137,8 @@ export class BatchConsumer<T> {
         }
         outcomes.forEach((outcome, i) => {
           const m = decoded[i]!;
-          if (outcome.kind === 'dlq') letters.push(this.letter(m.topic, m.partition, m.raw, outcome.reason, outcome.step ?? this.deps.step));
+          if (outcome.kind === 'dlq')
+            letters.push(this.letter(m.topic, m.partition, m.raw, outcome.reason, outcome.step ?? this.deps.step));
           if (outcome.kind === 'drop') dropped++;
         });
       }
@@ -172,7 +173,14 @@ export class BatchConsumer<T> {
 
   private letter(topic: string, partition: number, message: KafkaMessage, reason: string, step: string) {
     this.deps.log.warn({ topic, partition, offset: message.offset, reason, step }, 'message_dead_lettered');
-    return { key: message.key, value: message.value, headers: message.headers as never, reason, step, source: { topic, partition, offset: message.offset } };
+    return {
+      key: message.key,
+      value: message.value,
+      headers: message.headers as never,
+      reason,
+      step,
+      source: { topic, partition, offset: message.offset },
+    };
   }
 
   /** Idempotent: finishes the chunk in flight, commits resolved offsets, leaves the group. */

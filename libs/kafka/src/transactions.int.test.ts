@@ -27,7 +27,13 @@ it('commits a transaction with sendOffsets atomically; an aborted one stays invi
   await aborted.abort();
 
   const committed = await producer.transaction();
-  await committed.send({ topic: output, messages: [{ key: 'k', value: 'committed-1' }, { key: 'k', value: 'committed-2' }] });
+  await committed.send({
+    topic: output,
+    messages: [
+      { key: 'k', value: 'committed-1' },
+      { key: 'k', value: 'committed-2' },
+    ],
+  });
   await committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: 0, offset: '42' }] }] });
   await committed.commit();
   await producer.disconnect();

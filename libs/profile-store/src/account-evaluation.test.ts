@@ -3,7 +3,10 @@ import { evaluateAccount, linkAccount } from './account-evaluation';
 import { emptyProfile, type StoredProfile } from './profile-state.repository';
 
 const compile = (id: string, key: string, query: string, type: 'users' | 'accounts'): CompiledComputation =>
-  compileComputation({ id, key, class: 'audience', ast: parseQuery(query, { type }), definitionVersion: 1, countsEventsFrom: 0 }, new Set(['is_pro']));
+  compileComputation(
+    { id, key, class: 'audience', ast: parseQuery(query, { type }), definitionVersion: 1, countsEventsFrom: 0 },
+    new Set(['is_pro']),
+  );
 
 const any = compile('aud_any', 'any_buyer', "ANY event('Bought').count() >= 1", 'accounts');
 const all = compile('aud_all', 'all_pro', "ALL trait('is_pro') = true", 'accounts');
@@ -13,7 +16,18 @@ function user(id: string, plan: string, bought: boolean): StoredProfile {
   const p = emptyProfile({ spaceId: 'spa_1', profileId: id });
   p.traits.plan = plan;
   p.values[isPro.id] = { value: plan === 'pro', version: 1 };
-  if (bought) p.events.push({ type: 'track', event: 'Bought', timestamp: 1000, arrivedAt: 1000, sourceId: 's', messageId: `m-${id}`, properties: {}, traits: {}, context: {} });
+  if (bought)
+    p.events.push({
+      type: 'track',
+      event: 'Bought',
+      timestamp: 1000,
+      arrivedAt: 1000,
+      sourceId: 's',
+      messageId: `m-${id}`,
+      properties: {},
+      traits: {},
+      context: {},
+    });
   return p;
 }
 
@@ -23,7 +37,9 @@ describe('account-level evaluation', () => {
     const a = user('pro_a', 'pro', false);
     const b = user('pro_b', 'free', true);
     linkAccount(a, account);
-    expect(evaluateAccount(account, [a], [any, all], [isPro], 2000).map((c) => [c.computation.key, c.previous, c.value])).toEqual([['all_pro', false, true]]);
+    expect(evaluateAccount(account, [a], [any, all], [isPro], 2000).map((c) => [c.computation.key, c.previous, c.value])).toEqual([
+      ['all_pro', false, true],
+    ]);
     linkAccount(b, account);
     linkAccount(b, account); // idempotent
     expect([account.users, b.accounts]).toEqual([['pro_a', 'pro_b'], ['acc_1']]);

@@ -27,7 +27,13 @@ function computedByKey(p: StoredProfile, keyOf: Map<string, string>): Record<str
  * updates `account.values` in place and returns the changed values.
  * `userLevel` are the space's user computations (for the key of each stored value).
  */
-export function evaluateAccount(account: StoredProfile, users: StoredProfile[], accountLevel: CompiledComputation[], userLevel: CompiledComputation[], now: number): ValueChange[] {
+export function evaluateAccount(
+  account: StoredProfile,
+  users: StoredProfile[],
+  accountLevel: CompiledComputation[],
+  userLevel: CompiledComputation[],
+  now: number,
+): ValueChange[] {
   const keyOf = new Map(userLevel.map((c) => [c.id, c.key]));
   const changes: ValueChange[] = [];
   for (const c of accountLevel) {

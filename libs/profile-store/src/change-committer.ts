@@ -37,14 +37,19 @@ export class ChangeCommitter {
     deleted: ProfileRef[] = [],
   ): Promise<ComputationChange[]> {
     const now = this.deps.now?.() ?? Date.now();
-    const records = pending.map((p) => toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: now, cause: p.cause }));
+    const records = pending.map((p) =>
+      toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: now, cause: p.cause }),
+    );
     if (records.length > 0) {
       const subject = valueSubject(this.config.changesTopic);
       // TRICKY: the registry client caches a schema only once its fetch is
       // done: the first record alone, so that a cold cache costs one fetch,
       // not one per record of the chunk.
       const first = { key: records[0]!.profile_id, value: await this.deps.codec.encode(subject, records[0]) };
-      const messages = [first, ...(await Promise.all(records.slice(1).map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) }))))];
+      const messages = [
+        first,
+        ...(await Promise.all(records.slice(1).map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) })))),
+      ];
       // NOTE: one produce request per ~MAX_SEND_BYTES: a chunk can make
       // thousands of changes, and a record batch over the broker's
       // message.max.bytes (1 MB by default) is refused. Sequential sends keep

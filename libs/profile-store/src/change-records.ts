@@ -14,14 +14,27 @@ function avroValue(v: Value): { value: null | boolean | number | string; isJson:
  * cause produces the same id and every consumer can drop the duplicate.
  */
 export function changeId(parts: { computationId: string; version: number; profileId: string; value: Value; cause: string }): string {
-  return `chg_${createHash('sha1').update(JSON.stringify([parts.computationId, parts.version, parts.profileId, parts.value, parts.cause])).digest('hex').slice(0, 32)}`;
+  return `chg_${createHash('sha1')
+    .update(JSON.stringify([parts.computationId, parts.version, parts.profileId, parts.value, parts.cause]))
+    .digest('hex')
+    .slice(0, 32)}`;
 }
 
-export function toChangeRecord(change: ValueChange, profile: StoredProfile, opts: { reason: ChangeReason; occurredAt: number; emittedAt: number; cause: string }): ComputationChange {
+export function toChangeRecord(
+  change: ValueChange,
+  profile: StoredProfile,
+  opts: { reason: ChangeReason; occurredAt: number; emittedAt: number; cause: string },
+): ComputationChange {
   const value = avroValue(change.value);
   const previous = avroValue(change.previous);
   return {
-    change_id: changeId({ computationId: change.computation.id, version: change.computation.definitionVersion, profileId: profile.profileId, value: change.value, cause: opts.cause }),
+    change_id: changeId({
+      computationId: change.computation.id,
+      version: change.computation.definitionVersion,
+      profileId: profile.profileId,
+      value: change.value,
+      cause: opts.cause,
+    }),
     space_id: profile.spaceId,
     computation_id: change.computation.id,
     computation_key: change.computation.key,

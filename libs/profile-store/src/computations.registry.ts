@@ -37,7 +37,9 @@ export class ComputationsRegistry {
     const list: Array<{ config: ComputationConfig; cls: 'audience' | 'trait' }> = [
       ...this.deps.store.list('audience', spaceId).map((config) => ({ config, cls: 'audience' as const })),
       ...this.deps.store.list('computed_trait', spaceId).map((config) => ({ config, cls: 'trait' as const })),
-    ].filter(({ config }) => config.enabled && (this.config.computeMode === 'all' || config.options.computeMode === this.config.computeMode));
+    ].filter(
+      ({ config }) => config.enabled && (this.config.computeMode === 'all' || config.options.computeMode === this.config.computeMode),
+    );
     const keys = new Set(list.map((c) => c.config.key));
     const byId = new Map<string, { config: ComputationConfig; compiled: CompiledComputation }>();
     for (const { config, cls } of list) {
@@ -61,6 +63,10 @@ export class ComputationsRegistry {
       }
     }
     const all = [...byId.values()].map((v) => v.compiled);
-    return { ordered: dependencyOrder(all.filter((c) => c.ast.type !== 'accounts')), accounts: all.filter((c) => c.ast.type === 'accounts'), byId };
+    return {
+      ordered: dependencyOrder(all.filter((c) => c.ast.type !== 'accounts')),
+      accounts: all.filter((c) => c.ast.type === 'accounts'),
+      byId,
+    };
   }
 }

@@ -229,7 +229,8 @@ export class ProfileStateRepository {
     for (let attempt = 0; ; attempt++) {
       const held = (await this.deps.redis.eval(LOCK_LUA, keys.length, ...keys, owner, ttlMs)) as number;
       if (held === 0) break;
-      if (Date.now() > deadline) throw Object.assign(new Error(`profile lock ${keys[held - 1]} still held after ${opts.waitMs ?? 60_000} ms`), { retriable: true });
+      if (Date.now() > deadline)
+        throw Object.assign(new Error(`profile lock ${keys[held - 1]} still held after ${opts.waitMs ?? 60_000} ms`), { retriable: true });
       await new Promise((r) => setTimeout(r, Math.min(200, 5 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
     }
     try {
@@ -241,7 +242,8 @@ export class ProfileStateRepository {
 
   /** Stored user profiles of one space, a page at a time (SSCAN of the space index). */
   async *scanSpace(spaceId: string, pageSize = 500): AsyncGenerator<ProfileRef[]> {
-    for await (const ids of this.scanMembers(this.spaceProfilesKey(spaceId), pageSize)) yield ids.map((profileId) => ({ spaceId, profileId }));
+    for await (const ids of this.scanMembers(this.spaceProfilesKey(spaceId), pageSize))
+      yield ids.map((profileId) => ({ spaceId, profileId }));
   }
 
   async countSpace(spaceId: string): Promise<number> {

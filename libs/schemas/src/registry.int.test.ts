@@ -50,7 +50,9 @@ describe('SchemaCodec against the real registry', () => {
   it('lets several services register the same subject and set its compatibility at once (fleet start)', async () => {
     const url = testInfrastructure().schemaRegistryUrl;
     const subject = `${uniqueName('test.race')}-value`;
-    const ids = await Promise.all(Array.from({ length: 6 }, () => new SchemaCodec({ url }).register(subject, 'ComputationChange', { compatibility: 'BACKWARD' })));
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, () => new SchemaCodec({ url }).register(subject, 'ComputationChange', { compatibility: 'BACKWARD' })),
+    );
     expect(new Set(ids).size).toBe(1);
     const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`);
     expect(((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel).toBe('BACKWARD');

@@ -44,7 +44,8 @@ export class SchemaCodec {
 
   /** Registers the value schema of every topic that has one. */
   async registerTopics(topics: Array<{ name: string; valueRecord: string | null }>): Promise<void> {
-    for (const t of topics) if (t.valueRecord) await this.register(valueSubject(t.name), t.valueRecord as AvroRecordName, { compatibility: 'BACKWARD' });
+    for (const t of topics)
+      if (t.valueRecord) await this.register(valueSubject(t.name), t.valueRecord as AvroRecordName, { compatibility: 'BACKWARD' });
   }
 
   /** Encodes `value` with the schema registered for `subject` (register first). */

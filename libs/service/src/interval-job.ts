@@ -27,6 +27,7 @@ export function intervalJob(name: string, everyMs: number, job: () => Promise<un
       timer = null;
       await running;
     },
-    healthcheck: () => (Date.now() - lastOkAt < Math.max(everyMs * 20, 120_000) ? { ok: true } : { ok: false, detail: 'no successful run' }),
+    healthcheck: () =>
+      Date.now() - lastOkAt < Math.max(everyMs * 20, 120_000) ? { ok: true } : { ok: false, detail: 'no successful run' },
   };
 }

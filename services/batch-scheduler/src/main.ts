@@ -12,14 +12,20 @@ const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('batch-scheduler', config);
 const { kafka, codec, producer, redis, log, topics } = runtime;
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'batch-scheduler' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'batch-scheduler' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
 const onError = (err: unknown, id: string) => log.error({ err, computationId: id }, 'computation_unparsable');
 const realtime = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError });
 const batch = new ComputationsRegistry({ computeMode: 'batch' }, { store, onError });
 const all = new ComputationsRegistry({ computeMode: 'all' }, { store, onError });
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
-const expiry = new ExpiryJob({ batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS }, { profiles, all, realtime, committer });
+const expiry = new ExpiryJob(
+  { batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS },
+  { profiles, all, realtime, committer },
+);
 const recompute = new RecomputeJob(
   { keyPrefix: config.REDIS_KEY_PREFIX, batchIntervalMs: config.BATCH_INTERVAL_MS, leaseMs: config.SCHEDULER_LEASE_MS },
   { store, realtime, batch, all, profiles, committer, redis },
@@ -28,10 +34,15 @@ const recompute = new RecomputeJob(
 runtime.service.add(
   ...runtime.infrastructure,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
-  intervalJob('expiry-loop', config.SCHEDULER_TICK_MS, async () => {
-    // Drain what is due now, a batch at a time.
-    while ((await expiry.tick()) === config.SCHEDULER_BATCH_SIZE);
-  }, { log }),
+  intervalJob(
+    'expiry-loop',
+    config.SCHEDULER_TICK_MS,
+    async () => {
+      // Drain what is due now, a batch at a time.
+      while ((await expiry.tick()) === config.SCHEDULER_BATCH_SIZE);
+    },
+    { log },
+  ),
   intervalJob('recompute-loop', Math.max(config.SCHEDULER_TICK_MS, 2000), () => recompute.tick(), { log }),
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );

@@ -141,7 +141,10 @@ export class RecomputeJob {
           }
           // Wake-ups follow the realtime computations, as the evaluator sets them.
           const wake = this.deps.realtime.forSpace(spaceId).ordered;
-          await this.deps.committer.commit(loaded.map((profile) => ({ profile, ordered: wake })), pending);
+          await this.deps.committer.commit(
+            loaded.map((profile) => ({ profile, ordered: wake })),
+            pending,
+          );
         });
         seen += refs.length;
         await renew();
@@ -172,7 +175,10 @@ export class RecomputeJob {
               const loaded = (await this.deps.profiles.load(refs)).filter((p) => p.values[o.id] !== undefined);
               for (const p of loaded) delete p.values[o.id];
               const { ordered } = this.deps.realtime.forSpace(o.spaceId);
-              await this.deps.committer.commit(loaded.map((profile) => ({ profile, ordered })), []);
+              await this.deps.committer.commit(
+                loaded.map((profile) => ({ profile, ordered })),
+                [],
+              );
             });
           }
           await this.deps.profiles.clearMembers(o.id);

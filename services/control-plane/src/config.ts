@@ -7,7 +7,11 @@ export const configSchema = z.object({
   /** Bearer token of the API (Basic username of the Profile API). Required: there is no safe default. */
   CONTROL_PLANE_TOKEN: z.string().min(8, 'CONTROL_PLANE_TOKEN must be at least 8 characters'),
   /** Largest JSON body accepted, in bytes. */
-  CONTROL_PLANE_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
+  CONTROL_PLANE_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024),
   /** Profile API requests per second per space before 429 (Segment's default: 100). */
   PROFILE_API_RATE_LIMIT: z.coerce.number().int().positive().default(100),
   /** Seconds an audience CSV's membership snapshot may live in Redis (it is dropped when the export ends). */

@@ -38,7 +38,10 @@ const computations = new ComputationsService({ store, writer, checker: new Engin
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const preview = new AudiencePreview({ pageSize: 500, sampleSize: 10 }, { profiles });
-const exporter = new AudienceExport({ snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE }, { profiles, graph });
+const exporter = new AudienceExport(
+  { snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE },
+  { profiles, graph },
+);
 
 const app = createApp(
   { token: config.CONTROL_PLANE_TOKEN, maxBodyBytes: config.CONTROL_PLANE_MAX_BODY_BYTES },
@@ -49,13 +52,22 @@ const app = createApp(
       spacesRouter({ store, writer, spaces }),
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
-      destinationsRouter({ store, writer, spaces, status, syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }) }),
+      destinationsRouter({
+        store,
+        writer,
+        spaces,
+        status,
+        syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
+      }),
       audiencePreviewRouter({ store, computations, spaces, preview }),
       audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
       identityRulesRouter({ store, writer, spaces }),
     ],
     publicRouters: [
-      profileApiRouter({ token: config.CONTROL_PLANE_TOKEN, requestsPerSecondPerSpace: config.PROFILE_API_RATE_LIMIT }, { store, graph, profiles, log: log.child({ component: 'profile-api' }) }),
+      profileApiRouter(
+        { token: config.CONTROL_PLANE_TOKEN, requestsPerSecondPerSpace: config.PROFILE_API_RATE_LIMIT },
+        { store, graph, profiles, log: log.child({ component: 'profile-api' }) },
+      ),
     ],
   },
 );

@@ -8,7 +8,15 @@ import { backoffDelay } from '@engage/kafka';
 import type { RateLimiter } from './rate-limiter';
 import type { DeliveryStatus } from './delivery-status';
 
-export type DeliveryResult = { ok: true; attempts: number; body: unknown } | { ok: false; attempts: number; reason: string; status?: number; /** true when the retry window ran out, false when refused for good */ retriable: boolean };
+export type DeliveryResult =
+  | { ok: true; attempts: number; body: unknown }
+  | {
+      ok: false;
+      attempts: number;
+      reason: string;
+      status?: number;
+      /** true when the retry window ran out, false when refused for good */ retriable: boolean;
+    };
 
 /** How a destination's answer reads; adapters whose API signals throttling in the body (Facebook: 400 + code 80003) pass their own. */
 export type ResponseClassifier = (status: number, body: unknown, retryAfter: string | null, now: number) => DeliveryVerdict;
@@ -36,7 +44,12 @@ export class DeliveryService {
   private lastBeat = 0;
   constructor(
     private readonly config: DeliveryConfig,
-    private readonly deps: { limiter: RateLimiter; status: DeliveryStatus; now?: () => number; sleep?: (ms: number, keepAlive?: () => Promise<void>) => Promise<void> },
+    private readonly deps: {
+      limiter: RateLimiter;
+      status: DeliveryStatus;
+      now?: () => number;
+      sleep?: (ms: number, keepAlive?: () => Promise<void>) => Promise<void>;
+    },
   ) {}
 
   private now() {
@@ -76,7 +89,12 @@ export class DeliveryService {
       try {
         const res = await fetch(request.url, {
           method: request.method,
-          headers: { 'content-type': 'application/json', 'user-agent': 'engage-dispatcher/0.1', 'x-engage-replica': REPLICA, ...request.headers },
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'engage-dispatcher/0.1',
+            'x-engage-replica': REPLICA,
+            ...request.headers,
+          },
           body: request.body === undefined ? undefined : JSON.stringify(request.body),
           signal: AbortSignal.timeout(this.config.timeoutMs),
         });
@@ -98,12 +116,27 @@ export class DeliveryService {
       }
       if (verdict.kind === 'fail') {
         this.deps.status.fail(destination.id, verdict.reason);
-        return { ok: false, attempts: attempt + 1, status, retriable: false, reason: `${verdict.reason} from ${destination.name} (not retriable)` };
+        return {
+          ok: false,
+          attempts: attempt + 1,
+          status,
+          retriable: false,
+          reason: `${verdict.reason} from ${destination.name} (not retriable)`,
+        };
       }
-      const delay = Math.max(verdict.retryAfterMs ?? 0, backoffDelay(attempt, { initialMs: this.config.initialBackoffMs, maxMs: this.config.maxBackoffMs, jitter: 0.3 }));
+      const delay = Math.max(
+        verdict.retryAfterMs ?? 0,
+        backoffDelay(attempt, { initialMs: this.config.initialBackoffMs, maxMs: this.config.maxBackoffMs, jitter: 0.3 }),
+      );
       if (this.now() + delay - started > this.config.retryWindowMs) {
         this.deps.status.fail(destination.id, verdict.reason);
-        return { ok: false, attempts: attempt + 1, status, retriable: true, reason: `${verdict.reason} from ${destination.name}; retry window of ${this.config.retryWindowMs} ms spent after ${attempt + 1} attempts` };
+        return {
+          ok: false,
+          attempts: attempt + 1,
+          status,
+          retriable: true,
+          reason: `${verdict.reason} from ${destination.name}; retry window of ${this.config.retryWindowMs} ms spent after ${attempt + 1} attempts`,
+        };
       }
       this.deps.status.count(destination.id, 'retried', verdict.reason);
       await this.sleep(delay, keepAlive);

@@ -22,7 +22,16 @@
 // bisected until the bad items are isolated; a chunk whose retry window ran
 // out is dead-lettered whole. Nothing is dropped silently.
 import { statusKeys, type ConfigStore, type ConnectionConfig, type DestinationConfig } from '@engage/config-store';
-import { chunk, flushIntervalMs, splitMembers, type ExternalAudience, type ExternalId, type ListDestinationAdapter, type ListMember, type NormalisedId } from '@engage/delivery';
+import {
+  chunk,
+  flushIntervalMs,
+  splitMembers,
+  type ExternalAudience,
+  type ExternalId,
+  type ListDestinationAdapter,
+  type ListMember,
+  type NormalisedId,
+} from '@engage/delivery';
 import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
@@ -50,8 +59,10 @@ export class ListBuffer {
 
   private key = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${computationId}`;
   private lastFlushKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:list:flushed:${connectionId}`;
-  private lockKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${computationId}`;
-  private audienceKey = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${computationId}`;
+  private lockKey = (destinationId: string, computationId: string) =>
+    `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${computationId}`;
+  private audienceKey = (destinationId: string, computationId: string) =>
+    `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${computationId}`;
   /** Set by the control plane's "sync now". */
   syncNowKey = (destinationId: string) => statusKeys(this.config.keyPrefix).syncNow(destinationId);
 
@@ -69,7 +80,10 @@ export class ListBuffer {
     if (items.length === 0) return;
     const pipeline = this.deps.redis.pipeline();
     for (const { change, destination } of items) {
-      const entry: Pending = { member: change.value !== false && change.value !== null, ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })) };
+      const entry: Pending = {
+        member: change.value !== false && change.value !== null,
+        ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })),
+      };
       pipeline.hset(this.key(destination.id, change.computation_id), change.profile_id, JSON.stringify(entry));
     }
     await pipeline.exec();
@@ -121,7 +135,10 @@ export class ListBuffer {
       const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes);
       const letters: DeadLetter[] = [];
       let sent = 0;
-      for (const [op, items] of [['remove', remove], ['add', add]] as const) {
+      for (const [op, items] of [
+        ['remove', remove],
+        ['add', add],
+      ] as const) {
         // Normalise first: an identifier that cannot be sent is a dead letter, and chunks are filled with sendable ones only.
         const sendable: Array<{ item: (typeof items)[number]; id: NormalisedId }> = [];
         for (const item of items) {
@@ -130,9 +147,16 @@ export class ListBuffer {
           else letters.push(this.letter(destination, connection, op, item.member.profileId, item.id, id.reason));
         }
         for (const part of chunk(sendable, adapter.batchLimit(destination))) {
-          const failed = await this.send(adapter, op, destination, audience, part.map((x) => x.id));
+          const failed = await this.send(
+            adapter,
+            op,
+            destination,
+            audience,
+            part.map((x) => x.id),
+          );
           sent += part.length - failed.length;
-          for (const f of failed) letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
+          for (const f of failed)
+            letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
           await this.deps.redis.pexpire(lock, LOCK_MS);
         }
       }
@@ -146,7 +170,16 @@ export class ListBuffer {
         failed: letters.length,
         error: letters[0]?.reason,
       });
-      this.deps.log.info({ destinationId: destination.id, connectionId: connection.id, add: add.length, remove: remove.length, deadLettered: letters.length }, 'list_flushed');
+      this.deps.log.info(
+        {
+          destinationId: destination.id,
+          connectionId: connection.id,
+          add: add.length,
+          remove: remove.length,
+          deadLettered: letters.length,
+        },
+        'list_flushed',
+      );
       return true;
     } finally {
       await this.deps.redis.del(lock);
@@ -154,21 +187,38 @@ export class ListBuffer {
   }
 
   /** The destination's audience for this computation: the one we made before if it still exists, else a new one. */
-  private async audienceFor(adapter: ListDestinationAdapter, destination: DestinationConfig, connection: ConnectionConfig): Promise<ExternalAudience> {
+  private async audienceFor(
+    adapter: ListDestinationAdapter,
+    destination: DestinationConfig,
+    connection: ConnectionConfig,
+  ): Promise<ExternalAudience> {
     const key = this.audienceKey(destination.id, connection.computationId);
     const known = await this.deps.redis.get(key);
     if (known) {
       const found = await adapter.getAudience(destination, (JSON.parse(known) as ExternalAudience).id);
       if (found) return found;
     }
-    const computation = this.deps.store.get(connection.computationClass === 'audience' ? 'audience' : 'computed_trait', connection.computationId);
-    const created = await adapter.createAudience(destination, { computationId: connection.computationId, key: computation?.key ?? connection.computationId, name: computation?.name ?? connection.computationId });
+    const computation = this.deps.store.get(
+      connection.computationClass === 'audience' ? 'audience' : 'computed_trait',
+      connection.computationId,
+    );
+    const created = await adapter.createAudience(destination, {
+      computationId: connection.computationId,
+      key: computation?.key ?? connection.computationId,
+      name: computation?.name ?? connection.computationId,
+    });
     await this.deps.redis.set(key, JSON.stringify(created));
     return created;
   }
 
   /** Sends one chunk; returns the items that failed for good (by index in `items`). */
-  private async send(adapter: ListDestinationAdapter, op: Op, destination: DestinationConfig, audience: ExternalAudience, items: NormalisedId[]): Promise<Array<{ index: number; reason: string }>> {
+  private async send(
+    adapter: ListDestinationAdapter,
+    op: Op,
+    destination: DestinationConfig,
+    audience: ExternalAudience,
+    items: NormalisedId[],
+  ): Promise<Array<{ index: number; reason: string }>> {
     if (items.length === 0) return [];
     try {
       return (await adapter[op](destination, audience, items)).failed;
@@ -184,8 +234,22 @@ export class ListBuffer {
     }
   }
 
-  private letter(destination: DestinationConfig, connection: ConnectionConfig, op: Op, profileId: string, id: ExternalId, reason: string): DeadLetter {
-    const value = { destination_id: destination.id, connection_id: connection.id, computation_id: connection.computationId, profile_id: profileId, op, identifier: id };
+  private letter(
+    destination: DestinationConfig,
+    connection: ConnectionConfig,
+    op: Op,
+    profileId: string,
+    id: ExternalId,
+    reason: string,
+  ): DeadLetter {
+    const value = {
+      destination_id: destination.id,
+      connection_id: connection.id,
+      computation_id: connection.computationId,
+      profile_id: profileId,
+      op,
+      identifier: id,
+    };
     return { key: profileId, value: JSON.stringify(value), reason, step: 'list-flush' };
   }
 }

@@ -12,7 +12,13 @@ import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import type { DispatchStep } from './dispatch.step';
 
-function currentValueChange(profile: StoredProfile, connection: ConnectionConfig, key: string, changeId: string, externalIds: ComputationChange['external_ids']): ComputationChange | null {
+function currentValueChange(
+  profile: StoredProfile,
+  connection: ConnectionConfig,
+  key: string,
+  changeId: string,
+  externalIds: ComputationChange['external_ids'],
+): ComputationChange | null {
   const stored = profile.values[connection.computationId];
   if (!stored || stored.value === null || stored.value === false) return null;
   const list = Array.isArray(stored.value);
@@ -40,7 +46,15 @@ function currentValueChange(profile: StoredProfile, connection: ConnectionConfig
 export class ResyncJob {
   constructor(
     private readonly config: { keyPrefix: string; destinationId: string },
-    private readonly deps: { store: ConfigStore; profiles: ProfileStateRepository; step: DispatchStep; status: DeliveryStatus; redis: RedisClient; deadLetters: DeadLetterWriter; log: Logger },
+    private readonly deps: {
+      store: ConfigStore;
+      profiles: ProfileStateRepository;
+      step: DispatchStep;
+      status: DeliveryStatus;
+      redis: RedisClient;
+      deadLetters: DeadLetterWriter;
+      log: Logger;
+    },
   ) {}
 
   private syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
@@ -69,7 +83,12 @@ export class ResyncJob {
         failed += lost;
       }
       await this.deps.redis.set(this.syncedKey(connection.id), String(Date.now()));
-      await this.deps.status.connection(connection.id, { state: failed > 0 ? 'Partially Synced' : 'Synced', matched: sent + failed, sent, failed });
+      await this.deps.status.connection(connection.id, {
+        state: failed > 0 ? 'Partially Synced' : 'Synced',
+        matched: sent + failed,
+        sent,
+        failed,
+      });
       this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
     }
   }
@@ -77,7 +96,8 @@ export class ResyncJob {
   private async *profileRefs(connection: ConnectionConfig) {
     if (connection.computationClass === 'audience') {
       const members = await this.deps.redis.smembers(this.deps.profiles.membersKey(connection.computationId));
-      for (let i = 0; i < members.length; i += 500) yield members.slice(i, i + 500).map((profileId) => ({ spaceId: connection.spaceId, profileId }));
+      for (let i = 0; i < members.length; i += 500)
+        yield members.slice(i, i + 500).map((profileId) => ({ spaceId: connection.spaceId, profileId }));
     } else {
       for await (const page of this.deps.profiles.scanProfiles()) yield page.filter((r) => r.spaceId === connection.spaceId);
     }
@@ -94,7 +114,9 @@ export class ResyncJob {
         const types = this.deps.step.identifierTypesOf(connection);
         if (!types.some((t) => addedTypes.has(t))) continue;
         const key = this.keyOf(connection);
-        const change = key ? currentValueChange(profile!, connection, key, `resync_${c.change_id}_${connection.id}`, c.added_external_ids) : null;
+        const change = key
+          ? currentValueChange(profile!, connection, key, `resync_${c.change_id}_${connection.id}`, c.added_external_ids)
+          : null;
         if (change) await this.deliver([change], connection.id);
       }
     }

@@ -3,7 +3,16 @@
 // account's changes are emitted (level `account`, profile_id = account id).
 // Runs under the accounts' own locks, after the users' locks are released, so
 // two writers never wait on each other in a cycle.
-import { evaluateAccount, linkAccount, type ChangeCommitter, type ComputationsRegistry, type PendingChange, type ProfileRef, type ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import {
+  evaluateAccount,
+  linkAccount,
+  type ChangeCommitter,
+  type ComputationsRegistry,
+  type PendingChange,
+  type ProfileRef,
+  type ProfileStateRepository,
+  type StoredProfile,
+} from '@engage/profile-store';
 
 export interface AccountWork {
   /** user -> accounts to link it to (group calls, account_link changes). */
@@ -18,7 +27,14 @@ export interface AccountWork {
 }
 
 export class AccountStep {
-  constructor(private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; now?: () => number }) {}
+  constructor(
+    private readonly deps: {
+      profiles: ProfileStateRepository;
+      registry: ComputationsRegistry;
+      committer: ChangeCommitter;
+      now?: () => number;
+    },
+  ) {}
 
   async handle(work: AccountWork): Promise<void> {
     const bySpace = new Map<string, Set<string>>();
@@ -38,7 +54,8 @@ export class AccountStep {
       for (const l of work.links) {
         const account = byRef.get(`${l.user.spaceId}|${l.accountId}`)!;
         if (!account.users!.includes(l.user.profileId)) account.users!.push(l.user.profileId);
-        if (l.groupId && !account.externalIds.some((x) => x.type === 'group_id' && x.id === l.groupId)) account.externalIds.push({ type: 'group_id', id: l.groupId });
+        if (l.groupId && !account.externalIds.some((x) => x.type === 'group_id' && x.id === l.groupId))
+          account.externalIds.push({ type: 'group_id', id: l.groupId });
         if (l.traits) Object.assign(account.traits, l.traits);
       }
       for (const u of work.unlinks ?? []) {

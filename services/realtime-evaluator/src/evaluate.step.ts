@@ -18,7 +18,15 @@
 //   another's state with a stale copy.
 import { applyEvent, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
-import { noteMetadata, type ChangeCommitter, type ComputationsRegistry, type PendingChange, type ProfileRef, type ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
+import {
+  noteMetadata,
+  type ChangeCommitter,
+  type ComputationsRegistry,
+  type PendingChange,
+  type ProfileRef,
+  type ProfileStateRepository,
+  type StoredProfile,
+} from '@engage/profile-store';
 import type { AccountStep, AccountWork } from './account.step';
 import type { ResolvedEvent } from '@engage/schemas';
 
@@ -65,15 +73,25 @@ export class EvaluateStep {
 
   async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
     const refs = new Map<string, ProfileRef>();
-    for (const m of messages) refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
-    const work: AccountWork = { links: [], users: [], cause: messages.at(-1)?.value.message_id ?? '', occurredAt: messages.at(-1)?.value.timestamp ?? 0 };
+    for (const m of messages)
+      refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
+    const work: AccountWork = {
+      links: [],
+      users: [],
+      cause: messages.at(-1)?.value.message_id ?? '',
+      occurredAt: messages.at(-1)?.value.timestamp ?? 0,
+    };
     const outcomes = await this.deps.profiles.withLocks([...refs.values()], () => this.evaluate(messages, [...refs.values()], work));
     // Accounts after the users' locks are released (see account.step.ts).
     await this.deps.accounts.handle(work);
     return outcomes;
   }
 
-  private async evaluate(messages: Array<ConsumedMessage<ResolvedEvent>>, refs: ProfileRef[], work: AccountWork): Promise<MessageOutcome[]> {
+  private async evaluate(
+    messages: Array<ConsumedMessage<ResolvedEvent>>,
+    refs: ProfileRef[],
+    work: AccountWork,
+  ): Promise<MessageOutcome[]> {
     const now = this.deps.now?.() ?? Date.now();
     const outcomes: MessageOutcome[] = [];
     const loaded = await this.deps.profiles.load(refs);
@@ -96,7 +114,12 @@ export class EvaluateStep {
       if (e.account_id) {
         profile.accounts ??= [];
         if (!profile.accounts.includes(e.account_id)) profile.accounts.push(e.account_id);
-        work.links.push({ user: profile, accountId: e.account_id, groupId: e.group_id, traits: e.type === 'group' ? event.traits : undefined });
+        work.links.push({
+          user: profile,
+          accountId: e.account_id,
+          groupId: e.group_id,
+          traits: e.type === 'group' ? event.traits : undefined,
+        });
       }
       const { ordered } = this.deps.registry.forSpace(e.space_id);
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });

@@ -5,7 +5,14 @@
 import { reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
-import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileRef, ProfileStateRepository, StoredProfile } from '@engage/profile-store';
+import type {
+  ChangeCommitter,
+  ComputationsRegistry,
+  PendingChange,
+  ProfileRef,
+  ProfileStateRepository,
+  StoredProfile,
+} from '@engage/profile-store';
 import type { IdentityChange } from '@engage/schemas';
 
 export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, maxEvents: number): void {
@@ -19,7 +26,8 @@ export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, 
   survivor.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
   if (survivor.events.length > maxEvents) survivor.events.splice(0, survivor.events.length - maxEvents);
   survivor.traits = { ...merged.traits, ...survivor.traits };
-  for (const x of merged.externalIds) if (!survivor.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor.externalIds.push(x);
+  for (const x of merged.externalIds)
+    if (!survivor.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor.externalIds.push(x);
   for (const a of merged.accounts ?? []) if (!(survivor.accounts ??= []).includes(a)) survivor.accounts.push(a);
   survivor.userId ??= merged.userId;
   survivor.anonymousId ??= merged.anonymousId;
@@ -34,7 +42,13 @@ export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, 
 export class IdentityStep {
   constructor(
     private readonly config: { maxEventsPerProfile: number },
-    private readonly deps: { profiles: ProfileStateRepository; registry: ComputationsRegistry; committer: ChangeCommitter; accounts: AccountStep; now?: () => number },
+    private readonly deps: {
+      profiles: ProfileStateRepository;
+      registry: ComputationsRegistry;
+      committer: ChangeCommitter;
+      accounts: AccountStep;
+      now?: () => number;
+    },
   ) {}
 
   async handle(messages: Array<ConsumedMessage<IdentityChange>>): Promise<MessageOutcome[]> {
@@ -52,7 +66,8 @@ export class IdentityStep {
     const now = this.deps.now?.() ?? Date.now();
     const { ordered, accounts } = this.deps.registry.forSpace(c.space_id);
     const [survivor, ...merged] = await this.deps.profiles.load(refs);
-    for (const x of c.external_ids) if (!survivor!.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor!.externalIds.push({ type: x.type, id: x.id });
+    for (const x of c.external_ids)
+      if (!survivor!.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor!.externalIds.push({ type: x.type, id: x.id });
     if (c.kind === 'account_link' && c.account_id) {
       if (!(survivor!.accounts ??= []).includes(c.account_id)) survivor!.accounts.push(c.account_id);
       work.links.push({ user: survivor!, accountId: c.account_id });

@@ -15,8 +15,14 @@ const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('realtime-evaluator', config);
 const { kafka, codec, producer, redis, log, topics } = runtime;
 
-const store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'realtime-evaluator' }, { kafka, codec, log: log.child({ component: 'config-store' }) });
-const registry = new ComputationsRegistry({ computeMode: 'realtime' }, { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') });
+const store = new ConfigStore(
+  { topic: topics.config.name, groupPrefix: 'realtime-evaluator' },
+  { kafka, codec, log: log.child({ component: 'config-store' }) },
+);
+const registry = new ComputationsRegistry(
+  { computeMode: 'realtime' },
+  { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') },
+);
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
@@ -26,22 +32,51 @@ const identity = new IdentityStep(stepConfig, { profiles, registry, committer, a
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved.name);
 const deadLetters = new DeadLetterWriter({ topic: eventsDlq.name }, { producer });
-const consumerConfig = { fromBeginning: true, chunkSize: config.EVALUATOR_CHUNK_SIZE, partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY, sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS };
+const consumerConfig = {
+  fromBeginning: true,
+  chunkSize: config.EVALUATOR_CHUNK_SIZE,
+  partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY,
+  sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS,
+};
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator`, topics: [topics.eventsResolved.name] },
-  { kafka, log: log.child({ component: 'events-consumer' }), step: 'evaluate', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms) => evaluate.handle(ms) },
+  {
+    kafka,
+    log: log.child({ component: 'events-consumer' }),
+    step: 'evaluate',
+    deadLetters,
+    decode: (m) => codec.decode(m.value),
+    handle: (ms) => evaluate.handle(ms),
+  },
 );
 const identityConsumer = new BatchConsumer<IdentityChange>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator-identity`, topics: [topics.identityChanges.name] },
-  { kafka, log: log.child({ component: 'identity-consumer' }), step: 'merge', deadLetters, decode: (m) => codec.decode(m.value), handle: (ms) => identity.handle(ms) },
+  {
+    kafka,
+    log: log.child({ component: 'identity-consumer' }),
+    step: 'merge',
+    deadLetters,
+    decode: (m) => codec.decode(m.value),
+    handle: (ms) => identity.handle(ms),
+  },
 );
 
 runtime.service.add(
   ...runtime.infrastructure,
   { name: 'dlq-topic', start: () => ensureTopics(kafka, [eventsDlq]), stop: async () => {} },
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
-  { name: 'events-consumer', start: () => eventsConsumer.start(), stop: () => eventsConsumer.stop(), healthcheck: () => eventsConsumer.healthcheck() },
-  { name: 'identity-consumer', start: () => identityConsumer.start(), stop: () => identityConsumer.stop(), healthcheck: () => identityConsumer.healthcheck() },
+  {
+    name: 'events-consumer',
+    start: () => eventsConsumer.start(),
+    stop: () => eventsConsumer.stop(),
+    healthcheck: () => eventsConsumer.healthcheck(),
+  },
+  {
+    name: 'identity-consumer',
+    start: () => identityConsumer.start(),
+    stop: () => identityConsumer.stop(),
+    healthcheck: () => identityConsumer.healthcheck(),
+  },
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );
 void runtime.service.run();

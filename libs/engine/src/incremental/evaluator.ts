@@ -226,7 +226,12 @@ class Compiled implements IncrementalEvaluator {
     const data = state[i]!;
     if (p.kind === 'agg') return aggValue(p.reducer, data as Agg, T);
     if (p.kind === 'list') return listValue(p.reducer, data as Entry[], T, p.a, p.b);
-    return evaluateScalarReference(p.expr, { events: (data as StoredEvent[]).map(p.unpack), traits: ctx.traits, computed: ctx.computed, now: T });
+    return evaluateScalarReference(p.expr, {
+      events: (data as StoredEvent[]).map(p.unpack),
+      traits: ctx.traits,
+      computed: ctx.computed,
+      now: T,
+    });
   }
 
   private scalar(e: ScalarExpr, state: IncrementalState, ctx: IncrementalContext, T: number): Value {
@@ -294,7 +299,8 @@ class Compiled implements IncrementalEvaluator {
         if (isRelativeDate(cmp.op)) {
           // The left value is constant until the next leaf point, so its flip is exact up to there.
           const t = toTime(this.scalar(e.left, st, c, T));
-          if (t !== null) offer(relativeDateFlipAfter(t, cmp.op, durationOf(cmp as { duration: { amount: number; unit: "hour" | "day" } }), T));
+          if (t !== null)
+            offer(relativeDateFlipAfter(t, cmp.op, durationOf(cmp as { duration: { amount: number; unit: 'hour' | 'day' } }), T));
         }
       }
     };
@@ -303,7 +309,12 @@ class Compiled implements IncrementalEvaluator {
     return best;
   }
 
-  private leafNextPoint(e: Extract<ScalarExpr, { kind: 'reduce' }>, state: IncrementalState, ctx: IncrementalContext, T: number): number | null {
+  private leafNextPoint(
+    e: Extract<ScalarExpr, { kind: 'reduce' }>,
+    state: IncrementalState,
+    ctx: IncrementalContext,
+    T: number,
+  ): number | null {
     const i = this.leafOf.get(e)!;
     const p = this.plans[i]!;
     const data = state[i]!;

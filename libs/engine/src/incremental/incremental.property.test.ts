@@ -18,13 +18,24 @@ const SPAN = 8 * DAY;
 
 // ------------------------------------------------------------------ definitions
 
-const dur = fc.oneof(fc.integer({ min: 1, max: 48 }).map((n) => ({ text: `${n} hours`, ms: n * HOUR })), fc.integer({ min: 1, max: 5 }).map((n) => ({ text: `${n} days`, ms: n * DAY })));
+const dur = fc.oneof(
+  fc.integer({ min: 1, max: 48 }).map((n) => ({ text: `${n} hours`, ms: n * HOUR })),
+  fc.integer({ min: 1, max: 5 }).map((n) => ({ text: `${n} days`, ms: n * DAY })),
+);
 const name = fc.constantFrom("'A'", "'B'", "'Page Viewed'", 'A');
 const localCond: fc.Arbitrary<string> = fc.letrec<{ c: string }>((tie) => ({
   c: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.integer({ min: 0, max: 4 }).map((k) => `property('x') >= ${k}`),
-    fc.constantFrom("property('x') = 'a'", "property('x') != 2", "property('x').exists()", "property('x').absent()", "property('x').one_of(1, 'b')", "context('page.url').contains('shoe')", "property('x').starts_with('a')"),
+    fc.constantFrom(
+      "property('x') = 'a'",
+      "property('x') != 2",
+      "property('x').exists()",
+      "property('x').absent()",
+      "property('x').one_of(1, 'b')",
+      "context('page.url').contains('shoe')",
+      "property('x').starts_with('a')",
+    ),
     tie('c').map((c) => `NOT (${c})`),
     fc.tuple(tie('c'), tie('c'), fc.constantFrom('AND', 'OR')).map(([a, b, j]) => `(${a} ${j} ${b})`),
   ),
@@ -40,7 +51,10 @@ const filter = fc.oneof(
   { weight: 3, arbitrary: localCond.map((c) => `.where(${c})`) },
   { weight: 2, arbitrary: nestedCond.map((c) => `.where(${c})`) },
   { weight: 4, arbitrary: dur.map((d) => `.within(${d.text})`) },
-  { weight: 2, arbitrary: fc.tuple(dur, dur).map(([a, b]) => (a.ms <= b.ms ? `.between(${a.text}, ${b.text})` : `.between(${b.text}, ${a.text})`)) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(dur, dur).map(([a, b]) => (a.ms <= b.ms ? `.between(${a.text}, ${b.text})` : `.between(${b.text}, ${a.text})`)),
+  },
   { weight: 1, arbitrary: fc.constantFrom(".sources(exclude: 's1')", ".sources(include: 's1', 's2')") },
 );
 const stream = fc.tuple(name, fc.array(filter, { maxLength: 2 })).map(([n, fs]) => `event(${n})${fs.join('')}`);
@@ -66,34 +80,78 @@ const comparison = fc.oneof(
   fc.tuple(fc.constantFrom('>=', '>', '=', '!=', '<', '<='), fc.integer({ min: 0, max: 3 })).map(([op, k]) => `${op} ${k}`),
   fc.constantFrom('.exists()', ".one_of('a', 2)", ".contains('a')"),
 );
-const countAtom = fc.tuple(stream, fc.constantFrom('>=', '>', '=', '<', '<=', '!='), fc.integer({ min: 0, max: 3 })).map(([s, op, k]) => `${s}.count() ${op} ${k}`);
-const reduceAtom = fc.tuple(stream, fc.constantFrom("sum(property('x'))", "max(property('x'))", "last(property('x'))", "unique(property('x')).count()", "mode(property('x'), 2)", "first(property('x'))"), comparison).map(([s, r, c]) => `${s}.${r}${c.startsWith('.') ? '' : ' '}${c}`);
+const countAtom = fc
+  .tuple(stream, fc.constantFrom('>=', '>', '=', '<', '<=', '!='), fc.integer({ min: 0, max: 3 }))
+  .map(([s, op, k]) => `${s}.count() ${op} ${k}`);
+const reduceAtom = fc
+  .tuple(
+    stream,
+    fc.constantFrom(
+      "sum(property('x'))",
+      "max(property('x'))",
+      "last(property('x'))",
+      "unique(property('x')).count()",
+      "mode(property('x'), 2)",
+      "first(property('x'))",
+    ),
+    comparison,
+  )
+  .map(([s, r, c]) => `${s}.${r}${c.startsWith('.') ? '' : ' '}${c}`);
 const dateAtom = fc.oneof(
   fc.tuple(fc.constantFrom('within_last', 'within_next', 'before_last', 'after_next'), dur).map(([op, d]) => `trait('d').${op}(${d.text})`),
   fc.tuple(stream, fc.constantFrom('within_last', 'before_last'), dur).map(([s, op, d]) => `${s}.last(property('d')).${op}(${d.text})`),
 );
 const traitAtom = fc.constantFrom("trait('t') > 1", "trait('t') != 2", "NOT trait('t') = 2", "trait('t').absent()", "trait('aud') = true");
-const atom = fc.oneof({ weight: 4, arbitrary: countAtom }, { weight: 3, arbitrary: reduceAtom }, { weight: 1, arbitrary: dateAtom }, { weight: 1, arbitrary: traitAtom });
-const audienceQuery = fc.oneof(atom, fc.tuple(atom, atom, fc.constantFrom('AND', 'OR')).map(([a, b, j]) => `${a} ${j} ${b}`), atom.map((a) => `NOT (${a})`));
+const atom = fc.oneof(
+  { weight: 4, arbitrary: countAtom },
+  { weight: 3, arbitrary: reduceAtom },
+  { weight: 1, arbitrary: dateAtom },
+  { weight: 1, arbitrary: traitAtom },
+);
+const audienceQuery = fc.oneof(
+  atom,
+  fc.tuple(atom, atom, fc.constantFrom('AND', 'OR')).map(([a, b, j]) => `${a} ${j} ${b}`),
+  atom.map((a) => `NOT (${a})`),
+);
 
 // ------------------------------------------------------------------ histories
 
-const propValue = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 2, arbitrary: fc.constantFrom('a', 'b', 'ab') }, { weight: 1, arbitrary: fc.constant([1, 'a']) }, { weight: 1, arbitrary: fc.constant(undefined) });
+const propValue = fc.oneof(
+  { weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) },
+  { weight: 2, arbitrary: fc.constantFrom('a', 'b', 'ab') },
+  { weight: 1, arbitrary: fc.constant([1, 'a']) },
+  { weight: 1, arbitrary: fc.constant(undefined) },
+);
 const rawEvent = fc.record({
   kind: fc.constantFrom('A', 'A', 'B', 'page'),
   // On an 8-hour grid half the time: equal timestamps are common, so the tie rule (tieKey) is exercised.
-  at: fc.oneof(fc.integer({ min: 0, max: SPAN }), fc.integer({ min: 0, max: SPAN / (8 * HOUR) }).map((k) => k * 8 * HOUR)),
+  at: fc.oneof(
+    fc.integer({ min: 0, max: SPAN }),
+    fc.integer({ min: 0, max: SPAN / (8 * HOUR) }).map((k) => k * 8 * HOUR),
+  ),
   x: propValue,
   d: fc.option(fc.integer({ min: 0, max: SPAN }), { nil: undefined }),
   source: fc.constantFrom('s1', 's2', 's3'),
   url: fc.constantFrom('/shoes', '/hats'),
 });
 const history = fc.array(rawEvent, { maxLength: 18 }).chain((evs) =>
-  fc.tuple(fc.constant(evs), fc.shuffledSubarray(evs.map((_, i) => i), { minLength: evs.length, maxLength: evs.length }), fc.array(fc.integer({ min: -HOUR, max: 3 * DAY }), { minLength: evs.length, maxLength: evs.length })),
+  fc.tuple(
+    fc.constant(evs),
+    fc.shuffledSubarray(
+      evs.map((_, i) => i),
+      { minLength: evs.length, maxLength: evs.length },
+    ),
+    fc.array(fc.integer({ min: -HOUR, max: 3 * DAY }), { minLength: evs.length, maxLength: evs.length }),
+  ),
 );
-const traits = fc.record({ t: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }), d: fc.option(fc.integer({ min: 0, max: SPAN }), { nil: undefined }) });
+const traits = fc.record({
+  t: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+  d: fc.option(fc.integer({ min: 0, max: SPAN }), { nil: undefined }),
+});
 
-function toEvents(raw: Array<fc.RecordValue<{ kind: string; at: number; x: unknown; d: number | undefined; source: string; url: string }>>): EngineEvent[] {
+function toEvents(
+  raw: Array<fc.RecordValue<{ kind: string; at: number; x: unknown; d: number | undefined; source: string; url: string }>>,
+): EngineEvent[] {
   return raw.map((r, i) => ({
     type: r.kind === 'page' ? 'page' : 'track',
     ...(r.kind === 'page' ? { name: 'Shop' } : { event: r.kind }),
@@ -122,7 +180,15 @@ const ctxOf = (tr: { t?: number; d?: number }) => ({
 
 const roundTrip = (s: IncrementalState): IncrementalState => JSON.parse(JSON.stringify(s)) as IncrementalState;
 
-function check(query: string, type: QueryType, raw: Parameters<typeof toEvents>[0], order: number[], lateness: number[], tr: { t?: number; d?: number }, probes: number[]) {
+function check(
+  query: string,
+  type: QueryType,
+  raw: Parameters<typeof toEvents>[0],
+  order: number[],
+  lateness: number[],
+  tr: { t?: number; d?: number },
+  probes: number[],
+) {
   const ast = parseQuery(query, { type });
   // The printer's normal form parses back to the same AST.
   expect(parseQuery(printQuery(ast), { type })).toEqual(ast);
@@ -186,28 +252,42 @@ describe('incremental evaluator == reference evaluator', () => {
 
   it('merge(state of history 1, state of history 2) == the union of both histories', () => {
     fc.assert(
-      fc.property(fc.oneof(audienceQuery.map((q) => [q, 'users'] as const), traitQuery.map((q) => [q, 'trait'] as const)), history, fc.array(fc.boolean(), { minLength: 18, maxLength: 18 }), traits, probesArb, ([q, type], [raw, order, late], side, tr, probes) => {
-        const ast = parseQuery(q, { type });
-        const inc = compileIncremental(ast);
-        const events = toEvents(raw);
-        const ctx = ctxOf(tr);
-        let a = inc.initState();
-        let b = inc.initState();
-        // The first two thirds go to two profiles that then merge; the rest arrive at the merged profile.
-        const all = arrivals(events, order, late);
-        const cut = Math.ceil((all.length * 2) / 3);
-        all.slice(0, cut).forEach(({ ev, now }, k) => {
-          if (side[k]) a = inc.apply(a, ev, now);
-          else b = inc.apply(b, ev, now);
-        });
-        let merged = roundTrip(inc.merge(a, b));
-        for (const { ev, now } of all.slice(cut)) merged = inc.apply(merged, ev, now);
-        const h = all.length ? all[all.length - 1]!.now : T0;
-        for (const p of probes) {
-          const T = h + p;
-          expect({ q, T, value: inc.valueAt(merged, ctx, T) }).toEqual({ q, T, value: evaluateReference(ast, { events, ...ctx, now: T }) });
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          audienceQuery.map((q) => [q, 'users'] as const),
+          traitQuery.map((q) => [q, 'trait'] as const),
+        ),
+        history,
+        fc.array(fc.boolean(), { minLength: 18, maxLength: 18 }),
+        traits,
+        probesArb,
+        ([q, type], [raw, order, late], side, tr, probes) => {
+          const ast = parseQuery(q, { type });
+          const inc = compileIncremental(ast);
+          const events = toEvents(raw);
+          const ctx = ctxOf(tr);
+          let a = inc.initState();
+          let b = inc.initState();
+          // The first two thirds go to two profiles that then merge; the rest arrive at the merged profile.
+          const all = arrivals(events, order, late);
+          const cut = Math.ceil((all.length * 2) / 3);
+          all.slice(0, cut).forEach(({ ev, now }, k) => {
+            if (side[k]) a = inc.apply(a, ev, now);
+            else b = inc.apply(b, ev, now);
+          });
+          let merged = roundTrip(inc.merge(a, b));
+          for (const { ev, now } of all.slice(cut)) merged = inc.apply(merged, ev, now);
+          const h = all.length ? all[all.length - 1]!.now : T0;
+          for (const p of probes) {
+            const T = h + p;
+            expect({ q, T, value: inc.valueAt(merged, ctx, T) }).toEqual({
+              q,
+              T,
+              value: evaluateReference(ast, { events, ...ctx, now: T }),
+            });
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -216,18 +296,33 @@ describe('incremental evaluator == reference evaluator', () => {
 describe('nextChangeAt is exact', () => {
   it('the value is constant strictly between T and nextChangeAt, and moves at it', () => {
     fc.assert(
-      fc.property(fc.oneof(audienceQuery.map((q) => [q, 'users'] as const), traitQuery.map((q) => [q, 'trait'] as const)), history, traits, fc.integer({ min: 0, max: 6 * DAY }), ([q, type], [raw, order, late], tr, offset) => {
-        const { inc, state, events, ctx, ref, h } = check(q, type, raw, order, late, tr, [0]);
-        const T = h + offset;
-        const next = inc.nextChangeAt(state, ctx, T);
-        const v0 = ref(events, T);
-        const end = next ?? Infinity;
-        for (const c of candidates(q, events, tr.d)) {
-          if (c > T && c < end) expect({ q, T, at: c, value: ref(events, c) }).toEqual({ q, T, at: c, value: v0 });
-        }
-        if (next !== null) expect({ q, T, next, changes: JSON.stringify(ref(events, next)) !== JSON.stringify(v0) }).toEqual({ q, T, next, changes: true });
-        else expect(ref(events, T + 365 * DAY)).toEqual(v0);
-      }),
+      fc.property(
+        fc.oneof(
+          audienceQuery.map((q) => [q, 'users'] as const),
+          traitQuery.map((q) => [q, 'trait'] as const),
+        ),
+        history,
+        traits,
+        fc.integer({ min: 0, max: 6 * DAY }),
+        ([q, type], [raw, order, late], tr, offset) => {
+          const { inc, state, events, ctx, ref, h } = check(q, type, raw, order, late, tr, [0]);
+          const T = h + offset;
+          const next = inc.nextChangeAt(state, ctx, T);
+          const v0 = ref(events, T);
+          const end = next ?? Infinity;
+          for (const c of candidates(q, events, tr.d)) {
+            if (c > T && c < end) expect({ q, T, at: c, value: ref(events, c) }).toEqual({ q, T, at: c, value: v0 });
+          }
+          if (next !== null)
+            expect({ q, T, next, changes: JSON.stringify(ref(events, next)) !== JSON.stringify(v0) }).toEqual({
+              q,
+              T,
+              next,
+              changes: true,
+            });
+          else expect(ref(events, T + 365 * DAY)).toEqual(v0);
+        },
+      ),
       { numRuns: 400 },
     );
   });

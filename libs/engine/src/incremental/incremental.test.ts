@@ -83,16 +83,25 @@ describe('incremental evaluator: what the design promises', () => {
   });
 
   it('chooses the plan per leaf', () => {
-    expect(compile("event('A').count() >= 1 AND event('A').within(7 days).count() > 2 AND event('B').between(1 day, 3 days).count() = 0").leafKinds).toEqual(['agg', 'list:keepLast', 'list:all']);
+    expect(
+      compile("event('A').count() >= 1 AND event('A').within(7 days).count() > 2 AND event('B').between(1 day, 3 days).count() = 0")
+        .leafKinds,
+    ).toEqual(['agg', 'list:keepLast', 'list:all']);
     expect(compile("event('A').within(7 days).last(property('x'))", 'trait').leafKinds).toEqual(['list:keepLast']);
     expect(compile("event('A').within(7 days).min(property('x'))", 'trait').leafKinds).toEqual(['list:dominance']);
     expect(compile("event('A').where(property('p') >= trait('avg')).count() >= 1").leafKinds).toEqual(['fallback']);
     // The same leaf used twice is stored once; an exact use disables the threshold cut.
-    expect(compile("event('A').within(7 days).count() >= 1 OR event('A').within(7 days).count() = trait('n')").leafKinds).toEqual(['list:all']);
+    expect(compile("event('A').within(7 days).count() >= 1 OR event('A').within(7 days).count() = trait('n')").leafKinds).toEqual([
+      'list:all',
+    ]);
   });
 
   it('only the events a definition reads reach it', () => {
-    expect([...compile("event('A').count() >= 1 OR event('B').where(event('C').within(parent: 1 day).count() >= 1).count() >= 1").eventNames].sort()).toEqual(['A', 'B', 'C']);
+    expect(
+      [
+        ...compile("event('A').count() >= 1 OR event('B').where(event('C').within(parent: 1 day).count() >= 1).count() >= 1").eventNames,
+      ].sort(),
+    ).toEqual(['A', 'B', 'C']);
   });
 
   it('fallback leaves (funnels, trait() or relative dates inside where) know their wake-ups too', () => {
@@ -122,7 +131,14 @@ describe('incremental evaluator: what the design promises', () => {
   it('equal timestamps: first/last/unique break ties by tieKey(messageId) in both evaluators, in any arrival order', () => {
     const at = T0 + DAY;
     const tied = ['a', 'b', 'c', 'd'].map((x, i) => ({ ...track('T', at, { x }), messageId: `0f8fad5b-d9cb-469f-a165-70867728950${i}` }));
-    for (const q of ["event('T').first(property('x'))", "event('T').last(property('x'))", "event('T').unique(property('x'))", "event('T').within(3 days).first(property('x'))", "event('T').within(3 days).last(property('x'))", "event('T').within(3 days).unique(property('x'))"]) {
+    for (const q of [
+      "event('T').first(property('x'))",
+      "event('T').last(property('x'))",
+      "event('T').unique(property('x'))",
+      "event('T').within(3 days).first(property('x'))",
+      "event('T').within(3 days).last(property('x'))",
+      "event('T').within(3 days).unique(property('x'))",
+    ]) {
       const ast = parseQuery(q, { type: 'trait' });
       const want = evaluateReference(ast, { events: tied, traits: {}, computed: {}, now: at + HOUR });
       for (const order of [tied, [...tied].reverse(), [tied[2]!, tied[0]!, tied[3]!, tied[1]!]]) {
@@ -135,11 +151,18 @@ describe('incremental evaluator: what the design promises', () => {
   });
 
   it('ANY / ALL / ALL NOT over the users of an account, each user with its own state', () => {
-    const queries = ["ANY event('Shoes Bought').within(7 days).count() >= 1", "ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )", "ALL NOT event('Shoes Bought').count() >= 1"];
+    const queries = [
+      "ANY event('Shoes Bought').within(7 days).count() >= 1",
+      "ALL ( event('Shoes Bought').count() >= 1 AND trait('total_spend') > 200 )",
+      "ALL NOT event('Shoes Bought').count() >= 1",
+    ];
     fc.assert(
       fc.property(
         fc.constantFrom(...queries),
-        fc.array(fc.record({ buys: fc.array(fc.integer({ min: 0, max: 10 * DAY }), { maxLength: 3 }), spend: fc.integer({ min: 100, max: 300 }) }), { maxLength: 3 }),
+        fc.array(
+          fc.record({ buys: fc.array(fc.integer({ min: 0, max: 10 * DAY }), { maxLength: 3 }), spend: fc.integer({ min: 100, max: 300 }) }),
+          { maxLength: 3 },
+        ),
         fc.integer({ min: 0, max: 10 * DAY }),
         (q, users, offset) => {
           const ast = parseQuery(q, { type: 'accounts' });
@@ -152,7 +175,13 @@ describe('incremental evaluator: what the design promises', () => {
             return { events, state, traits: { total_spend: u.spend }, computed: {} };
           });
           const T = now + offset;
-          const ref = evaluateReference(ast, { events: [], traits: {}, computed: {}, now: T, users: built.map((u) => ({ events: u.events, traits: u.traits, computed: {}, now: T })) });
+          const ref = evaluateReference(ast, {
+            events: [],
+            traits: {},
+            computed: {},
+            now: T,
+            users: built.map((u) => ({ events: u.events, traits: u.traits, computed: {}, now: T })),
+          });
           expect(inc.valueAt(inc.initState(), { traits: {}, computed: {}, users: built }, T)).toBe(ref);
         },
       ),

@@ -52,7 +52,11 @@ export type LeafPlan =
       /** Offsets from an event's time at which a window edge passes it. */
       offsets: number[];
       /** Relative-date comparisons inside: their flips are wake-up candidates. */
-      dateProbes: Array<{ read: (ev: EngineEvent | null, traits: Record<string, unknown>) => unknown; op: 'within_last' | 'within_next' | 'before_last' | 'after_next'; d: number }>;
+      dateProbes: Array<{
+        read: (ev: EngineEvent | null, traits: Record<string, unknown>) => unknown;
+        op: 'within_last' | 'within_next' | 'before_last' | 'after_next';
+        d: number;
+      }>;
       /** Events are stored as compact tuples (see StoredEvent) and rebuilt for the reference evaluator. */
       pack: (ev: EngineEvent) => StoredEvent;
       unpack: (e: StoredEvent) => EngineEvent;
@@ -298,10 +302,18 @@ function planFallback(e: Extract<ScalarExpr, { kind: 'reduce' }>): LeafPlan {
           left.kind === 'trait'
             ? (_ev: EngineEvent | null, traits: Record<string, unknown>) => traits[left.name]
             : left.kind === 'property' || left.kind === 'context'
-              ? (ev: EngineEvent | null) => (ev ? readPath(left.kind === 'property' ? ev.properties : ev.context, left.kind === 'property' ? left.name : left.path) : undefined)
+              ? (ev: EngineEvent | null) =>
+                  ev
+                    ? readPath(left.kind === 'property' ? ev.properties : ev.context, left.kind === 'property' ? left.name : left.path)
+                    : undefined
               : null;
         // A relative date over a nested reducer's value: covered only by the event offsets (documented limit).
-        if (read) dateProbes.push({ read, op: c.op as 'within_last', d: durationMs((c as { duration: { amount: number; unit: 'hour' | 'day' } }).duration) });
+        if (read)
+          dateProbes.push({
+            read,
+            op: c.op as 'within_last',
+            d: durationMs((c as { duration: { amount: number; unit: 'hour' | 'day' } }).duration),
+          });
       }
     }
   };
@@ -323,7 +335,16 @@ function planFallback(e: Extract<ScalarExpr, { kind: 'reduce' }>): LeafPlan {
     if (ctxList.length) out.push(pick(ev.context, ctxList));
     return out;
   };
-  const unpack = (x: StoredEvent): EngineEvent => ({ type: 'track', event: nameList[x[1]], timestamp: x[0], messageId: x[2], properties: x[3], sourceId: x[4] ?? '', traits: {}, context: x[5] ?? {} });
+  const unpack = (x: StoredEvent): EngineEvent => ({
+    type: 'track',
+    event: nameList[x[1]],
+    timestamp: x[0],
+    messageId: x[2],
+    properties: x[3],
+    sourceId: x[4] ?? '',
+    traits: {},
+    context: x[5] ?? {},
+  });
   return { kind: 'fallback', expr: e, names, keepFor, offsets: [...offsets], dateProbes, pack, unpack };
 }
 

@@ -145,7 +145,8 @@ export function foldAgg(r: Reducer, a: Agg, e: Entry): void {
       if (keys.length > MODE_CAP) {
         // NOTE: beyond MODE_CAP distinct values the weakest (by the tie rule) is dropped (documented bound).
         let worst = keys[0]!;
-        for (const k of keys) if (modeBeats([worst, { count: c[worst]![0], latest: c[worst]![1] }], [k, { count: c[k]![0], latest: c[k]![1] }])) worst = k;
+        for (const k of keys)
+          if (modeBeats([worst, { count: c[worst]![0], latest: c[worst]![1] }], [k, { count: c[k]![0], latest: c[k]![1] }])) worst = k;
         delete c[worst];
       }
       return;

@@ -42,27 +42,49 @@ export class FacebookAudiencesAdapter implements ListDestinationAdapter {
 
   private headers(destination: DestinationConfig): Record<string, string> {
     const token = destination.settings.accessToken;
-    if (typeof token !== 'string' || token === '') throw new ListRequestError(`destination ${destination.id} (facebook-custom-audiences) has no settings.accessToken`, false);
+    if (typeof token !== 'string' || token === '')
+      throw new ListRequestError(`destination ${destination.id} (facebook-custom-audiences) has no settings.accessToken`, false);
     return { authorization: `Bearer ${token}` };
   }
 
   private async call(destination: DestinationConfig, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
-    const result = await this.deps.delivery.deliver(destination, { url: `${this.base(destination)}${path}`, method, headers: this.headers(destination), body, classify: classifyFacebookResponse });
+    const result = await this.deps.delivery.deliver(destination, {
+      url: `${this.base(destination)}${path}`,
+      method,
+      headers: this.headers(destination),
+      body,
+      classify: classifyFacebookResponse,
+    });
     if (!result.ok) throw new ListRequestError(result.reason, result.retriable);
     return result.body;
   }
 
-  async createAudience(destination: DestinationConfig, audience: { computationId: string; key: string; name: string }): Promise<ExternalAudience> {
+  async createAudience(
+    destination: DestinationConfig,
+    audience: { computationId: string; key: string; name: string },
+  ): Promise<ExternalAudience> {
     const account = destination.settings.adAccountId;
-    if (typeof account !== 'string' || account === '') throw new ListRequestError(`destination ${destination.id} (facebook-custom-audiences) has no settings.adAccountId to create audiences in`, false);
-    const body = { name: audience.name, subtype: 'CUSTOM', description: `Engage audience ${audience.key} (${audience.computationId})`, customer_file_source: 'USER_PROVIDED_ONLY' };
+    if (typeof account !== 'string' || account === '')
+      throw new ListRequestError(
+        `destination ${destination.id} (facebook-custom-audiences) has no settings.adAccountId to create audiences in`,
+        false,
+      );
+    const body = {
+      name: audience.name,
+      subtype: 'CUSTOM',
+      description: `Engage audience ${audience.key} (${audience.computationId})`,
+      customer_file_source: 'USER_PROVIDED_ONLY',
+    };
     const created = (await this.call(destination, 'POST', `/act_${account.replace(/^act_/, '')}/customaudiences`, body)) as { id: string };
     return { id: created.id, name: audience.name };
   }
 
   async getAudience(destination: DestinationConfig, externalId: string): Promise<ExternalAudience | null> {
     try {
-      const found = (await this.call(destination, 'GET', `/${encodeURIComponent(externalId)}?fields=id,name`)) as { id: string; name: string };
+      const found = (await this.call(destination, 'GET', `/${encodeURIComponent(externalId)}?fields=id,name`)) as {
+        id: string;
+        name: string;
+      };
       return { id: found.id, name: found.name };
     } catch (err) {
       // Deleted on Facebook's side (or never there): the flush creates a new one.
@@ -79,7 +101,12 @@ export class FacebookAudiencesAdapter implements ListDestinationAdapter {
     return this.users(destination, audience, items, 'DELETE');
   }
 
-  private async users(destination: DestinationConfig, audience: ExternalAudience, items: NormalisedId[], method: 'POST' | 'DELETE'): Promise<BatchOutcome> {
+  private async users(
+    destination: DestinationConfig,
+    audience: ExternalAudience,
+    items: NormalisedId[],
+    method: 'POST' | 'DELETE',
+  ): Promise<BatchOutcome> {
     const failed: BatchOutcome['failed'] = [];
     items.forEach((item, index) => {
       if (!item.ok) failed.push({ index, reason: item.reason });

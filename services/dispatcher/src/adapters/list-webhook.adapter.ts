@@ -3,7 +3,15 @@
 // are (settings.hashIdentifiers: SHA-256 of the normalised value). The
 // audience is ours: its id is the computation id, nothing to create remotely.
 import type { DestinationConfig } from '@engage/config-store';
-import { normaliseIdentifier, sha256Hex, type BatchOutcome, type ExternalAudience, type ExternalId, type ListDestinationAdapter, type NormalisedId } from '@engage/delivery';
+import {
+  normaliseIdentifier,
+  sha256Hex,
+  type BatchOutcome,
+  type ExternalAudience,
+  type ExternalId,
+  type ListDestinationAdapter,
+  type NormalisedId,
+} from '@engage/delivery';
 import type { DeliveryService } from '../delivery.service';
 import { ListRequestError } from './list-adapter-error';
 
@@ -30,7 +38,10 @@ export class ListWebhookAdapter implements ListDestinationAdapter {
   }
 
   /** Nothing to create remotely: the audience is identified by our computation id and key. */
-  async createAudience(_destination: DestinationConfig, audience: { computationId: string; key: string; name: string }): Promise<ExternalAudience> {
+  async createAudience(
+    _destination: DestinationConfig,
+    audience: { computationId: string; key: string; name: string },
+  ): Promise<ExternalAudience> {
     return { id: audience.computationId, name: audience.key };
   }
 
@@ -47,7 +58,12 @@ export class ListWebhookAdapter implements ListDestinationAdapter {
     return this.post(destination, audience, items, 'remove');
   }
 
-  private async post(destination: DestinationConfig, audience: ExternalAudience, items: NormalisedId[], op: 'add' | 'remove'): Promise<BatchOutcome> {
+  private async post(
+    destination: DestinationConfig,
+    audience: ExternalAudience,
+    items: NormalisedId[],
+    op: 'add' | 'remove',
+  ): Promise<BatchOutcome> {
     const failed: BatchOutcome['failed'] = [];
     const values: string[] = [];
     items.forEach((item, index) => {
@@ -56,8 +72,18 @@ export class ListWebhookAdapter implements ListDestinationAdapter {
       else failed.push({ index, reason: v.reason });
     });
     if (values.length === 0) return { failed };
-    const body = { audience_key: audience.name, audience_id: audience.id, add: op === 'add' ? values : [], remove: op === 'remove' ? values : [] };
-    const result = await this.deps.delivery.deliver(destination, { url: String(destination.settings.url), method: 'POST', headers: (destination.settings.headers as Record<string, string>) ?? {}, body });
+    const body = {
+      audience_key: audience.name,
+      audience_id: audience.id,
+      add: op === 'add' ? values : [],
+      remove: op === 'remove' ? values : [],
+    };
+    const result = await this.deps.delivery.deliver(destination, {
+      url: String(destination.settings.url),
+      method: 'POST',
+      headers: (destination.settings.headers as Record<string, string>) ?? {},
+      body,
+    });
     if (!result.ok) throw new ListRequestError(result.reason, result.retriable);
     return { failed };
   }

@@ -5,7 +5,7 @@
 // webhook destination, whose receiver must get exactly the calls of
 // CONTRACT.md section 5, the exit included.
 import { Analytics } from '@segment/analytics-node';
-import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { serviceEnv, startService, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { Receiver, type Received } from './helpers/receiver';
 
 const TOKEN = 'fleet-e2e-token';
@@ -27,20 +27,8 @@ const api = async (method: string, path: string, body?: unknown) => {
 };
 
 beforeAll(async () => {
-  const infra = testInfrastructure();
-  const env = {
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-    REDIS_URL: infra.redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    CONTROL_PLANE_PORT: '0',
-    CONTROL_PLANE_TOKEN: TOKEN,
-    INGEST_PORT: '0',
-    OPS_PORT: '0',
-    // One dispatcher process serving every destination, as `npm start` runs it.
-    DESTINATION_ID: '*',
-  };
+  // One dispatcher process serving every destination, as `npm start` runs it.
+  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, DESTINATION_ID: '*' });
   receiver = await new Receiver().start();
   // The control plane first: it creates the topics the others subscribe to.
   const cp = startService('control-plane', env);

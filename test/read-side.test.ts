@@ -7,7 +7,7 @@ import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer
 import { silentLogger } from '@engage/logging';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { SchemaCodec, valueSubject, type RawEvent } from '@engage/schemas';
-import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { serviceEnv, startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 
 const TOKEN = 'read-side-test-token';
 const MEMBERS = 10_000;
@@ -102,16 +102,7 @@ const emailsOf = (i: number) => (i % 10 === 0 ? [`u${i}@read.test`, `u${i}.alt@r
 
 beforeAll(async () => {
   const infra = testInfrastructure();
-  const env = {
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-    REDIS_URL: infra.redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    CONTROL_PLANE_PORT: '0',
-    CONTROL_PLANE_TOKEN: TOKEN,
-    OPS_PORT: '0',
-  };
+  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
   const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'read-side-test' }, { log: silentLogger() });
   await ensureTopics(kafka, Object.values(topics));
   codec = new SchemaCodec({ url: infra.schemaRegistryUrl });

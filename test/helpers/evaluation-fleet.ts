@@ -4,7 +4,7 @@
 import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
 import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange, type ResolvedEvent } from '@engage/schemas';
-import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { serviceEnv, startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import type { Consumer } from 'kafkajs';
 
 const TOKEN = 'evaluation-test-token';
@@ -39,18 +39,7 @@ export async function startFleet(name: string, opts: { env?: Record<string, stri
   const prefix = `${uniqueName(name)}.`;
   const topics = topicRegistry(prefix);
   const log = silentLogger();
-  const env: Record<string, string> = {
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-    REDIS_URL: infra.redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    CONTROL_PLANE_PORT: '0',
-    CONTROL_PLANE_TOKEN: TOKEN,
-    OPS_PORT: '0',
-    SCHEDULER_TICK_MS: '200',
-    ...opts.env,
-  };
+  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, SCHEDULER_TICK_MS: '200', ...opts.env });
   const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: name }, { log });
   await ensureTopics(kafka, Object.values(topics));
   const codec = new SchemaCodec({ url: infra.schemaRegistryUrl });

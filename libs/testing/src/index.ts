@@ -47,4 +47,24 @@ export function testInfrastructure(): TestInfrastructure {
   }
   return { kafkaBrokers: env.KAFKA_BROKERS.split(','), schemaRegistryUrl: env.SCHEMA_REGISTRY_URL, redisUrl: env.REDIS_URL };
 }
+/**
+ * The environment of services a test starts as processes: the test
+ * infrastructure, a fresh topic and Redis key prefix (`prefix`), and port 0
+ * everywhere (each service logs the port it got). `extra` adds or overrides.
+ */
+export function serviceEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  const infra = testInfrastructure();
+  return {
+    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
+    REDIS_URL: infra.redisUrl,
+    TOPIC_PREFIX: prefix,
+    REDIS_KEY_PREFIX: prefix,
+    INGEST_PORT: '0',
+    CONTROL_PLANE_PORT: '0',
+    OPS_PORT: '0',
+    ...extra,
+  };
+}
+
 export * from './service-process';

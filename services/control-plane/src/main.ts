@@ -72,6 +72,13 @@ const app = createApp(
   },
 );
 const server = http.createServer(app);
+// TRICKY: with Node's default 5 s keep-alive, a client whose event loop was
+// busy past its own idle timer (e.g. while checking a large CSV) reuses a
+// socket the server is closing at that instant: "other side closed". A long
+// server-side idle timeout leaves clients the first move, as load balancers do.
+// https://nodejs.org/api/http.html#serverkeepalivetimeout
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
 
 runtime.service.add(
   ...runtime.infrastructure,

@@ -1,124 +1,47 @@
 // Evaluation end to end through real Kafka, schema registry and Redis: the
 // control plane, the realtime evaluator and the batch scheduler run as
-// processes; the test writes resolved events and identity changes and reads
-// engage.computations.changes.
-import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
-import { silentLogger } from '@engage/logging';
-import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange, type ResolvedEvent } from '@engage/schemas';
-import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
-import type { Consumer } from 'kafkajs';
+// processes (test/helpers/evaluation-fleet.ts); the test writes resolved
+// events and identity changes and reads engage.computations.changes.
+import type { ResolvedEvent } from '@engage/schemas';
+import { waitFor } from '@engage/testing';
+import { startFleet, type Fleet } from './helpers/evaluation-fleet';
 
-const TOKEN = 'evaluation-test-token';
 const DAY = 86_400_000;
-const prefix = `${uniqueName('eval')}.`;
-const topics = topicRegistry(prefix);
-const log = silentLogger();
-let procs: ServiceProcess[] = [];
-let api: (method: string, path: string, body?: unknown) => Promise<any>;
-let producer: Producer;
-let codec: SchemaCodec;
-let reader: Consumer;
-const changes: ComputationChange[] = [];
-let spaceId: string;
-let seq = 0;
+let fleet: Fleet;
 
 beforeAll(async () => {
-  const infra = testInfrastructure();
-  const env = {
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-    REDIS_URL: infra.redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    CONTROL_PLANE_PORT: '0',
-    CONTROL_PLANE_TOKEN: TOKEN,
-    OPS_PORT: '0',
-    SCHEDULER_TICK_MS: '200',
-  };
-  const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'evaluation-test' }, { log });
-  await ensureTopics(kafka, Object.values(topics));
-  codec = new SchemaCodec({ url: infra.schemaRegistryUrl });
-  await codec.registerTopics(Object.values(topics));
-  procs = ['control-plane', 'realtime-evaluator', 'batch-scheduler'].map((name) => startService(name, env));
-  const base = `http://127.0.0.1:${await procs[0]!.port()}`;
-  await Promise.all(procs.map((p) => p.port()));
-  api = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return res.json();
-  };
-  producer = createProducer(kafka);
-  await producer.connect();
-  reader = kafka.consumer({ groupId: uniqueName('changes-reader') });
-  await reader.connect();
-  await reader.subscribe({ topic: topics.computationsChanges.name, fromBeginning: true });
-  await reader.run({ eachMessage: async ({ message }) => void changes.push(await codec.decode<ComputationChange>(message.value)) });
-  spaceId = (await api('POST', '/spaces', { name: 'Evaluation' })).data.space.id;
-});
+  fleet = await startFleet('eval');
+}, 180_000);
 
 afterAll(async () => {
-  await reader?.disconnect();
-  await producer?.disconnect();
-  await Promise.all(procs.map((p) => p.stop()));
+  await fleet?.stop();
 });
 
+const api = (method: string, path: string, body?: unknown) => fleet.api(method, path, body);
 async function send(profileId: string, over: Partial<ResolvedEvent>) {
-  const e: ResolvedEvent = {
-    profile_id: profileId,
-    account_id: null,
-    resolved_at: Date.now(),
-    message_id: `msg-${++seq}-${profileId}`,
-    type: 'track',
-    space_id: spaceId,
-    source_id: 'src_1',
-    user_id: profileId.replace('pro_', 'u_'),
-    anonymous_id: null,
-    group_id: null,
-    previous_id: null,
-    event: 'Order Completed',
-    name: null,
-    timestamp: Date.now(),
-    sent_at: null,
-    received_at: Date.now(),
-    properties_json: '{}',
-    traits_json: '{}',
-    context_json: '{}',
-    integrations_json: '{}',
-    external_ids: [],
-    ...over,
-  };
-  await producer.send({
-    topic: topics.eventsResolved.name,
-    messages: [{ key: profileId, value: await codec.encode(valueSubject(topics.eventsResolved.name), e) }],
-  });
+  const e = fleet.event(profileId, over);
+  await fleet.send([e]);
   return e;
 }
-const changesOf = (profileId: string, key: string) => changes.filter((c) => c.profile_id === profileId && c.computation_key === key);
-async function waitChanges(profileId: string, key: string, n: number, timeoutMs = 30000): Promise<ComputationChange[]> {
-  await waitFor(() => changesOf(profileId, key).length >= n, { timeoutMs, description: `${n} change(s) of ${key} for ${profileId}` });
-  return changesOf(profileId, key);
-}
-
-async function createAudience(name: string, query: string, options: Record<string, unknown> = {}) {
-  const res = await api('POST', `/spaces/${spaceId}/audiences`, { name, definition: { query, type: 'users' }, options });
-  if (!res.data) throw new Error(JSON.stringify(res));
-  return res.data.audience;
-}
+const changesOf = (profileId: string, key: string) => fleet.changesOf(profileId, key);
+const waitChanges = (profileId: string, key: string, n: number, timeoutMs = 30000) => fleet.waitChanges(profileId, key, n, timeoutMs);
+const createAudience = (name: string, query: string, options: Record<string, unknown> = {}) =>
+  fleet.create('audiences', name, query, options);
 
 describe('evaluation through the fleet', () => {
   it('enters and exits in real time; a computed trait changes only when its value does; chains update in the same pass', async () => {
     await createAudience('Big Spenders', "event('Order Completed').sum(property('revenue')) > 100");
-    await api('POST', `/spaces/${spaceId}/computed-traits`, {
+    await api('POST', `/spaces/${fleet.spaceId}/computed-traits`, {
       name: 'Total Revenue',
       definition: { query: "event('Order Completed').sum(property('revenue'))", type: 'users' },
     });
     await createAudience('Not Big Spenders', "NOT trait('big_spenders') = true AND event('Order Completed').count() >= 1");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
-      description: 'audiences Live',
-    });
+    await waitFor(
+      async () => (await api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'),
+      {
+        description: 'audiences Live',
+      },
+    );
 
     await send('pro_a', { properties_json: '{"revenue": 60}' });
     await send('pro_a', { properties_json: '{"revenue": 0}' }); // no change of anything
@@ -144,9 +67,12 @@ describe('evaluation through the fleet', () => {
 
   it('an event with an old timestamp enters, then expires on time with no new event', async () => {
     await createAudience('Ordered Last 30 Days', "event('Order Completed').within(30 days).count() >= 1");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
-      description: 'Live',
-    });
+    await waitFor(
+      async () => (await api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'),
+      {
+        description: 'Live',
+      },
+    );
     const sent = await send('pro_old', { timestamp: Date.now() - 30 * DAY + 4000 });
     const [entry, exit] = await waitChanges('pro_old', 'ordered_last_30_days', 2, 30000);
     expect([entry!.value, entry!.reason, exit!.value, exit!.reason]).toEqual([true, 'realtime', false, 'expiry']);
@@ -155,7 +81,7 @@ describe('evaluation through the fleet', () => {
 
   it('backfills with history, and without history counts only later events', async () => {
     await send('pro_hist', { event: 'Signed Up' });
-    await waitFor(async () => changes.length > 0, { description: 'evaluator caught up' });
+    await waitFor(async () => fleet.changes.length > 0, { description: 'evaluator caught up' });
     await createAudience('Signed Up Ever', "event('Signed Up').count() >= 1", { includeHistoricalData: true });
     await createAudience('Signed Up Since', "event('Signed Up').count() >= 1", { includeHistoricalData: false });
     const [backfilled] = await waitChanges('pro_hist', 'signed_up_ever', 1);
@@ -168,16 +94,17 @@ describe('evaluation through the fleet', () => {
 
   it('a merge combines state: the survivor enters, the merged profile exits', async () => {
     await createAudience('Two Orders', "event('Order Completed').count() >= 2");
-    await waitFor(async () => (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'), {
-      description: 'Live',
-    });
+    await waitFor(
+      async () => (await api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences.every((a: any) => a.status === 'Live'),
+      {
+        description: 'Live',
+      },
+    );
     await send('pro_m1', {});
     await send('pro_m2', {});
     await send('pro_m2', { event: 'Viewed' });
     await waitFor(() => changesOf('pro_m2', 'ordered_last_30_days').length >= 1, { description: 'both evaluated' });
-    const merge: IdentityChange = {
-      change_id: 'idc_merge_1',
-      space_id: spaceId,
+    await fleet.identity({
       kind: 'merge',
       profile_id: 'pro_m1',
       merged_profile_ids: ['pro_m2'],
@@ -185,14 +112,6 @@ describe('evaluation through the fleet', () => {
         { type: 'user_id', id: 'u_m1' },
         { type: 'anonymous_id', id: 'anon-m2' },
       ],
-      added_external_ids: [],
-      account_id: null,
-      occurred_at: Date.now(),
-      emitted_at: Date.now(),
-    };
-    await producer.send({
-      topic: topics.identityChanges.name,
-      messages: [{ key: 'pro_m1', value: await codec.encode(valueSubject(topics.identityChanges.name), merge) }],
     });
     const [entered] = await waitChanges('pro_m1', 'two_orders', 1);
     expect(entered!.value).toBe(true);

@@ -70,7 +70,9 @@ export class Service {
     const shutdown = (code: number, why: string, err?: unknown) => {
       if (err) this.deps.log.fatal({ err }, why);
       else this.deps.log.info({ signal: why }, 'shutting_down');
-      void this.stop().then(() => exit(code));
+      // The logger writes asynchronously: flush it so the shutdown lines are not
+      // lost to process.exit.
+      void this.stop().then(() => this.deps.log.flush(() => exit(code)));
     };
     process.once('SIGTERM', () => shutdown(0, 'SIGTERM'));
     process.once('SIGINT', () => shutdown(0, 'SIGINT'));

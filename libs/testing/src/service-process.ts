@@ -36,7 +36,10 @@ export function startService(name: string, env: Record<string, string>): Service
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // NOTE: 'close', not 'exit': 'exit' can fire while the last stdout lines are
+  // still in the pipe, and tests read the shutdown log lines.
+  // https://nodejs.org/api/child_process.html#event-close
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     name,
     child,
@@ -51,7 +54,7 @@ export function startService(name: string, env: Record<string, string>): Service
       return Number(line.port);
     },
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -26,7 +26,7 @@ async function startContainers() {
   const redis = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
   // KRaft single node; the host listener is advertised on the mapped port.
   const kafkaPort = 9092;
-  const kafka = await new GenericContainer('apache/kafka:3.9.1')
+  const kafka = await new GenericContainer('apache/kafka:3.9.2')
     .withNetwork(network)
     .withNetworkAliases('kafka')
     .withExposedPorts({ container: kafkaPort, host: 19092 })

@@ -250,3 +250,30 @@ describe('npx engage apply / export', () => {
     expect([wrongToken.code, wrongToken.stderr]).toEqual([1, 'engage export: GET /spaces/spa_x: 401 missing or invalid bearer token\n']);
   });
 });
+
+describe('npx engage query check', () => {
+  // Through npx, as the README and CI pipelines call it: the workspace's bin link, the built engine.
+  const npx = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        'npx',
+        ['--no-install', 'engage', 'query', 'check', ...args],
+        { cwd: path.resolve(__dirname, '../../..') },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('prints the normalised query and exits 0, or line:column: message and exits 1', async () => {
+    expect(await npx(["event('Order Completed').within(30 days).count()>=1"])).toEqual({
+      code: 0,
+      stdout: "event('Order Completed').within(30 days).count() >= 1\n",
+      stderr: '',
+    });
+    expect(await npx(["event('A').count() >=", '--type', 'users'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "1:22: expected a value but found 'end of query'\n",
+    });
+    expect(await npx(["event('A').sum(property('x'))", '--type', 'trait'])).toMatchObject({ code: 0 });
+  });
+});

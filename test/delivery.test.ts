@@ -322,6 +322,14 @@ describe('dispatcher', () => {
     expect(await status(busy)).toMatchObject({ sent: '1', retried: '1', lastError: 'HTTP 429' });
     expect(await status(flaky)).toMatchObject({ sent: '1', retried: '2', lastError: 'HTTP 503' });
     expect(await status(bad)).toMatchObject({ failed: '1', dead_lettered: '1', lastError: 'HTTP 400 from Bad (not retriable)' });
+    // The same counts through the control plane, as the destination table shows them.
+    expect((await api('GET', `/spaces/${spaceId}/destinations/${bad}`)).data.destination).toMatchObject({
+      id: bad,
+      status: 'Enabled',
+      deliveryStatus: { sent: 0, failed: 1, deadLettered: 1, lastError: 'HTTP 400 from Bad (not retriable)' },
+    });
+    const listed = (await api('GET', `/spaces/${spaceId}/destinations?count=200`)).data.destinations;
+    expect(listed.find((d: any) => d.id === busy).deliveryStatus).toMatchObject({ sent: 1, retried: 1, lastError: 'HTTP 429' });
     const metrics = await (await fetch(`http://127.0.0.1:${await dispatchers[1]!.port()}/metrics`)).text();
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="retried",service="dispatcher"} 2`);
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="sent",service="dispatcher"} 1`);
@@ -653,6 +661,42 @@ describe('dispatcher', () => {
       traits: { [ltv.key]: 42 },
       context: { personas: { computation_class: 'trait' } },
     });
+    await receiver.stop();
+  });
+  it('an initial sync that raced a live exit corrects the destination to the current value', async () => {
+    const own = await newAudience('Race Audience');
+    const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
+    const member = (value: boolean): StoredProfile => ({
+      ...emptyProfile({ spaceId, profileId: 'p-race-1' }),
+      userId: 'u-race-1',
+      externalIds: [{ type: 'user_id', id: 'u-race-1' }],
+      values: { [own.id]: { value, version: 1 } },
+    });
+    await profiles.save([{ profile: member(true), wakeAt: null }], [{ computationId: own.id, profileId: 'p-race-1', member: true }]);
+    // The sync read "member"; while its call is in flight (first answer 503, retried), the profile exits,
+    // as if the live exit had reached the destination before the sync's entry.
+    let exited: Promise<void> | null = null;
+    const receiver = await new Receiver((path, _body, nth) => {
+      if (path === '/race' && nth === 1) {
+        exited = profiles.save(
+          [{ profile: member(false), wakeAt: null }],
+          [{ computationId: own.id, profileId: 'p-race-1', member: false }],
+        );
+        return { status: 503 };
+      }
+      return { status: 200 };
+    }).start();
+    const { destinationId } = await connect({ name: 'Race Hook', type: 'webhook', settings: { url: `${receiver.url}/race` } }, own, {
+      identify: true,
+      track: false,
+    });
+    startDispatcher(destinationId);
+    await waitFor(() => receiver.ok('/race').length === 2, { timeoutMs: 60000, description: 'the entry and its correction' });
+    await exited;
+    expect(receiver.ok('/race').map((r) => [r.body.userId, r.body.traits])).toEqual([
+      ['u-race-1', { [own.key]: true }],
+      ['u-race-1', { [own.key]: false }],
+    ]);
     await receiver.stop();
   });
 });

@@ -40,6 +40,35 @@ export class StatusReader {
     });
   }
 
+  /**
+   * Destinations with what their dispatchers counted (services/dispatcher
+   * delivery-status.ts writes the hash): the destination table's Status.
+   */
+  async destinations(list: DestinationConfig[]) {
+    if (list.length === 0) return [];
+    const pipeline = this.deps.redis.pipeline();
+    for (const d of list) pipeline.hgetall(this.keys.destination(d.id));
+    const results = (await pipeline.exec()) ?? [];
+    const at = (ms: string | undefined) => (ms ? new Date(Number(ms)).toISOString() : null);
+    return list.map((d, i) => {
+      const s = (results[i]?.[1] as Record<string, string>) ?? {};
+      return {
+        ...d,
+        status: d.enabled ? 'Enabled' : 'Disabled',
+        deliveryStatus: {
+          sent: Number(s.sent ?? 0),
+          retried: Number(s.retried ?? 0),
+          failed: Number(s.failed ?? 0),
+          throttled: Number(s.throttled ?? 0),
+          deadLettered: Number(s.dead_lettered ?? 0),
+          lastSentAt: at(s.lastSentAt),
+          lastError: s.lastError ?? null,
+          lastErrorAt: at(s.lastErrorAt),
+        },
+      };
+    });
+  }
+
   async connections(list: ConnectionConfig[], destinations: Map<string, DestinationConfig | undefined>) {
     if (list.length === 0) return [];
     const pipeline = this.deps.redis.pipeline();

@@ -21,6 +21,12 @@ import type { DeliveryStatus } from './delivery-status';
 import type { DeliveryService, HttpRequest } from './delivery.service';
 import type { ListBuffer } from './list-buffer';
 
+/** Why a change failed for good, and at which destination (several in DESTINATION_ID=* mode). */
+export interface DispatchFailure {
+  reason: string;
+  destinationId: string;
+}
+
 interface PlannedCall {
   index: number;
   profileId: string;
@@ -123,15 +129,18 @@ export class DispatchStep {
     changes: ComputationChange[],
     onlyConnectionId?: string,
     accountUsers = new Map<string, AccountUser[]>(),
-  ): { calls: PlannedCall[]; failures: Map<number, string> } {
+  ): { calls: PlannedCall[]; failures: Map<number, DispatchFailure> } {
     const calls: PlannedCall[] = [];
-    const failures = new Map<number, string>();
+    const failures = new Map<number, DispatchFailure>();
     changes.forEach((change, index) => {
       for (const { connection, destination } of this.connectionsFor(change, onlyConnectionId)) {
         if (this.deps.lists.isList(destination)) continue; // buffered by ListBuffer, flushed on cadence
         const url = destination.settings.url;
         if (typeof url !== 'string') {
-          failures.set(index, `destination ${destination.id} (${destination.type}) has no adapter and no settings.url to post to`);
+          failures.set(index, {
+            reason: `destination ${destination.id} (${destination.type}) has no adapter and no settings.url to post to`,
+            destinationId: destination.id,
+          });
           continue;
         }
         const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
@@ -153,15 +162,24 @@ export class DispatchStep {
     const changes = messages.map((m) => m.value);
     const failures = await this.dispatch(changes, ctx.heartbeat);
     return changes.map((change, i) => {
-      if (!failures.has(i)) return ok;
-      this.deps.log.warn({ changeId: change.change_id, reason: failures.get(i) }, 'change_dead_lettered');
-      this.deps.status.count(this.config.destinationId, 'dead_lettered', failures.get(i));
-      return dlq(failures.get(i)!, 'deliver');
+      const failure = failures.get(i);
+      if (!failure) return ok;
+      this.deps.log.warn(
+        { changeId: change.change_id, destinationId: failure.destinationId, reason: failure.reason },
+        'change_dead_lettered',
+      );
+      // Counted at the destination that failed (not at '*' when one process serves every destination).
+      this.deps.status.count(failure.destinationId, 'dead_lettered', failure.reason);
+      return dlq(failure.reason, 'deliver');
     });
   }
 
   /** Delivers the changes; returns the reasons of those that failed for good, by index. */
-  async dispatch(changes: ComputationChange[], keepAlive?: () => Promise<void>, onlyConnectionId?: string): Promise<Map<number, string>> {
+  async dispatch(
+    changes: ComputationChange[],
+    keepAlive?: () => Promise<void>,
+    onlyConnectionId?: string,
+  ): Promise<Map<number, DispatchFailure>> {
     await this.deps.lists.add(
       changes.flatMap((change) =>
         this.connectionsFor(change, onlyConnectionId)
@@ -195,7 +213,7 @@ export class DispatchStep {
           // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
           if (result.ok)
             marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
-          else failures.set(call.index, result.reason);
+          else failures.set(call.index, { reason: result.reason, destinationId: call.destination.id });
         }
       }
     };

@@ -42,6 +42,7 @@ import type { DeliveryStatus } from './delivery-status';
 type Pending = Omit<ListMember, 'profileId'>;
 type Op = 'add' | 'remove';
 const LOCK_MS = 5 * 60_000;
+const RELEASE_LOCK_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class ListBuffer {
   constructor(
@@ -113,7 +114,13 @@ export class ListBuffer {
     const key = this.key(destination.id, connection.computationId);
     const flushing = `${key}:flushing`;
     const lock = this.lockKey(destination.id, connection.computationId);
-    if ((await this.deps.redis.set(lock, '1', 'PX', LOCK_MS, 'NX')) !== 'OK') return false;
+    const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    if ((await this.deps.redis.set(lock, owner, 'PX', LOCK_MS, 'NX')) !== 'OK') return false;
+    // NOTE: one chunk may retry for the whole retry window (hours): the lock is
+    // renewed on a timer while this flush runs, not only between chunks, so no
+    // other replica takes the list and sends the same batch meanwhile.
+    const renew = setInterval(() => void this.deps.redis.pexpire(lock, LOCK_MS).catch(() => undefined), LOCK_MS / 3);
+    renew.unref();
     try {
       // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
       if ((await this.deps.redis.exists(flushing)) === 0) {
@@ -157,7 +164,6 @@ export class ListBuffer {
           sent += part.length - failed.length;
           for (const f of failed)
             letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
-          await this.deps.redis.pexpire(lock, LOCK_MS);
         }
       }
       await this.deps.deadLetters.write(letters);
@@ -182,7 +188,9 @@ export class ListBuffer {
       );
       return true;
     } finally {
-      await this.deps.redis.del(lock);
+      clearInterval(renew);
+      // Only our own lock: had it expired (process paused), another replica's is not ours to drop.
+      await this.deps.redis.eval(RELEASE_LOCK_LUA, 1, lock, owner);
     }
   }
 

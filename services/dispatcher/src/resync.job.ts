@@ -12,6 +12,14 @@ import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import type { DispatchStep } from './dispatch.step';
 
+type StoredValueOf = StoredProfile['values'][string]['value'];
+
+/** The value a connection's destination should hold for this profile (null: nothing to send). */
+const currentValueOf = (profile: StoredProfile, connection: ConnectionConfig): StoredValueOf | null => {
+  const value = profile.values[connection.computationId]?.value;
+  return value === undefined || value === null || value === false ? null : value;
+};
+
 function currentValueChange(
   profile: StoredProfile,
   connection: ConnectionConfig,
@@ -19,9 +27,20 @@ function currentValueChange(
   changeId: string,
   externalIds: ComputationChange['external_ids'],
 ): ComputationChange | null {
-  const stored = profile.values[connection.computationId];
-  if (!stored || stored.value === null || stored.value === false) return null;
-  const list = Array.isArray(stored.value);
+  const value = currentValueOf(profile, connection);
+  return value === null ? null : valueChange(profile, connection, key, changeId, externalIds, value);
+}
+
+function valueChange(
+  profile: StoredProfile,
+  connection: ConnectionConfig,
+  key: string,
+  changeId: string,
+  externalIds: ComputationChange['external_ids'],
+  value: StoredValueOf,
+  previous: boolean | null = null,
+): ComputationChange {
+  const list = Array.isArray(value);
   return {
     change_id: changeId,
     space_id: profile.spaceId,
@@ -30,8 +49,8 @@ function currentValueChange(
     computation_class: connection.computationClass,
     level: 'user',
     profile_id: profile.profileId,
-    value: list ? JSON.stringify(stored.value) : (stored.value as boolean | number | string),
-    previous: null,
+    value: list ? JSON.stringify(value) : (value as boolean | number | string),
+    previous,
     value_is_json: list,
     reason: 'resync',
     occurred_at: Date.now(),
@@ -42,6 +61,10 @@ function currentValueChange(
     traits_json: JSON.stringify(profile.traits),
   };
 }
+
+/** How long a replica's claim on a connection's initial sync lasts without renewal (renewed after each page). */
+const SYNC_LOCK_MS = 5 * 60_000;
+const RELEASE_LOCK_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class ResyncJob {
   constructor(
@@ -58,6 +81,7 @@ export class ResyncJob {
   ) {}
 
   private syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
+  private syncLockKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:sync:lock:${connectionId}`;
 
   private keyOf(connection: ConnectionConfig): string | undefined {
     return this.deps.store.get(connection.computationClass === 'audience' ? 'audience' : 'computed_trait', connection.computationId)?.key;
@@ -70,27 +94,73 @@ export class ResyncJob {
       if (!connection.enabled || (await this.deps.redis.exists(this.syncedKey(connection.id))) === 1) continue;
       const key = this.keyOf(connection);
       if (!key) continue;
-      let sent = 0;
-      let failed = 0;
-      await this.deps.status.connection(connection.id, { state: 'Syncing' });
-      for await (const refs of this.profileRefs(connection)) {
-        const profiles = await this.deps.profiles.load(refs);
-        const changes = profiles
-          .map((p) => currentValueChange(p, connection, key, `sync_${connection.id}_${p.profileId}`, p.externalIds))
-          .filter((c): c is ComputationChange => c !== null);
-        const lost = await this.deliver(changes, connection.id);
-        sent += changes.length - lost;
-        failed += lost;
+      // One replica syncs a connection; the lock is renewed on a timer while the
+      // sync runs (a page may retry for hours) and expires by itself if its
+      // holder dies (another replica then starts over, and the deterministic
+      // messageIds let the destination drop repeats).
+      const lock = this.syncLockKey(connection.id);
+      const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+      if ((await this.deps.redis.set(lock, owner, 'PX', SYNC_LOCK_MS, 'NX')) !== 'OK') continue;
+      const renew = setInterval(() => void this.deps.redis.pexpire(lock, SYNC_LOCK_MS).catch(() => undefined), SYNC_LOCK_MS / 3);
+      renew.unref();
+      try {
+        const { sent, failed } = await this.initialSync(connection, key);
+        await this.deps.redis.set(this.syncedKey(connection.id), String(Date.now()));
+        await this.deps.status.connection(connection.id, {
+          state: failed > 0 ? 'Partially Synced' : 'Synced',
+          matched: sent + failed,
+          sent,
+          failed,
+        });
+        this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
+      } finally {
+        clearInterval(renew);
+        await this.deps.redis.eval(RELEASE_LOCK_LUA, 1, lock, owner);
       }
-      await this.deps.redis.set(this.syncedKey(connection.id), String(Date.now()));
-      await this.deps.status.connection(connection.id, {
-        state: failed > 0 ? 'Partially Synced' : 'Synced',
-        matched: sent + failed,
-        sent,
-        failed,
-      });
-      this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
     }
+  }
+
+  private async initialSync(connection: ConnectionConfig, key: string): Promise<{ sent: number; failed: number }> {
+    let sent = 0;
+    let failed = 0;
+    await this.deps.status.connection(connection.id, { state: 'Syncing' });
+    for await (const refs of this.profileRefs(connection)) {
+      const profiles = await this.deps.profiles.load(refs);
+      const changes = profiles
+        .map((p) => currentValueChange(p, connection, key, `sync_${connection.id}_${p.profileId}`, p.externalIds))
+        .filter((c): c is ComputationChange => c !== null);
+      const lost = await this.deliver(changes, connection.id);
+      sent += changes.length - lost;
+      failed += lost;
+      failed += await this.correctRaces(connection, key, changes);
+    }
+    return { sent, failed };
+  }
+
+  /**
+   * TRICKY: the change consumer keeps delivering while a sync runs. If a
+   * profile's value changed between our read and our call, its live change may
+   * have reached the destination first, and our older value would then stay
+   * there. Re-read what we sent and send the current value where it differs.
+   * Returns how many corrections were dead-lettered.
+   */
+  private async correctRaces(connection: ConnectionConfig, key: string, sentChanges: ComputationChange[]): Promise<number> {
+    if (sentChanges.length === 0) return 0;
+    const after = await this.deps.profiles.load(sentChanges.map((c) => ({ spaceId: c.space_id, profileId: c.profile_id })));
+    const corrections: ComputationChange[] = [];
+    after.forEach((profile, i) => {
+      const sentValue = sentChanges[i]!.value;
+      const now = currentValueOf(profile, connection);
+      const nowText = now === null ? null : Array.isArray(now) ? JSON.stringify(now) : now;
+      if (nowText === sentValue) return;
+      const id = `sync_${connection.id}_${profile.profileId}_${String(nowText)}`;
+      if (now !== null) corrections.push(valueChange(profile, connection, key, id, profile.externalIds, now));
+      else if (connection.computationClass === 'audience')
+        corrections.push(valueChange(profile, connection, key, id, profile.externalIds, false, true));
+    });
+    if (corrections.length > 0)
+      this.deps.log.info({ connectionId: connection.id, corrections: corrections.length }, 'initial_sync_corrected');
+    return this.deliver(corrections, connection.id);
   }
 
   private async *profileRefs(connection: ConnectionConfig) {
@@ -128,8 +198,9 @@ export class ResyncJob {
     if (changes.length === 0) return 0;
     const failures = await this.deps.step.dispatch(changes, undefined, connectionId);
     await this.deps.deadLetters.write(
-      [...failures].map(([i, reason]) => ({ key: changes[i]!.profile_id, value: JSON.stringify(changes[i]), reason, step: 'resync' })),
+      [...failures].map(([i, { reason }]) => ({ key: changes[i]!.profile_id, value: JSON.stringify(changes[i]), reason, step: 'resync' })),
     );
+    for (const { reason, destinationId } of failures.values()) this.deps.status.count(destinationId, 'dead_lettered', reason);
     return failures.size;
   }
 }

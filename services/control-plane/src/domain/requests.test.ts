@@ -55,6 +55,20 @@ describe('request bodies', () => {
       ['settings.url', 'must be a string'],
       ['settings.headers', 'must be an object of string header values'],
     ]);
+    // List destinations: a batch size every flush can be cut into; Facebook's credentials.
+    expect(destinationSettingsIssues('list-webhook', { url: 'http://h/x', batchSize: 'ten' })).toEqual([
+      ['settings.batchSize', 'must be a whole number from 1 to 100000 for type list-webhook, got "ten"'],
+    ]);
+    expect(destinationSettingsIssues('list-webhook', { url: 'http://h/x', batchSize: 0, syncIntervalSeconds: -1 })).toEqual([
+      ['settings.batchSize', 'must be a whole number from 1 to 100000 for type list-webhook, got 0'],
+      ['settings.syncIntervalSeconds', 'must be a number of seconds > 0, got -1'],
+    ]);
+    expect(destinationSettingsIssues('facebook-custom-audiences', { batchSize: 20000, accessToken: '' })).toEqual([
+      ['settings.batchSize', 'must be a whole number from 1 to 10000 for type facebook-custom-audiences, got 20000'],
+      ['settings.accessToken', 'is required for type facebook-custom-audiences (a non-empty string)'],
+      ['settings.adAccountId', 'is required for type facebook-custom-audiences (a non-empty string)'],
+    ]);
+    expect(destinationSettingsIssues('facebook-custom-audiences', { accessToken: 't', adAccountId: '1', batchSize: 500 })).toEqual([]);
     // Types whose settings this API does not know are passed through.
     expect(destinationSettingsIssues('braze', { anything: true })).toEqual([]);
   });

@@ -103,8 +103,30 @@ export function destinationSettingsIssues(type: string, settings: Record<string,
       issues.push(['settings.headers', 'must be an object of string header values']);
     }
   }
+  if (LIST_BATCH_LIMITS[type] !== undefined) {
+    // NOTE: a batch size that is not a whole number in range would make every flush send nothing, so it is refused here.
+    const max = LIST_BATCH_LIMITS[type]!;
+    const size = settings.batchSize;
+    if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > max))
+      issues.push(['settings.batchSize', `must be a whole number from 1 to ${max} for type ${type}, got ${JSON.stringify(size)}`]);
+    const interval = settings.syncIntervalSeconds;
+    if (interval !== undefined && (typeof interval !== 'number' || !(interval > 0)))
+      issues.push(['settings.syncIntervalSeconds', `must be a number of seconds > 0, got ${JSON.stringify(interval)}`]);
+  }
+  if (type === 'facebook-custom-audiences') {
+    for (const field of ['accessToken', 'adAccountId'] as const) {
+      const v = settings[field];
+      if (typeof v !== 'string' || v.trim() === '') issues.push([`settings.${field}`, `is required for type ${type} (a non-empty string)`]);
+    }
+    const base = settings.apiBaseUrl;
+    if (base !== undefined && (typeof base !== 'string' || !isHttpUrl(base)))
+      issues.push(['settings.apiBaseUrl', `must be an absolute http(s) URL, got ${JSON.stringify(base)}`]);
+  }
   return issues;
 }
+
+/** Most identifiers per request of each list destination type (Facebook's documented 10,000; ours for list-webhook). */
+const LIST_BATCH_LIMITS: Record<string, number> = { 'list-webhook': 100_000, 'facebook-custom-audiences': 10_000 };
 
 function isHttpUrl(text: string): boolean {
   try {

@@ -44,12 +44,14 @@ export function destinationsRouter(deps: {
     await deps.writer.write('destination', destination.id, spaceId, destination);
     res.status(201).json({ data: { destination } });
   });
-  router.get('/spaces/:spaceId/destinations', (req, res) => {
+  // Reads show what the dispatchers counted (deliveryStatus) next to the configuration.
+  router.get('/spaces/:spaceId/destinations', async (req, res) => {
     const page = paginate(deps.store.list('destination', deps.spaces.require(param(req, 'spaceId'))), req.query);
-    res.json({ data: { destinations: page.items, pagination: page.pagination } });
+    res.json({ data: { destinations: await deps.status.destinations(page.items), pagination: page.pagination } });
   });
-  router.get('/spaces/:spaceId/destinations/:id', (req, res) => {
-    res.json({ data: { destination: destinationIn(deps.spaces.require(param(req, 'spaceId')), param(req, 'id')) } });
+  router.get('/spaces/:spaceId/destinations/:id', async (req, res) => {
+    const [destination] = await deps.status.destinations([destinationIn(deps.spaces.require(param(req, 'spaceId')), param(req, 'id'))]);
+    res.json({ data: { destination } });
   });
   router.patch('/spaces/:spaceId/destinations/:id', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));

@@ -162,8 +162,38 @@ it('delivers the identify and track calls of CONTRACT.md section 5 for an audien
     timeoutMs: 60_000,
     description: 'trait 2',
   });
-  const traitValues = calls((r) => r.body.event === 'Trait Computed').map((r) => r.body.properties[trait.key]);
-  expect([...new Set(traitValues)]).toEqual([0, 1, 2]);
+  // Exactly these calls, each once (a redelivery may repeat a call, with the same messageId):
+  // the trait at 0 (the identify made the profile), 1 and 2, the entry and the exit; nothing for the page view.
+  const unique = () => [...new Map(receiver.ok('/hook').map((r) => [r.body.messageId as string, r.body])).values()];
+  await waitFor(() => unique().length >= 10, { timeoutMs: 30_000, description: 'all 10 calls' });
+  const email = 'fleet@e2e.test';
+  const summary = (b: any) =>
+    b.type === 'identify' ? ['identify', b.userId, b.traits] : ['track', b.userId, b.event, b.properties, b.context.traits];
+  const order = (a: unknown, b: unknown) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+  expect(unique().map(summary).sort(order)).toEqual(
+    [
+      ['identify', 'fleet-u1', { [trait.key]: 0, email }],
+      ['identify', 'fleet-u1', { [trait.key]: 1, email }],
+      ['identify', 'fleet-u1', { [trait.key]: 2, email }],
+      ['identify', 'fleet-u1', { [audience.key]: true, email }],
+      ['identify', 'fleet-u1', { [audience.key]: false, email }],
+      ['track', 'fleet-u1', 'Trait Computed', { trait_key: trait.key, [trait.key]: 0 }, { email }],
+      ['track', 'fleet-u1', 'Trait Computed', { trait_key: trait.key, [trait.key]: 1 }, { email }],
+      ['track', 'fleet-u1', 'Trait Computed', { trait_key: trait.key, [trait.key]: 2 }, { email }],
+      ['track', 'fleet-u1', 'Audience Entered', { audience_key: audience.key, [audience.key]: true }, { email }],
+      ['track', 'fleet-u1', 'Audience Exited', { audience_key: audience.key, [audience.key]: false }, { email }],
+    ].sort(order),
+  );
+  expect(exited[0]!.body).toEqual({
+    type: 'track',
+    event: 'Audience Exited',
+    userId: 'fleet-u1',
+    messageId: expect.any(String),
+    timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    properties: { audience_key: audience.key, [audience.key]: false },
+    context: { personas: personas(audience, 'audience'), traits: { email } },
+    integrations,
+  });
   // Redelivery may repeat a call, never with another messageId.
   const byMessage = new Map<string, string>();
   for (const r of receiver.ok('/hook')) {

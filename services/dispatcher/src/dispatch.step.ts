@@ -30,10 +30,17 @@ export interface DispatchFailure {
 interface PlannedCall {
   index: number;
   profileId: string;
+  connectionId: string;
   destination: DestinationConfig;
   messageId: string;
   request: HttpRequest;
 }
+
+/** A value as the live path and the initial sync compare it (lists are JSON text already). */
+export const liveValueText = (value: ComputationChange['value']): string => JSON.stringify(value);
+
+/** Far longer than an initial sync takes; the record is dropped when the sync finishes. */
+const LIVE_VALUES_TTL_SECONDS = 7 * 24 * 3600;
 
 export class DispatchStep {
   constructor(
@@ -51,6 +58,17 @@ export class DispatchStep {
   ) {}
 
   private sentKey = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
+  /** Connections whose initial sync is done (once done, never undone: a cache of the synced keys). */
+  private readonly syncedConnections = new Set<string>();
+
+  /** The initial sync's "done" marker of a connection (written by ResyncJob). */
+  syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
+  /**
+   * Values the live path delivered to a connection whose initial sync has not
+   * finished: profile id -> value as sent. The sync skips a profile whose
+   * current value was already delivered this way, so a value is not sent twice.
+   */
+  liveValuesKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:live:${connectionId}`;
 
   /** The identifier types a connection matches on: its own, else its list adapter's, else user_id and email. */
   identifierTypesOf(connection: ConnectionConfig): string[] {
@@ -148,6 +166,7 @@ export class DispatchStep {
           calls.push({
             index,
             profileId: change.profile_id,
+            connectionId: connection.id,
             destination,
             messageId: call.messageId,
             request: { url, method: 'POST', headers, body: call },
@@ -228,6 +247,25 @@ export class DispatchStep {
     await Promise.all(marks);
     const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (error) throw error.reason;
+    if (onlyConnectionId === undefined) await this.noteLiveValues(changes, calls, failures);
     return failures;
+  }
+
+  /** Records what the live path delivered to connections still waiting for (or in) their initial sync. */
+  private async noteLiveValues(changes: ComputationChange[], calls: PlannedCall[], failures: Map<number, DispatchFailure>): Promise<void> {
+    const delivered = calls.filter((c) => !failures.has(c.index) && changes[c.index]!.level === 'user');
+    const unknown = [...new Set(delivered.map((c) => c.connectionId))].filter((id) => !this.syncedConnections.has(id));
+    if (unknown.length === 0) return;
+    const exists = await this.deps.redis.pipeline(unknown.map((id) => ['exists', this.syncedKey(id)])).exec();
+    unknown.forEach((id, i) => exists?.[i]?.[1] === 1 && this.syncedConnections.add(id));
+    const pending = delivered.filter((c) => !this.syncedConnections.has(c.connectionId));
+    if (pending.length === 0) return;
+    const tx = this.deps.redis.pipeline();
+    for (const c of pending) {
+      const change = changes[c.index]!;
+      tx.hset(this.liveValuesKey(c.connectionId), change.profile_id, liveValueText(change.value));
+      tx.expire(this.liveValuesKey(c.connectionId), LIVE_VALUES_TTL_SECONDS);
+    }
+    await tx.exec();
   }
 }

@@ -10,7 +10,7 @@ import type { ProfileStateRepository, StoredProfile } from '@engage/profile-stor
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
-import type { DispatchStep } from './dispatch.step';
+import { liveValueText, type DispatchStep } from './dispatch.step';
 
 type StoredValueOf = StoredProfile['values'][string]['value'];
 
@@ -80,7 +80,6 @@ export class ResyncJob {
     },
   ) {}
 
-  private syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
   private syncLockKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:sync:lock:${connectionId}`;
 
   private keyOf(connection: ConnectionConfig): string | undefined {
@@ -91,7 +90,7 @@ export class ResyncJob {
   async syncNewConnections(): Promise<void> {
     for (const connection of this.deps.store.list('connection')) {
       if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
-      if (!connection.enabled || (await this.deps.redis.exists(this.syncedKey(connection.id))) === 1) continue;
+      if (!connection.enabled || (await this.deps.redis.exists(this.deps.step.syncedKey(connection.id))) === 1) continue;
       const key = this.keyOf(connection);
       if (!key) continue;
       // One replica syncs a connection; the lock is renewed on a timer while the
@@ -105,7 +104,8 @@ export class ResyncJob {
       renew.unref();
       try {
         const { sent, failed } = await this.initialSync(connection, key);
-        await this.deps.redis.set(this.syncedKey(connection.id), String(Date.now()));
+        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(Date.now()));
+        await this.deps.redis.del(this.deps.step.liveValuesKey(connection.id));
         await this.deps.status.connection(connection.id, {
           state: failed > 0 ? 'Partially Synced' : 'Synced',
           matched: sent + failed,
@@ -126,9 +126,14 @@ export class ResyncJob {
     await this.deps.status.connection(connection.id, { state: 'Syncing' });
     for await (const refs of this.profileRefs(connection)) {
       const profiles = await this.deps.profiles.load(refs);
+      // Values the live path has delivered to this connection meanwhile are not sent again.
+      const liveValues = refs.length
+        ? await this.deps.redis.hmget(this.deps.step.liveValuesKey(connection.id), ...refs.map((r) => r.profileId))
+        : [];
+      const live = new Map(refs.map((r, i) => [r.profileId, liveValues[i]]));
       const changes = profiles
         .map((p) => currentValueChange(p, connection, key, `sync_${connection.id}_${p.profileId}`, p.externalIds))
-        .filter((c): c is ComputationChange => c !== null);
+        .filter((c): c is ComputationChange => c !== null && live.get(c.profile_id) !== liveValueText(c.value));
       const lost = await this.deliver(changes, connection.id);
       sent += changes.length - lost;
       failed += lost;

@@ -19,7 +19,11 @@ export function createLogger(opts: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination ?? pino.destination({ sync: false }),
+    // NOTE: synchronous writes (pino's default). With sync: false, lines were
+    // seen on stdout out of the order they were logged in (a shutdown's
+    // component_stopped lines, test/services-lifecycle.test.ts) and the last
+    // ones can be lost to process.exit; the services log little per message.
+    opts.destination ?? pino.destination({ sync: true }),
   );
 }
 

@@ -156,6 +156,20 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
 }
 
 /**
+ * Whether applying events to this state needs its stored history in memory:
+ * a computation of `ordered` is new or edited (its state is built from the
+ * history), or the history holds events the states have not seen (appended by
+ * a merge or a backfill). Otherwise `state.events` may hold just the events
+ * being applied: the incremental states carry the effect of all the others.
+ */
+export function needsHistory(state: ProfileState & { unseenEvents?: boolean }, ordered: CompiledComputation[]): boolean {
+  const inc = state.incremental;
+  if (!inc || !inc.tok || state.unseenEvents) return true;
+  for (const c of ordered) if (inc.c[c.id]?.v !== c.definitionVersion) return true;
+  return false;
+}
+
+/**
  * Re-evaluates `affected` computations (and everything reading them) at `now`
  * and returns the changed values; `state.values` is updated in place.
  */

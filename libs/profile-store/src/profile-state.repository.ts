@@ -1,8 +1,19 @@
-// Per-profile evaluation state in Redis: one JSON document per profile (its
-// bounded history, traits, current values, identifiers), a wake-up sorted set
-// for window expiry, and a member set per audience (sizes, CSV export).
-// Loads are one MGET per chunk; saves one MULTI per chunk, so a chunk's state
-// lands whole or not at all.
+// Per-profile evaluation state in Redis, per profile (one hash tag):
+//   :state  JSON of everything but the history (traits, current values, the
+//           incremental states, identifiers, metadata): read and written by
+//           every chunk that touches the profile;
+//   :hist   LIST of the bounded history (JSON events), appended with RPUSH and
+//           trimmed with LTRIM; read only when needed (a new or edited
+//           computation, a merge, a backfill, the Profile API);
+//   :seen   ZSET of the history's messageIds (score: arrival): redelivered
+//           events are recognised without reading the history;
+//   :ids    the identifiers as identifiersJson (CSV exports);
+// plus a wake-up sorted set for window expiry and a member set per audience.
+// NOTE: the history is kept apart because it is by far the largest part (up to
+// maxEvents full events) and the realtime path only appends to it: reading and
+// rewriting it per chunk cost more than the evaluation itself.
+// Loads are one pipeline per chunk; saves one MULTI per chunk, so a chunk's
+// state lands whole or not at all.
 import type { ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
@@ -24,6 +35,8 @@ export interface ProfileMetadata {
 }
 
 export interface StoredProfile extends ProfileState, ProfileIdentifiers {
+  /** Set when the history holds events the incremental states have not seen (a merge or backfill saved them). */
+  unseenEvents?: boolean;
   spaceId: string;
   profileId: string;
   /** Absent on profiles stored before it existed. */
@@ -97,6 +110,9 @@ function shardOf(text: string, shards: number): number {
   return (h >>> 0) % shards;
 }
 
+const byTime = (a: { timestamp: number; messageId: string }, b: { timestamp: number; messageId: string }) =>
+  a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+
 export function emptyProfile(ref: ProfileRef): StoredProfile {
   return { ...ref, events: [], traits: {}, values: {}, userId: null, anonymousId: null, externalIds: [] };
 }
@@ -109,9 +125,15 @@ export class ProfileStateRepository {
       wakeShards?: number;
       /** Profile write locks expire after this long if their holder dies (ms); default 30 s. */
       lockTtlMs?: number;
+      /** Events kept per profile in the stored history (the evaluator's bound); default 200. */
+      maxEvents?: number;
     },
     private readonly deps: { redis: RedisClient },
   ) {}
+
+  private get maxEvents(): number {
+    return this.config.maxEvents ?? 200;
+  }
 
   private get shards(): number {
     return this.config.wakeShards ?? 8;
@@ -144,6 +166,12 @@ export class ProfileStateRepository {
   spaceProfilesKey(spaceId: string): string {
     return `${this.config.keyPrefix}rt:profiles:{${spaceId}}`;
   }
+  histKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:hist`;
+  }
+  seenKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:seen`;
+  }
   lockKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:lock`;
   }
@@ -152,10 +180,70 @@ export class ProfileStateRepository {
     return `${this.config.keyPrefix}rt:members:{${computationId}}`;
   }
 
+  /** Whole profiles, history included (one pipeline). */
   async load(refs: ProfileRef[]): Promise<StoredProfile[]> {
     if (refs.length === 0) return [];
     const raw = await this.deps.redis.mget(...refs.map((r) => this.stateKey(r)));
-    return refs.map((ref, i) => (raw[i] ? (JSON.parse(raw[i]!) as StoredProfile) : emptyProfile(ref)));
+    const profiles = refs.map((ref, i) => this.parse(ref, raw[i] ?? null));
+    await this.loadHistory(profiles);
+    return profiles;
+  }
+
+  /**
+   * Profiles without their history (`events` empty, to be appended to), for
+   * the realtime path; `seen` tells which of the given messageIds each one
+   * already holds (a redelivery). Call loadHistory for those that needsHistory.
+   */
+  async loadForEvents(refs: ProfileRef[], messageIds: string[][]): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
+    if (refs.length === 0) return { profiles: [], seen: [] };
+    const pipeline = this.deps.redis.pipeline();
+    pipeline.mget(...refs.map((r) => this.stateKey(r)));
+    const asked = refs.map((_, i) => i).filter((i) => messageIds[i]!.length > 0);
+    for (const i of asked) pipeline.zmscore(this.seenKey(refs[i]!), ...messageIds[i]!);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+    const raw = results[0]![1] as Array<string | null>;
+    const profiles = refs.map((ref, i) => this.parse(ref, raw[i] ?? null));
+    const seen = refs.map(() => new Set<string>());
+    asked.forEach((i, k) => {
+      const scores = results[k + 1]![1] as Array<string | null>;
+      messageIds[i]!.forEach((id, j) => scores[j] !== null && seen[i]!.add(id));
+    });
+    return { profiles, seen };
+  }
+
+  /** Reads the stored history into these profiles (those loaded without it); one pipeline. */
+  async loadHistory(profiles: StoredProfile[]): Promise<void> {
+    const todo = profiles.filter((p) => !this.historyLoaded.has(p));
+    if (todo.length === 0) return;
+    const pipeline = this.deps.redis.pipeline();
+    for (const p of todo) pipeline.lrange(this.histKey(p), 0, -1);
+    const results = (await pipeline.exec()) ?? [];
+    todo.forEach((p, i) => {
+      const [err, list] = results[i]!;
+      if (err) throw err;
+      // Events appended to the (partial) in-memory list since the load go after the stored ones.
+      const stored = (list as string[]).map((e) => JSON.parse(e) as StoredProfile['events'][number]);
+      p.events = [...stored, ...p.events].sort(byTime);
+      this.historyLoaded.add(p);
+    });
+  }
+
+  /** Profiles whose `events` is the whole history (else: only events appended since the load). */
+  private readonly historyLoaded = new WeakSet<StoredProfile>();
+
+  private parse(ref: ProfileRef, raw: string | null): StoredProfile {
+    if (raw === null) {
+      const fresh = emptyProfile(ref);
+      this.historyLoaded.add(fresh); // nothing stored: the empty history is the whole history
+      return fresh;
+    }
+    const p = JSON.parse(raw) as StoredProfile;
+    // Documents saved before the history moved to its own key carry it inline: that is the whole history.
+    if (p.events?.length) this.historyLoaded.add(p);
+    else p.events = [];
+    return p;
   }
 
   /**
@@ -170,7 +258,27 @@ export class ProfileStateRepository {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
     const tx = this.deps.redis.multi();
     for (const { profile, wakeAt } of profiles) {
-      tx.set(this.stateKey(profile), JSON.stringify(profile));
+      const { events, ...hot } = profile;
+      const tok = profile.incremental?.tok;
+      hot.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
+      tx.set(this.stateKey(profile), JSON.stringify(hot));
+      const hist = this.histKey(profile);
+      const seen = this.seenKey(profile);
+      if (this.historyLoaded.has(profile)) {
+        // The whole history is in memory (merges, backfills, expiry): store it as it is.
+        tx.del(hist, seen);
+      }
+      if (events.length > 0) {
+        tx.rpush(hist, ...events.map((e) => JSON.stringify(e)));
+        tx.zadd(seen, ...events.flatMap((e) => [e.arrivedAt ?? e.timestamp, e.messageId]));
+      }
+      if (!this.historyLoaded.has(profile)) {
+        // Appended: keep the newest `maxEvents` (the bound the engine keeps in memory).
+        tx.ltrim(hist, -this.maxEvents, -1);
+        tx.zremrangebyrank(seen, 0, -this.maxEvents - 1);
+        // What was appended is now stored: a second save of this object must not append it again.
+        profile.events = [];
+      }
       tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
@@ -182,7 +290,7 @@ export class ProfileStateRepository {
       else tx.srem(this.membersKey(m.computationId), m.profileId);
     }
     for (const ref of deleted) {
-      tx.del(this.stateKey(ref), this.idsKey(ref));
+      tx.del(this.stateKey(ref), this.idsKey(ref), this.histKey(ref), this.seenKey(ref));
       tx.zrem(this.wakeKeyOf(ref), `${ref.spaceId}|${ref.profileId}`);
       tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
     }

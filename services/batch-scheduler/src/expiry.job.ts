@@ -8,7 +8,7 @@
 // sets, and the evaluation holds the profiles' locks like every other writer.
 // The change_id's cause is the instant the wake-up was due, not the time it
 // ran, so a re-run after a crash repeats the same ids.
-import { reevaluate } from '@engage/engine';
+import { needsHistory, reevaluate } from '@engage/engine';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository } from '@engage/profile-store';
 
 export class ExpiryJob {
@@ -32,7 +32,12 @@ export class ExpiryJob {
     if (due.length === 0) return 0;
     const dueAt = new Map(due.map((d) => [`${d.spaceId}|${d.profileId}`, d.dueAt]));
     await this.deps.profiles.withLocks(due, async () => {
-      const loaded = await this.deps.profiles.load(due);
+      // Without the history unless the evaluation needs it (the incremental states answer for time passing).
+      const { profiles: loaded } = await this.deps.profiles.loadForEvents(
+        due,
+        due.map(() => []),
+      );
+      await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, this.deps.all.forSpace(p.spaceId).ordered)));
       const pending: PendingChange[] = [];
       const touched = loaded.map((profile) => {
         const { ordered, byId } = this.deps.all.forSpace(profile.spaceId);

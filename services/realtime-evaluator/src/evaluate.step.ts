@@ -1,7 +1,11 @@
 // engage.events.resolved -> per-profile state -> engage.computations.changes.
-// Per chunk: one MGET of the profiles it touches, events applied in offset
-// order (per-profile order holds: the topic is keyed by profile), then one
-// sendBatch of the changes and one MULTI of the state (ChangeCommitter).
+// Per chunk: one pipeline loading the profiles it touches without their
+// history (and which of the chunk's messageIds each already holds), events
+// applied in offset order (per-profile order holds: the topic is keyed by
+// profile), then one sendBatch of the changes and one MULTI of the state
+// (ChangeCommitter) that appends the new events to the stored history. The
+// history is read only for profiles that need it (a new or edited
+// computation, events a merge or backfill left unseen).
 //
 // Crash safety (tested by test/evaluation-restart.test.ts, SIGKILL mid-stream):
 // - offsets are committed only after a chunk's changes are acked by Kafka AND
@@ -12,11 +16,11 @@
 //   version, profile, value and the causing message id): a duplicate carries
 //   the id of the original, and dispatchers drop it; a change is never lost;
 // - a crash after the save: redelivered events are already in the stored
-//   history (deduplicated by messageId in applyEvent): no change twice;
+//   history (their messageIds in the profile's :seen set): no change twice;
 // - every writer of a profile (this step, merges, expiry, backfills) holds the
 //   profile's lock for its load-compute-produce-save cycle, so none overwrites
 //   another's state with a stale copy.
-import { applyEvent, type EngineEvent } from '@engage/engine';
+import { applyEvent, needsHistory, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import {
   noteMetadata,
@@ -94,8 +98,12 @@ export class EvaluateStep {
   ): Promise<MessageOutcome[]> {
     const now = this.deps.now?.() ?? Date.now();
     const outcomes: MessageOutcome[] = [];
-    const loaded = await this.deps.profiles.load(refs);
+    const idsByRef = new Map<string, string[]>(refs.map((r) => [`${r.spaceId}|${r.profileId}`, []]));
+    for (const m of messages) idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(m.value.message_id);
+    const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()]);
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
+    const seenByRef = new Map(loaded.map((p, i) => [`${p.spaceId}|${p.profileId}`, seen[i]!]));
+    await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, this.deps.registry.forSpace(p.spaceId).ordered)));
 
     const pending: PendingChange[] = [];
     const accountUsers = new Set<StoredProfile>();
@@ -109,6 +117,11 @@ export class EvaluateStep {
         continue;
       }
       const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
+      // A redelivery (crash after the save, or the resolver's own redelivery): already applied.
+      if (seenByRef.get(`${e.space_id}|${e.profile_id}`)!.has(e.message_id)) {
+        outcomes.push(ok);
+        continue;
+      }
       noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
       noteMetadata(profile, event);
       if (e.account_id) {

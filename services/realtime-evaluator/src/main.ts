@@ -23,7 +23,10 @@ const registry = new ComputationsRegistry(
   { computeMode: 'realtime' },
   { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') },
 );
-const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
+const profiles = new ProfileStateRepository(
+  { keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS, maxEvents: config.EVALUATOR_MAX_EVENTS_PER_PROFILE },
+  { redis },
+);
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
 const accounts = new AccountStep({ profiles, registry, committer });

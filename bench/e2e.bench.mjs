@@ -199,7 +199,7 @@ async function main() {
     for (let i = 0; i < EVENTS; i += 2000) {
       const batch = [];
       for (let j = i; j < Math.min(EVENTS, i + 2000); j++)
-        batch.push(makeEvent(`pro_${j % PROFILES}`, NAMES[(j * 7) % NAMES.length], now - 20 * 86_400_000 + j * 1000));
+        batch.push(makeEvent(`pro_${j % PROFILES}`, NAMES[(j * 3) % NAMES.length], now - 20 * 86_400_000 + j * 1000));
       await producer.send({ topic: topics.eventsResolved.name, messages: await encode(batch) });
     }
     log(`produced ${EVENTS} events in ${((performance.now() - t) / 1000).toFixed(1)} s`);

@@ -37,6 +37,8 @@ export interface ProfileMetadata {
 export interface StoredProfile extends ProfileState, ProfileIdentifiers {
   /** Set when the history holds events the incremental states have not seen (a merge or backfill saved them). */
   unseenEvents?: boolean;
+  /** How many events the stored history holds (absent on older documents): trims only when it outgrows the bound. */
+  historyLength?: number;
   spaceId: string;
   profileId: string;
   /** Absent on profiles stored before it existed. */
@@ -232,6 +234,8 @@ export class ProfileStateRepository {
 
   /** Profiles whose `events` is the whole history (else: only events appended since the load). */
   private readonly historyLoaded = new WeakSet<StoredProfile>();
+  /** Profiles read from a stored document (already in their space's index). */
+  private readonly stored = new WeakSet<StoredProfile>();
 
   private parse(ref: ProfileRef, raw: string | null): StoredProfile {
     if (raw === null) {
@@ -240,6 +244,7 @@ export class ProfileStateRepository {
       return fresh;
     }
     const p = JSON.parse(raw) as StoredProfile;
+    this.stored.add(p);
     // Documents saved before the history moved to its own key carry it inline: that is the whole history.
     if (p.events?.length) this.historyLoaded.add(p);
     else p.events = [];
@@ -261,7 +266,6 @@ export class ProfileStateRepository {
       const { events, ...hot } = profile;
       const tok = profile.incremental?.tok;
       hot.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
-      tx.set(this.stateKey(profile), JSON.stringify(hot));
       const hist = this.histKey(profile);
       const seen = this.seenKey(profile);
       if (this.historyLoaded.has(profile)) {
@@ -272,18 +276,27 @@ export class ProfileStateRepository {
         tx.rpush(hist, ...events.map((e) => JSON.stringify(e)));
         tx.zadd(seen, ...events.flatMap((e) => [e.arrivedAt ?? e.timestamp, e.messageId]));
       }
-      if (!this.historyLoaded.has(profile)) {
-        // Appended: keep the newest `maxEvents` (the bound the engine keeps in memory).
-        tx.ltrim(hist, -this.maxEvents, -1);
-        tx.zremrangebyrank(seen, 0, -this.maxEvents - 1);
+      if (this.historyLoaded.has(profile)) hot.historyLength = events.length;
+      else {
+        // Appended: keep the newest `maxEvents` (the bound the engine keeps in memory),
+        // trimming only once the list outgrows it (unknown length: trim).
+        const length = profile.historyLength === undefined ? Infinity : profile.historyLength + events.length;
+        if (length > this.maxEvents) {
+          tx.ltrim(hist, -this.maxEvents, -1);
+          tx.zremrangebyrank(seen, 0, -this.maxEvents - 1);
+        }
+        hot.historyLength = Math.min(length, this.maxEvents);
         // What was appended is now stored: a second save of this object must not append it again.
         profile.events = [];
       }
+      profile.historyLength = hot.historyLength;
+      tx.set(this.stateKey(profile), JSON.stringify(hot));
       tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
       else tx.zadd(this.wakeKeyOf(profile), wakeAt, member);
-      if (!profile.users) tx.sadd(this.spaceProfilesKey(profile.spaceId), profile.profileId);
+      // Indexed once, when first saved (a profile read from Redis is in the index already).
+      if (!profile.users && !this.stored.has(profile)) tx.sadd(this.spaceProfilesKey(profile.spaceId), profile.profileId);
     }
     for (const m of memberships) {
       if (m.member) tx.sadd(this.membersKey(m.computationId), m.profileId);

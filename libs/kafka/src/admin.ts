@@ -25,12 +25,58 @@ export async function ensureTopics(kafka: Kafka, topics: Array<Pick<TopicSpec, '
       });
     } catch (err) {
       // Services start together and race to create the same topics: losing
-      // that race is fine as long as every topic exists afterwards.
-      const now = new Set(await admin.listTopics());
-      if (!missing.every((t) => now.has(t.name))) throw err;
+      // that race (TOPIC_ALREADY_EXISTS), or asking for leaders before the new
+      // topics' metadata has spread (UNKNOWN_TOPIC_OR_PARTITION), is fine as
+      // long as every topic has its leaders in the end: waitForLeaders decides.
+      if (!isCreationRace(err)) throw err;
     }
-    await admin.fetchTopicMetadata({ topics: missing.map((t) => t.name) });
+    await waitForLeaders(admin, missing, LEADER_WAIT_MS);
   } finally {
     await admin.disconnect();
+  }
+}
+
+const RACE_ERRORS = new Set(['TOPIC_ALREADY_EXISTS', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+function isCreationRace(err: unknown): boolean {
+  const e = err as { type?: string; errors?: Array<{ type?: string }>; cause?: { type?: string } };
+  const types = [e.type, e.cause?.type, ...(e.errors ?? []).map((x) => x.type)].filter((t): t is string => t !== undefined);
+  return types.length > 0 && types.every((t) => RACE_ERRORS.has(t) || t === 'KAFKAJS_AGGREGATE_ERROR');
+}
+
+/** How long a service waits at start for the leaders of topics it (or another service) just created. */
+const LEADER_WAIT_MS = 60_000;
+
+/**
+ * Polls metadata until every partition of `topics` has a leader.
+ * TRICKY: the loser of a creation race gets no waitForLeaders from its own
+ * (failed) createTopics, and metadata asked too early answers
+ * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this
+ * topic-partition"): that is "not yet", not a failure, until the deadline.
+ */
+async function waitForLeaders(
+  admin: ReturnType<Kafka['admin']>,
+  topics: Array<Pick<TopicSpec, 'name' | 'partitions'>>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
+      const ready = topics.every((t) => {
+        const m = meta.find((x) => x.name === t.name);
+        return m !== undefined && m.partitions.length >= t.partitions && m.partitions.every((p) => p.leader >= 0);
+      });
+      if (ready) return;
+      last = new Error('some partitions have no leader yet');
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `topics ${topics.map((t) => t.name).join(', ')} have no leaders after ${timeoutMs} ms: ${(last as Error)?.message ?? last}`,
+      );
+    await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
   }
 }

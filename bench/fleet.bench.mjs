@@ -1,0 +1,285 @@
+#!/usr/bin/env node
+// The whole fleet end to end, as issue 6 measures it: Segment batches over
+// HTTP -> ingest -> engage.events.raw -> identity resolver ->
+// engage.events.resolved -> realtime evaluator -> committed changes on
+// engage.computations.changes, for the 20-audience / 10-trait space of
+// bench/space.mjs, with every service and the infrastructure on this machine.
+//
+//   npm run bench -- fleet     (FLEET_EVENTS=30000 FLEET_USERS=3000 FLEET_SECONDS=60 by default)
+//
+// 1. Throughput: FLEET_EVENTS events posted to /v1/batch (100 per request, 8
+//    requests in flight) as fast as the ingest answers; the rate runs from the
+//    first 200 to the evaluator's commit of the last resolved event.
+// 2. Baseline, same run: a passthrough consumer over the same engage.events.raw
+//    backlog (decode each record, re-encode it, one sendBatch per Kafka batch).
+// 3. Sustained: FLEET_SECONDS at half the measured rate. Every second the lag
+//    (events answered 200 minus events the evaluator has committed) is
+//    sampled; one probe event per 100 ms gives the latency from the ingest's
+//    200 to the arrival of its change record here.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import Redis from 'ioredis';
+import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const { createKafka, createProducer, ensureTopics, topicRegistry } = require(path.join(ROOT, 'libs/kafka/dist/index.js'));
+const { SchemaCodec, valueSubject } = require(path.join(ROOT, 'libs/schemas/dist/index.js'));
+const { silentLogger } = require(path.join(ROOT, 'libs/logging/dist/index.js'));
+
+const EVENTS = Number(process.env.FLEET_EVENTS ?? 30_000);
+const USERS = Number(process.env.FLEET_USERS ?? 3_000);
+const SECONDS = Number(process.env.FLEET_SECONDS ?? 60);
+const IN_FLIGHT = 8;
+const BATCH = 100;
+const TOKEN = 'fleet-bench-token';
+const PROBE_USER = 'latency-probe-user';
+const prefix = `bench-fleet-${Date.now().toString(36)}.`;
+const env = {
+  ...process.env,
+  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  TOPIC_PREFIX: prefix,
+  REDIS_KEY_PREFIX: prefix,
+  CONTROL_PLANE_PORT: '0',
+  INGEST_PORT: '0',
+  CONTROL_PLANE_TOKEN: TOKEN,
+  OPS_PORT: '0',
+  LOG_LEVEL: 'warn',
+};
+const log = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+function startService(name) {
+  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
+    env: { ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf = (buf + d).slice(-10_000);
+      const m = /"port":(\d+)[^\n]*"msg":"(http|ops)_listening"/.exec(buf);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
+  });
+}
+
+async function until(check, what, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function main() {
+  const loadBefore = os.loadavg()[0];
+  const kafka = createKafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'fleet-bench' }, { log: silentLogger() });
+  const topics = topicRegistry(prefix);
+  const passthroughTopic = { name: `${prefix}bench.passthrough`, partitions: topics.eventsRaw.partitions, config: {} };
+  await ensureTopics(kafka, [...Object.values(topics), passthroughTopic]);
+  const codec = new SchemaCodec({ url: env.SCHEMA_REGISTRY_URL });
+  await codec.registerTopics(Object.values(topics));
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const admin = kafka.admin();
+  await admin.connect();
+  const procs = [];
+  try {
+    const cp = await startService('control-plane');
+    procs.push(cp);
+    const api = async (method, p, body) =>
+      (
+        await fetch(`http://127.0.0.1:${cp.port}${p}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: body && JSON.stringify(body),
+        })
+      ).json();
+    const spaceId = (await api('POST', '/spaces', { name: 'Fleet bench' })).data.space.id;
+    const writeKey = (await api('POST', `/spaces/${spaceId}/sources`, { name: 'Bench' })).data.source.writeKey;
+    for (const [name, query] of TRAITS) await api('POST', `/spaces/${spaceId}/computed-traits`, { name, definition: { query } });
+    for (const [i, query] of AUDIENCES.entries())
+      await api('POST', `/spaces/${spaceId}/audiences`, { name: `Audience ${i + 1}`, definition: { query } });
+    const ingest = await startService('ingest');
+    procs.push(ingest, await startService('identity-resolver'), await startService('realtime-evaluator'));
+    const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+    const post = async (batch) => {
+      const res = await fetch(`http://127.0.0.1:${ingest.port}/v1/batch`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ batch }),
+      });
+      if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+    };
+    let seq = 0;
+    const event = (j, timestamp) => {
+      const name = NAMES[(j * 3) % NAMES.length];
+      const base = { userId: `u-${j % USERS}`, messageId: `fleet-${prefix}${++seq}`, timestamp: new Date(timestamp).toISOString() };
+      const properties = { revenue: (seq * 37) % 300, category: CATEGORIES[seq % CATEGORIES.length], price: (seq * 13) % 120 };
+      return name === 'Page Viewed'
+        ? { ...base, type: 'page', name: 'Home', properties }
+        : { ...base, type: 'track', event: name, properties };
+    };
+    const committed = async () => {
+      const [o] = await admin.fetchOffsets({ groupId: `${prefix}realtime-evaluator`, topics: [topics.eventsResolved.name] });
+      return o.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+    };
+
+    // 1. Throughput through the whole fleet.
+    const t0 = Date.now() - 20 * 86_400_000;
+    const batches = [];
+    for (let i = 0; i < EVENTS; i += BATCH)
+      batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, k) => event(i + k, t0 + (i + k) * 1000)));
+    const start = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < batches.length) await post(batches[next++]);
+      }),
+    );
+    const accepted = performance.now();
+    log(`ingest accepted ${EVENTS} events at ${(EVENTS / ((accepted - start) / 1000)).toFixed(0)}/s`);
+    await until(async () => (await committed()) >= EVENTS, 'the evaluator to commit the backlog', 900_000);
+    const fleetRate = EVENTS / ((performance.now() - start) / 1000);
+    log(`fleet: ${fleetRate.toFixed(0)} events/s from the first 200 to the last committed evaluation`);
+
+    // 2. Passthrough over the same raw backlog.
+    const pt = kafka.consumer({ groupId: `${prefix}passthrough` });
+    await pt.connect();
+    await pt.subscribe({ topic: topics.eventsRaw.name, fromBeginning: true });
+    const rawSubject = valueSubject(topics.eventsRaw.name);
+    let ptCount = 0;
+    let ptStart = 0;
+    let ptEnd = 0;
+    await pt.run({
+      eachBatch: async ({ batch }) => {
+        if (!ptStart) ptStart = performance.now();
+        const out = await Promise.all(
+          batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(rawSubject, await codec.decode(m.value)) })),
+        );
+        await producer.send({ topic: passthroughTopic.name, messages: out });
+        ptCount += batch.messages.length;
+        if (ptCount >= EVENTS && !ptEnd) ptEnd = performance.now();
+      },
+    });
+    await until(() => ptEnd, 'the passthrough to finish');
+    await pt.disconnect();
+    const ptRate = EVENTS / ((ptEnd - ptStart) / 1000);
+    log(`passthrough: ${ptRate.toFixed(0)} events/s`);
+
+    // 3. Sustained at half the fleet rate, with probes and lag samples.
+    const rate = Math.max(100, Math.floor(fleetRate / 2));
+    const probes = new Map(); // probe timestamp -> { okAt: the ingest's 200, arrivedAt: its change record here }
+    const reader = kafka.consumer({ groupId: `${prefix}changes-reader` });
+    await reader.connect();
+    await reader.subscribe({ topic: topics.computationsChanges.name, fromBeginning: false });
+    await reader.run({
+      eachBatch: async ({ batch }) => {
+        const arrived = Date.now();
+        for (const m of batch.messages) {
+          const c = await codec.decode(m.value);
+          if (c.computation_key !== 'latency_probe' || c.user_id !== PROBE_USER) continue;
+          const probe = probes.get(c.occurred_at);
+          if (probe && probe.arrivedAt === undefined) probe.arrivedAt = arrived;
+        }
+      },
+    });
+    await sleep(3000); // the reader joins its group before the first probe
+    let sent = 0;
+    let acceptedCount = EVENTS;
+    const lag = [];
+    const paceStart = Date.now();
+    let tick = paceStart;
+    let lastSample = paceStart;
+    while (Date.now() - paceStart < SECONDS * 1000) {
+      const perTick = Math.max(1, Math.round(rate / 10));
+      const ts = Date.now();
+      const batch = [
+        {
+          type: 'track',
+          userId: PROBE_USER,
+          event: 'Latency Probe',
+          messageId: `probe-${prefix}${ts}`,
+          timestamp: new Date(ts).toISOString(),
+        },
+      ];
+      for (let k = 1; k < perTick; k++) batch.push(event(EVENTS + sent + k, ts - k));
+      const parts = [];
+      for (let i = 0; i < batch.length; i += BATCH) parts.push(batch.slice(i, i + BATCH));
+      const probe = {};
+      probes.set(ts, probe);
+      await Promise.all(parts.map(post));
+      probe.okAt = Date.now();
+      sent += batch.length;
+      acceptedCount += batch.length;
+      if (Date.now() - lastSample >= 1000) {
+        lastSample = Date.now();
+        lag.push(acceptedCount - (await committed()));
+      }
+      tick += 100;
+      if (tick > Date.now()) await sleep(tick - Date.now());
+    }
+    const achieved = sent / ((Date.now() - paceStart) / 1000);
+    await until(async () => (await committed()) >= acceptedCount, 'the evaluator to drain the paced load', 300_000);
+    await until(() => [...probes.values()].every((p) => p.arrivedAt !== undefined), 'every probe change', 60_000).catch(() => undefined);
+    await reader.disconnect();
+    // NOTE: a change can even arrive before the HTTP answer reaches us: that counts as 0 ms.
+    const latencies = [...probes.values()]
+      .filter((p) => p.arrivedAt !== undefined)
+      .map((p) => Math.max(0, p.arrivedAt - p.okAt))
+      .sort((a, b) => a - b);
+    const third = Math.max(1, Math.floor(lag.length / 3));
+    const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+    log(
+      `paced ${achieved.toFixed(0)}/s for ${SECONDS} s: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, lag first third ${mean(lag.slice(0, third)).toFixed(0)}, last third ${mean(lag.slice(-third)).toFixed(0)}`,
+    );
+
+    const lines = [
+      '## Whole fleet, ingest to committed changes (issue 6)',
+      '',
+      `Command: \`npm run bench -- fleet\` (FLEET_EVENTS=${EVENTS}, FLEET_USERS=${USERS}, FLEET_SECONDS=${SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane, one ingest, one identity resolver and one realtime evaluator on it.`,
+      'Space: bench/space.mjs (20 audiences, 10 computed traits). Events: Segment track/page calls posted to /v1/batch (100 per request, 8 requests in flight), users known by userId.',
+      'Baseline: a passthrough consumer over the same engage.events.raw backlog, same run (decode each Avro record, re-encode it, one sendBatch per Kafka batch).',
+      '',
+      '| measure | value |',
+      '|---|---|',
+      `| passthrough of engage.events.raw (baseline) | ${ptRate.toFixed(0)} events/s |`,
+      `| fleet, backlog of ${EVENTS}: first 200 from the ingest to the evaluator's last commit | ${fleetRate.toFixed(0)} events/s |`,
+      `| ratio fleet / passthrough | ${(fleetRate / ptRate).toFixed(2)} |`,
+      `| sustained load (half the fleet rate) | ${achieved.toFixed(0)} events/s for ${SECONDS} s |`,
+      `| lag (accepted - committed), mean of the first / last third of the ${lag.length} samples | ${mean(lag.slice(0, third)).toFixed(0)} / ${mean(lag.slice(-third)).toFixed(0)} events |`,
+      `| latency from the ingest's 200 to the change record, p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
+      '',
+      `Machine load (1-minute average, 2 cores): ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after.`,
+      'Target (issue 6): >= 10,000 events/s sustained end to end, p99 < 250 ms at half that load.',
+    ];
+    fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-fleet.md'), `${lines.join('\n')}\n`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    for (const p of procs) p.child.kill('SIGTERM');
+    await admin.disconnect();
+    await producer.disconnect();
+    const redis = new Redis(env.REDIS_URL);
+    let c = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(c, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+      c = nextCursor;
+      if (keys.length) await redis.unlink(...keys);
+    } while (c !== '0');
+    redis.disconnect();
+  }
+}
+
+await main();

@@ -174,7 +174,8 @@ export class ResyncJob {
       for (let i = 0; i < members.length; i += 500)
         yield members.slice(i, i + 500).map((profileId) => ({ spaceId: connection.spaceId, profileId }));
     } else {
-      for await (const page of this.deps.profiles.scanProfiles()) yield page.filter((r) => r.spaceId === connection.spaceId);
+      // The space's profile index, not a SCAN of every key in Redis.
+      yield* this.deps.profiles.scanSpace(connection.spaceId);
     }
   }
 

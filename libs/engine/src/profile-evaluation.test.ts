@@ -2,6 +2,7 @@ import {
   applyEvent,
   compileComputation,
   dependencyOrder,
+  needsHistory,
   nextChangeAt,
   parseQuery,
   reevaluate,
@@ -91,6 +92,31 @@ describe('profile evaluation', () => {
     const now = T0 + 40 * DAY;
     expect(summary(applyEvent(state, order('old', T0, 10), computations, { maxEvents: 100, now }))).toEqual([['revenue', null, 10]]);
     expect(nextChangeAt(state, computations, now)).toBeNull();
+  });
+});
+
+describe('evaluation without the stored history in memory', () => {
+  it('gives the same changes as with the whole history, and needsHistory says when the history is needed', () => {
+    const whole: ProfileState = { events: [], traits: {}, values: {} };
+    expect(needsHistory(whole, computations)).toBe(true); // no incremental states yet
+    applyEvent(whole, order('m1', T0, 60), computations, { maxEvents: 100, now: T0 });
+    applyEvent(whole, order('m2', T0 + DAY, 30), computations, { maxEvents: 100, now: T0 + DAY });
+    // As the realtime path loads it: everything but the history.
+    const hot: ProfileState = { ...structuredClone(whole), events: [] };
+    expect(needsHistory(hot, computations)).toBe(false);
+
+    const next = order('m3', T0 + 2 * DAY, 20);
+    const now = T0 + 2 * DAY;
+    expect(summary(applyEvent(hot, { ...next }, computations, { maxEvents: 100, now }))).toEqual(
+      summary(applyEvent(whole, { ...next }, computations, { maxEvents: 100, now })),
+    );
+    expect(hot.values).toEqual(whole.values);
+    expect(hot.events.map((e) => e.messageId)).toEqual(['m3']);
+
+    // An edited computation is rebuilt from the history; events a merge left unseen must be applied.
+    const edited = computations.map((c) => (c.key === 'revenue' ? { ...c, definitionVersion: 2 } : c));
+    expect(needsHistory(hot, edited)).toBe(true);
+    expect(needsHistory({ ...hot, unseenEvents: true } as ProfileState, computations)).toBe(true);
   });
 });
 

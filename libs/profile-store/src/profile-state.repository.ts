@@ -253,7 +253,12 @@ export class ProfileStateRepository {
 
   /**
    * Saves profiles, their next wake-up (null: none) and audience memberships
-   * atomically (MULTI/EXEC).
+   * atomically (MULTI/EXEC). A profile this repository loaded whole (load, or
+   * loadHistory) has its history stored as it is; any other profile object
+   * (loadForEvents, or built by the caller) has its `events` appended to the
+   * stored history. NOTE: so do not save a copy ({...p}) of a wholly loaded
+   * profile: the copy is not known as whole, and its history would be
+   * appended a second time.
    */
   async save(
     profiles: Array<{ profile: StoredProfile; wakeAt: number | null }>,

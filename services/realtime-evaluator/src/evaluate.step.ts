@@ -103,7 +103,12 @@ export class EvaluateStep {
     const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()]);
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
     const seenByRef = new Map(loaded.map((p, i) => [`${p.spaceId}|${p.profileId}`, seen[i]!]));
-    await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, this.deps.registry.forSpace(p.spaceId).ordered)));
+    // TRICKY: one snapshot of each space's computations for the whole chunk. The
+    // registry follows engage.config and can change during an await; a
+    // computation added after needsHistory() ran must not be built here from a
+    // profile whose history is not in memory (the next chunk builds it whole).
+    const spaces = new Map(refs.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
+    await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, spaces.get(p.spaceId)!.ordered)));
 
     const pending: PendingChange[] = [];
     const accountUsers = new Set<StoredProfile>();
@@ -134,16 +139,16 @@ export class EvaluateStep {
           traits: e.type === 'group' ? event.traits : undefined,
         });
       }
-      const { ordered } = this.deps.registry.forSpace(e.space_id);
+      const { ordered } = spaces.get(e.space_id)!;
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
       for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: e.message_id });
       if (profile.accounts?.length) accountUsers.add(profile);
       outcomes.push(ok);
     }
-    const touched = [...profiles.values()].map((profile) => ({ profile, ordered: this.deps.registry.forSpace(profile.spaceId).ordered }));
+    const touched = [...profiles.values()].map((profile) => ({ profile, ordered: spaces.get(profile.spaceId)!.ordered }));
     await this.deps.committer.commit(touched, pending);
     // Only spaces with account-level computations pay for account re-evaluation.
-    work.users = [...accountUsers].filter((p) => this.deps.registry.forSpace(p.spaceId).accounts.length > 0);
+    work.users = [...accountUsers].filter((p) => spaces.get(p.spaceId)!.accounts.length > 0);
     return outcomes;
   }
 }

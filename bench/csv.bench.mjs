@@ -8,45 +8,20 @@
 //
 // Memory: the control plane's peak RSS during the export minus its RSS just
 // before (VmHWM is reset through /proc/<pid>/clear_refs before each export).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
+import { benchEnv, ROOT, startService } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MEMBERS = Number(process.env.CSV_BENCH_MEMBERS ?? 1_000_000);
 const TOKEN = 'csv-bench-token';
 const prefix = `bench-csv-${Date.now().toString(36)}.`;
-const env = {
-  ...process.env,
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
-  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  TOPIC_PREFIX: prefix,
-  REDIS_KEY_PREFIX: prefix,
-  CONTROL_PLANE_PORT: '0',
-  CONTROL_PLANE_TOKEN: TOKEN,
-  LOG_LEVEL: 'warn',
-};
+const env = benchEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
 
-function startControlPlane() {
-  const child = spawn(
-    process.execPath,
-    [...(process.env.CSV_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'services/control-plane/dist/main.js')],
-    { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /"port":(\d+)[^\n]*"msg":"http_listening"/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`control plane exited (${code})`)));
-  });
-}
+// CSV_BENCH_NODE_FLAGS (e.g. --cpu-prof) go to the control plane.
+const startControlPlane = () =>
+  startService('control-plane', env, { nodeArgs: process.env.CSV_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [] });
 
 const memKb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 

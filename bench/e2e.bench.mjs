@@ -19,18 +19,15 @@
 // NOTE: starts at engage.events.resolved (the ingest and identity resolver
 // are built in parallel branches): ingest HTTP and identity resolution are not
 // in these figures.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearInterval, setInterval } from 'node:timers';
-import { fileURLToPath } from 'node:url';
-import Redis from 'ioredis';
+import { benchEnv, controlPlaneApi, dropKeys, pct, ROOT, sleep, startService as startBuiltService, until } from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry } = require(path.join(ROOT, 'libs/kafka/dist/index.js'));
 const { SchemaCodec, valueSubject } = require(path.join(ROOT, 'libs/schemas/dist/index.js'));
@@ -44,51 +41,15 @@ const TOKEN = 'e2e-bench-token';
 /** The profile whose events carry the latency probes (one per 100 ms tick). */
 const PROBE = 'pro_latency_probe';
 const prefix = `bench-e2e-${Date.now().toString(36)}.`;
-const env = {
-  ...process.env,
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
-  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  TOPIC_PREFIX: prefix,
-  REDIS_KEY_PREFIX: prefix,
-  CONTROL_PLANE_PORT: '0',
-  CONTROL_PLANE_TOKEN: TOKEN,
-  OPS_PORT: '0',
-  LOG_LEVEL: 'warn',
-};
+const env = benchEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
 const log = (msg) => process.stderr.write(`[e2e] ${msg}\n`);
 
-function startService(name) {
-  // E2E_EVALUATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the evaluator.
-  const nodeArgs =
-    name === 'realtime-evaluator' && process.env.E2E_EVALUATOR_NODE_ARGS ? process.env.E2E_EVALUATOR_NODE_ARGS.split(' ') : [];
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, `services/${name}/dist/main.js`)], {
-    env: { ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+// E2E_EVALUATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the evaluator; E2E_LOG_DIR keeps the services' logs.
+const startService = (name) =>
+  startBuiltService(name, env, {
+    nodeArgs: name === 'realtime-evaluator' && process.env.E2E_EVALUATOR_NODE_ARGS ? process.env.E2E_EVALUATOR_NODE_ARGS.split(' ') : [],
+    logFile: process.env.E2E_LOG_DIR ? path.join(process.env.E2E_LOG_DIR, `${name}.log`) : undefined,
   });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      if (process.env.E2E_LOG_DIR) fs.appendFileSync(path.join(process.env.E2E_LOG_DIR, `${name}.log`), d);
-      buf = (buf + d).slice(-10_000);
-      const m = /"port":(\d+)[^\n]*"msg":"(http|ops)_listening"/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(check, what, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function main() {
   const loadBefore = os.loadavg()[0];
@@ -106,15 +67,7 @@ async function main() {
   try {
     const cp = await startService('control-plane');
     procs.push(cp);
-    const base = `http://127.0.0.1:${cp.port}`;
-    const api = async (method, p, body) =>
-      (
-        await fetch(`${base}${p}`, {
-          method,
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: body && JSON.stringify(body),
-        })
-      ).json();
+    const api = controlPlaneApi(cp.port, TOKEN);
     const spaceId = (await api('POST', '/spaces', { name: 'E2E bench' })).data.space.id;
     for (const [name, query] of TRAITS) {
       const r = await api('POST', `/spaces/${spaceId}/computed-traits`, { name, definition: { query, type: 'users' } });
@@ -293,15 +246,7 @@ async function main() {
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
     await producer.disconnect();
-    // Drop the bench's Redis keys (UNLINK: freed in the background).
-    const redis = new Redis(env.REDIS_URL);
-    let c = '0';
-    do {
-      const [next, keys] = await redis.scan(c, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
-      c = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (c !== '0');
-    redis.disconnect();
+    await dropKeys(env.REDIS_URL, prefix);
   }
 }
 

@@ -16,17 +16,14 @@
 //    (events answered 200 minus events the evaluator has committed) is
 //    sampled; one probe event per 100 ms gives the latency from the ingest's
 //    200 to the arrival of its change record here.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import Redis from 'ioredis';
+import { benchEnv, controlPlaneApi, dropKeys, pct, ROOT, sleep, startService as startBuiltService, until } from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry } = require(path.join(ROOT, 'libs/kafka/dist/index.js'));
 const { SchemaCodec, valueSubject } = require(path.join(ROOT, 'libs/schemas/dist/index.js'));
@@ -40,48 +37,9 @@ const BATCH = 100;
 const TOKEN = 'fleet-bench-token';
 const PROBE_USER = 'latency-probe-user';
 const prefix = `bench-fleet-${Date.now().toString(36)}.`;
-const env = {
-  ...process.env,
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
-  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  TOPIC_PREFIX: prefix,
-  REDIS_KEY_PREFIX: prefix,
-  CONTROL_PLANE_PORT: '0',
-  INGEST_PORT: '0',
-  CONTROL_PLANE_TOKEN: TOKEN,
-  OPS_PORT: '0',
-  LOG_LEVEL: 'warn',
-};
+const env = benchEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
 const log = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-function startService(name) {
-  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
-    env: { ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf = (buf + d).slice(-10_000);
-      const m = /"port":(\d+)[^\n]*"msg":"(http|ops)_listening"/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
-  });
-}
-
-async function until(check, what, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const startService = (name) => startBuiltService(name, env);
 
 async function main() {
   const loadBefore = os.loadavg()[0];
@@ -99,14 +57,7 @@ async function main() {
   try {
     const cp = await startService('control-plane');
     procs.push(cp);
-    const api = async (method, p, body) =>
-      (
-        await fetch(`http://127.0.0.1:${cp.port}${p}`, {
-          method,
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: body && JSON.stringify(body),
-        })
-      ).json();
+    const api = controlPlaneApi(cp.port, TOKEN);
     const spaceId = (await api('POST', '/spaces', { name: 'Fleet bench' })).data.space.id;
     const writeKey = (await api('POST', `/spaces/${spaceId}/sources`, { name: 'Bench' })).data.source.writeKey;
     for (const [name, query] of TRAITS) await api('POST', `/spaces/${spaceId}/computed-traits`, { name, definition: { query } });
@@ -271,14 +222,7 @@ async function main() {
     for (const p of procs) p.child.kill('SIGTERM');
     await admin.disconnect();
     await producer.disconnect();
-    const redis = new Redis(env.REDIS_URL);
-    let c = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(c, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
-      c = nextCursor;
-      if (keys.length) await redis.unlink(...keys);
-    } while (c !== '0');
-    redis.disconnect();
+    await dropKeys(env.REDIS_URL, prefix);
   }
 }
 

@@ -1,0 +1,87 @@
+// What the benches that run built services as processes share: their
+// environment, starting one and waiting for the port it logs, polling with a
+// deadline, percentiles, the control plane's API, and dropping the run's
+// Redis keys afterwards.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Redis from 'ioredis';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The services' environment for one bench run: the infrastructure (CONTRACT.md defaults), a fresh prefix, port 0 everywhere. */
+export function benchEnv(prefix, extra = {}) {
+  return {
+    ...process.env,
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+    SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    TOPIC_PREFIX: prefix,
+    REDIS_KEY_PREFIX: prefix,
+    CONTROL_PLANE_PORT: '0',
+    INGEST_PORT: '0',
+    OPS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/**
+ * Starts services/<name>/dist/main.js; resolves with { child, port } once it
+ * logs the port it listens on. `nodeArgs` (e.g. --cpu-prof), `logFile` (its stdout appended there).
+ */
+export function startService(name, env, { nodeArgs = [], logFile } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, `services/${name}/dist/main.js`)], {
+    env: { ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      if (logFile) fs.appendFileSync(logFile, d);
+      buf = (buf + d).slice(-10_000);
+      const m = /"port":(\d+)[^\n]*"msg":"(http|ops)_listening"/.exec(buf);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
+  });
+}
+
+/** The control plane's JSON API with the bench's bearer token. */
+export const controlPlaneApi = (port, token) => async (method, p, body) =>
+  (
+    await fetch(`http://127.0.0.1:${port}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    })
+  ).json();
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns something truthy; throws after `timeoutMs`. */
+export async function until(check, what, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The p-th percentile of an ascending array. */
+export const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** Drops every Redis key of the run (UNLINK: freed in the background). */
+export async function dropKeys(redisUrl, prefix) {
+  const redis = new Redis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}

@@ -37,12 +37,12 @@ import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import { ListRequestError } from './adapters/list-adapter-error';
+import { withRenewedLock } from './renewed-lock';
 import type { DeliveryStatus } from './delivery-status';
 
 type Pending = Omit<ListMember, 'profileId'>;
 type Op = 'add' | 'remove';
 const LOCK_MS = 5 * 60_000;
-const RELEASE_LOCK_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class ListBuffer {
   constructor(
@@ -110,88 +110,83 @@ export class ListBuffer {
 
   /** One list's flush under a lock; false when another replica holds it or nothing was pending. */
   private async flush(destination: DestinationConfig, connection: ConnectionConfig): Promise<boolean> {
+    // NOTE: one chunk may retry for the whole retry window (hours): the lock is
+    // renewed while this flush runs, so no other replica takes the list and
+    // sends the same batch meanwhile.
+    const lock = this.lockKey(destination.id, connection.computationId);
+    const result = await withRenewedLock(this.deps.redis, lock, LOCK_MS, () => this.flushLocked(destination, connection));
+    return result.acquired && result.value;
+  }
+
+  private async flushLocked(destination: DestinationConfig, connection: ConnectionConfig): Promise<boolean> {
     const adapter = this.deps.adapters.get(destination.type)!;
     const key = this.key(destination.id, connection.computationId);
     const flushing = `${key}:flushing`;
-    const lock = this.lockKey(destination.id, connection.computationId);
-    const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-    if ((await this.deps.redis.set(lock, owner, 'PX', LOCK_MS, 'NX')) !== 'OK') return false;
-    // NOTE: one chunk may retry for the whole retry window (hours): the lock is
-    // renewed on a timer while this flush runs, not only between chunks, so no
-    // other replica takes the list and sends the same batch meanwhile.
-    const renew = setInterval(() => void this.deps.redis.pexpire(lock, LOCK_MS).catch(() => undefined), LOCK_MS / 3);
-    renew.unref();
-    try {
-      // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
-      if ((await this.deps.redis.exists(flushing)) === 0) {
-        if ((await this.deps.redis.exists(key)) === 0) return false;
-        await this.deps.redis.rename(key, flushing);
-      }
-      const entries = await this.deps.redis.hgetall(flushing);
-      const members: ListMember[] = Object.entries(entries).map(([profileId, raw]) => ({ profileId, ...(JSON.parse(raw) as Pending) }));
-      let audience: ExternalAudience;
-      try {
-        audience = await this.audienceFor(adapter, destination, connection);
-      } catch (err) {
-        // No audience to write to (bad credentials, account): keep the batch for the next flush, show the error.
-        const reason = (err as Error).message;
-        this.deps.log.error({ destinationId: destination.id, connectionId: connection.id, reason }, 'list_audience_failed');
-        await this.deps.status.connection(connection.id, { state: 'Failed', error: reason });
-        return false;
-      }
-      const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes);
-      const letters: DeadLetter[] = [];
-      let sent = 0;
-      for (const [op, items] of [
-        ['remove', remove],
-        ['add', add],
-      ] as const) {
-        // Normalise first: an identifier that cannot be sent is a dead letter, and chunks are filled with sendable ones only.
-        const sendable: Array<{ item: (typeof items)[number]; id: NormalisedId }> = [];
-        for (const item of items) {
-          const id = adapter.normalise(item.id);
-          if (id.ok) sendable.push({ item, id });
-          else letters.push(this.letter(destination, connection, op, item.member.profileId, item.id, id.reason));
-        }
-        for (const part of chunk(sendable, adapter.batchLimit(destination))) {
-          const failed = await this.send(
-            adapter,
-            op,
-            destination,
-            audience,
-            part.map((x) => x.id),
-          );
-          sent += part.length - failed.length;
-          for (const f of failed)
-            letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
-        }
-      }
-      await this.deps.deadLetters.write(letters);
-      await this.deps.redis.del(flushing);
-      for (const l of letters) this.deps.status.count(destination.id, 'dead_lettered', l.reason);
-      await this.deps.status.connection(connection.id, {
-        state: letters.length > 0 ? 'Partially Synced' : 'Synced',
-        matched: members.length,
-        sent,
-        failed: letters.length,
-        error: letters[0]?.reason,
-      });
-      this.deps.log.info(
-        {
-          destinationId: destination.id,
-          connectionId: connection.id,
-          add: add.length,
-          remove: remove.length,
-          deadLettered: letters.length,
-        },
-        'list_flushed',
-      );
-      return true;
-    } finally {
-      clearInterval(renew);
-      // Only our own lock: had it expired (process paused), another replica's is not ours to drop.
-      await this.deps.redis.eval(RELEASE_LOCK_LUA, 1, lock, owner);
+    // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
+    if ((await this.deps.redis.exists(flushing)) === 0) {
+      if ((await this.deps.redis.exists(key)) === 0) return false;
+      await this.deps.redis.rename(key, flushing);
     }
+    const entries = await this.deps.redis.hgetall(flushing);
+    const members: ListMember[] = Object.entries(entries).map(([profileId, raw]) => ({ profileId, ...(JSON.parse(raw) as Pending) }));
+    let audience: ExternalAudience;
+    try {
+      audience = await this.audienceFor(adapter, destination, connection);
+    } catch (err) {
+      // No audience to write to (bad credentials, account): keep the batch for the next flush, show the error.
+      const reason = (err as Error).message;
+      this.deps.log.error({ destinationId: destination.id, connectionId: connection.id, reason }, 'list_audience_failed');
+      await this.deps.status.connection(connection.id, { state: 'Failed', error: reason });
+      return false;
+    }
+    const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes);
+    const letters: DeadLetter[] = [];
+    let sent = 0;
+    for (const [op, items] of [
+      ['remove', remove],
+      ['add', add],
+    ] as const) {
+      // Normalise first: an identifier that cannot be sent is a dead letter, and chunks are filled with sendable ones only.
+      const sendable: Array<{ item: (typeof items)[number]; id: NormalisedId }> = [];
+      for (const item of items) {
+        const id = adapter.normalise(item.id);
+        if (id.ok) sendable.push({ item, id });
+        else letters.push(this.letter(destination, connection, op, item.member.profileId, item.id, id.reason));
+      }
+      for (const part of chunk(sendable, adapter.batchLimit(destination))) {
+        const failed = await this.send(
+          adapter,
+          op,
+          destination,
+          audience,
+          part.map((x) => x.id),
+        );
+        sent += part.length - failed.length;
+        for (const f of failed)
+          letters.push(this.letter(destination, connection, op, part[f.index]!.item.member.profileId, part[f.index]!.item.id, f.reason));
+      }
+    }
+    await this.deps.deadLetters.write(letters);
+    await this.deps.redis.del(flushing);
+    for (const l of letters) this.deps.status.count(destination.id, 'dead_lettered', l.reason);
+    await this.deps.status.connection(connection.id, {
+      state: letters.length > 0 ? 'Partially Synced' : 'Synced',
+      matched: members.length,
+      sent,
+      failed: letters.length,
+      error: letters[0]?.reason,
+    });
+    this.deps.log.info(
+      {
+        destinationId: destination.id,
+        connectionId: connection.id,
+        add: add.length,
+        remove: remove.length,
+        deadLettered: letters.length,
+      },
+      'list_flushed',
+    );
+    return true;
   }
 
   /** The destination's audience for this computation: the one we made before if it still exists, else a new one. */

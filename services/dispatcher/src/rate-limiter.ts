@@ -74,7 +74,7 @@ export class RateLimiter {
   async acquire(
     destinationId: string,
     limit: RateLimit,
-    sleep: (ms: number) => Promise<void>,
+    sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
     onGranted?: (redisTimeMs: number) => void,
   ): Promise<number> {
     const started = Date.now();

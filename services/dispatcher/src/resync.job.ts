@@ -11,6 +11,7 @@ import type { RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import { liveValueText, type DispatchStep } from './dispatch.step';
+import { withRenewedLock } from './renewed-lock';
 
 type StoredValueOf = StoredProfile['values'][string]['value'];
 
@@ -62,9 +63,8 @@ function valueChange(
   };
 }
 
-/** How long a replica's claim on a connection's initial sync lasts without renewal (renewed after each page). */
+/** How long a replica's claim on a connection's initial sync lasts without renewal. */
 const SYNC_LOCK_MS = 5 * 60_000;
-const RELEASE_LOCK_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class ResyncJob {
   constructor(
@@ -93,16 +93,11 @@ export class ResyncJob {
       if (!connection.enabled || (await this.deps.redis.exists(this.deps.step.syncedKey(connection.id))) === 1) continue;
       const key = this.keyOf(connection);
       if (!key) continue;
-      // One replica syncs a connection; the lock is renewed on a timer while the
-      // sync runs (a page may retry for hours) and expires by itself if its
-      // holder dies (another replica then starts over, and the deterministic
-      // messageIds let the destination drop repeats).
-      const lock = this.syncLockKey(connection.id);
-      const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-      if ((await this.deps.redis.set(lock, owner, 'PX', SYNC_LOCK_MS, 'NX')) !== 'OK') continue;
-      const renew = setInterval(() => void this.deps.redis.pexpire(lock, SYNC_LOCK_MS).catch(() => undefined), SYNC_LOCK_MS / 3);
-      renew.unref();
-      try {
+      // One replica syncs a connection; the lock is renewed while the sync runs
+      // (a page may retry for hours) and expires by itself if its holder dies
+      // (another replica then starts over, and the deterministic messageIds let
+      // the destination drop repeats).
+      await withRenewedLock(this.deps.redis, this.syncLockKey(connection.id), SYNC_LOCK_MS, async () => {
         const { sent, failed } = await this.initialSync(connection, key);
         await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(Date.now()));
         await this.deps.redis.del(this.deps.step.liveValuesKey(connection.id));
@@ -113,10 +108,7 @@ export class ResyncJob {
           failed,
         });
         this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
-      } finally {
-        clearInterval(renew);
-        await this.deps.redis.eval(RELEASE_LOCK_LUA, 1, lock, owner);
-      }
+      });
     }
   }
 

@@ -196,7 +196,10 @@ export class ProfileStateRepository {
    * the realtime path; `seen` tells which of the given messageIds each one
    * already holds (a redelivery). Call loadHistory for those that needsHistory.
    */
-  async loadForEvents(refs: ProfileRef[], messageIds: string[][]): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
+  async loadForEvents(
+    refs: ProfileRef[],
+    messageIds: string[][] = refs.map(() => []),
+  ): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
     if (refs.length === 0) return { profiles: [], seen: [] };
     const pipeline = this.deps.redis.pipeline();
     pipeline.mget(...refs.map((r) => this.stateKey(r)));

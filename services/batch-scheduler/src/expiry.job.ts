@@ -33,10 +33,7 @@ export class ExpiryJob {
     const dueAt = new Map(due.map((d) => [`${d.spaceId}|${d.profileId}`, d.dueAt]));
     await this.deps.profiles.withLocks(due, async () => {
       // Without the history unless the evaluation needs it (the incremental states answer for time passing).
-      const { profiles: loaded } = await this.deps.profiles.loadForEvents(
-        due,
-        due.map(() => []),
-      );
+      const { profiles: loaded } = await this.deps.profiles.loadForEvents(due);
       await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, this.deps.all.forSpace(p.spaceId).ordered)));
       const pending: PendingChange[] = [];
       const touched = loaded.map((profile) => {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
-import { benchEnv, ROOT, startService } from './harness.mjs';
+import { benchEnv, dropKeys, ROOT, startService } from './harness.mjs';
 
 const MEMBERS = Number(process.env.CSV_BENCH_MEMBERS ?? 1_000_000);
 const TOKEN = 'csv-bench-token';
@@ -117,13 +117,7 @@ async function main() {
     fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-csv.md'), `${lines.join('\n')}\n`);
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    // Clean up the bench's keys (UNLINK: Redis frees them in the background).
-    let c = '0';
-    do {
-      const [next, keys] = await redis.scan(c, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
-      c = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (c !== '0');
+    await dropKeys(env.REDIS_URL, prefix);
   } finally {
     child.kill('SIGTERM');
     redis.disconnect();

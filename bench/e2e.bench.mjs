@@ -25,7 +25,17 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearInterval, setInterval } from 'node:timers';
-import { benchEnv, controlPlaneApi, dropKeys, pct, ROOT, sleep, startService as startBuiltService, until } from './harness.mjs';
+import {
+  benchEnv,
+  controlPlaneApi,
+  dropKeys,
+  passthroughRate,
+  pct,
+  ROOT,
+  sleep,
+  startService as startBuiltService,
+  until,
+} from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
 const require = createRequire(import.meta.url);
@@ -121,26 +131,13 @@ async function main() {
     log(`produced ${EVENTS} events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     // 2. Passthrough baseline: decode, re-encode, one sendBatch per batch.
-    const pt = kafka.consumer({ groupId: `${prefix}passthrough` });
-    await pt.connect();
-    await pt.subscribe({ topic: topics.eventsResolved.name, fromBeginning: true });
-    let ptCount = 0;
-    let ptStart = 0;
-    let ptEnd = 0;
-    await pt.run({
-      eachBatch: async ({ batch }) => {
-        if (!ptStart) ptStart = performance.now();
-        const out = await Promise.all(
-          batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(eventsSubject, await codec.decode(m.value)) })),
-        );
-        await producer.send({ topic: passthroughTopic.name, messages: out });
-        ptCount += batch.messages.length;
-        if (ptCount >= EVENTS && !ptEnd) ptEnd = performance.now();
-      },
-    });
-    await until(() => ptEnd, 'passthrough to finish');
-    await pt.disconnect();
-    const ptRate = EVENTS / ((ptEnd - ptStart) / 1000);
+    const ptRate = await passthroughRate(
+      { kafka, codec, producer, valueSubject },
+      topics.eventsResolved.name,
+      passthroughTopic.name,
+      EVENTS,
+      `${prefix}passthrough`,
+    );
     log(`passthrough: ${ptRate.toFixed(0)} events/s`);
 
     // 3. The evaluator on the same backlog.

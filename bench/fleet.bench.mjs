@@ -21,7 +21,17 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { benchEnv, controlPlaneApi, dropKeys, pct, ROOT, sleep, startService as startBuiltService, until } from './harness.mjs';
+import {
+  benchEnv,
+  controlPlaneApi,
+  dropKeys,
+  passthroughRate,
+  pct,
+  ROOT,
+  sleep,
+  startService as startBuiltService,
+  until,
+} from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
 const require = createRequire(import.meta.url);
@@ -107,27 +117,13 @@ async function main() {
     log(`fleet: ${fleetRate.toFixed(0)} events/s from the first 200 to the last committed evaluation`);
 
     // 2. Passthrough over the same raw backlog.
-    const pt = kafka.consumer({ groupId: `${prefix}passthrough` });
-    await pt.connect();
-    await pt.subscribe({ topic: topics.eventsRaw.name, fromBeginning: true });
-    const rawSubject = valueSubject(topics.eventsRaw.name);
-    let ptCount = 0;
-    let ptStart = 0;
-    let ptEnd = 0;
-    await pt.run({
-      eachBatch: async ({ batch }) => {
-        if (!ptStart) ptStart = performance.now();
-        const out = await Promise.all(
-          batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(rawSubject, await codec.decode(m.value)) })),
-        );
-        await producer.send({ topic: passthroughTopic.name, messages: out });
-        ptCount += batch.messages.length;
-        if (ptCount >= EVENTS && !ptEnd) ptEnd = performance.now();
-      },
-    });
-    await until(() => ptEnd, 'the passthrough to finish');
-    await pt.disconnect();
-    const ptRate = EVENTS / ((ptEnd - ptStart) / 1000);
+    const ptRate = await passthroughRate(
+      { kafka, codec, producer, valueSubject },
+      topics.eventsRaw.name,
+      passthroughTopic.name,
+      EVENTS,
+      `${prefix}passthrough`,
+    );
     log(`passthrough: ${ptRate.toFixed(0)} events/s`);
 
     // 3. Sustained at half the fleet rate, with probes and lag samples.

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Redis from 'ioredis';
 
@@ -84,4 +85,34 @@ export async function dropKeys(redisUrl, prefix) {
     if (keys.length) await redis.unlink(...keys);
   } while (cursor !== '0');
   redis.disconnect();
+}
+
+/**
+ * The Kafka baseline of the evaluation benches: a consumer that reads
+ * `count` records of `from` from the start, decodes and re-encodes each one
+ * (Avro, the subject of `from`) and writes them to `to` with one send per
+ * Kafka batch. Resolves with its rate (records/s, first batch to last record).
+ */
+export async function passthroughRate({ kafka, codec, producer, valueSubject }, from, to, count, groupId) {
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  await consumer.subscribe({ topic: from, fromBeginning: true });
+  const subject = valueSubject(from);
+  let seen = 0;
+  let start = 0;
+  let end = 0;
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (!start) start = performance.now();
+      const out = await Promise.all(
+        batch.messages.map(async (m) => ({ key: m.key, value: await codec.encode(subject, await codec.decode(m.value)) })),
+      );
+      await producer.send({ topic: to, messages: out });
+      seen += batch.messages.length;
+      if (seen >= count && !end) end = performance.now();
+    },
+  });
+  await until(() => end, `the passthrough of ${from} to finish`);
+  await consumer.disconnect();
+  return count / ((end - start) / 1000);
 }

@@ -1,25 +1,42 @@
 import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
-export const configSchema = z.object({
-  ...infrastructureConfig,
-  /** HTTP port of the tracking API and of /metrics, /healthz, /readyz. */
-  INGEST_PORT: port(8080),
-  /** Default requests per second per source (a source's own rateLimit wins); 0 disables the limit. */
-  INGEST_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(2000),
-  /** Default burst (bucket size, requests) per source. */
-  INGEST_RATE_LIMIT_BURST: positiveInt(4000),
-  /** How long a messageId is remembered per source, seconds (Segment: 24 h). */
-  INGEST_DEDUPE_TTL_SECONDS: positiveInt(24 * 60 * 60),
-  /** How long a claim of a messageId in flight holds before a crash's retry may go through, ms. */
-  INGEST_DEDUPE_PENDING_TTL_MS: positiveInt(30_000),
-  /** Extra wait for concurrent requests to join a Kafka send, ms; 0 = the same event-loop turn only. */
-  INGEST_LINGER_MS: z.coerce.number().int().min(0).default(0),
-  /** Most events in one coalesced send (a request is never split). */
-  INGEST_MAX_FLUSH_EVENTS: positiveInt(5000),
-  /** On shutdown, how long requests in progress may take before their connections are cut, ms. */
-  INGEST_SHUTDOWN_GRACE_MS: positiveInt(10_000),
-  /** Coalesced sends in progress at once. */
-  INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(3),
-});
+export const configSchema = z
+  .object({
+    ...infrastructureConfig,
+    /** HTTP port of the tracking API and of /metrics, /healthz, /readyz. */
+    INGEST_PORT: port(8080),
+    /** Default requests per second per source (a source's own rateLimit wins); 0 disables the limit. */
+    INGEST_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(2000),
+    /** Default burst (bucket size, requests) per source. */
+    INGEST_RATE_LIMIT_BURST: positiveInt(4000),
+    /** A replica's lease from the shared bucket, in ms of the source's rate (>= 1 token); the overshoot per replica. */
+    INGEST_RATE_LIMIT_LEASE_MS: positiveInt(100),
+    /** Longest wait for a lease from Redis before the limiter lets the request through (fail open), ms. */
+    INGEST_RATE_LIMIT_REDIS_TIMEOUT_MS: positiveInt(100),
+    /** How long a messageId is remembered per source, seconds (Segment: 24 h). */
+    INGEST_DEDUPE_TTL_SECONDS: positiveInt(24 * 60 * 60),
+    /** How long a claim of a messageId in flight holds before a crash's retry may go through, ms. */
+    INGEST_DEDUPE_PENDING_TTL_MS: positiveInt(30_000),
+    /** How long a duplicate waits for the other copy's claim to settle before a 503, ms; at most the pending TTL. */
+    INGEST_DEDUPE_WAIT_MS: positiveInt(5_000),
+    /** How often the claims such duplicates wait on are re-read, ms. */
+    INGEST_DEDUPE_POLL_MS: positiveInt(25),
+    /** Extra wait for concurrent requests to join a Kafka send, ms; 0 = the same event-loop turn only. */
+    INGEST_LINGER_MS: z.coerce.number().int().min(0).default(0),
+    /** Most events in one coalesced send (a request is never split). */
+    INGEST_MAX_FLUSH_EVENTS: positiveInt(5000),
+    /** On shutdown, how long requests in progress may take before their connections are cut, ms. */
+    INGEST_SHUTDOWN_GRACE_MS: positiveInt(10_000),
+    /** Coalesced sends in progress at once. */
+    INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(3),
+  })
+  // Past the pending TTL the claim waited on is gone anyway; waiting longer only delays the answer.
+  .refine(
+    (c) => c.INGEST_DEDUPE_WAIT_MS <= c.INGEST_DEDUPE_PENDING_TTL_MS,
+    (c) => ({
+      message: `${c.INGEST_DEDUPE_WAIT_MS} ms is longer than INGEST_DEDUPE_PENDING_TTL_MS (${c.INGEST_DEDUPE_PENDING_TTL_MS} ms)`,
+      path: ['INGEST_DEDUPE_WAIT_MS'],
+    }),
+  );
 
 export type Config = z.infer<typeof configSchema>;

@@ -8,9 +8,12 @@
 //   claim:   SET key "p" NX PX <pendingTtl> GET   (Redis >= 7.0: NX with GET)
 //   confirm: SET key "d" EX <ttl>                  (after the broker acked)
 //   release: DEL key                               (the send failed)
-// A call that finds "d" is a duplicate (accepted, dropped); one that finds "p"
-// is in flight elsewhere (answered 503 so the client retries: by then it is
-// "d", or the claim expired after a crash and the retry goes through).
+// A call that finds "d" is a duplicate (accepted, dropped). One that finds "p"
+// is in flight elsewhere (another request, another replica): the publisher
+// repeats the claim every poll interval until the key is "d" (a duplicate), or
+// gone (that send failed, or its process died and the claim expired) so that
+// this claim wins and this request writes the event; only if the wait runs out
+// first is the request answered 503 (events.publisher.ts).
 // https://redis.io/docs/latest/commands/set/
 import type { RedisClient } from '@engage/redis';
 

@@ -6,10 +6,18 @@
 // (acks from all in-sync replicas, idempotent producer), then every request of
 // the flush is answered. That is what makes a 200 mean "durably in Kafka" and
 // still lets the ingest run at batch throughput for single calls (group commit).
+//
+// A messageId another request (or replica) is still writing cannot be answered
+// yet: a 200 now could drop the only copy, if that write then fails; a second
+// write could duplicate it. Such events leave their flush and wait (other
+// requests' flushes go on); every poll interval all waiting events go through
+// a flush again, whose claim is the poll: one script call per source for all
+// of them. "d" answers them as duplicates, a won claim writes them; after the
+// request's deadline an event still in flight is reported, for a 503.
 import type { Producer } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { SchemaCodec } from '@engage/schemas';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
 import { rawEventEncoder, type RecordEncoder } from './raw-event.encoder';
 import type { AcceptedEvent } from './segment-spec';
@@ -19,7 +27,7 @@ export interface PublishOutcome {
   accepted: number;
   /** Events dropped as duplicates of an earlier messageId from the same source. */
   duplicates: number;
-  /** Events whose messageId another request is writing right now: the client should retry. */
+  /** Events whose messageId another request was still writing at the deadline: the client should retry. */
   inFlight: number;
 }
 
@@ -36,18 +44,41 @@ export interface PublisherConfig {
    * client that waits for its 200 before the next call keeps its order.
    */
   maxConcurrentFlushes: number;
+  /**
+   * How long a request waits for another copy's claim of its messageIds to
+   * settle, ms. At most the claim's pending TTL: by then the claim is gone.
+   * NOTE: the answer may come up to one poll interval (and one flush) later.
+   */
+  inFlightWaitMs: number;
+  /** How often the waiting events are claimed again, ms. */
+  inFlightPollMs: number;
 }
 
 export interface PublisherMetrics {
   events: Counter<'outcome'>;
   flushSize: Histogram;
   flushSeconds: Histogram;
+  /** Events waiting for another copy's claim to settle. */
+  waiting: Gauge;
 }
 
-interface Pending {
-  events: AcceptedEvent[];
+/** One publish() call, answered once each of its events has a final outcome. */
+interface Request {
+  outcome: PublishOutcome;
+  /** Epoch ms; an event found in flight elsewhere after it is given up. */
+  deadline: number;
+  done: boolean;
   resolve: (outcome: PublishOutcome) => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * Events of a request on their way through a flush: first all of them, then
+ * (in later rounds) those still waiting. A request has one at a time.
+ */
+interface Pending {
+  request: Request;
+  events: AcceptedEvent[];
 }
 
 export class PublishError extends Error {
@@ -60,6 +91,9 @@ export class EventPublisher {
   private running = 0;
   private scheduled = false;
   private idle: Array<() => void> = [];
+  /** Events whose messageId was in flight elsewhere, until the next poll round. */
+  private waiting: Pending[] = [];
+  private pollTimer: NodeJS.Timeout | null = null;
   private encoder: RecordEncoder | null = null;
 
   constructor(
@@ -81,15 +115,30 @@ export class EventPublisher {
   publish(events: AcceptedEvent[]): Promise<PublishOutcome> {
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, inFlight: 0 });
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      const request: Request = {
+        outcome: { accepted: 0, duplicates: 0, inFlight: 0 },
+        deadline: Date.now() + this.config.inFlightWaitMs,
+        done: false,
+        resolve,
+        reject,
+      };
+      this.queue.push({ request, events });
       this.queuedEvents += events.length;
       this.schedule();
     });
   }
 
-  /** Resolves when every queued request has been answered. */
+  /** Resolves when every queued request has been answered, waiting ones included. */
   async drain(): Promise<void> {
-    if (this.queue.length > 0 || this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    if (!this.isIdle()) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && this.running === 0 && this.waiting.length === 0;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.isIdle()) for (const resolve of this.idle.splice(0)) resolve();
   }
 
   private schedule(): void {
@@ -118,21 +167,44 @@ export class EventPublisher {
     this.running++;
     void this.flush(batch, count)
       .catch((err) => {
-        // A bug, not an outage: never leave a request hanging (settled ones ignore this).
+        // A bug, not an outage: never leave a request hanging.
         this.deps.log.error({ err }, 'flush_failed');
-        for (const p of batch) p.reject(err);
+        for (const p of batch) fail(p.request, err);
       })
       .finally(() => {
         this.running--;
         if (this.queue.length > 0) this.schedule();
-        else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+        else this.notifyIfIdle();
       });
+  }
+
+  private armPoll(): void {
+    if (this.pollTimer || this.waiting.length === 0) return;
+    this.pollTimer = setTimeout(() => this.pollRound(), this.config.inFlightPollMs);
+  }
+
+  /** Sends every waiting event through a flush again, ahead of newer requests: they have waited longest. */
+  private pollRound(): void {
+    this.pollTimer = null;
+    // Requests failed meanwhile (their other events' send failed) were answered: drop the rest.
+    const round = this.waiting.filter((p) => !p.request.done);
+    this.waiting = [];
+    this.updateWaiting();
+    this.queue.unshift(...round);
+    this.queuedEvents += round.reduce((n, p) => n + p.events.length, 0);
+    if (this.queue.length > 0) this.schedule();
+    else this.notifyIfIdle();
+  }
+
+  private updateWaiting(): void {
+    this.deps.metrics?.waiting.set(this.waiting.reduce((n, p) => n + p.events.length, 0));
   }
 
   private async flush(batch: Pending[], count: number): Promise<void> {
     const started = process.hrtime.bigint();
     const all = batch.flatMap((p) => p.events);
-    // One claim per distinct (source, messageId) in the flush; repeats within it are duplicates.
+    // One claim per distinct (source, messageId) in the flush; repeats within it
+    // are duplicates of the first, or wait with it while it is in flight elsewhere.
     const firstIndex = new Map<string, number>();
     const claimKeys: DedupeKey[] = [];
     const claimOf: number[] = new Array(all.length);
@@ -157,7 +229,11 @@ export class EventPublisher {
       dedupeOk = false;
     }
 
-    const status = all.map((_, i): ClaimResult => (claimOf[i]! === -1 ? 'duplicate' : claims[claimOf[i]!]!));
+    const status = all.map((e, i): ClaimResult => {
+      if (claimOf[i]! !== -1) return claims[claimOf[i]!]!;
+      const first = claims[firstIndex.get(`${e.record.source_id}\u0000${e.record.message_id}`)!]!;
+      return first === 'in_flight' ? 'in_flight' : 'duplicate';
+    });
     const claimed = claimKeys.filter((_, i) => claims[i] === 'new');
     try {
       const encoder = this.encoder;
@@ -178,35 +254,55 @@ export class EventPublisher {
       if (dedupeOk) this.deps.dedupe.release(claimed).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
       this.deps.metrics?.events.inc({ outcome: 'failed' }, count);
       const failure = new PublishError(`writing to Kafka failed: ${(err as Error).message}`);
-      for (const p of batch) p.reject(failure);
+      for (const p of batch) fail(p.request, failure);
       return;
     }
     // Confirm before answering: a client that resends right after its 200 must
-    // find "duplicate", not "in flight". A failed confirmation only costs that.
+    // find "duplicate", not "in flight" (a wait, then 503 and, once the claim
+    // expires, a second copy). A failed confirmation costs only that.
     if (dedupeOk && claimed.length > 0) {
       await this.deps.dedupe.confirm(claimed).catch((err) => this.deps.log.warn({ err, events: claimed.length }, 'dedupe_confirm_failed'));
     }
+    const now = Date.now();
     let offset = 0;
+    let givenUp = 0;
     for (const p of batch) {
-      const outcome: PublishOutcome = { accepted: 0, duplicates: 0, inFlight: 0 };
+      const { request } = p;
+      const wait: AcceptedEvent[] = [];
       for (let i = 0; i < p.events.length; i++) {
         const s = status[offset + i];
-        if (s === 'new') outcome.accepted++;
-        else if (s === 'duplicate') outcome.duplicates++;
-        else outcome.inFlight++;
+        if (s === 'new') request.outcome.accepted++;
+        else if (s === 'duplicate') request.outcome.duplicates++;
+        else if (now < request.deadline) wait.push(p.events[i]!);
+        else {
+          request.outcome.inFlight++;
+          givenUp++;
+        }
       }
       offset += p.events.length;
-      p.resolve(outcome);
+      if (wait.length > 0) this.waiting.push({ request, events: wait });
+      else if (!request.done) {
+        request.done = true;
+        request.resolve(request.outcome);
+      }
     }
+    this.updateWaiting();
+    this.armPoll();
     const m = this.deps.metrics;
     if (m) {
       m.events.inc({ outcome: 'accepted' }, countOf(status, 'new'));
       m.events.inc({ outcome: 'duplicate' }, countOf(status, 'duplicate'));
-      m.events.inc({ outcome: 'in_flight' }, countOf(status, 'in_flight'));
+      m.events.inc({ outcome: 'in_flight' }, givenUp);
       m.flushSize.observe(count);
       m.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
+}
+
+function fail(request: Request, err: unknown): void {
+  if (request.done) return;
+  request.done = true;
+  request.reject(err);
 }
 
 const countOf = (status: ClaimResult[], s: ClaimResult) => status.reduce((n, x) => (x === s ? n + 1 : n), 0);

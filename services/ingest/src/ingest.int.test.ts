@@ -7,12 +7,15 @@ import type { Consumer } from 'kafkajs';
 import { ConfigStore, ConfigWriter, type SourceConfig } from '@engage/config-store';
 import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
+import { createRedis, type RedisClient } from '@engage/redis';
 import { SchemaCodec, valueSubject, type RawEvent } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { DedupeRepository } from './dedupe.repository';
 
 const WRITE_KEY = 'wk-main-0123456789';
 const LIMITED_KEY = 'wk-limited-0123456789';
 const DISABLED_KEY = 'wk-disabled-0123456789';
+const SHARED_KEY = 'wk-shared-0123456789';
 
 let proc: ServiceProcess;
 let base: string;
@@ -20,6 +23,8 @@ let serviceEnv: Record<string, string>;
 let producer: Producer;
 let store: ConfigStore;
 let consumer: Consumer;
+let redis: RedisClient;
+let prefix: string;
 const received: Array<{ key: string; value: RawEvent }> = [];
 
 const source = (id: string, writeKey: string, over: Partial<SourceConfig> = {}): SourceConfig => ({
@@ -36,7 +41,8 @@ const source = (id: string, writeKey: string, over: Partial<SourceConfig> = {}):
 beforeAll(async () => {
   const infra = testInfrastructure();
   const log = silentLogger();
-  const prefix = `${uniqueName('ingest')}.`;
+  prefix = `${uniqueName('ingest')}.`;
+  redis = createRedis({ url: infra.redisUrl });
   const topics = topicRegistry(prefix);
   const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'ingest-test' }, { log });
   await ensureTopics(kafka, [topics.config, topics.eventsRaw]);
@@ -55,6 +61,13 @@ beforeAll(async () => {
     source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }),
   );
   await writer.write('source', 'src_disabled', 'spa_ingest', source('src_disabled', DISABLED_KEY, { enabled: false }));
+  // A token per 100 s: what two calls spend stays spent for the rest of the run.
+  await writer.write(
+    'source',
+    'src_shared',
+    'spa_ingest',
+    source('src_shared', SHARED_KEY, { rateLimit: { requestsPerSecond: 0.01, burst: 2 } }),
+  );
 
   serviceEnv = {
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
@@ -64,6 +77,8 @@ beforeAll(async () => {
     REDIS_KEY_PREFIX: prefix,
     INGEST_PORT: '0',
     INGEST_DEDUPE_TTL_SECONDS: '600',
+    // Far longer than the test that holds a claim needs to settle it.
+    INGEST_DEDUPE_WAIT_MS: '15000',
   };
   proc = startService('ingest', serviceEnv);
   base = `http://127.0.0.1:${await proc.port()}`;
@@ -83,17 +98,18 @@ afterAll(async () => {
   await consumer?.disconnect();
   await store?.stop();
   await producer?.disconnect();
+  redis?.disconnect();
 });
 
 async function post(
   path: string,
   body: unknown,
-  opts: { writeKey?: string | null; headers?: Record<string, string>; raw?: Buffer | string } = {},
+  opts: { writeKey?: string | null; headers?: Record<string, string>; raw?: Buffer | string; url?: string } = {},
 ) {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
   const key = opts.writeKey === undefined ? WRITE_KEY : opts.writeKey;
   if (key !== null) headers.authorization = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
+  const res = await fetch(`${opts.url ?? base}${path}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as unknown };
 }
 
@@ -359,6 +375,29 @@ describe('the HTTP API directly', () => {
     expect(byMessageId('dup-1')[0]!.value.properties_json).toBe('{}');
   });
 
+  it('waits for a duplicate whose first copy is still being written: dropped once it is written, written once it failed', async () => {
+    // Another request or replica has claimed these two and is writing them.
+    const other = new DedupeRepository({ keyPrefix: prefix, ttlSeconds: 600, pendingTtlMs: 30_000 }, { redis });
+    const keys = ['held-1', 'held-2'].map((messageId) => ({ sourceId: 'src_main', messageId }));
+    expect(await other.claim(keys)).toEqual(['new', 'new']);
+    const answers = Promise.all(keys.map((k) => post('/v1/track', { userId: 'held-u', event: 'E', messageId: k.messageId })));
+    await waitFor(async () => /^ingest_events_waiting(\{[^}]*\})? 2$/m.test(await (await fetch(`${base}/metrics`)).text()), {
+      timeoutMs: 10000,
+      description: 'both events waiting',
+    });
+    // held-1's other copy was written (confirmed); held-2's send failed (released).
+    await other.confirm(keys.slice(0, 1));
+    await other.release(keys.slice(1));
+    expect(await answers).toEqual([
+      { status: 200, retryAfter: null, body: { success: true } },
+      { status: 200, retryAfter: null, body: { success: true } },
+    ]);
+    // Same key, same partition: once the sentinel is read, so is everything written before it.
+    expect((await post('/v1/track', { userId: 'held-u', event: 'E', messageId: 'held-sentinel' })).status).toBe(200);
+    await waitForMessage('held-sentinel');
+    expect([byMessageId('held-1').length, byMessageId('held-2').length]).toEqual([0, 1]);
+  });
+
   it('limits a source to its configured rate: 429 with Retry-After', async () => {
     const call = (i: number) => post('/v1/track', { userId: 'rl-u', event: 'E', messageId: `rl-${i}` }, { writeKey: LIMITED_KEY });
     const answers = [await call(1), await call(2), await call(3)];
@@ -370,6 +409,24 @@ describe('the HTTP API directly', () => {
     });
     // Another source is not affected.
     expect((await post('/v1/track', { userId: 'rl-u', event: 'E', messageId: 'rl-other' })).status).toBe(200);
+  });
+
+  it("shares a source's rate across replicas", async () => {
+    const call = (url: string, i: number) =>
+      post('/v1/track', { userId: 'shared-u', event: 'E', messageId: `shared-${i}` }, { writeKey: SHARED_KEY, url });
+    expect([(await call(base, 1)).status, (await call(base, 2)).status]).toEqual([200, 200]);
+    // A second replica finds the burst spent: with a bucket per replica it would admit two more.
+    const second = startService('ingest', serviceEnv);
+    try {
+      const other = `http://127.0.0.1:${await second.port()}`;
+      expect(await call(other, 3)).toEqual({
+        status: 429,
+        retryAfter: expect.stringMatching(/^\d+$/),
+        body: { success: false, message: 'rate limit of 0.01 requests per second for source src_shared exceeded' },
+      });
+    } finally {
+      await second.stop('SIGKILL');
+    }
   });
 
   it('on SIGTERM answers the requests it has and writes their events before exiting 0', async () => {

@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { createRuntime } from '@engage/service';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { configSchema } from './config';
 import { DedupeRepository } from './dedupe.repository';
 import { EventPublisher } from './events.publisher';
+import { RateLimitRepository } from './rate-limit.repository';
 import { SourceRateLimiter } from './rate-limiter';
 import { TrackingServer } from './tracking.http';
 
@@ -31,7 +32,7 @@ const metrics = {
   }),
   events: new Counter({
     name: 'ingest_events_total',
-    help: 'Events by outcome (accepted, duplicate, in_flight, failed)',
+    help: 'Events by outcome (accepted, duplicate, in_flight: still written elsewhere at the deadline, failed)',
     labelNames: ['outcome'] as const,
     registers: [registers],
   }),
@@ -45,6 +46,11 @@ const metrics = {
     name: 'ingest_flush_duration_seconds',
     help: 'Dedupe claim + Kafka send of one flush',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registers],
+  }),
+  waiting: new Gauge({
+    name: 'ingest_events_waiting',
+    help: 'Events waiting for another request writing the same messageId',
     registers: [registers],
   }),
 };
@@ -63,8 +69,14 @@ const publisher = new EventPublisher(
     lingerMs: config.INGEST_LINGER_MS,
     maxFlushEvents: config.INGEST_MAX_FLUSH_EVENTS,
     maxConcurrentFlushes: config.INGEST_MAX_CONCURRENT_FLUSHES,
+    inFlightWaitMs: config.INGEST_DEDUPE_WAIT_MS,
+    inFlightPollMs: config.INGEST_DEDUPE_POLL_MS,
   },
   { producer, codec, dedupe, log: log.child({ component: 'publisher' }), metrics },
+);
+const limiter = new SourceRateLimiter(
+  { leaseMs: config.INGEST_RATE_LIMIT_LEASE_MS, redisTimeoutMs: config.INGEST_RATE_LIMIT_REDIS_TIMEOUT_MS },
+  { bucket: new RateLimitRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis }), log: log.child({ component: 'rate-limiter' }) },
 );
 const server = new TrackingServer(
   {
@@ -75,7 +87,7 @@ const server = new TrackingServer(
   },
   {
     sources: store,
-    limiter: new SourceRateLimiter(),
+    limiter,
     publisher,
     ops: runtime.ops,
     log: log.child({ component: 'http' }),

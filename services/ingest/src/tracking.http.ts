@@ -45,7 +45,7 @@ export interface TrackingMetrics {
 
 export interface TrackingDeps {
   sources: SourceLookup;
-  limiter: { take(sourceId: string, limit: RateLimitSettings, now: number): RateDecision };
+  limiter: { take(sourceId: string, limit: RateLimitSettings, now: number): Promise<RateDecision> };
   publisher: { publish(events: AcceptedEvent[]): Promise<PublishOutcome> };
   ops: OpsHandlers;
   log: Logger;
@@ -133,8 +133,11 @@ export class TrackingServer {
     const started = this.deps.metrics ? process.hrtime.bigint() : 0n;
     this.track(route, req)
       .then((outcome) => {
+        // The publisher waited for the other copies' writes to succeed (then these
+        // are duplicates) or fail (then it wrote them); these were still going at
+        // its deadline, and only the client's retry can settle them.
         if (outcome.inFlight > 0) {
-          throw new HttpError(503, `${outcome.inFlight} event(s) with a messageId being written by another request; retry`, {
+          throw new HttpError(503, `${outcome.inFlight} event(s) with a messageId still being written by another request; retry`, {
             'retry-after': '1',
           });
         }
@@ -185,7 +188,7 @@ export class TrackingServer {
     const rate: RateLimitSettings = source.rateLimit
       ? { requestsPerSecond: source.rateLimit.requestsPerSecond, burst: source.rateLimit.burst ?? source.rateLimit.requestsPerSecond }
       : this.config.rateLimit;
-    const decision = this.deps.limiter.take(source.id, rate, receivedAt);
+    const decision = await this.deps.limiter.take(source.id, rate, receivedAt);
     if (!decision.ok) {
       throw new HttpError(429, `rate limit of ${rate.requestsPerSecond} requests per second for source ${source.id} exceeded`, {
         'retry-after': String(retryAfterSeconds(decision.retryAfterMs)),

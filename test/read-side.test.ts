@@ -3,6 +3,9 @@
 // registry, Redis); the control plane answers the Profile API and streams the
 // audience CSV in Segment's three formats.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
 import { createRedis, type RedisClient } from '@engage/redis';
@@ -21,6 +24,8 @@ let redis: RedisClient;
 let spaceId: string;
 let audience: { id: string; key: string };
 let seq = 0;
+// The formatted export's spool goes here: the test checks nothing is left behind.
+const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'read-side-spool-'));
 
 const api = async (method: string, path: string, body?: unknown) => {
   const res = await fetch(`${base}${path}`, {
@@ -102,7 +107,7 @@ const emailsOf = (i: number) => (i % 10 === 0 ? [`u${i}@read.test`, `u${i}.alt@r
 
 beforeAll(async () => {
   const infra = testInfrastructure();
-  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
+  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, CSV_SPOOL_DIR: spoolDir });
   const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'read-side-test' }, { log: silentLogger() });
   await ensureTopics(kafka, Object.values(topics));
   codec = new SchemaCodec({ url: infra.schemaRegistryUrl });
@@ -135,6 +140,7 @@ afterAll(async () => {
   await producer?.disconnect();
   redis?.disconnect();
   await Promise.all(procs.map((p) => p.stop()));
+  fs.rmSync(spoolDir, { recursive: true, force: true });
 });
 
 describe('Profile API (Segment-compatible)', () => {
@@ -315,6 +321,7 @@ describe('audience CSV export', () => {
       const emails = emailsOf(i).sort();
       expect({ i, cols: row.slice(2) }).toEqual({ i, cols: ['', emails[0], emails[1] ?? '', `u${i}`] });
     }
+    expect(fs.readdirSync(spoolDir)).toEqual([]); // the spool is removed once the export ends
   });
 
   it('single column: one row per email, SHA-256 by default and raw when asked', async () => {

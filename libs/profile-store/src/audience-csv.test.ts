@@ -3,6 +3,7 @@ import {
   FormattedColumns,
   UNFORMATTED_HEADER,
   csvField,
+  parseIdentifiers,
   formattedRow,
   identifiersJson,
   singleColumnHeader,
@@ -64,5 +65,26 @@ describe('audience CSV formats (Segment: unformatted, formatted with indexed col
       '"say ""hi"""',
       '"two\nlines"',
     ]);
+  });
+});
+
+describe('parseIdentifiers (the export reads identifiersJson without JSON.parse when it can)', () => {
+  it('gives what JSON.parse gives, for plain values, empty ones, quotes, backslashes and unicode', () => {
+    const cases = [
+      [],
+      [{ type: 'email', id: 'a@b.c' }],
+      [
+        { type: 'user_id', id: '' },
+        { type: 'email', id: 'x,y' },
+        { type: 'email', id: 'say "hi"' },
+        { type: 'phone', id: 'back\\slash' },
+        { type: 'ios.id', id: 'ünï ☃ \n line' },
+        { type: 'anonymous_id', id: ':[not a type]' },
+      ],
+    ];
+    for (const ids of cases) {
+      const json = identifiersJson(ids);
+      expect(parseIdentifiers(json)).toEqual(JSON.parse(json));
+    }
   });
 });

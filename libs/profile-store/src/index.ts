@@ -4,3 +4,4 @@ export * from './profile-state.repository';
 export * from './change-committer';
 export * from './audience-csv';
 export * from './account-evaluation';
+export * from './audience-csv-pages';

@@ -418,13 +418,26 @@ export class ProfileStateRepository {
   }
 
   /** Members of a set (live or snapshot), a page at a time with SSCAN. */
-  async *scanMembers(key: string, pageSize = 1000): AsyncGenerator<string[]> {
-    let cursor = '0';
-    do {
-      const [next, members] = await this.deps.redis.sscan(key, cursor, 'COUNT', pageSize);
-      cursor = next;
-      if (members.length > 0) yield members;
-    } while (cursor !== '0');
+  async *scanMembers(key: string, pageSize = 1000, options: { ownConnection?: boolean } = {}): AsyncGenerator<string[]> {
+    // ownConnection: a reader that queues big commands on the shared client
+    // (an export's MGETs) would otherwise hold each SSCAN behind them.
+    const redis = options.ownConnection ? this.deps.redis.duplicate() : this.deps.redis;
+    try {
+      let cursor = '0';
+      do {
+        const [next, members] = await redis.sscan(key, cursor, 'COUNT', pageSize);
+        cursor = next;
+        if (members.length > 0) yield members;
+      } while (cursor !== '0');
+    } finally {
+      if (redis !== this.deps.redis) redis.disconnect();
+    }
+  }
+
+  /** identifiersJson bytes of each profile (null when none is stored yet), one MGET: for exports, which copy them as they are. */
+  async identifierBytesOf(spaceId: string, profileIds: string[]): Promise<Array<Buffer | null>> {
+    if (profileIds.length === 0) return [];
+    return this.deps.redis.mgetBuffer(...profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
   }
 
   /** identifiersJson of each profile (null when none is stored yet), one MGET. */

@@ -18,6 +18,11 @@ export const configSchema = z.object({
   CSV_SNAPSHOT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   /** Members read per Redis round trip by the CSV export. */
   CSV_PAGE_SIZE: z.coerce.number().int().positive().default(5000),
+  /**
+   * Where the formatted CSV export spools its one read of the snapshot (about
+   * 100 bytes per member, removed when the export ends). Default: the OS temp dir.
+   */
+  CSV_SPOOL_DIR: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -39,7 +39,7 @@ const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX
 const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const preview = new AudiencePreview({ pageSize: 500, sampleSize: 10 }, { profiles });
 const exporter = new AudienceExport(
-  { snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE },
+  { snapshotTtlSeconds: config.CSV_SNAPSHOT_TTL_SECONDS, pageSize: config.CSV_PAGE_SIZE, spoolDir: config.CSV_SPOOL_DIR },
   { profiles, graph },
 );
 

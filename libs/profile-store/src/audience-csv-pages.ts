@@ -383,9 +383,37 @@ function grow(out: Buffer, used: number, need: number, alloc: PageAllocator): Bu
   return bigger;
 }
 
+let hashScratch = Buffer.allocUnsafe(256);
+
+/**
+ * SHA-256 hex of normaliseForHash(value) for json[start, end). NOTE: for an
+ * ASCII value it normalises the bytes in place of three strings per value:
+ * trimming is of spaces only (JSON escapes every other ASCII whitespace, and
+ * escaped values never get here), lower-casing of A-Z only. Any other byte
+ * takes the string path, whose Unicode rules it must match.
+ */
+function hashOfValue(json: Buffer, start: number, end: number, idType: string, lowerCase: boolean): string {
+  let upper = false;
+  for (let i = start; i < end; i++) {
+    const b = json[i]!;
+    if (b >= 128) return sha256Hex(normaliseForHash(idType, json.toString('utf8', start, end)));
+    if (b >= 65 && b <= 90) upper = true;
+  }
+  while (start < end && json[start] === 32) start++;
+  while (end > start && json[end - 1] === 32) end--;
+  if (!lowerCase || !upper) return sha256Hex(json.subarray(start, end));
+  if (hashScratch.length < end - start) hashScratch = Buffer.allocUnsafe(2 * (end - start));
+  for (let i = start; i < end; i++) {
+    const b = json[i]!;
+    hashScratch[i - start] = b >= 65 && b <= 90 ? b + 32 : b;
+  }
+  return sha256Hex(hashScratch.subarray(0, end - start));
+}
+
 /** Single-column rows of a page: one per value of `idType`, SHA-256 of the normalised value unless raw. */
 export function singleColumnPage(identifiers: Buffer[], idType: string, hashed: boolean, alloc: PageAllocator = Buffer.allocUnsafe): Buffer {
   const wanted = Buffer.from(idType, 'utf8');
+  const lowerCase = normaliseForHash(idType, 'A') === 'a';
   let out = alloc(identifiers.length * (hashed ? 66 : 40));
   let at = 0;
   for (const json of identifiers) {
@@ -403,7 +431,7 @@ export function singleColumnPage(identifiers: Buffer[], idType: string, hashed: 
           const start = ranges[v]!;
           const end = ranges[v + 1]!;
           if (at + 2 * (end - start) + 70 > out.length) out = grow(out, at, 2 * (end - start) + 70, alloc);
-          if (hashed) at += out.write(sha256Hex(normaliseForHash(idType, json.toString('utf8', start, end))), at, 'latin1');
+          if (hashed) at += out.write(hashOfValue(json, start, end, idType, lowerCase), at, 'latin1');
           else at = copyField(out, at, json, start, end);
           out[at++] = NEWLINE;
         }

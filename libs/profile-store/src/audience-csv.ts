@@ -134,8 +134,8 @@ export function normaliseForHash(type: string, value: string): string {
 }
 
 // crypto.hash (Node >= 20.12) is the one-shot form: no Hash object per value.
-export const sha256Hex: (s: string) => string =
-  typeof crypto.hash === 'function' ? (s) => crypto.hash('sha256', s, 'hex') : (s) => crypto.createHash('sha256').update(s).digest('hex');
+export const sha256Hex: (data: string | Buffer) => string =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 export function singleColumnHeader(idType: string): string {
   return csvLine([idType]);

@@ -39,9 +39,14 @@ export interface AudienceExportRequest {
 }
 
 /** Pages of ids read ahead of the formatting: Redis works on them while Node formats this one. */
-const READ_AHEAD_PAGES = 4;
-/** Pages of member ids the SSCAN chain may run ahead (ids only: a few MB). */
-const MEMBER_PAGES_AHEAD = 16;
+const READ_AHEAD_PAGES = 3;
+/**
+ * Pages of member ids the SSCAN chain may run ahead. NOTE: few on purpose:
+ * what waits here outlives two young-generation GCs and is promoted, and with
+ * 16 pages ahead the old space filled with ~90 MB of dead member ids between
+ * full GCs (peak RSS +160 MB for a million members, against +95 MB with 2).
+ */
+const MEMBER_PAGES_AHEAD = 2;
 
 export class AudienceExport {
   constructor(

@@ -86,7 +86,7 @@ export class AudienceExport {
       await write(out, layout.header());
       let profiles = 0;
       for await (const records of spoolRecords(fs.createReadStream(spoolPath, { highWaterMark: 1 << 20 }))) {
-        profiles += records.length;
+        profiles += records.starts.length - 1;
         await writePage(out, formattedPage(records, layout, buffers.take), buffers);
       }
       return { profiles };

@@ -15,16 +15,18 @@
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
-const { createKafka, createProducer, ensureTopics, topicRegistry, BatchConsumer, DeadLetterWriter } = require('@engage/kafka');
+const { createKafka, ensureTopics, topicRegistry, BatchConsumer, DeadLetterWriter } = require('@engage/kafka');
 const { silentLogger } = require('@engage/logging');
 const { createRedis } = require('@engage/redis');
 const { SchemaCodec, valueSubject } = require('@engage/schemas');
 const { DEFAULT_COMPILED_RULES } = require('@engage/identity');
 const { createResolverConsumer } = require('@engage/identity-resolver/dist/resolver.consumer');
 const { IdentityRepository } = require('@engage/identity-resolver/dist/identity.repository');
-const { newProfileId } = require('@engage/identity-resolver/dist/resolve.step');
+const { createResolverProducer } = require('@engage/identity-resolver/dist/resolver.producer');
 
 const env = process.env;
 const EVENTS = Number(env.EVENTS ?? 100000);
@@ -37,6 +39,9 @@ const ROUNDS = Number(env.ROUNDS ?? 3);
 const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const registryUrl = env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// CPU_PROFILE=<dir>: a V8 CPU profile of each timed phase (<dir>/<name>-<round>.cpuprofile), for `node --cpu-prof`-style analysis
+// without the seeding and stream encoding mixed in.
+const CPU_PROFILE = env.CPU_PROFILE;
 
 const log = silentLogger();
 const run = `bench-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
@@ -48,7 +53,9 @@ const SPACE = 'spa_bench';
 const kafka = createKafka({ brokers, clientId: 'identity-bench' }, { log });
 const codec = new SchemaCodec({ url: registryUrl });
 const redis = createRedis({ url: redisUrl });
-const producer = createProducer(kafka);
+// The resolver's producer (libs/kafka's settings, its faster Java-compatible partitioner), as main.ts runs it;
+// the passthrough uses the same one, so both pay the same for partitioning.
+const producer = createResolverProducer(kafka);
 
 let seed = 42;
 const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -57,6 +64,7 @@ const pick = (n) => Math.floor(random() * n);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 let msg = 0;
 let round = 0;
+let profiled = 0;
 const raw = (over) => ({
   message_id: `${run}-${++msg}`,
   type: 'track',
@@ -118,7 +126,6 @@ async function seedKnown() {
       requests.push({
         spaceId: SPACE,
         messageId,
-        newProfileId: newProfileId(SPACE, messageId),
         ids: [
           { type: 'user_id', id: `u${p}` },
           { type: 'anonymous_id', id: `a${p}` },
@@ -146,6 +153,12 @@ async function measure(name, makeConsumer) {
     if (done >= EVENTS) finish();
   };
   const consumer = makeConsumer(onChunk);
+  const profiler = CPU_PROFILE ? new Session() : null;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const redis0 = await redisCpu();
   await consumer.start();
@@ -154,6 +167,11 @@ async function measure(name, makeConsumer) {
   clearTimeout(timeout);
   const cpu = process.cpuUsage(cpu0);
   const redisSeconds = (await redisCpu()) - redis0;
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(`${CPU_PROFILE}/${name}-${++profiled}.cpuprofile`, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   await consumer.stop();
   const seconds = (last - first) / 1000;
   // CPU per event of this process and of the Redis server (the latter includes other clients' work, if any).

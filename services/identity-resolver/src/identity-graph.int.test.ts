@@ -43,7 +43,6 @@ function request(external: ExternalId[], opts: Opts = {}): ResolveRequest {
   return {
     spaceId: SPACE,
     messageId,
-    newProfileId: newProfileId(SPACE, messageId),
     ids: external,
     rules: opts.rules ?? defaults,
     accountId: opts.account ? accountProfileId(SPACE, opts.account) : null,
@@ -93,6 +92,13 @@ describe('identity graph (Lua in real Redis)', () => {
     // Later events of either id land on the survivor.
     expect((await resolve(ids(['anonymous_id', 'a2']))).profileId).toBe(browsing.profileId);
     await sound();
+  });
+
+  it('names a new profile after its space and message id exactly as newProfileId does (multi-byte ids too)', async () => {
+    for (const messageId of [`plain-${++msg}`, `ünïcødé-\u{1F600}-${++msg}`]) {
+      const created = await resolve(ids(['anonymous_id', `anon-${messageId}`]), { messageId });
+      expect(created).toEqual(expect.objectContaining({ created: true, profileId: newProfileId(SPACE, messageId) }));
+    }
   });
 
   it('two users sharing a device do not merge when user_id is limited to 1: the device id is dropped, the event lands on the user', async () => {

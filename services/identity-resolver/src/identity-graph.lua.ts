@@ -21,15 +21,18 @@
 // violation and try again. Then the profile of the highest-priority remaining
 // id survives, the others merge into it, and new ids are added.
 //
-// ARGV: rules JSON, result TTL (s), the events as one JSON array of
-// [messageId, newPid, accountId or '', event time (ms), [type1, value1, type2, value2, ...]]
-// (one argument, decoded in C by cjson: thousands of separate arguments cost more on both sides).
+// ARGV: rules JSON, result TTL (s), the events as one flat JSON array of strings:
+// messageId, accountId or '', event time (ms, decimal), n, then n (type, value) pairs; the next event follows;
+// then the space id (a new profile's id derives from it and the message id: newProfileId in resolve.step.ts).
+// (One argument, decoded in C by cjson: thousands of separate arguments cost more on both sides; a flat array of
+// strings is a third cheaper to decode than an array per event, and the time stays text until a window needs it.)
 // Reply: per event, 'P' .. pid when nothing changed, 'C' .. pid for a new profile of exactly the
 // event's ids, else a JSON object.
 export const IDENTITY_GRAPH_LUA = `
 local prefix = KEYS[1]
 local rules = cjson.decode(ARGV[1])
 local ttl = tonumber(ARGV[2])
+local space = ARGV[4]
 local SEP = '\\31'
 
 local function limitOf(t)
@@ -48,7 +51,8 @@ local function members(pid)
     for j = 1, #flat, 2 do
       local s = flat[j]
       local i = string.find(s, SEP, 1, true)
-      m[#m + 1] = { t = string.sub(s, 1, i - 1), score = tonumber(flat[j + 1]) }
+      -- The score stays text until a windowed limit needs it (most types count 'ever').
+      m[#m + 1] = { t = string.sub(s, 1, i - 1), score = flat[j + 1] }
     end
     membersCache[pid] = m
   end
@@ -59,7 +63,7 @@ local function counts(pid, ts)
   local c = {}
   for _, x in ipairs(members(pid)) do
     local w = limitOf(x.t)[2]
-    if w == 0 or x.score >= ts - w then c[x.t] = (c[x.t] or 0) + 1 end
+    if w == 0 or tonumber(x.score) >= ts - w then c[x.t] = (c[x.t] or 0) + 1 end
   end
   return c
 end
@@ -88,18 +92,40 @@ local function violations(cands, ts)
   return any or mergeCapHit, bad, mergeCapHit
 end
 
-local function resolveOne(messageId, newPid, account, ts, cands)
+local function resolveOne(messageId, account, ts, ev, at, n)
   local resultKey = prefix .. 'res:' .. messageId
   -- One MGET for the cached result and every id: far cheaper than a call each.
   local keys = { resultKey }
-  for i, c in ipairs(cands) do keys[i + 1] = prefix .. 'id:' .. c.t .. SEP .. c.v end
+  for j = 0, n - 1 do keys[j + 2] = prefix .. 'id:' .. ev[at + 2 * j] .. SEP .. ev[at + 2 * j + 1] end
   local found = redis.call('MGET', unpack(keys))
   if found[1] then return found[1] end
 
-  local first, same = nil, true
-  for i, c in ipairs(cands) do
-    -- NOTE: a missing key is false in Lua, not nil.
-    if found[i + 1] then c.pid = found[i + 1] else c.pid = nil end
+  -- The common case, without building candidates: every id already on one profile, no account to link.
+  -- NOTE: a missing key is false in Lua, not nil.
+  local known = found[2]
+  if known and account == '' then
+    local same = true
+    for j = 3, n + 1 do
+      if found[j] ~= known then same = false; break end
+    end
+    if same then
+      for j = 0, n - 1 do
+        local t = ev[at + 2 * j]
+        -- Sliding windows count values by when they were last seen.
+        if limitOf(t)[2] > 0 then
+          redis.call('ZADD', prefix .. 'p:' .. known .. ':ids', 'XX', 'GT', ts, t .. SEP .. ev[at + 2 * j + 1])
+          membersCache[known] = nil
+        end
+      end
+      return 'P' .. known
+    end
+  end
+
+  local cands, first, same = {}, nil, true
+  for j = 1, n do
+    local c = { t = ev[at + 2 * j - 2], v = ev[at + 2 * j - 1] }
+    if found[j + 1] then c.pid = found[j + 1] end
+    cands[j] = c
     if c.pid == nil or (first ~= nil and c.pid ~= first) then same = false end
     if first == nil then first = c.pid end
   end
@@ -140,7 +166,11 @@ local function resolveOne(messageId, newPid, account, ts, cands)
     if c.pid then base = c.pid; break end
   end
   local created = false
-  if base == nil then base = newPid; created = true end
+  if base == nil then
+    -- Deterministic (a replay creates the same id), computed only here: most events create nothing.
+    base = 'pro_' .. string.sub(redis.sha1hex(space .. '\\0' .. messageId), 1, 26)
+    created = true
+  end
   local baseIds = prefix .. 'p:' .. base .. ':ids'
   local baseAcc = prefix .. 'p:' .. base .. ':acc'
 
@@ -193,11 +223,12 @@ local function resolveOne(messageId, newPid, account, ts, cands)
   return result
 end
 
-local out = {}
-for _, ev in ipairs(cjson.decode(ARGV[3])) do
-  local flat, cands = ev[5], {}
-  for i = 1, #flat, 2 do cands[#cands + 1] = { t = flat[i], v = flat[i + 1] } end
-  out[#out + 1] = resolveOne(ev[1], ev[2], ev[3], ev[4], cands)
+local ev, out, i = cjson.decode(ARGV[3]), {}, 1
+local size = #ev
+while i <= size do
+  local n = ev[i + 3]
+  out[#out + 1] = resolveOne(ev[i], ev[i + 1], ev[i + 2], ev, i + 4, n)
+  i = i + 4 + 2 * n
 end
 return out
 `;

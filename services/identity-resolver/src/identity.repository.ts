@@ -7,9 +7,8 @@ import { IDENTITY_GRAPH_LUA } from './identity-graph.lua';
 
 export interface ResolveRequest {
   spaceId: string;
+  /** Also names the profile the event creates, if any: newProfileId(spaceId, messageId), derived in the script. */
   messageId: string;
-  /** Used only when the event creates a profile. */
-  newProfileId: string;
   /** User-level ids, highest priority first. */
   ids: ExternalId[];
   rules: CompiledIdentityRules;
@@ -39,8 +38,10 @@ const splitId = (s: string): ExternalId => {
   const i = s.indexOf(SEP);
   return { type: s.slice(0, i), id: s.slice(i + 1) };
 };
+// Shared by every result that has nothing to list (most of them): no garbage per event. Frozen: never written.
+const NONE: never[] = Object.freeze([]) as unknown as never[];
 // cjson encodes an empty Lua table as {} rather than [].
-const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
+const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : NONE);
 
 type GraphClient = { resolveIdentityBatch(key: string, ...args: Array<string | number>): Promise<string[]> };
 
@@ -72,19 +73,21 @@ export class IdentityRepository {
     // NOTE: issued together, not awaited one by one: auto-pipelining sends them in one write.
     await Promise.all(
       [...bySpace.entries()].map(async ([spaceId, indexes]) => {
-        const events = indexes.map((i) => {
+        // One flat array of strings (identity-graph.lua.ts, ARGV): cheaper to build here and to decode in Redis.
+        const events: Array<string | number> = [];
+        for (const i of indexes) {
           const r = requests[i]!;
-          const flat: string[] = [];
-          for (const x of r.ids) flat.push(x.type, x.id);
-          return [r.messageId, r.newProfileId, r.accountId ?? '', r.timestamp, flat];
-        });
+          events.push(r.messageId, r.accountId ?? '', String(r.timestamp), r.ids.length);
+          for (const x of r.ids) events.push(x.type, x.id);
+        }
         const replies = await client.resolveIdentityBatch(
           this.spacePrefix(spaceId),
           requests[indexes[0]!]!.rules.scriptJson,
           this.config.resultTtlSeconds,
           JSON.stringify(events),
+          spaceId,
         );
-        indexes.forEach((i, k) => (results[i] = parse(replies[k]!, requests[i]!)));
+        for (let k = 0; k < indexes.length; k++) results[indexes[k]!] = parse(replies[k]!, requests[indexes[k]!]!);
       }),
     );
     return results;
@@ -98,11 +101,11 @@ export class IdentityRepository {
 const unchanged = (profileId: string): ResolveResult => ({
   profileId,
   created: false,
-  merged: [],
-  added: [],
-  gained: [],
-  dropped: [],
-  all: [],
+  merged: NONE,
+  added: NONE,
+  gained: NONE,
+  dropped: NONE,
+  all: NONE,
   accountLinked: false,
 });
 

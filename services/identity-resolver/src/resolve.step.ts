@@ -12,7 +12,10 @@ import type { ResolverMetrics } from './resolver.metrics';
 // One-shot digest: several times cheaper than createHash() on the per-event path.
 const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex');
 
-/** Deterministic ids: a replayed event maps to the same profile and change ids. */
+/**
+ * Deterministic ids: a replayed event maps to the same profile and change ids.
+ * NOTE: the identity-graph script derives new profile ids the same way (redis.sha1hex); this is the reference.
+ */
 export const newProfileId = (spaceId: string, messageId: string) => `pro_${hash(spaceId, messageId).slice(0, 26)}`;
 export const accountProfileId = (spaceId: string, groupId: string) => `acc_${hash(spaceId, 'group_id', groupId).slice(0, 26)}`;
 
@@ -55,14 +58,22 @@ export class ResolveStep {
     private readonly deps: ResolveStepDeps,
   ) {}
 
-  private schemaIds(): Promise<{ raw: number; resolved: number } | null> {
+  /** The registry ids of RawEvent and ResolvedEvent under this step's subjects, or null when the byte splicing cannot apply. */
+  schemaIds(): Promise<{ raw: number; resolved: number } | null> {
     const rawTopic = this.config.rawTopic;
     if (!rawTopic || !resolvedExtendsRaw()) return Promise.resolve(null);
     // Registering an identical schema is idempotent and answers its id.
     this.fastIds ??= Promise.all([
       this.deps.codec.register(valueSubject(rawTopic), 'RawEvent'),
       this.deps.codec.register(valueSubject(this.config.resolvedTopic), 'ResolvedEvent'),
-    ]).then(([raw, resolved]) => ({ raw, resolved }));
+    ]).then(
+      ([raw, resolved]) => ({ raw, resolved }),
+      (err: unknown) => {
+        // Not cached: the next chunk asks the registry again (this one is retried).
+        this.fastIds = null;
+        throw err;
+      },
+    );
     return this.fastIds;
   }
 
@@ -103,7 +114,6 @@ export class ResolveStep {
         request: {
           spaceId: e.space_id,
           messageId: e.message_id,
-          newProfileId: newProfileId(e.space_id, e.message_id),
           ids: ids.user,
           rules,
           accountId: groupId ? accountProfileId(e.space_id, groupId.id) : null,
@@ -169,6 +179,8 @@ export class ResolveStep {
   /** Merges, ids added to an existing profile, and account links, as engage.identity.changes records. */
   identityChanges(e: RawEvent, r: ResolveResult, p: Pick<Prepared, 'request' | 'accountIds'>, now: number): IdentityChange[] {
     const accountId = p.request.accountId;
+    // Most events announce nothing: no records built for them.
+    if (r.merged.length === 0 && (r.added.length === 0 || r.created) && !(r.accountLinked && accountId)) return [];
     const base = {
       space_id: e.space_id,
       profile_id: r.profileId,

@@ -9,6 +9,7 @@ import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { graphViolations, readGraph, survivorOf } from './graph.inspector';
 import { IdentityRepository } from './identity.repository';
 import { accountProfileId } from './resolve.step';
+import { RawEventDecoder } from './raw-decoding';
 import { resolvedFromRaw } from './resolved-encoding';
 import { createResolverConsumer } from './resolver.consumer';
 
@@ -159,6 +160,39 @@ describe('resolved-event encoding', () => {
         resolvedAt: 1,
       }),
     ).toBeNull();
+  });
+});
+
+describe('raw-event decoding', () => {
+  it('decodes RawEvent bytes synchronously to what the codec decodes; other writers and bad bytes go through the codec', async () => {
+    const topics = topicRegistry(`${uniqueName('dec')}.`, { partitions: 1 });
+    await codec.registerTopics([topics.eventsRaw]);
+    const subject = valueSubject(topics.eventsRaw.name);
+    const rawId = await codec.register(subject, 'RawEvent');
+    const decoder = new RawEventDecoder({ codec, rawSchemaId: async () => rawId });
+    const events = [
+      raw({ user_id: 'ü-1', anonymous_id: 'a-\u{1F600}', sent_at: 1_760_000_000_001, traits_json: '{"email":"Ada@X.co"}' }),
+      raw({
+        type: 'group',
+        group_id: 'acme',
+        external_ids: [{ type: 'crm_id', id: 'c1', collection: 'users', encoding: 'none' }],
+      }),
+    ];
+    for (const e of events) {
+      const bytes = await codec.encode(subject, e);
+      expect(await decoder.decode(bytes)).toEqual(await codec.decode(bytes)); // the first call learns the schema id
+      const sync = decoder.decode(bytes);
+      expect(sync).not.toBeInstanceOf(Promise);
+      expect(sync).toEqual(e);
+    }
+    const bytes = await codec.encode(subject, events[0]);
+    // Truncated and trailing bytes, and a message without the wire-format header: the codec's errors.
+    await expect(Promise.resolve().then(() => decoder.decode(bytes.subarray(0, bytes.length - 3)))).rejects.toThrow(/truncated/i);
+    await expect(Promise.resolve().then(() => decoder.decode(Buffer.concat([bytes, Buffer.from([1])])))).rejects.toThrow(/trailing/i);
+    await expect(Promise.resolve().then(() => decoder.decode(Buffer.from('{"json":true}')))).rejects.toThrow(/not Confluent wire format/);
+    // Another writer schema id: decoded by the codec with that writer's schema.
+    const other = new RawEventDecoder({ codec, rawSchemaId: async () => rawId + 1000 });
+    expect(await other.decode(bytes)).toEqual(events[0]);
   });
 });
 

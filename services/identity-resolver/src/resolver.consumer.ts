@@ -7,6 +7,7 @@ import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
 import type { RawEvent, SchemaCodec } from '@engage/schemas';
 import { IdentityRepository } from './identity.repository';
+import { RawEventDecoder } from './raw-decoding';
 import { ResolveStep } from './resolve.step';
 import type { ResolverMetrics } from './resolver.metrics';
 
@@ -44,6 +45,7 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
     { rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic },
     { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics },
   );
+  const raw = new RawEventDecoder({ codec: deps.codec, rawSchemaId: async () => (await step.schemaIds())?.raw ?? null });
   return new BatchConsumer<RawEvent>(
     {
       groupId: config.groupId,
@@ -56,7 +58,7 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       kafka: deps.kafka,
       log: deps.log,
       step: 'resolve',
-      decode: (m) => deps.codec.decode<RawEvent>(m.value),
+      decode: (m) => raw.decode(m.value),
       handle: (messages) => step.handle(messages),
       deadLetters: new DeadLetterWriter({ topic: config.dlqTopic }, { producer: deps.producer }),
       onChunk: deps.onChunk,

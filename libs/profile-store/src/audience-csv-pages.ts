@@ -122,6 +122,88 @@ function scanIdentifiers(json: Buffer): boolean {
   return true;
 }
 
+/** Whether the last copyJsonFieldAndScan filled `ranges` (false: the JSON holds an escape). */
+let scanned = false;
+
+// Cursors of copyJsonFieldAndScan (module state, so its hot loop allocates no closure per row).
+let outAt = 0;
+let jsonAt = 0;
+
+/** Copies the string at json[jsonAt] (a '"') through its closing quote, quotes doubled; false at an escape (not copied). */
+function copyJsonString(out: Buffer, json: Buffer): boolean {
+  const n = json.length;
+  out[outAt++] = QUOTE;
+  out[outAt++] = QUOTE;
+  jsonAt++;
+  for (;;) {
+    if (jsonAt >= n) return false;
+    const b = json[jsonAt]!;
+    if (b === QUOTE) break;
+    if (b === BACKSLASH) return false;
+    out[outAt++] = b;
+    jsonAt++;
+  }
+  out[outAt++] = QUOTE;
+  out[outAt++] = QUOTE;
+  jsonAt++;
+  return true;
+}
+
+/**
+ * copyJsonField and scanIdentifiers in one pass over the bytes (the formatted
+ * export's first pass does both for every row); sets `scanned`.
+ */
+function copyJsonFieldAndScan(out: Buffer, at: number, json: Buffer): number {
+  const n = json.length;
+  if (n <= 2) {
+    ranges[0] = 0;
+    scanned = true;
+    return copyJsonField(out, at, json);
+  }
+  outAt = at;
+  out[outAt++] = QUOTE;
+  out[outAt++] = json[0]!; // '{'
+  jsonAt = 1;
+  let w = 1;
+  let types = 0;
+  let ok = true;
+  while (jsonAt < n && json[jsonAt] === QUOTE) {
+    room(w, 3);
+    const header = w;
+    ranges[w] = jsonAt + 1;
+    if (!(ok = copyJsonString(out, json))) break;
+    ranges[w + 1] = jsonAt - 1;
+    w += 3;
+    out[outAt++] = json[jsonAt++]!; // ':'
+    out[outAt++] = json[jsonAt++]!; // '['
+    let values = 0;
+    while (json[jsonAt] === QUOTE) {
+      room(w, 2);
+      ranges[w] = jsonAt + 1;
+      if (!(ok = copyJsonString(out, json))) break;
+      ranges[w + 1] = jsonAt - 1;
+      w += 2;
+      values++;
+      if (json[jsonAt] === COMMA) out[outAt++] = json[jsonAt++]!;
+    }
+    if (!ok) break;
+    ranges[header + 2] = values;
+    types++;
+    if (json[jsonAt] === CLOSE_BRACKET) out[outAt++] = json[jsonAt++]!;
+    if (json[jsonAt] === COMMA) out[outAt++] = json[jsonAt++]!;
+  }
+  // The rest: the closing '}', or after an escape the remainder, quotes doubled.
+  for (; jsonAt < n; jsonAt++) {
+    const b = json[jsonAt]!;
+    out[outAt++] = b;
+    if (b === QUOTE) out[outAt++] = QUOTE;
+  }
+  out[outAt++] = QUOTE;
+  if (ok) ranges[0] = types;
+  scanned = ok;
+  return outAt;
+}
+
 /** Whether the row in `ranges` fits a spool record's uint16 counts (identity limits keep them far below). */
 function fitsSpoolGroups(): boolean {
   if (ranges[0]! > 0xffff) return false;
@@ -269,9 +351,9 @@ export class FormattedLayout {
       const prefixAt = at + 8;
       at = writeCsvKey(out, prefixAt, keys[i]!);
       out[at++] = COMMA;
-      at = copyJsonField(out, at, json);
+      at = copyJsonFieldAndScan(out, at, json);
       putU32(out, at - prefixAt, recordAt + 4);
-      if (scanIdentifiers(json) && fitsSpoolGroups()) {
+      if (scanned && fitsSpoolGroups()) {
         this.observeRanges(json);
         out[at++] = 0;
         putU16(out, ranges[0]!, at);

@@ -19,14 +19,13 @@ import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
-const { createKafka, ensureTopics, topicRegistry, BatchConsumer, DeadLetterWriter } = require('@engage/kafka');
+const { createKafka, createProducer, ensureTopics, topicRegistry, BatchConsumer, DeadLetterWriter } = require('@engage/kafka');
 const { silentLogger } = require('@engage/logging');
 const { createRedis } = require('@engage/redis');
 const { SchemaCodec, valueSubject } = require('@engage/schemas');
 const { DEFAULT_COMPILED_RULES } = require('@engage/identity');
 const { createResolverConsumer } = require('@engage/identity-resolver/dist/resolver.consumer');
 const { IdentityRepository } = require('@engage/identity-resolver/dist/identity.repository');
-const { createResolverProducer } = require('@engage/identity-resolver/dist/resolver.producer');
 
 const env = process.env;
 const EVENTS = Number(env.EVENTS ?? 100000);
@@ -53,9 +52,8 @@ const SPACE = 'spa_bench';
 const kafka = createKafka({ brokers, clientId: 'identity-bench' }, { log });
 const codec = new SchemaCodec({ url: registryUrl });
 const redis = createRedis({ url: redisUrl });
-// The resolver's producer (libs/kafka's settings, its faster Java-compatible partitioner), as main.ts runs it;
-// the passthrough uses the same one, so both pay the same for partitioning.
-const producer = createResolverProducer(kafka);
+// libs/kafka's producer, as the services run it; the passthrough uses the same one.
+const producer = createProducer(kafka);
 
 let seed = 42;
 const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

@@ -6,7 +6,7 @@
 // The row functions of audience-csv.ts stay the reference: these give the same
 // text (audience-csv-pages.test.ts), and fall back to them for the rare stored
 // value that holds a JSON escape (a backslash).
-import { csvField, formattedRow, normaliseForHash, parseIdentifiers, sha256Hex, singleColumnRows } from './audience-csv';
+import { csvField, formattedHeader, formattedRow, normaliseForHash, parseIdentifiers, sha256Hex, singleColumnRows } from './audience-csv';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -388,8 +388,7 @@ export class FormattedLayout {
   }
 
   header(): string {
-    const names = this.columns().map(([type, i]) => (i === 0 ? type : `${type}_${i}`));
-    return `${['key', 'external_ids', ...names].map(csvField).join(',')}\n`;
+    return formattedHeader(this.columns());
   }
 }
 

@@ -68,7 +68,7 @@ describe('audience CSV formats (Segment: unformatted, formatted with indexed col
   });
 });
 
-describe('parseIdentifiers (the export reads identifiersJson without JSON.parse when it can)', () => {
+describe('parseIdentifiers', () => {
   it('gives what JSON.parse gives, for plain values, empty ones, quotes, backslashes and unicode', () => {
     const cases = [
       [],

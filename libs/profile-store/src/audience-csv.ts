@@ -59,24 +59,8 @@ export function identifiersJson(ids: ExternalIdPair[]): string {
   return JSON.stringify(Object.fromEntries(idsByType(ids)));
 }
 
-/**
- * The values per type of an identifiersJson string. NOTE: hot path of a
- * million-row export (JSON.parse was its largest cost): identifiersJson output
- * without a backslash has a '"' only around keys and values, so a split on '"'
- * gives them directly: odd pieces are strings, and a piece after one that
- * starts with ':' names a type. Anything else (escapes) goes to JSON.parse.
- */
-export function parseIdentifiers(json: string): Record<string, string[]> {
-  if (json.includes('\\')) return JSON.parse(json) as Record<string, string[]>;
-  const pieces = json.split('"');
-  const out: Record<string, string[]> = {};
-  let values: string[] = [];
-  for (let i = 1; i < pieces.length; i += 2) {
-    if (pieces[i + 1]!.charCodeAt(0) === 58 /* ':' */) out[pieces[i]!] = values = [];
-    else values.push(pieces[i]!);
-  }
-  return out;
-}
+/** The values per type of an identifiersJson string (the text path; audience-csv-pages.ts reads the bytes). */
+export const parseIdentifiers = (json: string) => JSON.parse(json) as Record<string, string[]>;
 
 const parsed = (p: ExportedProfile) => parseIdentifiers(p.json);
 
@@ -113,9 +97,13 @@ export class FormattedColumns {
   }
 
   header(): string {
-    return csvLine(['key', 'external_ids', ...this.columns().map(([type, i]) => (i === 0 ? type : `${type}_${i}`))]);
+    return formattedHeader(this.columns());
   }
 }
+
+/** The formatted header: key, external_ids, then email, email_1, ... per column. */
+export const formattedHeader = (columns: Array<[string, number]>) =>
+  csvLine(['key', 'external_ids', ...columns.map(([type, i]) => (i === 0 ? type : `${type}_${i}`))]);
 
 export function formattedRow(p: ExportedProfile, columns: Array<[string, number]>): string {
   const byType = parsed(p);

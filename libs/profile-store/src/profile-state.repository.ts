@@ -440,12 +440,6 @@ export class ProfileStateRepository {
     return this.deps.redis.mgetBuffer(...profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
   }
 
-  /** identifiersJson of each profile (null when none is stored yet), one MGET. */
-  async identifiersOf(spaceId: string, profileIds: string[]): Promise<Array<string | null>> {
-    if (profileIds.length === 0) return [];
-    return this.deps.redis.mget(...profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
-  }
-
   async dropSnapshot(key: string): Promise<void> {
     await this.deps.redis.unlink(key);
   }

@@ -7,17 +7,11 @@ import { createRuntime, opsComponent } from '@engage/service';
 import { configSchema } from './config';
 import { createResolverConsumer } from './resolver.consumer';
 import { ResolverMetrics } from './resolver.metrics';
-import { createResolverProducer } from './resolver.producer';
 import { SpaceRules } from './space-rules';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('identity-resolver', config);
-const { kafka, codec, redis, log, topics, metrics } = runtime;
-// Replaces the runtime's producer (never connected): same settings, faster partitioner (resolver.producer.ts).
-const producer = createResolverProducer(kafka);
-const infrastructure = runtime.infrastructure.map((c) =>
-  c.name === 'producer' ? { name: 'producer', start: () => producer.connect(), stop: () => producer.disconnect() } : c,
-);
+const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 
 const store = new ConfigStore(
   { topic: topics.config.name, groupPrefix: 'identity-resolver' },
@@ -49,7 +43,7 @@ const consumer = createResolverConsumer(
 );
 
 runtime.service.add(
-  ...infrastructure,
+  ...runtime.infrastructure,
   { name: 'dlq-topic', start: () => ensureTopics(kafka, [dlqTopic]), stop: async () => {} },
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   { name: 'events-consumer', start: () => consumer.start(), stop: () => consumer.stop(), healthcheck: () => consumer.healthcheck() },

@@ -1,14 +1,11 @@
-// The resolver's producer: libs/kafka's idempotent producer with a faster
-// Java-compatible partitioner. Every resolved event and identity change is
-// keyed by a profile id (`pro_` + 26 hex digits), and kafkajs's murmur2 builds
-// 64-bit Long objects for every 4 key bytes: ~4 us per such key, a tenth of the
-// resolver's CPU per event. This is the same hash (Kafka's Utils.murmur2, as
-// kafkajs's DefaultPartitioner computes it) in 32-bit integer arithmetic, so
-// every key lands on the partition it always did.
-// NOTE: belongs in libs/kafka createProducer (it takes no partitioner yet);
-// until then the Kafka handed to it is wrapped so its settings stay the one source.
-import { createProducer, type Kafka, type Producer } from '@engage/kafka';
+// Kafka's default partitioner (murmur2 of the key, as Java clients and
+// kafkajs's DefaultPartitioner compute it), in 32-bit integer arithmetic.
+// NOTE: kafkajs's own murmur2 builds 64-bit Long objects for every 4 key
+// bytes: ~4 us per 30-byte profile id, a tenth of the identity resolver's CPU
+// per event. This one puts every key on the partition kafkajs (and Java) would
+// (partitioner.test.ts), so switching to it moved no key.
 import { randomBytes } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
 
 type ProducerConfig = NonNullable<Parameters<Kafka['producer']>[0]>;
 type Partitioner = ReturnType<NonNullable<ProducerConfig['createPartitioner']>>;
@@ -60,11 +57,3 @@ export const javaCompatiblePartitioner = (): Partitioner => {
     return available.length > 0 ? available[next % available.length]!.partitionId : next % partitionMetadata.length;
   };
 };
-
-/** libs/kafka's idempotent producer, partitioning with javaCompatiblePartitioner. */
-export function createResolverProducer(kafka: Kafka): Producer {
-  const withPartitioner = {
-    producer: (config?: ProducerConfig) => kafka.producer({ ...config, createPartitioner: javaCompatiblePartitioner }),
-  };
-  return createProducer(withPartitioner as Kafka);
-}

@@ -1,8 +1,8 @@
 // The fast partitioner must put every key exactly where kafkajs's DefaultPartitioner
-// (Kafka's Java murmur2) puts it: a resolver on either would break per-profile order.
+// (Kafka's Java murmur2) puts it: a producer on either would break per-key order.
 import { randomBytes } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
-import { javaCompatiblePartitioner, murmur2 } from './resolver.producer';
+import { javaCompatiblePartitioner, murmur2 } from './partitioner';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 

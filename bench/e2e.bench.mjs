@@ -28,6 +28,8 @@ import { clearInterval, setInterval } from 'node:timers';
 import {
   benchEnv,
   controlPlaneApi,
+  cpuMeter,
+  kafkaPid,
   dropKeys,
   passthroughRate,
   pct,
@@ -169,8 +171,13 @@ async function main() {
     const progress = setInterval(async () => log(`evaluator: committed ${await committed()}, changes ${changes.length}`), 10_000);
     // From its first change record (it is consuming: process start and group join excluded) to its last commit.
     const first = await until(() => (changes.length > 0 ? { at: performance.now(), offset: 0 } : null), 'first change record', 120_000);
+    const stopCpu = await cpuMeter(env.REDIS_URL, { evaluator: ev.child.pid, kafka: kafkaPid() });
     await until(async () => (await committed()) >= EVENTS, 'evaluator to catch up', 600_000);
     const evEnd = performance.now();
+    const cpu = await stopCpu();
+    // CPU per event over the backlog (from the first change on: a few events before it are not counted, so slightly high).
+    const cpuUs = (k) => (cpu[k] === null ? 'n/a' : `${((cpu[k] * 1e6) / EVENTS).toFixed(0)} µs`);
+    log(`cpu per event: evaluator ${cpuUs('evaluator')}, redis ${cpuUs('redis')}, kafka ${cpuUs('kafka')}`);
     clearInterval(progress);
     const evRate = (EVENTS - first.offset) / ((evEnd - first.at) / 1000);
     const backlogChanges = changes.length;
@@ -228,6 +235,7 @@ async function main() {
       `| evaluator, backlog of ${EVENTS} events (committed: changes acked, state saved, offsets committed) | ${evRate.toFixed(0)} events/s |`,
       `| ratio evaluator / passthrough | ${(evRate / ptRate).toFixed(2)} |`,
       `| changes produced by the backlog | ${backlogChanges} |`,
+      `| CPU per event over the backlog: evaluator / Redis / Kafka broker | ${cpuUs('evaluator')} / ${cpuUs('redis')} / ${cpuUs('kafka')} |`,
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
       '',

@@ -116,3 +116,51 @@ export async function passthroughRate({ kafka, codec, producer, valueSubject }, 
   await consumer.disconnect();
   return count / ((end - start) / 1000);
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); null when unreadable. */
+export function processCpuSeconds(pid) {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
+
+/** The broker's pid when this project's infra script started it (.infra/kafka.pid), else null. */
+export function kafkaPid() {
+  try {
+    return Number(fs.readFileSync(path.join(ROOT, '.infra/kafka.pid'), 'utf8').trim()) || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU used by the named processes and the Redis server between start() and
+ * the returned stop(): { name: seconds }. Redis's figure comes from INFO cpu,
+ * so it includes other clients' work. CPU per event is the comparable figure
+ * on a shared 2-core machine, where wall-clock rates move with the load.
+ */
+export async function cpuMeter(redisUrl, pids) {
+  const redis = new Redis(redisUrl);
+  const redisCpu = async () => {
+    const info = await redis.info('cpu');
+    const get = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    return get('used_cpu_user') + get('used_cpu_sys');
+  };
+  const read = async () => ({
+    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid ? processCpuSeconds(pid) : null])),
+    redis: await redisCpu(),
+  });
+  const before = await read();
+  return async function stop() {
+    const after = await read();
+    redis.disconnect();
+    return Object.fromEntries(
+      Object.keys(after).map((k) => [k, after[k] === null || before[k] === null ? null : after[k] - before[k]]),
+    );
+  };
+}

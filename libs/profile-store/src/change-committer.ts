@@ -37,19 +37,25 @@ export class ChangeCommitter {
     deleted: ProfileRef[] = [],
   ): Promise<ComputationChange[]> {
     const now = this.deps.now?.() ?? Date.now();
+    // A profile's traits are the same for all of its changes of the chunk: one JSON each.
+    const traitsJson = new Map<StoredProfile, string>();
+    const traitsOf = (p: StoredProfile) => {
+      let json = traitsJson.get(p);
+      if (json === undefined) traitsJson.set(p, (json = JSON.stringify(p.traits)));
+      return json;
+    };
     const records = pending.map((p) =>
-      toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: now, cause: p.cause }),
+      toChangeRecord(p.change, p.profile, {
+        reason: p.reason,
+        occurredAt: p.occurredAt,
+        emittedAt: now,
+        cause: p.cause,
+        traitsJson: traitsOf(p.profile),
+      }),
     );
     if (records.length > 0) {
       const subject = valueSubject(this.config.changesTopic);
-      // TRICKY: the registry client caches a schema only once its fetch is
-      // done: the first record alone, so that a cold cache costs one fetch,
-      // not one per record of the chunk.
-      const first = { key: records[0]!.profile_id, value: await this.deps.codec.encode(subject, records[0]) };
-      const messages = [
-        first,
-        ...(await Promise.all(records.slice(1).map(async (r) => ({ key: r.profile_id, value: await this.deps.codec.encode(subject, r) })))),
-      ];
+      const messages = records.map((r) => ({ key: r.profile_id, value: this.deps.codec.encodeSync(subject, r) }));
       // NOTE: one produce request per ~MAX_SEND_BYTES: a chunk can make
       // thousands of changes, and a record batch over the broker's
       // message.max.bytes (1 MB by default) is refused. Sequential sends keep

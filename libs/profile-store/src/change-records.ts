@@ -23,7 +23,7 @@ export function changeId(parts: { computationId: string; version: number; profil
 export function toChangeRecord(
   change: ValueChange,
   profile: StoredProfile,
-  opts: { reason: ChangeReason; occurredAt: number; emittedAt: number; cause: string },
+  opts: { reason: ChangeReason; occurredAt: number; emittedAt: number; cause: string; /** JSON of profile.traits, when the caller has it */ traitsJson?: string },
 ): ComputationChange {
   const value = avroValue(change.value);
   const previous = avroValue(change.previous);
@@ -50,6 +50,6 @@ export function toChangeRecord(
     external_ids: profile.externalIds,
     user_id: profile.userId,
     anonymous_id: profile.anonymousId,
-    traits_json: JSON.stringify(profile.traits),
+    traits_json: opts.traitsJson ?? JSON.stringify(profile.traits),
   };
 }

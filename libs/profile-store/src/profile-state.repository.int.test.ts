@@ -76,3 +76,74 @@ it('reads a document of the earlier layout (history inline) whole, and moves its
   expect(JSON.parse((await redis.get(repo.stateKey(ref)))!).events).toBeUndefined();
   expect((await repo.load([ref]))[0]!.events.map((e) => e.messageId)).toEqual(['m-1', 'm-2']);
 });
+
+describe('the hot-state cache (realtime loads)', () => {
+  let cachedRepo: ProfileStateRepository;
+  beforeEach(() => {
+    cachedRepo = new ProfileStateRepository({ keyPrefix: prefix, maxEvents: 3, hotStateCacheSize: 2 }, { redis });
+  });
+  const loadCached = async (repository = cachedRepo) => (await repository.loadForEvents([ref], [[]], { cached: true })).profiles[0]!;
+
+  it('hands back the object it saved while nobody else wrote, with the history appended as usual', async () => {
+    const fresh = await loadCached();
+    fresh.incremental = { tok: 'tok', h: 0, c: {} };
+    fresh.events.push(event(1));
+    fresh.traits.plan = 'pro';
+    await cachedRepo.save([{ profile: fresh, wakeAt: null }], []);
+    const again = await loadCached();
+    expect(again).toBe(fresh);
+    expect(again.events).toEqual([]); // back to the realtime shape: the history is stored
+    again.events.push(event(2));
+    await cachedRepo.save([{ profile: again, wakeAt: null }], []);
+    const [whole] = await repo.load([ref]);
+    expect(whole!.events.map((e) => e.messageId)).toEqual(['m-1', 'm-2']);
+    expect(whole!.traits).toEqual({ plan: 'pro' });
+    expect(cachedRepo.cacheStats()).toMatchObject({ hits: 1, misses: 1 });
+  });
+
+  it("reads the stored document when another writer saved since, and never reuses a copy a failed chunk changed", async () => {
+    const mine = await loadCached();
+    mine.traits.plan = 'free';
+    await cachedRepo.save([{ profile: mine, wakeAt: null }], []);
+    // Another writer (a merge, the expiry job, another replica) saves the profile.
+    const [other] = await repo.load([ref]);
+    other!.traits.plan = 'enterprise';
+    await repo.save([{ profile: other!, wakeAt: null }], []);
+    const afterOther = await loadCached();
+    expect(afterOther).not.toBe(mine);
+    expect(afterOther.traits).toEqual({ plan: 'enterprise' });
+    // Changed in memory, never saved (the chunk failed): the next load reads Redis again.
+    afterOther.traits.plan = 'lost';
+    const afterFailure = await loadCached();
+    expect(afterFailure).not.toBe(afterOther);
+    expect(afterFailure.traits).toEqual({ plan: 'enterprise' });
+  });
+
+  it('forgets deleted profiles, and keeps the identifiers key right while skipping unchanged rewrites', async () => {
+    const p = await loadCached();
+    p.externalIds.push({ type: 'email', id: 'a@b.co' });
+    await cachedRepo.save([{ profile: p, wakeAt: null }], []);
+    expect(await redis.get(repo.idsKey(ref))).toBe('{"email":["a@b.co"]}');
+    const q = await loadCached();
+    await redis.set(repo.idsKey(ref), 'sentinel'); // not rewritten while unchanged...
+    await cachedRepo.save([{ profile: q, wakeAt: null }], []);
+    expect(await redis.get(repo.idsKey(ref))).toBe('sentinel');
+    const r = await loadCached();
+    r.externalIds.push({ type: 'user_id', id: 'u1' }); // ...rewritten once changed
+    await cachedRepo.save([{ profile: r, wakeAt: null }], []);
+    expect(await redis.get(repo.idsKey(ref))).toBe('{"email":["a@b.co"],"user_id":["u1"]}');
+    await cachedRepo.save([], [], [ref]);
+    const gone = await loadCached();
+    expect(gone).not.toBe(r);
+    expect(gone.externalIds).toEqual([]);
+  });
+
+  it('keeps at most hotStateCacheSize profiles, least recently saved out first', async () => {
+    const refs = ['pro_a', 'pro_b', 'pro_c'].map((profileId) => ({ spaceId: 'spa_1', profileId }));
+    const { profiles } = await cachedRepo.loadForEvents(refs, [[], [], []], { cached: true });
+    for (const p of profiles) await cachedRepo.save([{ profile: p, wakeAt: null }], []);
+    expect(cachedRepo.cacheStats().size).toBe(2);
+    const again = (await cachedRepo.loadForEvents(refs, [[], [], []], { cached: true })).profiles;
+    expect(again.map((p, i) => p === profiles[i])).toEqual([false, true, true]);
+  });
+});

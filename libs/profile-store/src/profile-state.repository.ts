@@ -8,6 +8,7 @@
 //   :seen   ZSET of the history's messageIds (score: arrival): redelivered
 //           events are recognised without reading the history;
 //   :ids    the identifiers as identifiersJson (CSV exports);
+//   :ver    a token every save writes anew (see the hot-state cache below);
 // plus a wake-up sorted set for window expiry and a member set per audience.
 // NOTE: the history is kept apart because it is by far the largest part (up to
 // maxEvents full events) and the realtime path only appends to it: reading and
@@ -98,6 +99,20 @@ end
 for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
 return 0
 `;
+// Per profile (KEYS: its :ver then its :state; ARGV: the token the caller holds
+// a copy for, '' for none): 1 when the stored token is that one (the caller's
+// copy is current), else the stored document (false: none). Skips sending
+// and parsing documents the caller already has.
+const LOAD_IF_CHANGED_LUA = `
+local out = {}
+for i = 1, #ARGV do
+  local tok = ARGV[i]
+  if tok ~= '' and redis.call('GET', KEYS[2 * i - 1]) == tok then out[i] = 1
+  else out[i] = redis.call('GET', KEYS[2 * i]) end
+end
+return out
+`;
+
 const UNLOCK_LUA = `
 for _, k in ipairs(KEYS) do
   if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end
@@ -129,9 +144,31 @@ export class ProfileStateRepository {
       lockTtlMs?: number;
       /** Events kept per profile in the stored history (the evaluator's bound); default 200. */
       maxEvents?: number;
+      /**
+       * Hot states this process keeps after saving them (see HotStateCache);
+       * 0 (default): none. Only loadForEvents(..., { cached: true }) uses it.
+       */
+      hotStateCacheSize?: number;
     },
     private readonly deps: { redis: RedisClient },
-  ) {}
+  ) {
+    this.cache = new HotStateCache(config.hotStateCacheSize ?? 0);
+  }
+
+  private readonly cache: HotStateCache;
+  /** Distinguishes this process's save tokens from every other writer's. */
+  private readonly tokenPrefix = `${process.pid.toString(36)}.${Math.random().toString(36).slice(2, 10)}.`;
+  private tokenCounter = 0;
+
+  /** Profiles handed out by a cached load: after their save, kept in the cache. */
+  private readonly cacheable = new WeakSet<StoredProfile>();
+  /** Cached copies handed out: the identifiersJson their :ids key holds (its token proves nobody wrote since). */
+  private readonly storedIdentifiers = new WeakMap<StoredProfile, string>();
+
+  /** How the hot-state cache is doing (metrics, tests). */
+  cacheStats(): { size: number; hits: number; misses: number } {
+    return { size: this.cache.size, hits: this.cache.hits, misses: this.cache.misses };
+  }
 
   private get maxEvents(): number {
     return this.config.maxEvents ?? 200;
@@ -174,6 +211,9 @@ export class ProfileStateRepository {
   seenKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:seen`;
   }
+  verKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:ver`;
+  }
   lockKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:lock`;
   }
@@ -199,17 +239,35 @@ export class ProfileStateRepository {
   async loadForEvents(
     refs: ProfileRef[],
     messageIds: string[][] = refs.map(() => []),
+    options: { cached?: boolean } = {},
   ): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
     if (refs.length === 0) return { profiles: [], seen: [] };
+    const cached = options.cached === true && this.cache.capacity > 0;
     const pipeline = this.deps.redis.pipeline();
-    pipeline.mget(...refs.map((r) => this.stateKey(r)));
+    // Taken out of the cache: the caller now owns these objects, and only a
+    // successful save puts them back (a failed chunk leaves no stale copy).
+    const copies = cached ? refs.map((r) => this.cache.take(this.stateKey(r))) : [];
+    if (cached) {
+      const keys = refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]);
+      pipeline.eval(LOAD_IF_CHANGED_LUA, keys.length, ...keys, ...copies.map((c) => c?.token ?? ''));
+    } else pipeline.mget(...refs.map((r) => this.stateKey(r)));
     const asked = refs.map((_, i) => i).filter((i) => messageIds[i]!.length > 0);
     for (const i of asked) pipeline.zmscore(this.seenKey(refs[i]!), ...messageIds[i]!);
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
-    const raw = results[0]![1] as Array<string | null>;
-    const profiles = refs.map((ref, i) => this.parse(ref, raw[i] ?? null));
+    const raw = results[0]![1] as Array<string | number | null>;
+    const profiles = refs.map((ref, i) => {
+      const copy = copies[i];
+      if (copy && raw[i] === 1) {
+        this.cache.hits++;
+        this.storedIdentifiers.set(copy.profile, copy.idsJson);
+        return copy.profile;
+      }
+      if (cached) this.cache.misses++;
+      return this.parse(ref, (raw[i] as string | null) ?? null);
+    });
+    if (cached) for (const p of profiles) this.cacheable.add(p);
     const seen = refs.map(() => new Set<string>());
     asked.forEach((i, k) => {
       const scores = results[k + 1]![1] as Array<string | null>;
@@ -270,10 +328,12 @@ export class ProfileStateRepository {
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
     const tx = this.deps.redis.multi();
+    const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean }> = [];
     for (const { profile, wakeAt } of profiles) {
       const { events, ...hot } = profile;
       const tok = profile.incremental?.tok;
       hot.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
+      const wholeHistory = this.historyLoaded.has(profile);
       const hist = this.histKey(profile);
       const seen = this.seenKey(profile);
       if (this.historyLoaded.has(profile)) {
@@ -298,8 +358,15 @@ export class ProfileStateRepository {
         profile.events = [];
       }
       profile.historyLength = hot.historyLength;
+      profile.unseenEvents = hot.unseenEvents;
       tx.set(this.stateKey(profile), JSON.stringify(hot));
-      tx.set(this.idsKey(profile), identifiersJson(profile.externalIds));
+      // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
+      const token = this.tokenPrefix + (++this.tokenCounter).toString(36);
+      tx.set(this.verKey(profile), token);
+      const idsJson = identifiersJson(profile.externalIds);
+      // The identifiers rarely change: a cached copy knows what is stored.
+      if (this.storedIdentifiers.get(profile) !== idsJson) tx.set(this.idsKey(profile), idsJson);
+      saved.push({ profile, token, idsJson, wholeHistory });
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
       else tx.zadd(this.wakeKeyOf(profile), wakeAt, member);
@@ -311,11 +378,27 @@ export class ProfileStateRepository {
       else tx.srem(this.membersKey(m.computationId), m.profileId);
     }
     for (const ref of deleted) {
-      tx.del(this.stateKey(ref), this.idsKey(ref), this.histKey(ref), this.seenKey(ref));
+      tx.del(this.stateKey(ref), this.idsKey(ref), this.histKey(ref), this.seenKey(ref), this.verKey(ref));
       tx.zrem(this.wakeKeyOf(ref), `${ref.spaceId}|${ref.profileId}`);
       tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
+      this.cache.take(this.stateKey(ref));
     }
     await tx.exec();
+    for (const { profile, token, idsJson, wholeHistory } of saved) {
+      const key = this.stateKey(profile);
+      if (!this.cacheable.has(profile)) {
+        this.cache.take(key); // its token is stale now
+        continue;
+      }
+      // What is stored now is the whole history: the copy goes back to the
+      // realtime shape (no history in memory, later events appended).
+      if (wholeHistory) {
+        profile.events = [];
+        this.historyLoaded.delete(profile);
+      }
+      this.stored.add(profile);
+      this.cache.put(key, { token, profile, idsJson });
+    }
   }
 
   /**
@@ -442,5 +525,43 @@ export class ProfileStateRepository {
 
   async dropSnapshot(key: string): Promise<void> {
     await this.deps.redis.unlink(key);
+  }
+}
+
+/**
+ * Hot states this process saved last, by state key, each with the token its
+ * save wrote to the profile's :ver key. The realtime evaluator sees the same
+ * profiles chunk after chunk (its partitions are keyed by profile), so most
+ * loads find their document here and skip reading and parsing ~4 KB of JSON:
+ * a load sends the token and Redis answers "current" or the stored document
+ * (LOAD_IF_CHANGED_LUA). Any other writer's save (a merge, the expiry job, a
+ * backfill, another replica after a rebalance) writes another token, so a
+ * stale copy is never used. Least recently saved entries go first.
+ * NOTE: a copy is handed out (taken) by a load and comes back only with a
+ * successful save, so two users never hold one object and a chunk that
+ * failed halfway leaves nothing mutated behind.
+ */
+class HotStateCache {
+  private readonly entries = new Map<string, { token: string; profile: StoredProfile; idsJson: string }>();
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  take(key: string): { token: string; profile: StoredProfile; idsJson: string } | undefined {
+    const entry = this.entries.get(key);
+    if (entry) this.entries.delete(key);
+    return entry;
+  }
+
+  put(key: string, entry: { token: string; profile: StoredProfile; idsJson: string }): void {
+    if (this.capacity <= 0) return;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
   }
 }

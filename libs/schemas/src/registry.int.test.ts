@@ -1,3 +1,4 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { SchemaCodec, type ComputationChange } from './index';
 
@@ -33,6 +34,39 @@ describe('SchemaCodec against the real registry', () => {
     expect(bytes.readInt32BE(1)).toBe(id);
     // A fresh codec knows nothing: it fetches the writer's schema by id.
     expect(await new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl }).decode(bytes)).toEqual(change);
+  });
+
+  it('encodes synchronously exactly the bytes the registry client writes, and refuses invalid values as it does', async () => {
+    const url = testInfrastructure().schemaRegistryUrl;
+    const codec = new SchemaCodec({ url });
+    const subject = `${uniqueName('test.sync')}-value`;
+    const id = await codec.register(subject, 'ComputationChange');
+    const client = new SchemaRegistry({ host: url });
+    const json = { ...change, value: '["a","b"]', value_is_json: true, previous: 3.5 };
+    for (const value of [change, json]) expect(codec.encodeSync(subject, value).equals(await client.encode(id, value))).toBe(true);
+    expect(() => codec.encodeSync(subject, { ...change, profile_id: 42 })).toThrow();
+    await expect(client.encode(id, { ...change, profile_id: 42 })).rejects.toThrow();
+    expect(() => codec.encodeSync(`${subject}-unknown`, change)).toThrow(/no schema registered/);
+  });
+
+  it('decodes its own schemas synchronously, others and malformed bodies through the registry client', async () => {
+    const url = testInfrastructure().schemaRegistryUrl;
+    const codec = new SchemaCodec({ url });
+    const subject = `${uniqueName('test.fastdecode')}-value`;
+    await codec.register(subject, 'ComputationChange');
+    const bytes = codec.encodeSync(subject, change);
+    const decoded = codec.decodeSyncWhenKnown(bytes);
+    expect(decoded).not.toBeInstanceOf(Promise);
+    expect(decoded).toEqual(change);
+    // Written by another process with a schema this one did not register: fetched by id, async.
+    const other = new SchemaCodec({ url });
+    const otherSubject = `${uniqueName('test.fastdecode.other')}-value`;
+    await other.register(otherSubject, { type: 'record', name: 'Other', fields: [{ name: 'a', type: 'string' }] });
+    const foreign = codec.decodeSyncWhenKnown(other.encodeSync(otherSubject, { a: 'x' }));
+    expect(foreign).toBeInstanceOf(Promise);
+    expect(await foreign).toEqual({ a: 'x' });
+    // Cut short: the client's error, not a half-read value.
+    await expect(Promise.resolve(codec.decodeSyncWhenKnown(bytes.subarray(0, bytes.length - 3)))).rejects.toThrow();
   });
 
   it('rejects an incompatible schema once BACKWARD compatibility is set', async () => {

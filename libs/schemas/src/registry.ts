@@ -2,6 +2,7 @@
 // Avro body), through @kafkajs/confluent-schema-registry. Works against
 // Confluent Schema Registry and Apicurio's ccompat API alike.
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import { avroSchemas, type AvroRecordName } from './generated/avro';
 
 export type Compatibility = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';
@@ -11,7 +12,10 @@ export const valueSubject = (topic: string) => `${topic}-value`;
 
 export class SchemaCodec {
   private readonly registry: SchemaRegistry;
-  private readonly ids = new Map<string, number>();
+  /** The schema this process registered per subject, compiled: encodes without the registry client. */
+  private readonly writers = new Map<string, { header: Buffer; type: avro.Type }>();
+  /** The same compiled schemas by registry id: values written with them decode without the registry client. */
+  private readonly readers = new Map<number, avro.Type>();
 
   constructor(private readonly config: { url: string }) {
     this.registry = new SchemaRegistry({ host: config.url });
@@ -38,7 +42,11 @@ export class SchemaCodec {
       throw new Error(`registering a schema under ${subject} failed: ${res.status} ${body.error_code ?? ''} ${body.message ?? ''}`.trim());
     }
     if (opts.compatibility) await this.setCompatibility(subject, opts.compatibility);
-    this.ids.set(subject, body.id);
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(body.id, 1);
+    const type = avro.Type.forSchema(schema as avro.Schema);
+    this.writers.set(subject, { header, type });
+    this.readers.set(body.id, type);
     return body.id;
   }
 
@@ -50,15 +58,52 @@ export class SchemaCodec {
 
   /** Encodes `value` with the schema registered for `subject` (register first). */
   async encode(subject: string, value: unknown): Promise<Buffer> {
-    const id = this.ids.get(subject);
-    if (id === undefined) throw new TypeError(`no schema registered for subject ${subject} in this process`);
-    return this.registry.encode(id, value);
+    return this.encodeSync(subject, value);
+  }
+
+  /**
+   * encode() without a promise: the wire format (magic byte 0, the 4-byte id
+   * the registry gave the schema this process registered, then avsc's binary
+   * encoding with that very schema), which is what the registry client writes
+   * too, minus its async schema lookup per value. avsc checks every field's
+   * type while writing, so an invalid value throws here as it did there.
+   */
+  encodeSync(subject: string, value: unknown): Buffer {
+    const writer = this.writers.get(subject);
+    if (writer === undefined) throw new TypeError(`no schema registered for subject ${subject} in this process`);
+    return Buffer.concat([writer.header, writer.type.toBuffer(value)]);
   }
 
   /** Decodes a Confluent wire-format buffer with the writer's schema (fetched once per id). */
   async decode<T>(buffer: Buffer | null): Promise<T> {
     if (!buffer || buffer.length < 5 || buffer[0] !== 0) throw new Error('not Confluent wire format (missing magic byte 0 / schema id)');
+    const local = this.decodeLocally(buffer);
+    if (local) return local.value as T;
     return (await this.registry.decode(buffer)) as T;
+  }
+
+  /**
+   * decode() without a promise when the bytes were written with a schema this
+   * process registered (the id says so; the registry client would decode them
+   * with that very schema): the hot path of every consumer of our own topics.
+   * Anything else, and any body that does not read cleanly to its last byte,
+   * goes to the registry client, whose errors name the problem.
+   */
+  decodeSyncWhenKnown<T>(buffer: Buffer | null): T | Promise<T> {
+    const local = buffer ? this.decodeLocally(buffer) : null;
+    return local ? (local.value as T) : this.decode<T>(buffer);
+  }
+
+  private decodeLocally(buffer: Buffer): { value: unknown } | null {
+    if (buffer.length <= 5 || buffer[0] !== 0) return null;
+    const type = this.readers.get(buffer.readInt32BE(1));
+    if (!type) return null;
+    try {
+      const { value, offset } = type.decode(buffer, 5);
+      return offset === buffer.length ? { value } : null;
+    } catch {
+      return null; // malformed: the client's error says why
+    }
   }
 
   async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {

@@ -10,6 +10,12 @@ export const configSchema = z.object({
   EVALUATOR_CONCURRENCY: positiveInt(6),
   /** Events kept per profile (the evaluation history bound). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+  /**
+   * Profiles whose hot state stays in memory after a save (0: none). A load
+   * then asks Redis only whether the stored state is still the one this
+   * process saved, and skips reading and parsing it; ~10-15 KB of heap each.
+   */
+  EVALUATOR_STATE_CACHE_PROFILES: z.coerce.number().int().min(0).default(10_000),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
   /** Kafka session timeout (ms): how long a dead replica's partitions wait before moving. */

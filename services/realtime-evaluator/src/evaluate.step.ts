@@ -1,7 +1,9 @@
 // engage.events.resolved -> per-profile state -> engage.computations.changes.
 // Per chunk: one pipeline loading the profiles it touches without their
-// history (and which of the chunk's messageIds each already holds), events
-// applied in offset order (per-profile order holds: the topic is keyed by
+// history (and which of the chunk's messageIds each already holds; a profile
+// this process saved last is reused from memory once Redis confirms nobody
+// saved it since: ProfileStateRepository's HotStateCache), events applied in
+// offset order (per-profile order holds: the topic is keyed by
 // profile), then one sendBatch of the changes and one MULTI of the state
 // (ChangeCommitter) that appends the new events to the stored history. The
 // history is read only for profiles that need it (a new or edited
@@ -100,7 +102,7 @@ export class EvaluateStep {
     const outcomes: MessageOutcome[] = [];
     const idsByRef = new Map<string, string[]>(refs.map((r) => [`${r.spaceId}|${r.profileId}`, []]));
     for (const m of messages) idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(m.value.message_id);
-    const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()]);
+    const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()], { cached: true });
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
     const seenByRef = new Map(loaded.map((p, i) => [`${p.spaceId}|${p.profileId}`, seen[i]!]));
     // TRICKY: one snapshot of each space's computations for the whole chunk. The

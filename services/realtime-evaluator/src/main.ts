@@ -24,7 +24,12 @@ const registry = new ComputationsRegistry(
   { store, onError: (err, id) => log.error({ err, computationId: id }, 'computation_unparsable') },
 );
 const profiles = new ProfileStateRepository(
-  { keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS, maxEvents: config.EVALUATOR_MAX_EVENTS_PER_PROFILE },
+  {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    lockTtlMs: config.PROFILE_LOCK_TTL_MS,
+    maxEvents: config.EVALUATOR_MAX_EVENTS_PER_PROFILE,
+    hotStateCacheSize: config.EVALUATOR_STATE_CACHE_PROFILES,
+  },
   { redis },
 );
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
@@ -48,7 +53,7 @@ const eventsConsumer = new BatchConsumer<ResolvedEvent>(
     log: log.child({ component: 'events-consumer' }),
     step: 'evaluate',
     deadLetters,
-    decode: (m) => codec.decode(m.value),
+    decode: (m) => codec.decodeSyncWhenKnown(m.value),
     handle: (ms) => evaluate.handle(ms),
   },
 );

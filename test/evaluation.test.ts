@@ -81,7 +81,12 @@ describe('evaluation through the fleet', () => {
 
   it('backfills with history, and without history counts only later events', async () => {
     await send('pro_hist', { event: 'Signed Up' });
-    await waitFor(async () => fleet.changes.length > 0, { description: 'evaluator caught up' });
+    // The evaluator has applied Signed Up once a later event of the same profile
+    // shows (per-profile order): only then may the audiences be created, or it
+    // would count Signed Up in real time and the backfill would find nothing
+    // to do. (Waiting for any change at all passed at once: earlier tests made some.)
+    await send('pro_hist', { event: 'Order Completed', properties_json: '{"revenue": 1}' });
+    await waitChanges('pro_hist', 'ordered_last_30_days', 1);
     await createAudience('Signed Up Ever', "event('Signed Up').count() >= 1", { includeHistoricalData: true });
     await createAudience('Signed Up Since', "event('Signed Up').count() >= 1", { includeHistoricalData: false });
     const [backfilled] = await waitChanges('pro_hist', 'signed_up_ever', 1);

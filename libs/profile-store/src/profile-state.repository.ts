@@ -13,11 +13,12 @@
 // NOTE: the history is kept apart because it is by far the largest part (up to
 // maxEvents full events) and the realtime path only appends to it: reading and
 // rewriting it per chunk cost more than the evaluation itself.
-// Loads are one pipeline per chunk; saves one MULTI per chunk, so a chunk's
-// state lands whole or not at all.
+// Loads are one pipeline per chunk; saves one script call per chunk
+// (AtomicWrites), so a chunk's state lands whole or not at all.
 import type { ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
+import { AtomicWrites } from './atomic-writes';
 
 export interface ProfileIdentifiers {
   userId: string | null;
@@ -99,18 +100,32 @@ end
 for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
 return 0
 `;
-// Per profile (KEYS: its :ver then its :state; ARGV: the token the caller holds
-// a copy for, '' for none): 1 when the stored token is that one (the caller's
-// copy is current), else the stored document (false: none). Skips sending
-// and parsing documents the caller already has.
-const LOAD_IF_CHANGED_LUA = `
-local out = {}
-for i = 1, #ARGV do
-  local tok = ARGV[i]
-  if tok ~= '' and redis.call('GET', KEYS[2 * i - 1]) == tok then out[i] = 1
-  else out[i] = redis.call('GET', KEYS[2 * i]) end
+// The realtime load of a chunk's profiles, one call. Per profile, KEYS: its
+// :ver, :state and :seen; ARGV: the token of the copy the caller holds ('' for
+// none), then how many messageIds to look up, then those ids. Returns
+// { documents, seen }: per profile 1 when the stored token is the caller's
+// (its copy is current: the document is neither sent nor parsed), else the
+// stored document (nil: none); and per id asked, in order, 1 if the profile's
+// history holds it (a redelivery), else 0.
+const LOAD_FOR_EVENTS_LUA = `
+local docs, seen = {}, {}
+local a = 1
+for i = 1, #KEYS / 3 do
+  local tok, n = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  if tok ~= '' and redis.call('GET', KEYS[3 * i - 2]) == tok then docs[i] = 1
+  else docs[i] = redis.call('GET', KEYS[3 * i - 1]) end
+  -- unpack() is bounded by Lua's C stack: at most 1000 ids per call.
+  local done = 0
+  while done < n do
+    local m = math.min(n - done, 1000)
+    local scores = redis.call('ZMSCORE', KEYS[3 * i], unpack(ARGV, a + done, a + done + m - 1))
+    for j = 1, m do seen[#seen + 1] = scores[j] and 1 or 0 end
+    done = done + m
+  end
+  a = a + n
 end
-return out
+return { docs, seen }
 `;
 
 const UNLOCK_LUA = `
@@ -243,35 +258,35 @@ export class ProfileStateRepository {
   ): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
     if (refs.length === 0) return { profiles: [], seen: [] };
     const cached = options.cached === true && this.cache.capacity > 0;
-    const pipeline = this.deps.redis.pipeline();
     // Taken out of the cache: the caller now owns these objects, and only a
     // successful save puts them back (a failed chunk leaves no stale copy).
     const copies = cached ? refs.map((r) => this.cache.take(this.stateKey(r))) : [];
-    if (cached) {
-      const keys = refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]);
-      pipeline.eval(LOAD_IF_CHANGED_LUA, keys.length, ...keys, ...copies.map((c) => c?.token ?? ''));
-    } else pipeline.mget(...refs.map((r) => this.stateKey(r)));
-    const asked = refs.map((_, i) => i).filter((i) => messageIds[i]!.length > 0);
-    for (const i of asked) pipeline.zmscore(this.seenKey(refs[i]!), ...messageIds[i]!);
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
-    const raw = results[0]![1] as Array<string | number | null>;
+    const keys: string[] = [];
+    const args: Array<string | number> = [];
+    refs.forEach((r, i) => {
+      keys.push(this.verKey(r), this.stateKey(r), this.seenKey(r));
+      args.push(copies[i]?.token ?? '', messageIds[i]!.length, ...messageIds[i]!);
+    });
+    const [docs, flags] = (await this.deps.redis.eval(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [
+      Array<string | number | null>,
+      number[],
+    ];
     const profiles = refs.map((ref, i) => {
       const copy = copies[i];
-      if (copy && raw[i] === 1) {
+      if (copy && docs[i] === 1) {
         this.cache.hits++;
         this.storedIdentifiers.set(copy.profile, copy.idsJson);
         return copy.profile;
       }
       if (cached) this.cache.misses++;
-      return this.parse(ref, (raw[i] as string | null) ?? null);
+      return this.parse(ref, (docs[i] as string | null) ?? null);
     });
     if (cached) for (const p of profiles) this.cacheable.add(p);
-    const seen = refs.map(() => new Set<string>());
-    asked.forEach((i, k) => {
-      const scores = results[k + 1]![1] as Array<string | null>;
-      messageIds[i]!.forEach((id, j) => scores[j] !== null && seen[i]!.add(id));
+    let f = 0;
+    const seen = messageIds.map((ids) => {
+      const held = new Set<string>();
+      for (const id of ids) if (flags[f++] === 1) held.add(id);
+      return held;
     });
     return { profiles, seen };
   }
@@ -314,7 +329,7 @@ export class ProfileStateRepository {
 
   /**
    * Saves profiles, their next wake-up (null: none) and audience memberships
-   * atomically (MULTI/EXEC). A profile this repository loaded whole (load, or
+   * atomically (one script call: AtomicWrites). A profile this repository loaded whole (load, or
    * loadHistory) has its history stored as it is; any other profile object
    * (loadForEvents, or built by the caller) has its `events` appended to the
    * stored history. NOTE: so do not save a copy ({...p}) of a wholly loaded
@@ -327,7 +342,7 @@ export class ProfileStateRepository {
     deleted: ProfileRef[] = [],
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
-    const tx = this.deps.redis.multi();
+    const tx = new AtomicWrites();
     const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean }> = [];
     for (const { profile, wakeAt } of profiles) {
       const { events, ...hot } = profile;
@@ -341,8 +356,8 @@ export class ProfileStateRepository {
         tx.del(hist, seen);
       }
       if (events.length > 0) {
-        tx.rpush(hist, ...events.map((e) => JSON.stringify(e)));
-        tx.zadd(seen, ...events.flatMap((e) => [e.arrivedAt ?? e.timestamp, e.messageId]));
+        tx.rpush(hist, events.map((e) => JSON.stringify(e)));
+        tx.zadd(seen, events.map((e) => [e.arrivedAt ?? e.timestamp, e.messageId]));
       }
       if (this.historyLoaded.has(profile)) hot.historyLength = events.length;
       else {
@@ -350,8 +365,7 @@ export class ProfileStateRepository {
         // trimming only once the list outgrows it (unknown length: trim).
         const length = profile.historyLength === undefined ? Infinity : profile.historyLength + events.length;
         if (length > this.maxEvents) {
-          tx.ltrim(hist, -this.maxEvents, -1);
-          tx.zremrangebyrank(seen, 0, -this.maxEvents - 1);
+          tx.keepNewest(hist, seen, this.maxEvents);
         }
         hot.historyLength = Math.min(length, this.maxEvents);
         // What was appended is now stored: a second save of this object must not append it again.
@@ -369,7 +383,7 @@ export class ProfileStateRepository {
       saved.push({ profile, token, idsJson, wholeHistory });
       const member = `${profile.spaceId}|${profile.profileId}`;
       if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
-      else tx.zadd(this.wakeKeyOf(profile), wakeAt, member);
+      else tx.zadd(this.wakeKeyOf(profile), [[wakeAt, member]]);
       // Indexed once, when first saved (a profile read from Redis is in the index already).
       if (!profile.users && !this.stored.has(profile)) tx.sadd(this.spaceProfilesKey(profile.spaceId), profile.profileId);
     }
@@ -383,7 +397,7 @@ export class ProfileStateRepository {
       tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
       this.cache.take(this.stateKey(ref));
     }
-    await tx.exec();
+    await tx.exec(this.deps.redis);
     for (const { profile, token, idsJson, wholeHistory } of saved) {
       const key = this.stateKey(profile);
       if (!this.cacheable.has(profile)) {

@@ -4,7 +4,7 @@ export const configSchema = z.object({
   ...infrastructureConfig,
   /** HTTP port of /metrics, /healthz, /readyz. */
   OPS_PORT: port(9102),
-  /** Messages per chunk: one MGET, one sendBatch and one MULTI each. */
+  /** Messages per chunk: one load pipeline, one sendBatch and one atomic save each. */
   EVALUATOR_CHUNK_SIZE: positiveInt(500),
   /** Partitions handled at once by one replica: overlaps one chunk's Redis/Kafka round trips with another's work. */
   EVALUATOR_CONCURRENCY: positiveInt(6),

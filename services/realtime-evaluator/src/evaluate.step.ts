@@ -4,7 +4,7 @@
 // this process saved last is reused from memory once Redis confirms nobody
 // saved it since: ProfileStateRepository's HotStateCache), events applied in
 // offset order (per-profile order holds: the topic is keyed by
-// profile), then one sendBatch of the changes and one MULTI of the state
+// profile), then one sendBatch of the changes and one atomic save of the state
 // (ChangeCommitter) that appends the new events to the stored history. The
 // history is read only for profiles that need it (a new or edited
 // computation, events a merge or backfill left unseen).

@@ -113,6 +113,17 @@ function readKeysOf(ordered: CompiledComputation[]): Set<string> {
   return keys;
 }
 
+const timedComputations = new WeakMap<CompiledComputation[], CompiledComputation[]>();
+/** The computations of `ordered` whose value can change with time alone (window edges, relative dates). */
+function timedOf(ordered: CompiledComputation[]): CompiledComputation[] {
+  let timed = timedComputations.get(ordered);
+  if (!timed) {
+    timed = ordered.filter((c) => c.deps.timeDependent);
+    timedComputations.set(ordered, timed);
+  }
+  return timed;
+}
+
 /** Default of a computation that has seen nothing: audiences are false, traits null. */
 const initialValue = (c: CompiledComputation): Value => (c.class === 'audience' ? false : null);
 
@@ -200,7 +211,7 @@ function evaluateSynced(
   for (const c of ordered) {
     const stored = state.values[c.id];
     const stale = !stored || stored.version !== c.definitionVersion;
-    if (!stale && !affected(c) && !c.deps.computations.some((k) => changedKeys.has(k))) continue;
+    if (!stale && !affected(c) && (changedKeys.size === 0 || !c.deps.computations.some((k) => changedKeys.has(k)))) continue;
     const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, T);
     const previous = stored?.value ?? initialValue(c);
     state.values[c.id] = { value, version: c.definitionVersion };
@@ -288,11 +299,13 @@ export function applyEvent(
  * to readers through trait() is picked up when that wake-up re-evaluates.
  */
 export function nextChangeAt(state: ProfileState, ordered: CompiledComputation[], now: number): number | null {
-  const timed = ordered.filter((c) => c.deps.timeDependent);
+  const timed = timedOf(ordered);
   if (timed.length === 0) return null;
   const inc = sync(state, ordered, now);
+  // Only the values some computation reads through trait(), as in evaluateSynced (called once per saved profile).
+  const read = readKeysOf(ordered);
   const computed: Record<string, Value> = {};
-  for (const c of ordered) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
+  if (read.size) for (const c of ordered) if (read.has(c.key)) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
   let best: number | null = null;
   for (const c of timed) {
     const t = evaluatorOf(c).nextChangeAt(inc.c[c.id]!.s, { traits: state.traits, computed }, Math.max(now, inc.h));

@@ -24,6 +24,8 @@ import { performance } from 'node:perf_hooks';
 import {
   benchEnv,
   controlPlaneApi,
+  cpuMeter,
+  kafkaPid,
   dropKeys,
   passthroughRate,
   pct,
@@ -49,7 +51,11 @@ const PROBE_USER = 'latency-probe-user';
 const prefix = `bench-fleet-${Date.now().toString(36)}.`;
 const env = benchEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN });
 const log = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
-const startService = (name) => startBuiltService(name, env);
+// FLEET_NODE_ARGS_<SERVICE> (e.g. FLEET_NODE_ARGS_REALTIME_EVALUATOR="--cpu-prof --cpu-prof-dir=/tmp/prof") profiles one service.
+const startService = (name) =>
+  startBuiltService(name, env, {
+    nodeArgs: (process.env[`FLEET_NODE_ARGS_${name.toUpperCase().replaceAll('-', '_')}`] ?? '').split(' ').filter(Boolean),
+  });
 
 async function main() {
   const loadBefore = os.loadavg()[0];
@@ -74,7 +80,9 @@ async function main() {
     for (const [i, query] of AUDIENCES.entries())
       await api('POST', `/spaces/${spaceId}/audiences`, { name: `Audience ${i + 1}`, definition: { query } });
     const ingest = await startService('ingest');
-    procs.push(ingest, await startService('identity-resolver'), await startService('realtime-evaluator'));
+    const resolver = await startService('identity-resolver');
+    const evaluator = await startService('realtime-evaluator');
+    procs.push(ingest, resolver, evaluator);
     const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
     const post = async (batch) => {
       const res = await fetch(`http://127.0.0.1:${ingest.port}/v1/batch`, {
@@ -103,6 +111,13 @@ async function main() {
     const batches = [];
     for (let i = 0; i < EVENTS; i += BATCH)
       batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, k) => event(i + k, t0 + (i + k) * 1000)));
+    const stopCpu = await cpuMeter(env.REDIS_URL, {
+      bench: process.pid,
+      ingest: ingest.child.pid,
+      resolver: resolver.child.pid,
+      evaluator: evaluator.child.pid,
+      kafka: kafkaPid(),
+    });
     const start = performance.now();
     let next = 0;
     await Promise.all(
@@ -115,6 +130,12 @@ async function main() {
     await until(async () => (await committed()) >= EVENTS, 'the evaluator to commit the backlog', 900_000);
     const fleetRate = EVENTS / ((performance.now() - start) / 1000);
     log(`fleet: ${fleetRate.toFixed(0)} events/s from the first 200 to the last committed evaluation`);
+    // Where the 2 cores went, per event (the bench's own HTTP client included: it shares the machine).
+    const cpu = await stopCpu();
+    const cpuPerEvent = Object.entries(cpu)
+      .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${((v * 1e6) / EVENTS).toFixed(0)} µs`}`)
+      .join(', ');
+    log(`cpu per event: ${cpuPerEvent}`);
 
     // 2. Passthrough over the same raw backlog.
     const ptRate = await passthroughRate(
@@ -204,6 +225,7 @@ async function main() {
       '|---|---|',
       `| passthrough of engage.events.raw (baseline) | ${ptRate.toFixed(0)} events/s |`,
       `| fleet, backlog of ${EVENTS}: first 200 from the ingest to the evaluator's last commit | ${fleetRate.toFixed(0)} events/s |`,
+      `| CPU per event over the backlog, by process | ${cpuPerEvent} |`,
       `| ratio fleet / passthrough | ${(fleetRate / ptRate).toFixed(2)} |`,
       `| sustained load (half the fleet rate) | ${achieved.toFixed(0)} events/s for ${SECONDS} s |`,
       `| lag (accepted - committed), mean of the first / last third of the ${lag.length} samples | ${mean(lag.slice(0, third)).toFixed(0)} / ${mean(lag.slice(-third)).toFixed(0)} events |`,

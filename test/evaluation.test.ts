@@ -124,4 +124,18 @@ describe('evaluation through the fleet', () => {
     expect(changesOf('pro_m2', 'ordered_last_30_days').map((c) => c.value)).toEqual([true, false]);
     expect(exited).toBeDefined();
   });
+  it("reuses a profile's hot state from memory on its next chunk, and counts it on /metrics", async () => {
+    const hits = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${await fleet.procs[1]!.port()}/metrics`)).text();
+      return Number(/engage_evaluator_state_cache_lookups_total\{outcome="hit"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    await send('pro_cache', { properties_json: '{"revenue": 10}' });
+    await waitChanges('pro_cache', 'total_revenue', 1);
+    const before = await hits();
+    // Sent after the first one's change arrived: a later chunk, after the first chunk's save.
+    await send('pro_cache', { properties_json: '{"revenue": 5}' });
+    const [, second] = await waitChanges('pro_cache', 'total_revenue', 2);
+    expect([second!.previous, second!.value]).toEqual([10, 15]);
+    await waitFor(async () => (await hits()) > before, { description: 'a cache hit counted' });
+  });
 });

@@ -6,6 +6,7 @@ import { BatchConsumer, DeadLetterWriter, deadLetterTopicFor, ensureTopics } fro
 import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@engage/profile-store';
 import type { IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { createRuntime, opsComponent } from '@engage/service';
+import { Counter, Gauge } from 'prom-client';
 import { configSchema } from './config';
 import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
@@ -13,7 +14,7 @@ import { IdentityStep } from './identity.step';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('realtime-evaluator', config);
-const { kafka, codec, producer, redis, log, topics } = runtime;
+const { kafka, codec, producer, redis, log, topics, metrics } = runtime;
 
 const store = new ConfigStore(
   { topic: topics.config.name, groupPrefix: 'realtime-evaluator' },
@@ -32,6 +33,28 @@ const profiles = new ProfileStateRepository(
   },
   { redis },
 );
+// The hot-state cache, read when /metrics is scraped: a low hit ratio means it is smaller than the working set.
+let counted = { hits: 0, misses: 0 };
+new Counter({
+  name: 'engage_evaluator_state_cache_lookups_total',
+  help: 'Realtime profile loads by outcome: hit (the cached state was current) or miss (read and parsed from Redis)',
+  labelNames: ['outcome'],
+  registers: [metrics],
+  collect() {
+    const { hits, misses } = profiles.cacheStats();
+    this.inc({ outcome: 'hit' }, hits - counted.hits);
+    this.inc({ outcome: 'miss' }, misses - counted.misses);
+    counted = { hits, misses };
+  },
+});
+new Gauge({
+  name: 'engage_evaluator_state_cache_profiles',
+  help: 'Profiles whose hot state the evaluator keeps in memory',
+  registers: [metrics],
+  collect() {
+    this.set(profiles.cacheStats().size);
+  },
+});
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
 const accounts = new AccountStep({ profiles, registry, committer });

@@ -143,9 +143,6 @@ export class ResolveStep {
     const schemaIds = await this.schemaIds();
     const resolvedSubject = valueSubject(this.config.resolvedTopic);
     const changesSubject = valueSubject(this.config.identityTopic);
-    // NOTE: encoded one after another, not with Promise.all: the registry client
-    // caches a schema only after its first lookup returns, so a burst of
-    // concurrent first encodes would each fetch and compile it.
     const resolved: Array<{ key: string; value: Buffer }> = [];
     const changeMessages: Array<{ key: string; value: Buffer }> = [];
     for (let k = 0; k < prepared.length; k++) {
@@ -162,9 +159,9 @@ export class ResolveStep {
       const record: ResolvedEvent | null = fast
         ? null
         : { ...e, profile_id: r.profileId, account_id: p.request.accountId, resolved_at: now };
-      resolved.push({ key: r.profileId, value: fast ?? (await this.deps.codec.encode(resolvedSubject, record)) });
+      resolved.push({ key: r.profileId, value: fast ?? this.deps.codec.encodeSync(resolvedSubject, record) });
       for (const change of this.identityChanges(e, r, p, now)) {
-        changeMessages.push({ key: r.profileId, value: await this.deps.codec.encode(changesSubject, change) });
+        changeMessages.push({ key: r.profileId, value: this.deps.codec.encodeSync(changesSubject, change) });
         this.deps.metrics?.announced(change.kind);
       }
       outcomes[p.index] = ok;

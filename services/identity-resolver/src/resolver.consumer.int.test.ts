@@ -9,7 +9,6 @@ import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { graphViolations, readGraph, survivorOf } from './graph.inspector';
 import { IdentityRepository } from './identity.repository';
 import { accountProfileId } from './resolve.step';
-import { RawEventDecoder } from './raw-decoding';
 import { resolvedFromRaw } from './resolved-encoding';
 import { createResolverConsumer } from './resolver.consumer';
 
@@ -164,12 +163,10 @@ describe('resolved-event encoding', () => {
 });
 
 describe('raw-event decoding', () => {
-  it('decodes RawEvent bytes synchronously to what the codec decodes; other writers and bad bytes go through the codec', async () => {
+  it('decodes RawEvent bytes synchronously to what the registry client decodes; other writers and bad bytes go through the client', async () => {
     const topics = topicRegistry(`${uniqueName('dec')}.`, { partitions: 1 });
     await codec.registerTopics([topics.eventsRaw]);
     const subject = valueSubject(topics.eventsRaw.name);
-    const rawId = await codec.register(subject, 'RawEvent');
-    const decoder = new RawEventDecoder({ codec, rawSchemaId: async () => rawId });
     const events = [
       raw({ user_id: 'ü-1', anonymous_id: 'a-\u{1F600}', sent_at: 1_760_000_000_001, traits_json: '{"email":"Ada@X.co"}' }),
       raw({
@@ -178,21 +175,23 @@ describe('raw-event decoding', () => {
         external_ids: [{ type: 'crm_id', id: 'c1', collection: 'users', encoding: 'none' }],
       }),
     ];
+    // A codec that registered nothing reads through the registry client: the reference.
+    const reference = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
     for (const e of events) {
-      const bytes = await codec.encode(subject, e);
-      expect(await decoder.decode(bytes)).toEqual(await codec.decode(bytes)); // the first call learns the schema id
-      const sync = decoder.decode(bytes);
+      const bytes = codec.encodeSync(subject, e);
+      const sync = codec.decodeSyncWhenKnown(bytes);
       expect(sync).not.toBeInstanceOf(Promise);
       expect(sync).toEqual(e);
+      const viaClient = reference.decodeSyncWhenKnown(bytes);
+      expect(viaClient).toBeInstanceOf(Promise);
+      expect(await viaClient).toEqual(sync);
     }
-    const bytes = await codec.encode(subject, events[0]);
-    // Truncated and trailing bytes, and a message without the wire-format header: the codec's errors.
-    await expect(Promise.resolve().then(() => decoder.decode(bytes.subarray(0, bytes.length - 3)))).rejects.toThrow(/truncated/i);
-    await expect(Promise.resolve().then(() => decoder.decode(Buffer.concat([bytes, Buffer.from([1])])))).rejects.toThrow(/trailing/i);
-    await expect(Promise.resolve().then(() => decoder.decode(Buffer.from('{"json":true}')))).rejects.toThrow(/not Confluent wire format/);
-    // Another writer schema id: decoded by the codec with that writer's schema.
-    const other = new RawEventDecoder({ codec, rawSchemaId: async () => rawId + 1000 });
-    expect(await other.decode(bytes)).toEqual(events[0]);
+    const bytes = codec.encodeSync(subject, events[0]);
+    // Truncated and trailing bytes, and a message without the wire-format header: the client's errors.
+    const decode = (b: Buffer) => Promise.resolve().then(() => codec.decodeSyncWhenKnown(b));
+    await expect(decode(bytes.subarray(0, bytes.length - 3))).rejects.toThrow(/truncated/i);
+    await expect(decode(Buffer.concat([bytes, Buffer.from([1])]))).rejects.toThrow(/trailing/i);
+    await expect(decode(Buffer.from('{"json":true}'))).rejects.toThrow(/not Confluent wire format/);
   });
 });
 

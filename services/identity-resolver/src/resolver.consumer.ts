@@ -7,7 +7,6 @@ import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
 import type { RawEvent, SchemaCodec } from '@engage/schemas';
 import { IdentityRepository } from './identity.repository';
-import { RawEventDecoder } from './raw-decoding';
 import { ResolveStep } from './resolve.step';
 import type { ResolverMetrics } from './resolver.metrics';
 
@@ -45,7 +44,6 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
     { rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic },
     { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics },
   );
-  const raw = new RawEventDecoder({ codec: deps.codec, rawSchemaId: async () => (await step.schemaIds())?.raw ?? null });
   return new BatchConsumer<RawEvent>(
     {
       groupId: config.groupId,
@@ -58,7 +56,8 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       kafka: deps.kafka,
       log: deps.log,
       step: 'resolve',
-      decode: (m) => raw.decode(m.value),
+      // Synchronous for RawEvent as this process registered it (the common case), the registry client otherwise.
+      decode: (m) => deps.codec.decodeSyncWhenKnown<RawEvent>(m.value),
       handle: (messages) => step.handle(messages),
       deadLetters: new DeadLetterWriter({ topic: config.dlqTopic }, { producer: deps.producer }),
       onChunk: deps.onChunk,

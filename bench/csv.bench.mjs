@@ -10,10 +10,9 @@
 // before (VmHWM is reset through /proc/<pid>/clear_refs before each export).
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
-import { benchEnv, dropKeys, ROOT, startService } from './harness.mjs';
+import { benchEnv, dropKeys, startService, writeResults } from './harness.mjs';
 
 const MEMBERS = Number(process.env.CSV_BENCH_MEMBERS ?? 1_000_000);
 const TOKEN = 'csv-bench-token';
@@ -130,7 +129,7 @@ async function main() {
       '',
       'How the export keeps up with the raw read: every format reads Redis once (snapshot COPY, then SSCAN on its own connection and one MGET per page, up to 3 pages queued so Redis never waits for Node); rows are rendered from the stored identifier bytes into reused page buffers (no string per row). The formatted header names every indexed column before the first row, so that format spools its pre-rendered rows to a temporary file while it learns the columns, then copies and pads them. The export also pays for the snapshot COPY (about 0.4 s of Redis time per million members) and the HTTP transfer, which the raw read does not. The peak memory of the first export in a fresh process includes the heap growing to its working size.',
     ];
-    fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-csv.md'), `${lines.join('\n')}\n`);
+    writeResults('RESULTS-csv.md', lines);
     process.stdout.write(`${lines.join('\n')}\n`);
 
     await dropKeys(env.REDIS_URL, prefix);

@@ -6,12 +6,10 @@
 //    backlog; max requests in any 1 s window / limit, and achieved rate / limit.
 // Writes bench/RESULTS-dispatch.md. Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeResults } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry } = require('@engage/kafka');
@@ -24,7 +22,6 @@ const LIMIT = Number(process.env.BENCH_DISPATCH_LIMIT ?? 20);
 const LIMITED_N = Number(process.env.BENCH_DISPATCH_LIMITED_N ?? LIMIT * 10);
 const CONCURRENCY = 16; // the dispatcher's DISPATCH_CONCURRENCY default
 const TOKEN = 'bench-token';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const prefix = `${uniqueName('bdisp')}.`;
 const topics = topicRegistry(prefix);
@@ -223,7 +220,7 @@ try {
     'per chunk) and one SET of the delivered messageId per call in Redis. The limit holds at the',
     'sender in any window of 1 s + 40 ms (DISPATCH_RATE_MARGIN_MS), which absorbs arrival jitter.',
   ];
-  fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-dispatch.md'), `${lines.join('\n')}\n`);
+  writeResults('RESULTS-dispatch.md', lines);
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
   await Promise.all(procs.map((p) => p.stop()));

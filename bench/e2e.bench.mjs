@@ -19,7 +19,6 @@
 // NOTE: starts at engage.events.resolved (the ingest and identity resolver
 // are built in parallel branches): ingest HTTP and identity resolution are not
 // in these figures.
-import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -31,12 +30,14 @@ import {
   cpuMeter,
   kafkaPid,
   dropKeys,
+  dropTopics,
   passthroughRate,
   pct,
   ROOT,
   sleep,
   startService as startBuiltService,
   until,
+  writeResults,
 } from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
@@ -244,14 +245,15 @@ async function main() {
       "Latency: from the moment the bench produced the event (its timestamp) to the arrival of its change record at the bench's consumer, through Kafka twice, the evaluator, Redis.",
       'Target (issue 6): >= 10,000 events/s sustained end to end and p99 < 250 ms at half that load, on this machine with every service on it.',
       `Changes per event: ${(backlogChanges / EVENTS).toFixed(2)} (with ${(EVENTS / PROFILES).toFixed(0)} events per profile, most changes come from each profile's first event: every count/sum trait goes null -> 0 and the audiences it enters). Fewer, longer-lived profiles (\`E2E_PROFILES=300\`, 100 events each) change less per event and run faster.`,
-      "Where the time goes (cpu profile of the evaluator, `E2E_EVALUATOR_NODE_ARGS=\"--cpu-prof --cpu-prof-dir=<dir>\"`, 2026-12-02, shares of its busy time): saving the state ~19% (mostly JSON.stringify of the ~4 KB hot document and the appended events; since 2026-12-02 one Lua call per chunk instead of a MULTI of ~7 commands per profile), the incremental engine ~20% (applying events, re-evaluating, nextChangeAt), producing the change records ~17% (kafkajs ~10%, change_id, Avro), garbage collection ~15%. Reading and parsing the state is gone for profiles the process saved last (the hot-state cache: Redis only confirms the copy is current); with 3,000 profiles every load after the first is such a hit, with far more profiles than EVALUATOR_STATE_CACHE_PROFILES it is not.",
+      'Where the time goes (cpu profile of the evaluator, `E2E_EVALUATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>"`, 2026-12-02, shares of its busy time): saving the state ~19% (mostly JSON.stringify of the ~4 KB hot document and the appended events; since 2026-12-02 one Lua call per chunk instead of a MULTI of ~7 commands per profile), the incremental engine ~20% (applying events, re-evaluating, nextChangeAt), producing the change records ~17% (kafkajs ~10%, change_id, Avro), garbage collection ~15%. Reading and parsing the state is gone for profiles the process saved last (the hot-state cache: Redis only confirms the copy is current); with 3,000 profiles every load after the first is such a hit, with far more profiles than EVALUATOR_STATE_CACHE_PROFILES it is not.',
     ];
-    fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-e2e.md'), `${lines.join('\n')}\n`);
+    writeResults('RESULTS-e2e.md', lines);
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
     await producer.disconnect();
     await dropKeys(env.REDIS_URL, prefix);
+    await dropTopics(kafka, prefix);
   }
 }
 

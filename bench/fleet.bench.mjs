@@ -16,7 +16,6 @@
 //    (events answered 200 minus events the evaluator has committed) is
 //    sampled; one probe event per 100 ms gives the latency from the ingest's
 //    200 to the arrival of its change record here.
-import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -27,12 +26,14 @@ import {
   cpuMeter,
   kafkaPid,
   dropKeys,
+  dropTopics,
   passthroughRate,
   pct,
   ROOT,
   sleep,
   startService as startBuiltService,
   until,
+  writeResults,
 } from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
 
@@ -234,13 +235,14 @@ async function main() {
       `Machine load (1-minute average, 2 cores): ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after.`,
       'Target (issue 6): >= 10,000 events/s sustained end to end, p99 < 250 ms at half that load.',
     ];
-    fs.writeFileSync(path.join(ROOT, 'bench/RESULTS-fleet.md'), `${lines.join('\n')}\n`);
+    writeResults('RESULTS-fleet.md', lines);
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
     await admin.disconnect();
     await producer.disconnect();
     await dropKeys(env.REDIS_URL, prefix);
+    await dropTopics(kafka, prefix);
   }
 }
 

@@ -159,8 +159,36 @@ export async function cpuMeter(redisUrl, pids) {
   return async function stop() {
     const after = await read();
     redis.disconnect();
-    return Object.fromEntries(
-      Object.keys(after).map((k) => [k, after[k] === null || before[k] === null ? null : after[k] - before[k]]),
-    );
+    return Object.fromEntries(Object.keys(after).map((k) => [k, after[k] === null || before[k] === null ? null : after[k] - before[k]]));
   };
+}
+
+/** Deletes the run's topics (every topic whose name starts with `prefix`): leftovers slow a long-lived broker. */
+export async function dropTopics(kafka, prefix) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Writes a bench's generated section to bench/<file>, keeping the file's
+ * earlier sections (from its first `### ` heading on: dated runs and
+ * comparisons added by hand), which a plain overwrite used to lose.
+ */
+export function writeResults(file, lines) {
+  const target = path.join(ROOT, 'bench', file);
+  let history = '';
+  try {
+    const old = fs.readFileSync(target, 'utf8');
+    const at = old.indexOf('\n### ');
+    if (at >= 0) history = old.slice(at + 1);
+  } catch {
+    // first run: no file yet
+  }
+  fs.writeFileSync(target, `${lines.join('\n')}\n${history ? `\n${history}` : ''}`);
 }

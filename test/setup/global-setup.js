@@ -4,6 +4,8 @@
 //   3. otherwise: start the local processes with the same script as
 //      `npm run infra:up` (Kafka and Apicurio from Maven Central, Redis).
 // The chosen endpoints are put in process.env, which jest workers inherit.
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
@@ -59,6 +61,11 @@ async function startContainers() {
 }
 
 module.exports = async function globalSetup() {
+  // Every uniqueName() of the run is recorded here (workers inherit process.env),
+  // so the teardown removes exactly this run's topics and Redis keys.
+  const namesFile = path.join(os.tmpdir(), `engage-test-names-${process.pid}-${Date.now().toString(36)}.txt`);
+  fs.writeFileSync(namesFile, '');
+  process.env.ENGAGE_TEST_NAMES_FILE = namesFile;
   const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL } = process.env;
   if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL) {
     process.stderr.write(`\n[setup] using given infrastructure: ${KAFKA_BROKERS}, ${SCHEMA_REGISTRY_URL}, ${REDIS_URL}\n`);

@@ -21,9 +21,15 @@ it('applies every kind of write in order, lists longer than one unpack included'
   w.del(`${p}gone`);
   const many = Array.from({ length: 2500 }, (_, i) => `v${i}`);
   w.rpush(`${p}list`, many);
-  w.zadd(`${p}z`, many.map((v, i) => [i, v] as [number, string]));
+  w.zadd(
+    `${p}z`,
+    many.map((v, i) => [i, v] as [number, string]),
+  );
   w.keepNewest(`${p}list`, `${p}z`, 3);
-  w.zadd(`${p}wake`, [[5, 'a'], [6, 'b']]);
+  w.zadd(`${p}wake`, [
+    [5, 'a'],
+    [6, 'b'],
+  ]);
   w.zrem(`${p}wake`, 'a');
   w.sadd(`${p}set`, 'm1');
   w.sadd(`${p}set`, 'm2');

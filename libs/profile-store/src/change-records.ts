@@ -23,7 +23,13 @@ export function changeId(parts: { computationId: string; version: number; profil
 export function toChangeRecord(
   change: ValueChange,
   profile: StoredProfile,
-  opts: { reason: ChangeReason; occurredAt: number; emittedAt: number; cause: string; /** JSON of profile.traits, when the caller has it */ traitsJson?: string },
+  opts: {
+    reason: ChangeReason;
+    occurredAt: number;
+    emittedAt: number;
+    cause: string;
+    /** JSON of profile.traits, when the caller has it */ traitsJson?: string;
+  },
 ): ComputationChange {
   const value = avroValue(change.value);
   const previous = avroValue(change.previous);

@@ -101,7 +101,7 @@ describe('the hot-state cache (realtime loads)', () => {
     expect(cachedRepo.cacheStats()).toMatchObject({ hits: 1, misses: 1 });
   });
 
-  it("reads the stored document when another writer saved since, and never reuses a copy a failed chunk changed", async () => {
+  it('reads the stored document when another writer saved since, and never reuses a copy a failed chunk changed', async () => {
     const mine = await loadCached();
     mine.traits.plan = 'free';
     await cachedRepo.save([{ profile: mine, wakeAt: null }], []);

@@ -356,8 +356,14 @@ export class ProfileStateRepository {
         tx.del(hist, seen);
       }
       if (events.length > 0) {
-        tx.rpush(hist, events.map((e) => JSON.stringify(e)));
-        tx.zadd(seen, events.map((e) => [e.arrivedAt ?? e.timestamp, e.messageId]));
+        tx.rpush(
+          hist,
+          events.map((e) => JSON.stringify(e)),
+        );
+        tx.zadd(
+          seen,
+          events.map((e) => [e.arrivedAt ?? e.timestamp, e.messageId]),
+        );
       }
       if (this.historyLoaded.has(profile)) hot.historyLength = events.length;
       else {

@@ -1,6 +1,7 @@
 // Helpers for integration tests: poll a condition with a deadline (never a
 // fixed sleep), fresh names per test, the infrastructure the global setup found.
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -30,7 +31,10 @@ export async function waitFor<T>(check: () => Promise<T> | T, opts: WaitOptions 
 
 /** A fresh name for a topic prefix, group id or Redis key prefix. */
 export function uniqueName(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  // Recorded for the global teardown, which removes this run's topics and keys (test/setup/drop-run-artifacts.js).
+  if (process.env.ENGAGE_TEST_NAMES_FILE) appendFileSync(process.env.ENGAGE_TEST_NAMES_FILE, `${name}\n`);
+  return name;
 }
 
 export interface TestInfrastructure {

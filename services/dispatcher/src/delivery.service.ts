@@ -80,8 +80,12 @@ export class DeliveryService {
     const classify = request.classify ?? defaultClassifier;
     for (let attempt = 0; ; attempt++) {
       if (limit) {
-        const waited = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
-        if (waited > 0) this.deps.status.count(destination.id, 'throttled');
+        for (;;) {
+          const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
+          if (grant.waitedMs > 0) this.deps.status.count(destination.id, 'throttled');
+          // The log records when the request leaves, not when it was granted (see RateLimiter.restamp).
+          if (await this.deps.limiter.restamp(destination.id, grant)) break;
+        }
       }
       let verdict: DeliveryVerdict;
       let status: number | undefined;

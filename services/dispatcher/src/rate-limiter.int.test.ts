@@ -39,3 +39,37 @@ it('two replicas sharing a 10/s bucket never grant more than 10 in any second, a
   expect(achieved).toBeGreaterThanOrEqual(9.5);
   expect(achieved).toBeLessThanOrEqual(10);
 });
+
+it('a sender that stalls between its grant and its send still keeps the limit at the destination, once it restamps', async () => {
+  const redis = createRedis({ url: testInfrastructure().redisUrl });
+  const keyPrefix = `${uniqueName('rl-stall')}:`;
+  const [a, b] = [new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), new RateLimiter({ keyPrefix, marginMs: 40 }, { redis })];
+  const limit = { perSecond: 2, burst: 1 };
+  const sentAt: number[] = [];
+  const send = async (limiter: RateLimiter, stallMs: number) => {
+    const grant = await limiter.acquire('dst_stall', limit);
+    // The stalled replica: busy for a while after its grant (a GC pause, a loaded event loop).
+    if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));
+    expect(await limiter.restamp('dst_stall', grant)).toBe(true);
+    sentAt.push(Date.now());
+  };
+  // Replica a's grant comes first, then it stalls 300 ms; replica b sends twice meanwhile and after.
+  const stalled = send(a, 300);
+  await send(b, 0);
+  await send(b, 0);
+  await stalled;
+  redis.disconnect();
+  // Granted at 0, 520 and 1040 ms, sent at 300, 520, 1040 without the restamp: three within one second.
+  expect(sentAt).toHaveLength(3);
+  expect(maxInWindow(sentAt, 1000)).toBeLessThanOrEqual(2);
+});
+
+it('restamp answers false once the grant has left the window, so the sender asks again', async () => {
+  const redis = createRedis({ url: testInfrastructure().redisUrl });
+  const keyPrefix = `${uniqueName('rl-late')}:`;
+  const limiter = new RateLimiter({ keyPrefix, marginMs: 40 }, { redis });
+  const grant = await limiter.acquire('dst_late', { perSecond: 5, burst: 1 });
+  await redis.del(`${keyPrefix}dispatch:bucket:{dst_late}:log`); // what trimming does to an entry older than the window
+  expect(await limiter.restamp('dst_late', grant)).toBe(false);
+  redis.disconnect();
+});

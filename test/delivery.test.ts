@@ -388,6 +388,9 @@ describe('dispatcher', () => {
     });
     const received = await receiver.requests('/limited');
     const times = received.map((r) => r.at);
+    // On a violation, what arrived when and from which replica (sender-side stall or receiver-side?).
+    if (maxInWindow(times, 1000) > 5)
+      process.stderr.write(`arrivals: ${JSON.stringify(received.map((r) => [r.at, r.headers['x-engage-replica']]))}\n`);
     expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(5);
     const achieved = (times.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
     expect(achieved).toBeGreaterThanOrEqual(0.95 * 5);

@@ -3,7 +3,7 @@
 // Redis' clock, the clock the limiter enforces on; that the destination sees
 // the same (arrival jitter included) is test/delivery.test.ts's job.
 import { createRedis } from '@engage/redis';
-import { testInfrastructure, uniqueName } from '@engage/testing';
+import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { RateLimiter } from './rate-limiter';
 
 function maxInWindow(times: number[], windowMs: number): number {
@@ -46,20 +46,20 @@ it('a sender that stalls between its grant and its send still keeps the limit at
   const [a, b] = [new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), new RateLimiter({ keyPrefix, marginMs: 40 }, { redis })];
   const limit = { perSecond: 2, burst: 1 };
   const sentAt: number[] = [];
-  const send = async (limiter: RateLimiter, stallMs: number) => {
+  const send = async (limiter: RateLimiter, stalledUntil?: () => boolean) => {
     const grant = await limiter.acquire('dst_stall', limit);
-    // The stalled replica: busy for a while after its grant (a GC pause, a loaded event loop).
-    if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));
+    // The stalled replica: held after its grant (a GC pause, a loaded event loop) until the condition holds.
+    if (stalledUntil) await waitFor(stalledUntil, { timeoutMs: 10_000, intervalMs: 5, description: 'the other replica to send' });
     expect(await limiter.restamp('dst_stall', grant)).toBe(true);
     sentAt.push(Date.now());
   };
-  // Replica a's grant comes first, then it stalls 300 ms; replica b sends twice meanwhile and after.
-  const stalled = send(a, 300);
-  await send(b, 0);
-  await send(b, 0);
+  // Replica a's grant comes first; it stays stalled until replica b has sent once (its slot is ~520 ms later).
+  const stalled = send(a, () => sentAt.length >= 1);
+  await send(b);
   await stalled;
+  await send(b);
   redis.disconnect();
-  // Granted at 0, 520 and 1040 ms, sent at 300, 520, 1040 without the restamp: three within one second.
+  // Granted at 0, 520 and 1040 ms; without the restamp sent at ~520, ~520 and 1040: three within one second.
   expect(sentAt).toHaveLength(3);
   expect(maxInWindow(sentAt, 1000)).toBeLessThanOrEqual(2);
 });

@@ -554,7 +554,7 @@ export class ProfileStateRepository {
  * profiles chunk after chunk (its partitions are keyed by profile), so most
  * loads find their document here and skip reading and parsing ~4 KB of JSON:
  * a load sends the token and Redis answers "current" or the stored document
- * (LOAD_IF_CHANGED_LUA). Any other writer's save (a merge, the expiry job, a
+ * (LOAD_FOR_EVENTS_LUA). Any other writer's save (a merge, the expiry job, a
  * backfill, another replica after a rebalance) writes another token, so a
  * stale copy is never used. Least recently saved entries go first.
  * NOTE: a copy is handed out (taken) by a load and comes back only with a

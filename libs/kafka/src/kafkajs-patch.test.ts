@@ -1,0 +1,202 @@
+// The produce path of kafkajs is patched (libs/kafka/patches, applied by
+// `npm ci` through patch-package) to write record batches in one pass. These
+// tests hold the patched encoder to the wire format itself: every request it
+// builds must be byte for byte what a plain encoder written from the Kafka
+// protocol guide gives (https://kafka.apache.org/documentation/#recordbatch),
+// and the CRC-32C must be the Castagnoli CRC computed bit by bit. The broker
+// checks the CRC of every batch it is sent, so the integration tests check it
+// again end to end.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Partitioners } from 'kafkajs';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
+const produceV3 = require('kafkajs/src/protocol/requests/produce/v3/request') as (args: object) => {
+  encode: () => Promise<{ buffer: Buffer }>;
+};
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (args: object) => Record<string, Message[]>;
+const Long = require('kafkajs/src/utils/long') as { fromNumber: (n: number) => unknown };
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+interface Message {
+  key?: string | Buffer | null;
+  value: string | Buffer | null;
+  timestamp?: string | number;
+  headers?: Record<string, string | Buffer | Array<string | Buffer>>;
+  partition?: number;
+}
+
+// ---- reference encoder, from the protocol guide, written for clarity not speed ----
+const int8 = (n: number) => Buffer.from([n & 0xff]);
+const int16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n);
+  return b;
+};
+const int32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+const int64 = (n: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(n);
+  return b;
+};
+function varlong(n: bigint): Buffer {
+  let zigzag = n >= 0n ? n << 1n : (-n << 1n) - 1n;
+  const out: number[] = [];
+  while (zigzag >= 0x80n) {
+    out.push(Number(zigzag & 0x7fn) | 0x80);
+    zigzag >>= 7n;
+  }
+  out.push(Number(zigzag));
+  return Buffer.from(out);
+}
+const varint = (n: number) => varlong(BigInt(n));
+const bytesOf = (v: string | Buffer) => (Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8'));
+const varBytes = (v: string | Buffer | null | undefined) =>
+  v == null ? varint(-1) : Buffer.concat([varint(bytesOf(v).length), bytesOf(v)]);
+
+function crc32cBitwise(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function referenceRecord(m: Message, offsetDelta: number, timestampDelta: number): Buffer {
+  const headers: Buffer[] = [];
+  for (const [key, value] of Object.entries(m.headers ?? {})) {
+    for (const one of Array.isArray(value) ? value : [value]) headers.push(Buffer.concat([varBytes(key), varBytes(one)]));
+  }
+  const body = Buffer.concat([
+    int8(0),
+    varlong(BigInt(timestampDelta)),
+    varint(offsetDelta),
+    varBytes(m.key),
+    varBytes(m.value),
+    varint(headers.length),
+    ...headers,
+  ]);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+function referenceBatch(messages: Message[], now: number, producerId: number, producerEpoch: number, firstSequence: number): Buffer {
+  const times = messages.filter((m) => m.timestamp != null).map((m) => Number(m.timestamp));
+  const first = times.length ? Math.min(...times) : now;
+  const max = times.length ? Math.max(...times) : now;
+  const records = messages.map((m, i) => referenceRecord(m, i, (m.timestamp != null ? Number(m.timestamp) : now) - first));
+  const afterCrc = Buffer.concat([
+    int16(0), // attributes: no compression, create time, not transactional
+    int32(messages.length - 1),
+    int64(BigInt(first)),
+    int64(BigInt(max)),
+    int64(BigInt(producerId)),
+    int16(producerEpoch),
+    int32(firstSequence),
+    int32(records.length),
+    ...records,
+  ]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32cBitwise(afterCrc));
+  const batch = Buffer.concat([int32(0), int8(2), crc, afterCrc]); // leader epoch, magic 2
+  return Buffer.concat([int64(0n), int32(batch.length), batch]);
+}
+
+const string16 = (s: string) => Buffer.concat([int16(Buffer.byteLength(s)), Buffer.from(s)]);
+
+// ---- a deterministic random stream of awkward messages ----
+let seed = 7;
+const rand = (n: number) => {
+  seed = (seed * 48271) % 2147483647;
+  return seed % n;
+};
+function randomMessage(i: number, now: number): Message {
+  const m: Message = { value: null };
+  const k = rand(4);
+  if (k === 1) m.key = `profile-${i}-é`;
+  if (k === 2) m.key = randomBytes(rand(200));
+  if (k === 3) m.key = null;
+  const v = rand(5);
+  m.value = v === 0 ? null : v === 1 ? `ünïcode ${'x'.repeat(rand(400))}` : randomBytes(rand(3000));
+  const t = rand(4);
+  if (t === 1) m.timestamp = String(now - rand(86_400_000));
+  if (t === 2) m.timestamp = now + rand(1000);
+  if (rand(8) === 0) m.headers = { trace: 'abc', many: ['x', Buffer.from('y')] };
+  return m;
+}
+
+describe('patched kafkajs produce encoding', () => {
+  it('is applied (npm ci runs patch-package)', () => {
+    const source = readFileSync(require.resolve('kafkajs/src/protocol/recordBatch/v0/index.js'), 'utf8');
+    expect(source).toContain('engage patch');
+  });
+
+  it('computes CRC-32C (Castagnoli) like the bitwise definition, at every length and alignment', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283); // the standard check value
+    const data = randomBytes(2100);
+    for (let length = 0; length < 70; length++) {
+      for (const start of [0, 1, 3, 5]) {
+        const slice = data.subarray(start, start + length * 29);
+        expect(crc32C(slice)).toBe(crc32cBitwise(slice));
+      }
+    }
+  });
+
+  it('writes produce requests byte for byte as the protocol guide defines them', async () => {
+    const now = 1_764_650_000_123;
+    const dateNow = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      for (let round = 0; round < 60; round++) {
+        const producerId = rand(3) === 0 ? -1 : rand(1_000_000_000);
+        const producerEpoch = rand(5);
+        const partitions = Array.from({ length: 1 + rand(3) }, (_, partition) => ({
+          partition,
+          firstSequence: rand(100_000),
+          messages: Array.from({ length: 1 + rand(round < 5 ? 600 : 120) }, (__, i) => randomMessage(i, now)),
+        }));
+        const request = produceV3({
+          acks: -1,
+          timeout: 30_000,
+          producerId: Long.fromNumber(producerId),
+          producerEpoch,
+          topicData: [{ topic: `topic-${round}`, partitions }],
+        });
+        const actual = (await request.encode()).buffer;
+        const expected = Buffer.concat([
+          int16(-1), // transactional id: null
+          int16(-1), // acks
+          int32(30_000),
+          int32(1),
+          string16(`topic-${round}`),
+          int32(partitions.length),
+          ...partitions.flatMap((p) => {
+            const batch = referenceBatch(p.messages, now, producerId, producerEpoch, p.firstSequence);
+            return [int32(p.partition), int32(batch.length), batch];
+          }),
+        ]);
+        expect(actual.equals(expected)).toBe(true);
+      }
+    } finally {
+      dateNow.mockRestore();
+    }
+  });
+
+  it('groups a batch by partition in one pass, keeping each partition in send order', () => {
+    const messages: Message[] = Array.from({ length: 5000 }, (_, i) => ({ key: `k${i % 97}`, value: String(i) }));
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+    const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
+    const all = Object.values(grouped).flat();
+    expect(all).toHaveLength(messages.length);
+    for (const [partition, list] of Object.entries(grouped)) {
+      const order = list.map((m) => Number(m.value));
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+      for (const m of list) expect(partitioner({ topic: 't', partitionMetadata, message: m })).toBe(Number(partition));
+    }
+  });
+});

@@ -15,7 +15,9 @@ const produceV3 = require('kafkajs/src/protocol/requests/produce/v3/request') as
   encode: () => Promise<{ buffer: Buffer }>;
 };
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
-const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (args: object) => Record<string, Message[]>;
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (
+  args: object,
+) => Record<string, Array<{ key: string; value: string }>>;
 const Long = require('kafkajs/src/utils/long') as { fromNumber: (n: number) => unknown };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -187,9 +189,15 @@ describe('patched kafkajs produce encoding', () => {
   });
 
   it('groups a batch by partition in one pass, keeping each partition in send order', () => {
-    const messages: Message[] = Array.from({ length: 5000 }, (_, i) => ({ key: `k${i % 97}`, value: String(i) }));
+    const messages = Array.from({ length: 5000 }, (_, i) => ({ key: `k${i % 97}`, value: String(i) }));
     const partitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
     const all = Object.values(grouped).flat();
     expect(all).toHaveLength(messages.length);

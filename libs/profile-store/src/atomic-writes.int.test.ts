@@ -50,3 +50,78 @@ it('sends nothing when there is nothing to write, and throws when Redis refuses 
   w.sadd(`${p}string`, 'member'); // wrong type
   await expect(w.exec(redis)).rejects.toThrow(/WRONGTYPE/);
 });
+
+it('coalesces writes without changing the outcome: random interleavings end as the same writes sent one by one', async () => {
+  // Writes are merged before they are sent (one MSET, one ZADD/ZREM per sorted set,
+  // one SADD/SREM per set): the result must be what the writes give in their order.
+  let seed = 11;
+  const rand = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  for (let round = 0; round < 25; round++) {
+    const coalesced = `${p}c${round}:`;
+    const inOrder = `${p}o${round}:`;
+    const w = new AtomicWrites();
+    const reference = redis.multi();
+    const strings = ['s0', 's1', 's2'];
+    const lists = ['l0', 'l1'];
+    for (let i = 0; i < 60; i++) {
+      const member = `m${rand(4)}`;
+      switch (rand(8)) {
+        case 0: {
+          const key = strings[rand(3)]!;
+          const value = `v${i}`;
+          w.set(coalesced + key, value);
+          reference.set(inOrder + key, value);
+          break;
+        }
+        case 1: {
+          const key = rand(2) ? strings[rand(3)]! : lists[rand(2)]!;
+          w.del(coalesced + key);
+          reference.del(inOrder + key);
+          break;
+        }
+        case 2: {
+          const key = lists[rand(2)]!;
+          w.rpush(coalesced + key, [`e${i}`, `f${i}`]);
+          reference.rpush(inOrder + key, `e${i}`, `f${i}`);
+          break;
+        }
+        case 3:
+          w.zadd(`${coalesced}z`, [[i, member]]);
+          reference.zadd(`${inOrder}z`, i, member);
+          break;
+        case 4:
+          w.zrem(`${coalesced}z`, member);
+          reference.zrem(`${inOrder}z`, member);
+          break;
+        case 5:
+          w.sadd(`${coalesced}set`, member);
+          reference.sadd(`${inOrder}set`, member);
+          break;
+        case 6:
+          w.srem(`${coalesced}set`, member);
+          reference.srem(`${inOrder}set`, member);
+          break;
+        default: {
+          const key = lists[rand(2)]!;
+          w.keepNewest(coalesced + key, `${coalesced}z`, 2);
+          reference.ltrim(inOrder + key, -2, -1).zremrangebyrank(`${inOrder}z`, 0, -3);
+        }
+      }
+    }
+    await w.exec(redis);
+    await reference.exec();
+    for (const key of strings) expect([round, key, await redis.get(coalesced + key)]).toEqual([round, key, await redis.get(inOrder + key)]);
+    for (const key of lists)
+      expect([round, key, await redis.lrange(coalesced + key, 0, -1)]).toEqual([round, key, await redis.lrange(inOrder + key, 0, -1)]);
+    expect(await redis.zrange(`${coalesced}z`, 0, -1, 'WITHSCORES')).toEqual(await redis.zrange(`${inOrder}z`, 0, -1, 'WITHSCORES'));
+    expect((await redis.smembers(`${coalesced}set`)).sort()).toEqual((await redis.smembers(`${inOrder}set`)).sort());
+  }
+});
+
+it('sends a chunk of many strings as MSETs of at most 500 pairs', async () => {
+  const w = new AtomicWrites();
+  for (let i = 0; i < 1234; i++) w.set(`${p}k${i}`, `v${i}`);
+  await w.exec(redis);
+  const values = await redis.mget(...Array.from({ length: 1234 }, (_, i) => `${p}k${i}`));
+  expect(values).toEqual(Array.from({ length: 1234 }, (_, i) => `v${i}`));
+});

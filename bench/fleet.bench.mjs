@@ -161,7 +161,10 @@ async function main() {
           const c = await codec.decode(m.value);
           if (c.computation_key !== 'latency_probe' || c.user_id !== PROBE_USER) continue;
           const probe = probes.get(c.occurred_at);
-          if (probe && probe.arrivedAt === undefined) probe.arrivedAt = arrived;
+          if (probe && probe.arrivedAt === undefined) {
+            probe.arrivedAt = arrived;
+            probe.emittedAt = c.emitted_at; // the evaluator's clock: the same machine's
+          }
         }
       },
     });
@@ -209,6 +212,10 @@ async function main() {
       .filter((p) => p.arrivedAt !== undefined)
       .map((p) => Math.max(0, p.arrivedAt - p.okAt))
       .sort((a, b) => a - b);
+    // Where the time goes: up to the evaluator's emit (ingest, resolver, evaluator) and from there to this reader.
+    const answered = [...probes.values()].filter((p) => p.arrivedAt !== undefined);
+    const toEmit = answered.map((p) => Math.max(0, p.emittedAt - p.okAt)).sort((a, b) => a - b);
+    const emitToRead = answered.map((p) => Math.max(0, p.arrivedAt - p.emittedAt)).sort((a, b) => a - b);
     const third = Math.max(1, Math.floor(lag.length / 3));
     const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
     log(
@@ -231,6 +238,7 @@ async function main() {
       `| sustained load (half the fleet rate) | ${achieved.toFixed(0)} events/s for ${SECONDS} s |`,
       `| lag (accepted - committed), mean of the first / last third of the ${lag.length} samples | ${mean(lag.slice(0, third)).toFixed(0)} / ${mean(lag.slice(-third)).toFixed(0)} events |`,
       `| latency from the ingest's 200 to the change record, p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
+      `| of which: 200 to the evaluator's emitted_at / emitted_at to this reader, p50 / p99 | ${pct(toEmit, 50)} / ${pct(toEmit, 99)} ms, ${pct(emitToRead, 50)} / ${pct(emitToRead, 99)} ms |`,
       '',
       `Machine load (1-minute average, 2 cores): ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after.`,
       'Target (issue 6): >= 10,000 events/s sustained end to end, p99 < 250 ms at half that load.',

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { writeResults } from './harness.mjs';
+import { dropKeys, dropTopics, writeResults } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry } = require('@engage/kafka');
@@ -62,8 +62,8 @@ function maxInWindow(times, windowMs) {
   return best;
 }
 
+const kafka = createKafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'bench-dispatch' }, { log: silentLogger() });
 try {
-  const kafka = createKafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'bench-dispatch' }, { log: silentLogger() });
   await ensureTopics(kafka, Object.values(topics));
   const codec = new SchemaCodec({ url: env.SCHEMA_REGISTRY_URL });
   await codec.registerTopics(Object.values(topics));
@@ -226,4 +226,7 @@ try {
   await Promise.all(procs.map((p) => p.stop()));
   server.closeAllConnections();
   server.close();
+  // Leftover topics and keys slow the broker and Redis for every later run.
+  await dropTopics(kafka, prefix);
+  await dropKeys(env.REDIS_URL, prefix);
 }

@@ -94,7 +94,13 @@ async function main() {
       // node:http, not fetch: its WHATWG stream cost the client a core-second
       // per export on a machine the export shares (curl or a browser would not).
       const res = await new Promise((resolve, reject) =>
-        http.get(`${base}/spaces/${spaceId}/audiences/${audience.id}/csv?${query}`, { headers: { authorization: `Bearer ${TOKEN}` } }, resolve).on('error', reject),
+        http
+          .get(
+            `${base}/spaces/${spaceId}/audiences/${audience.id}/csv?${query}`,
+            { headers: { authorization: `Bearer ${TOKEN}` } },
+            resolve,
+          )
+          .on('error', reject),
       );
       if (res.statusCode !== 200) throw new Error(`CSV export answered ${res.statusCode}`);
       let bytes = 0;

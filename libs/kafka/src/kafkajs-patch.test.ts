@@ -19,6 +19,10 @@ const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPer
   args: object,
 ) => Record<string, Array<{ key: string; value: string }>>;
 const Long = require('kafkajs/src/utils/long') as { fromNumber: (n: number) => unknown };
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (decoder: unknown) => Promise<{
+  records: Array<{ offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: Record<string, unknown> }>;
+}>;
+const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 interface Message {
@@ -87,7 +91,14 @@ function referenceRecord(m: Message, offsetDelta: number, timestampDelta: number
   return Buffer.concat([varint(body.length), body]);
 }
 
-function referenceBatch(messages: Message[], now: number, producerId: number, producerEpoch: number, firstSequence: number): Buffer {
+function referenceBatch(
+  messages: Message[],
+  now: number,
+  producerId: number,
+  producerEpoch: number,
+  firstSequence: number,
+  baseOffset = 0n,
+): Buffer {
   const times = messages.filter((m) => m.timestamp != null).map((m) => Number(m.timestamp));
   const first = times.length ? Math.min(...times) : now;
   const max = times.length ? Math.max(...times) : now;
@@ -106,7 +117,7 @@ function referenceBatch(messages: Message[], now: number, producerId: number, pr
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32cBitwise(afterCrc));
   const batch = Buffer.concat([int32(0), int8(2), crc, afterCrc]); // leader epoch, magic 2
-  return Buffer.concat([int64(0n), int32(batch.length), batch]);
+  return Buffer.concat([int64(baseOffset), int32(batch.length), batch]);
 }
 
 const string16 = (s: string) => Buffer.concat([int16(Buffer.byteLength(s)), Buffer.from(s)]);
@@ -185,6 +196,29 @@ describe('patched kafkajs produce encoding', () => {
       }
     } finally {
       dateNow.mockRestore();
+    }
+  });
+
+  it('decodes records as the protocol guide defines them: offsets and timestamps as decimal strings, beyond 2^53 too', async () => {
+    const now = 1_764_650_000_123;
+    for (const baseOffset of [0n, 123_456_789_012n, 2n ** 60n + 7n]) {
+      for (let round = 0; round < 10; round++) {
+        const messages = Array.from({ length: 1 + rand(300) }, (_, i) => randomMessage(i, now));
+        if (round === 0) messages.push({ value: 'far future', timestamp: String(2 ** 62) }); // a varlong over 7 bytes
+        const { records } = await decodeRecordBatch(new Decoder(referenceBatch(messages, now, -1, 0, 0, baseOffset)));
+        const times = messages.filter((m) => m.timestamp != null).map((m) => BigInt(m.timestamp!));
+        const first = times.length ? times.reduce((a, b) => (a < b ? a : b)) : BigInt(now);
+        expect(records).toHaveLength(messages.length);
+        records.forEach((r, i) => {
+          const m = messages[i]!;
+          expect(r.offset).toBe(String(baseOffset + BigInt(i)));
+          // first timestamp + the delta the reference wrote (computed in doubles, as kafkajs does)
+          const delta = BigInt((m.timestamp != null ? Number(m.timestamp) : now) - Number(first));
+          expect(r.timestamp).toBe(String(first + delta));
+          expect(r.key === null ? null : r.key.toString('hex')).toBe(m.key == null ? null : bytesOf(m.key).toString('hex'));
+          expect(r.value === null ? null : r.value.toString('hex')).toBe(m.value == null ? null : bytesOf(m.value).toString('hex'));
+        });
+      }
     }
   });
 

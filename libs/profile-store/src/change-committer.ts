@@ -1,7 +1,7 @@
 // The write half every evaluating step shares (realtime events, identity
 // merges, window expiry, backfills):
 //   1. produce the change records (one sendBatch, acked by the broker),
-//   2. then save the profiles' state, wake-ups and memberships (one atomic script call).
+//   2. then save the profiles' state, wake-ups and memberships (one atomic MULTI: AtomicWrites).
 // TRICKY: in this order a crash between 1 and 2 leaves the old state, so the
 // redelivered input recomputes the same changes with the same change_id
 // (deterministic) and emits them again: duplicates are possible and carry the

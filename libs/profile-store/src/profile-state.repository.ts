@@ -13,7 +13,7 @@
 // NOTE: the history is kept apart because it is by far the largest part (up to
 // maxEvents full events) and the realtime path only appends to it: reading and
 // rewriting it per chunk cost more than the evaluation itself.
-// Loads are one pipeline per chunk; saves one script call per chunk
+// Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
 import type { ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
@@ -329,7 +329,7 @@ export class ProfileStateRepository {
 
   /**
    * Saves profiles, their next wake-up (null: none) and audience memberships
-   * atomically (one script call: AtomicWrites). A profile this repository loaded whole (load, or
+   * atomically (one MULTI of a script and an MSET: AtomicWrites). A profile this repository loaded whole (load, or
    * loadHistory) has its history stored as it is; any other profile object
    * (loadForEvents, or built by the caller) has its `events` appended to the
    * stored history. NOTE: so do not save a copy ({...p}) of a wholly loaded

@@ -11,8 +11,8 @@
 // Inside a script every redis.call costs about as much again as the command
 // itself (its arguments become Redis objects, its reply a Lua value), so the
 // writes are coalesced before they are sent: the SETs of a chunk become one
-// MSET (sent next to the script, see exec), the ZADD/ZREM of one sorted set one ZADD and one ZREM, the SADD/SREM
-// of one set one SADD and one SREM. That never changes the result: a pending
+// MSET (sent next to the script, see exec), the ZADD/ZREM of one sorted set
+// one ZADD and one ZREM, the SADD/SREM of one set one SADD and one SREM. That never changes the result: a pending
 // write is sent before any later write of another kind to the same key, and
 // for one member of one set the last write wins, as it would in order.
 import type { RedisClient } from '@engage/redis';
@@ -71,10 +71,6 @@ export class AtomicWrites {
   private readonly args: Array<string | number> = [];
   private readonly pending = new Map<string, Pending>();
 
-  get empty(): boolean {
-    return this.args.length === 0 && this.pending.size === 0;
-  }
-
   set(key: string, value: string): void {
     const p = this.pendingOf(key, 'string');
     if (p) p.value = value;
@@ -131,20 +127,15 @@ export class AtomicWrites {
    * 4 KB document, three times what the MSET itself costs.
    */
   async exec(redis: RedisClient): Promise<void> {
-    const strings: string[] = [];
-    for (const [key, p] of this.pending) {
-      if (p.kind !== 'string') continue;
-      strings.push(key, p.value);
-      this.pending.delete(key);
-    }
-    this.sendAllPending();
+    const strings = this.takeStrings();
+    for (const [key, p] of this.pending) if (p.kind !== 'string') this.sendMembers(key, p);
+    this.pending.clear();
     if (this.args.length === 0 && strings.length === 0) return;
     const tx = redis.multi();
     if (this.args.length > 0) tx.eval(APPLY_WRITES_LUA, this.keys.length, ...this.keys, ...this.args);
-    if (strings.length > 0) tx.mset(...strings);
-    const results = (await tx.exec()) ?? [];
-    if (results.length !== (this.args.length > 0 ? 1 : 0) + (strings.length > 0 ? 1 : 0))
-      throw new Error('atomic writes: transaction aborted');
+    if (strings.length > 0) tx.mset(...strings.flat());
+    const results = await tx.exec();
+    if (results === null) throw new Error('atomic writes: transaction aborted');
     for (const [err] of results) if (err) throw err;
     if (this.args.length > 0) {
       const used = results[0]![1] as number;
@@ -183,23 +174,23 @@ export class AtomicWrites {
     }
   }
 
-  private sendAllPending(): void {
-    this.sendStrings();
-    for (const [key, p] of this.pending) if (p.kind !== 'string') this.sendMembers(key, p);
-    this.pending.clear();
+  /** Every pending string write, as (key, value) pairs, taken out of `pending`. */
+  private takeStrings(): Array<[string, string]> {
+    const strings: Array<[string, string]> = [];
+    for (const [key, p] of this.pending) {
+      if (p.kind !== 'string') continue;
+      strings.push([key, p.value]);
+      this.pending.delete(key);
+    }
+    return strings;
   }
 
   private sendStrings(): void {
-    const values: string[] = [];
-    for (const [key, p] of this.pending) {
-      if (p.kind !== 'string') continue;
-      this.keys.push(key);
-      values.push(p.value);
-      this.pending.delete(key);
-    }
-    if (values.length === 0) return;
-    this.args.push('S', values.length);
-    for (const v of values) this.args.push(v);
+    const strings = this.takeStrings();
+    if (strings.length === 0) return;
+    for (const [key] of strings) this.keys.push(key);
+    this.args.push('S', strings.length);
+    for (const [, value] of strings) this.args.push(value);
   }
 
   private sendMembers(key: string, p: Exclude<Pending, { kind: 'string' }>): void {

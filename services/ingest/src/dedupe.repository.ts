@@ -3,18 +3,25 @@
 //
 // TRICKY: a plain `SET NX EX 24h` before producing would lose events: if the
 // process dies (or Kafka fails) after the SET and before the broker acks, the
-// client's retry is dropped as a duplicate of an event that never landed. So a
-// key goes through two states:
-//   claim:   SET key "p" NX PX <pendingTtl> GET   (Redis >= 7.0: NX with GET)
-//   confirm: SET key "d" EX <ttl>                  (after the broker acked)
-//   release: DEL key                               (the send failed)
-// A call that finds "d" is a duplicate (accepted, dropped). One that finds "p"
-// is in flight elsewhere (another request, another replica): the publisher
-// repeats the claim every poll interval until the key is "d" (a duplicate), or
-// gone (that send failed, or its process died and the claim expired) so that
-// this claim wins and this request writes the event; only if the wait runs out
-// first is the request answered 503 (events.publisher.ts).
+// client's retry is dropped as a duplicate of an event that never landed. So an
+// event's key names the flush that claimed it, and the flush has a state of its
+// own, one key per source per flush:
+//   claim:   SET event-key <token> EX <ttl> NX GET, and SET flush-key "p" PX <pendingTtl>
+//   confirm: SET flush-key "d" EX <ttl>     (after the broker acked)
+//   release: DEL flush-key                  (the send failed)
+// An event key whose flush is "d" is a duplicate (accepted, dropped); "p" is in
+// flight elsewhere (another request, another replica): the publisher repeats the
+// claim every poll interval until it is "d" (a duplicate), or gone (that send
+// failed, or its process died and the pending state expired) so that this claim
+// takes the key over and this request writes the event; only if the wait runs
+// out first is the request answered 503 (events.publisher.ts).
+// Why a flush state rather than a state per event: confirming is then one write
+// per flush instead of one per event, half the ingest's Redis work at batch rates.
+// The flush key is confirmed after its events' keys were written, with the same
+// TTL, so it outlives every key that names it.
+// Keys written by the earlier layout hold "p" or "d" themselves; both are still understood.
 // https://redis.io/docs/latest/commands/set/
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '@engage/redis';
 
 export type ClaimResult = 'new' | 'duplicate' | 'in_flight';
@@ -24,23 +31,49 @@ export interface DedupeKey {
   messageId: string;
 }
 
+/** The outcome of one claim() call: confirm() or release() it once its send is settled. */
+export interface Claim {
+  /** Per key, in order. */
+  results: ClaimResult[];
+  /** Names this claim's flush state (one key per source that won a key). */
+  token: string;
+  /** Sources in which this claim won at least one key. */
+  sources: string[];
+}
+
 // One script call per source per flush instead of one command per event: the
 // per-command protocol work in Redis was the ingest's largest cost at batch
-// rates. KEYS of one call share the {source} hash tag, so they share a Cluster slot.
+// rates. Every key of one call shares the {source} hash tag, so they share a
+// Cluster slot (the flush keys a call reads are under the same tag).
+// KEYS[1] this flush's key, then the events' keys; ARGV token, event TTL (s),
+// pending TTL (ms), the flush-key prefix (to find the flush a key names).
 // Replies: 0 new, 1 duplicate, 2 in flight.
 const CLAIM_LUA = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local prev = redis.call('SET', key, 'p', 'PX', ARGV[1], 'NX', 'GET')
-  if not prev then out[i] = 0 elseif prev == 'd' then out[i] = 1 else out[i] = 2 end
+local token, ttl, flushPrefix = ARGV[1], ARGV[2], ARGV[4]
+local out, won = {}, false
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local prev = redis.call('SET', key, token, 'EX', ttl, 'NX', 'GET')
+  local state = prev
+  if prev and prev ~= 'd' and prev ~= 'p' then state = redis.call('GET', flushPrefix .. prev) end
+  if not prev then out[i - 1] = 0; won = true
+  -- The same key twice in one claim: a duplicate of the first.
+  elseif state == 'd' or prev == token then out[i - 1] = 1
+  elseif state == 'p' then out[i - 1] = 2
+  else
+    -- The flush that claimed it failed or died: this one takes it over.
+    redis.call('SET', key, token, 'EX', ttl)
+    out[i - 1] = 0; won = true
+  end
 end
+if won then redis.call('SET', KEYS[1], 'p', 'PX', ARGV[3]) end
 return out
 `;
-const CONFIRM_LUA = `
-for _, key in ipairs(KEYS) do redis.call('SET', key, 'd', 'EX', ARGV[1]) end
-return #KEYS
-`;
 const RESULTS: ClaimResult[] = ['new', 'duplicate', 'in_flight'];
+
+// Unique per flush across replicas: a random process part and a counter (short: every event key holds one).
+const PROCESS_TOKEN = randomBytes(6).toString('base64url');
+let flushes = 0;
 
 export class DedupeRepository {
   constructor(
@@ -53,25 +86,53 @@ export class DedupeRepository {
     return `${this.config.keyPrefix}ingest:dedupe:{${k.sourceId}}:${k.messageId}`;
   }
 
-  /** Claims every key: one script call per source, sent together. */
-  async claim(keys: DedupeKey[]): Promise<ClaimResult[]> {
-    const out: ClaimResult[] = new Array(keys.length);
-    const groups = this.bySource(keys);
-    const replies = await this.run(keys, groups, CLAIM_LUA, String(this.config.pendingTtlMs));
-    groups.forEach((indexes, g) => {
-      const codes = replies[g] as number[];
-      indexes.forEach((keyIndex, j) => (out[keyIndex] = RESULTS[codes[j]!]!));
-    });
-    return out;
+  private flushPrefix(sourceId: string): string {
+    return `${this.config.keyPrefix}ingest:flush:{${sourceId}}:`;
   }
 
-  async confirm(keys: DedupeKey[]): Promise<void> {
-    await this.run(keys, this.bySource(keys), CONFIRM_LUA, String(this.config.ttlSeconds));
+  /**
+   * Claims every key: one script call per source, issued in the same tick.
+   * NOTE: not an explicit pipeline: in a Redis Cluster a pipeline must stay on
+   * one slot, and a flush spans sources (slots). The client is created with
+   * enableAutoPipelining (libs/redis), which writes commands issued in one tick
+   * as one pipeline per node: one round trip on a single node.
+   * https://github.com/redis/ioredis#autopipelining
+   */
+  async claim(keys: DedupeKey[]): Promise<Claim> {
+    const token = `${PROCESS_TOKEN}${(++flushes).toString(36)}`;
+    const results: ClaimResult[] = new Array(keys.length);
+    const sources: string[] = [];
+    const { ttlSeconds, pendingTtlMs } = this.config;
+    await Promise.all(
+      this.bySource(keys).map(async (indexes) => {
+        const sourceId = keys[indexes[0]!]!.sourceId;
+        const flushPrefix = this.flushPrefix(sourceId);
+        const codes = (await this.deps.redis.eval(
+          CLAIM_LUA,
+          indexes.length + 1,
+          flushPrefix + token,
+          ...indexes.map((i) => this.key(keys[i]!)),
+          token,
+          ttlSeconds,
+          pendingTtlMs,
+          flushPrefix,
+        )) as number[];
+        indexes.forEach((keyIndex, j) => (results[keyIndex] = RESULTS[codes[j]!]!));
+        if (codes.includes(0)) sources.push(sourceId);
+      }),
+    );
+    return { results, token, sources };
   }
 
-  async release(keys: DedupeKey[]): Promise<void> {
-    // One multi-key DEL per source (one slot each).
-    await Promise.all(this.bySource(keys).map((indexes) => this.deps.redis.del(...indexes.map((i) => this.key(keys[i]!)))));
+  /** Its events are in Kafka: every key it won now answers "duplicate". One write per source. */
+  async confirm(claim: Claim): Promise<void> {
+    await Promise.all(claim.sources.map((s) => this.deps.redis.set(this.flushPrefix(s) + claim.token, 'd', 'EX', this.config.ttlSeconds)));
+  }
+
+  /** Its send failed: every key it won may be claimed again at once. */
+  async release(claim: Claim): Promise<void> {
+    if (claim.sources.length === 0) return;
+    await Promise.all(claim.sources.map((s) => this.deps.redis.del(this.flushPrefix(s) + claim.token)));
   }
 
   private bySource(keys: DedupeKey[]): Array<number[]> {
@@ -82,19 +143,5 @@ export class DedupeRepository {
       else groups.set(k.sourceId, [i]);
     });
     return [...groups.values()];
-  }
-
-  /**
-   * One EVAL per source, issued in the same tick.
-   * NOTE: not an explicit pipeline: in a Redis Cluster a pipeline must stay on
-   * one slot, and a flush spans sources (slots). The client is created with
-   * enableAutoPipelining (libs/redis), which writes commands issued in one tick
-   * as one pipeline per node: one round trip on a single node, as before.
-   * https://github.com/redis/ioredis#autopipelining
-   */
-  private run(keys: DedupeKey[], groups: Array<number[]>, script: string, arg: string): Promise<unknown[]> {
-    return Promise.all(
-      groups.map((indexes) => this.deps.redis.eval(script, indexes.length, ...indexes.map((i) => this.key(keys[i]!)), arg)),
-    );
   }
 }

@@ -18,7 +18,7 @@ import type { Producer } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { SchemaCodec } from '@engage/schemas';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import type { ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
+import type { Claim, ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
 import { rawEventEncoder, type RecordEncoder } from './raw-event.encoder';
 import type { AcceptedEvent } from './segment-spec';
 
@@ -218,15 +218,16 @@ export class EventPublisher {
       } else claimOf[i] = -1;
     });
 
+    let claim: Claim | null;
     let claims: ClaimResult[];
-    let dedupeOk = true;
     try {
-      claims = await this.deps.dedupe.claim(claimKeys);
+      claim = await this.deps.dedupe.claim(claimKeys);
+      claims = claim.results;
     } catch (err) {
       // Redis down: keep accepting (at-least-once beats an outage); duplicates may pass.
       this.deps.log.warn({ err, events: claimKeys.length }, 'dedupe_unavailable');
+      claim = null;
       claims = claimKeys.map(() => 'new');
-      dedupeOk = false;
     }
 
     const status = all.map((e, i): ClaimResult => {
@@ -234,7 +235,6 @@ export class EventPublisher {
       const first = claims[firstIndex.get(`${e.record.source_id}\u0000${e.record.message_id}`)!]!;
       return first === 'in_flight' ? 'in_flight' : 'duplicate';
     });
-    const claimed = claimKeys.filter((_, i) => claims[i] === 'new');
     try {
       const encoder = this.encoder;
       if (!encoder) throw new Error('EventPublisher.start() was not called');
@@ -251,7 +251,7 @@ export class EventPublisher {
       // NOTE: a send that failed part-way may have written some partitions; the
       // client's retry then duplicates those records (at-least-once), never loses them.
       this.deps.log.error({ err, events: countOf(status, 'new') }, 'publish_failed');
-      if (dedupeOk) this.deps.dedupe.release(claimed).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
+      if (claim) this.deps.dedupe.release(claim).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
       this.deps.metrics?.events.inc({ outcome: 'failed' }, count);
       const failure = new PublishError(`writing to Kafka failed: ${(err as Error).message}`);
       for (const p of batch) fail(p.request, failure);
@@ -260,8 +260,10 @@ export class EventPublisher {
     // Confirm before answering: a client that resends right after its 200 must
     // find "duplicate", not "in flight" (a wait, then 503 and, once the claim
     // expires, a second copy). A failed confirmation costs only that.
-    if (dedupeOk && claimed.length > 0) {
-      await this.deps.dedupe.confirm(claimed).catch((err) => this.deps.log.warn({ err, events: claimed.length }, 'dedupe_confirm_failed'));
+    if (claim && claim.sources.length > 0) {
+      await this.deps.dedupe
+        .confirm(claim)
+        .catch((err) => this.deps.log.warn({ err, events: countOf(status, 'new') }, 'dedupe_confirm_failed'));
     }
     const now = Date.now();
     let offset = 0;

@@ -19,8 +19,9 @@ const SERVICES = [
   { name: 'identity-resolver', env: { OPS_PORT: '9101' } },
   { name: 'realtime-evaluator', env: { OPS_PORT: '9102' } },
   { name: 'batch-scheduler', env: { OPS_PORT: '9103' } },
-  // One dispatcher per destination; DISPATCH_ALL serves every destination in
-  // one process for local development.
+  // Deployed: one dispatcher per destination. DESTINATION_ID=* serves every
+  // destination in one process for local development, each still under its
+  // own consumer groups (services/dispatcher/src/destination-pipeline.ts).
   { name: 'dispatcher', env: { OPS_PORT: '9104', DESTINATION_ID: process.env.DESTINATION_ID ?? '*' } },
 ];
 

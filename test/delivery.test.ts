@@ -9,6 +9,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { FacebookEmulator } from './helpers/facebook-emulator';
+import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
 import { maxInWindow, Receiver } from './helpers/receiver';
 import { ReceiverProcess } from './helpers/receiver-process';
 
@@ -18,7 +19,7 @@ const topics = topicRegistry(prefix);
 const log = silentLogger();
 const infra = () => testInfrastructure();
 const procs: ServiceProcess[] = [];
-let api: (method: string, path: string, body?: unknown) => Promise<any>;
+let api: Api;
 let producer: Producer;
 let codec: SchemaCodec;
 let redis: RedisClient;
@@ -28,21 +29,7 @@ let audience: { id: string; key: string };
 let trait: { id: string; key: string };
 let seq = 0;
 
-function env(extra: Record<string, string> = {}) {
-  return {
-    KAFKA_BROKERS: infra().kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra().schemaRegistryUrl,
-    REDIS_URL: infra().redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    CONTROL_PLANE_PORT: '0',
-    CONTROL_PLANE_TOKEN: TOKEN,
-    OPS_PORT: '0',
-    DISPATCH_INITIAL_BACKOFF_MS: '200',
-    DISPATCH_MAX_BACKOFF_MS: '1000',
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string> = {}) => deliveryEnv(prefix, TOKEN, extra);
 
 beforeAll(async () => {
   const kafka = createKafka({ brokers: infra().kafkaBrokers, clientId: 'delivery-test' }, { log });
@@ -67,15 +54,7 @@ beforeAll(async () => {
   procs.push({ stop: () => reader.disconnect() } as unknown as ServiceProcess);
   const cp = startService('control-plane', env());
   procs.push(cp);
-  const base = `http://127.0.0.1:${await cp.port()}`;
-  api = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return res.json();
-  };
+  api = controlPlaneApi(`http://127.0.0.1:${await cp.port()}`, TOKEN);
   spaceId = (await api('POST', '/spaces', { name: 'Delivery' })).data.space.id;
   audience = (
     await api('POST', `/spaces/${spaceId}/audiences`, {
@@ -171,16 +150,7 @@ function change(over: Partial<ComputationChange>, computation = audience): Compu
   };
 }
 
-async function publish(changes: ComputationChange[]) {
-  const subject = valueSubject(topics.computationsChanges.name);
-  for (let i = 0; i < changes.length; i += 2000) {
-    const part = changes.slice(i, i + 2000);
-    await producer.send({
-      topic: topics.computationsChanges.name,
-      messages: await Promise.all(part.map(async (c) => ({ key: c.profile_id, value: await codec.encode(subject, c) }))),
-    });
-  }
-}
+const publish = (changes: ComputationChange[]) => publishChanges(producer, codec, topics.computationsChanges.name, changes);
 
 describe('dispatcher', () => {
   it('sends exactly the identify and track calls of CONTRACT.md section 5: entered, exited, several emails, trait only on change', async () => {

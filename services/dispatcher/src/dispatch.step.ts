@@ -86,12 +86,7 @@ export class DispatchStep {
   ): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
     return this.deps.store
       .list('connection', change.space_id)
-      .filter(
-        (c) =>
-          c.computationId === change.computation_id &&
-          c.enabled &&
-          (this.config.destinationId === '*' || c.destinationId === this.config.destinationId),
-      )
+      .filter((c) => c.computationId === change.computation_id && c.enabled && c.destinationId === this.config.destinationId)
       .filter((c) => onlyConnectionId === undefined || c.id === onlyConnectionId)
       .map((connection) => ({ connection, destination: this.deps.store.get('destination', connection.destinationId) }))
       .filter(
@@ -187,7 +182,6 @@ export class DispatchStep {
         { changeId: change.change_id, destinationId: failure.destinationId, reason: failure.reason },
         'change_dead_lettered',
       );
-      // Counted at the destination that failed (not at '*' when one process serves every destination).
       this.deps.status.count(failure.destinationId, 'dead_lettered', failure.reason);
       return dlq(failure.reason, 'deliver');
     });

@@ -96,7 +96,7 @@ export class ListBuffer {
     let flushed = 0;
     const syncNow = new Set<string>();
     for (const connection of this.deps.store.list('connection')) {
-      if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
+      if (connection.destinationId !== this.config.destinationId) continue;
       const destination = this.deps.store.get('destination', connection.destinationId);
       if (!destination || !this.isList(destination) || !destination.enabled || !connection.enabled) continue;
       if (!syncNow.has(destination.id) && (await this.deps.redis.del(this.syncNowKey(destination.id))) === 1) syncNow.add(destination.id);

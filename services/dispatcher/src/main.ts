@@ -1,19 +1,15 @@
-// engage.computations.changes -> one destination (DESTINATION_ID), throttled, retried, dead-lettered.
+// engage.computations.changes -> one destination (DESTINATION_ID), throttled, retried, dead-lettered;
+// DESTINATION_ID=* serves every destination, each in its own pipeline and groups (destination-pipeline.ts).
 // The only place that reads process.env: parse config, wire, run.
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
-import { BatchConsumer, DeadLetterWriter } from '@engage/kafka';
-import { ProfileStateRepository } from '@engage/profile-store';
-import type { ComputationChange, IdentityChange } from '@engage/schemas';
-import { createRuntime, intervalJob, opsComponent } from '@engage/service';
-import { listAdapters } from './adapters/list-adapters';
+import { DeadLetterWriter } from '@engage/kafka';
+import { createRuntime, opsComponent, type Component } from '@engage/service';
 import { configSchema } from './config';
 import { DeliveryStatus } from './delivery-status';
 import { DeliveryService } from './delivery.service';
-import { DispatchStep } from './dispatch.step';
-import { ListBuffer } from './list-buffer';
+import { AllDestinations, DestinationPipeline } from './destination-pipeline';
 import { RateLimiter } from './rate-limiter';
-import { ResyncJob } from './resync.job';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('dispatcher', config);
@@ -36,85 +32,35 @@ const delivery = new DeliveryService(
   { limiter: new RateLimiter({ keyPrefix, marginMs: config.DISPATCH_RATE_MARGIN_MS }, { redis }), status },
 );
 const deadLetters = new DeadLetterWriter({ topic: topics.dispatchDlq.name }, { producer });
-const lists = new ListBuffer(
-  { keyPrefix, destinationId },
-  { store, redis, adapters: listAdapters({ delivery }), status, deadLetters, log: log.child({ component: 'list-buffer' }) },
-);
-const step = new DispatchStep(
-  { destinationId, keyPrefix, dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS, concurrency: config.DISPATCH_CONCURRENCY },
-  {
-    store,
-    delivery,
-    status,
-    lists,
-    redis,
-    log: log.child({ component: 'dispatch' }),
-    profiles: new ProfileStateRepository({ keyPrefix }, { redis }),
-  },
-);
-const resync = new ResyncJob(
-  { keyPrefix, destinationId },
-  {
-    store,
-    profiles: new ProfileStateRepository({ keyPrefix }, { redis }),
-    step,
-    status,
-    redis,
-    deadLetters,
-    log: log.child({ component: 'resync' }),
-  },
-);
 
-// One consumer group per destination: a slow destination only lags its own group.
-const group = `${config.TOPIC_PREFIX}dispatcher-${destinationId === '*' ? 'all' : destinationId}`;
-const changesConsumer = new BatchConsumer<ComputationChange>(
-  {
-    groupId: group,
-    topics: [topics.computationsChanges.name],
-    fromBeginning: true,
-    chunkSize: config.DISPATCH_CHUNK_SIZE,
-    partitionsConsumedConcurrently: 2,
-  },
-  {
-    kafka,
-    log: log.child({ component: 'changes-consumer' }),
-    step: 'deliver',
-    deadLetters,
-    decode: (m) => codec.decode(m.value),
-    handle: (ms, ctx) => step.handle(ms, ctx),
-  },
-);
-const identityConsumer = new BatchConsumer<IdentityChange>(
-  { groupId: `${group}-identity`, topics: [topics.identityChanges.name], fromBeginning: false },
-  {
-    kafka,
-    log: log.child({ component: 'identity-consumer' }),
-    step: 'resync',
-    deadLetters,
-    decode: (m) => codec.decode(m.value),
-    handle: (ms) => resync.handleIdentity(ms),
-  },
-);
+const pipelineOf = (id: string) =>
+  new DestinationPipeline(
+    {
+      destinationId: id,
+      topicPrefix: config.TOPIC_PREFIX,
+      keyPrefix,
+      changesTopic: topics.computationsChanges.name,
+      identityTopic: topics.identityChanges.name,
+      chunkSize: config.DISPATCH_CHUNK_SIZE,
+      dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS,
+      concurrency: config.DISPATCH_CONCURRENCY,
+      initialSyncEveryMs: 2000,
+      listTickMs: config.DISPATCH_LIST_TICK_MS,
+    },
+    { kafka, codec, redis, store, delivery, status, deadLetters, log },
+  );
+// DESTINATION_ID=* (local development): every destination of the configuration, each under its own groups.
+const destinations: Component =
+  destinationId === '*'
+    ? new AllDestinations({ store, create: pipelineOf, log: log.child({ component: 'all-destinations' }) })
+    : pipelineOf(destinationId);
 
 runtime.service.add(
   ...runtime.infrastructure,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   // Listed before the consumers so it stops after them (reverse order) and writes their last counts.
   { name: 'delivery-status', start: async () => undefined, stop: () => status.flush() },
-  {
-    name: 'changes-consumer',
-    start: () => changesConsumer.start(),
-    stop: () => changesConsumer.stop(),
-    healthcheck: () => changesConsumer.healthcheck(),
-  },
-  {
-    name: 'identity-consumer',
-    start: () => identityConsumer.start(),
-    stop: () => identityConsumer.stop(),
-    healthcheck: () => identityConsumer.healthcheck(),
-  },
-  intervalJob('initial-sync-loop', 2000, () => resync.syncNewConnections(), { log }),
-  intervalJob('list-flush-loop', config.DISPATCH_LIST_TICK_MS, () => lists.flushDue(), { log }),
+  destinations,
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );
 void runtime.service.run();

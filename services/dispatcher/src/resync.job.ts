@@ -89,7 +89,7 @@ export class ResyncJob {
   /** Sends current members/values for connections that have not had their initial sync. */
   async syncNewConnections(): Promise<void> {
     for (const connection of this.deps.store.list('connection')) {
-      if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
+      if (connection.destinationId !== this.config.destinationId) continue;
       if (!connection.enabled || (await this.deps.redis.exists(this.deps.step.syncedKey(connection.id))) === 1) continue;
       const key = this.keyOf(connection);
       if (!key) continue;
@@ -178,7 +178,7 @@ export class ResyncJob {
       const [profile] = await this.deps.profiles.load([{ spaceId: c.space_id, profileId: c.profile_id }]);
       const addedTypes = new Set(c.added_external_ids.map((x) => x.type));
       for (const connection of this.deps.store.list('connection', c.space_id)) {
-        if (this.config.destinationId !== '*' && connection.destinationId !== this.config.destinationId) continue;
+        if (connection.destinationId !== this.config.destinationId) continue;
         const types = this.deps.step.identifierTypesOf(connection);
         if (!types.some((t) => addedTypes.has(t))) continue;
         const key = this.keyOf(connection);

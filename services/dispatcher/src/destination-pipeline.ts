@@ -46,7 +46,7 @@ export interface DestinationPipelineDeps {
 }
 
 /** The consumer group of a destination's changes: the same whichever mode serves it, so offsets carry over. */
-export const dispatcherGroup = (topicPrefix: string, destinationId: string) => `${topicPrefix}dispatcher-${destinationId}`;
+const dispatcherGroup = (topicPrefix: string, destinationId: string) => `${topicPrefix}dispatcher-${destinationId}`;
 
 export class DestinationPipeline implements Component {
   readonly name: string;
@@ -167,6 +167,9 @@ export class DestinationPipeline implements Component {
  * deleted. Reconciliation is serialised, so a burst of config changes never
  * starts a destination twice.
  */
+/** After a pipeline failed to start (Kafka unreachable, say), when to try again, ms. */
+const START_RETRY_MS = 5000;
+
 export class AllDestinations implements Component {
   readonly name = 'all-destinations';
   private readonly pipelines = new Map<string, DestinationPipeline>();
@@ -213,9 +216,10 @@ export class AllDestinations implements Component {
       try {
         await pipeline.start();
       } catch (err) {
-        // Not kept: the next reconciliation (config change or tick) tries again.
+        // Not kept: tried again by the next reconciliation, a config change or this retry.
         this.deps.log.error({ err, destinationId: id }, 'destination_pipeline_start_failed');
         await pipeline.stop().catch(() => undefined);
+        setTimeout(() => void this.reconcile(), START_RETRY_MS).unref();
         continue;
       }
       this.pipelines.set(id, pipeline);
@@ -238,10 +242,5 @@ export class AllDestinations implements Component {
       if (!h.ok) return h;
     }
     return { ok: true };
-  }
-
-  /** Ids of the destinations served now. */
-  served(): string[] {
-    return [...this.pipelines.keys()];
   }
 }

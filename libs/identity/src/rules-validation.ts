@@ -1,7 +1,14 @@
 // Checks a space's identity rules as sent to the control plane: every problem
 // named with its field, so the API can answer 422 with a useful message.
 import { ID_TYPE } from './external-ids';
-import { DEFAULT_IDENTITY_RULES, WINDOW_MS, type IdentifierLimit, type IdentityRules, type LimitWindow } from './rules';
+import {
+  blockedPatternProblem,
+  DEFAULT_IDENTITY_RULES,
+  WINDOW_MS,
+  type IdentifierLimit,
+  type IdentityRules,
+  type LimitWindow,
+} from './rules';
 
 export interface RuleError {
   field: string;
@@ -67,13 +74,15 @@ export function parseIdentityRules(input: unknown): { rules: IdentityRules; erro
   if ('defaultLimit' in input) rules.defaultLimit = limit(input.defaultLimit, 'defaultLimit', errors) ?? rules.defaultLimit;
   if ('blockedValues' in input) rules.blockedValues = stringList(input.blockedValues, 'blockedValues', errors);
   if ('blockedPatterns' in input) {
-    rules.blockedPatterns = stringList(input.blockedPatterns, 'blockedPatterns', errors, (s, f) => {
-      try {
-        new RegExp(s, 'i');
-      } catch (err) {
-        errors.push({ field: f, message: `invalid regular expression: ${(err as Error).message}` });
-      }
+    // A refused pattern is also left out of the rules: whoever compiles them
+    // after logging the errors (the resolver, on an old record) never runs it.
+    const usable: string[] = [];
+    stringList(input.blockedPatterns, 'blockedPatterns', errors, (s, f) => {
+      const problem = blockedPatternProblem(s);
+      if (problem === null) usable.push(s);
+      else errors.push({ field: f, message: problem.startsWith('invalid') ? problem : `pattern ${JSON.stringify(s)} ${problem}` });
     });
+    rules.blockedPatterns = usable;
   }
   if ('maxMergesPerProfile' in input) {
     const m = input.maxMergesPerProfile;

@@ -2,6 +2,8 @@
 // (segment-docs src/unify/identity-resolution/identity-resolution-onboarding.md):
 // identifier priority, a value limit per identifier type over a time window,
 // blocked values (exact and regex), plus a merge cap per profile.
+import { MAX_ID_LENGTH } from './external-ids';
+import { unsafePatternReason } from './pattern-safety';
 
 /** Segment's limit frequencies ("5 weekly", "1 ever"). */
 export type LimitWindow = 'ever' | 'daily' | 'weekly' | 'monthly' | 'annually';
@@ -76,6 +78,8 @@ export const DEFAULT_IDENTITY_RULES: IdentityRules = {
 export interface CompiledIdentityRules {
   rules: IdentityRules;
   isBlocked(value: string): boolean;
+  /** Blocked patterns left out because they do not compile or could backtrack for ever (see pattern-safety.ts). */
+  ignoredPatterns: IgnoredPattern[];
   /** Orders identifier types by priority: negative when `a` ranks above `b`. */
   compare(a: string, b: string): number;
   limitOf(type: string): IdentifierLimit;
@@ -92,11 +96,39 @@ export function limitOf(rules: IdentityRules, type: string): IdentifierLimit {
   return rules.limits[type] ?? rules.defaultLimit;
 }
 
-/** Compiles the blocked-value test once per rules object. */
-export function blockedValueTest(rules: IdentityRules): (value: string) => boolean {
+export interface IgnoredPattern {
+  pattern: string;
+  reason: string;
+}
+
+/** Why a blocked-value pattern cannot be used (it does not compile, or could backtrack for ever), or null. */
+export function blockedPatternProblem(pattern: string): string | null {
+  try {
+    new RegExp(pattern, 'i');
+  } catch (err) {
+    return `invalid regular expression: ${(err as Error).message}`;
+  }
+  return unsafePatternReason(pattern);
+}
+
+/**
+ * Compiles the blocked-value test once per rules object. Patterns that fail
+ * blockedPatternProblem are left out (reported in `ignored`): the control
+ * plane refuses them, but a record written before that check must not freeze
+ * the resolver.
+ */
+export function blockedValueTest(rules: IdentityRules, ignored: IgnoredPattern[] = []): (value: string) => boolean {
   const exact = new Set(rules.blockedValues.map((v) => v.trim().toLowerCase()));
-  const patterns = rules.blockedPatterns.map((p) => new RegExp(p, 'i'));
+  const patterns: RegExp[] = [];
+  for (const pattern of rules.blockedPatterns) {
+    const reason = blockedPatternProblem(pattern);
+    if (reason === null) patterns.push(new RegExp(pattern, 'i'));
+    else ignored.push({ pattern, reason });
+  }
   return (value) => {
+    // NOTE: the bound on what a pattern runs on. Longer values are never ids
+    // (extractIdentifiers drops them before asking), so "blocked" is the safe answer.
+    if (value.length > MAX_ID_LENGTH) return true;
     const v = value.trim().toLowerCase();
     return exact.has(v) || patterns.some((p) => p.test(v));
   };
@@ -107,9 +139,11 @@ export function compileRules(rules: IdentityRules): CompiledIdentityRules {
   const rank = (type: string) => explicit.get(type) ?? rules.priority.length;
   const limits: Record<string, [number, number]> = {};
   for (const [t, l] of Object.entries(rules.limits)) limits[t] = [l.limit, WINDOW_MS[l.window]];
+  const ignoredPatterns: IgnoredPattern[] = [];
   return {
     rules,
-    isBlocked: blockedValueTest(rules),
+    isBlocked: blockedValueTest(rules, ignoredPatterns),
+    ignoredPatterns,
     // Unlisted types rank after every listed one, alphabetically (Segment's order).
     compare: (a, b) => rank(a) - rank(b) || (a === b ? 0 : a < b ? -1 : 1),
     limitOf: (type) => limitOf(rules, type),

@@ -120,10 +120,9 @@ async function seedKnown() {
   for (let start = 0; start < KNOWN; start += 1000) {
     const requests = [];
     for (let p = start; p < Math.min(KNOWN, start + 1000); p++) {
-      const messageId = `seed-${p}`;
       requests.push({
         spaceId: SPACE,
-        messageId,
+        eventKey: `seed-${p}`,
         ids: [
           { type: 'user_id', id: `u${p}` },
           { type: 'anonymous_id', id: `a${p}` },

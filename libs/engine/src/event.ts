@@ -7,11 +7,21 @@ export interface EngineEvent {
   name?: string;
   timestamp: number;
   sourceId: string;
+  /** The sender's messageId: shown to readers and used to break time ties; not unique (a sender may reuse it). */
   messageId: string;
+  /**
+   * The event's identity (eventKey in @engage/schemas: source, messageId and
+   * receive time), what redelivery checks compare. Absent on events stored
+   * before it existed: eventIdOf() falls back to the messageId.
+   */
+  eventId?: string;
   properties: Record<string, unknown>;
   traits: Record<string, unknown>;
   context: Record<string, unknown>;
 }
+
+/** What tells two events apart: the pipeline's event key, else (older stored events) the messageId. */
+export const eventIdOf = (e: Pick<EngineEvent, 'eventId' | 'messageId'>): string => e.eventId ?? e.messageId;
 
 export type Value = null | boolean | number | string | Value[];
 

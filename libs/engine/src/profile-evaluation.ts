@@ -14,7 +14,7 @@
 // profile's token is applied on the next call, so such changes are never lost.
 import type { QueryAst } from './ast';
 import { dependenciesOf, type Dependencies } from './dependencies';
-import { eventNameOf, type EngineEvent, type Value } from './event';
+import { eventIdOf, eventNameOf, type EngineEvent, type Value } from './event';
 import { compileIncremental, type IncrementalEvaluator, type IncrementalState } from './incremental';
 import { valuesEqual } from './reference-evaluator';
 
@@ -37,7 +37,7 @@ export interface StoredValue {
 
 /** Incremental states of a profile's computations. */
 export interface IncrementalStates {
-  /** Marks the events these states have seen (a messageId of this profile: unique across profiles). */
+  /** Marks the events these states have seen (an event id of this profile, eventIdOf: unique across profiles). */
   tok: string;
   /** The latest `now` the states were given (they answer for T >= h). */
   h: number;
@@ -142,7 +142,7 @@ function firstUnseenOf(events: StoredEvent[], tok: string): number {
 function sync(state: ProfileState, ordered: CompiledComputation[], now: number, knownFirstUnseen?: number): IncrementalStates {
   const inc = (state.incremental ??= { tok: '', h: now, c: {} });
   if (now > inc.h) inc.h = now;
-  if (!inc.tok && state.events.length) inc.tok = state.events[0]!.messageId;
+  if (!inc.tok && state.events.length) inc.tok = eventIdOf(state.events[0]!);
   // Usually every event is seen: one pass without allocating finds that out.
   const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
   const unseen = firstUnseen < 0 ? [] : state.events.slice(firstUnseen).filter((e) => e.inc !== inc.tok);
@@ -232,7 +232,7 @@ function sameValue(a: Value, b: Value): boolean {
 
 /**
  * Applies one event: traits from identify/group calls, the event to the
- * incremental states and the bounded history (duplicates by messageId within
+ * incremental states and the bounded history (duplicates by event id within
  * the history ignored: redelivery is harmless), then re-evaluates the
  * computations it can affect. Returns the changes.
  */
@@ -242,12 +242,14 @@ export function applyEvent(
   ordered: CompiledComputation[],
   opts: { maxEvents: number; now: number },
 ): ValueChange[] {
-  // One pass over the history: a redelivery (same messageId) changes nothing; note the first event the states have not seen.
+  // One pass over the history: a redelivery (same event id) changes nothing; note the first event the states have not seen.
+  // NOTE: the event id, not the messageId: another event that reuses a messageId still counts.
   const tok = state.incremental?.tok ?? '';
+  const id = eventIdOf(event);
   let firstUnseen = -1;
   for (let i = 0; i < state.events.length; i++) {
     const e = state.events[i]!;
-    if (e.messageId === event.messageId) return [];
+    if (eventIdOf(e) === id) return [];
     if (firstUnseen < 0 && (e.inc !== tok || !tok)) firstUnseen = i;
   }
   const inc = sync(state, ordered, opts.now, firstUnseen);
@@ -259,7 +261,7 @@ export function applyEvent(
     }
   }
   const stored: StoredEvent = { ...event };
-  if (!inc.tok) inc.tok = stored.messageId;
+  if (!inc.tok) inc.tok = id;
   stored.inc = inc.tok;
   const name = eventNameOf(event);
   if (name !== undefined) {

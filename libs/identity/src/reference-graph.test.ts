@@ -2,8 +2,7 @@ import { DEFAULT_IDENTITY_RULES, ReferenceGraph, type ExternalId, type GraphEven
 
 let n = 0;
 const ev = (...pairs: Array<[string, string]>): GraphEvent => ({
-  messageId: `m${++n}`,
-  newProfileId: `p${n}`,
+  eventKey: `evt_${++n}`,
   ids: pairs.map(([type, id]): ExternalId => ({ type, id })),
   accountId: null,
   timestamp: 1_760_000_000_000 + n,

@@ -6,9 +6,8 @@ import type { ExternalId } from './external-ids';
 import { WINDOW_MS, limitOf, type IdentityRules } from './rules';
 
 export interface GraphEvent {
-  messageId: string;
-  /** Used only when the event creates a profile. */
-  newProfileId: string;
+  /** The event's identity (the replay cache's key). */
+  eventKey: string;
   /** Highest priority first. */
   ids: ExternalId[];
   accountId: string | null;
@@ -39,7 +38,11 @@ export class ReferenceGraph {
   readonly aliases = new Map<string, string>();
   private readonly answered = new Map<string, GraphAnswer>();
 
-  constructor(private readonly rules: IdentityRules) {}
+  /** newProfileId names a profile created for an id (the highest-priority id the event keeps). */
+  constructor(
+    private readonly rules: IdentityRules,
+    private readonly newProfileId: (first: ExternalId) => string = (x) => `pro:${key(x)}`,
+  ) {}
 
   private counts(pid: string, ts: number): Map<string, number> {
     const c = new Map<string, number>();
@@ -68,7 +71,7 @@ export class ReferenceGraph {
   }
 
   resolve(e: GraphEvent): GraphAnswer {
-    const cached = this.answered.get(e.messageId);
+    const cached = this.answered.get(e.eventKey);
     if (cached) return cached;
     const cands = e.ids.map((x) => ({ ...x, pid: this.ids.get(key(x)) }));
     const dropped: ExternalId[] = [];
@@ -93,7 +96,7 @@ export class ReferenceGraph {
     }
 
     const existing = cands.find((c) => c.pid)?.pid;
-    const base = existing ?? e.newProfileId;
+    const base = existing ?? this.newProfileId(cands[0]!);
     const ids = this.profiles.get(base) ?? new Map<string, number>();
     this.profiles.set(base, ids);
     const merged: string[] = [];
@@ -131,7 +134,7 @@ export class ReferenceGraph {
       accountLinked = true;
     }
     const answer = { profileId: base, created: existing === undefined, merged, added, gained, dropped, accountLinked };
-    if (merged.length > 0 || (added.length > 0 && existing !== undefined) || accountLinked) this.answered.set(e.messageId, answer);
+    if (merged.length > 0 || (added.length > 0 && existing !== undefined) || accountLinked) this.answered.set(e.eventKey, answer);
     return answer;
   }
 

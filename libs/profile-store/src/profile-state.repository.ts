@@ -5,8 +5,10 @@
 //   :hist   LIST of the bounded history (JSON events), appended with RPUSH and
 //           trimmed with LTRIM; read only when needed (a new or edited
 //           computation, a merge, a backfill, the Profile API);
-//   :seen   ZSET of the history's messageIds (score: arrival): redelivered
-//           events are recognised without reading the history;
+//   :seen   ZSET of the history's event ids (eventIdOf: source, messageId and
+//           receive time; score: arrival): redelivered events are recognised
+//           without reading the history, and another event reusing a
+//           messageId is not mistaken for one;
 //   :ids    the identifiers as identifiersJson (CSV exports);
 //   :ver    a token every save writes anew (see the hot-state cache below);
 // plus a wake-up sorted set for window expiry and a member set per audience.
@@ -15,7 +17,7 @@
 // rewriting it per chunk cost more than the evaluation itself.
 // Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
-import type { ProfileState } from '@engage/engine';
+import { eventIdOf, type ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
@@ -248,12 +250,12 @@ export class ProfileStateRepository {
 
   /**
    * Profiles without their history (`events` empty, to be appended to), for
-   * the realtime path; `seen` tells which of the given messageIds each one
-   * already holds (a redelivery). Call loadHistory for those that needsHistory.
+   * the realtime path; `seen` tells which of the given event ids (eventIdOf)
+   * each one already holds (a redelivery). Call loadHistory for those that needsHistory.
    */
   async loadForEvents(
     refs: ProfileRef[],
-    messageIds: string[][] = refs.map(() => []),
+    eventIds: string[][] = refs.map(() => []),
     options: { cached?: boolean } = {},
   ): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
     if (refs.length === 0) return { profiles: [], seen: [] };
@@ -265,7 +267,7 @@ export class ProfileStateRepository {
     const args: Array<string | number> = [];
     refs.forEach((r, i) => {
       keys.push(this.verKey(r), this.stateKey(r), this.seenKey(r));
-      args.push(copies[i]?.token ?? '', messageIds[i]!.length, ...messageIds[i]!);
+      args.push(copies[i]?.token ?? '', eventIds[i]!.length, ...eventIds[i]!);
     });
     const [docs, flags] = (await this.deps.redis.eval(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [
       Array<string | number | null>,
@@ -283,7 +285,7 @@ export class ProfileStateRepository {
     });
     if (cached) for (const p of profiles) this.cacheable.add(p);
     let f = 0;
-    const seen = messageIds.map((ids) => {
+    const seen = eventIds.map((ids) => {
       const held = new Set<string>();
       for (const id of ids) if (flags[f++] === 1) held.add(id);
       return held;
@@ -362,7 +364,7 @@ export class ProfileStateRepository {
         );
         tx.zadd(
           seen,
-          events.map((e) => [e.arrivedAt ?? e.timestamp, e.messageId]),
+          events.map((e) => [e.arrivedAt ?? e.timestamp, eventIdOf(e)]),
         );
       }
       if (this.historyLoaded.has(profile)) hot.historyLength = events.length;

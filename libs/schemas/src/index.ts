@@ -1,2 +1,3 @@
 export * from './generated/avro';
 export * from './registry';
+export * from './event-key';

@@ -34,15 +34,14 @@ const withRules = (over: Partial<IdentityRules>) => compileRules({ ...DEFAULT_ID
 
 interface Opts {
   rules?: CompiledIdentityRules;
-  messageId?: string;
+  eventKey?: string;
   at?: number;
   account?: string;
 }
 function request(external: ExternalId[], opts: Opts = {}): ResolveRequest {
-  const messageId = opts.messageId ?? `m${++msg}`;
   return {
     spaceId: SPACE,
-    messageId,
+    eventKey: opts.eventKey ?? `evt_${++msg}`,
     ids: external,
     rules: opts.rules ?? defaults,
     accountId: opts.account ? accountProfileId(SPACE, opts.account) : null,
@@ -94,11 +93,23 @@ describe('identity graph (Lua in real Redis)', () => {
     await sound();
   });
 
-  it('names a new profile after its space and message id exactly as newProfileId does (multi-byte ids too)', async () => {
-    for (const messageId of [`plain-${++msg}`, `ünïcødé-\u{1F600}-${++msg}`]) {
-      const created = await resolve(ids(['anonymous_id', `anon-${messageId}`]), { messageId });
-      expect(created).toEqual(expect.objectContaining({ created: true, profileId: newProfileId(SPACE, messageId) }));
+  it('names a new profile after its space and first id exactly as newProfileId does (multi-byte ids too)', async () => {
+    for (const anon of [`plain-${++msg}`, `ünïcødé-\u{1F600}-${++msg}`]) {
+      const created = await resolve(ids(['anonymous_id', anon], ['ios.id', `d-${anon}`]));
+      expect(created).toEqual(
+        expect.objectContaining({ created: true, profileId: newProfileId(SPACE, { type: 'anonymous_id', id: anon }) }),
+      );
     }
+  });
+
+  it('two people never share a profile through a reused event key: a new profile is named after its id, not the event', async () => {
+    // The replay cache answers only events that announced a change; a creation is recomputed, and
+    // must not land on the first person's profile because it reuses an id the sender chose.
+    const alice = await resolve(ids(['user_id', `alice-${++msg}`]), { eventKey: 'evt_reused' });
+    const bob = await resolve(ids(['user_id', `bob-${msg}`]), { eventKey: 'evt_reused' });
+    expect(alice.created && bob.created).toBe(true);
+    expect(bob.profileId).not.toBe(alice.profileId);
+    await sound();
   });
 
   it('two users sharing a device do not merge when user_id is limited to 1: the device id is dropped, the event lands on the user', async () => {
@@ -187,8 +198,8 @@ describe('identity graph (Lua in real Redis)', () => {
 
   it('answers a redelivered event exactly as the first time (restart mid-stream)', async () => {
     await resolve(ids(['anonymous_id', 'x1']));
-    const first = await resolve(ids(['user_id', 'ux'], ['anonymous_id', 'x1']), { messageId: 'replayed' });
-    const again = await resolve(ids(['user_id', 'ux'], ['anonymous_id', 'x1']), { messageId: 'replayed' });
+    const first = await resolve(ids(['user_id', 'ux'], ['anonymous_id', 'x1']), { eventKey: 'evt_replayed' });
+    const again = await resolve(ids(['user_id', 'ux'], ['anonymous_id', 'x1']), { eventKey: 'evt_replayed' });
     expect(again).toEqual(first);
     expect(first.added).toEqual(ids(['user_id', 'ux']));
   });

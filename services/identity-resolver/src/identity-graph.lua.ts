@@ -11,8 +11,10 @@
 //   p:<pid>:m             -> hash: merges (profiles absorbed so far, for the merge cap)
 //   p:<pid>:acc           -> set of account profile ids (group calls)
 //   alias:<pid>           -> the survivor a merged profile was folded into (for readers holding an old id)
-//   res:<messageId>       -> the result of an event that announced a change, kept for a TTL: a redelivered
-//                            event gets the same answer and so re-emits the same changes
+//   res:<eventKey>        -> the result of an event that announced a change, kept for a TTL: a redelivered
+//                            event gets the same answer and so re-emits the same changes. Keyed by the
+//                            event's key (source, messageId, receive time: eventKey in @engage/schemas),
+//                            never by the messageId alone: a client may reuse one for another event
 //
 // Algorithm (Segment's flat matching with limits and priority): take the
 // event's ids in priority order; if linking every profile they point to (plus
@@ -22,8 +24,8 @@
 // id survives, the others merge into it, and new ids are added.
 //
 // ARGV: rules JSON, result TTL (s), the events as one flat JSON array of strings:
-// messageId, accountId or '', event time (ms, decimal), n, then n (type, value) pairs; the next event follows;
-// then the space id (a new profile's id derives from it and the message id: newProfileId in resolve.step.ts).
+// eventKey, accountId or '', event time (ms, decimal), n, then n (type, value) pairs; the next event follows;
+// then the space id (a new profile's id derives from it and the profile's first id: newProfileId in resolve.step.ts).
 // (One argument, decoded in C by cjson: thousands of separate arguments cost more on both sides; a flat array of
 // strings is a third cheaper to decode than an array per event, and the time stays text until a window needs it.)
 // Reply: per event, 'P' .. pid when nothing changed, 'C' .. pid for a new profile of exactly the
@@ -92,8 +94,8 @@ local function violations(cands, ts)
   return any or mergeCapHit, bad, mergeCapHit
 end
 
-local function resolveOne(messageId, account, ts, ev, at, n)
-  local resultKey = prefix .. 'res:' .. messageId
+local function resolveOne(eventKey, account, ts, ev, at, n)
+  local resultKey = prefix .. 'res:' .. eventKey
   -- One MGET for the cached result and every id: far cheaper than a call each.
   local keys = { resultKey }
   for j = 0, n - 1 do keys[j + 2] = prefix .. 'id:' .. ev[at + 2 * j] .. SEP .. ev[at + 2 * j + 1] end
@@ -167,8 +169,11 @@ local function resolveOne(messageId, account, ts, ev, at, n)
   end
   local created = false
   if base == nil then
-    -- Deterministic (a replay creates the same id), computed only here: most events create nothing.
-    base = 'pro_' .. string.sub(redis.sha1hex(space .. '\\0' .. messageId), 1, 26)
+    -- Named after the space and the highest-priority id it is created for: deterministic (a replay
+    -- creates the same id) and never shared by two people, since an id points to one profile for good
+    -- (id:<id> keys are only ever rewritten to a survivor). Never after the messageId, which the
+    -- sender chooses and may reuse. Computed only here: most events create nothing.
+    base = 'pro_' .. string.sub(redis.sha1hex(space .. '\\0' .. cands[1].t .. '\\0' .. cands[1].v), 1, 26)
     created = true
   end
   local baseIds = prefix .. 'p:' .. base .. ':ids'

@@ -42,10 +42,8 @@ function stream(seed: number, n: number) {
       const x = { type, id: pick(values) };
       ids.set(`${x.type}:${x.id}`, x);
     }
-    const messageId = `m${i}`;
     return {
-      messageId,
-      newProfileId: newProfileId('spa_r', messageId),
+      eventKey: `evt_${i}`,
       ids: [...ids.values()],
       accountId: random() < 0.1 ? pick(['acc_1', 'acc_2']) : null,
       timestamp: ts,
@@ -62,7 +60,7 @@ describe('identity graph script vs reference', () => {
           ...e,
           ids: [...e.ids].sort((a, b) => compiled.compare(a.type, b.type)),
         }));
-        const reference = new ReferenceGraph(rules);
+        const reference = new ReferenceGraph(rules, (first) => newProfileId('spa_r', first));
         const expected = events.map((e) => reference.resolve(e));
 
         const repo = new IdentityRepository({ keyPrefix: `${uniqueName('ref')}:`, resultTtlSeconds: 600 }, { redis });
@@ -82,7 +80,7 @@ describe('identity graph script vs reference', () => {
               expected[250 + k]!.accountLinked ||
               (expected[250 + k]!.added.length > 0 && !expected[250 + k]!.created)
                 ? expected[250 + k]!.profileId
-                : reference.resolve({ ...e, messageId: `fresh-${k}` }).profileId,
+                : reference.resolve({ ...e, eventKey: `fresh-${k}` }).profileId,
             ),
         );
         const graph = await readGraph(redis, repo.spacePrefix('spa_r'));

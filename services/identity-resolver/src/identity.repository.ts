@@ -7,8 +7,8 @@ import { IDENTITY_GRAPH_LUA } from './identity-graph.lua';
 
 export interface ResolveRequest {
   spaceId: string;
-  /** Also names the profile the event creates, if any: newProfileId(spaceId, messageId), derived in the script. */
-  messageId: string;
+  /** The event's identity (eventKey in @engage/schemas): the replay cache is keyed by it, never by the sender's messageId. */
+  eventKey: string;
   /** User-level ids, highest priority first. */
   ids: ExternalId[];
   rules: CompiledIdentityRules;
@@ -77,7 +77,7 @@ export class IdentityRepository {
         const events: Array<string | number> = [];
         for (const i of indexes) {
           const r = requests[i]!;
-          events.push(r.messageId, r.accountId ?? '', String(r.timestamp), r.ids.length);
+          events.push(r.eventKey, r.accountId ?? '', String(r.timestamp), r.ids.length);
           for (const x of r.ids) events.push(x.type, x.id);
         }
         const replies = await client.resolveIdentityBatch(

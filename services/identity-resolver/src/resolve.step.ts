@@ -4,7 +4,7 @@
 import { hash as digest } from 'node:crypto';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome, type Producer } from '@engage/kafka';
 import { extractIdentifiers, type CompiledIdentityRules, type ExternalId } from '@engage/identity';
-import { valueSubject, type IdentityChange, type RawEvent, type ResolvedEvent, type SchemaCodec } from '@engage/schemas';
+import { eventKey, valueSubject, type IdentityChange, type RawEvent, type ResolvedEvent, type SchemaCodec } from '@engage/schemas';
 import type { IdentityRepository, ResolveRequest, ResolveResult } from './identity.repository';
 import { resolvedExtendsRaw, resolvedFromRaw } from './resolved-encoding';
 import type { ResolverMetrics } from './resolver.metrics';
@@ -14,9 +14,11 @@ const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex')
 
 /**
  * Deterministic ids: a replayed event maps to the same profile and change ids.
+ * A new profile is named after the highest-priority id it is created for (an id
+ * belongs to one profile for good), never after the sender's messageId.
  * NOTE: the identity-graph script derives new profile ids the same way (redis.sha1hex); this is the reference.
  */
-export const newProfileId = (spaceId: string, messageId: string) => `pro_${hash(spaceId, messageId).slice(0, 26)}`;
+export const newProfileId = (spaceId: string, first: ExternalId) => `pro_${hash(spaceId, first.type, first.id).slice(0, 26)}`;
 export const accountProfileId = (spaceId: string, groupId: string) => `acc_${hash(spaceId, 'group_id', groupId).slice(0, 26)}`;
 
 /** The context keys identifiers are read from (extractIdentifiers). */
@@ -113,7 +115,7 @@ export class ResolveStep {
         accountIds: ids.account,
         request: {
           spaceId: e.space_id,
-          messageId: e.message_id,
+          eventKey: eventKey(e),
           ids: ids.user,
           rules,
           accountId: groupId ? accountProfileId(e.space_id, groupId.id) : null,
@@ -189,7 +191,7 @@ export class ResolveStep {
     if (r.merged.length > 0) {
       out.push({
         ...base,
-        change_id: `idc_${hash('merge', e.message_id, r.profileId)}`,
+        change_id: `idc_${hash('merge', p.request.eventKey, r.profileId)}`,
         kind: 'merge',
         merged_profile_ids: r.merged,
         // Every id new to the survivor (the event's and the merged profiles'): the dispatcher re-syncs on them.
@@ -199,7 +201,7 @@ export class ResolveStep {
     } else if (r.added.length > 0 && !r.created) {
       out.push({
         ...base,
-        change_id: `idc_${hash('added', e.message_id, r.profileId)}`,
+        change_id: `idc_${hash('added', p.request.eventKey, r.profileId)}`,
         kind: 'external_id_added',
         merged_profile_ids: [],
         added_external_ids: r.added.map(pair),
@@ -209,7 +211,7 @@ export class ResolveStep {
     if (r.accountLinked && accountId) {
       out.push({
         ...base,
-        change_id: `idc_${hash('account', e.message_id, r.profileId)}`,
+        change_id: `idc_${hash('account', p.request.eventKey, r.profileId)}`,
         kind: 'account_link',
         merged_profile_ids: [],
         added_external_ids: p.accountIds.map(pair),

@@ -1,6 +1,6 @@
 // engage.events.resolved -> per-profile state -> engage.computations.changes.
 // Per chunk: one pipeline loading the profiles it touches without their
-// history (and which of the chunk's messageIds each already holds; a profile
+// history (and which of the chunk's event ids each already holds; a profile
 // this process saved last is reused from memory once Redis confirms nobody
 // saved it since: ProfileStateRepository's HotStateCache), events applied in
 // offset order (per-profile order holds: the topic is keyed by
@@ -18,7 +18,9 @@
 //   version, profile, value and the causing message id): a duplicate carries
 //   the id of the original, and dispatchers drop it; a change is never lost;
 // - a crash after the save: redelivered events are already in the stored
-//   history (their messageIds in the profile's :seen set): no change twice;
+//   history (their event ids in the profile's :seen set): no change twice;
+//   the event id (eventKey: source, messageId, receive time), not the
+//   messageId: another event that reuses a messageId is not a redelivery;
 // - every writer of a profile (this step, merges, expiry, backfills) holds the
 //   profile's lock for its load-compute-produce-save cycle, so none overwrites
 //   another's state with a stale copy.
@@ -34,7 +36,7 @@ import {
   type StoredProfile,
 } from '@engage/profile-store';
 import type { AccountStep, AccountWork } from './account.step';
-import type { ResolvedEvent } from '@engage/schemas';
+import { eventKey, type ResolvedEvent } from '@engage/schemas';
 
 export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
   return {
@@ -45,6 +47,7 @@ export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: numb
     arrivedAt: e.resolved_at,
     sourceId: e.source_id,
     messageId: e.message_id,
+    eventId: eventKey(e),
     properties: JSON.parse(e.properties_json),
     traits: JSON.parse(e.traits_json),
     context: JSON.parse(e.context_json),
@@ -84,7 +87,7 @@ export class EvaluateStep {
     const work: AccountWork = {
       links: [],
       users: [],
-      cause: messages.at(-1)?.value.message_id ?? '',
+      cause: messages.length > 0 ? eventKey(messages.at(-1)!.value) : '',
       occurredAt: messages.at(-1)?.value.timestamp ?? 0,
     };
     const outcomes = await this.deps.profiles.withLocks([...refs.values()], () => this.evaluate(messages, [...refs.values()], work));
@@ -101,7 +104,8 @@ export class EvaluateStep {
     const now = this.deps.now?.() ?? Date.now();
     const outcomes: MessageOutcome[] = [];
     const idsByRef = new Map<string, string[]>(refs.map((r) => [`${r.spaceId}|${r.profileId}`, []]));
-    for (const m of messages) idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(m.value.message_id);
+    const eventIds = messages.map((m) => eventKey(m.value));
+    messages.forEach((m, i) => idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(eventIds[i]!));
     const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()], { cached: true });
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
     const seenByRef = new Map(loaded.map((p, i) => [`${p.spaceId}|${p.profileId}`, seen[i]!]));
@@ -114,8 +118,9 @@ export class EvaluateStep {
 
     const pending: PendingChange[] = [];
     const accountUsers = new Set<StoredProfile>();
-    for (const m of messages) {
+    for (const [i, m] of messages.entries()) {
       const e = m.value;
+      const eventId = eventIds[i]!;
       let event: EngineEvent & { arrivedAt: number };
       try {
         event = toEngineEvent(e);
@@ -125,7 +130,7 @@ export class EvaluateStep {
       }
       const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
       // A redelivery (crash after the save, or the resolver's own redelivery): already applied.
-      if (seenByRef.get(`${e.space_id}|${e.profile_id}`)!.has(e.message_id)) {
+      if (seenByRef.get(`${e.space_id}|${e.profile_id}`)!.has(eventId)) {
         outcomes.push(ok);
         continue;
       }
@@ -143,7 +148,7 @@ export class EvaluateStep {
       }
       const { ordered } = spaces.get(e.space_id)!;
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
-      for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: e.message_id });
+      for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: eventId });
       if (profile.accounts?.length) accountUsers.add(profile);
       outcomes.push(ok);
     }

@@ -1,8 +1,8 @@
 // engage.identity.changes -> combined state. On a merge the survivor's state
-// becomes the union of both (history by message id, traits: the survivor's
+// becomes the union of both (history by event id, traits: the survivor's
 // win, identifiers added), every computation is re-evaluated, and the merged
 // profile exits the audiences it was in before its state is dropped.
-import { reevaluate, type ValueChange } from '@engage/engine';
+import { eventIdOf, reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
 import type {
@@ -21,8 +21,8 @@ export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, 
   // evaluation (counts add, windows combine, first/last by time); the stored
   // history stays bounded, so an all-time aggregate over more than
   // `maxEvents` events of the merged profile is cut to its newest events.
-  const seen = new Set(survivor.events.map((e) => e.messageId));
-  survivor.events.push(...merged.events.filter((e) => !seen.has(e.messageId)));
+  const seen = new Set(survivor.events.map(eventIdOf));
+  survivor.events.push(...merged.events.filter((e) => !seen.has(eventIdOf(e))));
   survivor.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
   if (survivor.events.length > maxEvents) survivor.events.splice(0, survivor.events.length - maxEvents);
   survivor.traits = { ...merged.traits, ...survivor.traits };

@@ -14,7 +14,9 @@ const CONTROL_PLANE_PORT = process.env.CONTROL_PLANE_PORT ?? '8088';
 const CONTROL_PLANE_TOKEN = process.env.CONTROL_PLANE_TOKEN ?? 'dev-token';
 
 const SERVICES = [
-  { name: 'control-plane', env: { CONTROL_PLANE_PORT } },
+  // A local fleet sends to local receivers: loopback destinations are allowed
+  // here only (CONTRACT.md section 7; docker-compose and deploy/ allow none).
+  { name: 'control-plane', env: { CONTROL_PLANE_PORT, DESTINATION_ALLOWED_HOSTS: process.env.DESTINATION_ALLOWED_HOSTS ?? '127.0.0.0/8' } },
   { name: 'ingest', env: { INGEST_PORT } },
   { name: 'identity-resolver', env: { OPS_PORT: '9101' } },
   { name: 'realtime-evaluator', env: { OPS_PORT: '9102' } },

@@ -28,7 +28,8 @@ const api = async (method: string, path: string, body?: unknown) => {
 
 beforeAll(async () => {
   // One dispatcher process serving every destination, as `npm start` runs it.
-  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, DESTINATION_ID: '*' });
+  // The receiver listens on 127.0.0.1: loopback is allowed as `npm start` allows it.
+  const env = serviceEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, DESTINATION_ID: '*', DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8' });
   receiver = await new Receiver().start();
   // The control plane first: it creates the topics the others subscribe to.
   const cp = startService('control-plane', env);

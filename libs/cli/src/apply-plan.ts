@@ -51,6 +51,26 @@ export function canonical(value: unknown): string {
 }
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
+/** What the API shows for a secret setting (CONTRACT.md section 7: secrets are write-only). */
+const SECRET_MASK = '********';
+
+/**
+ * Destination settings as the API shows them (`have`) against the file's:
+ * a masked value matches any value the file gives, since the API never shows
+ * the stored one. NOTE: so a changed secret alone is not seen; when anything
+ * else differs, the file's settings are sent whole, secrets included.
+ */
+function sameSettings(have: unknown, want: unknown): boolean {
+  if (have === SECRET_MASK) return want !== undefined && want !== null && want !== '';
+  if (have && want && typeof have === 'object' && typeof want === 'object' && Array.isArray(have) === Array.isArray(want)) {
+    const h = have as Record<string, unknown>;
+    const w = want as Record<string, unknown>;
+    const keys = new Set([...Object.keys(h), ...Object.keys(w)].filter((k) => h[k] !== undefined || w[k] !== undefined));
+    return [...keys].every((k) => sameSettings(h[k], w[k]));
+  }
+  return same(have, want);
+}
+
 /** Keys of other computations a query reads; [] when it does not parse (the API reports that). */
 function referencesOf(
   c: { definition: { query: string; type: 'users' | 'accounts' } },
@@ -163,7 +183,7 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
       return;
     }
     const body: Record<string, unknown> = {};
-    if (!same(have.settings, d.settings)) body.settings = d.settings;
+    if (!sameSettings(have.settings, d.settings)) body.settings = d.settings;
     if (!same(have.rateLimit, d.rateLimit)) body.rateLimit = d.rateLimit ?? null;
     if (have.enabled !== d.enabled) body.enabled = d.enabled;
     if (!pushUpdate(steps, 'destination', label, have.id, body)) unchanged++;

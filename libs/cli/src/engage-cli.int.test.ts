@@ -51,6 +51,8 @@ beforeAll(async () => {
     REDIS_KEY_PREFIX: prefix,
     CONTROL_PLANE_PORT: '0',
     CONTROL_PLANE_TOKEN: TOKEN,
+    // The files' destinations point at 127.0.0.1:9 (nothing is sent to them).
+    DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8',
   });
   url = `http://127.0.0.1:${await proc.port()}`;
 });

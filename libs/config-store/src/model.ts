@@ -5,8 +5,22 @@ import type { ConfigKind } from '@engage/schemas';
 export interface SpaceConfig {
   id: string;
   name: string;
+  /**
+   * The space's Profile API access tokens (CONTRACT.md section 7). Kept with
+   * the space so no new config kind is needed; the API never shows this field.
+   */
+  accessTokens?: AccessTokenConfig[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** A Profile API access token: only its sha256 is stored, the token is shown once at creation. */
+export interface AccessTokenConfig {
+  id: string;
+  name: string;
+  /** Hex sha256 of the token. */
+  tokenHash: string;
+  createdAt: string;
 }
 
 export interface RateLimit {

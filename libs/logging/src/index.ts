@@ -1,6 +1,9 @@
 // JSON logs on stdout (CONTRACT.md section 0). Components take a child logger:
 // `log.child({ component: 'events-consumer' })`, stable message keys with fields.
 import pino from 'pino';
+import { REDACT_PATHS, REDACTED } from './redaction';
+
+export { REDACT_PATHS, REDACTED, SECRET_SETTING_NAMES } from './redaction';
 
 export type Logger = pino.Logger;
 
@@ -18,6 +21,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       base: { service: opts.service },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
     },
     // NOTE: synchronous writes (pino's default). With sync: false, lines were
     // seen on stdout out of the order they were logged in (a shutdown's

@@ -1,4 +1,5 @@
 import { infrastructureConfig, port, z } from '@engage/config';
+import { parseAllowList } from './domain/destination-hosts';
 
 export const configSchema = z.object({
   ...infrastructureConfig,
@@ -23,6 +24,20 @@ export const configSchema = z.object({
    * 100 bytes per member, removed when the export ends). Default: the OS temp dir.
    */
   CSV_SPOOL_DIR: z.string().min(1).optional(),
+  /** Hosts, addresses or CIDRs (comma-separated) destinations may reach although loopback, private or link-local. Default: none. */
+  DESTINATION_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      try {
+        return parseAllowList(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Milliseconds a destination host's DNS lookup may take before it is admitted unresolved. */
+  DESTINATION_LOOKUP_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
 });
 
 export type Config = z.infer<typeof configSchema>;

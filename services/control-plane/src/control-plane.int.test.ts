@@ -32,6 +32,8 @@ beforeAll(async () => {
     REDIS_KEY_PREFIX: prefix,
     CONTROL_PLANE_PORT: '0',
     CONTROL_PLANE_TOKEN: TOKEN,
+    // The destinations here point at 127.0.0.1:9 (nothing is sent to them).
+    DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8',
   });
   base = `http://127.0.0.1:${await proc.port()}`;
   // An independent reader of engage.config, as every other service has one.

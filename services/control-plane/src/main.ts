@@ -10,6 +10,8 @@ import { configSchema } from './config';
 import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
 import { computationsRouter } from './routes/computations.routes';
+import { DestinationHostGuard, systemLookup } from './destination-host.guard';
+import { accessTokensRouter } from './routes/access-tokens.routes';
 import { destinationsRouter } from './routes/destinations.routes';
 import { identityRulesRouter } from './routes/identity-rules.routes';
 import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
@@ -58,7 +60,12 @@ const app = createApp(
         spaces,
         status,
         syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
+        hosts: new DestinationHostGuard(
+          { allowList: config.DESTINATION_ALLOWED_HOSTS, lookupTimeoutMs: config.DESTINATION_LOOKUP_TIMEOUT_MS },
+          { lookup: systemLookup, log: log.child({ component: 'destination-hosts' }) },
+        ),
       }),
+      accessTokensRouter({ store, writer, spaces }),
       audiencePreviewRouter({ store, computations, spaces, preview }),
       audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
       identityRulesRouter({ store, writer, spaces }),

@@ -10,7 +10,7 @@ function base62(length: number): string {
   return out;
 }
 
-export type IdPrefix = 'spa' | 'src' | 'aud' | 'tra' | 'dst' | 'con';
+export type IdPrefix = 'spa' | 'src' | 'aud' | 'tra' | 'dst' | 'con' | 'tok';
 
 export const newId = (prefix: IdPrefix) => `${prefix}_${base62(27)}`;
 
@@ -26,3 +26,6 @@ export function snakeCase(name: string): string {
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '');
 }
+
+/** A Profile API access token: 43 base62 characters, ~256 bits. */
+export const newAccessToken = () => base62(43);

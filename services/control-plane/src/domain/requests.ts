@@ -16,6 +16,7 @@ const rateLimit = z
   .strict();
 
 export const createSpaceBody = z.object({ name }).strict();
+export const createAccessTokenBody = z.object({ name }).strict();
 export const patchSpaceBody = z.object({ name: name.optional() }).strict();
 export const createSourceBody = z.object({ name, enabled: z.boolean().default(true), rateLimit: rateLimit.optional() }).strict();
 /** `rateLimit: null` removes the source's own limit (the ingest default applies again). */

@@ -14,6 +14,8 @@ import {
   patchConnectionBody,
   patchDestinationBody,
 } from '../domain/requests';
+import { maskDestination, restoreSecrets } from '../domain/destination-secrets';
+import type { DestinationHostGuard } from '../destination-host.guard';
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';
 import type { StatusReader } from '../status.reader';
@@ -26,6 +28,7 @@ export function destinationsRouter(deps: {
   spaces: SpacesGuard;
   status: StatusReader;
   syncTrigger: SyncTrigger;
+  hosts: DestinationHostGuard;
   now?: () => Date;
 }): Router {
   const router = Router();
@@ -35,22 +38,43 @@ export function destinationsRouter(deps: {
     if (!d || d.spaceId !== spaceId) throw ApiError.notFound('destination', id);
     return d;
   };
+  /**
+   * Settings as they will be stored: masks replaced by the stored secrets they
+   * stand for, and every URL's host allowed (422 naming the field otherwise).
+   */
+  const settingsToStore = async (type: string, incoming: Record<string, unknown>, stored?: Record<string, unknown>) => {
+    const { settings, issues } = restoreSecrets(incoming, stored);
+    const refused = issues.length === 0 ? await deps.hosts.issues(settings) : [];
+    const items = [
+      ...issues.map(([field, reason]) => ({ type: 'validation', message: `${field}: ${reason}`, field })),
+      ...refused.map(([field, reason]) => ({ type: 'refused-host', message: `${field}: ${reason}`, field })),
+      ...destinationSettingsIssues(type, settings).map(([field, reason]) => ({
+        type: 'validation',
+        message: `${field}: ${reason}`,
+        field,
+      })),
+    ];
+    if (items.length > 0) throw new ApiError(422, items);
+    return settings;
+  };
 
   router.post('/spaces/:spaceId/destinations', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));
     const body = parseBody(createDestinationBody, req.body);
+    const settings = await settingsToStore(body.type, body.settings);
     const at = now();
-    const destination: DestinationConfig = { id: newId('dst'), spaceId, ...body, createdAt: at, updatedAt: at };
+    const destination: DestinationConfig = { id: newId('dst'), spaceId, ...body, settings, createdAt: at, updatedAt: at };
     await deps.writer.write('destination', destination.id, spaceId, destination);
-    res.status(201).json({ data: { destination } });
+    res.status(201).json({ data: { destination: maskDestination(destination) } });
   });
   // Reads show what the dispatchers counted (deliveryStatus) next to the configuration.
   router.get('/spaces/:spaceId/destinations', async (req, res) => {
     const page = paginate(deps.store.list('destination', deps.spaces.require(param(req, 'spaceId'))), req.query);
-    res.json({ data: { destinations: await deps.status.destinations(page.items), pagination: page.pagination } });
+    res.json({ data: { destinations: await deps.status.destinations(page.items.map(maskDestination)), pagination: page.pagination } });
   });
   router.get('/spaces/:spaceId/destinations/:id', async (req, res) => {
-    const [destination] = await deps.status.destinations([destinationIn(deps.spaces.require(param(req, 'spaceId')), param(req, 'id'))]);
+    const current = destinationIn(deps.spaces.require(param(req, 'spaceId')), param(req, 'id'));
+    const [destination] = await deps.status.destinations([maskDestination(current)]);
     res.json({ data: { destination } });
   });
   router.patch('/spaces/:spaceId/destinations/:id', async (req, res) => {
@@ -60,20 +84,16 @@ export function destinationsRouter(deps: {
     const next: DestinationConfig = {
       ...current,
       name: patch.name ?? current.name,
-      settings: patch.settings ?? current.settings,
+      // Hosts are checked when settings are sent, so a destination whose host a
+      // narrower allow-list now refuses can still be renamed or disabled.
+      settings: patch.settings ? await settingsToStore(current.type, patch.settings, current.settings) : current.settings,
       rateLimit: patch.rateLimit === null ? undefined : (patch.rateLimit ?? current.rateLimit),
       enabled: patch.enabled ?? current.enabled,
       updatedAt: now(),
     };
-    const issues = destinationSettingsIssues(next.type, next.settings);
-    if (issues.length > 0)
-      throw new ApiError(
-        422,
-        issues.map(([field, reason]) => ({ type: 'validation', message: `${field}: ${reason}`, field })),
-      );
-    if (unchanged(current, next)) return void res.json({ data: { destination: current } });
+    if (unchanged(current, next)) return void res.json({ data: { destination: maskDestination(current) } });
     await deps.writer.write('destination', next.id, spaceId, next);
-    res.json({ data: { destination: next } });
+    res.json({ data: { destination: maskDestination(next) } });
   });
   // "Sync now": list destinations flush their pending adds/removes without waiting for the cadence.
   router.post('/spaces/:spaceId/destinations/:id/sync', async (req, res) => {

@@ -1,6 +1,7 @@
 // Segment's Profile API on the control plane (CONTRACT.md section 3):
 //   GET /v1/spaces/{spaceId}/collections/users|accounts/profiles/{type}:{value}/traits|events|external_ids|metadata|links
-// Basic auth with the token as username, a Request-Id header on every answer,
+// Basic auth with the token as username (the admin token, or an access token
+// of the space in the path: access-tokens.routes.ts), a Request-Id header on every answer,
 // Segment's error bodies ({"error":{"code","message"}}) and a per-space rate
 // limit answering 429. Profiles are found by any external id through the
 // identity graph (so an email finds the survivor after a merge).
@@ -9,6 +10,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { ConfigStore } from '@engage/config-store';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository, StoredProfile } from '@engage/profile-store';
+import { spaceTokenMatches } from '../domain/access-tokens';
 import { param } from '../http/params';
 import type { IdentityGraphReader } from '../read/identity-graph.reader';
 import {
@@ -70,7 +72,13 @@ export function profileApiRouter(
   router.use('/v1', (req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Request-Id', randomUUID());
     const user = basicUser(req.headers.authorization);
-    if (user === null || !sameSecret(user, config.token)) {
+    // NOTE: the raw path segment, not decoded: space ids need no escaping, and
+    // an escaped one names no space, so its tokens match nothing.
+    const spaceId = /^\/spaces\/([^/]+)\//.exec(req.path)?.[1];
+    const allowed =
+      user !== null &&
+      (sameSecret(user, config.token) || (spaceId !== undefined && spaceTokenMatches(deps.store.get('space', spaceId), user)));
+    if (!allowed) {
       return void res
         .status(401)
         .json(

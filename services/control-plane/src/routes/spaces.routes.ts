@@ -3,6 +3,7 @@ import { unchanged } from '../domain/unchanged';
 import { param } from '../http/params';
 import { Router } from 'express';
 import type { ConfigStore, ConfigWriter, SourceConfig, SpaceConfig } from '@engage/config-store';
+import { spaceView } from '../domain/access-tokens';
 import { newId, newWriteKey } from '../domain/ids';
 import { createSourceBody, createSpaceBody, parseBody, patchSourceBody, patchSpaceBody } from '../domain/requests';
 import { ApiError } from '../http/api-error';
@@ -26,22 +27,22 @@ export function spacesRouter(deps: { store: ConfigStore; writer: ConfigWriter; s
     const at = now();
     const space: SpaceConfig = { id: newId('spa'), name: body.name, createdAt: at, updatedAt: at };
     await deps.writer.write('space', space.id, space.id, space);
-    res.status(201).json({ data: { space } });
+    res.status(201).json({ data: { space: spaceView(space) } });
   });
   router.get('/spaces', (req, res) => {
     const page = paginate(deps.store.list('space'), req.query);
-    res.json({ data: { spaces: page.items, pagination: page.pagination } });
+    res.json({ data: { spaces: page.items.map(spaceView), pagination: page.pagination } });
   });
   router.get('/spaces/:spaceId', (req, res) => {
-    res.json({ data: { space: deps.store.get('space', deps.spaces.require(param(req, 'spaceId'))) } });
+    res.json({ data: { space: spaceView(deps.store.get('space', deps.spaces.require(param(req, 'spaceId')))!) } });
   });
   router.patch('/spaces/:spaceId', async (req, res) => {
     const current = deps.store.get('space', deps.spaces.require(param(req, 'spaceId')))!;
     const patch = parseBody(patchSpaceBody, req.body);
     const space: SpaceConfig = { ...current, name: patch.name ?? current.name, updatedAt: now() };
-    if (unchanged(current, space)) return void res.json({ data: { space: current } });
+    if (unchanged(current, space)) return void res.json({ data: { space: spaceView(current) } });
     await deps.writer.write('space', space.id, space.id, space);
-    res.json({ data: { space } });
+    res.json({ data: { space: spaceView(space) } });
   });
   router.delete('/spaces/:spaceId', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));

@@ -1,0 +1,71 @@
+// Destination secrets are write-only (CONTRACT.md section 7): the API shows a
+// secret setting as MASK and a write that sends MASK back keeps the stored
+// value. engage.config keeps the real values: the dispatchers send with them.
+//
+// The rule: a setting is secret when its name (at any depth of `settings`)
+// matches SECRET_SETTING, e.g. `headers`, `accessToken`, `api_key`,
+// `apiSecret`, `password`, `authorization`, `clientSecret`, `oauth`. A secret
+// object or array (webhook `headers`) keeps its keys visible and masks every
+// value in it, so a client sees which headers are set, not their values.
+
+export const MASK = '********';
+
+/** Names of secret settings. NOTE: matched anywhere in the name, so `apiKey` and `x-api-key` both are. */
+export const SECRET_SETTING = /token|secret|key|password|passwd|authorization|headers|credential|oauth/i;
+
+type Json = unknown;
+
+const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Every leaf masked; empty strings and nulls stay as they are (they hold no secret). */
+function maskAll(value: Json): Json {
+  if (Array.isArray(value)) return value.map(maskAll);
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskAll(v)]));
+  if (value === null || value === '' || value === undefined) return value;
+  return MASK;
+}
+
+/** The settings as the API shows them. */
+export function maskSettings(settings: Record<string, Json>): Record<string, Json> {
+  const walk = (value: Json): Json => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (!isObject(value)) return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_SETTING.test(k) ? maskAll(v) : walk(v)]));
+  };
+  return walk(settings) as Record<string, Json>;
+}
+
+/** A destination (or anything with `settings`) as the API shows it. */
+export function maskDestination<T extends { settings: Record<string, Json> }>(destination: T): T {
+  return { ...destination, settings: maskSettings(destination.settings) };
+}
+
+/**
+ * `incoming` settings with every MASK under a secret name replaced by the
+ * stored value at the same path. A MASK with no stored value behind it is an
+ * issue ([field, reason]): storing the mask text itself as a secret would send
+ * "********" to the destination.
+ */
+export function restoreSecrets(
+  incoming: Record<string, Json>,
+  stored: Record<string, Json> | undefined,
+): { settings: Record<string, Json>; issues: Array<[string, string]> } {
+  const issues: Array<[string, string]> = [];
+  const walk = (value: Json, previous: Json, path: string, secret: boolean): Json => {
+    if (secret && value === MASK) {
+      if (previous === undefined) {
+        issues.push([path, `'${MASK}' stands for a stored secret, and there is none here: send the value itself`]);
+      }
+      return previous;
+    }
+    if (Array.isArray(value))
+      return value.map((v, i) => walk(v, Array.isArray(previous) ? previous[i] : undefined, `${path}.${i}`, secret));
+    if (!isObject(value)) return value;
+    const before = isObject(previous) ? previous : {};
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, walk(v, before[k], `${path}.${k}`, secret || SECRET_SETTING.test(k))]),
+    );
+  };
+  const settings = walk(incoming, stored ?? {}, 'settings', false) as Record<string, Json>;
+  return { settings, issues };
+}

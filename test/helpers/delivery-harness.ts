@@ -6,8 +6,15 @@ import { serviceEnv } from '@engage/testing';
 
 /** Environment of the control plane and dispatchers of one test file (its own topic and key prefix). */
 export function deliveryEnv(prefix: string, token: string, extra: Record<string, string> = {}): Record<string, string> {
-  // Short backoffs: the tests watch retries happen.
-  return serviceEnv(prefix, { CONTROL_PLANE_TOKEN: token, DISPATCH_INITIAL_BACKOFF_MS: '200', DISPATCH_MAX_BACKOFF_MS: '1000', ...extra });
+  // Short backoffs: the tests watch retries happen. Receivers are local HTTP
+  // servers, so loopback is allowed as `npm start` allows it (CONTRACT.md section 7).
+  return serviceEnv(prefix, {
+    CONTROL_PLANE_TOKEN: token,
+    DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8',
+    DISPATCH_INITIAL_BACKOFF_MS: '200',
+    DISPATCH_MAX_BACKOFF_MS: '1000',
+    ...extra,
+  });
 }
 
 export type Api = (method: string, path: string, body?: unknown) => Promise<any>;

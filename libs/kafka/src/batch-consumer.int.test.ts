@@ -188,4 +188,84 @@ describe('BatchConsumer against a real broker', () => {
     expect([...union].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(handledAfterRestart.slice(-50)).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i));
   });
+
+  it('a record the handler throws on is retried a bounded number of times, then dead-lettered with the error; the partition goes on in order', async () => {
+    const topic = await freshTopic(1);
+    await producer.send({ topic, messages: Array.from({ length: 40 }, (_, i) => ({ key: `k${i % 3}`, value: String(i) })) });
+    const handled: number[] = [];
+    const triesOf17 = { n: 0 };
+    const consumer = new BatchConsumer<number>(
+      { groupId: uniqueName('g'), topics: [topic], fromBeginning: true, chunkSize: 16, maxAttempts: 2, retryBackoffMs: 10 },
+      {
+        kafka,
+        log,
+        step: 'poison',
+        deadLetters: new DeadLetterWriter({ topic: `${topic}.dlq` }, { producer }),
+        decode: (m) => Number(m.value!.toString()),
+        // All or nothing per call, like a handler whose one sendBatch is refused (MESSAGE_TOO_LARGE).
+        handle: async (chunk) => {
+          if (chunk.some((m) => m.value === 17)) {
+            triesOf17.n++;
+            throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), {
+              name: 'KafkaJSProtocolError',
+              retriable: false,
+            });
+          }
+          handled.push(...chunk.map((m) => m.value));
+          return chunk.map(() => ok);
+        },
+      },
+    );
+    await consumer.start();
+    const letters = await readAll(`${topic}.dlq`, 1);
+    await waitFor(() => handled.includes(39), { description: 'the rest of the partition handled' });
+    expect(consumer.healthcheck()).toEqual({ ok: true });
+    await consumer.stop();
+
+    expect(handled).toEqual(Array.from({ length: 40 }, (_, i) => i).filter((i) => i !== 17));
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ key: 'k2', value: '17' });
+    expect(letters[0]!.headers[DLQ_HEADERS.reason]).toBe(
+      'failed 2 times: The request included a message larger than the max message size the server will accept',
+    );
+    expect(letters[0]!.headers[DLQ_HEADERS.step]).toBe('poison');
+    // Bounded: 2 attempts at the chunk and at each half that holds it (16 -> 8 -> 4 -> 2 -> 1).
+    expect(triesOf17.n).toBe(10);
+  });
+
+  it('an infrastructure error is never dead-lettered: the records wait, /healthz reports the stall, and they are handled once it clears', async () => {
+    const topic = await freshTopic(1);
+    await producer.send({ topic, messages: [0, 1, 2].map((i) => ({ key: 'k', value: String(i) })) });
+    let redisDown = true;
+    const handled: number[] = [];
+    const consumer = new BatchConsumer<number>(
+      { groupId: uniqueName('g'), topics: [topic], fromBeginning: true, maxAttempts: 2, retryBackoffMs: 10, stallAfterMs: 500 },
+      {
+        kafka,
+        log,
+        step: 'infra',
+        deadLetters: new DeadLetterWriter({ topic: `${topic}.dlq` }, { producer }),
+        decode: (m) => Number(m.value!.toString()),
+        handle: async (chunk) => {
+          if (redisDown) throw new Error('Connection is closed.');
+          handled.push(...chunk.map((m) => m.value));
+          return chunk.map(() => ok);
+        },
+      },
+    );
+    await consumer.start();
+    const stalled = await waitFor(() => (consumer.healthcheck().ok ? undefined : consumer.healthcheck()), {
+      timeoutMs: 60000,
+      description: '/healthz to report the stall',
+    });
+    expect(stalled.detail).toMatch(new RegExp(`no progress for \\d+ s with records waiting on ${topic.replace(/\./g, '\\.')}:0`));
+    redisDown = false;
+    await waitFor(() => handled.length === 3, { timeoutMs: 60000, description: 'the records handled once Redis is back' });
+    await waitFor(() => consumer.healthcheck().ok, { description: 'healthy again' });
+    await consumer.stop();
+    expect(handled).toEqual([0, 1, 2]);
+    // Nothing went to the DLQ: its only record is a marker written now.
+    await producer.send({ topic: `${topic}.dlq`, messages: [{ key: 'marker', value: 'end' }] });
+    expect((await readAll(`${topic}.dlq`, 1)).map((l) => l.key)).toEqual(['marker']);
+  });
 });

@@ -7,11 +7,23 @@
 //   (a rebalance took the partition away: the rest will be redelivered);
 // - a message that cannot be decoded, or that the handler rejects, goes to the
 //   DLQ with its reason and the consumer goes on;
-// - a thrown error means "infrastructure trouble, try again": kafkajs commits
-//   what was resolved and redelivers the rest (kafkajs src/consumer/runner.js).
+// - a handler that throws is judged by the error (isInfrastructureError):
+//   - a dependency down or busy (Redis, the broker, the registry): thrown on,
+//     kafkajs commits what was resolved and redelivers the rest (kafkajs
+//     src/consumer/runner.js), for as long as the outage lasts;
+//   - anything else (a record too large to produce, a bug that some input
+//     trips): the chunk is retried `maxAttempts` times, then split in halves,
+//     handled in offset order, until the record that fails alone is found; it
+//     goes to the DLQ with the error as its reason and the partition moves on.
+//     NOTE: a failed attempt may have produced part of its output; handlers
+//     are idempotent by the crash rule (same input, same ids), so the retry
+//     re-emits only duplicates that consumers drop.
+// - /healthz (healthcheck) fails when the consumer crashed for good, or has
+//   records waiting and made no progress for `stallAfterMs`.
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { DeadLetterWriter } from './dlq';
+import { backoffDelay, isInfrastructureError } from './retry';
 
 /** What happened to one message (PostHog's pipeline results, without redirect). */
 export type MessageOutcome = { kind: 'ok' } | { kind: 'dlq'; reason: string; step?: string } | { kind: 'drop'; reason: string };
@@ -57,6 +69,12 @@ export interface BatchConsumerConfig {
   sessionTimeoutMs?: number;
   /** Max bytes fetched per partition: bounds memory. */
   maxBytesPerPartition?: number;
+  /** Attempts at a chunk (then at each half of it) that fails on its data before the failing record is dead-lettered (default 3). */
+  maxAttempts?: number;
+  /** First backoff between such attempts, ms (doubles, capped at 5 s; default 200). */
+  retryBackoffMs?: number;
+  /** Records waiting and no chunk completed for this long: /healthz reports the consumer stuck, ms (default 120000). */
+  stallAfterMs?: number;
 }
 
 export interface BatchConsumerDeps<T> {
@@ -74,6 +92,8 @@ export interface BatchConsumerDeps<T> {
 export class BatchConsumer<T> {
   private consumer: Consumer | null = null;
   private lastProgressAt = Date.now();
+  /** Partitions (topic:partition) whose fetched records are not all handled yet: work is waiting. */
+  private readonly waiting = new Set<string>();
   private stopping = false;
   private crashed: Error | null = null;
 
@@ -99,6 +119,13 @@ export class BatchConsumer<T> {
       this.deps.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer_crashed');
       if (e.payload.restart) this.crashed = null;
     });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      // Partitions taken away by a rebalance no longer wait on this member.
+      const assigned = new Set(
+        Object.entries(e.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
+      );
+      for (const key of this.waiting) if (!assigned.has(key)) this.waiting.delete(key);
+    });
     await consumer.connect();
     for (const topic of this.config.topics) await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning ?? false });
     await consumer.run({
@@ -115,9 +142,17 @@ export class BatchConsumer<T> {
     const chunkSize = this.config.chunkSize ?? 500;
     const active = () => !this.stopping && isRunning() && !isStale();
     const ctx: ChunkContext = { topic: batch.topic, partition: batch.partition, heartbeat, isActive: active };
+    const partitionKey = `${batch.topic}:${batch.partition}`;
+    if (batch.messages.length === 0) return;
+    // From idle to busy: the stall clock starts now, not at the last chunk of long ago.
+    if (this.waiting.size === 0) this.lastProgressAt = Date.now();
+    this.waiting.add(partitionKey);
 
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
-      if (!active()) return;
+      if (!active()) {
+        this.waiting.delete(partitionKey); // the rest is redelivered, maybe to another member
+        return;
+      }
       const started = process.hrtime.bigint();
       const chunk = batch.messages.slice(start, start + chunkSize);
       const decoded: Array<ConsumedMessage<T>> = [];
@@ -131,10 +166,7 @@ export class BatchConsumer<T> {
         }
       }
       if (decoded.length > 0) {
-        const outcomes = await this.deps.handle(decoded, ctx);
-        if (outcomes.length !== decoded.length) {
-          throw new TypeError(`handler returned ${outcomes.length} outcomes for ${decoded.length} messages`);
-        }
+        const outcomes = await this.handleBounded(decoded, ctx);
         outcomes.forEach((outcome, i) => {
           const m = decoded[i]!;
           if (outcome.kind === 'dlq')
@@ -156,6 +188,46 @@ export class BatchConsumer<T> {
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
       });
     }
+    // Not reached when a chunk throws or the partition is lost: the records still wait.
+    this.waiting.delete(partitionKey);
+  }
+
+  /**
+   * The handler's outcomes for these messages. Infrastructure errors are
+   * thrown on; other errors retried, then the failing record isolated by
+   * halving (offset order kept) and dead-lettered with the error.
+   */
+  private async handleBounded(messages: Array<ConsumedMessage<T>>, ctx: ChunkContext): Promise<MessageOutcome[]> {
+    const attempts = this.config.maxAttempts ?? 3;
+    let failure: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) {
+        if (!ctx.isActive()) throw failure;
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, { initialMs: this.config.retryBackoffMs ?? 200, maxMs: 5000 })));
+        await ctx.heartbeat();
+      }
+      try {
+        const outcomes = await this.deps.handle(messages, ctx);
+        if (outcomes.length !== messages.length) {
+          throw new TypeError(`handler returned ${outcomes.length} outcomes for ${messages.length} messages`);
+        }
+        return outcomes;
+      } catch (err) {
+        if (isInfrastructureError(err) || !ctx.isActive()) throw err;
+        failure = err;
+        this.deps.log.warn(
+          { topic: ctx.topic, partition: ctx.partition, offset: messages[0]!.offset, count: messages.length, attempt, err },
+          'chunk_failed',
+        );
+      }
+    }
+    if (messages.length === 1) {
+      const reason = `failed ${attempts} times: ${(failure as Error)?.message ?? String(failure)}`;
+      return [{ kind: 'dlq', reason: reason.slice(0, 1000) }];
+    }
+    const half = Math.ceil(messages.length / 2);
+    const first = await this.handleBounded(messages.slice(0, half), ctx);
+    return [...first, ...(await this.handleBounded(messages.slice(half), ctx))];
   }
 
   private consumed(topic: string, partition: number, message: KafkaMessage, value: T): ConsumedMessage<T> {
@@ -192,9 +264,13 @@ export class BatchConsumer<T> {
     if (consumer) await consumer.disconnect();
   }
 
-  /** Liveness: false only when the consumer crashed for good. */
+  /** Liveness: false when the consumer crashed for good, or records wait and nothing was handled for `stallAfterMs`. */
   healthcheck(): { ok: boolean; detail?: string } {
-    return this.crashed ? { ok: false, detail: this.crashed.message } : { ok: true };
+    if (this.crashed) return { ok: false, detail: this.crashed.message };
+    const idleMs = Date.now() - this.lastProgressAt;
+    if (this.waiting.size > 0 && idleMs > (this.config.stallAfterMs ?? 120_000))
+      return { ok: false, detail: `no progress for ${Math.round(idleMs / 1000)} s with records waiting on ${[...this.waiting].join(', ')}` };
+    return { ok: true };
   }
 
   /** Milliseconds since a chunk was last completed (for lag/stall metrics). */

@@ -63,3 +63,36 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
     }
   }
 }
+
+/** Error codes and messages of a dependency being unreachable or busy (Node, ioredis, undici, Redis replies). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH']);
+const UNREACHABLE_MESSAGE =
+  /Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|fetch failed|socket hang up|^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|MASTERDOWN|NOREPLICAS)\b|timed? ?out/i;
+
+/**
+ * Whether an error says "a dependency is down or busy" rather than "this input
+ * cannot be processed". Consumers retry the former without limit (the data is
+ * fine; dead-lettering it would drop good records during an outage) and the
+ * latter a bounded number of times before dead-lettering the record.
+ * - errors that carry `retriable` (ours, kafkajs's) decide for themselves;
+ *   kafkajs's "number of retries exceeded" is judged by its cause;
+ * - otherwise, known network codes and messages (ECONNREFUSED, ioredis's
+ *   "Connection is closed", undici's "fetch failed", Redis LOADING/BUSY/...).
+ * Anything else (TypeError, a Lua error on odd data, MESSAGE_TOO_LARGE) is
+ * the record's problem.
+ */
+export function isInfrastructureError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const x = e as { name?: string; retriable?: unknown; code?: unknown; message?: unknown; cause?: unknown; originalError?: unknown };
+    // kafkajs wraps the last error of its retrier (KafkaJSNumberOfRetriesExceeded, non-retriable itself).
+    if (x.name === 'KafkaJSNumberOfRetriesExceeded' && (x.cause || x.originalError)) {
+      e = x.cause ?? x.originalError;
+      continue;
+    }
+    if (typeof x.retriable === 'boolean') return x.retriable;
+    if (typeof x.code === 'string' && UNREACHABLE_CODES.has(x.code)) return true;
+    if (typeof x.message === 'string' && UNREACHABLE_MESSAGE.test(x.message)) return true;
+    e = x.cause;
+  }
+  return false;
+}

@@ -269,7 +269,10 @@ export class BatchConsumer<T> {
     if (this.crashed) return { ok: false, detail: this.crashed.message };
     const idleMs = Date.now() - this.lastProgressAt;
     if (this.waiting.size > 0 && idleMs > (this.config.stallAfterMs ?? 120_000))
-      return { ok: false, detail: `no progress for ${Math.round(idleMs / 1000)} s with records waiting on ${[...this.waiting].join(', ')}` };
+      return {
+        ok: false,
+        detail: `no progress for ${Math.round(idleMs / 1000)} s with records waiting on ${[...this.waiting].join(', ')}`,
+      };
     return { ok: true };
   }
 

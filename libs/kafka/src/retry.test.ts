@@ -4,7 +4,11 @@ describe('isInfrastructureError: a dependency down or busy, not the record', () 
   it.each([
     ['ioredis, connection closed', new Error('Connection is closed.'), true],
     ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }), true],
-    ['undici, registry unreachable', new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }), true],
+    [
+      'undici, registry unreachable',
+      new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }),
+      true,
+    ],
     ['Redis loading its AOF', new Error('LOADING Redis is loading the dataset in memory'), true],
     ['kafkajs retriable', Object.assign(new Error('There is no leader for this topic-partition'), { retriable: true }), true],
     [

@@ -65,7 +65,16 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
 }
 
 /** Error codes and messages of a dependency being unreachable or busy (Node, ioredis, undici, Redis replies). */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+]);
 const UNREACHABLE_MESSAGE =
   /Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|fetch failed|socket hang up|^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|MASTERDOWN|NOREPLICAS)\b|timed? ?out/i;
 

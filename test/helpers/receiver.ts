@@ -42,6 +42,21 @@ export class Receiver {
     return this;
   }
 
+  /**
+   * Resolves once nothing has arrived for `ms`: how a test checks that no
+   * further call comes after the last one it expected (polled, no fixed sleep).
+   */
+  async quietFor(ms: number, timeoutMs = 60000): Promise<void> {
+    const since = Date.now();
+    const deadline = since + timeoutMs;
+    for (;;) {
+      const last = this.requests.length ? this.requests[this.requests.length - 1]!.at : since;
+      if (Date.now() - Math.max(last, since) >= ms) return;
+      if (Date.now() > deadline) throw new Error(`requests kept arriving for ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   ok(path?: string): Received[] {
     return this.requests.filter((r) => r.status < 300 && (path === undefined || r.path === path));
   }

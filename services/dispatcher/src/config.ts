@@ -15,6 +15,8 @@ export const configSchema = z.object({
   /** First retry delay (ms); doubles up to DISPATCH_MAX_BACKOFF_MS, with jitter. */
   DISPATCH_INITIAL_BACKOFF_MS: positiveInt(500),
   DISPATCH_MAX_BACKOFF_MS: positiveInt(60_000),
+  /** How often a destination's retry schedule is checked for due calls (ms). */
+  DISPATCH_RETRY_POLL_MS: positiveInt(250),
   /** HTTP request timeout (ms). */
   DISPATCH_TIMEOUT_MS: positiveInt(10_000),
   /**

@@ -1,11 +1,12 @@
-// One call to one destination, delivered or given up on: throttled through the
-// shared bucket, retried on 408/423/429/5xx (not 501) with exponential backoff
-// and jitter (429: at least Retry-After), until the retry window is spent.
+// Calls to one destination: one attempt throttled through the shared bucket,
+// and the retry policy after a retriable answer (408/423/429/5xx but 501:
+// exponential backoff and jitter, 429 at least Retry-After, until the retry
+// window is spent). Where a waiting retry waits is the caller's choice.
 import { hostname } from 'node:os';
 import { classifyResponse, rateLimitOf, type DeliveryVerdict } from '@engage/delivery';
 import type { DestinationConfig } from '@engage/config-store';
-import { backoffDelay } from '@engage/kafka';
 import type { RateLimiter } from './rate-limiter';
+import { retryDecision, type RetryDecision } from './retry-decision';
 import type { DeliveryStatus } from './delivery-status';
 
 export type DeliveryResult =
@@ -17,6 +18,15 @@ export type DeliveryResult =
       status?: number;
       /** true when the retry window ran out, false when refused for good */ retriable: boolean;
     };
+
+/** The outcome of one attempt. */
+export type AttemptResult =
+  | { kind: 'delivered'; body: unknown }
+  | { kind: 'fail'; reason: string; status?: number }
+  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number };
+
+/** After a retriable answer: when to try again, or why we give up. */
+export type NextRetry = Extract<RetryDecision, { kind: 'retry' }> | { kind: 'give-up'; reason: string };
 
 /** How a destination's answer reads; adapters whose API signals throttling in the body (Facebook: 400 + code 80003) pass their own. */
 export type ResponseClassifier = (status: number, body: unknown, retryAfter: string | null, now: number) => DeliveryVerdict;
@@ -48,6 +58,8 @@ export class DeliveryService {
       limiter: RateLimiter;
       status: DeliveryStatus;
       now?: () => number;
+      /** Jitter source (tests pin it). */
+      random?: () => number;
       sleep?: (ms: number, keepAlive?: () => Promise<void>) => Promise<void>;
     },
   ) {}
@@ -74,76 +86,97 @@ export class DeliveryService {
     } while (Date.now() < until);
   }
 
-  async deliver(destination: DestinationConfig, request: HttpRequest, keepAlive?: () => Promise<void>): Promise<DeliveryResult> {
-    const started = this.now();
+  /**
+   * One throttled attempt: the throttle's wait (short, paced) stays inline;
+   * what to do after a retriable answer is the caller's (nextRetry): the
+   * dispatch step and the retry loop schedule it, list flushes sleep (deliver).
+   */
+  async attempt(destination: DestinationConfig, request: HttpRequest, keepAlive?: () => Promise<void>): Promise<AttemptResult> {
     const limit = rateLimitOf(destination);
     const classify = request.classify ?? defaultClassifier;
-    for (let attempt = 0; ; attempt++) {
-      if (limit) {
-        for (;;) {
-          const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
-          if (grant.waitedMs > 0) this.deps.status.count(destination.id, 'throttled');
-          // The log records when the request leaves, not when it was granted (see RateLimiter.restamp).
-          if (await this.deps.limiter.restamp(destination.id, grant)) break;
-        }
+    if (limit) {
+      for (;;) {
+        const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
+        if (grant.waitedMs > 0) this.deps.status.count(destination.id, 'throttled');
+        // The log records when the request leaves, not when it was granted (see RateLimiter.restamp).
+        if (await this.deps.limiter.restamp(destination.id, grant)) break;
       }
-      let verdict: DeliveryVerdict;
-      let status: number | undefined;
-      let body: unknown = null;
+    }
+    let verdict: DeliveryVerdict;
+    let status: number | undefined;
+    let body: unknown = null;
+    try {
+      const res = await fetch(request.url, {
+        method: request.method,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'engage-dispatcher/0.1',
+          'x-engage-replica': REPLICA,
+          ...request.headers,
+        },
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+      status = res.status;
+      // Always read the body: it drains the socket for keep-alive reuse, and list APIs report per-item outcomes in it.
+      const text = await res.text();
       try {
-        const res = await fetch(request.url, {
-          method: request.method,
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'engage-dispatcher/0.1',
-            'x-engage-replica': REPLICA,
-            ...request.headers,
-          },
-          body: request.body === undefined ? undefined : JSON.stringify(request.body),
-          signal: AbortSignal.timeout(this.config.timeoutMs),
-        });
-        status = res.status;
-        // Always read the body: it drains the socket for keep-alive reuse, and list APIs report per-item outcomes in it.
-        const text = await res.text();
-        try {
-          body = text ? JSON.parse(text) : null;
-        } catch {
-          body = text;
-        }
-        verdict = classify(res.status, body, res.headers.get('retry-after'), this.now());
-      } catch (err) {
-        verdict = { kind: 'retry', reason: `network error: ${(err as Error).message}` };
+        body = text ? JSON.parse(text) : null;
+      } catch {
+        body = text;
       }
-      if (verdict.kind === 'delivered') {
-        this.deps.status.count(destination.id, 'sent');
-        return { ok: true, attempts: attempt + 1, body };
-      }
-      if (verdict.kind === 'fail') {
-        this.deps.status.fail(destination.id, verdict.reason);
-        return {
-          ok: false,
-          attempts: attempt + 1,
-          status,
-          retriable: false,
-          reason: `${verdict.reason} from ${destination.name} (not retriable)`,
+      verdict = classify(res.status, body, res.headers.get('retry-after'), this.now());
+    } catch (err) {
+      verdict = { kind: 'retry', reason: `network error: ${(err as Error).message}` };
+    }
+    if (verdict.kind === 'delivered') {
+      this.deps.status.count(destination.id, 'sent');
+      return { kind: 'delivered', body };
+    }
+    if (verdict.kind === 'fail') {
+      this.deps.status.fail(destination.id, verdict.reason);
+      return { kind: 'fail', status, reason: `${verdict.reason} from ${destination.name} (not retriable)` };
+    }
+    return { kind: 'retry', status, reason: verdict.reason, retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /**
+   * After a retriable answer to attempt number `attempt` (0-based) of a call
+   * first tried at `since`: when to try again, or give up (and count it failed)
+   * once the retry window would be spent.
+   */
+  nextRetry(
+    destination: Pick<DestinationConfig, 'id' | 'name'>,
+    failed: Extract<AttemptResult, { kind: 'retry' }>,
+    attempt: number,
+    since: number,
+  ): NextRetry {
+    const decision = retryDecision(this.config, { attempt, since, now: this.now(), retryAfterMs: failed.retryAfterMs }, this.deps.random);
+    if (decision.kind === 'retry') this.deps.status.count(destination.id, 'retried', failed.reason);
+    else this.deps.status.fail(destination.id, failed.reason);
+    return decision.kind === 'retry'
+      ? decision
+      : {
+          kind: 'give-up',
+          reason: `${failed.reason} from ${destination.name}; retry window of ${this.config.retryWindowMs} ms spent after ${attempt + 1} attempts`,
         };
-      }
-      const delay = Math.max(
-        verdict.retryAfterMs ?? 0,
-        backoffDelay(attempt, { initialMs: this.config.initialBackoffMs, maxMs: this.config.maxBackoffMs, jitter: 0.3 }),
-      );
-      if (this.now() + delay - started > this.config.retryWindowMs) {
-        this.deps.status.fail(destination.id, verdict.reason);
-        return {
-          ok: false,
-          attempts: attempt + 1,
-          status,
-          retriable: true,
-          reason: `${verdict.reason} from ${destination.name}; retry window of ${this.config.retryWindowMs} ms spent after ${attempt + 1} attempts`,
-        };
-      }
-      this.deps.status.count(destination.id, 'retried', verdict.reason);
-      await this.sleep(delay, keepAlive);
+  }
+
+  /**
+   * Delivers with retries inline, sleeping between attempts. Only for work
+   * that runs outside a consumer's batch (list flushes, on their own loop):
+   * event calls schedule their retries instead (RetrySchedule).
+   */
+  async deliver(destination: DestinationConfig, request: HttpRequest, keepAlive?: () => Promise<void>): Promise<DeliveryResult> {
+    const started = this.now();
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.attempt(destination, request, keepAlive);
+      if (result.kind === 'delivered') return { ok: true, attempts: attempt + 1, body: result.body };
+      if (result.kind === 'fail')
+        return { ok: false, attempts: attempt + 1, status: result.status, retriable: false, reason: result.reason };
+      const next = this.nextRetry(destination, result, attempt, started);
+      if (next.kind === 'give-up') return { ok: false, attempts: attempt + 1, status: result.status, retriable: true, reason: next.reason };
+      await this.sleep(next.delayMs, keepAlive);
     }
   }
 }

@@ -1,6 +1,7 @@
 // Everything one destination's delivery needs, under that destination's own
 // consumer groups: the changes consumer (live calls, list buffering), the
-// identity consumer (re-syncs on new ids), the initial sync and list flushes.
+// identity consumer (re-syncs on new ids), the initial sync, list flushes and
+// the loop that tries scheduled retries when due.
 // A deployed dispatcher runs one (DESTINATION_ID=<id>); the all-destinations
 // mode (DESTINATION_ID=*, `npm start`) runs one per destination in one process
 // (AllDestinations), so a throttled or failing destination only lags its own
@@ -16,8 +17,12 @@ import { listAdapters } from './adapters/list-adapters';
 import type { DeliveryStatus } from './delivery-status';
 import type { DeliveryService } from './delivery.service';
 import { DispatchStep } from './dispatch.step';
+import { Handover } from './handover';
 import { ListBuffer } from './list-buffer';
 import { ResyncJob } from './resync.job';
+import { RetryLoop } from './retry-loop';
+import { RetrySchedule } from './retry-schedule';
+import { SentCalls } from './sent-calls';
 
 export interface DestinationPipelineConfig {
   destinationId: string;
@@ -32,6 +37,10 @@ export interface DestinationPipelineConfig {
   initialSyncEveryMs: number;
   /** How often list batches are checked for being due, ms. */
   listTickMs: number;
+  /** How often the retry schedule is checked for due calls, ms. */
+  retryPollMs: number;
+  /** How long a due call taken by a replica is its own before another may take it, ms. */
+  retryLeaseMs: number;
 }
 
 export interface DestinationPipelineDeps {
@@ -75,9 +84,15 @@ export class DestinationPipeline implements Component {
         log: log.child({ component: 'list-buffer' }),
       },
     );
+    const sent = new SentCalls({ keyPrefix, ttlSeconds: config.dedupeTtlSeconds }, { redis: deps.redis });
+    const schedule = new RetrySchedule({ keyPrefix, destinationId }, { redis: deps.redis });
+    const handover = new Handover({ keyPrefix }, { redis: deps.redis });
     const step = new DispatchStep(
       { destinationId, keyPrefix, dedupeTtlSeconds: config.dedupeTtlSeconds, concurrency: config.concurrency },
       {
+        sent,
+        schedule,
+        handover,
         store: deps.store,
         delivery: deps.delivery,
         status: deps.status,
@@ -96,7 +111,21 @@ export class DestinationPipeline implements Component {
         status: deps.status,
         redis: deps.redis,
         deadLetters: deps.deadLetters,
+        handover,
         log: log.child({ component: 'resync' }),
+      },
+    );
+    const retries = new RetryLoop(
+      // One due call per profile at a time; as many profiles at once as the live path delivers.
+      { destinationId, batchSize: config.concurrency, leaseMs: config.retryLeaseMs, maxRounds: 50 },
+      {
+        store: deps.store,
+        schedule,
+        delivery: deps.delivery,
+        sent,
+        status: deps.status,
+        deadLetters: deps.deadLetters,
+        log: log.child({ component: 'retry-loop' }),
       },
     );
     // One consumer group per destination: a slow destination only lags its own group.
@@ -132,6 +161,7 @@ export class DestinationPipeline implements Component {
     this.jobs = [
       intervalJob('initial-sync-loop', config.initialSyncEveryMs, () => this.resync.syncNewConnections(), { log }),
       intervalJob('list-flush-loop', config.listTickMs, () => this.lists.flushDue(), { log }),
+      intervalJob('retry-loop', config.retryPollMs, () => retries.run(), { log }),
     ];
   }
 

@@ -1,8 +1,12 @@
 // engage.computations.changes -> the calls this destination should receive.
-// Per chunk: plan every call (connections from config), skip calls already
-// delivered (one EXISTS pipeline on their deterministic messageIds), deliver
-// with bounded concurrency across profiles and in order within a profile, then
-// one outcome per change: ok, or dlq with the reason when a call failed for good.
+// Per chunk: plan every call (connections from config), claim each
+// (connection, profile) against a running initial sync (Handover), skip calls
+// already delivered (SentCalls), then deliver with bounded concurrency across
+// profiles and in order within a profile: one attempt each. A call that gets a
+// retriable answer goes to the destination's retry schedule (RetrySchedule),
+// and a profile's later calls queue behind it there, so the chunk never sleeps
+// through a backoff: its offsets commit once each call is delivered, failed for
+// good (dlq outcome) or durably scheduled.
 import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
 import {
   DEFAULT_EVENT_IDENTIFIER_TYPES,
@@ -12,14 +16,17 @@ import {
   type AccountUser,
   type SegmentCall,
 } from '@engage/delivery';
-import { dlq, ok, type ChunkContext, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
+import { dlq, ok, type ChunkContext, type ConsumedMessage, type IHeaders, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import type { DeliveryService, HttpRequest } from './delivery.service';
+import type { Handover } from './handover';
 import type { ListBuffer } from './list-buffer';
+import type { RetrySchedule, ScheduledCall, StoredLetter } from './retry-schedule';
+import type { SentCalls } from './sent-calls';
 
 /** Why a change failed for good, and at which destination (several in DESTINATION_ID=* mode). */
 export interface DispatchFailure {
@@ -36,11 +43,42 @@ interface PlannedCall {
   request: HttpRequest;
 }
 
+export interface DispatchOptions {
+  /** Heartbeats the consumer while a throttle wait runs inline. */
+  keepAlive?: () => Promise<void>;
+  /** Only this connection's calls (initial sync, re-sync). */
+  onlyConnectionId?: string;
+  /**
+   * 'live': change records from the topic, claimed against a connection's
+   * initial sync (Handover); 'none': the caller claimed them (the initial
+   * sync) or they need no claim (a re-sync on a new external id).
+   */
+  handover: 'live' | 'none';
+  /** The original record of change `index`, dead-lettered if its retries run out. */
+  letterOf: (index: number) => StoredLetter;
+}
+
 /** A value as the live path and the initial sync compare it (lists are JSON text already). */
 export const liveValueText = (value: ComputationChange['value']): string => JSON.stringify(value);
 
-/** Far longer than an initial sync takes; the record is dropped when the sync finishes. */
-const LIVE_VALUES_TTL_SECONDS = 7 * 24 * 3600;
+/** A record's headers as text, as the DLQ writes them back. */
+function headersText(headers: IHeaders | undefined): Record<string, string> | undefined {
+  if (!headers) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  return out;
+}
+
+/** A consumed record as the retry schedule keeps it for the DLQ: its bytes untouched. */
+export function letterOfRecord(m: ConsumedMessage<unknown>, step: string): StoredLetter {
+  return {
+    key: m.key,
+    value: (m.raw.value ?? Buffer.alloc(0)).toString('base64'),
+    headers: headersText(m.raw.headers),
+    step,
+    source: { topic: m.topic, partition: m.partition, offset: m.offset },
+  };
+}
 
 export class DispatchStep {
   constructor(
@@ -54,21 +92,25 @@ export class DispatchStep {
       log: Logger;
       /** Account-level changes: the account's users are read from the evaluator's state. */
       profiles: ProfileStateRepository;
+      sent: SentCalls;
+      schedule: RetrySchedule;
+      handover: Handover;
+      now?: () => number;
     },
   ) {}
 
-  private sentKey = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
-  /** Connections whose initial sync is done (once done, never undone: a cache of the synced keys). */
-  private readonly syncedConnections = new Set<string>();
+  private now() {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  /**
+   * Connections whose initial sync is done and whose handover claims are gone:
+   * the live path sends without claiming (once settled, never unsettled).
+   */
+  private readonly settledConnections = new Set<string>();
 
   /** The initial sync's "done" marker of a connection (written by ResyncJob). */
   syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
-  /**
-   * Values the live path delivered to a connection whose initial sync has not
-   * finished: profile id -> value as sent. The sync skips a profile whose
-   * current value was already delivered this way, so a value is not sent twice.
-   */
-  liveValuesKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:live:${connectionId}`;
 
   /** The identifier types a connection matches on: its own, else its list adapter's, else user_id and email. */
   identifierTypesOf(connection: ConnectionConfig): string[] {
@@ -174,7 +216,11 @@ export class DispatchStep {
 
   async handle(messages: Array<ConsumedMessage<ComputationChange>>, ctx: ChunkContext): Promise<MessageOutcome[]> {
     const changes = messages.map((m) => m.value);
-    const failures = await this.dispatch(changes, ctx.heartbeat);
+    const failures = await this.dispatch(changes, {
+      keepAlive: ctx.heartbeat,
+      handover: 'live',
+      letterOf: (i) => letterOfRecord(messages[i]!, 'deliver'),
+    });
     return changes.map((change, i) => {
       const failure = failures.get(i);
       if (!failure) return ok;
@@ -187,12 +233,12 @@ export class DispatchStep {
     });
   }
 
-  /** Delivers the changes; returns the reasons of those that failed for good, by index. */
-  async dispatch(
-    changes: ComputationChange[],
-    keepAlive?: () => Promise<void>,
-    onlyConnectionId?: string,
-  ): Promise<Map<number, DispatchFailure>> {
+  /**
+   * Delivers the changes (one attempt per call; retries are scheduled);
+   * returns the reasons of those that failed for good, by index.
+   */
+  async dispatch(changes: ComputationChange[], options: DispatchOptions): Promise<Map<number, DispatchFailure>> {
+    const { onlyConnectionId, keepAlive } = options;
     await this.deps.lists.add(
       changes.flatMap((change) =>
         this.connectionsFor(change, onlyConnectionId)
@@ -200,13 +246,15 @@ export class DispatchStep {
           .map((x) => ({ change, ...x })),
       ),
     );
-    const { calls, failures } = this.plan(changes, onlyConnectionId, await this.accountUsers(changes));
+    const planned = this.plan(changes, onlyConnectionId, await this.accountUsers(changes));
+    const failures = planned.failures;
+    const calls = options.handover === 'live' ? await this.claimLive(changes, planned.calls) : planned.calls;
 
     // Calls already delivered before a crash or redelivery are not sent again.
-    const pipeline = this.deps.redis.pipeline();
-    for (const c of calls) pipeline.exists(this.sentKey(c.destination.id, c.messageId));
-    const sent = ((await pipeline.exec()) ?? []).map(([, n]) => n === 1);
+    const sent = await this.deps.sent.delivered(calls.map((c) => ({ destinationId: c.destination.id, messageId: c.messageId })));
     const todo = calls.filter((_, i) => !sent[i]);
+    // Profiles with a call waiting for its retry: their calls queue behind it.
+    const waiting = await this.deps.schedule.waiting(todo.map((c) => c.profileId));
 
     // Per profile in order; profiles in parallel, bounded.
     const byProfile = new Map<string, PlannedCall[]>();
@@ -219,14 +267,30 @@ export class DispatchStep {
     const marks: Array<Promise<unknown>> = [];
     const worker = async () => {
       for (let q = queues.shift(); q && !aborted; q = queues.shift()) {
+        let blocked = waiting.has(q[0]!.profileId);
         for (const call of q) {
           if (aborted) return;
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
-          const result = await this.deps.delivery.deliver(call.destination, call.request, keepAlive);
-          // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
-          if (result.ok)
-            marks.push(this.deps.redis.set(this.sentKey(call.destination.id, call.messageId), '1', 'EX', this.config.dedupeTtlSeconds));
-          else failures.set(call.index, { reason: result.reason, destinationId: call.destination.id });
+          const since = this.now();
+          if (blocked) {
+            // Never sent ahead of the profile's waiting call: it is tried when that one is done.
+            await this.deps.schedule.enqueue([{ call: this.stored(call, options, since, 0), dueAt: since }]);
+            continue;
+          }
+          const result = await this.deps.delivery.attempt(call.destination, call.request, keepAlive);
+          if (result.kind === 'delivered') {
+            // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
+            marks.push(this.deps.sent.mark(call.destination.id, call.messageId));
+          } else if (result.kind === 'fail') {
+            failures.set(call.index, { reason: result.reason, destinationId: call.destination.id });
+          } else {
+            const next = this.deps.delivery.nextRetry(call.destination, result, 0, since);
+            if (next.kind === 'give-up') failures.set(call.index, { reason: next.reason, destinationId: call.destination.id });
+            else {
+              await this.deps.schedule.enqueue([{ call: this.stored(call, options, since, 1, result.reason), dueAt: next.dueAt }]);
+              blocked = true;
+            }
+          }
         }
       }
     };
@@ -241,25 +305,55 @@ export class DispatchStep {
     await Promise.all(marks);
     const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (error) throw error.reason;
-    if (onlyConnectionId === undefined) await this.noteLiveValues(changes, calls, failures);
     return failures;
   }
 
-  /** Records what the live path delivered to connections still waiting for (or in) their initial sync. */
-  private async noteLiveValues(changes: ComputationChange[], calls: PlannedCall[], failures: Map<number, DispatchFailure>): Promise<void> {
-    const delivered = calls.filter((c) => !failures.has(c.index) && changes[c.index]!.level === 'user');
-    const unknown = [...new Set(delivered.map((c) => c.connectionId))].filter((id) => !this.syncedConnections.has(id));
-    if (unknown.length === 0) return;
-    const exists = await this.deps.redis.pipeline(unknown.map((id) => ['exists', this.syncedKey(id)])).exec();
-    unknown.forEach((id, i) => exists?.[i]?.[1] === 1 && this.syncedConnections.add(id));
-    const pending = delivered.filter((c) => !this.syncedConnections.has(c.connectionId));
-    if (pending.length === 0) return;
-    const tx = this.deps.redis.pipeline();
-    for (const c of pending) {
-      const change = changes[c.index]!;
-      tx.hset(this.liveValuesKey(c.connectionId), change.profile_id, liveValueText(change.value));
-      tx.expire(this.liveValuesKey(c.connectionId), LIVE_VALUES_TTL_SECONDS);
-    }
-    await tx.exec();
+  private stored(call: PlannedCall, options: DispatchOptions, since: number, attempts: number, lastReason?: string): ScheduledCall {
+    return {
+      messageId: call.messageId,
+      profileId: call.profileId,
+      connectionId: call.connectionId,
+      body: call.request.body,
+      since,
+      attempts,
+      lastReason,
+      letter: options.letterOf(call.index),
+    };
+  }
+
+  /**
+   * Live calls to connections whose initial sync is pending, running or just
+   * finished: claimed per (change, connection) first (Handover), and dropped
+   * when the sync (or an earlier record) already sent that state.
+   */
+  private async claimLive(changes: ComputationChange[], calls: PlannedCall[]): Promise<PlannedCall[]> {
+    const unknown = [...new Set(calls.map((c) => c.connectionId))].filter((id) => !this.settledConnections.has(id));
+    if (unknown.length === 0) return calls;
+    const [synced, active] = await Promise.all([
+      this.deps.redis.pipeline(unknown.map((id) => ['exists', this.syncedKey(id)])).exec(),
+      this.deps.handover.active(unknown),
+    ]);
+    unknown.forEach((id, i) => synced?.[i]?.[1] === 1 && !active[i] && this.settledConnections.add(id));
+    // The sync sends user-level values; account-level changes fan out to users it does not claim.
+    const claimable = (c: PlannedCall) => !this.settledConnections.has(c.connectionId) && changes[c.index]!.level === 'user';
+    const keys = [...new Set(calls.filter(claimable).map((c) => `${c.index}|${c.connectionId}`))];
+    if (keys.length === 0) return calls;
+    const granted = await this.deps.handover.claim(
+      'live',
+      keys.map((k) => {
+        const [index, connectionId] = [Number(k.slice(0, k.indexOf('|'))), k.slice(k.indexOf('|') + 1)];
+        const change = changes[index]!;
+        return {
+          connectionId,
+          profileId: change.profile_id,
+          id: change.change_id,
+          valueText: liveValueText(change.value),
+          at: change.emitted_at,
+        };
+      }),
+    );
+    const refused = new Set(keys.filter((_, i) => granted[i] === null));
+    if (refused.size > 0) this.deps.log.debug({ refused: refused.size }, 'live_calls_already_sent_by_initial_sync');
+    return calls.filter((c) => !refused.has(`${c.index}|${c.connectionId}`));
   }
 }

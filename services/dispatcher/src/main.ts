@@ -45,6 +45,8 @@ const pipelineOf = (id: string) =>
       dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS,
       concurrency: config.DISPATCH_CONCURRENCY,
       initialSyncEveryMs: 2000,
+      retryPollMs: config.DISPATCH_RETRY_POLL_MS,
+      retryLeaseMs: config.DISPATCH_TIMEOUT_MS + 50_000,
       listTickMs: config.DISPATCH_LIST_TICK_MS,
     },
     { kafka, codec, redis, store, delivery, status, deadLetters, log },

@@ -1,8 +1,12 @@
 // Initial sync and re-sync:
 // - a new connection to an existing computation sends every current member
-//   (audiences) or value (traits) once, then only changes flow;
+//   (audiences) or value (traits) once, then only changes flow. The live path
+//   keeps delivering meanwhile: each (connection, profile) is claimed
+//   atomically before either sends (Handover), so a transition both see
+//   reaches the destination once, under one messageId;
 // - a new external id on a profile (engage.identity.changes, external_id_added)
 //   re-sends that profile's current values to connections matching the id's type.
+import { createHash } from 'node:crypto';
 import type { ConfigStore, ConnectionConfig } from '@engage/config-store';
 import { ok, type ConsumedMessage, type DeadLetterWriter, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
@@ -11,6 +15,7 @@ import type { RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import { liveValueText, type DispatchStep } from './dispatch.step';
+import type { Handover } from './handover';
 import { withRenewedLock } from './renewed-lock';
 
 type StoredValueOf = StoredProfile['values'][string]['value'];
@@ -32,6 +37,10 @@ function currentValueChange(
   return value === null ? null : valueChange(profile, connection, key, changeId, externalIds, value);
 }
 
+/** A stored value as a change record carries it (lists as JSON text). */
+const valueField = (value: StoredValueOf): ComputationChange['value'] =>
+  Array.isArray(value) ? JSON.stringify(value) : (value as boolean | number | string);
+
 function valueChange(
   profile: StoredProfile,
   connection: ConnectionConfig,
@@ -40,8 +49,8 @@ function valueChange(
   externalIds: ComputationChange['external_ids'],
   value: StoredValueOf,
   previous: boolean | null = null,
+  at = Date.now(),
 ): ComputationChange {
-  const list = Array.isArray(value);
   return {
     change_id: changeId,
     space_id: profile.spaceId,
@@ -50,12 +59,12 @@ function valueChange(
     computation_class: connection.computationClass,
     level: 'user',
     profile_id: profile.profileId,
-    value: list ? JSON.stringify(value) : (value as boolean | number | string),
+    value: valueField(value),
     previous,
-    value_is_json: list,
+    value_is_json: Array.isArray(value),
     reason: 'resync',
-    occurred_at: Date.now(),
-    emitted_at: Date.now(),
+    occurred_at: at,
+    emitted_at: at,
     external_ids: externalIds,
     user_id: profile.userId,
     anonymous_id: profile.anonymousId,
@@ -65,6 +74,16 @@ function valueChange(
 
 /** How long a replica's claim on a connection's initial sync lasts without renewal. */
 const SYNC_LOCK_MS = 5 * 60_000;
+
+/**
+ * How long a finished sync's claims are kept: live records still in the topic
+ * behind the sync (consumer lag) meet them and are not sent twice.
+ */
+const HANDOVER_GRACE_MS = 24 * 3600 * 1000;
+
+/** The sync's change id for a value: deterministic, so a restarted sync sends the same call; per value, so a new value is a new call. */
+const syncChangeId = (kind: 'sync' | 'sync_fix', connectionId: string, profileId: string, valueText: string) =>
+  `${kind}_${connectionId}_${profileId}_${createHash('sha1').update(valueText).digest('hex').slice(0, 16)}`;
 
 export class ResyncJob {
   constructor(
@@ -76,9 +95,15 @@ export class ResyncJob {
       status: DeliveryStatus;
       redis: RedisClient;
       deadLetters: DeadLetterWriter;
+      handover: Handover;
       log: Logger;
+      now?: () => number;
     },
   ) {}
+
+  private now() {
+    return this.deps.now?.() ?? Date.now();
+  }
 
   private syncLockKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:sync:lock:${connectionId}`;
 
@@ -99,8 +124,8 @@ export class ResyncJob {
       // the destination drop repeats).
       await withRenewedLock(this.deps.redis, this.syncLockKey(connection.id), SYNC_LOCK_MS, async () => {
         const { sent, failed } = await this.initialSync(connection, key);
-        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(Date.now()));
-        await this.deps.redis.del(this.deps.step.liveValuesKey(connection.id));
+        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
+        await this.deps.handover.finish(connection.id, HANDOVER_GRACE_MS);
         await this.deps.status.connection(connection.id, {
           state: failed > 0 ? 'Partially Synced' : 'Synced',
           matched: sent + failed,
@@ -118,14 +143,26 @@ export class ResyncJob {
     await this.deps.status.connection(connection.id, { state: 'Syncing' });
     for await (const refs of this.profileRefs(connection)) {
       const profiles = await this.deps.profiles.load(refs);
-      // Values the live path has delivered to this connection meanwhile are not sent again.
-      const liveValues = refs.length
-        ? await this.deps.redis.hmget(this.deps.step.liveValuesKey(connection.id), ...refs.map((r) => r.profileId))
-        : [];
-      const live = new Map(refs.map((r, i) => [r.profileId, liveValues[i]]));
-      const changes = profiles
-        .map((p) => currentValueChange(p, connection, key, `sync_${connection.id}_${p.profileId}`, p.externalIds))
-        .filter((c): c is ComputationChange => c !== null && live.get(c.profile_id) !== liveValueText(c.value));
+      const candidates = profiles.flatMap((p) => {
+        const value = currentValueOf(p, connection);
+        if (value === null) return [];
+        const valueText = liveValueText(valueField(value));
+        return [{ profile: p, value, valueText, id: syncChangeId('sync', connection.id, p.profileId, valueText) }];
+      });
+      // Claimed first: a profile the live path has claimed is its to carry (its later changes follow through it).
+      const granted = await this.deps.handover.claim(
+        'sync',
+        candidates.map((c) => ({
+          connectionId: connection.id,
+          profileId: c.profile.profileId,
+          id: c.id,
+          valueText: c.valueText,
+          at: this.now(),
+        })),
+      );
+      const changes = candidates.flatMap((c, i) =>
+        granted[i] === null ? [] : [valueChange(c.profile, connection, key, c.id, c.profile.externalIds, c.value, null, granted[i]!)],
+      );
       const lost = await this.deliver(changes, connection.id);
       sent += changes.length - lost;
       failed += lost;
@@ -136,28 +173,50 @@ export class ResyncJob {
 
   /**
    * TRICKY: the change consumer keeps delivering while a sync runs. If a
-   * profile's value changed between our read and our call, its live change may
-   * have reached the destination first, and our older value would then stay
-   * there. Re-read what we sent and send the current value where it differs.
+   * profile's value changed between our read and our call, the live change
+   * carrying the new value is sent after ours when it claimed after our call
+   * was done (or queued behind our scheduled retry): then nothing to do. But
+   * if the live path claimed the profile while our call was in flight, its
+   * call may have reached the destination first, and our older value would
+   * stay there: send the current value again (a rare duplicate of the latest
+   * state, so the latest value is the last to arrive).
    * Returns how many corrections were dead-lettered.
    */
   private async correctRaces(connection: ConnectionConfig, key: string, sentChanges: ComputationChange[]): Promise<number> {
     if (sentChanges.length === 0) return 0;
     const after = await this.deps.profiles.load(sentChanges.map((c) => ({ spaceId: c.space_id, profileId: c.profile_id })));
+    const owners = await this.deps.handover.owners(
+      connection.id,
+      sentChanges.map((c) => c.profile_id),
+    );
     const corrections: ComputationChange[] = [];
     after.forEach((profile, i) => {
-      const sentValue = sentChanges[i]!.value;
+      const sentChange = sentChanges[i]!;
       const now = currentValueOf(profile, connection);
-      const nowText = now === null ? null : Array.isArray(now) ? JSON.stringify(now) : now;
-      if (nowText === sentValue) return;
-      const id = `sync_${connection.id}_${profile.profileId}_${String(nowText)}`;
-      if (now !== null) corrections.push(valueChange(profile, connection, key, id, profile.externalIds, now));
-      else if (connection.computationClass === 'audience')
-        corrections.push(valueChange(profile, connection, key, id, profile.externalIds, false, true));
+      const nowValue = now === null ? (connection.computationClass === 'audience' ? false : null) : now;
+      if (nowValue === null) return;
+      const nowText = liveValueText(valueField(nowValue));
+      if (nowText === liveValueText(sentChange.value) || owners[i] === sentChange.change_id) return;
+      const id = syncChangeId('sync_fix', connection.id, profile.profileId, nowText);
+      corrections.push(valueChange(profile, connection, key, id, profile.externalIds, nowValue, now === null ? true : null, this.now()));
     });
-    if (corrections.length > 0)
-      this.deps.log.info({ connectionId: connection.id, corrections: corrections.length }, 'initial_sync_corrected');
-    return this.deliver(corrections, connection.id);
+    if (corrections.length === 0) return 0;
+    this.deps.log.info({ connectionId: connection.id, corrections: corrections.length }, 'initial_sync_corrected');
+    const granted = await this.deps.handover.claim(
+      'correct',
+      corrections.map((c) => ({
+        connectionId: connection.id,
+        profileId: c.profile_id,
+        id: c.change_id,
+        valueText: liveValueText(c.value),
+        at: c.emitted_at,
+      })),
+    );
+    // A correction restarted after a crash keeps the timestamp it was first sent with.
+    return this.deliver(
+      corrections.map((c, i) => ({ ...c, occurred_at: granted[i]!, emitted_at: granted[i]! })),
+      connection.id,
+    );
   }
 
   private async *profileRefs(connection: ConnectionConfig) {
@@ -194,7 +253,11 @@ export class ResyncJob {
   /** Delivers through the dispatch step (event calls or list buffer); returns how many changes were dead-lettered. */
   private async deliver(changes: ComputationChange[], connectionId: string): Promise<number> {
     if (changes.length === 0) return 0;
-    const failures = await this.deps.step.dispatch(changes, undefined, connectionId);
+    const failures = await this.deps.step.dispatch(changes, {
+      onlyConnectionId: connectionId,
+      handover: 'none',
+      letterOf: (i) => ({ key: changes[i]!.profile_id, value: Buffer.from(JSON.stringify(changes[i])).toString('base64'), step: 'resync' }),
+    });
     await this.deps.deadLetters.write(
       [...failures].map(([i, { reason }]) => ({ key: changes[i]!.profile_id, value: JSON.stringify(changes[i]), reason, step: 'resync' })),
     );

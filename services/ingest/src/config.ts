@@ -29,6 +29,10 @@ export const configSchema = z
     INGEST_SHUTDOWN_GRACE_MS: positiveInt(10_000),
     /** Coalesced sends in progress at once. */
     INGEST_MAX_CONCURRENT_FLUSHES: positiveInt(3),
+    /** Most events a replica holds unanswered (queued, being sent, waiting) before it answers 503 with Retry-After. */
+    INGEST_MAX_QUEUED_EVENTS: positiveInt(100_000),
+    /** Most request-body bytes a replica holds unanswered before it answers 503 with Retry-After (default 64 MiB). */
+    INGEST_MAX_QUEUED_BYTES: positiveInt(64 * 1024 * 1024),
   })
   // Past the pending TTL the claim waited on is gone anyway; waiting longer only delays the answer.
   .refine(

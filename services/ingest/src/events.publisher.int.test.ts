@@ -59,6 +59,9 @@ function metrics(): PublisherMetrics {
   };
 }
 
+/** A queue bound these tests never reach (events.publisher.bound.int.test.ts tests it). */
+const UNBOUNDED = { maxQueuedEvents: 1_000_000, maxQueuedBytes: 1 << 30 };
+
 const gaugeValue = async (g: Gauge) => (await g.get()).values[0]?.value ?? 0;
 
 /** A DedupeRepository that records the keys of every claim() call (one script call per source each). */
@@ -80,7 +83,15 @@ it('coalesces concurrent requests into few sends, dedupes, and reports messageId
   const dedupe = new DedupeRepository({ keyPrefix: prefix, ttlSeconds: 60, pendingTtlMs: 30_000 }, { redis });
   const m = metrics();
   const publisher = new EventPublisher(
-    { topic: topic.name, lingerMs: 0, maxFlushEvents: 1000, maxConcurrentFlushes: 1, inFlightWaitMs: 200, inFlightPollMs: 20 },
+    {
+      topic: topic.name,
+      lingerMs: 0,
+      maxFlushEvents: 1000,
+      maxConcurrentFlushes: 1,
+      inFlightWaitMs: 200,
+      inFlightPollMs: 20,
+      ...UNBOUNDED,
+    },
     { producer, codec, dedupe, log, metrics: m },
   );
   await publisher.start();
@@ -132,7 +143,7 @@ it('fails the requests of a failed send with a retriable error and releases thei
   await producer.connect();
   const dedupe = new DedupeRepository({ keyPrefix: prefix, ttlSeconds: 60, pendingTtlMs: 30_000 }, { redis });
   const publisher = new EventPublisher(
-    { topic: missing, lingerMs: 0, maxFlushEvents: 1000, maxConcurrentFlushes: 1, inFlightWaitMs: 200, inFlightPollMs: 20 },
+    { topic: missing, lingerMs: 0, maxFlushEvents: 1000, maxConcurrentFlushes: 1, inFlightWaitMs: 200, inFlightPollMs: 20, ...UNBOUNDED },
     { producer, codec, dedupe, log },
   );
   await publisher.start();
@@ -158,7 +169,15 @@ async function harness(name: string) {
   const m = metrics();
   const publisher = new EventPublisher(
     // A wait far longer than the tests need: they settle the claims themselves.
-    { topic: topic.name, lingerMs: 0, maxFlushEvents: 1000, maxConcurrentFlushes: 2, inFlightWaitMs: 20_000, inFlightPollMs: 20 },
+    {
+      topic: topic.name,
+      lingerMs: 0,
+      maxFlushEvents: 1000,
+      maxConcurrentFlushes: 2,
+      inFlightWaitMs: 20_000,
+      inFlightPollMs: 20,
+      ...UNBOUNDED,
+    },
     { producer, codec, dedupe, log, metrics: m },
   );
   await publisher.start();

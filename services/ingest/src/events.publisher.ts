@@ -14,13 +14,17 @@
 // a flush again, whose claim is the poll: one script call per source for all
 // of them. "d" answers them as duplicates, a won claim writes them; after the
 // request's deadline an event still in flight is reported, for a 503.
+//
+// Memory is bounded: while Kafka is down sends stall and requests pile up, so
+// past maxQueuedEvents or maxQueuedBytes not yet answered a request is refused
+// at once (QueueFullError: 503 with Retry-After) instead of being held.
 import type { Producer } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { SchemaCodec } from '@engage/schemas';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Claim, ClaimResult, DedupeKey, DedupeRepository } from './dedupe.repository';
 import { rawEventEncoder, type RecordEncoder } from './raw-event.encoder';
-import type { AcceptedEvent } from './segment-spec';
+import { storedEventBytes, type AcceptedEvent } from './segment-spec';
 
 export interface PublishOutcome {
   /** Events written to Kafka by this request. */
@@ -52,6 +56,10 @@ export interface PublisherConfig {
   inFlightWaitMs: number;
   /** How often the waiting events are claimed again, ms. */
   inFlightPollMs: number;
+  /** Most events held (queued, being sent or waiting) at once; a request past it is refused. */
+  maxQueuedEvents: number;
+  /** Most request-body bytes held at once; a request past it is refused. */
+  maxQueuedBytes: number;
 }
 
 export interface PublisherMetrics {
@@ -85,6 +93,12 @@ export class PublishError extends Error {
   readonly retriable = true;
 }
 
+/** The publisher holds as much as it may: the client should come back later (Kafka is slow or down). */
+export class QueueFullError extends PublishError {
+  /** Long enough not to hammer a replica that is waiting for its broker. */
+  readonly retryAfterSeconds = 5;
+}
+
 export class EventPublisher {
   private queue: Pending[] = [];
   private queuedEvents = 0;
@@ -95,6 +109,9 @@ export class EventPublisher {
   private waiting: Pending[] = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private encoder: RecordEncoder | null = null;
+  /** What publish() accepted and has not answered yet: what the queue bound counts. */
+  private heldEvents = 0;
+  private heldBytes = 0;
 
   constructor(
     private readonly config: PublisherConfig,
@@ -112,15 +129,35 @@ export class EventPublisher {
     this.encoder = await rawEventEncoder(this.config.topic, this.deps.codec);
   }
 
-  publish(events: AcceptedEvent[]): Promise<PublishOutcome> {
+  /** `bytes`: the request's size (its body); measured from the records when not given. */
+  publish(events: AcceptedEvent[], bytes = events.reduce((n, e) => n + storedEventBytes(e.record), 0)): Promise<PublishOutcome> {
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, inFlight: 0 });
+    const { maxQueuedEvents, maxQueuedBytes } = this.config;
+    // NOTE: a request is admitted when nothing is held, whatever its size, so
+    // a bound below one batch cannot refuse that batch for ever.
+    if (this.heldEvents > 0 && (this.heldEvents + events.length > maxQueuedEvents || this.heldBytes + bytes > maxQueuedBytes)) {
+      this.deps.metrics?.events.inc({ outcome: 'queue_full' }, events.length);
+      return Promise.reject(
+        new QueueFullError(
+          `ingest queue full (${this.heldEvents} events, ${this.heldBytes} bytes waiting for Kafka; limits ` +
+            `${maxQueuedEvents} events, ${maxQueuedBytes} bytes): retry later`,
+        ),
+      );
+    }
+    this.heldEvents += events.length;
+    this.heldBytes += bytes;
+    const release = () => {
+      this.heldEvents -= events.length;
+      this.heldBytes -= bytes;
+    };
     return new Promise((resolve, reject) => {
       const request: Request = {
         outcome: { accepted: 0, duplicates: 0, inFlight: 0 },
         deadline: Date.now() + this.config.inFlightWaitMs,
         done: false,
-        resolve,
-        reject,
+        // Every answer goes through these once (request.done guards them).
+        resolve: (outcome) => (release(), resolve(outcome)),
+        reject: (err) => (release(), reject(err)),
       };
       this.queue.push({ request, events });
       this.queuedEvents += events.length;

@@ -32,7 +32,7 @@ const metrics = {
   }),
   events: new Counter({
     name: 'ingest_events_total',
-    help: 'Events by outcome (accepted, duplicate, in_flight: still written elsewhere at the deadline, failed)',
+    help: 'Events by outcome (accepted, duplicate, in_flight: still written elsewhere at the deadline, failed, queue_full: refused, 503)',
     labelNames: ['outcome'] as const,
     registers: [registers],
   }),
@@ -71,6 +71,8 @@ const publisher = new EventPublisher(
     maxConcurrentFlushes: config.INGEST_MAX_CONCURRENT_FLUSHES,
     inFlightWaitMs: config.INGEST_DEDUPE_WAIT_MS,
     inFlightPollMs: config.INGEST_DEDUPE_POLL_MS,
+    maxQueuedEvents: config.INGEST_MAX_QUEUED_EVENTS,
+    maxQueuedBytes: config.INGEST_MAX_QUEUED_BYTES,
   },
   { producer, codec, dedupe, log: log.child({ component: 'publisher' }), metrics },
 );

@@ -4,6 +4,9 @@
 // the receive time and the messageId generator are arguments.
 // Spec: https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
 import type { CallType, ExternalId, RawEvent } from '@engage/schemas';
+import { LIMITS, type Limits } from './limits';
+
+export { LIMITS, type Limits } from './limits';
 
 export const CALL_TYPES: readonly CallType[] = ['identify', 'track', 'page', 'screen', 'group', 'alias'];
 
@@ -27,17 +30,6 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/v1/b': 'batch',
   '/v1/import': 'batch',
 };
-
-export const LIMITS = {
-  /** Segment: "each call has a limit of 32KB". */
-  maxEventBytes: 32 * 1024,
-  /** Segment: "the batch request is limited to 500KB". */
-  maxBatchBytes: 500 * 1024,
-  /** Segment: "no more than 2500 events per batch". */
-  maxBatchEvents: 2500,
-} as const;
-
-export type Limits = typeof LIMITS;
 
 /** The body size limit of a route, before parsing. */
 export const bodyLimitFor = (route: Route, limits: Limits = LIMITS) => (route === 'batch' ? limits.maxBatchBytes : limits.maxEventBytes);
@@ -119,16 +111,19 @@ function typeName(v: unknown): string {
 }
 
 /** An id field: strings (numbers are stringified, as Segment's libraries do); empty counts as absent. */
-function optionalId(body: Json, field: string, path: string): string | null {
+function optionalId(body: Json, field: string, path: string, limits: Limits): string | null {
   const v = body[field];
   if (v === undefined || v === null) return null;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (typeof v !== 'string') throw new SpecError(`${path}${field} must be a string, got ${typeName(v)}`);
+  // Ids become Redis keys and Kafka keys, and identity rules' patterns run on them.
+  if (v.length > limits.maxIdLength)
+    throw new SpecError(`${path}${field} is ${v.length} characters, over the ${limits.maxIdLength}-character id limit`);
   return v.trim() === '' ? null : v;
 }
 
-function requiredId(body: Json, field: string, path: string, type: CallType): string {
-  const v = optionalId(body, field, path);
+function requiredId(body: Json, field: string, path: string, type: CallType, limits: Limits): string {
+  const v = optionalId(body, field, path, limits);
   if (v === null) throw new SpecError(`${path}${field} is required for ${type} calls`);
   return v;
 }
@@ -149,14 +144,16 @@ function optionalObject(value: unknown, field: string, path: string): Json | und
 const EXTERNAL_ID_COLLECTIONS = ['users', 'accounts'];
 
 /** `context.externalIds: [{id, type, collection, encoding}]` (Segment's custom identifiers). */
-export function parseExternalIds(value: unknown, path: string): ExternalId[] {
+export function parseExternalIds(value: unknown, path: string, limits: Limits = LIMITS): ExternalId[] {
   if (value === undefined || value === null) return [];
   const where = `${path}context.externalIds`;
   if (!Array.isArray(value)) throw new SpecError(`${where} must be an array, got ${typeName(value)}`);
+  if (value.length > limits.maxExternalIds)
+    throw new SpecError(`${where} has ${value.length} entries, over the ${limits.maxExternalIds} external ids per-event limit`);
   return value.map((x, i) => {
     const at = `${where}[${i}]`;
     if (!isObject(x)) throw new SpecError(`${at} must be an object, got ${typeName(x)}`);
-    const id = optionalId(x, 'id', `${at}.`);
+    const id = optionalId(x, 'id', `${at}.`, limits);
     if (id === null) throw new SpecError(`${at}.id is required`);
     const type = optionalString(x, 'type', `${at}.`);
     if (type === null || type.trim() === '') throw new SpecError(`${at}.type is required`);
@@ -189,20 +186,39 @@ interface BatchDefaults {
   sentAt: number | null;
 }
 
+/**
+ * Holds a traits object to the per-call limits: its key count, and (only when
+ * its whole JSON, `json`, is over the per-value limit, so rarely) each value's size.
+ */
+function checkTraits(traits: Json, json: string, where: string, limits: Limits): void {
+  let keys = 0;
+  for (const k in traits) if (Object.prototype.hasOwnProperty.call(traits, k)) keys++;
+  if (keys > limits.maxTraits) throw new SpecError(`${where} has ${keys} keys, over the ${limits.maxTraits} traits per-call limit`);
+  if (json.length * 3 <= limits.maxTraitValueBytes || Buffer.byteLength(json) <= limits.maxTraitValueBytes) return;
+  for (const [k, v] of Object.entries(traits)) {
+    const bytes = v === undefined ? 0 : Buffer.byteLength(JSON.stringify(v) ?? '');
+    if (bytes > limits.maxTraitValueBytes) {
+      throw new SpecError(
+        `${where}.${k.slice(0, 64)} is ${bytes} bytes of JSON, over the ${limits.maxTraitValueBytes / 1024} KB (${limits.maxTraitValueBytes} bytes) per-trait-value limit`,
+      );
+    }
+  }
+}
+
 /** One call (a single-call body, or one item of a batch) to a RawEvent. */
-function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaults, env: Envelope): AcceptedEvent {
-  const userId = optionalId(body, 'userId', path);
-  const anonymousId = optionalId(body, 'anonymousId', path);
+function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaults, env: Envelope, limits: Limits): AcceptedEvent {
+  const userId = optionalId(body, 'userId', path, limits);
+  const anonymousId = optionalId(body, 'anonymousId', path, limits);
   const key = userId ?? anonymousId;
   if (key === null) throw new SpecError(`${path}userId or anonymousId is required`);
-  const groupId = type === 'group' ? requiredId(body, 'groupId', path, type) : optionalId(body, 'groupId', path);
-  const previousId = type === 'alias' ? requiredId(body, 'previousId', path, type) : optionalId(body, 'previousId', path);
+  const groupId = type === 'group' ? requiredId(body, 'groupId', path, type, limits) : optionalId(body, 'groupId', path, limits);
+  const previousId = type === 'alias' ? requiredId(body, 'previousId', path, type, limits) : optionalId(body, 'previousId', path, limits);
   let event = optionalString(body, 'event', path);
   if (type === 'track' && (event === null || event.trim() === '')) throw new SpecError(`${path}event is required for track calls`);
   if (type !== 'track') event = null;
   const name = type === 'page' || type === 'screen' ? optionalString(body, 'name', path) : null;
 
-  const messageId = optionalId(body, 'messageId', path) ?? env.newMessageId();
+  const messageId = optionalId(body, 'messageId', path, limits) ?? env.newMessageId();
   const sentAt = body.sentAt === undefined || body.sentAt === null ? defaults.sentAt : parseIsoTimestamp(body.sentAt, `${path}sentAt`);
   const timestamp = eventTime(body, path, sentAt, env.receivedAt);
 
@@ -217,7 +233,11 @@ function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaul
   // Batch-level context and integrations apply to every item; the item's own keys win.
   const context = defaults.context ? { ...defaults.context, ...ownContext } : (ownContext ?? {});
   const integrations = defaults.integrations ? { ...defaults.integrations, ...ownIntegrations } : (ownIntegrations ?? {});
-  const externalIds = parseExternalIds(context.externalIds, path);
+  const externalIds = parseExternalIds(context.externalIds, path, limits);
+  const traitsJson = JSON.stringify(traits);
+  const contextJson = JSON.stringify(context);
+  checkTraits(traits, traitsJson, `${path}traits`, limits);
+  if (isObject(context.traits)) checkTraits(context.traits, contextJson, `${path}context.traits`, limits);
 
   return {
     key,
@@ -236,8 +256,8 @@ function toEvent(type: CallType, body: Json, path: string, defaults: BatchDefaul
       sent_at: sentAt,
       received_at: env.receivedAt,
       properties_json: JSON.stringify(properties),
-      traits_json: JSON.stringify(traits),
-      context_json: JSON.stringify(context),
+      traits_json: traitsJson,
+      context_json: contextJson,
       integrations_json: JSON.stringify(integrations),
       external_ids: externalIds,
     },
@@ -270,7 +290,7 @@ export function normaliseRequest(route: Route, body: unknown, bodyBytes: number,
     if (!isObject(body)) throw new SpecError(`body must be a JSON object, got ${typeName(body)}`);
     if (route !== 'batch') {
       if (bodyBytes > limits.maxEventBytes) throw new SpecError(eventTooLargeMessage(bodyBytes, limits));
-      return { ok: true, events: [toEvent(route, body, '', { sentAt: null }, env)] };
+      return { ok: true, events: [toEvent(route, body, '', { sentAt: null }, env, limits)] };
     }
     if (bodyBytes > limits.maxBatchBytes) throw new SpecError(batchTooLargeMessage(bodyBytes, limits));
     const items = body.batch;
@@ -292,7 +312,7 @@ export function normaliseRequest(route: Route, body: unknown, bodyBytes: number,
       if (typeof type !== 'string' || !(CALL_TYPES as readonly string[]).includes(type)) {
         throw new SpecError(`${path}type must be one of ${CALL_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`);
       }
-      const event = toEvent(type as CallType, item, path, defaults, env);
+      const event = toEvent(type as CallType, item, path, defaults, env, limits);
       if (measure) {
         const bytes = storedEventBytes(event.record);
         if (bytes > limits.maxEventBytes) throw new SpecError(`batch[${i}]: ${eventTooLargeMessage(bytes, limits)}`);

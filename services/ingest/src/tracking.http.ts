@@ -10,7 +10,8 @@ import zlib from 'node:zlib';
 import type { Logger } from '@engage/logging';
 import { handleOpsRequest, type OpsHandlers } from '@engage/observability';
 import type { Counter, Histogram } from 'prom-client';
-import { PublishError, type PublishOutcome } from './events.publisher';
+import { PublishError, QueueFullError, type PublishOutcome } from './events.publisher';
+import { LIMITS, nestingExceeds, nestingTooDeepMessage } from './limits';
 import { retryAfterSeconds, type RateDecision, type RateLimitSettings } from './rate-limiter';
 import {
   bodyLimitFor,
@@ -46,7 +47,8 @@ export interface TrackingMetrics {
 export interface TrackingDeps {
   sources: SourceLookup;
   limiter: { take(sourceId: string, limit: RateLimitSettings, now: number): Promise<RateDecision> };
-  publisher: { publish(events: AcceptedEvent[]): Promise<PublishOutcome> };
+  /** `bytes`: the request body's size, what the publisher's queue bound counts. */
+  publisher: { publish(events: AcceptedEvent[], bytes?: number): Promise<PublishOutcome> };
   ops: OpsHandlers;
   log: Logger;
   newMessageId: () => string;
@@ -151,6 +153,10 @@ export class TrackingServer {
           send(res, err.status, { success: false, message: err.message }, err.headers);
           return err.status;
         }
+        if (err instanceof QueueFullError) {
+          send(res, 503, { success: false, message: err.message }, { 'retry-after': String(err.retryAfterSeconds) });
+          return 503;
+        }
         if (err instanceof PublishError) {
           send(res, 503, { success: false, message: 'events could not be stored, retry' }, { 'retry-after': '1' });
           return 503;
@@ -171,6 +177,8 @@ export class TrackingServer {
     const receivedAt = this.deps.now?.() ?? Date.now();
     const limit = bodyLimitFor(route);
     const raw = await readBody(req, route, limit);
+    // Before parsing: what a recursive walk (JSON.stringify, ours or a consumer's) cannot get through.
+    if (nestingExceeds(raw, LIMITS.maxNestingDepth)) throw new HttpError(400, nestingTooDeepMessage());
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -198,7 +206,7 @@ export class TrackingServer {
     const env: Envelope = { sourceId: source.id, spaceId: source.spaceId, receivedAt, newMessageId: this.deps.newMessageId };
     const result = normaliseRequest(route, body, raw.length, env);
     if (!result.ok) throw new HttpError(400, result.message);
-    return this.deps.publisher.publish(result.events);
+    return this.deps.publisher.publish(result.events, raw.length);
   }
 }
 

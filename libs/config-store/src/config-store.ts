@@ -4,7 +4,7 @@
 // `start()` resolves once it has caught up with the end offsets it found at
 // start, and later records arrive within the consumer's fetch wait (~100 ms).
 import { randomBytes } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { ConfigKind, ConfigRecord, SchemaCodec } from '@engage/schemas';
 import type { ConfigObjects, SourceConfig, StoredObject } from './model';
@@ -13,11 +13,24 @@ export type ConfigListener = (object: StoredObject, previous: StoredObject | und
 
 export const configKey = (kind: ConfigKind, id: string) => `${kind}:${id}`;
 
+/** First and longest wait before a record that failed to apply is tried again, ms. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
 export class ConfigStore {
   private readonly objects = new Map<string, StoredObject>();
   private readonly sourcesByWriteKey = new Map<string, SourceConfig>();
   private readonly listeners: ConfigListener[] = [];
   private consumer: Consumer | null = null;
+  /**
+   * Records that failed to apply (the registry did not answer, say), by message
+   * key: the newest per key, tried again with a bounded backoff until one applies.
+   * NOTE: skipping them for good left a valid write key answering 401 until a restart.
+   */
+  private readonly failed = new Map<string, KafkaMessage>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retrying = false;
+  private retryDelayMs = RETRY_FIRST_MS;
 
   constructor(
     private readonly config: { topic: string; groupPrefix: string },
@@ -49,12 +62,9 @@ export class ConfigStore {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
-          try {
-            this.apply(await this.deps.codec.decode<ConfigRecord>(message.value));
-          } catch (err) {
-            // A config record we cannot read must not stop the service: skip it, loudly.
-            this.deps.log.error({ err, offset: message.offset, key: message.key?.toString() }, 'config_record_unreadable');
-          }
+          // A config record we cannot apply must not stop the service (nor hold
+          // the records behind it): it is set aside and tried again, loudly.
+          await this.applyMessage(message);
           const end = pending.get(batch.partition);
           if (end !== undefined && BigInt(message.offset) + 1n >= end) {
             pending.delete(batch.partition);
@@ -64,12 +74,54 @@ export class ConfigStore {
       },
     });
     await ready;
-    this.deps.log.info({ objects: this.objects.size }, 'config_loaded');
+    this.deps.log.info({ objects: this.objects.size, failed: this.failed.size }, 'config_loaded');
+  }
+
+  /** Decodes and applies a topic record; on failure keeps it (newest per key) for retryFailed(). */
+  private async applyMessage(message: KafkaMessage): Promise<boolean> {
+    const key = message.key?.toString() ?? `offset:${message.offset}`;
+    try {
+      this.apply(await this.deps.codec.decode<ConfigRecord>(message.value));
+      // A newer record of the key applied: an older failed one has nothing left to say.
+      const held = this.failed.get(key);
+      if (held && BigInt(held.offset) <= BigInt(message.offset)) this.failed.delete(key);
+      return true;
+    } catch (err) {
+      const held = this.failed.get(key);
+      if (!held || BigInt(held.offset) <= BigInt(message.offset)) this.failed.set(key, message);
+      this.deps.log.error({ err, offset: message.offset, key, retryInMs: this.retryDelayMs }, 'config_record_apply_failed');
+      this.armRetry();
+      return false;
+    }
+  }
+
+  private armRetry(): void {
+    if (this.retryTimer || this.retrying || this.failed.size === 0 || !this.consumer) return;
+    this.retryTimer = setTimeout(() => void this.retryFailed(), this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Tries every failed record again, oldest first; the delay doubles (to RETRY_MAX_MS) while any still fails. */
+  private async retryFailed(): Promise<void> {
+    this.retryTimer = null;
+    this.retrying = true;
+    const records = [...this.failed.values()].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+    let applied = 0;
+    try {
+      for (const message of records) if (this.consumer && (await this.applyMessage(message))) applied++;
+    } finally {
+      this.retrying = false;
+    }
+    if (applied > 0) this.deps.log.info({ records: applied }, 'config_records_applied_after_retry');
+    this.retryDelayMs = applied === records.length ? RETRY_FIRST_MS : Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+    this.armRetry();
   }
 
   async stop(): Promise<void> {
     const consumer = this.consumer;
     this.consumer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     if (consumer) await consumer.disconnect();
   }
 

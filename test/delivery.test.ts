@@ -636,7 +636,7 @@ describe('dispatcher', () => {
     });
     await receiver.stop();
   });
-  it('an initial sync that raced a live exit corrects the destination to the current value', async () => {
+  it('an initial sync that raced a live exit leaves the current value at the destination, the exit last', async () => {
     const own = await newAudience('Race Audience');
     const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
     const member = (value: boolean): StoredProfile => ({
@@ -646,15 +646,29 @@ describe('dispatcher', () => {
       values: { [own.id]: { value, version: 1 } },
     });
     await profiles.save([{ profile: member(true), wakeAt: null }], [{ computationId: own.id, profileId: 'p-race-1', member: true }]);
-    // The sync read "member"; while its call is in flight (first answer 503, retried), the profile exits,
-    // as if the live exit had reached the destination before the sync's entry.
+    // The sync read "member"; while its call is in flight (first answer 503, retried), the profile exits
+    // as the evaluator does it: the state is stored, then the exit is emitted to the live path.
     let exited: Promise<void> | null = null;
     const receiver = await new Receiver((path, _body, nth) => {
       if (path === '/race' && nth === 1) {
-        exited = profiles.save(
-          [{ profile: member(false), wakeAt: null }],
-          [{ computationId: own.id, profileId: 'p-race-1', member: false }],
-        );
+        exited = (async () => {
+          await profiles.save(
+            [{ profile: member(false), wakeAt: null }],
+            [{ computationId: own.id, profileId: 'p-race-1', member: false }],
+          );
+          await publish([
+            change(
+              {
+                profile_id: 'p-race-1',
+                user_id: 'u-race-1',
+                value: false,
+                previous: true,
+                external_ids: [{ type: 'user_id', id: 'u-race-1' }],
+              },
+              own,
+            ),
+          ]);
+        })();
         return { status: 503 };
       }
       return { status: 200 };
@@ -664,12 +678,19 @@ describe('dispatcher', () => {
       track: false,
     });
     startDispatcher(destinationId);
-    await waitFor(() => receiver.ok('/race').length === 2, { timeoutMs: 60000, description: 'the entry and its correction' });
+    const values = () => receiver.ok('/race').map((r) => r.body.traits[own.key]);
+    await waitFor(() => values().includes(false), { timeoutMs: 60000, description: 'the exit delivered' });
     await exited;
-    expect(receiver.ok('/race').map((r) => [r.body.userId, r.body.traits])).toEqual([
-      ['u-race-1', { [own.key]: true }],
-      ['u-race-1', { [own.key]: false }],
-    ]);
+    await receiver.quietFor(3000);
+    // The entry first, and nothing older after the exit: the latest value is the last to arrive
+    // (a correction may repeat the exit when the two paths raced, never the entry).
+    expect(values()[0]).toBe(true);
+    expect(values().slice(values().indexOf(false))).toEqual(
+      values()
+        .slice(values().indexOf(false))
+        .map(() => false),
+    );
+    expect(receiver.ok('/race').every((r) => r.body.userId === 'u-race-1')).toBe(true);
     await receiver.stop();
   });
 });

@@ -440,7 +440,10 @@ async function redisUp() {
   const pid = startDetached(
     'redis',
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', dir],
+    // NOTE: AOF, fsynced every second: the identity graph, profile states and
+    // dedupe keys live only here, and a restart must not lose them (at most ~1 s
+    // of writes). The files go to .infra/redis/appendonlydir. https://redis.io/docs/latest/operate/oss_and_stack/management/persistence/
+    ['--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir],
     { cwd: dir, logFile },
   );
   log(`Redis starting (pid ${pid})`);

@@ -102,3 +102,40 @@ describe('a reused messageId never joins two people', () => {
     expect((await traitsOf(space.id, 'user_id:alice'))?.signups).toBe(1);
   });
 });
+
+describe('one big profile never halts evaluation', () => {
+  it('40 identifies of 30 x 1 KB traits for one user, then events of 60 others: every one is evaluated, the big profile within its limits', async () => {
+    const space = (await api('POST', '/spaces', { name: 'Trust size' })).space;
+    const source = (await api('POST', `/spaces/${space.id}/sources`, { name: 'Web' })).source;
+    const trait = (
+      await api('POST', `/spaces/${space.id}/computed-traits`, {
+        name: 'Visits',
+        definition: { query: "event('Visited').count()", type: 'users' },
+      })
+    ).computedTrait;
+    await waitFor(async () => (await api('GET', `/spaces/${space.id}/computed-traits/${trait.id}`)).computedTrait.status === 'Live', {
+      description: 'trait Live',
+    });
+    for (let call = 0; call < 40; call++) {
+      const traits = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`t_${call}_${i}`, 'v'.repeat(1000)]));
+      expect((await send(source.writeKey, 'identify', { userId: 'whale', traits })).status).toBe(200);
+    }
+    expect((await send(source.writeKey, 'track', { userId: 'whale', event: 'Visited' })).status).toBe(200);
+    const others = Array.from({ length: 60 }, (_, i) => `minnow-${i}`);
+    const batch = others.map((userId) => ({ type: 'track', userId, event: 'Visited' }));
+    expect((await send(source.writeKey, 'batch', { batch })).status).toBe(200);
+
+    await waitFor(async () => (await traitsOf(space.id, 'user_id:whale'))?.visits === 1 || undefined, {
+      timeoutMs: 60000,
+      description: 'the big profile evaluated',
+    });
+    const pending = new Set(others);
+    await waitFor(
+      async () => {
+        for (const userId of [...pending]) if ((await traitsOf(space.id, `user_id:${userId}`))?.visits === 1) pending.delete(userId);
+        return pending.size === 0;
+      },
+      { timeoutMs: 60000, description: `every other user evaluated (${pending.size} left)` },
+    );
+  });
+});

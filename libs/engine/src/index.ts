@@ -10,3 +10,4 @@ export * from './profile-evaluation';
 export { evaluateScalarReference } from './reference-evaluator';
 export { compareValues } from './comparison';
 export * from './incremental';
+export * from './profile-limits';

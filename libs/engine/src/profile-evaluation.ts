@@ -16,6 +16,7 @@ import type { QueryAst } from './ast';
 import { dependenciesOf, type Dependencies } from './dependencies';
 import { eventIdOf, eventNameOf, type EngineEvent, type Value } from './event';
 import { compileIncremental, type IncrementalEvaluator, type IncrementalState } from './incremental';
+import { mergeTraits } from './profile-limits';
 import { valuesEqual } from './reference-evaluator';
 
 export interface CompiledComputation {
@@ -240,7 +241,7 @@ export function applyEvent(
   state: ProfileState,
   event: EngineEvent & { arrivedAt: number },
   ordered: CompiledComputation[],
-  opts: { maxEvents: number; now: number },
+  opts: { maxEvents: number; now: number; /** receives trait keys left out for PROFILE_LIMITS */ refusedTraits?: string[] },
 ): ValueChange[] {
   // One pass over the history: a redelivery (same event id) changes nothing; note the first event the states have not seen.
   // NOTE: the event id, not the messageId: another event that reuses a messageId still counts.
@@ -253,12 +254,12 @@ export function applyEvent(
     if (firstUnseen < 0 && (e.inc !== tok || !tok)) firstUnseen = i;
   }
   const inc = sync(state, ordered, opts.now, firstUnseen);
-  const changedTraits = new Set<string>();
+  let changedTraits = new Set<string>();
   if (event.type === 'identify' || event.type === 'group') {
-    for (const [k, v] of Object.entries(event.traits)) {
-      if (JSON.stringify(state.traits[k]) !== JSON.stringify(v)) changedTraits.add(k);
-      state.traits[k] = v;
-    }
+    // Bounded (profile-limits.ts): traits past a limit are left out and reported, the event still counts.
+    const merge = mergeTraits(state.traits, event.traits);
+    changedTraits = new Set(merge.changed);
+    if (merge.refused.length > 0) opts.refusedTraits?.push(...merge.refused);
   }
   const stored: StoredEvent = { ...event };
   if (!inc.tok) inc.tok = id;

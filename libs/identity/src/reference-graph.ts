@@ -3,7 +3,7 @@
 // for reading, not speed. Tests run both on random event streams and compare:
 // the script must agree with this specification.
 import type { ExternalId } from './external-ids';
-import { WINDOW_MS, limitOf, type IdentityRules } from './rules';
+import { MAX_IDS_PER_PROFILE, WINDOW_MS, limitOf, type IdentityRules } from './rules';
 
 export interface GraphEvent {
   /** The event's identity (the replay cache's key). */
@@ -104,7 +104,9 @@ export class ReferenceGraph {
     const gained: ExternalId[] = [];
     for (const c of cands) {
       const k = key(c);
-      if (!c.pid) {
+      if (!c.pid && ids.size >= MAX_IDS_PER_PROFILE) {
+        dropped.push({ type: c.type, id: c.id });
+      } else if (!c.pid) {
         this.ids.set(k, base);
         ids.set(k, e.timestamp);
         added.push({ type: c.type, id: c.id });

@@ -134,6 +134,15 @@ export function blockedValueTest(rules: IdentityRules, ignored: IgnoredPattern[]
   };
 }
 
+/**
+ * Identifiers one profile holds at most (CONTRACT.md section 7), whatever the
+ * per-type limits: types are the sender's to invent, so per-type limits alone
+ * do not bound a profile. A new id past it is dropped (reported in `dropped`,
+ * the event still lands on the profile); a merge moves every id of the merged
+ * profile (merges are bounded by maxMergesPerProfile).
+ */
+export const MAX_IDS_PER_PROFILE = 100;
+
 export function compileRules(rules: IdentityRules): CompiledIdentityRules {
   const explicit = new Map(rules.priority.map((t, i) => [t, i]));
   const rank = (type: string) => explicit.get(type) ?? rules.priority.length;
@@ -151,6 +160,7 @@ export function compileRules(rules: IdentityRules): CompiledIdentityRules {
       limits,
       default: [rules.defaultLimit.limit, WINDOW_MS[rules.defaultLimit.window]],
       maxMerges: rules.maxMergesPerProfile,
+      maxIds: MAX_IDS_PER_PROFILE,
     }),
   };
 }

@@ -10,7 +10,7 @@
 import { nextChangeAt, type CompiledComputation, type ValueChange } from '@engage/engine';
 import type { Producer } from '@engage/kafka';
 import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
-import { toChangeRecord } from './change-records';
+import { changeTraitsJson, toChangeRecord } from './change-records';
 import type { MembershipUpdate, ProfileRef, ProfileStateRepository, StoredProfile } from './profile-state.repository';
 
 /** Bytes of change records per produce request (well under the broker's 1 MB message.max.bytes). */
@@ -41,7 +41,7 @@ export class ChangeCommitter {
     const traitsJson = new Map<StoredProfile, string>();
     const traitsOf = (p: StoredProfile) => {
       let json = traitsJson.get(p);
-      if (json === undefined) traitsJson.set(p, (json = JSON.stringify(p.traits)));
+      if (json === undefined) traitsJson.set(p, (json = changeTraitsJson(p.traits)));
       return json;
     };
     const records = pending.map((p) =>

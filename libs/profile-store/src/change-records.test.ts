@@ -1,4 +1,4 @@
-import { changeId } from './change-records';
+import { CHANGE_RECORD_LIMITS, changeExternalIds, changeId, changeTraitsJson } from './change-records';
 
 describe('changeId', () => {
   // Pinned: dispatchers and destinations dedupe on ids derived from it, so a
@@ -23,5 +23,30 @@ describe('changeId', () => {
       { ...base, cause: 'msg-2' },
     ].map(changeId);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('what a change record carries of its profile is bounded', () => {
+  it('traits_json: the whole traits when small; else values over the per-value bound are left out and the budget holds', () => {
+    expect(changeTraitsJson({ email: 'a@b.co', plan: 'pro' })).toBe('{"email":"a@b.co","plan":"pro"}');
+    const big = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`t${i}`, 'v'.repeat(900)]));
+    const json = changeTraitsJson({ email: 'a@b.co', huge: 'x'.repeat(5000), ...big });
+    expect(json.length).toBeLessThanOrEqual(CHANGE_RECORD_LIMITS.traitsBytes);
+    const kept = JSON.parse(json);
+    expect(kept.email).toBe('a@b.co');
+    expect(kept.huge).toBeUndefined();
+    expect(Object.keys(kept).length).toBeGreaterThan(10);
+  });
+
+  it('external_ids: at most the bound, the other ids before anonymous ids', () => {
+    const anon = Array.from({ length: 150 }, (_, i) => ({ type: 'anonymous_id', id: `a${i}` }));
+    const ids = changeExternalIds([...anon, { type: 'user_id', id: 'u1' }, { type: 'email', id: 'a@b.co' }]);
+    expect(ids).toHaveLength(CHANGE_RECORD_LIMITS.externalIds);
+    expect(ids.slice(0, 2)).toEqual([
+      { type: 'user_id', id: 'u1' },
+      { type: 'email', id: 'a@b.co' },
+    ]);
+    const few = [{ type: 'user_id', id: 'u1' }];
+    expect(changeExternalIds(few)).toBe(few);
   });
 });

@@ -1,5 +1,12 @@
 // The identity graph (the Lua script) against the real Redis.
-import { DEFAULT_IDENTITY_RULES, compileRules, type CompiledIdentityRules, type ExternalId, type IdentityRules } from '@engage/identity';
+import {
+  DEFAULT_IDENTITY_RULES,
+  MAX_IDS_PER_PROFILE,
+  compileRules,
+  type CompiledIdentityRules,
+  type ExternalId,
+  type IdentityRules,
+} from '@engage/identity';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { graphViolations, readGraph } from './graph.inspector';
@@ -194,6 +201,21 @@ describe('identity graph (Lua in real Redis)', () => {
     expect([...graph.accounts.get(user.profileId)!].sort()).toEqual(
       [accountProfileId(SPACE, 'acme'), accountProfileId(SPACE, 'globex')].sort(),
     );
+  });
+
+  it('keeps at most MAX_IDS_PER_PROFILE ids on a profile: new ids past it are dropped, events still land on it', async () => {
+    const user = `many-${++msg}`;
+    const first = await resolve(ids(['user_id', user]));
+    let last: ResolveResult = first;
+    for (let batch = 0; batch < 6; batch++) {
+      // 20 invented id types per event: per-type limits alone would let the profile grow without end.
+      last = await resolve(ids(['user_id', user], ...Array.from({ length: 20 }, (_, i): [string, string] => [`t${batch}_${i}`, 'x'])));
+      expect(last.profileId).toBe(first.profileId);
+    }
+    const graph = await readGraph(redis, repo.spacePrefix(SPACE));
+    expect(graph.profiles.get(first.profileId)!.size).toBe(MAX_IDS_PER_PROFILE);
+    expect(last.dropped).toHaveLength(20);
+    await sound();
   });
 
   it('answers a redelivered event exactly as the first time (restart mid-stream)', async () => {

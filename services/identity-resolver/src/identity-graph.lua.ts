@@ -180,9 +180,15 @@ local function resolveOne(eventKey, account, ts, ev, at, n)
   local baseAcc = prefix .. 'p:' .. base .. ':acc'
 
   local merged, added, gained, mergedSet, touched = {}, {}, {}, {}, false
+  -- Ids the profile holds, for the per-profile cap (rules.maxIds): a new id past it is dropped.
+  local held = 0
+  if not created then held = redis.call('ZCARD', baseIds) end
   for _, c in ipairs(cands) do
     local member = c.t .. SEP .. c.v
-    if c.pid == nil then
+    if c.pid == nil and held >= rules.maxIds then
+      dropped[#dropped + 1] = member
+    elseif c.pid == nil then
+      held = held + 1
       redis.call('SET', prefix .. 'id:' .. member, base)
       redis.call('ZADD', baseIds, ts, member)
       added[#added + 1] = member
@@ -202,6 +208,7 @@ local function resolveOne(eventKey, account, ts, ev, at, n)
         redis.call('SET', prefix .. 'id:' .. flat[j], base)
         redis.call('ZADD', baseIds, 'GT', flat[j + 1], flat[j])
       end
+      held = redis.call('ZCARD', baseIds)
       redis.call('HINCRBY', prefix .. 'p:' .. base .. ':m', 'merges', mergesOf(other) + 1)
       for _, a in ipairs(redis.call('SMEMBERS', prefix .. 'p:' .. other .. ':acc')) do redis.call('SADD', baseAcc, a) end
       redis.call('DEL', otherIds, prefix .. 'p:' .. other .. ':m', prefix .. 'p:' .. other .. ':acc')

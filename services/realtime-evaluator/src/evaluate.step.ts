@@ -24,7 +24,7 @@
 // - every writer of a profile (this step, merges, expiry, backfills) holds the
 //   profile's lock for its load-compute-produce-save cycle, so none overwrites
 //   another's state with a stale copy.
-import { applyEvent, needsHistory, type EngineEvent } from '@engage/engine';
+import { addExternalId, applyEvent, needsHistory, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import {
   noteMetadata,
@@ -56,9 +56,10 @@ export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: numb
 
 /** Identifiers a profile is known by, from its events (destinations match on them). */
 export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits: Record<string, unknown>): void {
+  // Bounded (PROFILE_LIMITS.externalIds): an id past the limit is not kept for destinations.
   const add = (type: string, id: unknown) => {
     if (typeof id !== 'string' || id === '') return;
-    if (!profile.externalIds.some((x) => x.type === type && x.id === id)) profile.externalIds.push({ type, id });
+    addExternalId(profile.externalIds, type, id);
   };
   if (e.user_id) profile.userId = e.user_id;
   if (e.anonymous_id && !profile.anonymousId) profile.anonymousId = e.anonymous_id;

@@ -2,7 +2,7 @@
 // becomes the union of both (history by event id, traits: the survivor's
 // win, identifiers added), every computation is re-evaluated, and the merged
 // profile exits the audiences it was in before its state is dropped.
-import { eventIdOf, reevaluate, type ValueChange } from '@engage/engine';
+import { addExternalId, eventIdOf, mergeTraits, reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
 import type {
@@ -25,9 +25,9 @@ export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, 
   survivor.events.push(...merged.events.filter((e) => !seen.has(eventIdOf(e))));
   survivor.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
   if (survivor.events.length > maxEvents) survivor.events.splice(0, survivor.events.length - maxEvents);
-  survivor.traits = { ...merged.traits, ...survivor.traits };
-  for (const x of merged.externalIds)
-    if (!survivor.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor.externalIds.push(x);
+  // The survivor's traits win; the merged profile's others join within PROFILE_LIMITS.
+  mergeTraits(survivor.traits, merged.traits, { overwrite: false });
+  for (const x of merged.externalIds) addExternalId(survivor.externalIds, x.type, x.id);
   for (const a of merged.accounts ?? []) if (!(survivor.accounts ??= []).includes(a)) survivor.accounts.push(a);
   survivor.userId ??= merged.userId;
   survivor.anonymousId ??= merged.anonymousId;
@@ -66,8 +66,7 @@ export class IdentityStep {
     const now = this.deps.now?.() ?? Date.now();
     const { ordered, accounts } = this.deps.registry.forSpace(c.space_id);
     const [survivor, ...merged] = await this.deps.profiles.load(refs);
-    for (const x of c.external_ids)
-      if (!survivor!.externalIds.some((y) => y.type === x.type && y.id === x.id)) survivor!.externalIds.push({ type: x.type, id: x.id });
+    for (const x of c.external_ids) addExternalId(survivor!.externalIds, x.type, x.id);
     if (c.kind === 'account_link' && c.account_id) {
       if (!(survivor!.accounts ??= []).includes(c.account_id)) survivor!.accounts.push(c.account_id);
       work.links.push({ user: survivor!, accountId: c.account_id });

@@ -34,7 +34,7 @@ export class ChangeCommitter {
   async commit(
     touched: Array<{ profile: StoredProfile; ordered: CompiledComputation[] }>,
     pending: PendingChange[],
-    deleted: ProfileRef[] = [],
+    deleted: Array<ProfileRef & { mergedInto?: string }> = [],
   ): Promise<ComputationChange[]> {
     const now = this.deps.now?.() ?? Date.now();
     // A profile's traits are the same for all of its changes of the chunk: one JSON each.

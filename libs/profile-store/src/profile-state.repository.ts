@@ -11,6 +11,11 @@
 //           messageId is not mistaken for one;
 //   :ids    the identifiers as identifiersJson (CSV exports);
 //   :ver    a token every save writes anew (see the hot-state cache below);
+//   :into   set when the profile was merged into another: the survivor's id.
+//           Kept (no TTL, a few bytes) because events resolved to the merged
+//           profile before the merge can reach the evaluator after it (the
+//           merge is keyed by the survivor, on another partition); they are
+//           applied to the survivor, never to a recreated merged profile;
 // plus a wake-up sorted set for window expiry and a member set per audience.
 // NOTE: the history is kept apart because it is by far the largest part (up to
 // maxEvents full events) and the realtime path only appends to it: reading and
@@ -228,6 +233,10 @@ export class ProfileStateRepository {
   seenKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:seen`;
   }
+  /** The survivor this profile was merged into (absent: not merged). */
+  mergedIntoKey(ref: ProfileRef): string {
+    return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:into`;
+  }
   verKey(ref: ProfileRef): string {
     return `${this.config.keyPrefix}rt:{${ref.spaceId}:${ref.profileId}}:ver`;
   }
@@ -341,7 +350,7 @@ export class ProfileStateRepository {
   async save(
     profiles: Array<{ profile: StoredProfile; wakeAt: number | null }>,
     memberships: MembershipUpdate[],
-    deleted: ProfileRef[] = [],
+    deleted: Array<ProfileRef & { mergedInto?: string }> = [],
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
     const tx = new AtomicWrites();
@@ -401,6 +410,7 @@ export class ProfileStateRepository {
     }
     for (const ref of deleted) {
       tx.del(this.stateKey(ref), this.idsKey(ref), this.histKey(ref), this.seenKey(ref), this.verKey(ref));
+      if (ref.mergedInto) tx.set(this.mergedIntoKey(ref), ref.mergedInto);
       tx.zrem(this.wakeKeyOf(ref), `${ref.spaceId}|${ref.profileId}`);
       tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
       this.cache.take(this.stateKey(ref));
@@ -472,6 +482,30 @@ export class ProfileStateRepository {
     } finally {
       await this.deps.redis.eval(UNLOCK_LUA, keys.length, ...keys, owner);
     }
+  }
+
+  /**
+   * Where each profile's state lives now: its own id, or the survivor of the
+   * merges it went through (followed to the end, at most `maxHops`). One MGET
+   * per hop; most chunks need one. Call it under the profiles' locks: a merge
+   * writes :into under the same locks.
+   */
+  async liveProfileIds(refs: ProfileRef[], maxHops = 16): Promise<string[]> {
+    const live = refs.map((r) => r.profileId);
+    let todo = refs.map((_, i) => i);
+    for (let hop = 0; todo.length > 0 && hop < maxHops; hop++) {
+      const into = await this.deps.redis.mget(...todo.map((i) => this.mergedIntoKey({ spaceId: refs[i]!.spaceId, profileId: live[i]! })));
+      const next: number[] = [];
+      todo.forEach((i, k) => {
+        const survivor = into[k];
+        if (survivor) {
+          live[i] = survivor;
+          next.push(i);
+        }
+      });
+      todo = next;
+    }
+    return live;
   }
 
   /** Stored user profiles of one space, a page at a time (SSCAN of the space index). */

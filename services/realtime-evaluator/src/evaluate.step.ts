@@ -82,19 +82,45 @@ export class EvaluateStep {
   ) {}
 
   async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
-    const refs = new Map<string, ProfileRef>();
-    for (const m of messages)
-      refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
     const work: AccountWork = {
       links: [],
       users: [],
       cause: messages.length > 0 ? eventKey(messages.at(-1)!.value) : '',
       occurredAt: messages.at(-1)?.value.timestamp ?? 0,
     };
-    const outcomes = await this.deps.profiles.withLocks([...refs.values()], () => this.evaluate(messages, [...refs.values()], work));
-    // Accounts after the users' locks are released (see account.step.ts).
-    await this.deps.accounts.handle(work);
-    return outcomes;
+    // TRICKY: an event resolved to a profile that a merge has since folded into
+    // another (the merge travels on the survivor's partition and may be
+    // evaluated first) belongs to the survivor: applied to the merged
+    // profile's id it would recreate a profile nobody reads and be lost from
+    // the survivor. Where each profile lives is read under its lock (a merge
+    // writes it under the same lock); when some moved, the locks are released
+    // and the chunk is taken again with the events re-addressed.
+    let chunk = messages;
+    for (let round = 0; ; round++) {
+      const refs = new Map<string, ProfileRef>();
+      for (const m of chunk)
+        refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
+      const result = await this.deps.profiles.withLocks([...refs.values()], async () => {
+        const list = [...refs.values()];
+        const live = await this.deps.profiles.liveProfileIds(list);
+        const moved = new Map(
+          list.flatMap((r, i) => (live[i] !== r.profileId ? [[`${r.spaceId}|${r.profileId}`, live[i]!] as const] : [])),
+        );
+        if (moved.size > 0) return { moved };
+        return { outcomes: await this.evaluate(chunk, list, work) };
+      });
+      if (result.outcomes) {
+        // Accounts after the users' locks are released (see account.step.ts).
+        await this.deps.accounts.handle(work);
+        return result.outcomes;
+      }
+      // A merge chain moves each profile at most once per round; a chain longer than this is a loop.
+      if (round >= 16) throw new Error(`profiles still moving after ${round} rounds of merges: ${[...result.moved.keys()].join(', ')}`);
+      chunk = chunk.map((m) => {
+        const survivor = result.moved.get(`${m.value.space_id}|${m.value.profile_id}`);
+        return survivor ? { ...m, value: { ...m.value, profile_id: survivor } } : m;
+      });
+    }
   }
 
   private async evaluate(

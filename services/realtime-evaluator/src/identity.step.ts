@@ -54,10 +54,29 @@ export class IdentityStep {
   async handle(messages: Array<ConsumedMessage<IdentityChange>>): Promise<MessageOutcome[]> {
     // Changes of one chunk are applied one after the other (merges can chain).
     for (const { value: c } of messages) {
-      const refs: ProfileRef[] = [c.profile_id, ...c.merged_profile_ids].map((profileId) => ({ spaceId: c.space_id, profileId }));
-      const work: AccountWork = { links: [], users: [], cause: c.change_id, occurredAt: c.occurred_at };
-      await this.deps.profiles.withLocks(refs, () => this.apply(c, refs, work));
-      await this.deps.accounts.handle(work);
+      // TRICKY: changes of different survivors travel on different partitions, so this one
+      // may come after a later merge moved its survivor (or a merged profile) elsewhere.
+      // The profiles are read where they live now (under their locks: merges move them
+      // under the same locks); when one moved, the locks are released and taken again.
+      let ids = [c.profile_id, ...c.merged_profile_ids];
+      for (let round = 0; ; round++) {
+        const refs: ProfileRef[] = ids.map((profileId) => ({ spaceId: c.space_id, profileId }));
+        const work: AccountWork = { links: [], users: [], cause: c.change_id, occurredAt: c.occurred_at };
+        const moved = await this.deps.profiles.withLocks(refs, async () => {
+          const live = await this.deps.profiles.liveProfileIds(refs);
+          if (live.some((id, i) => id !== ids[i])) return live;
+          await this.apply(c, refs, work);
+          return null;
+        });
+        if (!moved) {
+          await this.deps.accounts.handle(work);
+          break;
+        }
+        if (round >= 16) throw new Error(`profiles of ${c.change_id} still moving after ${round} rounds of merges`);
+        // The live survivor takes the live merged profiles; one already folded into it is done.
+        const survivor = moved[0]!;
+        ids = [survivor, ...new Set(moved.slice(1).filter((id) => id !== survivor))];
+      }
     }
     return messages.map(() => ok);
   }
@@ -72,7 +91,7 @@ export class IdentityStep {
       work.links.push({ user: survivor!, accountId: c.account_id });
     }
     const pending: PendingChange[] = [];
-    const deleted: ProfileRef[] = [];
+    const deleted: Array<ProfileRef & { mergedInto: string }> = [];
     for (const m of merged) {
       // Exits for the merged profile: it no longer exists on its own.
       for (const comp of ordered) {
@@ -83,7 +102,8 @@ export class IdentityStep {
       }
       for (const accountId of m.accounts ?? []) (work.unlinks ??= []).push({ user: m, accountId });
       combineProfiles(survivor!, m, this.config.maxEventsPerProfile);
-      deleted.push({ spaceId: m.spaceId, profileId: m.profileId });
+      // Events of the merged profile still on their way (resolved before the merge) follow :into to the survivor.
+      deleted.push({ spaceId: m.spaceId, profileId: m.profileId, mergedInto: survivor!.profileId });
     }
     if (merged.length > 0) {
       for (const change of reevaluate(survivor!, ordered, () => true, now)) {

@@ -6,9 +6,13 @@
 // into the future atomically (one replica takes a profile; a replica that dies
 // only delays it by the lease), the wake-ups are sharded over several sorted
 // sets, and the evaluation holds the profiles' locks like every other writer.
-// The change_id's cause is the instant the wake-up was due, not the time it
-// ran, so a re-run after a crash repeats the same ids.
-import { needsHistory, reevaluate } from '@engage/engine';
+// The change_id's cause is the instant the value was due to change, computed
+// from the stored state (nextChangeAt as of the states' last evaluation), not
+// the time it ran nor the claimed score: a claim moves the score a lease into
+// the future, so after a killed tick the re-claim's score is the lease, and a
+// cause taken from it gave the same exit a second change_id. The stored state
+// is unchanged until the save, so a re-run computes the same instant.
+import { needsHistory, nextChangeAt, reevaluate } from '@engage/engine';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository } from '@engage/profile-store';
 
 export class ExpiryJob {
@@ -38,13 +42,15 @@ export class ExpiryJob {
       const pending: PendingChange[] = [];
       const touched = loaded.map((profile) => {
         const { ordered, byId } = this.deps.all.forSpace(profile.spaceId);
-        const at = dueAt.get(`${profile.spaceId}|${profile.profileId}`)!;
+        const realtime = this.deps.realtime.forSpace(profile.spaceId).ordered;
+        const h = profile.incremental?.h;
+        const at = (h !== undefined ? nextChangeAt(profile, realtime, h) : null) ?? dueAt.get(`${profile.spaceId}|${profile.profileId}`)!;
         // Batch computations change only on their schedule.
         const expires = (c: (typeof ordered)[number]) => c.deps.timeDependent && byId.get(c.id)?.config.options.computeMode !== 'batch';
         for (const change of reevaluate(profile, ordered, expires, now)) {
           pending.push({ profile, change, reason: 'expiry', occurredAt: at, cause: `expiry@${at}` });
         }
-        return { profile, ordered: this.deps.realtime.forSpace(profile.spaceId).ordered };
+        return { profile, ordered: realtime };
       });
       await this.deps.committer.commit(touched, pending);
     });

@@ -3,6 +3,7 @@
 // account's changes are emitted (level `account`, profile_id = account id).
 // Runs under the accounts' own locks, after the users' locks are released, so
 // two writers never wait on each other in a cycle.
+import { mergeTraits } from '@engage/engine';
 import {
   evaluateAccount,
   linkAccount,
@@ -56,7 +57,8 @@ export class AccountStep {
         if (!account.users!.includes(l.user.profileId)) account.users!.push(l.user.profileId);
         if (l.groupId && !account.externalIds.some((x) => x.type === 'group_id' && x.id === l.groupId))
           account.externalIds.push({ type: 'group_id', id: l.groupId });
-        if (l.traits) Object.assign(account.traits, l.traits);
+        // Bounded like a user's (PROFILE_LIMITS): a group call's traits past a limit are left out.
+        if (l.traits) mergeTraits(account.traits, l.traits);
       }
       for (const u of work.unlinks ?? []) {
         const account = byRef.get(`${u.user.spaceId}|${u.accountId}`)!;

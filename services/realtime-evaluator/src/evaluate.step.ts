@@ -157,7 +157,18 @@ export class EvaluateStep {
       }
       const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
       // A redelivery (crash after the save, or the resolver's own redelivery): already applied.
+      // TRICKY: the account work runs after the users' save, so a crash in between left it
+      // undone: a redelivered event still asks for it (links are idempotent, and an account
+      // already up to date emits nothing).
       if (seenByRef.get(`${e.space_id}|${e.profile_id}`)!.has(eventId)) {
+        if (e.account_id)
+          work.links.push({
+            user: profile,
+            accountId: e.account_id,
+            groupId: e.group_id,
+            traits: e.type === 'group' ? event.traits : undefined,
+          });
+        if (profile.accounts?.length) accountUsers.add(profile);
         outcomes.push(ok);
         continue;
       }

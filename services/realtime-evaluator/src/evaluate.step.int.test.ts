@@ -1,0 +1,120 @@
+// EvaluateStep and AccountStep with a committer that can die between the
+// users' save and the account's, against the real Redis (states, locks).
+import { compileComputation, nextChangeAt, parseQuery, type CompiledComputation } from '@engage/engine';
+import type { ConsumedMessage } from '@engage/kafka';
+import {
+  ProfileStateRepository,
+  toChangeRecord,
+  type ChangeCommitter,
+  type ComputationsRegistry,
+  type PendingChange,
+  type StoredProfile,
+} from '@engage/profile-store';
+import { createRedis, type RedisClient } from '@engage/redis';
+import type { ResolvedEvent } from '@engage/schemas';
+import { testInfrastructure, uniqueName } from '@engage/testing';
+import { AccountStep } from './account.step';
+import { EvaluateStep } from './evaluate.step';
+
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+let redis: RedisClient;
+beforeAll(() => {
+  redis = createRedis({ url: testInfrastructure().redisUrl });
+});
+afterAll(() => redis.quit());
+
+const compile = (id: string, key: string, query: string, type: 'users' | 'accounts') =>
+  compileComputation(
+    { id, key, class: 'audience', ast: parseQuery(query, { type }), countsEventsFrom: 0, definitionVersion: 1 },
+    new Set([key]),
+  );
+
+function registry(ordered: CompiledComputation[], accounts: CompiledComputation[]): ComputationsRegistry {
+  const byId = new Map([...ordered, ...accounts].map((c) => [c.id, { compiled: c, config: { options: { computeMode: 'realtime' } } }]));
+  return { forSpace: () => ({ ordered, accounts, byId }) } as unknown as ComputationsRegistry;
+}
+
+/** Records what it "produces" (profile, key, value); dies once, after producing, when `dieOn` says so. */
+function committer(profiles: ProfileStateRepository, dieOn: (touched: StoredProfile[]) => boolean) {
+  const produced: Array<{ profile: string; key: string; value: unknown }> = [];
+  let died = false;
+  const c = {
+    async commit(touched: Array<{ profile: StoredProfile; ordered: CompiledComputation[] }>, pending: PendingChange[]) {
+      for (const p of pending) {
+        const r = toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: 0, cause: p.cause });
+        produced.push({ profile: r.profile_id, key: r.computation_key, value: r.value });
+      }
+      if (!died && dieOn(touched.map((t) => t.profile))) {
+        died = true;
+        throw new Error('killed after producing');
+      }
+      await profiles.save(
+        touched.map(({ profile, ordered }) => ({ profile, wakeAt: nextChangeAt(profile, ordered, T0) })),
+        [],
+      );
+      return [];
+    },
+  } as unknown as ChangeCommitter;
+  return { committer: c, produced };
+}
+
+let offset = 0;
+function message(over: Partial<ResolvedEvent>): ConsumedMessage<ResolvedEvent> {
+  const value: ResolvedEvent = {
+    profile_id: 'pro_u',
+    account_id: null,
+    resolved_at: T0,
+    message_id: `m${++offset}`,
+    type: 'track',
+    space_id: 'spa_acc',
+    source_id: 'src',
+    user_id: 'u',
+    anonymous_id: null,
+    group_id: null,
+    previous_id: null,
+    event: null,
+    name: null,
+    timestamp: T0 - 60_000 + offset,
+    sent_at: null,
+    received_at: T0,
+    properties_json: '{}',
+    traits_json: '{}',
+    context_json: '{}',
+    integrations_json: '{}',
+    external_ids: [],
+    ...over,
+  };
+  return { topic: 't', partition: 0, offset: String(offset), key: value.profile_id, timestamp: T0, headers: {}, value, raw: {} as never };
+}
+
+describe('EvaluateStep', () => {
+  it('a process killed after the users were saved but before their account: the redelivered chunk does the account work', async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('evalstep')}:` }, { redis });
+    const buyers = compile('aud_buyers', 'buyers', "event('Order Completed').count() >= 1", 'users');
+    const accountsWithBuyers = compile('aud_acc', 'accounts_with_buyers', "ANY event('Order Completed').count() >= 1", 'accounts');
+    const reg = registry([buyers], [accountsWithBuyers]);
+    // The account's commit (a profile with users) dies once.
+    const { committer: c, produced } = committer(profiles, (touched) => touched.some((p) => p.profileId.startsWith('acc_')));
+    const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
+    const step = new EvaluateStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+
+    const chunk = [
+      message({ type: 'group', group_id: 'acme', account_id: 'acc_acme', traits_json: '{"name":"Acme"}' }),
+      message({ event: 'Order Completed' }),
+    ];
+    await expect(step.handle(chunk)).rejects.toThrow('killed after producing');
+    expect(produced).toEqual([
+      { profile: 'pro_u', key: 'buyers', value: true },
+      { profile: 'acc_acme', key: 'accounts_with_buyers', value: true },
+    ]);
+    // Redelivered: the user's events are already applied; the account's entry is made and saved.
+    await step.handle(chunk);
+    expect(produced.slice(2)).toEqual([{ profile: 'acc_acme', key: 'accounts_with_buyers', value: true }]);
+    const [account] = await profiles.load([{ spaceId: 'spa_acc', profileId: 'acc_acme' }]);
+    expect(account!.values.aud_acc?.value).toBe(true);
+    expect(account!.users).toEqual(['pro_u']);
+    // A third delivery changes nothing.
+    await step.handle(chunk);
+    expect(produced).toHaveLength(3);
+  });
+});

@@ -34,6 +34,8 @@ const env = {
   CONTROL_PLANE_PORT: '0',
   CONTROL_PLANE_TOKEN: TOKEN,
   OPS_PORT: '0',
+  // The receiver is local; the control plane refuses loopback hosts unless allowed.
+  DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8',
 };
 const procs = [];
 

@@ -24,6 +24,8 @@ export function benchEnv(prefix, extra = {}) {
     INGEST_PORT: '0',
     OPS_PORT: '0',
     LOG_LEVEL: 'warn',
+    // The benches' receivers are local HTTP servers; the control plane refuses loopback hosts unless allowed (as npm start does).
+    DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8',
     ...extra,
   };
 }

@@ -120,7 +120,7 @@ describe('issue 17: delivery you can trust', () => {
   it('#3 a call answered 500, 503, 429 (Retry-After: 2) and then 200 is one call: every attempt has the same messageId and body', async () => {
     const answers = [500, 503, 429];
     const hook = await receiver((_path, _body, nth) =>
-      nth <= answers.length ? { status: answers[nth - 1]!, headers: nth === 3 ? { 'retry-after': '2' } : {} } : { status: 200 },
+      nth <= answers.length ? { status: answers[nth - 1]!, headers: nth === 3 ? { 'retry-after': '2' } : undefined } : { status: 200 },
     );
     const { audience, start } = await hookedAudience('Trust Retry', `${hook.url}/retry`);
     // A member the evaluator stored and whose entry is on the topic: the initial sync and the live path both see it.

@@ -3,7 +3,7 @@
 // end-to-end versions are in test/delivery-trust.test.ts).
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
-import { Receiver } from '../../../test/helpers/receiver';
+import { Receiver } from './testing/receiver';
 import { AUDIENCE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
 
 let redis: RedisClient;
@@ -106,7 +106,7 @@ describe('a retried call is the same call (issue 17 #3)', () => {
   it('500, 503, 429 (Retry-After: 2) then 200: four attempts of one body, the third retry not before the Retry-After', async () => {
     const answers = [500, 503, 429];
     const { fx, hook } = await setup((_p, _b, nth) =>
-      nth <= 3 ? { status: answers[nth - 1]!, headers: nth === 3 ? { 'retry-after': '2' } : {} } : { status: 200 },
+      nth <= 3 ? { status: answers[nth - 1]!, headers: nth === 3 ? { 'retry-after': '2' } : undefined } : { status: 200 },
     );
     const change = audienceChange('p-a', true);
     await fx.step.handle([fx.consumed(change, 0)], ctx);

@@ -4,7 +4,7 @@
 import { emptyProfile, type StoredProfile } from '@engage/profile-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
-import { Receiver } from '../../../test/helpers/receiver';
+import { Receiver } from './testing/receiver';
 import { AUDIENCE, SPACE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
 
 let redis: RedisClient;

@@ -88,7 +88,7 @@ export class DestinationPipeline implements Component {
     const schedule = new RetrySchedule({ keyPrefix, destinationId }, { redis: deps.redis });
     const handover = new Handover({ keyPrefix }, { redis: deps.redis });
     const step = new DispatchStep(
-      { destinationId, keyPrefix, dedupeTtlSeconds: config.dedupeTtlSeconds, concurrency: config.concurrency },
+      { destinationId, keyPrefix, concurrency: config.concurrency },
       {
         sent,
         schedule,

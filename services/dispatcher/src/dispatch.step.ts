@@ -82,7 +82,7 @@ export function letterOfRecord(m: ConsumedMessage<unknown>, step: string): Store
 
 export class DispatchStep {
   constructor(
-    private readonly config: { destinationId: string; keyPrefix: string; dedupeTtlSeconds: number; concurrency: number },
+    private readonly config: { destinationId: string; keyPrefix: string; concurrency: number },
     private readonly deps: {
       store: ConfigStore;
       delivery: DeliveryService;

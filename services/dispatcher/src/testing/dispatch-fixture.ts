@@ -92,7 +92,7 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
     { store, redis, adapters: new Map(), status, deadLetters, log },
   );
   const step = new DispatchStep(
-    { destinationId: destination.id, keyPrefix, dedupeTtlSeconds: 3600, concurrency: 4 },
+    { destinationId: destination.id, keyPrefix, concurrency: 4 },
     { store, delivery, status, lists, redis, log, profiles, sent, schedule, handover, now },
   );
   const loop = new RetryLoop(

@@ -18,6 +18,8 @@ export interface TopicSpec {
 export interface TopicLayout {
   /** Partitions of the data topics; the compacted config topic always has one (total order). */
   partitions?: number;
+  /** Retention of engage.events.resolved (ms, -1: unbounded, the default): how far back backfills can replay. */
+  eventsResolvedRetentionMs?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -47,8 +49,10 @@ export function topicRegistry(prefix = '', layout: TopicLayout = {}): Record<Top
       key: 'eventsResolved',
       name: name('events.resolved'),
       partitions,
-      // Long retention: this is the history backfills replay.
-      config: { 'retention.ms': '-1' },
+      // Long retention: this is the history backfills replay (from its start).
+      // Unbounded by default; the batch scheduler applies
+      // EVENTS_RESOLVED_RETENTION_MS to the topic when it starts.
+      config: { 'retention.ms': String(layout.eventsResolvedRetentionMs ?? -1) },
       valueRecord: 'ResolvedEvent',
       keyedBy: 'profile_id',
     },

@@ -14,6 +14,20 @@ export const configSchema = z.object({
   BATCH_INTERVAL_MS: positiveInt(8 * 3600 * 1000),
   /** Events kept per profile (must match the evaluator's). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
+  /**
+   * A backfill with historical data starts this long (ms) after the definition
+   * changed, so events stamped (resolved) before the change have reached
+   * engage.events.resolved when the replay reads its end offsets; 5 s default.
+   */
+  BACKFILL_CUT_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  /**
+   * Retention of engage.events.resolved (ms) that the scheduler sets on the
+   * topic at start: the history backfills replay. -1 (default): unbounded;
+   * empty: leave the topic's setting alone.
+   */
+  EVENTS_RESOLVED_RETENTION_MS: z.string().default('-1'),
+  /** Test hook, empty in production: a backfill waits between its replay and its writes while this Redis key exists. */
+  BACKFILL_TEST_HOLD_KEY: z.string().default(''),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
 });

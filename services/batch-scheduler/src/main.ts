@@ -3,6 +3,10 @@
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@engage/profile-store';
+import type { ResolvedEvent } from '@engage/schemas';
+import { BackfillPass } from './backfill.pass';
+import { HistoryReplay } from './history-replay';
+import { IdentityAliases } from './identity-aliases';
 import { createRuntime, intervalJob, opsComponent } from '@engage/service';
 import { configSchema } from './config';
 import { ExpiryJob } from './expiry.job';
@@ -26,13 +30,65 @@ const expiry = new ExpiryJob(
   { batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS },
   { profiles, all, realtime, committer },
 );
+const holdKey = config.BACKFILL_TEST_HOLD_KEY;
+const backfill = new BackfillPass({
+  all,
+  realtime,
+  profiles,
+  committer,
+  redis,
+  replay: () =>
+    new HistoryReplay(
+      { topic: topics.eventsResolved.name, groupPrefix: `${config.TOPIC_PREFIX}batch-scheduler-` },
+      { kafka, decode: (v) => codec.decode<ResolvedEvent>(v!), log: log.child({ component: 'history-replay' }) },
+    ),
+  aliases: () => new IdentityAliases({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
+  beforeWrite: holdKey
+    ? async () => {
+        while ((await redis.exists(holdKey)) === 1) await new Promise((r) => setTimeout(r, 100));
+      }
+    : undefined,
+});
 const recompute = new RecomputeJob(
-  { keyPrefix: config.REDIS_KEY_PREFIX, batchIntervalMs: config.BATCH_INTERVAL_MS, leaseMs: config.SCHEDULER_LEASE_MS },
-  { store, realtime, batch, all, profiles, committer, redis },
+  {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    batchIntervalMs: config.BATCH_INTERVAL_MS,
+    leaseMs: config.SCHEDULER_LEASE_MS,
+    cutGraceMs: config.BACKFILL_CUT_GRACE_MS,
+  },
+  { store, realtime, batch, all, profiles, committer, redis, backfill },
 );
+
+// The history backfills replay: the retention of engage.events.resolved is ours to keep.
+// NOTE: AlterConfigs (not incremental) resets the topic's other settings;
+// retention.ms is the only one it has (libs/kafka/src/topics.ts).
+const retention = {
+  name: 'events-resolved-retention',
+  start: async () => {
+    if (config.EVENTS_RESOLVED_RETENTION_MS === '') return;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: 2, // kafkajs ConfigResourceTypes.TOPIC
+            name: topics.eventsResolved.name,
+            configEntries: [{ name: 'retention.ms', value: config.EVENTS_RESOLVED_RETENTION_MS }],
+          },
+        ],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  },
+  stop: async () => {},
+};
 
 runtime.service.add(
   ...runtime.infrastructure,
+  retention,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   intervalJob(
     'expiry-loop',

@@ -1,31 +1,22 @@
 // Backfills, batch computations and clean-up, over the stored profiles of a
 // space (the space index set, scanned a page at a time):
-// - a realtime computation, new, edited or re-enabled, is evaluated for every
-//   stored profile: status Preparing, then Computing with progress (0..1),
-//   then Live. Reason `backfill` for a new computation, `edit` for a new
-//   definition of an existing one. Without includeHistoricalData only events
-//   that arrived after the definition changed count (countsEventsFrom).
+// - the realtime computations of a space that are new, edited or re-enabled
+//   are backfilled together in one pass (backfill.pass.ts): status
+//   Preparing, then Computing with progress (0..1), then Live. Reason
+//   `backfill` for a new computation, `edit` for a new definition of an
+//   existing one. With includeHistoricalData the pass replays
+//   engage.events.resolved from its start; without it only events that
+//   arrived after the definition changed count (countsEventsFrom). The
+//   handover to real time is explained in backfill.pass.ts.
 // - batch computations (computeMode batch) are recomputed every interval
 //   (reason `batch`); only differences from the stored values are emitted.
 // - a disabled or deleted computation loses its members and stored values, so
 //   re-enabling recomputes it from scratch (entries again, reason `backfill`).
 //
-// Handover to real time without gap or double count: the realtime evaluator
-// follows engage.config too and evaluates the new definition for every
-// profile that gets an event (its stored value is missing or of an older
-// version); the backfill evaluates the same definition under the same
-// per-profile lock and compares with the stored value, so whichever of the
-// two comes first emits the change and the other finds nothing to change.
-//
-// NOTE (weaker than DESIGN.md): "history" is each profile's stored history
-// (the evaluator keeps the last EVALUATOR_MAX_EVENTS_PER_PROFILE events of
-// every profile, written as engage.events.resolved is consumed), not a
-// re-read of engage.events.resolved from offset 0; events beyond the bound
-// are not replayed.
-//
 // Two replicas: a computation's pass holds a lease (SET NX PX, renewed per
 // page), so only one replica computes it; the other skips it until done.
 import { reevaluate, type CompiledComputation } from '@engage/engine';
+import type { BackfillPass, PassTarget } from './backfill.pass';
 import { statusKeys, type ComputationStatus, type ConfigStore } from '@engage/config-store';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
@@ -36,7 +27,7 @@ export class RecomputeJob {
   private readonly owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
 
   constructor(
-    private readonly config: { keyPrefix: string; batchIntervalMs: number; leaseMs: number },
+    private readonly config: { keyPrefix: string; batchIntervalMs: number; leaseMs: number; /** see BACKFILL_CUT_GRACE_MS */ cutGraceMs: number },
     private readonly deps: {
       store: ConfigStore;
       realtime: ComputationsRegistry;
@@ -46,6 +37,7 @@ export class RecomputeJob {
       profiles: ProfileStateRepository;
       committer: ChangeCommitter;
       redis: RedisClient;
+      backfill: BackfillPass;
       now?: () => number;
     },
   ) {
@@ -63,25 +55,23 @@ export class RecomputeJob {
     for (const space of this.deps.store.list('space')) {
       const realtime = this.deps.realtime.forSpace(space.id);
       const batch = this.deps.batch.forSpace(space.id);
+      const pending: Array<{ id: string; version: number; reason: ChangeReason; historical: boolean }> = [];
       for (const { config, compiled } of realtime.byId.values()) {
         if (compiled.ast.type === 'accounts') {
           await this.report(config.id, 'Live'); // evaluated by the realtime evaluator as users change
           continue;
         }
         const done = await this.deps.redis.get(this.doneKey(config.id));
-        if (done !== String(config.definitionVersion)) {
-          const reason: ChangeReason = done !== null && Number(done) < config.definitionVersion ? 'edit' : 'backfill';
-          // The done-marker is read again and written under the lease, so a
-          // replica that takes the lease just after another finished skips.
-          const ran = await this.withLease(config.id, async (renew) => {
-            if ((await this.deps.redis.get(this.doneKey(config.id))) === String(config.definitionVersion)) return;
-            await this.recompute(space.id, compiled, reason)(renew);
-            await this.deps.redis.set(this.doneKey(config.id), String(config.definitionVersion));
+        if (done === String(config.definitionVersion)) await this.report(config.id, 'Live');
+        else
+          pending.push({
+            id: config.id,
+            version: config.definitionVersion,
+            reason: done !== null && Number(done) < config.definitionVersion ? 'edit' : 'backfill',
+            historical: config.options.includeHistoricalData === true,
           });
-          if (!ran) continue; // another replica is on it
-        }
-        await this.report(config.id, 'Live');
       }
+      if (pending.length) await this.backfill(space.id, pending);
       for (const { config, compiled } of batch.byId.values()) {
         const last = Number((await this.deps.redis.get(this.doneKey(config.id))) ?? 0);
         const now = this.deps.now?.() ?? Date.now();
@@ -99,6 +89,59 @@ export class RecomputeJob {
     await this.cleanUp();
   }
 
+  /**
+   * One pass for the space's pending realtime computations (those whose lease
+   * this replica gets). A computation with historical data waits until
+   * cutGraceMs has passed since its definition changed (status Preparing),
+   * so the events stamped before the change are in the topic when the
+   * replay reads its end offsets.
+   */
+  private async backfill(spaceId: string, pending: Array<{ id: string; version: number; reason: ChangeReason; historical: boolean }>) {
+    const now = this.deps.now?.() ?? Date.now();
+    const realtime = this.deps.realtime.forSpace(spaceId);
+    const owned: string[] = [];
+    try {
+      const targets: PassTarget[] = [];
+      for (const p of pending) {
+        const compiled = realtime.byId.get(p.id)?.compiled;
+        if (!compiled) continue;
+        if (p.historical && now < compiled.countsEventsFrom + this.config.cutGraceMs) {
+          await this.report(p.id, 'Preparing', 0);
+          continue;
+        }
+        const got = await this.deps.redis.set(this.leaseKey(p.id), this.owner, 'PX', this.config.leaseMs, 'NX');
+        if (got !== 'OK') continue; // another replica is on it
+        owned.push(p.id);
+        // The done-marker is read again under the lease: a replica that takes it just after another finished skips.
+        if ((await this.deps.redis.get(this.doneKey(p.id))) === String(p.version)) continue;
+        // change_id cause: one per pass, kept in Redis until the pass is done, so
+        // a pass re-run after a crash repeats the same ids (duplicates dedupe),
+        // while a later pass (a re-enable) gets new ones: a re-entry is not
+        // mistaken for a duplicate of an old entry.
+        await this.deps.redis.set(this.passKey(p.id), String(now), 'NX');
+        const pass = (await this.deps.redis.get(this.passKey(p.id)))!;
+        targets.push({ compiled, historical: p.historical, reason: p.reason, pass });
+      }
+      if (targets.length === 0) return;
+      for (const t of targets) await this.report(t.compiled.id, 'Preparing', 0);
+      await this.deps.backfill.run(spaceId, targets, {
+        progress: async (f) => {
+          for (const t of targets) await this.report(t.compiled.id, 'Computing', Math.min(1, Math.max(0, f)));
+        },
+        renew: async () => {
+          for (const t of targets) await this.deps.redis.pexpire(this.leaseKey(t.compiled.id), this.config.leaseMs);
+        },
+      });
+      for (const t of targets) {
+        await this.deps.redis.set(this.doneKey(t.compiled.id), String(t.compiled.definitionVersion));
+        await this.deps.redis.del(this.passKey(t.compiled.id));
+        await this.report(t.compiled.id, 'Live');
+      }
+    } finally {
+      for (const id of owned) if ((await this.deps.redis.get(this.leaseKey(id))) === this.owner) await this.deps.redis.del(this.leaseKey(id));
+    }
+  }
+
   /** Runs fn holding the computation's lease; false when another replica holds it. */
   private async withLease(id: string, fn: (renew: () => Promise<void>) => Promise<void>): Promise<boolean> {
     const got = await this.deps.redis.set(this.leaseKey(id), this.owner, 'PX', this.config.leaseMs, 'NX');
@@ -111,6 +154,7 @@ export class RecomputeJob {
     }
   }
 
+  /** A batch computation's run over every stored profile of its space. */
   private recompute(spaceId: string, target: CompiledComputation, reason: ChangeReason) {
     return async (renew: () => Promise<void>) => {
       // change_id cause: one per pass, kept in Redis until the pass is done, so
@@ -124,9 +168,6 @@ export class RecomputeJob {
       // engine keeps every computation's state (it drops states of
       // computations it is not given).
       const { ordered } = this.deps.all.forSpace(spaceId);
-      if (reason !== 'batch') await this.report(target.id, 'Preparing', 0);
-      const total = await this.deps.profiles.countSpace(spaceId);
-      let seen = 0;
       for await (const refs of this.deps.profiles.scanSpace(spaceId)) {
         const now = this.deps.now?.() ?? Date.now();
         await this.deps.profiles.withLocks(refs, async () => {
@@ -146,9 +187,7 @@ export class RecomputeJob {
             pending,
           );
         });
-        seen += refs.length;
         await renew();
-        if (reason !== 'batch') await this.report(target.id, 'Computing', total === 0 ? 1 : Math.min(1, seen / total));
       }
       await this.deps.redis.del(this.passKey(target.id));
     };

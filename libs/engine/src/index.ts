@@ -7,6 +7,7 @@ export * from './printer';
 export * from './query-error';
 export { evaluateReference, type EvaluationContext } from './reference-evaluator';
 export * from './profile-evaluation';
+export * from './profile-merge';
 export { evaluateScalarReference } from './reference-evaluator';
 export { compareValues } from './comparison';
 export * from './incremental';

@@ -1,6 +1,7 @@
-// The service path (applyEvent / reevaluate on ProfileState, with merges done
-// the way the identity step does them: appending the other profile's history)
-// agrees with the reference evaluator over the union of the histories.
+// The service path (applyEvent / reevaluate on ProfileState) agrees with the
+// reference evaluator when another profile's history is appended as events
+// the states have not seen (what a backfill does; within maxEvents, so the
+// union is complete). Merges combine states instead: profile-merge.property.test.ts.
 import fc from 'fast-check';
 import type { EngineEvent, Value } from './event';
 import { parseQuery } from './parser';
@@ -82,7 +83,7 @@ describe('profile evaluation == reference, across merges', () => {
         const b: ProfileState = { events: [], traits: {}, values: {} };
         for (const { ev, now, side } of events) applyEvent(side ? a : b, { ...ev, arrivedAt: now }, ordered, { maxEvents: 100, now });
         const last = events.length ? events[events.length - 1]!.now : T0;
-        // The identity step: the union of the histories into the survivor, then everything re-evaluated.
+        // The other profile's history appended unseen, then everything re-evaluated.
         const survivor = JSON.parse(JSON.stringify(a)) as ProfileState;
         const seen = new Set(survivor.events.map((e) => e.messageId));
         survivor.events.push(...b.events.filter((e) => !seen.has(e.messageId)));

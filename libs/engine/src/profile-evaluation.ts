@@ -6,10 +6,11 @@
 // costs the same whatever the history's length, and all-time aggregates count
 // every event ever applied. `state.events` stays a bounded history (the last
 // `maxEvents`): it deduplicates redeliveries and is what a new or edited
-// computation is built from, and what a profile merge brings over.
+// computation is built from. A profile merge combines the states themselves
+// (profile-merge.ts), never recomputing them from the bounded history.
 //
-// TRICKY: services change `state.events` directly (a merge appends the merged
-// profile's events; a backfill may too). Each event carries the token of the
+// TRICKY: services change `state.events` directly (a backfill may append
+// events; absorbProfile appends the merged profile's). Each event carries the token of the
 // incremental states it was applied to (`inc`); any event without this
 // profile's token is applied on the next call, so such changes are never lost.
 import type { QueryAst } from './ast';
@@ -17,6 +18,7 @@ import { dependenciesOf, type Dependencies } from './dependencies';
 import { eventIdOf, eventNameOf, type EngineEvent, type Value } from './event';
 import { compileIncremental, type IncrementalEvaluator, type IncrementalState } from './incremental';
 import { mergeTraits } from './profile-limits';
+import { absorbProfile, combineAbsorbed, type PendingMerge } from './profile-merge';
 import { valuesEqual } from './reference-evaluator';
 
 export interface CompiledComputation {
@@ -46,6 +48,8 @@ export interface IncrementalStates {
   c: Record<string, { v: number; s: IncrementalState }>;
   /** How many entries `c` has (saves counting per event). */
   n?: number;
+  /** States of merged profiles not combined yet (absorbProfile): the next sync combines them. */
+  m?: PendingMerge;
 }
 
 export type StoredEvent = EngineEvent & { arrivedAt: number; /** token of the incremental states that saw it */ inc?: string };
@@ -143,6 +147,11 @@ function firstUnseenOf(events: StoredEvent[], tok: string): number {
 function sync(state: ProfileState, ordered: CompiledComputation[], now: number, knownFirstUnseen?: number): IncrementalStates {
   const inc = (state.incremental ??= { tok: '', h: now, c: {} });
   if (now > inc.h) inc.h = now;
+  // A merge left states to combine: before anything reads the history's tokens (they tell the sides apart).
+  if (inc.m) {
+    combineAbsorbed(state, inc, ordered, { evaluatorOf, counts });
+    knownFirstUnseen = -1;
+  }
   if (!inc.tok && state.events.length) inc.tok = eventIdOf(state.events[0]!);
   // Usually every event is seen: one pass without allocating finds that out.
   const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
@@ -176,9 +185,26 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
  */
 export function needsHistory(state: ProfileState & { unseenEvents?: boolean }, ordered: CompiledComputation[]): boolean {
   const inc = state.incremental;
-  if (!inc || !inc.tok || state.unseenEvents) return true;
+  if (!inc || !inc.tok || inc.m || state.unseenEvents) return true;
   for (const c of ordered) if (inc.c[c.id]?.v !== c.definitionVersion) return true;
   return false;
+}
+
+/**
+ * A profile merge (identity): `merged`'s incremental states combine into
+ * `survivor`'s (counts and sums add, windows and funnels unite, first/last by
+ * time: profile-merge.ts) and its history joins the survivor's; `merged` is
+ * left as it was. Values are not re-evaluated here (reevaluate does).
+ */
+export function mergeProfileStates(
+  survivor: ProfileState,
+  merged: ProfileState,
+  ordered: CompiledComputation[],
+  now: number,
+  opts: { maxEvents: number },
+): void {
+  absorbProfile(survivor, merged, opts);
+  sync(survivor, ordered, now);
 }
 
 /**

@@ -2,7 +2,7 @@
 // becomes the union of both (history by event id, traits: the survivor's
 // win, identifiers added), every computation is re-evaluated, and the merged
 // profile exits the audiences it was in before its state is dropped.
-import { addExternalId, eventIdOf, mergeTraits, reevaluate, type ValueChange } from '@engage/engine';
+import { absorbProfile, addExternalId, mergeTraits, reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
 import type {
@@ -16,15 +16,13 @@ import type {
 import type { IdentityChange } from '@engage/schemas';
 
 export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, maxEvents: number): void {
-  // NOTE: the merged profile's events keep their own incremental-state token,
-  // so the engine applies them to the survivor's states on the next
-  // evaluation (counts add, windows combine, first/last by time); the stored
-  // history stays bounded, so an all-time aggregate over more than
-  // `maxEvents` events of the merged profile is cut to its newest events.
-  const seen = new Set(survivor.events.map(eventIdOf));
-  survivor.events.push(...merged.events.filter((e) => !seen.has(eventIdOf(e))));
-  survivor.events.sort((a, b) => a.timestamp - b.timestamp || (a.messageId < b.messageId ? -1 : 1));
-  if (survivor.events.length > maxEvents) survivor.events.splice(0, survivor.events.length - maxEvents);
+  // The merged profile's incremental states join the survivor's and the next
+  // evaluation (reevaluate, below in apply) combines them: counts and sums
+  // add, windows and funnels unite, first/last by event time, an event both
+  // counted once (libs/engine profile-merge.ts). So no value depends on the
+  // bounded history, which is unioned (by event id, cut to `maxEvents`) only
+  // for the Profile API's recent events.
+  absorbProfile(survivor, merged, { maxEvents });
   // The survivor's traits win; the merged profile's others join within PROFILE_LIMITS.
   mergeTraits(survivor.traits, merged.traits, { overwrite: false });
   for (const x of merged.externalIds) addExternalId(survivor.externalIds, x.type, x.id);

@@ -8,6 +8,7 @@ import type { BoolExpr, QueryAst, ScalarExpr } from '../ast';
 import { compareValues, isRelativeDate, relativeDateFlipAfter, takesScalar, toTime } from '../comparison';
 import { eventNameOf, type EngineEvent, type Value } from '../event';
 import { evaluateScalarReference } from '../reference-evaluator';
+import { mergeStates } from './merge';
 import { leafKey, leafNames, planLeaf, type Entry, type LeafPlan, type LeafUsage, type StoredEvent } from './plan';
 import {
   aggValue,
@@ -50,8 +51,12 @@ export interface IncrementalEvaluator {
   apply(state: IncrementalState, event: EngineEvent, now?: number): IncrementalState;
   /** Drops what no answer at T >= now needs (apply does this for the leaves it touches). */
   advance(state: IncrementalState, now: number): IncrementalState;
-  /** The state of the union of both histories (profile merge); inputs are not modified. */
-  merge(a: IncrementalState, b: IncrementalState): IncrementalState;
+  /**
+   * The state of the union of both histories (profile merge); inputs are not
+   * modified. `shared`: events both histories hold (applied to both states),
+   * counted once: their contribution is taken out of b's copy first.
+   */
+  merge(a: IncrementalState, b: IncrementalState, shared?: EngineEvent[]): IncrementalState;
   /** The value at T (exact for T >= the horizon). */
   valueAt(state: IncrementalState, ctx: IncrementalContext, T: number): Value;
   /**
@@ -180,25 +185,8 @@ class Compiled implements IncrementalEvaluator {
     return state;
   }
 
-  merge(a: IncrementalState, b: IncrementalState): IncrementalState {
-    const A = JSON.parse(JSON.stringify(a)) as IncrementalState;
-    const B = JSON.parse(JSON.stringify(b)) as IncrementalState;
-    // Pasts combine directly (both are past for the merged horizon); futures
-    // stay apart until the next apply/advance; lists are compacted then too.
-    return this.plans.map((p, i) => {
-      if (p.kind === 'fallback') {
-        const list = A[i] as StoredEvent[];
-        const seen = new Set(list.map((e) => e[2]));
-        for (const e of B[i] as StoredEvent[]) if (!seen.has(e[2])) insertEvent(list, e);
-        return list;
-      }
-      if (p.kind === 'list') {
-        const list = A[i] as Entry[];
-        for (const e of B[i] as Entry[]) insertSorted(list, e);
-        return list;
-      }
-      return mergeAgg(p, A[i] as Agg, B[i] as Agg);
-    });
+  merge(a: IncrementalState, b: IncrementalState, shared: EngineEvent[] = []): IncrementalState {
+    return mergeStates(this.plans, this.byName, a, b, shared);
   }
 
   valueAt(state: IncrementalState, ctx: IncrementalContext, T: number): Value {
@@ -363,46 +351,4 @@ function foldFuture(p: Extract<LeafPlan, { kind: 'agg' }>, agg: Agg, now: number
   if (!f || !f.length || ts(f[0]!) > now) return;
   while (f.length && ts(f[0]!) <= now) foldAgg(p.reducer, agg, f.shift()!);
   if (f.length === 0) delete agg.f;
-}
-
-function mergeAgg(p: Extract<LeafPlan, { kind: 'agg' }>, a: Agg, b: Agg): Agg {
-  const future = [...(a.f ?? []), ...(b.f ?? [])];
-  delete a.f;
-  combinePast(p, a, { ...b, f: undefined });
-  for (const e of future) insertSorted((a.f ??= []), e);
-  return a;
-}
-
-function combinePast(p: Extract<LeafPlan, { kind: 'agg' }>, into: Agg, from: Agg): void {
-  const r = p.reducer;
-  switch (r.fn) {
-    case 'count':
-      into.n = (into.n ?? 0) + (from.n ?? 0);
-      return;
-    case 'sum':
-    case 'avg':
-      into.n = (into.n ?? 0) + (from.n ?? 0);
-      into.s = (into.s ?? 0) + (from.s ?? 0);
-      return;
-    case 'min':
-    case 'max':
-      if (from.m !== null && from.m !== undefined) foldAgg(r, into, [0, from.m]);
-      return;
-    case 'first':
-    case 'last':
-      if (from.e) foldAgg(r, into, from.e);
-      return;
-    case 'unique':
-      for (const [v, t, mid] of from.u ?? []) foldAgg(r, into, [t, v, mid]);
-      return;
-    case 'mode':
-      for (const [k, [count, latest]] of Object.entries(from.c ?? {})) {
-        const cur = (into.c ??= {})[k];
-        if (cur) {
-          cur[0] += count;
-          if (latest > cur[1]) cur[1] = latest;
-        } else into.c[k] = [count, latest];
-      }
-      return;
-  }
 }

@@ -20,7 +20,8 @@ const SERVICES = [
   { name: 'ingest', env: { INGEST_PORT } },
   { name: 'identity-resolver', env: { OPS_PORT: '9101' } },
   { name: 'realtime-evaluator', env: { OPS_PORT: '9102' } },
-  { name: 'batch-scheduler', env: { OPS_PORT: '9103' } },
+  // Historical backfills replay engage.events.resolved from its start: keep it all (-1) unless told otherwise.
+  { name: 'batch-scheduler', env: { OPS_PORT: '9103', EVENTS_RESOLVED_RETENTION_MS: process.env.EVENTS_RESOLVED_RETENTION_MS ?? '-1' } },
   // Deployed: one dispatcher per destination. DESTINATION_ID=* serves every
   // destination in one process for local development, each still under its
   // own consumer groups (services/dispatcher/src/destination-pipeline.ts).

@@ -68,10 +68,13 @@ describe('backfill with historical data', () => {
     await redis.set(hold, '1'); // the pass holds between its replay and its writes
     const audience = await f.create('audiences', 'First Touch Held', "event('First Touch').count() >= 1", { includeHistoricalData: true });
     const trait = await f.create('computed-traits', 'Views Held', "event('Page Viewed').count()", { includeHistoricalData: true });
-    await waitFor(async () => (await status('computed-traits', trait.id)) === 'Computing' && (await status('audiences', audience.id)) === 'Computing', {
-      timeoutMs: 60000,
-      description: 'both Computing (one pass)',
-    });
+    await waitFor(
+      async () => (await status('computed-traits', trait.id)) === 'Computing' && (await status('audiences', audience.id)) === 'Computing',
+      {
+        timeoutMs: 60000,
+        description: 'both Computing (one pass)',
+      },
+    );
     const during = f.event('pro_s', { event: 'Page Viewed' });
     await f.send([during]);
     // Real time counts it alone first (it arrived after the definitions), while the pass is still computing.

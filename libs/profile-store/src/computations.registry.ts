@@ -55,12 +55,11 @@ export class ComputationsRegistry {
             // Real time counts the events that arrive after the (last) definition
             // change. With historical data, the batch scheduler's backfill adds
             // those that arrived before it, replayed from engage.events.resolved
-            // (addHistory): the instant splits the events between the two, so
+            // (history-handover.ts): the instant splits the events between the two, so
             // none counts twice and none is missed. NOTE: account-level
             // audiences are not replayed; with historical data they read their
             // users' bounded histories whole (account-evaluation.ts).
-            countsEventsFrom:
-              config.options.includeHistoricalData && ast.type === 'accounts' ? 0 : Date.parse(config.definitionUpdatedAt),
+            countsEventsFrom: config.options.includeHistoricalData && ast.type === 'accounts' ? 0 : Date.parse(config.definitionUpdatedAt),
           },
           keys,
         );

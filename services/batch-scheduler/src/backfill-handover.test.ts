@@ -70,7 +70,15 @@ describe('backfill handover', () => {
     ]);
     // The same step again (a re-run after a crash) adds nothing; a later step of the same pass adds only its states.
     expect(addHistory(state, ordered, history, 'w1', CUT + 20)).toEqual([]);
-    expect(addHistory(state, ordered, ordered.map((c) => ({ computation: c, state: null, pass: 'p1' })), 'scan', CUT + 20)).toEqual([]);
+    expect(
+      addHistory(
+        state,
+        ordered,
+        ordered.map((c) => ({ computation: c, state: null, pass: 'p1' })),
+        'scan',
+        CUT + 20,
+      ),
+    ).toEqual([]);
     // Real time goes on from there.
     const next = applyEvent(state, toEngineEvent(resolved('Page Viewed', CUT + 30)), ordered, { maxEvents: 200, now: CUT + 30 });
     expect(next.map((c) => c.value)).toEqual([303]);
@@ -83,7 +91,13 @@ describe('backfill handover', () => {
     for (const e of events) applyEvent(state, toEngineEvent(e), [], { maxEvents: 200, now: e.resolved_at });
     const fold = new HistoryFold([views], CUT + 5);
     for (const e of events) fold.add(0, 'pro_1', e);
-    const changes = addHistory(state, [views], fold.statesOf('pro_1').map((s) => ({ ...s, pass: 'p1' })), 'w1', CUT + 10);
+    const changes = addHistory(
+      state,
+      [views],
+      fold.statesOf('pro_1').map((s) => ({ ...s, pass: 'p1' })),
+      'w1',
+      CUT + 10,
+    );
     expect(changes.map((c) => c.value)).toEqual([3]);
   });
 
@@ -91,11 +105,20 @@ describe('backfill handover', () => {
     const state = empty();
     const fold = new HistoryFold([views], CUT);
     fold.add(0, 'pro_1', resolved('Page Viewed', 10));
-    const edited = computation('tr_pv', 'page_views', "event('Page Viewed').count()", 'trait', { definitionVersion: 2, countsEventsFrom: CUT + 100 });
-    const changes = addHistory(state, [edited], fold.statesOf('pro_1').map((s) => ({ ...s, pass: 'p1' })), 'w1', CUT + 200);
+    const edited = computation('tr_pv', 'page_views', "event('Page Viewed').count()", 'trait', {
+      definitionVersion: 2,
+      countsEventsFrom: CUT + 100,
+    });
+    const changes = addHistory(
+      state,
+      [edited],
+      fold.statesOf('pro_1').map((s) => ({ ...s, pass: 'p1' })),
+      'w1',
+      CUT + 200,
+    );
     // Evaluated as version 2 from real time's state only (0), not from version 1's replay (1); its own pass adds its history.
     expect(changes.map((c) => [c.value, c.previous])).toEqual([[0, null]]);
-    expect(state.incremental!.c[views.id]!.b).toBeUndefined();
+    expect((state.incremental!.c[views.id] as { b?: unknown }).b).toBeUndefined();
   });
 
   it('a state marked by an earlier pass (re-enabled) is rebuilt before the new history is added', () => {
@@ -105,7 +128,13 @@ describe('backfill handover', () => {
     const history = fold.statesOf('pro_1').map((s) => ({ ...s, pass: 'p1' }));
     addHistory(state, [views], history, 'w1', CUT);
     expect(state.values[views.id]!.value).toBe(1);
-    const changes = addHistory(state, [views], history.map((h) => ({ ...h, pass: 'p2' })), 'w1', CUT + 1);
+    const changes = addHistory(
+      state,
+      [views],
+      history.map((h) => ({ ...h, pass: 'p2' })),
+      'w1',
+      CUT + 1,
+    );
     expect(changes).toEqual([]);
     expect(state.values[views.id]!.value).toBe(1); // not 2
   });
@@ -133,7 +162,13 @@ describe('HistoryFold', () => {
     fold.moveTo('pro_a', 'pro_b');
     expect(fold.profileIds()).toEqual(['pro_b']);
     const state = empty();
-    addHistory(state, [views], fold.statesOf('pro_b').map((s) => ({ ...s, pass: 'p' })), 'w1', CUT);
+    addHistory(
+      state,
+      [views],
+      fold.statesOf('pro_b').map((s) => ({ ...s, pass: 'p' })),
+      'w1',
+      CUT,
+    );
     expect(state.values[views.id]!.value).toBe(3);
   });
 

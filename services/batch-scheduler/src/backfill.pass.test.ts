@@ -16,7 +16,14 @@ const SPACE = 'spa_1';
 
 const computation = (id: string, key: string, query: string, cls: 'audience' | 'trait'): CompiledComputation =>
   compileComputation(
-    { id, key, class: cls, ast: parseQuery(query, { type: cls === 'trait' ? 'trait' : 'users' }), definitionVersion: 1, countsEventsFrom: CUT },
+    {
+      id,
+      key,
+      class: cls,
+      ast: parseQuery(query, { type: cls === 'trait' ? 'trait' : 'users' }),
+      definitionVersion: 1,
+      countsEventsFrom: CUT,
+    },
     new Set(),
   );
 
@@ -52,7 +59,8 @@ function fleet(stored: StoredProfile[], log: ResolvedEvent[], aliases: Record<st
   const profiles = {
     stateKey: (r: ProfileRef) => r.profileId,
     withLocks: async <T>(_refs: ProfileRef[], fn: () => Promise<T>) => fn(),
-    load: async (refs: ProfileRef[]) => refs.map((r) => (db.has(r.profileId) ? (JSON.parse(db.get(r.profileId)!) as StoredProfile) : emptyProfile(r))),
+    load: async (refs: ProfileRef[]) =>
+      refs.map((r) => (db.has(r.profileId) ? (JSON.parse(db.get(r.profileId)!) as StoredProfile) : emptyProfile(r))),
     countSpace: async () => db.size,
     async *scanSpace() {
       const ids = [...db.keys()];
@@ -141,7 +149,9 @@ describe('BackfillPass', () => {
     expect(db.has('pro_x')).toBe(false);
     expect(progress.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p >= progress[i - 1]!))).toBe(true);
     expect(progress.at(-1)).toBe(1);
-    expect(committed.filter((p) => p.change.computation.id === views.id).map((p) => [p.profile.profileId, p.change.value, p.reason, p.cause])).toEqual([
+    expect(
+      committed.filter((p) => p.change.computation.id === views.id).map((p) => [p.profile.profileId, p.change.value, p.reason, p.cause]),
+    ).toEqual([
       ['pro_a', 4, 'backfill', `backfill@${views.id}@p1`],
       ['pro_c', 1, 'backfill', `backfill@${views.id}@p1`],
       ['pro_new', 1, 'backfill', `backfill@${views.id}@p1`],

@@ -147,7 +147,9 @@ export class BackfillPass {
           const survivors = missing.length ? await aliases.survivors(spaceId, missing, { fresh: true }) : new Map<string, string>();
           const here = refs.filter((r) => (survivors.get(r.profileId) ?? r.profileId) === r.profileId);
           await this.writeChunk(spaceId, here, byId, fold, `w${round}`);
-          return refs.filter((r) => (survivors.get(r.profileId) ?? r.profileId) !== r.profileId).map((r) => [r.profileId, survivors.get(r.profileId)!]);
+          return refs
+            .filter((r) => (survivors.get(r.profileId) ?? r.profileId) !== r.profileId)
+            .map((r) => [r.profileId, survivors.get(r.profileId)!]);
         });
         for (const [from, to] of moved) {
           fold.moveTo(from!, to!);
@@ -177,10 +179,7 @@ export class BackfillPass {
         const states = fold
           ? fold.statesOf(profile.profileId).map((s) => ({ ...s, pass: byId.get(s.computation.id)!.pass }))
           : historical.map((t) => ({ computation: t.compiled, state: null, pass: t.pass }));
-        const changes = [
-          ...addHistory(profile, ordered, states, step, now),
-          ...reevaluate(profile, ordered, (c) => byId.has(c.id), now),
-        ];
+        const changes = [...addHistory(profile, ordered, states, step, now), ...reevaluate(profile, ordered, (c) => byId.has(c.id), now)];
         for (const change of changes) {
           const target = byId.get(change.computation.id);
           // Another computation changes here only if its stored value was stale (a new version the evaluator has not seen yet).

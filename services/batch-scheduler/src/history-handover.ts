@@ -51,7 +51,13 @@ function evaluatorOf(c: CompiledComputation): IncrementalEvaluator {
  * another definition version than `ordered`'s is ignored (the new version
  * gets its own pass).
  */
-export function addHistory(state: ProfileState, ordered: CompiledComputation[], history: ReplayedHistory[], step: string, now: number): ValueChange[] {
+export function addHistory(
+  state: ProfileState,
+  ordered: CompiledComputation[],
+  history: ReplayedHistory[],
+  step: string,
+  now: number,
+): ValueChange[] {
   const old = state.incremental;
   for (const { computation: c, pass } of history) {
     const cur = old?.c[c.id] as Entry | undefined;

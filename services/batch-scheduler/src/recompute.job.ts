@@ -27,7 +27,12 @@ export class RecomputeJob {
   private readonly owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
 
   constructor(
-    private readonly config: { keyPrefix: string; batchIntervalMs: number; leaseMs: number; /** see BACKFILL_CUT_GRACE_MS */ cutGraceMs: number },
+    private readonly config: {
+      keyPrefix: string;
+      batchIntervalMs: number;
+      leaseMs: number;
+      /** see BACKFILL_CUT_GRACE_MS */ cutGraceMs: number;
+    },
     private readonly deps: {
       store: ConfigStore;
       realtime: ComputationsRegistry;
@@ -138,7 +143,8 @@ export class RecomputeJob {
         await this.report(t.compiled.id, 'Live');
       }
     } finally {
-      for (const id of owned) if ((await this.deps.redis.get(this.leaseKey(id))) === this.owner) await this.deps.redis.del(this.leaseKey(id));
+      for (const id of owned)
+        if ((await this.deps.redis.get(this.leaseKey(id))) === this.owner) await this.deps.redis.del(this.leaseKey(id));
     }
   }
 

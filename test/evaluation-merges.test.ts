@@ -77,3 +77,28 @@ describe('events of a merged profile that arrive after the merge', () => {
     await quiet('pro_chain_s', sBefore);
   });
 });
+
+describe('a merge keeps what the bounded history no longer holds (issue 18 #1)', () => {
+  it('250 views on each side (200 events kept per profile), a merge, one more view: 501', async () => {
+    // Browsing anonymously first, then signed in: the newest 200 of the union are all the user's own.
+    const t0 = Date.now() - 3_600_000;
+    const on = (profileId: string, from: number) =>
+      Array.from({ length: 250 }, (_, i) => fleet.event(profileId, { event: 'Product Viewed', timestamp: from + i * 1000 }));
+    await fleet.send(on('pro_big_a', t0));
+    await fleet.send(on('pro_big_u', t0 + 600_000));
+    await waitFor(() => lastViews('pro_big_a') === 250 && lastViews('pro_big_u') === 250, {
+      timeoutMs: 90_000,
+      description: `both evaluated (have ${lastViews('pro_big_a')}, ${lastViews('pro_big_u')})`,
+    });
+    await merge('pro_big_u', ['pro_big_a']);
+    await waitFor(() => lastViews('pro_big_u') === 500, {
+      timeoutMs: 60_000,
+      description: `the survivor counts both profiles' views (have ${lastViews('pro_big_u')})`,
+    });
+    await fleet.send(views('pro_big_u', 1));
+    await waitFor(() => lastViews('pro_big_u') === 501, {
+      timeoutMs: 60_000,
+      description: `one more view (have ${lastViews('pro_big_u')})`,
+    });
+  });
+});

@@ -74,16 +74,27 @@ function deliveredSequences(calls, persons, computations) {
   const seqs = new Map(); // `${subject}|${key}|${kind}` -> { seen: Map(messageId -> fingerprint), values: [] }
   let conflicting = 0;
   let unknown = 0;
+  let resyncs = 0;
   const add = (subject, key, kind, messageId, value, body) => {
     const id = `${subject}|${key}|${kind}`;
     let s = seqs.get(id);
-    if (!s) seqs.set(id, (s = { seen: new Map(), values: [] }));
+    if (!s) seqs.set(id, (s = { seen: new Map(), values: [], identifiers: new Set() }));
     const fingerprint = JSON.stringify({ ...body, timestamp: undefined, sentAt: undefined });
     if (s.seen.has(messageId)) {
       if (s.seen.get(messageId) !== fingerprint) conflicting++;
       return;
     }
     s.seen.set(messageId, fingerprint);
+    // A new identifier (the userId of a profile known until then by its
+    // anonymousId) gets the current value re-sent once (DESIGN.md, identity
+    // changes): not a second transition when it repeats the last value sent.
+    const identifier = body.userId ?? `anon:${body.anonymousId}`;
+    const fresh = s.identifiers.size > 0 && !s.identifiers.has(identifier);
+    s.identifiers.add(identifier);
+    if (fresh && s.values.length > 0 && same(s.values[s.values.length - 1], value)) {
+      resyncs++;
+      return;
+    }
     s.values.push(value);
   };
   for (const { body } of calls) {
@@ -106,7 +117,7 @@ function deliveredSequences(calls, persons, computations) {
       if (keys.has(k)) add(`p:${person.i}`, k, 'track', body.messageId, body.properties[k], body);
     }
   }
-  return { seqs, conflicting, unknown };
+  return { seqs, conflicting, unknown, resyncs };
 }
 
 /** The changes of a round as sequences per (subject, key): distinct change_ids in topic order. */
@@ -253,7 +264,7 @@ function compareRound({ load, sourceId, spaceId, watcher, receiver, now = Date.n
     acked,
     missingResolved,
     changes: { ...changes, conflicting: ch.conflicting, unowned: ch.unowned },
-    deliveries: { ...deliveries, conflicting: dl.conflicting, unknown: dl.unknown },
+    deliveries: { ...deliveries, conflicting: dl.conflicting, unknown: dl.unknown, resyncs: dl.resyncs },
     taintedPersons: persons.filter((p) => p.tainted).length,
   };
 }

@@ -302,6 +302,30 @@ export class ProfileStateRepository {
     return { profiles, seen };
   }
 
+  /**
+   * Profiles without their history, each with the token of the save it
+   * reflects (:ver), read WITHOUT their locks: for work prepared ahead (window
+   * expiry), committed later only where tokensOf() still answers the same
+   * token under the locks (nobody saved the profile in between).
+   */
+  async loadWithTokens(refs: ProfileRef[]): Promise<{ profiles: StoredProfile[]; tokens: Array<string | null> }> {
+    if (refs.length === 0) return { profiles: [], tokens: [] };
+    const keys = refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]);
+    // One MGET: a profile's :ver and :state share its hash tag, and a save writes both in one MULTI,
+    // so per profile the pair is consistent (a Redis Cluster needs one MGET per slot: not done here).
+    const raw = await this.deps.redis.mget(...keys);
+    return {
+      profiles: refs.map((ref, i) => this.parse(ref, raw[2 * i + 1] ?? null)),
+      tokens: refs.map((_, i) => raw[2 * i] ?? null),
+    };
+  }
+
+  /** The token of each profile's last save (null: never saved), for loadWithTokens' check. */
+  async tokensOf(refs: ProfileRef[]): Promise<Array<string | null>> {
+    if (refs.length === 0) return [];
+    return this.deps.redis.mget(...refs.map((r) => this.verKey(r)));
+  }
+
   /** Reads the stored history into these profiles (those loaded without it); one pipeline. */
   async loadHistory(profiles: StoredProfile[]): Promise<void> {
     const todo = profiles.filter((p) => !this.historyLoaded.has(p));

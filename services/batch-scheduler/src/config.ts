@@ -8,6 +8,14 @@ export const configSchema = z.object({
   SCHEDULER_TICK_MS: positiveInt(1000),
   /** Profiles claimed per tick. */
   SCHEDULER_BATCH_SIZE: positiveInt(500),
+  /** How often window expiry looks for due wake-ups (ms): the floor of an exit's lateness. */
+  SCHEDULER_EXPIRY_POLL_MS: positiveInt(100),
+  /**
+   * Wake-ups due within this many ms are claimed and evaluated ahead (at their
+   * instant), so only the commit is left when it comes (ms; 0: none). Must stay
+   * well under SCHEDULER_LEASE_MS.
+   */
+  SCHEDULER_EXPIRY_LOOKAHEAD_MS: z.coerce.number().int().min(0).default(5000),
   /** A claimed wake-up comes back after this long if its replica dies (ms). */
   SCHEDULER_LEASE_MS: positiveInt(60_000),
   /** Batch computations are recomputed this often (ms); default 8 hours. */

@@ -48,10 +48,21 @@ function crashingCommitter(profiles: ProfileStateRepository, crashes: number) {
   return { committer, produced };
 }
 
-describe('ExpiryJob', () => {
-  it('a tick killed between producing and saving re-emits the exit under the same change_id (the re-claim comes from the lease)', async () => {
-    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 1 }, { redis });
-    const audience = compileComputation(
+const ORDER = (timestamp: number, messageId: string) => ({
+  type: 'track' as const,
+  event: 'Order Completed',
+  timestamp,
+  arrivedAt: timestamp,
+  sourceId: 'src',
+  messageId,
+  properties: {},
+  traits: {},
+  context: {},
+});
+
+function recentBuyers(): CompiledComputation[] {
+  return [
+    compileComputation(
       {
         id: 'aud_recent',
         key: 'recent_buyers',
@@ -61,27 +72,22 @@ describe('ExpiryJob', () => {
         definitionVersion: 1,
       },
       new Set(['recent_buyers']),
-    );
-    const ordered = [audience];
-    const profile = emptyProfile({ spaceId: 'spa_x', profileId: 'pro_x' });
-    const entered = applyEvent(
-      profile,
-      {
-        type: 'track',
-        event: 'Order Completed',
-        timestamp: T0,
-        arrivedAt: T0,
-        sourceId: 'src',
-        messageId: 'm1',
-        properties: {},
-        traits: {},
-        context: {},
-      },
-      ordered,
-      { maxEvents: 200, now: T0 },
-    );
-    expect(entered.map((c) => c.value)).toEqual([true]);
-    await profiles.save([{ profile, wakeAt: nextChangeAt(profile, ordered, T0) }], []);
+    ),
+  ];
+}
+
+/** Stores a member of recent_buyers whose window ends at T0 + 1 h (its wake-up). */
+async function storeMember(profiles: ProfileStateRepository, ordered: CompiledComputation[], profileId: string) {
+  const profile = emptyProfile({ spaceId: 'spa_x', profileId });
+  expect(applyEvent(profile, ORDER(T0, `m-${profileId}`), ordered, { maxEvents: 200, now: T0 }).map((c) => c.value)).toEqual([true]);
+  await profiles.save([{ profile, wakeAt: nextChangeAt(profile, ordered, T0) }], []);
+}
+
+describe('ExpiryJob', () => {
+  it('a tick killed between producing and saving re-emits the exit under the same change_id (the re-claim comes from the lease)', async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 1 }, { redis });
+    const ordered = recentBuyers();
+    await storeMember(profiles, ordered, 'pro_x');
 
     const leaseMs = 10_000;
     let now = T0 + 2 * HOUR;
@@ -102,5 +108,39 @@ describe('ExpiryJob', () => {
     expect(await job.tick()).toBe(0);
     const [stored] = await profiles.load([{ spaceId: 'spa_x', profileId: 'pro_x' }]);
     expect(stored!.values.aud_recent?.value).toBe(false);
+  });
+
+  it('prepared ahead: evaluated before the instant, committed at it (never before), and a profile saved meanwhile is evaluated again', async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 2 }, { redis });
+    const ordered = recentBuyers();
+    for (const id of ['pro_a', 'pro_b', 'pro_c']) await storeMember(profiles, ordered, id);
+    const { committer, produced } = crashingCommitter(profiles, 0);
+    let now = T0 + HOUR - 2000;
+    const job = new ExpiryJob(
+      { batchSize: 2, leaseMs: 60_000, lookaheadMs: 5000 },
+      { profiles, all: registry(ordered), realtime: registry(ordered), committer, now: () => now },
+    );
+    // 2 s before the windows end: all three claimed and evaluated, nothing emitted.
+    expect(await job.tick()).toBe(0);
+    expect(job.waiting).toBe(3);
+    expect(produced).toEqual([]);
+    // Meanwhile pro_b buys again: its window now ends an hour later.
+    const [b] = await profiles.load([{ spaceId: 'spa_x', profileId: 'pro_b' }]);
+    applyEvent(b!, ORDER(T0 + HOUR - 1000, 'm-b2'), ordered, { maxEvents: 200, now: T0 + HOUR - 1000 });
+    await profiles.save([{ profile: b!, wakeAt: nextChangeAt(b!, ordered, T0 + HOUR - 1000) }], []);
+    // The windows end after T0 + 1 h (nextChangeAt: the first instant the answer is false).
+    now = T0 + HOUR;
+    expect(await job.tick()).toBe(0);
+    expect(produced).toEqual([]);
+    now = T0 + HOUR + 1;
+    expect(await job.tick()).toBe(3);
+    // pro_a and pro_c exit; pro_b, saved after it was prepared, was evaluated again and stays.
+    expect(produced).toHaveLength(2);
+    const stored = await profiles.load(['pro_a', 'pro_b', 'pro_c'].map((profileId) => ({ spaceId: 'spa_x', profileId })));
+    expect(stored.map((p) => p.values.aud_recent?.value)).toEqual([false, true, false]);
+    // pro_b's own wake-up comes an hour later.
+    now = T0 + 2 * HOUR - 1000 + 1;
+    expect(await job.tick()).toBe(1);
+    expect(produced).toHaveLength(3);
   });
 });

@@ -27,7 +27,7 @@ const all = new ComputationsRegistry({ computeMode: 'all' }, { store, onError })
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX, lockTtlMs: config.PROFILE_LOCK_TTL_MS }, { redis });
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const expiry = new ExpiryJob(
-  { batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS },
+  { batchSize: config.SCHEDULER_BATCH_SIZE, leaseMs: config.SCHEDULER_LEASE_MS, lookaheadMs: config.SCHEDULER_EXPIRY_LOOKAHEAD_MS },
   { profiles, all, realtime, committer },
 );
 const holdKey = config.BACKFILL_TEST_HOLD_KEY;
@@ -90,15 +90,8 @@ runtime.service.add(
   ...runtime.infrastructure,
   retention,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
-  intervalJob(
-    'expiry-loop',
-    config.SCHEDULER_TICK_MS,
-    async () => {
-      // Drain what is due now, a batch at a time.
-      while ((await expiry.tick()) === config.SCHEDULER_BATCH_SIZE);
-    },
-    { log },
-  ),
+  // Each tick prepares what is due within the lookahead and commits everything due now.
+  intervalJob('expiry-loop', config.SCHEDULER_EXPIRY_POLL_MS, () => expiry.tick(), { log }),
   intervalJob('recompute-loop', Math.max(config.SCHEDULER_TICK_MS, 2000), () => recompute.tick(), { log }),
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );

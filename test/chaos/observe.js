@@ -195,7 +195,7 @@ const repeats = (values) => values.reduce((n, v, i) => n + (i > 0 && same(v, val
  */
 function compareLayer(seqs, exp, kinds) {
   const r = { missing: 0, extra: 0, wrongFinal: 0, doubled: 0, details: [] };
-  const note = (d) => r.details.length < 30 && r.details.push(d);
+  const note = (d) => r.details.length < 200 && r.details.push(d);
   for (const [i, u] of exp.users) {
     for (const c of COMPUTATIONS.filter((c) => c.level === 'user')) {
       for (const kind of kinds.user) {

@@ -219,9 +219,11 @@ async function runRound({
 /** Writes the round's problems with the raw deliveries and changes of the persons involved (for a defect report). */
 function dump(file, { final, load, space, receiver, watcher }) {
   const details = [...final.changes.details, ...final.deliveries.details];
-  const names = new Set(details.map((d) => d.person).filter(Boolean));
+  // Wrong final values first: they are the rarer findings.
+  const ranked = [...details.filter((d) => 'expectedFinal' in d), ...details];
+  const names = new Set(ranked.map((d) => d.person).filter(Boolean));
   const groups = new Set(details.map((d) => d.account).filter(Boolean));
-  const persons = load.persons.filter((p) => names.has(p.userId)).slice(0, 5);
+  const persons = [...names].slice(0, 6).map((n) => load.persons.find((p) => p.userId === n));
   const ids = new Set(persons.flatMap((p) => [p.userId, p.anonymousId].filter(Boolean)));
   const out = {
     final,

@@ -28,7 +28,9 @@ function rng(seed) {
 }
 
 class Person {
-  constructor(runId, i, random, accounts, lateShare) {
+  constructor(runId, i, random, accounts, lateShare, groupFirst) {
+    /** The group call right after the identify (before any order), instead of at a random moment. */
+    this.groupFirst = groupFirst;
     this.i = i;
     this.userId = `${runId}-u${i}`;
     this.late = random() < lateShare;
@@ -93,7 +95,7 @@ class Person {
     }
     const base = { userId: this.userId, messageId };
     const r = random();
-    if (this.groupId && !this.grouped && r < 0.08) {
+    if (this.groupId && !this.grouped && (r < 0.08 || this.groupFirst)) {
       this.grouped = true;
       return { ...base, type: 'group', groupId: this.groupId, timestamp: iso(this.ts()), traits: { name: `Account ${this.groupId}` } };
     }
@@ -138,6 +140,7 @@ class Load {
     persons = 40,
     accounts = 5,
     lateShare = 0.3,
+    groupFirst = false,
     workers = 4,
     pauseMs = 100,
     giveUpMs = 150_000,
@@ -145,7 +148,7 @@ class Load {
     log = () => {},
   }) {
     this.random = rng(seed);
-    this.persons = Array.from({ length: persons }, (_, i) => new Person(runId, i, this.random, accounts, lateShare));
+    this.persons = Array.from({ length: persons }, (_, i) => new Person(runId, i, this.random, accounts, lateShare, groupFirst));
     Object.assign(this, { ingestUrl, writeKey, workers, pauseMs, giveUpMs, log });
     this.auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
     this.stats = { requests: 0, attempts: 0, failedAttempts: 0, acked: 0, givenUp: 0, statuses: {} };

@@ -15,6 +15,7 @@ import type { ResolvedEvent } from '@engage/schemas';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
+import { IdentityStep } from './identity.step';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 let redis: RedisClient;
@@ -36,13 +37,18 @@ function registry(ordered: CompiledComputation[], accounts: CompiledComputation[
 
 /** Records what it "produces" (profile, key, value); dies once, after producing, when `dieOn` says so. */
 function committer(profiles: ProfileStateRepository, dieOn: (touched: StoredProfile[]) => boolean) {
-  const produced: Array<{ profile: string; key: string; value: unknown }> = [];
+  const produced: Array<{ profile: string; key: string; value: unknown; ids?: string[] }> = [];
   let died = false;
   const c = {
     async commit(touched: Array<{ profile: StoredProfile; ordered: CompiledComputation[] }>, pending: PendingChange[]) {
       for (const p of pending) {
         const r = toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: 0, cause: p.cause });
-        produced.push({ profile: r.profile_id, key: r.computation_key, value: r.value });
+        produced.push({
+          profile: r.profile_id,
+          key: r.computation_key,
+          value: r.value,
+          ...(r.level === 'account' ? { ids: r.external_ids.map((x) => `${x.type}:${x.id}`) } : {}),
+        });
       }
       if (!died && dieOn(touched.map((t) => t.profile))) {
         died = true;
@@ -105,16 +111,50 @@ describe('EvaluateStep', () => {
     await expect(step.handle(chunk)).rejects.toThrow('killed after producing');
     expect(produced).toEqual([
       { profile: 'pro_u', key: 'buyers', value: true },
-      { profile: 'acc_acme', key: 'accounts_with_buyers', value: true },
+      { profile: 'acc_acme', key: 'accounts_with_buyers', value: true, ids: ['group_id:acme'] },
     ]);
     // Redelivered: the user's events are already applied; the account's entry is made and saved.
     await step.handle(chunk);
-    expect(produced.slice(2)).toEqual([{ profile: 'acc_acme', key: 'accounts_with_buyers', value: true }]);
+    expect(produced.slice(2)).toEqual([{ profile: 'acc_acme', key: 'accounts_with_buyers', value: true, ids: ['group_id:acme'] }]);
     const [account] = await profiles.load([{ spaceId: 'spa_acc', profileId: 'acc_acme' }]);
     expect(account!.values.aud_acc?.value).toBe(true);
     expect(account!.users).toEqual(['pro_u']);
     // A third delivery changes nothing.
     await step.handle(chunk);
     expect(produced).toHaveLength(3);
+  });
+
+  it("an account linked by the resolver's account_link before the group call's own event carries its group_id", async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('evalstep')}:` }, { redis });
+    const buyers = compile('aud_buyers', 'buyers', "event('Order Completed').count() >= 1", 'users');
+    const accountsWithBuyers = compile('aud_acc', 'accounts_with_buyers', "ANY event('Order Completed').count() >= 1", 'accounts');
+    const reg = registry([buyers], [accountsWithBuyers]);
+    const { committer: c, produced } = committer(profiles, () => false);
+    const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
+    const events = new EvaluateStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+    const identity = new IdentityStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+    await events.handle([message({ profile_id: 'pro_v', user_id: 'v', event: 'Order Completed' })]);
+    // engage.identity.changes and engage.events.resolved are different topics: the link comes first.
+    await identity.handle([
+      {
+        ...message({}),
+        value: {
+          change_id: 'idc_link',
+          kind: 'account_link',
+          space_id: 'spa_acc',
+          profile_id: 'pro_v',
+          merged_profile_ids: [],
+          external_ids: [{ type: 'user_id', id: 'v' }],
+          added_external_ids: [{ type: 'group_id', id: 'globex' }],
+          account_id: 'acc_globex',
+          occurred_at: T0,
+          emitted_at: T0,
+        },
+      } as never,
+    ]);
+    expect(produced).toEqual([
+      { profile: 'pro_v', key: 'buyers', value: true },
+      { profile: 'acc_globex', key: 'accounts_with_buyers', value: true, ids: ['group_id:globex'] },
+    ]);
   });
 });

@@ -86,7 +86,10 @@ export class IdentityStep {
     for (const x of c.external_ids) addExternalId(survivor!.externalIds, x.type, x.id);
     if (c.kind === 'account_link' && c.account_id) {
       if (!(survivor!.accounts ??= []).includes(c.account_id)) survivor!.accounts.push(c.account_id);
-      work.links.push({ user: survivor!, accountId: c.account_id });
+      // The account's group_id travels with the link: the link can be evaluated before the group
+      // call's own event, and an account entry without it reaches no destination that matches on it.
+      const groupId = c.added_external_ids.find((x) => x.type === 'group_id')?.id ?? null;
+      work.links.push({ user: survivor!, accountId: c.account_id, groupId });
     }
     const pending: PendingChange[] = [];
     const deleted: Array<ProfileRef & { mergedInto: string }> = [];

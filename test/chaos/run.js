@@ -4,7 +4,7 @@
 // ports, temp dir: test/chaos/infra.js), the whole fleet from dist/, and runs
 // one round per fault with the load running; each round gets a fresh space
 // and is compared with the oracle (the reference evaluator over the
-// acknowledged calls). Prints a table and appends it to bench/RESULTS.md.
+// acknowledged calls). Prints a table and adds it to bench/RESULTS-chaos.md (newest first; bench/run.mjs --collect puts it in bench/RESULTS.md).
 // Traffic goes to 127.0.0.1 only. Bounded: each round by its deadlines, the
 // run by CHAOS_BUDGET_MINUTES (default 28; rounds that would start after it
 // are reported as skipped).
@@ -195,7 +195,10 @@ async function main() {
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);
-  fs.appendFileSync(path.join(ROOT, 'bench/RESULTS.md'), section);
+  // Newest run first; bench/RESULTS.md is rebuilt from the RESULTS-<area>.md files (bench/run.mjs).
+  const file = path.join(ROOT, 'bench/RESULTS-chaos.md');
+  const earlier = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  fs.writeFileSync(file, `${section.trim()}\n\n${earlier}`);
   if (!process.env.CHAOS_KEEP) fs.rmSync(infra.dir, { recursive: true, force: true });
   else log(`logs kept in ${logDir}`);
   const bad = rows.some(

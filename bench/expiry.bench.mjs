@@ -40,7 +40,10 @@ const ENTRY_BUDGET_MS = Number(process.env.EXPIRY_ENTRY_BUDGET_MS ?? 60_000);
 const TOKEN = 'expiry-bench-token';
 const HOUR = 3_600_000;
 const prefix = `bench-expiry-${Date.now().toString(36)}.`;
-const env = benchEnv(prefix, { CONTROL_PLANE_TOKEN: TOKEN, ...(process.env.EXPIRY_SCHEDULER_ENV ? JSON.parse(process.env.EXPIRY_SCHEDULER_ENV) : {}) });
+const env = benchEnv(prefix, {
+  CONTROL_PLANE_TOKEN: TOKEN,
+  ...(process.env.EXPIRY_SCHEDULER_ENV ? JSON.parse(process.env.EXPIRY_SCHEDULER_ENV) : {}),
+});
 const log = (msg) => process.stderr.write(`[expiry] ${msg}\n`);
 
 async function main() {
@@ -67,7 +70,10 @@ async function main() {
     ).data.audience;
     // EXPIRY_SCHEDULER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the scheduler.
     const schedulerArgs = process.env.EXPIRY_SCHEDULER_NODE_ARGS ? process.env.EXPIRY_SCHEDULER_NODE_ARGS.split(' ') : [];
-    procs.push(await startBuiltService('realtime-evaluator', env), await startBuiltService('batch-scheduler', env, { nodeArgs: schedulerArgs }));
+    procs.push(
+      await startBuiltService('realtime-evaluator', env),
+      await startBuiltService('batch-scheduler', env, { nodeArgs: schedulerArgs }),
+    );
     await until(
       async () => (await api('GET', `/spaces/${spaceId}/audiences/${audience.id}`)).data.audience.status === 'Live',
       'audience Live',

@@ -228,7 +228,7 @@ async function main() {
     const lines = [
       '## Whole fleet, ingest to committed changes (issue 6)',
       '',
-      `Command: \`npm run bench -- fleet\` (FLEET_EVENTS=${EVENTS}, FLEET_USERS=${USERS}, FLEET_SECONDS=${SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane, one ingest, one identity resolver and ${EVALUATORS === 1 ? "one realtime evaluator" : `${EVALUATORS} realtime evaluator replicas`} on it.`,
+      `Command: \`npm run bench -- fleet\` (FLEET_EVENTS=${EVENTS}, FLEET_USERS=${USERS}, FLEET_SECONDS=${SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane, one ingest, one identity resolver and ${EVALUATORS === 1 ? 'one realtime evaluator' : `${EVALUATORS} realtime evaluator replicas`} on it.`,
       'Space: bench/space.mjs (20 audiences, 10 computed traits). Events: Segment track/page calls posted to /v1/batch (100 per request, 8 requests in flight), users known by userId.',
       'Baseline: a passthrough consumer over the same engage.events.raw backlog, same run (decode each Avro record, re-encode it, one sendBatch per Kafka batch).',
       '',

@@ -5,3 +5,4 @@ export * from './change-committer';
 export * from './audience-csv';
 export * from './account-evaluation';
 export * from './audience-csv-pages';
+export * from './engine-event';

@@ -4,7 +4,8 @@
 // the history bound and however the events interleave with the pass.
 import { applyEvent, compileComputation, parseQuery, type CompiledComputation, type ProfileState } from '@engage/engine';
 import type { ResolvedEvent } from '@engage/schemas';
-import { HistoryFold, toEngineEvent } from './history-fold';
+import { toEngineEvent } from '@engage/profile-store';
+import { HistoryFold } from './history-fold';
 import { addHistory } from './history-handover';
 
 const CUT = 1_000_000;

@@ -7,7 +7,7 @@ import { applyEvent, compileComputation, parseQuery, type CompiledComputation } 
 import { emptyProfile, type PendingChange, type ProfileRef, type StoredProfile } from '@engage/profile-store';
 import type { ResolvedEvent } from '@engage/schemas';
 import { BackfillPass, type PassTarget } from './backfill.pass';
-import { toEngineEvent } from './history-fold';
+import { toEngineEvent } from '@engage/profile-store';
 import type { HistoryReplay, ReplayedEvent } from './history-replay';
 import type { IdentityAliases } from './identity-aliases';
 

@@ -16,24 +16,8 @@ import {
   type IncrementalEvaluator,
   type IncrementalState,
 } from '@engage/engine';
+import { toEngineEvent } from '@engage/profile-store';
 import { eventKey, type ResolvedEvent } from '@engage/schemas';
-
-/** The engine's view of a resolved event (as the realtime evaluator builds it). */
-export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
-  return {
-    type: e.type,
-    event: e.event ?? undefined,
-    name: e.name ?? undefined,
-    timestamp: e.timestamp,
-    arrivedAt: e.resolved_at,
-    sourceId: e.source_id,
-    messageId: e.message_id,
-    eventId: eventKey(e),
-    properties: JSON.parse(e.properties_json),
-    traits: JSON.parse(e.traits_json),
-    context: JSON.parse(e.context_json),
-  };
-}
 
 export interface FoldStats {
   folded: number;
@@ -64,13 +48,14 @@ export class HistoryFold {
 
   /** Folds one replayed event, already attributed to the profile it counts for (merges followed). */
   add(partition: number, profileId: string, e: ResolvedEvent): void {
-    if (this.isDuplicate(partition, eventKey(e))) {
+    const eventId = eventKey(e);
+    if (this.isDuplicate(partition, eventId)) {
       this.stats.duplicates++;
       return;
     }
     let event: EngineEvent & { arrivedAt: number };
     try {
-      event = toEngineEvent(e);
+      event = toEngineEvent(e, eventId);
     } catch {
       this.stats.malformed++; // the evaluator dead-letters it: it counts nowhere
       return;

@@ -28,6 +28,7 @@ import { addExternalId, applyEvent, needsHistory, type EngineEvent } from '@enga
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import {
   noteMetadata,
+  toEngineEvent,
   type ChangeCommitter,
   type ComputationsRegistry,
   type PendingChange,
@@ -37,22 +38,6 @@ import {
 } from '@engage/profile-store';
 import type { AccountStep, AccountWork } from './account.step';
 import { eventKey, type ResolvedEvent } from '@engage/schemas';
-
-export function toEngineEvent(e: ResolvedEvent): EngineEvent & { arrivedAt: number } {
-  return {
-    type: e.type,
-    event: e.event ?? undefined,
-    name: e.name ?? undefined,
-    timestamp: e.timestamp,
-    arrivedAt: e.resolved_at,
-    sourceId: e.source_id,
-    messageId: e.message_id,
-    eventId: eventKey(e),
-    properties: JSON.parse(e.properties_json),
-    traits: JSON.parse(e.traits_json),
-    context: JSON.parse(e.context_json),
-  };
-}
 
 /** Identifiers a profile is known by, from its events (destinations match on them). */
 export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits: Record<string, unknown>): void {
@@ -150,7 +135,7 @@ export class EvaluateStep {
       const eventId = eventIds[i]!;
       let event: EngineEvent & { arrivedAt: number };
       try {
-        event = toEngineEvent(e);
+        event = toEngineEvent(e, eventId);
       } catch (err) {
         outcomes.push(dlq(`malformed JSON in event ${e.message_id}: ${(err as Error).message}`, 'evaluate'));
         continue;

@@ -50,10 +50,6 @@ it('one SIGKILL of each consumer service under load: nothing lost, changes and d
     runId: uniqueName('c'),
     persons: 30,
     accounts: 4,
-    // NOTE: no anonymous-then-identified persons here: their re-sync on the
-    // new userId races the live path and delivers a transition twice
-    // (reported in bench/RESULTS.md, "Fault injection"); `npm run chaos` keeps them.
-    lateShare: 0,
     // NOTE: group calls before any order: a user who already qualifies when
     // linked can make the account's entry record carry no group_id (finding 3
     // there); `npm run chaos` sends group calls at random moments.

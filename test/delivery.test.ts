@@ -6,7 +6,7 @@ import { createKafka, createProducer, DLQ_HEADERS, ensureTopics, topicRegistry, 
 import { silentLogger } from '@engage/logging';
 import { emptyProfile, ProfileStateRepository, type StoredProfile } from '@engage/profile-store';
 import { createRedis, type RedisClient } from '@engage/redis';
-import { SchemaCodec, valueSubject, type ComputationChange, type IdentityChange } from '@engage/schemas';
+import { SchemaCodec, type ComputationChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { FacebookEmulator } from './helpers/facebook-emulator';
 import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
@@ -579,35 +579,37 @@ describe('dispatcher', () => {
     await waitFor(() => receiver.ok('/bf').length === 4, { description: 'the exit' });
     expect(receiver.ok('/bf')[3]!.body).toMatchObject({ userId: 'u-bf-2', traits: { [own.key]: false } });
 
-    // Identity change: p-bf-1 gained an email. The identity consumer joins at the latest offset,
-    // so publish until it is seen; the deterministic messageId dedupes repeats.
-    const identity: IdentityChange = {
-      change_id: uniqueName('idc'),
-      space_id: spaceId,
-      kind: 'external_id_added',
-      profile_id: 'p-bf-1',
-      merged_profile_ids: [],
-      external_ids: [
-        { type: 'user_id', id: 'u-bf-1' },
-        { type: 'email', id: 'new@x.co' },
-      ],
-      added_external_ids: [{ type: 'email', id: 'new@x.co' }],
-      account_id: null,
-      occurred_at: Date.now(),
-      emitted_at: Date.now(),
-    };
-    const value = await codec.encode(valueSubject(topics.identityChanges.name), identity);
-    let lastSent = 0;
-    await waitFor(
-      async () => {
-        if (Date.now() - lastSent > 2000) {
-          lastSent = Date.now();
-          await producer.send({ topic: topics.identityChanges.name, messages: [{ key: 'p-bf-1', value }] });
-        }
-        return receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co');
-      },
-      { timeoutMs: 60000, description: 're-sync on the new email' },
-    );
+    // p-bf-1 gained an email: the evaluator emits a re-sync of its current value to the new id
+    // (reason resync, addressed to the added ids only), in order with its other changes. A
+    // re-sync to a type this connection does not match on (anonymous_id) is not sent.
+    await publish([
+      change(
+        {
+          profile_id: 'p-bf-1',
+          user_id: 'u-bf-1',
+          value: true,
+          previous: true,
+          reason: 'resync',
+          external_ids: [{ type: 'anonymous_id', id: 'a-bf-1' }],
+        },
+        own,
+      ),
+      change(
+        {
+          profile_id: 'p-bf-1',
+          user_id: 'u-bf-1',
+          value: true,
+          previous: true,
+          reason: 'resync',
+          external_ids: [{ type: 'email', id: 'new@x.co' }],
+        },
+        own,
+      ),
+    ]);
+    await waitFor(() => receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co'), {
+      timeoutMs: 60000,
+      description: 're-sync on the new email',
+    });
     const resynced = receiver.ok('/bf').filter((r) => r.body.traits.email === 'new@x.co');
     expect(resynced.map((r) => [r.body.userId, r.body.traits])).toEqual([['u-bf-1', { [own.key]: true, email: 'new@x.co' }]]);
     // Exactly the 3 backfilled, the exit and the re-sync: no member sent twice.

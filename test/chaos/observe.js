@@ -149,6 +149,8 @@ function changeSequences(changes, persons) {
       continue;
     }
     bodies.set(c.change_id, body);
+    // A re-sync repeats the current value to ids the profile just gained: not a transition.
+    if (c.reason === 'resync') continue;
     const owner = profileOwner.get(c.profile_id);
     if (!owner) {
       unowned++;

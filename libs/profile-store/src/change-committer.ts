@@ -10,7 +10,7 @@
 import { nextChangeAt, type CompiledComputation, type ValueChange } from '@engage/engine';
 import type { Producer } from '@engage/kafka';
 import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
-import { changeTraitsJson, toChangeRecord } from './change-records';
+import { changeTraitsJson, toChangeRecord, type ChangeIdentity } from './change-records';
 import type { MembershipUpdate, ProfileRef, ProfileStateRepository, StoredProfile } from './profile-state.repository';
 
 /** Bytes of change records per produce request (well under the broker's 1 MB message.max.bytes). */
@@ -23,6 +23,12 @@ export interface PendingChange {
   occurredAt: number;
   /** What caused it (message id, or `expiry@<time>`), part of change_id. */
   cause: string;
+  /**
+   * Who the change is for, when not the profile as committed: a change made
+   * before an identify in the same chunk goes to the ids the profile had
+   * then, and a re-sync goes only to the ids just added.
+   */
+  identity?: ChangeIdentity;
 }
 
 export class ChangeCommitter {
@@ -51,6 +57,7 @@ export class ChangeCommitter {
         emittedAt: now,
         cause: p.cause,
         traitsJson: traitsOf(p.profile),
+        identity: p.identity,
       }),
     );
     if (records.length > 0) {

@@ -60,6 +60,13 @@ export function changeId(parts: { computationId: string; version: number; profil
   return `chg_${hash('sha1', JSON.stringify([parts.computationId, parts.version, parts.profileId, parts.value, parts.cause]), 'hex').slice(0, 32)}`;
 }
 
+/** The identifiers a change record names (destinations match on them). */
+export interface ChangeIdentity {
+  userId: string | null;
+  anonymousId: string | null;
+  externalIds: Array<{ type: string; id: string }>;
+}
+
 export function toChangeRecord(
   change: ValueChange,
   profile: StoredProfile,
@@ -69,6 +76,7 @@ export function toChangeRecord(
     emittedAt: number;
     cause: string;
     /** changeTraitsJson(profile.traits), when the caller has it */ traitsJson?: string;
+    /** who the change is for, when not the profile's current identifiers */ identity?: ChangeIdentity;
   },
 ): ComputationChange {
   const value = avroValue(change.value);
@@ -93,9 +101,9 @@ export function toChangeRecord(
     reason: opts.reason,
     occurred_at: opts.occurredAt,
     emitted_at: opts.emittedAt,
-    external_ids: changeExternalIds(profile.externalIds),
-    user_id: profile.userId,
-    anonymous_id: profile.anonymousId,
+    external_ids: changeExternalIds((opts.identity ?? profile).externalIds),
+    user_id: (opts.identity ?? profile).userId,
+    anonymous_id: (opts.identity ?? profile).anonymousId,
     traits_json: opts.traitsJson ?? changeTraitsJson(profile.traits),
   };
 }

@@ -6,3 +6,4 @@ export * from './audience-csv';
 export * from './account-evaluation';
 export * from './audience-csv-pages';
 export * from './engine-event';
+export * from './identity-resync';

@@ -1,7 +1,7 @@
 // Everything one destination's delivery needs, under that destination's own
-// consumer groups: the changes consumer (live calls, list buffering), the
-// identity consumer (re-syncs on new ids), the initial sync, list flushes and
-// the loop that tries scheduled retries when due.
+// consumer groups: the changes consumer (live calls, list buffering, and the
+// re-syncs on new ids the evaluator emits in order with the other changes),
+// the initial sync, list flushes and the loop that tries scheduled retries when due.
 // A deployed dispatcher runs one (DESTINATION_ID=<id>); the all-destinations
 // mode (DESTINATION_ID=*, `npm start`) runs one per destination in one process
 // (AllDestinations), so a throttled or failing destination only lags its own
@@ -11,7 +11,7 @@ import { BatchConsumer, type DeadLetterWriter, type Kafka } from '@engage/kafka'
 import type { Logger } from '@engage/logging';
 import { ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
-import type { ComputationChange, IdentityChange, SchemaCodec } from '@engage/schemas';
+import type { ComputationChange, SchemaCodec } from '@engage/schemas';
 import { intervalJob, type Component } from '@engage/service';
 import { listAdapters } from './adapters/list-adapters';
 import type { DeliveryStatus } from './delivery-status';
@@ -29,7 +29,6 @@ export interface DestinationPipelineConfig {
   topicPrefix: string;
   keyPrefix: string;
   changesTopic: string;
-  identityTopic: string;
   chunkSize: number;
   dedupeTtlSeconds: number;
   concurrency: number;
@@ -63,7 +62,6 @@ export class DestinationPipeline implements Component {
   private readonly lists: ListBuffer;
   private readonly resync: ResyncJob;
   private readonly changesConsumer: BatchConsumer<ComputationChange>;
-  private readonly identityConsumer: BatchConsumer<IdentityChange>;
   /** Per destination, so one destination's slow initial sync or flush never holds up another's. */
   private readonly jobs: Component[];
 
@@ -147,17 +145,6 @@ export class DestinationPipeline implements Component {
         handle: (ms, ctx) => step.handle(ms, ctx),
       },
     );
-    this.identityConsumer = new BatchConsumer<IdentityChange>(
-      { groupId: `${group}-identity`, topics: [config.identityTopic], fromBeginning: false },
-      {
-        kafka: deps.kafka,
-        log: log.child({ component: 'identity-consumer' }),
-        step: 'resync',
-        deadLetters: deps.deadLetters,
-        decode: (m) => deps.codec.decode(m.value),
-        handle: (ms) => this.resync.handleIdentity(ms),
-      },
-    );
     this.jobs = [
       intervalJob('initial-sync-loop', config.initialSyncEveryMs, () => this.resync.syncNewConnections(), { log }),
       intervalJob('list-flush-loop', config.listTickMs, () => this.lists.flushDue(), { log }),
@@ -167,20 +154,18 @@ export class DestinationPipeline implements Component {
 
   async start(): Promise<void> {
     await this.changesConsumer.start();
-    await this.identityConsumer.start();
     for (const job of this.jobs) await job.start();
   }
 
   /** Idempotent: the jobs finish their run in flight, each consumer its chunk (and commits). */
   async stop(): Promise<void> {
     await Promise.all(this.jobs.map((job) => job.stop()));
-    await Promise.all([this.changesConsumer.stop(), this.identityConsumer.stop()]);
+    await this.changesConsumer.stop();
   }
 
   healthcheck(): { ok: boolean; detail?: string } {
     const parts: Array<{ name: string; healthcheck?: () => { ok: boolean; detail?: string } }> = [
       { name: 'changes-consumer', healthcheck: () => this.changesConsumer.healthcheck() },
-      { name: 'identity-consumer', healthcheck: () => this.identityConsumer.healthcheck() },
       ...this.jobs,
     ];
     for (const part of parts) {

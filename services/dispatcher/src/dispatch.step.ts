@@ -121,15 +121,20 @@ export class DispatchStep {
     );
   }
 
-  /** Connections of a computation this dispatcher serves, with live destinations. */
+  /**
+   * Connections of a computation this dispatcher serves, with live
+   * destinations. A re-sync (the current value, to ids a profile just
+   * gained) goes only to connections that match on one of those ids' types.
+   */
   connectionsFor(
-    change: Pick<ComputationChange, 'space_id' | 'computation_id'>,
+    change: Pick<ComputationChange, 'space_id' | 'computation_id' | 'reason' | 'external_ids'>,
     onlyConnectionId?: string,
   ): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
     return this.deps.store
       .list('connection', change.space_id)
       .filter((c) => c.computationId === change.computation_id && c.enabled && c.destinationId === this.config.destinationId)
       .filter((c) => onlyConnectionId === undefined || c.id === onlyConnectionId)
+      .filter((c) => change.reason !== 'resync' || this.identifierTypesOf(c).some((t) => change.external_ids.some((x) => x.type === t)))
       .map((connection) => ({ connection, destination: this.deps.store.get('destination', connection.destinationId) }))
       .filter(
         (x): x is { connection: ConnectionConfig; destination: DestinationConfig } => x.destination !== undefined && x.destination.enabled,
@@ -335,7 +340,9 @@ export class DispatchStep {
     ]);
     unknown.forEach((id, i) => synced?.[i]?.[1] === 1 && !active[i] && this.settledConnections.add(id));
     // The sync sends user-level values; account-level changes fan out to users it does not claim.
-    const claimable = (c: PlannedCall) => !this.settledConnections.has(c.connectionId) && changes[c.index]!.level === 'user';
+    // A re-sync goes to ids the profile just gained, which the sync's claim (same value, older ids) does not cover.
+    const claimable = (c: PlannedCall) =>
+      !this.settledConnections.has(c.connectionId) && changes[c.index]!.level === 'user' && changes[c.index]!.reason !== 'resync';
     const keys = [...new Set(calls.filter(claimable).map((c) => `${c.index}|${c.connectionId}`))];
     if (keys.length === 0) return calls;
     const granted = await this.deps.handover.claim(

@@ -40,7 +40,6 @@ const pipelineOf = (id: string) =>
       topicPrefix: config.TOPIC_PREFIX,
       keyPrefix,
       changesTopic: topics.computationsChanges.name,
-      identityTopic: topics.identityChanges.name,
       chunkSize: config.DISPATCH_CHUNK_SIZE,
       dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS,
       concurrency: config.DISPATCH_CONCURRENCY,

@@ -4,15 +4,16 @@
 //   keeps delivering meanwhile: each (connection, profile) is claimed
 //   atomically before either sends (Handover), so a transition both see
 //   reaches the destination once, under one messageId;
-// - a new external id on a profile (engage.identity.changes, external_id_added)
-//   re-sends that profile's current values to connections matching the id's type.
+// (A new external id on a profile re-sends its current values to the new id:
+// the evaluator emits those as `resync` change records in the profile's order,
+// and DispatchStep sends them to connections matching the ids' types.)
 import { createHash } from 'node:crypto';
 import type { ConfigStore, ConnectionConfig } from '@engage/config-store';
-import { ok, type ConsumedMessage, type DeadLetterWriter, type MessageOutcome } from '@engage/kafka';
+import type { DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository, StoredProfile } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
-import type { ComputationChange, IdentityChange } from '@engage/schemas';
+import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import { liveValueText, type DispatchStep } from './dispatch.step';
 import type { Handover } from './handover';
@@ -25,17 +26,6 @@ const currentValueOf = (profile: StoredProfile, connection: ConnectionConfig): S
   const value = profile.values[connection.computationId]?.value;
   return value === undefined || value === null || value === false ? null : value;
 };
-
-function currentValueChange(
-  profile: StoredProfile,
-  connection: ConnectionConfig,
-  key: string,
-  changeId: string,
-  externalIds: ComputationChange['external_ids'],
-): ComputationChange | null {
-  const value = currentValueOf(profile, connection);
-  return value === null ? null : valueChange(profile, connection, key, changeId, externalIds, value);
-}
 
 /** A stored value as a change record carries it (lists as JSON text). */
 const valueField = (value: StoredValueOf): ComputationChange['value'] =>
@@ -228,26 +218,6 @@ export class ResyncJob {
       // The space's profile index, not a SCAN of every key in Redis.
       yield* this.deps.profiles.scanSpace(connection.spaceId);
     }
-  }
-
-  /** engage.identity.changes handler: re-sync on new external ids. */
-  async handleIdentity(messages: Array<ConsumedMessage<IdentityChange>>): Promise<MessageOutcome[]> {
-    for (const { value: c } of messages) {
-      if (c.kind !== 'external_id_added' || c.added_external_ids.length === 0) continue;
-      const [profile] = await this.deps.profiles.load([{ spaceId: c.space_id, profileId: c.profile_id }]);
-      const addedTypes = new Set(c.added_external_ids.map((x) => x.type));
-      for (const connection of this.deps.store.list('connection', c.space_id)) {
-        if (connection.destinationId !== this.config.destinationId) continue;
-        const types = this.deps.step.identifierTypesOf(connection);
-        if (!types.some((t) => addedTypes.has(t))) continue;
-        const key = this.keyOf(connection);
-        const change = key
-          ? currentValueChange(profile!, connection, key, `resync_${c.change_id}_${connection.id}`, c.added_external_ids)
-          : null;
-        if (change) await this.deliver([change], connection.id);
-      }
-    }
-    return messages.map(() => ok);
   }
 
   /** Delivers through the dispatch step (event calls or list buffer); returns how many changes were dead-lettered. */

@@ -11,7 +11,7 @@ import {
   type StoredProfile,
 } from '@engage/profile-store';
 import { createRedis, type RedisClient } from '@engage/redis';
-import type { ResolvedEvent } from '@engage/schemas';
+import type { ComputationChange, IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
@@ -38,11 +38,19 @@ function registry(ordered: CompiledComputation[], accounts: CompiledComputation[
 /** Records what it "produces" (profile, key, value); dies once, after producing, when `dieOn` says so. */
 function committer(profiles: ProfileStateRepository, dieOn: (touched: StoredProfile[]) => boolean) {
   const produced: Array<{ profile: string; key: string; value: unknown; ids?: string[] }> = [];
+  const records: ComputationChange[] = [];
   let died = false;
   const c = {
     async commit(touched: Array<{ profile: StoredProfile; ordered: CompiledComputation[] }>, pending: PendingChange[]) {
       for (const p of pending) {
-        const r = toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: 0, cause: p.cause });
+        const r = toChangeRecord(p.change, p.profile, {
+          reason: p.reason,
+          occurredAt: p.occurredAt,
+          emittedAt: 0,
+          cause: p.cause,
+          identity: p.identity,
+        });
+        records.push(r);
         produced.push({
           profile: r.profile_id,
           key: r.computation_key,
@@ -61,7 +69,7 @@ function committer(profiles: ProfileStateRepository, dieOn: (touched: StoredProf
       return [];
     },
   } as unknown as ChangeCommitter;
-  return { committer: c, produced };
+  return { committer: c, produced, records };
 }
 
 let offset = 0;
@@ -156,5 +164,89 @@ describe('EvaluateStep', () => {
       { profile: 'pro_v', key: 'buyers', value: true },
       { profile: 'acc_globex', key: 'accounts_with_buyers', value: true, ids: ['group_id:globex'] },
     ]);
+  });
+});
+
+describe('re-sync on a new identifier', () => {
+  const buyers = compile('aud_buyers', 'buyers', "event('Order Completed').count() >= 1", 'users');
+  const repeat = compile('aud_repeat', 'repeat_buyers', "event('Order Completed').count() >= 2", 'users');
+  const reg = registry([buyers, repeat], []);
+  function steps() {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('resync')}:` }, { redis });
+    const { committer: c, records } = committer(profiles, () => false);
+    const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
+    const events = new EvaluateStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+    const identity = new IdentityStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+    return { events, identity, records };
+  }
+  /** What a destination is told, in order: reason, key, value, and who (user id, anonymous id, external ids). */
+  const told = (records: ComputationChange[]) =>
+    records.map((r) => [
+      r.reason,
+      r.computation_key,
+      r.value,
+      r.user_id,
+      r.anonymous_id,
+      r.external_ids.map((x) => `${x.type}:${x.id}`).join(','),
+      r.change_id,
+    ]);
+  const journey = () => [
+    message({ profile_id: 'pro_anon', user_id: null, anonymous_id: 'anon-1', event: 'Order Completed' }),
+    message({ profile_id: 'pro_anon', user_id: 'ua', anonymous_id: 'anon-1', type: 'identify', traits_json: '{}' }),
+    message({ profile_id: 'pro_anon', user_id: 'ua', anonymous_id: 'anon-1', event: 'Order Completed' }),
+  ];
+
+  it('an identify in the middle of a chunk: earlier changes keep the anonymous id, the current value is re-sent to the new userId, in order', async () => {
+    const oneChunk = steps();
+    await oneChunk.events.handle(journey());
+    const expected = [
+      ['realtime', 'buyers', true, null, 'anon-1', 'anonymous_id:anon-1'],
+      ['resync', 'buyers', true, 'ua', 'anon-1', 'user_id:ua'],
+      ['realtime', 'repeat_buyers', true, 'ua', 'anon-1', 'anonymous_id:anon-1,user_id:ua'],
+    ];
+    expect(told(oneChunk.records).map((r) => r.slice(0, 6))).toEqual(expected);
+    // The same events (the same message ids) one chunk each: the same records, the same change ids (chunking decides nothing).
+    offset -= 3;
+    const oneByOne = steps();
+    for (const m of journey()) await oneByOne.events.handle([m]);
+    expect(told(oneByOne.records)).toEqual(told(oneChunk.records));
+  });
+
+  it('the new ids reach the evaluator on engage.identity.changes before the identify itself: one re-sync, from whichever comes first', async () => {
+    const { events, identity, records } = steps();
+    const [anonOrder, identify] = journey();
+    await events.handle([anonOrder!]);
+    const added: IdentityChange = {
+      change_id: 'idc_added',
+      kind: 'external_id_added',
+      space_id: 'spa_acc',
+      profile_id: 'pro_anon',
+      merged_profile_ids: [],
+      external_ids: [
+        { type: 'anonymous_id', id: 'anon-1' },
+        { type: 'user_id', id: 'ua' },
+      ],
+      added_external_ids: [{ type: 'user_id', id: 'ua' }],
+      account_id: null,
+      occurred_at: T0,
+      emitted_at: T0,
+    };
+    await identity.handle([{ ...message({}), value: added } as never]);
+    await events.handle([identify!]);
+    // Redelivered: nothing new.
+    await identity.handle([{ ...message({}), value: added } as never]);
+    expect(told(records).map((r) => r.slice(0, 6))).toEqual([
+      ['realtime', 'buyers', true, null, 'anon-1', 'anonymous_id:anon-1'],
+      ['resync', 'buyers', true, 'ua', 'anon-1', 'user_id:ua'],
+    ]);
+  });
+
+  it('a profile gaining ids while in no audience re-sends nothing', async () => {
+    const { events, records } = steps();
+    await events.handle([
+      message({ profile_id: 'pro_new', user_id: null, anonymous_id: 'anon-2', type: 'page' }),
+      message({ profile_id: 'pro_new', user_id: 'ub', anonymous_id: 'anon-2', type: 'identify', traits_json: '{"email":"B@x.co"}' }),
+    ]);
+    expect(records).toEqual([]);
   });
 });

@@ -28,6 +28,7 @@ import { addExternalId, applyEvent, needsHistory, type EngineEvent } from '@enga
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import {
   noteMetadata,
+  resyncChanges,
   toEngineEvent,
   type ChangeCommitter,
   type ComputationsRegistry,
@@ -157,7 +158,23 @@ export class EvaluateStep {
         outcomes.push(ok);
         continue;
       }
+      const { ordered } = spaces.get(e.space_id)!;
+      const before = { userId: profile.userId, anonymousId: profile.anonymousId, idCount: profile.externalIds.length };
       noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
+      if (profile.externalIds.length > before.idCount || profile.userId !== before.userId) {
+        // TRICKY: records take the profile's ids when the chunk commits; the
+        // changes this profile made earlier in the chunk keep the ids it had
+        // then, and the current values go to the new ids now (re-sync), in order.
+        const identity = {
+          userId: before.userId,
+          anonymousId: before.anonymousId,
+          externalIds: profile.externalIds.slice(0, before.idCount),
+        };
+        for (let j = pending.length - 1; j >= 0; j--) if (pending[j]!.profile === profile) pending[j]!.identity ??= identity;
+        pending.push(
+          ...resyncChanges(profile, ordered, profile.externalIds.slice(before.idCount), { cause: eventId, occurredAt: e.timestamp }),
+        );
+      }
       noteMetadata(profile, event);
       if (e.account_id) {
         profile.accounts ??= [];
@@ -169,7 +186,6 @@ export class EvaluateStep {
           traits: e.type === 'group' ? event.traits : undefined,
         });
       }
-      const { ordered } = spaces.get(e.space_id)!;
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
       for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: eventId });
       if (profile.accounts?.length) accountUsers.add(profile);

@@ -5,13 +5,14 @@
 import { absorbProfile, addExternalId, mergeTraits, reevaluate, type ValueChange } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
-import type {
-  ChangeCommitter,
-  ComputationsRegistry,
-  PendingChange,
-  ProfileRef,
-  ProfileStateRepository,
-  StoredProfile,
+import {
+  resyncChanges,
+  type ChangeCommitter,
+  type ComputationsRegistry,
+  type PendingChange,
+  type ProfileRef,
+  type ProfileStateRepository,
+  type StoredProfile,
 } from '@engage/profile-store';
 import type { IdentityChange } from '@engage/schemas';
 
@@ -83,7 +84,17 @@ export class IdentityStep {
     const now = this.deps.now?.() ?? Date.now();
     const { ordered, accounts } = this.deps.registry.forSpace(c.space_id);
     const [survivor, ...merged] = await this.deps.profiles.load(refs);
+    const idCount = survivor!.externalIds.length;
     for (const x of c.external_ids) addExternalId(survivor!.externalIds, x.type, x.id);
+    const pending: PendingChange[] = [];
+    if (c.kind === 'external_id_added') {
+      // New ids may reach this step before the event naming them: the re-sync
+      // of current values to them is emitted by whichever comes first (see
+      // libs/profile-store identity-resync.ts).
+      survivor!.userId ??= c.external_ids.find((x) => x.type === 'user_id')?.id ?? null;
+      const added = survivor!.externalIds.slice(idCount);
+      pending.push(...resyncChanges(survivor!, ordered, added, { cause: c.change_id, occurredAt: c.occurred_at }));
+    }
     if (c.kind === 'account_link' && c.account_id) {
       if (!(survivor!.accounts ??= []).includes(c.account_id)) survivor!.accounts.push(c.account_id);
       // The account's group_id travels with the link: the link can be evaluated before the group
@@ -91,7 +102,6 @@ export class IdentityStep {
       const groupId = c.added_external_ids.find((x) => x.type === 'group_id')?.id ?? null;
       work.links.push({ user: survivor!, accountId: c.account_id, groupId });
     }
-    const pending: PendingChange[] = [];
     const deleted: Array<ProfileRef & { mergedInto: string }> = [];
     for (const m of merged) {
       // Exits for the merged profile: it no longer exists on its own.

@@ -54,5 +54,10 @@ export const infrastructureConfig = {
   REDIS_KEY_PREFIX: z.string().default(''),
   /** Interface the HTTP servers bind; 0.0.0.0 in containers. */
   HTTP_HOST: z.string().default('127.0.0.1'),
+  /**
+   * How long a consumer group waits for a silent member (a killed process)
+   * before giving its partitions to the others, or to its restarted self (ms).
+   */
+  KAFKA_SESSION_TIMEOUT_MS: positiveInt(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

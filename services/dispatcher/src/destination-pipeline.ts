@@ -30,6 +30,7 @@ export interface DestinationPipelineConfig {
   keyPrefix: string;
   changesTopic: string;
   chunkSize: number;
+  sessionTimeoutMs?: number;
   dedupeTtlSeconds: number;
   concurrency: number;
   /** How often connections are checked for a pending initial sync, ms. */
@@ -134,6 +135,7 @@ export class DestinationPipeline implements Component {
         topics: [config.changesTopic],
         fromBeginning: true,
         chunkSize: config.chunkSize,
+        sessionTimeoutMs: config.sessionTimeoutMs,
         partitionsConsumedConcurrently: 2,
       },
       {

@@ -20,6 +20,7 @@ export interface ResolverConsumerConfig {
   chunkSize: number;
   /** Partitions handled at once by this replica. */
   concurrency: number;
+  sessionTimeoutMs?: number;
   keyPrefix: string;
   resultTtlSeconds: number;
 }
@@ -51,6 +52,7 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       fromBeginning: true,
       chunkSize: config.chunkSize,
       partitionsConsumedConcurrently: config.concurrency,
+      sessionTimeoutMs: config.sessionTimeoutMs,
     },
     {
       kafka: deps.kafka,

@@ -18,8 +18,8 @@ export const configSchema = z.object({
   EVALUATOR_STATE_CACHE_PROFILES: z.coerce.number().int().min(0).default(10_000),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
-  /** Kafka session timeout (ms): how long a dead replica's partitions wait before moving. */
-  EVALUATOR_SESSION_TIMEOUT_MS: positiveInt(30_000),
+  /** This service's own KAFKA_SESSION_TIMEOUT_MS (ms), when it should differ from the fleet's. */
+  EVALUATOR_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -67,7 +67,7 @@ const consumerConfig = {
   fromBeginning: true,
   chunkSize: config.EVALUATOR_CHUNK_SIZE,
   partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY,
-  sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS,
+  sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS ?? config.KAFKA_SESSION_TIMEOUT_MS,
 };
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator`, topics: [topics.eventsResolved.name] },

@@ -83,6 +83,34 @@ async function storeMember(profiles: ProfileStateRepository, ordered: CompiledCo
   await profiles.save([{ profile, wakeAt: nextChangeAt(profile, ordered, T0) }], []);
 }
 
+/** The change_id of pro_x's exit from recent_buyers caused by its window ending at `dueAt`. */
+function expectedExit(profileId: string, ordered: CompiledComputation[], dueAt: number): string {
+  const profile = emptyProfile({ spaceId: 'spa_x', profileId });
+  const change = { computation: ordered[0]!, value: false, previous: true };
+  return toChangeRecord(change, profile, { reason: 'expiry', occurredAt: dueAt, emittedAt: 0, cause: `expiry@${dueAt}` }).change_id;
+}
+
+/**
+ * Ticks the job on the injected clock, `stepMs` apart from now on, until `done()` or the clock passes `until`;
+ * returns the first tick that committed something (its instant and count), or null.
+ */
+async function tickUntil(
+  job: ExpiryJob,
+  clock: () => number,
+  setClock: (t: number) => void,
+  stepMs: number,
+  until: number,
+  done: () => boolean,
+): Promise<{ at: number; profiles: number } | null> {
+  let first: { at: number; profiles: number } | null = null;
+  for (;;) {
+    const n = await job.tick();
+    if (n > 0 && first === null) first = { at: clock(), profiles: n };
+    if (done() || clock() + stepMs > until) return first;
+    setClock(clock() + stepMs);
+  }
+}
+
 describe('ExpiryJob', () => {
   it('a tick killed between producing and saving re-emits the exit under the same change_id (the re-claim comes from the lease)', async () => {
     const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 1 }, { redis });
@@ -106,6 +134,92 @@ describe('ExpiryJob', () => {
     // Saved: nothing more is due, and the profile left.
     now += HOUR;
     expect(await job.tick()).toBe(0);
+    const [stored] = await profiles.load([{ spaceId: 'spa_x', profileId: 'pro_x' }]);
+    expect(stored!.values.aud_recent?.value).toBe(false);
+  });
+
+  // NOTE: the chaos fleet runs with SCHEDULER_LEASE_MS = SCHEDULER_EXPIRY_LOOKAHEAD_MS (5 s): a wake-up
+  // claimed ahead has its lease run out at about its instant, so the job claims it again before committing it.
+  it('a wake-up claimed ahead and claimed again when its lease ends (lease <= lookahead) is committed at its instant', async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 1 }, { redis });
+    const ordered = recentBuyers();
+    await storeMember(profiles, ordered, 'pro_x');
+    const { committer, produced } = crashingCommitter(profiles, 0);
+    const dueAt = T0 + HOUR + 1; // nextChangeAt: the first instant the window no longer holds the order
+    let now = dueAt - 5000;
+    const job = new ExpiryJob(
+      { batchSize: 10, leaseMs: 5000, lookaheadMs: 5000 },
+      { profiles, all: registry(ordered), realtime: registry(ordered), committer, now: () => now },
+    );
+    expect(await job.tick()).toBe(0);
+    expect(job.waiting).toBe(1);
+    // At the instant the lease has run out too: the same tick claims it again, and must still commit it.
+    now = dueAt;
+    const committed = await tickUntil(
+      job,
+      () => now,
+      (t) => (now = t),
+      100,
+      dueAt + 60_000,
+      () => produced.length > 0,
+    );
+    expect(committed).toEqual({ at: dueAt, profiles: 1 });
+    expect(produced).toEqual([expectedExit('pro_x', ordered, dueAt)]);
+    const [stored] = await profiles.load([{ spaceId: 'spa_x', profileId: 'pro_x' }]);
+    expect(stored!.values.aud_recent?.value).toBe(false);
+  });
+
+  it('a replica killed mid-commit of a wake-up it claimed ahead: the next replica commits the exit once its lease ends, under the same change_id', async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('expiry')}:`, wakeShards: 1 }, { redis });
+    const ordered = recentBuyers();
+    await storeMember(profiles, ordered, 'pro_x');
+    const dueAt = T0 + HOUR + 1;
+    const config = { batchSize: 10, leaseMs: 5000, lookaheadMs: 5000 };
+    let now = dueAt - 4000;
+    const first = crashingCommitter(profiles, 1);
+    const killed = new ExpiryJob(config, {
+      profiles,
+      all: registry(ordered),
+      realtime: registry(ordered),
+      committer: first.committer,
+      now: () => now,
+    });
+    expect(await killed.tick()).toBe(0);
+    now = dueAt;
+    await expect(killed.tick()).rejects.toThrow('killed after producing');
+    expect(first.produced).toEqual([expectedExit('pro_x', ordered, dueAt)]);
+
+    // The replica that takes over (the killed one never ticks again).
+    const second = crashingCommitter(profiles, 0);
+    const job = new ExpiryJob(config, {
+      profiles,
+      all: registry(ordered),
+      realtime: registry(ordered),
+      committer: second.committer,
+      now: () => now,
+    });
+    const leaseEnd = dueAt - 4000 + config.lookaheadMs + config.leaseMs;
+    const committed = await tickUntil(
+      job,
+      () => now,
+      (t) => (now = t),
+      100,
+      dueAt + 60_000,
+      () => second.produced.length > 0,
+    );
+    // Re-claimed when the lease ends, ahead of its score: its instant is long past, so committed in that tick (not at the lease's score).
+    expect(committed).toEqual({ at: leaseEnd - config.lookaheadMs, profiles: 1 });
+    expect(second.produced).toEqual(first.produced);
+    // Saved: nothing is claimed again.
+    await tickUntil(
+      job,
+      () => now,
+      (t) => (now = t),
+      1000,
+      now + 3 * config.leaseMs,
+      () => false,
+    );
+    expect(second.produced).toHaveLength(1);
     const [stored] = await profiles.load([{ spaceId: 'spa_x', profileId: 'pro_x' }]);
     expect(stored!.values.aud_recent?.value).toBe(false);
   });

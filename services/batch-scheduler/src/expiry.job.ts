@@ -23,6 +23,16 @@
 // the future, so after a killed tick the re-claim's score is the lease, and a
 // cause taken from it gave the same exit a second change_id. The stored state
 // is unchanged until the save, so a re-run computes the same instant.
+//
+// TRICKY: the same instant, not the claimed score, is when a profile is
+// evaluated and committed. A re-claimed lease's score lies up to
+// lookahead + lease past the instant; and a lease that ends before its commit
+// (lease <= lookahead, or a commit held up) has the job claim its own
+// wake-up again. Evaluated at that score, the exit came a lease late after a
+// kill, and a wake-up re-claimed every lease never reached its commit: the
+// exit was lost until another writer saved the profile. So a claim is
+// evaluated at the earlier of its score and the stored state's instant, and a
+// wake-up claimed again while it waits here keeps the earlier instant.
 import { needsHistory, nextChangeAt, reevaluate, type CompiledComputation } from '@engage/engine';
 import type {
   ChangeCommitter,
@@ -36,7 +46,7 @@ import type {
 /** A claimed wake-up, evaluated at its due instant and waiting for it. */
 interface Prepared {
   due: DueProfile;
-  /** The instant the profile was evaluated at (its claimed score, or the claim time for one already past). */
+  /** The instant the profile was evaluated at (see the header; the claim time for one already past). */
   evalAt: number;
   profile: StoredProfile;
   token: string | null;
@@ -96,22 +106,32 @@ export class ExpiryJob {
       await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, this.deps.all.forSpace(p.spaceId).ordered)));
       loaded.forEach((profile, i) => {
         const d = due[i]!;
-        // Evaluated at its instant; one already past (late, or a lease re-claimed after a crash) at the claim time.
-        const evalAt = Math.max(d.dueAt, now);
-        const pending = this.evaluate(profile, d, evalAt);
-        this.prepared.set(`${d.spaceId}|${d.profileId}`, { due: d, evalAt, profile, token: tokens[i] ?? null, pending });
+        const key = `${d.spaceId}|${d.profileId}`;
+        const occurredAt = this.instantOf(profile, d);
+        // Evaluated at its instant (see the header), never later than a claim of it already waiting here;
+        // one already past (late, or a lease re-claimed after a crash) at the claim time.
+        const evalAt = Math.max(now, Math.min(d.dueAt, occurredAt, this.prepared.get(key)?.evalAt ?? Infinity));
+        const pending = this.evaluate(profile, occurredAt, evalAt);
+        this.prepared.set(key, { due: d, evalAt, profile, token: tokens[i] ?? null, pending });
       });
       if (due.length < limit) return;
     }
   }
 
-  /** The expiry changes of one profile at instant `at` (the profile is brought to that instant in place). */
-  private evaluate(profile: StoredProfile, due: DueProfile, at: number): PendingChange[] {
-    const { ordered, byId } = this.deps.all.forSpace(profile.spaceId);
+  /**
+   * The instant the profile's value was due to change, from its stored state
+   * (see the header on change ids); the claimed score when the state knows none.
+   * Call it before the evaluation moves the states on.
+   */
+  private instantOf(profile: StoredProfile, due: DueProfile): number {
     const realtime = this.deps.realtime.forSpace(profile.spaceId).ordered;
     const h = profile.incremental?.h;
-    // Before the evaluation moves the states on (see the header on change ids).
-    const occurredAt = (h !== undefined ? nextChangeAt(profile, realtime, h) : null) ?? due.dueAt;
+    return (h !== undefined ? nextChangeAt(profile, realtime, h) : null) ?? due.dueAt;
+  }
+
+  /** The expiry changes of one profile at instant `at` (the profile is brought to that instant in place), caused at `occurredAt`. */
+  private evaluate(profile: StoredProfile, occurredAt: number, at: number): PendingChange[] {
+    const { ordered, byId } = this.deps.all.forSpace(profile.spaceId);
     // Batch computations change only on their schedule.
     const expires = (c: CompiledComputation) => c.deps.timeDependent && byId.get(c.id)?.config.options.computeMode !== 'batch';
     return reevaluate(profile, ordered, expires, at).map((change) => ({
@@ -154,7 +174,7 @@ export class ExpiryJob {
         const { profiles: fresh } = await this.deps.profiles.loadWithTokens(stale.map((p) => p.due));
         await this.deps.profiles.loadHistory(fresh.filter((p) => needsHistory(p, this.deps.all.forSpace(p.spaceId).ordered)));
         fresh.forEach((profile, i) => {
-          pending.push(...this.evaluate(profile, stale[i]!.due, now));
+          pending.push(...this.evaluate(profile, this.instantOf(profile, stale[i]!.due), now));
           touched.push(profile);
         });
       }

@@ -13,6 +13,12 @@ import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCod
 import { changeTraitsJson, toChangeRecord, type ChangeIdentity } from './change-records';
 import type { MembershipUpdate, ProfileRef, ProfileStateRepository, StoredProfile } from './profile-state.repository';
 
+/**
+ * Kafka header of a change record: the profile's changeSeq after the commit
+ * that made it. A state read with changeSeq >= it already holds the change.
+ */
+export const CHANGE_SEQ_HEADER = 'engage-change-seq';
+
 /** Bytes of change records per produce request (well under the broker's 1 MB message.max.bytes). */
 const MAX_SEND_BYTES = 512 * 1024;
 
@@ -50,6 +56,9 @@ export class ChangeCommitter {
       if (json === undefined) traitsJson.set(p, (json = changeTraitsJson(p.traits)));
       return json;
     };
+    // One step per commit and profile, persisted with the state below (a redelivered input, from the old state, steps the same way).
+    const seqs = new Map<StoredProfile, string>();
+    for (const p of pending) if (!seqs.has(p.profile)) seqs.set(p.profile, String((p.profile.changeSeq = (p.profile.changeSeq ?? 0) + 1)));
     const records = pending.map((p) =>
       toChangeRecord(p.change, p.profile, {
         reason: p.reason,
@@ -62,7 +71,11 @@ export class ChangeCommitter {
     );
     if (records.length > 0) {
       const subject = valueSubject(this.config.changesTopic);
-      const messages = records.map((r) => ({ key: r.profile_id, value: this.deps.codec.encodeSync(subject, r) }));
+      const messages = records.map((r, i) => ({
+        key: r.profile_id,
+        value: this.deps.codec.encodeSync(subject, r),
+        headers: { [CHANGE_SEQ_HEADER]: seqs.get(pending[i]!.profile)! },
+      }));
       // NOTE: one produce request per ~MAX_SEND_BYTES: a chunk can make
       // thousands of changes, and a record batch over the broker's
       // message.max.bytes (1 MB by default) is refused. Sequential sends keep

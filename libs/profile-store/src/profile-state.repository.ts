@@ -56,6 +56,12 @@ export interface StoredProfile extends ProfileState, ProfileIdentifiers {
   accounts?: string[];
   /** Account profiles only: the linked users' profile ids. */
   users?: string[];
+  /**
+   * How many commits emitted changes for this profile (ChangeCommitter): each
+   * change record carries it (header CHANGE_SEQ_HEADER), so a reader of this
+   * state (a connection's initial sync) knows which records it already reflects.
+   */
+  changeSeq?: number;
 }
 
 /** Folds one event into the profile's metadata (events may arrive out of order). */

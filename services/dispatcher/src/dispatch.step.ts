@@ -18,7 +18,7 @@ import {
 } from '@engage/delivery';
 import { dlq, ok, type ChunkContext, type ConsumedMessage, type IHeaders, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
-import type { ProfileStateRepository } from '@engage/profile-store';
+import { CHANGE_SEQ_HEADER, type ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
@@ -54,8 +54,18 @@ export interface DispatchOptions {
    * sync) or they need no claim (a re-sync on a new external id).
    */
   handover: 'live' | 'none';
+  /** Live records: the profile's changeSeq each was made at (CHANGE_SEQ_HEADER), when it carries one. */
+  seqOf?: (index: number) => number | undefined;
   /** The original record of change `index`, dead-lettered if its retries run out. */
   letterOf: (index: number) => StoredLetter;
+}
+
+/** The profile's changeSeq a change record was made at (absent on records from before it existed). */
+function changeSeqOf(m: ConsumedMessage<unknown>): number | undefined {
+  const raw = m.headers?.[CHANGE_SEQ_HEADER];
+  const text = Buffer.isBuffer(raw) ? raw.toString() : typeof raw === 'string' ? raw : undefined;
+  const seq = text === undefined ? NaN : Number(text);
+  return Number.isSafeInteger(seq) ? seq : undefined;
 }
 
 /** A value as the live path and the initial sync compare it (lists are JSON text already). */
@@ -224,6 +234,7 @@ export class DispatchStep {
     const failures = await this.dispatch(changes, {
       keepAlive: ctx.heartbeat,
       handover: 'live',
+      seqOf: (i) => changeSeqOf(messages[i]!),
       letterOf: (i) => letterOfRecord(messages[i]!, 'deliver'),
     });
     return changes.map((change, i) => {
@@ -253,7 +264,7 @@ export class DispatchStep {
     );
     const planned = this.plan(changes, onlyConnectionId, await this.accountUsers(changes));
     const failures = planned.failures;
-    const calls = options.handover === 'live' ? await this.claimLive(changes, planned.calls) : planned.calls;
+    const calls = options.handover === 'live' ? await this.claimLive(changes, planned.calls, options.seqOf) : planned.calls;
 
     // Calls already delivered before a crash or redelivery are not sent again.
     const sent = await this.deps.sent.delivered(calls.map((c) => ({ destinationId: c.destination.id, messageId: c.messageId })));
@@ -331,7 +342,7 @@ export class DispatchStep {
    * finished: claimed per (change, connection) first (Handover), and dropped
    * when the sync (or an earlier record) already sent that state.
    */
-  private async claimLive(changes: ComputationChange[], calls: PlannedCall[]): Promise<PlannedCall[]> {
+  private async claimLive(changes: ComputationChange[], calls: PlannedCall[], seqOf: DispatchOptions['seqOf']): Promise<PlannedCall[]> {
     const unknown = [...new Set(calls.map((c) => c.connectionId))].filter((id) => !this.settledConnections.has(id));
     if (unknown.length === 0) return calls;
     const [synced, active] = await Promise.all([
@@ -356,6 +367,7 @@ export class DispatchStep {
           id: change.change_id,
           valueText: liveValueText(change.value),
           at: change.emitted_at,
+          seq: seqOf?.(index),
         };
       }),
     );

@@ -41,6 +41,17 @@ it('grants the same claim again with its first timestamp (a restarted sync, a re
   expect(await handover.claim('live', [claim({ profileId: 'p-2', id: 'chg', at: 5 })])).toEqual([5]);
 });
 
+it("a live record the sync's read already held is not sent after the sync's newer value (its changeSeq at most the read's)", async () => {
+  // The sync read p-1 at changeSeq 3 (member); records 2 (exit) and 3 (re-entry) are still behind it in the topic.
+  expect(await handover.claim('sync', [claim({ id: 'sync_p1', at: 100, seq: 3 })])).toEqual([100]);
+  expect(await handover.claim('live', [claim({ id: 'chg_2', valueText: 'false', at: 90, seq: 2 })])).toEqual([null]);
+  expect(await handover.claim('live', [claim({ id: 'chg_3', valueText: 'true', at: 95, seq: 3 })])).toEqual([null]);
+  // Made after the read: sent.
+  expect(await handover.claim('live', [claim({ id: 'chg_4', valueText: 'false', at: 200, seq: 4 })])).toEqual([200]);
+  // A record without a changeSeq (made before it existed) follows the value rule alone.
+  expect(await handover.claim('live', [claim({ profileId: 'p-2', id: 'chg_x', valueText: 'false', at: 5 })])).toEqual([5]);
+});
+
 it('a correction is always granted; claims of one connection never affect another', async () => {
   await handover.claim('live', [claim({ id: 'chg_exit', valueText: 'false', at: 200 })]);
   expect(await handover.claim('correct', [claim({ id: 'fix', valueText: 'false', at: 300 })])).toEqual([300]);

@@ -8,13 +8,17 @@
 //   nobody has claimed. Once the live path has claimed a profile it carries
 //   that profile's latest value: every later change comes through it too.
 // - 'live' (a change record): unless the same value is already claimed under
-//   another id (the sync, or an earlier record, already sent that state).
+//   another id (the sync, or an earlier record, already sent that state), or
+//   the sync read a state that already held this record (its changeSeq at
+//   least the record's: the sync sent a newer value, and this older one would
+//   take the destination back).
 // - 'correct' (the sync correcting a value that changed while it sent): always.
 // A claim by the same id is granted again (a redelivered chunk, a sync that
 // restarts), with the timestamp first recorded, so the call keeps its body.
 //
 // The owner of this keyspace (the hash tag keeps a connection on one slot):
 //   <prefix>dispatch:handover:{<connectionId>}  HASH profileId -> "<claim id>|<timestamp ms>|<value text>"
+//                                                     and "s:<profileId>" -> the changeSeq of the state the sync (or its correction) sent
 // Created by the first claim (expires after CLAIM_TTL_MS if the sync never
 // runs); kept for a grace period after the sync finishes, so live records
 // still in the topic then are checked against what the sync sent.
@@ -31,6 +35,8 @@ export interface Claim {
   valueText: string;
   /** The timestamp the call would carry if granted now (ms). */
   at: number;
+  /** The profile's changeSeq: of the state read (sync, correct), of the record (live); absent when unknown. */
+  seq?: number;
 }
 
 const CLAIM_LUA = `
@@ -41,6 +47,14 @@ if cur then
   if string.sub(cur, 1, a - 1) == ARGV[3] then return string.sub(cur, a + 1, b - 1) end
   if ARGV[1] == 'sync' then return false end
   if ARGV[1] == 'live' and string.sub(cur, b + 1) == ARGV[4] then return false end
+end
+if ARGV[7] ~= '' then
+  if ARGV[1] == 'live' then
+    local read = redis.call('HGET', KEYS[1], 's:' .. ARGV[2])
+    if read and tonumber(ARGV[7]) <= tonumber(read) then return false end
+  else
+    redis.call('HSET', KEYS[1], 's:' .. ARGV[2], ARGV[7])
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. '|' .. ARGV[5] .. '|' .. ARGV[4])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
@@ -59,6 +73,7 @@ type HandoverClient = {
     valueText: string,
     at: number,
     ttlMs: number,
+    seq: string,
   ): Promise<string | null>;
 };
 
@@ -77,7 +92,18 @@ export class Handover {
     const client = this.deps.redis as unknown as HandoverClient;
     // One script call per claim, pipelined by ioredis (auto-pipelining).
     const replies = await Promise.all(
-      claims.map((c) => client.handoverClaim(this.key(c.connectionId), mode, c.profileId, c.id, c.valueText, c.at, CLAIM_TTL_MS)),
+      claims.map((c) =>
+        client.handoverClaim(
+          this.key(c.connectionId),
+          mode,
+          c.profileId,
+          c.id,
+          c.valueText,
+          c.at,
+          CLAIM_TTL_MS,
+          c.seq === undefined ? '' : String(c.seq),
+        ),
+      ),
     );
     return replies.map((r) => (r === null ? null : Number(r)));
   }

@@ -26,9 +26,10 @@ async function setup(respond?: ConstructorParameters<typeof Receiver>[0]): Promi
 }
 
 /** What the evaluator stores before it emits the entries: the members' documents and the membership set. */
-async function storeMembers(fx: Fixture, profileIds: string[], member = true) {
+async function storeMembers(fx: Fixture, profileIds: string[], member = true, changeSeq?: number) {
   const docs: StoredProfile[] = profileIds.map((profileId) => ({
     ...emptyProfile({ spaceId: SPACE, profileId }),
+    changeSeq,
     userId: `u-${profileId}`,
     externalIds: [{ type: 'user_id', id: `u-${profileId}` }],
     values: { [AUDIENCE.id]: { value: member, version: 1 } },
@@ -95,5 +96,22 @@ it('the sync leaves a profile the live path claimed to it, even when the sync re
   expect(delivered(hook)).toEqual([
     ['u-p-x', true],
     ['u-p-x', false],
+  ]);
+});
+
+it("a profile's records still behind the sync in the topic are not sent after the newer value the sync read (the value never goes back)", async () => {
+  const { fx, hook } = await setup();
+  // The evaluator made entry (changeSeq 1), exit (2), re-entry (3) and saved "member at 3" before the dispatcher read any of them.
+  await storeMembers(fx, ['p-new'], true, 3);
+  await fx.resync.syncNewConnections();
+  expect(delivered(hook)).toEqual([['u-p-new', true]]);
+  const records = [true, false, true].map((value, i) => fx.consumed(audienceChange('p-new', value), i, i + 1));
+  expect(await fx.step.handle(records, ctx)).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+  expect(delivered(hook)).toEqual([['u-p-new', true]]);
+  // The next transition is newer than the read: sent.
+  await fx.step.handle([fx.consumed(audienceChange('p-new', false), 3, 4)], ctx);
+  expect(delivered(hook)).toEqual([
+    ['u-p-new', true],
+    ['u-p-new', false],
   ]);
 });

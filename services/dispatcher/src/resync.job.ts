@@ -148,6 +148,8 @@ export class ResyncJob {
           id: c.id,
           valueText: c.valueText,
           at: this.now(),
+          // Live records this state already holds are older than what we send: they are not sent after it.
+          seq: c.profile.changeSeq,
         })),
       );
       const changes = candidates.flatMap((c, i) =>
@@ -180,6 +182,7 @@ export class ResyncJob {
       sentChanges.map((c) => c.profile_id),
     );
     const corrections: ComputationChange[] = [];
+    const seqs: Array<number | undefined> = [];
     after.forEach((profile, i) => {
       const sentChange = sentChanges[i]!;
       const now = currentValueOf(profile, connection);
@@ -189,17 +192,19 @@ export class ResyncJob {
       if (nowText === liveValueText(sentChange.value) || owners[i] === sentChange.change_id) return;
       const id = syncChangeId('sync_fix', connection.id, profile.profileId, nowText);
       corrections.push(valueChange(profile, connection, key, id, profile.externalIds, nowValue, now === null ? true : null, this.now()));
+      seqs.push(profile.changeSeq);
     });
     if (corrections.length === 0) return 0;
     this.deps.log.info({ connectionId: connection.id, corrections: corrections.length }, 'initial_sync_corrected');
     const granted = await this.deps.handover.claim(
       'correct',
-      corrections.map((c) => ({
+      corrections.map((c, i) => ({
         connectionId: connection.id,
         profileId: c.profile_id,
         id: c.change_id,
         valueText: liveValueText(c.value),
         at: c.emitted_at,
+        seq: seqs[i],
       })),
     );
     // A correction restarted after a crash keeps the timestamp it was first sent with.

@@ -5,7 +5,7 @@
 import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/config-store';
 import type { ConsumedMessage, DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
-import { ProfileStateRepository } from '@engage/profile-store';
+import { CHANGE_SEQ_HEADER, ProfileStateRepository } from '@engage/profile-store';
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import { uniqueName } from '@engage/testing';
@@ -35,8 +35,8 @@ export interface Fixture {
   letters: DeadLetter[];
   /** Runs the retry loop until nothing more is due at the current time. */
   drain(): Promise<number>;
-  /** A consumed record of `change`, as the changes consumer hands it to the step. */
-  consumed(change: ComputationChange, offset: number): ConsumedMessage<ComputationChange>;
+  /** A consumed record of `change`, as the changes consumer hands it to the step (with the profile's changeSeq header when given). */
+  consumed(change: ComputationChange, offset: number, changeSeq?: number): ConsumedMessage<ComputationChange>;
 }
 
 export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWindowMs?: number }): Fixture {
@@ -117,13 +117,13 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
       for (let n = await loop.run(); n > 0; n = await loop.run()) total += n;
       return total;
     },
-    consumed: (change, offset) => ({
+    consumed: (change, offset, changeSeq) => ({
       topic: 'changes',
       partition: 0,
       offset: String(offset),
       key: change.profile_id,
       timestamp: clock.now,
-      headers: {},
+      headers: changeSeq === undefined ? {} : { [CHANGE_SEQ_HEADER]: Buffer.from(String(changeSeq)) },
       value: change,
       raw: { key: Buffer.from(change.profile_id), value: Buffer.from(JSON.stringify(change)), headers: {} } as never,
     }),

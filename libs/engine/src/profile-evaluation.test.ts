@@ -87,6 +87,17 @@ describe('profile evaluation', () => {
     expect(nextChangeAt(state, computations, T0 + 5 * DAY)).toBe(T0 + 35 * DAY + 1);
   });
 
+  it('a window that closed with no expiry run (the scheduler was down) is due at once, even after an unrelated event', () => {
+    const state: ProfileState = { events: [], traits: {}, values: {} };
+    applyEvent(state, order('m1', T0, 10), computations, { maxEvents: 100, now: T0 });
+    expect(state.values.aud_b?.value).toBe(true);
+    // 40 days on, an event no computation reads: buyers still says true although its window closed on day 30.
+    const viewed = { ...order('v1', T0 + 40 * DAY, 0), event: 'Product Viewed' };
+    expect(applyEvent(state, viewed, computations, { maxEvents: 100, now: T0 + 40 * DAY })).toEqual([]);
+    expect(state.values.aud_b?.value).toBe(true);
+    expect(nextChangeAt(state, computations, T0 + 40 * DAY)).toBe(T0 + 40 * DAY);
+  });
+
   it('an old event enters and is already expired when its window has passed', () => {
     const state: ProfileState = { events: [], traits: {}, values: {} };
     const now = T0 + 40 * DAY;

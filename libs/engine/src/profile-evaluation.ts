@@ -336,8 +336,17 @@ export function nextChangeAt(state: ProfileState, ordered: CompiledComputation[]
   const computed: Record<string, Value> = {};
   if (read.size) for (const c of ordered) if (read.has(c.key)) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
   let best: number | null = null;
+  const T = Math.max(now, inc.h);
   for (const c of timed) {
-    const t = evaluatorOf(c).nextChangeAt(inc.c[c.id]!.s, { traits: state.traits, computed }, Math.max(now, inc.h));
+    const ctx = { traits: state.traits, computed };
+    // TRICKY: a value that changed with time but was never emitted (the
+    // expiry did not run at its instant: the scheduler was down, and an
+    // unrelated event saved the profile since) is due now; looking only
+    // forward from T would find no change left and drop the wake-up for good.
+    const stored = state.values[c.id];
+    if (stored && stored.version === c.definitionVersion && !sameValue(evaluatorOf(c).valueAt(inc.c[c.id]!.s, ctx, T), stored.value))
+      return T;
+    const t = evaluatorOf(c).nextChangeAt(inc.c[c.id]!.s, ctx, T);
     if (t !== null && (best === null || t < best)) best = t;
   }
   return best;

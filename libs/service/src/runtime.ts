@@ -1,5 +1,5 @@
 // The wiring every service shares: logger, metrics registry, Kafka client,
-// idempotent producer, schema codec, Redis, topics and the ops endpoints.
+// producer (acks=all), schema codec, Redis, topics and the ops endpoints.
 // main.ts builds one Runtime from its parsed config, adds its own components
 // and calls `service.run()`. Nothing here reads process.env.
 import type { Kafka, Producer } from 'kafkajs';

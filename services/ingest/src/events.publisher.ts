@@ -3,7 +3,7 @@
 // Every request hands its validated events to `publish()` and waits. Requests
 // arriving together (same event-loop turn, or while a flush is running) form
 // one flush: one Redis pipeline to claim their messageIds, one producer send
-// (acks from all in-sync replicas, idempotent producer), then every request of
+// (acks from all in-sync replicas; see libs/kafka producer.ts), then every request of
 // the flush is answered. That is what makes a 200 mean "durably in Kafka" and
 // still lets the ingest run at batch throughput for single calls (group commit).
 //

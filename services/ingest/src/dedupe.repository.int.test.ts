@@ -49,11 +49,16 @@ it('confirms a flush with one write per source, however many events it won', asy
   expect(await keysUnder('ingest:flush:*')).toEqual(flushKeys);
 });
 
-it('a released flush frees its messageIds at once; the next claim takes them over and can be confirmed', async () => {
+it("a released flush frees its messageIds at once; the next claim takes them over, with the failed write's receive time, and can be confirmed", async () => {
   const failed = await dedupe.claim([key('r1'), key('r2')]);
-  await dedupe.release(failed);
-  const retry = await dedupe.claim([key('r1'), key('r2')]);
-  expect(retry.results).toEqual(['new', 'new']);
+  // Its send failed (it may still have landed): the retry must be the same event, received at the same time.
+  await dedupe.release(failed, [
+    { ...key('r1'), receivedAt: 1111 },
+    { ...key('r2'), receivedAt: 2222 },
+  ]);
+  const retry = await dedupe.claim([key('r1'), key('r2'), key('r3')]);
+  expect(retry.results).toEqual(['new', 'new', 'new']);
+  expect(retry.receivedAt).toEqual([1111, 2222, undefined]);
   expect(await redis.get(`${prefix}ingest:dedupe:{src_1}:r1`)).toBe(retry.token);
   await dedupe.confirm(retry);
   expect((await dedupe.claim([key('r1')])).results).toEqual(['duplicate']);

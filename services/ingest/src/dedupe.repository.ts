@@ -8,7 +8,7 @@
 // own, one key per source per flush:
 //   claim:   SET event-key <token> EX <ttl> NX GET, and SET flush-key "p" PX <pendingTtl>
 //   confirm: SET flush-key "d" EX <ttl>     (after the broker acked)
-//   release: DEL flush-key                  (the send failed)
+//   release: each won event key -> "r:<received_at>", DEL flush-key   (the send failed)
 // An event key whose flush is "d" is a duplicate (accepted, dropped); "p" is in
 // flight elsewhere (another request, another replica): the publisher repeats the
 // claim every poll interval until it is "d" (a duplicate), or gone (that send
@@ -19,6 +19,13 @@
 // per flush instead of one per event, half the ingest's Redis work at batch rates.
 // The flush key is confirmed after its events' keys were written, with the same
 // TTL, so it outlives every key that names it.
+// TRICKY: a failed send may still have written its records (a request that
+// timed out after the broker took it). The retry of such an event must then
+// be the same event downstream, whose id (eventKey: source, messageId,
+// received_at) includes the receive time: so a released key keeps the
+// receive time of the failed write ("r:<ms>"), and the claim that takes it
+// over hands it back for the retry's record (the resolver and evaluator then
+// drop whichever copy comes second).
 // Keys written by the earlier layout hold "p" or "d" themselves; both are still understood.
 // https://redis.io/docs/latest/commands/set/
 import { randomBytes } from 'node:crypto';
@@ -39,7 +46,17 @@ export interface Claim {
   token: string;
   /** Sources in which this claim won at least one key. */
   sources: string[];
+  /** Per key: the receive time of an earlier write that failed (it may have landed), for the retry to reuse. */
+  receivedAt: Array<number | undefined>;
 }
+
+/** Marks each key this flush still holds as a failed write received at that time (KEYS: event keys; ARGV: token, then the times). */
+const RELEASE_LUA = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('SET', KEYS[i], 'r:' .. ARGV[i + 1], 'KEEPTTL') end
+end
+return 0
+`;
 
 // One script call per source per flush instead of one command per event: the
 // per-command protocol work in Redis was the ingest's largest cost at batch
@@ -47,7 +64,7 @@ export interface Claim {
 // Cluster slot (the flush keys a call reads are under the same tag).
 // KEYS[1] this flush's key, then the events' keys; ARGV token, event TTL (s),
 // pending TTL (ms), the flush-key prefix (to find the flush a key names).
-// Replies: 0 new, 1 duplicate, 2 in flight.
+// Replies: 0 new, 1 duplicate, 2 in flight, "r:<ms>" new after a failed write received at <ms>.
 const CLAIM_LUA = `
 local token, ttl, flushPrefix = ARGV[1], ARGV[2], ARGV[4]
 local out, won = {}, false
@@ -55,8 +72,13 @@ for i = 2, #KEYS do
   local key = KEYS[i]
   local prev = redis.call('SET', key, token, 'EX', ttl, 'NX', 'GET')
   local state = prev
-  if prev and prev ~= 'd' and prev ~= 'p' then state = redis.call('GET', flushPrefix .. prev) end
+  if prev and string.sub(prev, 1, 2) == 'r:' then state = 'r'
+  elseif prev and prev ~= 'd' and prev ~= 'p' then state = redis.call('GET', flushPrefix .. prev) end
   if not prev then out[i - 1] = 0; won = true
+  elseif state == 'r' then
+    -- A failed write's key: taken over, and its receive time goes to the retry.
+    redis.call('SET', key, token, 'EX', ttl)
+    out[i - 1] = prev; won = true
   -- The same key twice in one claim: a duplicate of the first.
   elseif state == 'd' or prev == token then out[i - 1] = 1
   elseif state == 'p' then out[i - 1] = 2
@@ -101,6 +123,7 @@ export class DedupeRepository {
   async claim(keys: DedupeKey[]): Promise<Claim> {
     const token = `${PROCESS_TOKEN}${(++flushes).toString(36)}`;
     const results: ClaimResult[] = new Array(keys.length);
+    const receivedAt: Array<number | undefined> = new Array(keys.length);
     const sources: string[] = [];
     const { ttlSeconds, pendingTtlMs } = this.config;
     await Promise.all(
@@ -116,12 +139,16 @@ export class DedupeRepository {
           ttlSeconds,
           pendingTtlMs,
           flushPrefix,
-        )) as number[];
-        indexes.forEach((keyIndex, j) => (results[keyIndex] = RESULTS[codes[j]!]!));
-        if (codes.includes(0)) sources.push(sourceId);
+        )) as Array<number | string>;
+        indexes.forEach((keyIndex, j) => {
+          const code = codes[j]!;
+          if (typeof code === 'string') receivedAt[keyIndex] = Number(code.slice(2));
+          results[keyIndex] = typeof code === 'string' ? 'new' : RESULTS[code]!;
+        });
+        if (codes.some((c) => c === 0 || typeof c === 'string')) sources.push(sourceId);
       }),
     );
-    return { results, token, sources };
+    return { results, token, sources, receivedAt };
   }
 
   /** Its events are in Kafka: every key it won now answers "duplicate". One write per source. */
@@ -129,10 +156,25 @@ export class DedupeRepository {
     await Promise.all(claim.sources.map((s) => this.deps.redis.set(this.flushPrefix(s) + claim.token, 'd', 'EX', this.config.ttlSeconds)));
   }
 
-  /** Its send failed: every key it won may be claimed again at once. */
-  async release(claim: Claim): Promise<void> {
+  /**
+   * Its send failed: every key it won may be claimed again at once, and the
+   * claim that takes one over gets its receive time (`won`: the keys this
+   * flush wrote, with the received_at their records carried).
+   */
+  async release(claim: Claim, won: Array<DedupeKey & { receivedAt: number }>): Promise<void> {
     if (claim.sources.length === 0) return;
-    await Promise.all(claim.sources.map((s) => this.deps.redis.del(this.flushPrefix(s) + claim.token)));
+    await Promise.all([
+      ...this.bySource(won).map((indexes) =>
+        this.deps.redis.eval(
+          RELEASE_LUA,
+          indexes.length,
+          ...indexes.map((i) => this.key(won[i]!)),
+          claim.token,
+          ...indexes.map((i) => String(won[i]!.receivedAt)),
+        ),
+      ),
+      ...claim.sources.map((s) => this.deps.redis.del(this.flushPrefix(s) + claim.token)),
+    ]);
   }
 
   private bySource(keys: DedupeKey[]): Array<number[]> {

@@ -128,7 +128,7 @@ it('coalesces concurrent requests into few sends, dedupes, and reports messageId
   await Promise.all([consumer.disconnect(), producer.disconnect()]);
 });
 
-it('fails the requests of a failed send with a retriable error and releases their claims', async () => {
+it("fails the requests of a failed send with a retriable error and releases their claims; the retry is written as the same event (the failed write's receive time)", async () => {
   const prefix = `${uniqueName('pubfail')}.`;
   const topics = topicRegistry(prefix);
   // A topic that does not exist: the broker refuses the send (no auto-creation).
@@ -148,12 +148,26 @@ it('fails the requests of a failed send with a retriable error and releases thei
   );
   await publisher.start();
 
-  await expect(publisher.publish([event('lost-1')])).rejects.toBeInstanceOf(PublishError);
-  // Released: a retry is new again, not "in flight" for the next 30 s.
-  await waitFor(async () => (await dedupe.claim([{ sourceId: 'src_1', messageId: 'lost-1' }])).results[0] === 'new', {
-    timeoutMs: 5000,
-    description: 'claim released',
+  const first = event('lost-1');
+  await expect(publisher.publish([first])).rejects.toBeInstanceOf(PublishError);
+  // The client retries later (a later receive time). Released: the retry is new again, not "in
+  // flight" for the next 30 s; and as a failed send may have landed (a timeout after the broker
+  // wrote it), the retry carries the first attempt's receive time: the same event id downstream.
+  await ensureTopics(kafka, [topics.eventsRaw]);
+  const retry = event('lost-1');
+  retry.record.received_at = first.record.received_at + 5_000;
+  await waitFor(async () => (await publisher.publish([retry]).catch(() => null))?.accepted === 1, {
+    timeoutMs: 10_000,
+    description: 'the retry written',
   });
+  const written: RawEvent[] = [];
+  const consumer = kafka.consumer({ groupId: uniqueName('pubfail-reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: missing, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void written.push(await codec.decode<RawEvent>(message.value)) });
+  await waitFor(() => written.length >= 1, { timeoutMs: 20_000, description: 'the retry read back' });
+  await consumer.disconnect();
+  expect(written.map((r) => [r.message_id, r.received_at])).toEqual([['lost-1', first.record.received_at]]);
   await producer.disconnect();
 });
 
@@ -247,7 +261,10 @@ it('a duplicate of a messageId still being written elsewhere waits: dropped once
 
   // The other copies of held-0..9 were written (confirmed); those of held-10..19 failed (released).
   await other.confirm(writtenThere);
-  await other.release(failedThere);
+  await other.release(
+    failedThere,
+    keys.slice(10).map((k) => ({ ...k, receivedAt: 1_000 })),
+  );
   await waitFor(() => waiting.every((w) => w.settled) && batch.settled, { timeoutMs: 10000, description: 'all answered' });
   expect(waiting.map((w) => w.value)).toEqual([
     ...Array(10).fill({ accepted: 0, duplicates: 1, inFlight: 0 }),

@@ -2,7 +2,7 @@ import { createKafka, createProducer, ensureTopics, topicRegistry } from '@engag
 import { silentLogger } from '@engage/logging';
 import { SchemaCodec, valueSubject } from '@engage/schemas';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
-import { ConfigStore, ConfigWriter, type SourceConfig } from './index';
+import { ConfigStore, ConfigWriter, MASK, type DestinationConfig, type SourceConfig } from './index';
 
 it('materialises engage.config in every reader, old records at start and new ones within a second', async () => {
   const infra = testInfrastructure();
@@ -47,4 +47,39 @@ it('materialises engage.config in every reader, old records at start and new one
   expect(reader.getStored('source', 'src_a')?.deleted).toBe(true);
 
   await Promise.all([reader.stop(), writerStore.stop(), producer.disconnect()]);
+});
+
+it("holds destination secrets only where asked ('keep': dispatchers, the control plane); every other reader sees them masked", async () => {
+  const infra = testInfrastructure();
+  const log = silentLogger();
+  const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'config-store-test' }, { log });
+  const topic = topicRegistry(`${uniqueName('cfg')}.`).config;
+  await ensureTopics(kafka, [topic]);
+  const codec = new SchemaCodec({ url: infra.schemaRegistryUrl });
+  await codec.register(valueSubject(topic.name), 'ConfigRecord');
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const writerStore = new ConfigStore({ topic: topic.name, groupPrefix: 'w', destinationSecrets: 'keep' }, { kafka, codec, log });
+  await writerStore.start();
+  const writer = new ConfigWriter({ topic: topic.name }, { producer, codec, store: writerStore });
+  const hook = {
+    id: 'dst_1',
+    spaceId: 'spa_1',
+    name: 'Hook',
+    type: 'webhook',
+    enabled: true,
+    settings: { url: 'https://hooks.example/x', headers: { Authorization: 'Bearer s3cret' }, apiKey: 'k-1' },
+  } as unknown as DestinationConfig;
+  await writer.write('destination', 'dst_1', 'spa_1', hook);
+
+  const dispatcherView = new ConfigStore({ topic: topic.name, groupPrefix: 'd', destinationSecrets: 'keep' }, { kafka, codec, log });
+  const evaluatorView = new ConfigStore({ topic: topic.name, groupPrefix: 'e' }, { kafka, codec, log });
+  await Promise.all([dispatcherView.start(), evaluatorView.start()]);
+  expect(dispatcherView.get('destination', 'dst_1')!.settings).toEqual(hook.settings);
+  expect(evaluatorView.get('destination', 'dst_1')!.settings).toEqual({
+    url: 'https://hooks.example/x',
+    headers: { Authorization: MASK },
+    apiKey: MASK,
+  });
+  await Promise.all([dispatcherView.stop(), evaluatorView.stop(), writerStore.stop(), producer.disconnect()]);
 });

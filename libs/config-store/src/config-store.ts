@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { ConfigKind, ConfigRecord, SchemaCodec } from '@engage/schemas';
-import type { ConfigObjects, SourceConfig, StoredObject } from './model';
+import { maskSettings } from './destination-secrets';
+import type { ConfigObjects, DestinationConfig, SourceConfig, StoredObject } from './model';
 
 export type ConfigListener = (object: StoredObject, previous: StoredObject | undefined) => void;
 
@@ -33,7 +34,16 @@ export class ConfigStore {
   private retryDelayMs = RETRY_FIRST_MS;
 
   constructor(
-    private readonly config: { topic: string; groupPrefix: string },
+    private readonly config: {
+      topic: string;
+      groupPrefix: string;
+      /**
+       * 'keep' only where delivery needs the destinations' secrets (dispatchers)
+       * or must restore them (the control plane); elsewhere they are masked as
+       * the API shows them, so no other process holds them in clear.
+       */
+      destinationSecrets?: 'keep' | 'mask';
+    },
     private readonly deps: { kafka: Kafka; codec: SchemaCodec; log: Logger },
   ) {}
 
@@ -143,6 +153,10 @@ export class ConfigStore {
       updatedAt: record.updated_at,
       body: JSON.parse(record.body_json),
     };
+    if (record.kind === 'destination' && this.config.destinationSecrets !== 'keep' && !record.deleted) {
+      const destination = object.body as DestinationConfig;
+      if (destination.settings) object.body = { ...destination, settings: maskSettings(destination.settings) };
+    }
     this.objects.set(key, object);
     if (record.kind === 'source') {
       const prevSource = previous?.body as SourceConfig | undefined;

@@ -4,7 +4,7 @@
 // destination types and the shapes that carry them: a destination logged
 // whole, its settings, a config record's body, HTTP headers. The control
 // plane's API masks by a rule over names (services/control-plane/src/domain/
-// destination-secrets.ts); keep the names here in step with that rule.
+// libs/config-store destination-secrets.ts); keep the names here in step with that rule.
 
 /** Setting names that hold secrets (webhook headers, tokens, API keys, OAuth). */
 export const SECRET_SETTING_NAMES = [

@@ -41,8 +41,9 @@ beforeAll(async () => {
   });
   base = `http://127.0.0.1:${await proc.port()}`;
   const log = silentLogger();
+  // Reads as a dispatcher does (secrets kept: delivery needs them).
   reader = new ConfigStore(
-    { topic: topicRegistry(prefix).config.name, groupPrefix: 'test' },
+    { topic: topicRegistry(prefix).config.name, groupPrefix: 'test', destinationSecrets: 'keep' },
     {
       kafka: createKafka({ brokers: infra.kafkaBrokers, clientId: 'cp-credentials-test' }, { log }),
       codec: new SchemaCodec({ url: infra.schemaRegistryUrl }),

@@ -30,7 +30,7 @@ const runtime = createRuntime('control-plane', config);
 const { kafka, codec, producer, redis, log } = runtime;
 
 const store = new ConfigStore(
-  { topic: runtime.topics.config.name, groupPrefix: 'control-plane' },
+  { topic: runtime.topics.config.name, groupPrefix: 'control-plane', destinationSecrets: 'keep' },
   { kafka, codec, log: log.child({ component: 'config-store' }) },
 );
 const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { producer, codec, store });

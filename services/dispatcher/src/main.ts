@@ -18,7 +18,7 @@ const keyPrefix = config.REDIS_KEY_PREFIX;
 const destinationId = config.DESTINATION_ID;
 
 const store = new ConfigStore(
-  { topic: topics.config.name, groupPrefix: `dispatcher-${destinationId}` },
+  { topic: topics.config.name, groupPrefix: `dispatcher-${destinationId}`, destinationSecrets: 'keep' },
   { kafka, codec, log: log.child({ component: 'config-store' }) },
 );
 const status = new DeliveryStatus({ keyPrefix }, { redis, metrics });

@@ -14,7 +14,7 @@ import {
   patchConnectionBody,
   patchDestinationBody,
 } from '../domain/requests';
-import { maskDestination, restoreSecrets } from '../domain/destination-secrets';
+import { maskDestination, restoreSecrets } from '@engage/config-store';
 import type { DestinationHostGuard } from '../destination-host.guard';
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';

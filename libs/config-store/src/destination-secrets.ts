@@ -1,6 +1,8 @@
 // Destination secrets are write-only (CONTRACT.md section 7): the API shows a
 // secret setting as MASK and a write that sends MASK back keeps the stored
-// value. engage.config keeps the real values: the dispatchers send with them.
+// value. engage.config keeps the real values: the dispatchers send with them,
+// and the control plane restores them; every other service's ConfigStore
+// holds them masked (`destinationSecrets: 'mask'`, the default).
 //
 // The rule: a setting is secret when its name (at any depth of `settings`)
 // matches SECRET_SETTING, e.g. `headers`, `accessToken`, `api_key`,

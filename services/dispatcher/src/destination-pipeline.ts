@@ -62,6 +62,7 @@ export class DestinationPipeline implements Component {
   readonly destinationId: string;
   private readonly lists: ListBuffer;
   private readonly resync: ResyncJob;
+  private readonly retries: RetryLoop;
   private readonly changesConsumer: BatchConsumer<ComputationChange>;
   /** Per destination, so one destination's slow initial sync or flush never holds up another's. */
   private readonly jobs: Component[];
@@ -114,7 +115,7 @@ export class DestinationPipeline implements Component {
         log: log.child({ component: 'resync' }),
       },
     );
-    const retries = new RetryLoop(
+    const retries = (this.retries = new RetryLoop(
       // One due call per profile at a time; as many profiles at once as the live path delivers.
       { destinationId, batchSize: config.concurrency, leaseMs: config.retryLeaseMs, maxRounds: 50 },
       {
@@ -126,7 +127,7 @@ export class DestinationPipeline implements Component {
         deadLetters: deps.deadLetters,
         log: log.child({ component: 'retry-loop' }),
       },
-    );
+    ));
     // One consumer group per destination: a slow destination only lags its own group.
     const group = dispatcherGroup(config.topicPrefix, destinationId);
     this.changesConsumer = new BatchConsumer<ComputationChange>(
@@ -163,6 +164,12 @@ export class DestinationPipeline implements Component {
   async stop(): Promise<void> {
     await Promise.all(this.jobs.map((job) => job.stop()));
     await this.changesConsumer.stop();
+  }
+
+  /** The destination was deleted: stopped, and the calls still waiting for a retry go to the DLQ (not left in Redis). */
+  async retire(): Promise<number> {
+    await this.stop();
+    return this.retries.abandonAll(`destination ${this.destinationId} was deleted while the call waited for its retry`);
   }
 
   healthcheck(): { ok: boolean; detail?: string } {
@@ -224,8 +231,8 @@ export class AllDestinations implements Component {
     for (const [id, pipeline] of this.pipelines) {
       if (wanted.has(id)) continue;
       this.pipelines.delete(id);
-      await pipeline.stop();
-      this.deps.log.info({ destinationId: id }, 'destination_pipeline_stopped');
+      const abandoned = await pipeline.retire();
+      this.deps.log.info({ destinationId: id, abandonedRetries: abandoned }, 'destination_pipeline_stopped');
     }
     for (const id of wanted) {
       if (this.pipelines.has(id)) continue;

@@ -127,3 +127,20 @@ describe('a retried call is the same call (issue 17 #3)', () => {
     expect(hook.requests).toHaveLength(4);
   });
 });
+
+it('a deleted destination: every call waiting for its retry (due or not, queued behind another) goes to the DLQ, none stays in Redis', async () => {
+  const { fx, hook } = await setup(() => ({ status: 503 }));
+  const chunk = [audienceChange('p-a', true), audienceChange('p-b', true), audienceChange('p-a', false)];
+  await fx.step.handle(
+    chunk.map((c, i) => fx.consumed(c, i)),
+    ctx,
+  );
+  expect(await fx.schedule.size()).toBe(3);
+  expect(await fx.loop.abandonAll('destination dst_1 was deleted')).toBe(3);
+  expect(await fx.schedule.size()).toBe(0);
+  expect(fx.letters.map((l) => l.reason)).toEqual(Array(3).fill('destination dst_1 was deleted'));
+  // Nothing was tried again on the way.
+  expect(hook.requests).toHaveLength(2);
+  // And nothing of the schedule is left under the destination's keys.
+  expect(await redis.keys(`${fx.keyPrefix}dispatch:retry*`)).toEqual([]);
+});

@@ -55,6 +55,22 @@ export class RetryLoop {
     return tried;
   }
 
+  /**
+   * The destination is gone: every call still scheduled (due or not, queued
+   * behind another or not) goes to the DLQ with `reason`, none is left behind
+   * in Redis nor silently dropped. Returns how many.
+   */
+  async abandonAll(reason: string): Promise<number> {
+    let abandoned = 0;
+    for (;;) {
+      // Completing a profile's call makes its next one due now: rounds until none is left.
+      const calls = await this.deps.schedule.claimDue(Number.MAX_SAFE_INTEGER, this.config.batchSize, this.now() + this.config.leaseMs);
+      if (calls.length === 0) return abandoned;
+      for (const call of calls) await this.giveUp(call, reason);
+      abandoned += calls.length;
+    }
+  }
+
   private async retry(call: ScheduledCall): Promise<void> {
     const destination = this.deps.store.get('destination', this.config.destinationId);
     const connection = this.deps.store.get('connection', call.connectionId);

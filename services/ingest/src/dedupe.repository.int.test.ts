@@ -39,8 +39,8 @@ it('confirms a flush with one write per source, however many events it won', asy
   expect(flushKeys).toEqual([`${prefix}ingest:flush:{src_1}:${claim.token}`, `${prefix}ingest:flush:{src_2}:${claim.token}`]);
   expect(await redis.mget(flushKeys)).toEqual(['d', 'd']);
   expect(await redis.ttl(flushKeys[0]!)).toBeGreaterThan(590);
-  // The event keys name the flush and keep the full dedupe TTL.
-  expect(await redis.get(`${prefix}ingest:dedupe:{src_1}:a7`)).toBe(claim.token);
+  // The event keys name the flush (and the receive time they were claimed with: 0, unknown here) and keep the full dedupe TTL.
+  expect(await redis.get(`${prefix}ingest:dedupe:{src_1}:a7`)).toBe(`${claim.token}|0`);
   expect(await redis.ttl(`${prefix}ingest:dedupe:{src_1}:a7`)).toBeGreaterThan(590);
   // A claim that won nothing leaves no flush state behind.
   const repeat = await dedupe.claim([key('a1')]);
@@ -50,31 +50,37 @@ it('confirms a flush with one write per source, however many events it won', asy
 });
 
 it("a released flush frees its messageIds at once; the next claim takes them over, with the failed write's receive time, and can be confirmed", async () => {
-  const failed = await dedupe.claim([key('r1'), key('r2')]);
-  // Its send failed (it may still have landed): the retry must be the same event, received at the same time.
-  await dedupe.release(failed, [
+  const failed = await dedupe.claim([
     { ...key('r1'), receivedAt: 1111 },
     { ...key('r2'), receivedAt: 2222 },
   ]);
-  const retry = await dedupe.claim([key('r1'), key('r2'), key('r3')]);
+  // Its send failed (it may still have landed): the retry must be the same event, received at the same time.
+  await dedupe.release(failed);
+  const retry = await dedupe.claim([
+    { ...key('r1'), receivedAt: 5555 },
+    { ...key('r2'), receivedAt: 5555 },
+    { ...key('r3'), receivedAt: 5555 },
+  ]);
   expect(retry.results).toEqual(['new', 'new', 'new']);
   expect(retry.receivedAt).toEqual([1111, 2222, undefined]);
-  expect(await redis.get(`${prefix}ingest:dedupe:{src_1}:r1`)).toBe(retry.token);
+  expect(await redis.get(`${prefix}ingest:dedupe:{src_1}:r1`)).toBe(`${retry.token}|1111`);
   await dedupe.confirm(retry);
   expect((await dedupe.claim([key('r1')])).results).toEqual(['duplicate']);
 });
 
-it('a flush whose process died is taken over once its pending state expires', async () => {
+it('a flush whose process died (or outlived its pending state) is taken over once its pending state expires, with its receive time', async () => {
   const crashed = new DedupeRepository({ keyPrefix: prefix, ttlSeconds: 600, pendingTtlMs: 200 }, { redis });
-  await crashed.claim([key('orphan')]);
+  await crashed.claim([{ ...key('orphan'), receivedAt: 4242 }]);
   expect((await dedupe.claim([key('orphan')])).results).toEqual(['in_flight']);
   const taken = await waitFor(
     async () => {
-      const claim = await dedupe.claim([key('orphan')]);
+      const claim = await dedupe.claim([{ ...key('orphan'), receivedAt: 9999 }]);
       return claim.results[0] === 'new' ? claim : null;
     },
     { timeoutMs: 5000, description: 'pending state expired' },
   );
+  // Its write may have landed (a send still waiting on a stopped broker): the same event, received at the same time.
+  expect(taken.receivedAt).toEqual([4242]);
   await dedupe.confirm(taken);
   expect((await dedupe.claim([key('orphan')])).results).toEqual(['duplicate']);
 });

@@ -6,9 +6,9 @@
 // client's retry is dropped as a duplicate of an event that never landed. So an
 // event's key names the flush that claimed it, and the flush has a state of its
 // own, one key per source per flush:
-//   claim:   SET event-key <token> EX <ttl> NX GET, and SET flush-key "p" PX <pendingTtl>
+//   claim:   SET event-key <token>|<received_at> EX <ttl> NX GET, and SET flush-key "p" PX <pendingTtl>
 //   confirm: SET flush-key "d" EX <ttl>     (after the broker acked)
-//   release: each won event key -> "r:<received_at>", DEL flush-key   (the send failed)
+//   release: DEL flush-key                  (the send failed)
 // An event key whose flush is "d" is a duplicate (accepted, dropped); "p" is in
 // flight elsewhere (another request, another replica): the publisher repeats the
 // claim every poll interval until it is "d" (a duplicate), or gone (that send
@@ -19,13 +19,14 @@
 // per flush instead of one per event, half the ingest's Redis work at batch rates.
 // The flush key is confirmed after its events' keys were written, with the same
 // TTL, so it outlives every key that names it.
-// TRICKY: a failed send may still have written its records (a request that
-// timed out after the broker took it). The retry of such an event must then
-// be the same event downstream, whose id (eventKey: source, messageId,
-// received_at) includes the receive time: so a released key keeps the
-// receive time of the failed write ("r:<ms>"), and the claim that takes it
-// over hands it back for the retry's record (the resolver and evaluator then
-// drop whichever copy comes second).
+// TRICKY: the flush a key is taken over from may still have written its
+// records: a send that failed after the broker took it (a timeout), or one
+// still waiting when its pending state expired (the broker stopped for longer
+// than the pending TTL). The retry must then be the same event downstream,
+// whose id (eventKey: source, messageId, received_at) includes the receive
+// time: so an event key keeps the receive time of the claim that first wrote
+// it, and the claim that takes it over hands that back for its record (the
+// resolver and evaluator then drop whichever copy comes second).
 // Keys written by the earlier layout hold "p" or "d" themselves; both are still understood.
 // https://redis.io/docs/latest/commands/set/
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,8 @@ export type ClaimResult = 'new' | 'duplicate' | 'in_flight';
 export interface DedupeKey {
   sourceId: string;
   messageId: string;
+  /** The event's receive time (received_at), kept with the key for a takeover (0 when unknown). */
+  receivedAt?: number;
 }
 
 /** The outcome of one claim() call: confirm() or release() it once its send is settled. */
@@ -46,17 +49,9 @@ export interface Claim {
   token: string;
   /** Sources in which this claim won at least one key. */
   sources: string[];
-  /** Per key: the receive time of an earlier write that failed (it may have landed), for the retry to reuse. */
+  /** Per key taken over from another flush: the receive time that flush claimed it with (its write may have landed), for this one to reuse. */
   receivedAt: Array<number | undefined>;
 }
-
-/** Marks each key this flush still holds as a failed write received at that time (KEYS: event keys; ARGV: token, then the times). */
-const RELEASE_LUA = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('SET', KEYS[i], 'r:' .. ARGV[i + 1], 'KEEPTTL') end
-end
-return 0
-`;
 
 // One script call per source per flush instead of one command per event: the
 // per-command protocol work in Redis was the ingest's largest cost at batch
@@ -64,28 +59,29 @@ return 0
 // Cluster slot (the flush keys a call reads are under the same tag).
 // KEYS[1] this flush's key, then the events' keys; ARGV token, event TTL (s),
 // pending TTL (ms), the flush-key prefix (to find the flush a key names).
-// Replies: 0 new, 1 duplicate, 2 in flight, "r:<ms>" new after a failed write received at <ms>.
+// ARGV[5..]: each event key's receive time. Replies: 0 new, 1 duplicate, 2 in
+// flight, "r:<ms>" new, taken over from a flush that claimed it with receive time <ms>.
 const CLAIM_LUA = `
 local token, ttl, flushPrefix = ARGV[1], ARGV[2], ARGV[4]
 local out, won = {}, false
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local prev = redis.call('SET', key, token, 'EX', ttl, 'NX', 'GET')
-  local state = prev
-  if prev and string.sub(prev, 1, 2) == 'r:' then state = 'r'
-  elseif prev and prev ~= 'd' and prev ~= 'p' then state = redis.call('GET', flushPrefix .. prev) end
+  local prev = redis.call('SET', key, token .. '|' .. ARGV[3 + i], 'EX', ttl, 'NX', 'GET')
+  local state, owner, at = prev, prev, nil
+  if prev and prev ~= 'd' and prev ~= 'p' then
+    local bar = string.find(prev, '|', 1, true)
+    if bar then owner = string.sub(prev, 1, bar - 1); at = string.sub(prev, bar + 1) end
+    state = redis.call('GET', flushPrefix .. owner)
+  end
   if not prev then out[i - 1] = 0; won = true
-  elseif state == 'r' then
-    -- A failed write's key: taken over, and its receive time goes to the retry.
-    redis.call('SET', key, token, 'EX', ttl)
-    out[i - 1] = prev; won = true
   -- The same key twice in one claim: a duplicate of the first.
-  elseif state == 'd' or prev == token then out[i - 1] = 1
+  elseif state == 'd' or owner == token then out[i - 1] = 1
   elseif state == 'p' then out[i - 1] = 2
   else
-    -- The flush that claimed it failed or died: this one takes it over.
-    redis.call('SET', key, token, 'EX', ttl)
-    out[i - 1] = 0; won = true
+    -- The flush that claimed it failed, died or outlived its pending state: this one
+    -- takes it over, with the receive time that flush may have written it with.
+    redis.call('SET', key, token .. '|' .. (at or ARGV[3 + i]), 'EX', ttl)
+    out[i - 1] = at and ('r:' .. at) or 0; won = true
   end
 end
 if won then redis.call('SET', KEYS[1], 'p', 'PX', ARGV[3]) end
@@ -139,10 +135,12 @@ export class DedupeRepository {
           ttlSeconds,
           pendingTtlMs,
           flushPrefix,
+          ...indexes.map((i) => String(keys[i]!.receivedAt ?? 0)),
         )) as Array<number | string>;
         indexes.forEach((keyIndex, j) => {
           const code = codes[j]!;
-          if (typeof code === 'string') receivedAt[keyIndex] = Number(code.slice(2));
+          // 0: the flush taken over did not say (a key of the earlier layout): this claim's own time.
+          if (typeof code === 'string' && Number(code.slice(2)) > 0) receivedAt[keyIndex] = Number(code.slice(2));
           results[keyIndex] = typeof code === 'string' ? 'new' : RESULTS[code]!;
         });
         if (codes.some((c) => c === 0 || typeof c === 'string')) sources.push(sourceId);
@@ -156,25 +154,10 @@ export class DedupeRepository {
     await Promise.all(claim.sources.map((s) => this.deps.redis.set(this.flushPrefix(s) + claim.token, 'd', 'EX', this.config.ttlSeconds)));
   }
 
-  /**
-   * Its send failed: every key it won may be claimed again at once, and the
-   * claim that takes one over gets its receive time (`won`: the keys this
-   * flush wrote, with the received_at their records carried).
-   */
-  async release(claim: Claim, won: Array<DedupeKey & { receivedAt: number }>): Promise<void> {
+  /** Its send failed: every key it won may be claimed again at once (with the receive time it claimed them with). */
+  async release(claim: Claim): Promise<void> {
     if (claim.sources.length === 0) return;
-    await Promise.all([
-      ...this.bySource(won).map((indexes) =>
-        this.deps.redis.eval(
-          RELEASE_LUA,
-          indexes.length,
-          ...indexes.map((i) => this.key(won[i]!)),
-          claim.token,
-          ...indexes.map((i) => String(won[i]!.receivedAt)),
-        ),
-      ),
-      ...claim.sources.map((s) => this.deps.redis.del(this.flushPrefix(s) + claim.token)),
-    ]);
+    await Promise.all(claim.sources.map((s) => this.deps.redis.del(this.flushPrefix(s) + claim.token)));
   }
 
   private bySource(keys: DedupeKey[]): Array<number[]> {

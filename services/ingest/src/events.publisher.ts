@@ -251,7 +251,7 @@ export class EventPublisher {
       if (seen === undefined) {
         firstIndex.set(id, claimKeys.length);
         claimOf[i] = claimKeys.length;
-        claimKeys.push({ sourceId: e.record.source_id, messageId: e.record.message_id });
+        claimKeys.push({ sourceId: e.record.source_id, messageId: e.record.message_id, receivedAt: e.record.received_at });
       } else claimOf[i] = -1;
     });
 
@@ -272,7 +272,7 @@ export class EventPublisher {
       const first = claims[firstIndex.get(`${e.record.source_id}\u0000${e.record.message_id}`)!]!;
       return first === 'in_flight' ? 'in_flight' : 'duplicate';
     });
-    // The retry of a write that failed (and may have landed) is the same event: same receive time, same event id downstream.
+    // Taken over from a flush whose write may have landed: the same event, so the same receive time (the same event id downstream).
     if (claim)
       all.forEach((e, i) => {
         const earlier = claimOf[i]! === -1 ? undefined : claim.receivedAt[claimOf[i]!];
@@ -294,12 +294,7 @@ export class EventPublisher {
       // NOTE: a send that failed part-way may have written some partitions; the
       // client's retry then duplicates those records (at-least-once), never loses them.
       this.deps.log.error({ err, events: countOf(status, 'new') }, 'publish_failed');
-      if (claim) {
-        const won = all.flatMap((e, i) =>
-          status[i] === 'new' ? [{ sourceId: e.record.source_id, messageId: e.record.message_id, receivedAt: e.record.received_at }] : [],
-        );
-        this.deps.dedupe.release(claim, won).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
-      }
+      if (claim) this.deps.dedupe.release(claim).catch((e) => this.deps.log.warn({ err: e }, 'dedupe_release_failed'));
       this.deps.metrics?.events.inc({ outcome: 'failed' }, count);
       const failure = new PublishError(`writing to Kafka failed: ${(err as Error).message}`);
       for (const p of batch) fail(p.request, failure);

@@ -388,7 +388,7 @@ describe('the HTTP API directly', () => {
     });
     // held-1's other copy was written (confirmed); held-2's send failed (released).
     await other.confirm(writtenThere);
-    await other.release(failedThere, [{ ...keys[1]!, receivedAt: Date.now() }]);
+    await other.release(failedThere);
     expect(await answers).toEqual([
       { status: 200, retryAfter: null, body: { success: true } },
       { status: 200, retryAfter: null, body: { success: true } },

@@ -33,6 +33,7 @@ import {
   dropTopics,
   passthroughRate,
   pct,
+  profileMemory,
   ROOT,
   sleep,
   startService as startBuiltService,
@@ -182,6 +183,10 @@ async function main() {
     clearInterval(progress);
     const evRate = (EVENTS - first.offset) / ((evEnd - first.at) / 1000);
     const backlogChanges = changes.length;
+    const memory = await profileMemory(env.REDIS_URL, prefix);
+    log(
+      `redis memory per profile: state p50 ${memory.state.p50} B, p95 ${memory.state.p95} B; all keys p50 ${memory.all.p50} B, p95 ${memory.all.p95} B`,
+    );
     log(`evaluator: ${evRate.toFixed(0)} events/s, ${backlogChanges} changes so far`);
 
     // 4. Latency at half the measured throughput.
@@ -239,6 +244,8 @@ async function main() {
       `| CPU per event over the backlog: evaluator / Redis / Kafka broker | ${cpuUs('evaluator')} / ${cpuUs('redis')} / ${cpuUs('kafka')} |`,
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
+      `| Redis memory per profile after the backlog (MEMORY USAGE, ${memory.profiles} profiles): state document p50 / p95 | ${memory.state.p50} B / ${memory.state.p95} B |`,
+      `| same, every key of the profile (state, history, seen ids, version, identifiers) p50 / p95 | ${memory.all.p50} B / ${memory.all.p95} B |`,
       '',
       `Machine load (1-minute load average, 2 cores, shared with other work): ${loadBefore.toFixed(1)} before the run, ${os.loadavg()[0].toFixed(1)} after; absolute figures move with it, the ratio less so.`,
       '',

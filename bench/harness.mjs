@@ -78,6 +78,42 @@ export async function until(check, what, timeoutMs = 120_000) {
 export const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 /** Drops every Redis key of the run (UNLINK: freed in the background). */
+/**
+ * Redis memory per profile (MEMORY USAGE, bytes, with Redis's own overhead),
+ * over up to `sample` profiles of the keyspace under `prefix`: the hot state
+ * document alone, and every key of the profile (state, history, seen ids,
+ * version token, identifiers). Returns { profiles, state: {p50, p95}, all: {p50, p95} }.
+ */
+export async function profileMemory(redisUrl, prefix, sample = 1000) {
+  const redis = new Redis(redisUrl);
+  const states = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}rt:{*}:state`, 'COUNT', 10_000);
+    cursor = next;
+    states.push(...keys);
+  } while (cursor !== '0' && states.length < sample);
+  const suffixes = ['state', 'hist', 'seen', 'ver', 'ids'];
+  const picked = states.slice(0, sample);
+  const pipeline = redis.pipeline();
+  for (const key of picked) for (const s of suffixes) pipeline.call('MEMORY', 'USAGE', key.replace(/:state$/, `:${s}`), 'SAMPLES', '0');
+  const replies = await pipeline.exec();
+  redis.disconnect();
+  const state = [];
+  const all = [];
+  picked.forEach((_, i) => {
+    const sizes = suffixes.map((_, j) => Number(replies[i * suffixes.length + j][1] ?? 0));
+    state.push(sizes[0]);
+    all.push(sizes.reduce((a, b) => a + b, 0));
+  });
+  const sorted = (xs) => [...xs].sort((a, b) => a - b);
+  return {
+    profiles: picked.length,
+    state: { p50: pct(sorted(state), 50), p95: pct(sorted(state), 95) },
+    all: { p50: pct(sorted(all), 50), p95: pct(sorted(all), 95) },
+  };
+}
+
 export async function dropKeys(redisUrl, prefix) {
   const redis = new Redis(redisUrl);
   let cursor = '0';

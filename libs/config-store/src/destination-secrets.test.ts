@@ -30,6 +30,31 @@ describe('maskSettings', () => {
   });
 });
 
+describe('secrets in a URL', () => {
+  it('masks secret query values and a userinfo password, and leaves the rest of the URL as it was written', () => {
+    expect(
+      maskSettings({
+        url: 'https://user:pw-1@hooks.example/in?api_key=k-1&team=growth&access%5Ftoken=t-1&empty_token=#frag',
+        other: 'https://hooks.example/plain?page=2',
+      }),
+    ).toEqual({
+      url: `https://user:${MASK}@hooks.example/in?api_key=${MASK}&team=growth&access%5Ftoken=${MASK}&empty_token=#frag`,
+      other: 'https://hooks.example/plain?page=2',
+    });
+  });
+
+  it('a URL sent back with its masks keeps the stored secrets; a mask with nothing stored behind it is refused', () => {
+    const stored = { url: 'https://user:pw-1@hooks.example/in?api_key=k-1&team=growth' };
+    expect(restoreSecrets({ url: `https://user:${MASK}@hooks.example/v2?api_key=${MASK}&team=ops` }, stored)).toEqual({
+      settings: { url: 'https://user:pw-1@hooks.example/v2?api_key=k-1&team=ops' },
+      issues: [],
+    });
+    expect(restoreSecrets({ url: `https://hooks.example/in?token=${MASK}` }, stored).issues).toEqual([
+      ['settings.url', `'${MASK}' for 'token' in this URL stands for a stored secret, and there is none here: send the value itself`],
+    ]);
+  });
+});
+
 describe('restoreSecrets', () => {
   const stored = { url: 'https://a.example', headers: { Authorization: 'Bearer s3cret', 'x-team': 'growth' }, accessToken: 't-1' };
 

@@ -9,6 +9,9 @@
 // `apiSecret`, `password`, `authorization`, `clientSecret`, `oauth`. A secret
 // object or array (webhook `headers`) keeps its keys visible and masks every
 // value in it, so a client sees which headers are set, not their values.
+// A URL anywhere in the settings (a webhook's `url`) has the same rule for its
+// query parameters (`?api_key=...`) and its userinfo password, so a token
+// pasted into a URL is not shown either.
 
 export const MASK = '********';
 
@@ -27,10 +30,53 @@ function maskAll(value: Json): Json {
   return MASK;
 }
 
+/** Query parameters (name=value) and userinfo password of an http(s) URL: the parts that can hold a secret. */
+const URL_QUERY_PARAM = /([?&])([^=&#]+)=([^&#]*)/g;
+const URL_USERINFO = /^(https?:\/\/[^:/?#@]*:)([^@/?#]*)@/i;
+const isUrl = (v: Json): v is string => typeof v === 'string' && /^https?:\/\//i.test(v);
+const paramName = (raw: string) => {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+};
+
+/** A URL with its secret query values and userinfo password masked. */
+export function maskUrl(url: string): string {
+  return url
+    .replace(URL_USERINFO, (_, head: string, pass: string) => `${head}${pass ? MASK : ''}@`)
+    .replace(URL_QUERY_PARAM, (whole, sep: string, name: string, value: string) =>
+      value && SECRET_SETTING.test(paramName(name)) ? `${sep}${name}=${MASK}` : whole,
+    );
+}
+
+/** `incoming` with every masked part put back from `stored` (the same URL as stored before); the names left masked with nothing behind. */
+function restoreUrl(incoming: string, stored: Json): { url: string; missing: string[] } {
+  const before = typeof stored === 'string' ? stored : '';
+  const storedParams = new Map([...before.matchAll(URL_QUERY_PARAM)].map((m) => [m[2]!, m[3]!]));
+  const storedPass = URL_USERINFO.exec(before)?.[2];
+  const missing: string[] = [];
+  const url = incoming
+    .replace(URL_USERINFO, (whole, head: string, pass: string) => {
+      if (pass !== MASK) return whole;
+      if (!storedPass) missing.push('password');
+      return `${head}${storedPass ?? ''}@`;
+    })
+    .replace(URL_QUERY_PARAM, (whole, sep: string, name: string, value: string) => {
+      if (value !== MASK) return whole;
+      const previous = storedParams.get(name);
+      if (previous === undefined || previous === MASK) missing.push(name);
+      return `${sep}${name}=${previous ?? ''}`;
+    });
+  return { url, missing };
+}
+
 /** The settings as the API shows them. */
 export function maskSettings(settings: Record<string, Json>): Record<string, Json> {
   const walk = (value: Json): Json => {
     if (Array.isArray(value)) return value.map(walk);
+    if (isUrl(value)) return maskUrl(value);
     if (!isObject(value)) return value;
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_SETTING.test(k) ? maskAll(v) : walk(v)]));
   };
@@ -62,6 +108,15 @@ export function restoreSecrets(
     }
     if (Array.isArray(value))
       return value.map((v, i) => walk(v, Array.isArray(previous) ? previous[i] : undefined, `${path}.${i}`, secret));
+    if (!secret && isUrl(value) && value.includes(MASK)) {
+      const { url, missing } = restoreUrl(value, previous);
+      for (const name of missing)
+        issues.push([
+          path,
+          `'${MASK}' for '${name}' in this URL stands for a stored secret, and there is none here: send the value itself`,
+        ]);
+      return url;
+    }
     if (!isObject(value)) return value;
     const before = isObject(previous) ? previous : {};
     return Object.fromEntries(

@@ -10,13 +10,6 @@ import type { ChangeIdentity } from './change-records';
 import type { PendingChange } from './change-committer';
 import type { StoredProfile } from './profile-state.repository';
 
-/** Who a profile's changes go to now (a copy: the profile may learn more ids later in the chunk). */
-export const identityOf = (profile: StoredProfile): ChangeIdentity => ({
-  userId: profile.userId,
-  anonymousId: profile.anonymousId,
-  externalIds: [...profile.externalIds],
-});
-
 /**
  * The re-sync changes for ids just added to a profile: one per user-level
  * computation holding a value (audience member, trait set), value and

@@ -130,6 +130,8 @@ export class EvaluateStep {
     await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, spaces.get(p.spaceId)!.ordered)));
 
     const pending: PendingChange[] = [];
+    /** Profiles with changes in `pending` (most gain ids on their first event, with none yet). */
+    const changed = new Set<StoredProfile>();
     const accountUsers = new Set<StoredProfile>();
     for (const [i, m] of messages.entries()) {
       const e = m.value;
@@ -170,7 +172,8 @@ export class EvaluateStep {
           anonymousId: before.anonymousId,
           externalIds: profile.externalIds.slice(0, before.idCount),
         };
-        for (let j = pending.length - 1; j >= 0; j--) if (pending[j]!.profile === profile) pending[j]!.identity ??= identity;
+        if (changed.has(profile))
+          for (let j = pending.length - 1; j >= 0; j--) if (pending[j]!.profile === profile) pending[j]!.identity ??= identity;
         pending.push(
           ...resyncChanges(profile, ordered, profile.externalIds.slice(before.idCount), { cause: eventId, occurredAt: e.timestamp }),
         );
@@ -188,6 +191,7 @@ export class EvaluateStep {
       }
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });
       for (const change of changes) pending.push({ profile, change, reason: 'realtime', occurredAt: e.timestamp, cause: eventId });
+      if (changes.length > 0) changed.add(profile);
       if (profile.accounts?.length) accountUsers.add(profile);
       outcomes.push(ok);
     }

@@ -1,14 +1,15 @@
 // The producer against the real broker, with the replies of the broker held
-// back for a while (as when the broker is stopped after it wrote a request):
-// the request times out on our side, kafkajs retries, and every send that
-// resolved must be in the log. kafkajs's idempotent producer fails this.
+// back (as when the broker is stopped after it wrote a request) until a send
+// has failed on our side (request timeout, kafkajs's retry too), then let
+// through: every send that resolved must be in the log. kafkajs's idempotent
+// producer fails this.
 import net from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '@engage/logging';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { createKafka, createProducer, ensureTopics } from './index';
 
-/** A Kafka client whose sockets can stop delivering the broker's replies for a while (kafkajs's socketFactory option). */
+/** A Kafka client whose sockets can stop delivering the broker's replies until resumed (kafkajs's socketFactory option). */
 function stallableKafka(brokers: string[]) {
   const sockets = new Set<net.Socket>();
   let stalled = false;
@@ -25,18 +26,14 @@ function stallableKafka(brokers: string[]) {
       return socket;
     },
   });
-  const stall = (ms: number) => {
-    stalled = true;
-    for (const s of sockets) s.pause();
-    return new Promise<void>((resolve) =>
-      setTimeout(() => {
-        stalled = false;
-        for (const s of sockets) s.resume();
-        resolve();
-      }, ms),
-    );
+  const setStalled = (on: boolean) => {
+    stalled = on;
+    for (const s of sockets) {
+      if (on) s.pause();
+      else s.resume();
+    }
   };
-  return { kafka, stall };
+  return { kafka, stall: () => setStalled(true), resume: () => setStalled(false) };
 }
 
 it('every send that resolved is in the log, also after requests timed out while the broker had written them', async () => {
@@ -44,22 +41,22 @@ it('every send that resolved is in the log, also after requests timed out while 
   const admin = createKafka({ brokers, clientId: 'producer-test-admin' }, { log: silentLogger() });
   const topic = uniqueName('test.producer');
   await ensureTopics(admin, [{ name: topic, partitions: 1, config: {} }]);
-  const { kafka, stall } = stallableKafka(brokers);
+  const { kafka, stall, resume } = stallableKafka(brokers);
   const producer = createProducer(kafka);
   await producer.connect();
   const acked: string[] = [];
   let failed = 0;
-  let stalling: Promise<void> | undefined;
   for (let i = 0; i < 40; i++) {
-    if (i === 10) stalling = stall(3000);
+    if (i === 10) stall();
     try {
       await producer.send({ topic, messages: [{ key: 'k', value: `m${i}` }] });
       acked.push(`m${i}`);
     } catch {
+      // Given up on while the broker had the request: replies flow again.
       failed++;
+      resume();
     }
   }
-  await stalling;
   await producer.disconnect();
 
   const seen = new Set<string>();

@@ -582,30 +582,14 @@ describe('dispatcher', () => {
     // p-bf-1 gained an email: the evaluator emits a re-sync of its current value to the new id
     // (reason resync, addressed to the added ids only), in order with its other changes. A
     // re-sync to a type this connection does not match on (anonymous_id) is not sent.
-    await publish([
-      change(
-        {
-          profile_id: 'p-bf-1',
-          user_id: 'u-bf-1',
-          value: true,
-          previous: true,
-          reason: 'resync',
-          external_ids: [{ type: 'anonymous_id', id: 'a-bf-1' }],
-        },
-        own,
+    await publish(
+      [
+        { type: 'anonymous_id', id: 'a-bf-1' },
+        { type: 'email', id: 'new@x.co' },
+      ].map((added) =>
+        change({ profile_id: 'p-bf-1', user_id: 'u-bf-1', value: true, previous: true, reason: 'resync', external_ids: [added] }, own),
       ),
-      change(
-        {
-          profile_id: 'p-bf-1',
-          user_id: 'u-bf-1',
-          value: true,
-          previous: true,
-          reason: 'resync',
-          external_ids: [{ type: 'email', id: 'new@x.co' }],
-        },
-        own,
-      ),
-    ]);
+    );
     await waitFor(() => receiver.ok('/bf').some((r) => r.body.traits.email === 'new@x.co'), {
       timeoutMs: 60000,
       description: 're-sync on the new email',

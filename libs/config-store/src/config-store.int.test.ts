@@ -4,7 +4,8 @@ import { SchemaCodec, valueSubject } from '@engage/schemas';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { ConfigStore, ConfigWriter, MASK, type DestinationConfig, type SourceConfig } from './index';
 
-it('materialises engage.config in every reader, old records at start and new ones within a second', async () => {
+/** A fresh config topic with its schema, a producer, and a writer with its own store (which keeps secrets, as the control plane's does). */
+async function freshConfigTopic() {
   const infra = testInfrastructure();
   const log = silentLogger();
   const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'config-store-test' }, { log });
@@ -14,10 +15,14 @@ it('materialises engage.config in every reader, old records at start and new one
   await codec.register(valueSubject(topic.name), 'ConfigRecord');
   const producer = createProducer(kafka);
   await producer.connect();
-
-  const writerStore = new ConfigStore({ topic: topic.name, groupPrefix: 'w' }, { kafka, codec, log });
+  const writerStore = new ConfigStore({ topic: topic.name, groupPrefix: 'w', destinationSecrets: 'keep' }, { kafka, codec, log });
   await writerStore.start();
   const writer = new ConfigWriter({ topic: topic.name }, { producer, codec, store: writerStore });
+  return { kafka, codec, log, topic, producer, writerStore, writer };
+}
+
+it('materialises engage.config in every reader, old records at start and new ones within a second', async () => {
+  const { kafka, codec, log, topic, producer, writerStore, writer } = await freshConfigTopic();
   const source = (name: string, writeKey: string): SourceConfig => ({
     id: `src_${name}`,
     spaceId: 'spa_1',
@@ -50,18 +55,7 @@ it('materialises engage.config in every reader, old records at start and new one
 });
 
 it("holds destination secrets only where asked ('keep': dispatchers, the control plane); every other reader sees them masked", async () => {
-  const infra = testInfrastructure();
-  const log = silentLogger();
-  const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'config-store-test' }, { log });
-  const topic = topicRegistry(`${uniqueName('cfg')}.`).config;
-  await ensureTopics(kafka, [topic]);
-  const codec = new SchemaCodec({ url: infra.schemaRegistryUrl });
-  await codec.register(valueSubject(topic.name), 'ConfigRecord');
-  const producer = createProducer(kafka);
-  await producer.connect();
-  const writerStore = new ConfigStore({ topic: topic.name, groupPrefix: 'w', destinationSecrets: 'keep' }, { kafka, codec, log });
-  await writerStore.start();
-  const writer = new ConfigWriter({ topic: topic.name }, { producer, codec, store: writerStore });
+  const { kafka, codec, log, topic, producer, writerStore, writer } = await freshConfigTopic();
   const hook = {
     id: 'dst_1',
     spaceId: 'spa_1',

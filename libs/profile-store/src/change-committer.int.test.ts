@@ -35,28 +35,20 @@ afterAll(async () => {
 it("stamps each record with its profile's changeSeq after the commit, one step per commit, and saves it with the state", async () => {
   const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('commit')}:` }, { redis });
   const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
-  const audience = compileComputation(
-    {
-      id: 'aud_1',
-      key: 'buyers',
-      class: 'audience',
-      ast: parseQuery("event('Order Completed').count() >= 1", { type: 'users' }),
-      countsEventsFrom: 0,
-      definitionVersion: 1,
-    },
-    new Set(['buyers']),
-  );
-  const trait = compileComputation(
-    {
-      id: 'trt_1',
-      key: 'orders',
-      class: 'trait',
-      ast: parseQuery("event('Order Completed').count()", { type: 'trait' }),
-      countsEventsFrom: 0,
-      definitionVersion: 1,
-    },
-    new Set(['orders']),
-  );
+  const compile = (id: string, key: string, cls: 'audience' | 'trait', query: string) =>
+    compileComputation(
+      {
+        id,
+        key,
+        class: cls,
+        ast: parseQuery(query, { type: cls === 'trait' ? 'trait' : 'users' }),
+        countsEventsFrom: 0,
+        definitionVersion: 1,
+      },
+      new Set([key]),
+    );
+  const audience = compile('aud_1', 'buyers', 'audience', "event('Order Completed').count() >= 1");
+  const trait = compile('trt_1', 'orders', 'trait', "event('Order Completed').count()");
   const a = { ...emptyProfile({ spaceId: 'spa_c', profileId: 'p-a' }), userId: 'ua' };
   const b = { ...emptyProfile({ spaceId: 'spa_c', profileId: 'p-b' }), userId: 'ub' };
   const change = (computation: typeof audience, value: boolean | number, previous: boolean | number | null) => ({

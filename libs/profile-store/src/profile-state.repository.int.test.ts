@@ -77,6 +77,29 @@ it('reads a document of the earlier layout (history inline) whole, and moves its
   expect((await repo.load([ref]))[0]!.events.map((e) => e.messageId)).toEqual(['m-1', 'm-2']);
 });
 
+it('stores computations by per-space slots another process learns from Redis, and slots never move', async () => {
+  const withStates = (ids: string[]) => ({
+    ...emptyProfile(ref),
+    incremental: { tok: 'tok', h: 5, n: ids.length, c: Object.fromEntries(ids.map((id, i) => [id, { v: 1, s: [{ n: i }] }])) },
+    values: Object.fromEntries(ids.map((id, i) => [id, { value: i, version: 1 }])),
+  });
+  const a = 'tra_aaaaaaaaaaaaaaaaaaaaaaaaaaa';
+  const b = 'tra_bbbbbbbbbbbbbbbbbbbbbbbbbbb';
+  await repo.save([{ profile: withStates([a]), wakeAt: null }], []);
+  // Another process (its own slot cache) adds a computation: it gets the next slot, `a` keeps its own.
+  const other = new ProfileStateRepository({ keyPrefix: prefix, maxEvents: 3 }, { redis });
+  const [loaded] = await other.load([ref]);
+  expect(loaded!.incremental!.c[a]).toEqual({ v: 1, s: [{ n: 0 }] });
+  await other.save([{ profile: withStates([a, b]), wakeAt: null }], []);
+  const stored = await redis.get(repo.stateKey(ref));
+  expect(stored).not.toContain(a);
+  expect(JSON.parse(stored!).c).toEqual({ 1: [1, [{ n: 0 }], 0], 2: [1, [{ n: 1 }], 1] });
+  // The first process meets slot 2 for the first time: it reads the table again.
+  const [again] = await repo.load([ref]);
+  expect(again!.values).toEqual({ [a]: { value: 0, version: 1 }, [b]: { value: 1, version: 1 } });
+  expect(await redis.hgetall(`${prefix}rt:slots:{${ref.spaceId}}`)).toEqual({ [a]: '1', [b]: '2', '#next': '2' });
+});
+
 describe('the hot-state cache (realtime loads)', () => {
   let cachedRepo: ProfileStateRepository;
   beforeEach(() => {

@@ -1,7 +1,9 @@
 // Per-profile evaluation state in Redis, per profile (one hash tag):
-//   :state  JSON of everything but the history (traits, current values, the
-//           incremental states, identifiers, metadata): read and written by
-//           every chunk that touches the profile;
+//   :state  everything but the history (traits, current values, the
+//           incremental states, identifiers, metadata) as a compact JSON
+//           document (state-codec.ts; computations named by per-space slots,
+//           the rt:slots:{space} hashes of ComputationSlots): read and written
+//           by every chunk that touches the profile;
 //   :hist   LIST of the bounded history (JSON events), appended with RPUSH and
 //           trimmed with LTRIM; read only when needed (a new or edited
 //           computation, a merge, a backfill, the Profile API);
@@ -26,6 +28,8 @@ import { eventIdOf, type ProfileState } from '@engage/engine';
 import type { RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
+import { ComputationSlots } from './computation-slots';
+import { decodeState, encodeState, isCompact, slotsOf, type CompactState } from './state-codec';
 
 export interface ProfileIdentifiers {
   userId: string | null;
@@ -181,7 +185,10 @@ export class ProfileStateRepository {
     private readonly deps: { redis: RedisClient },
   ) {
     this.cache = new HotStateCache(config.hotStateCacheSize ?? 0);
+    this.slots = new ComputationSlots((spaceId) => `${config.keyPrefix}rt:slots:{${spaceId}}`, deps.redis);
   }
+
+  private readonly slots: ComputationSlots;
 
   private readonly cache: HotStateCache;
   /** Distinguishes this process's save tokens from every other writer's. */
@@ -258,7 +265,7 @@ export class ProfileStateRepository {
   async load(refs: ProfileRef[]): Promise<StoredProfile[]> {
     if (refs.length === 0) return [];
     const raw = await this.deps.redis.mget(...refs.map((r) => this.stateKey(r)));
-    const profiles = refs.map((ref, i) => this.parse(ref, raw[i] ?? null));
+    const profiles = await this.parseAll(refs, raw);
     await this.loadHistory(profiles);
     return profiles;
   }
@@ -288,15 +295,20 @@ export class ProfileStateRepository {
       Array<string | number | null>,
       number[],
     ];
-    const profiles = refs.map((ref, i) => {
+    const current = refs.map((_, i) => copies[i] !== undefined && docs[i] === 1);
+    const parsed = await this.parseAll(
+      refs,
+      docs.map((d, i) => (current[i] ? null : ((d as string | null) ?? null))),
+    );
+    const profiles = refs.map((_, i) => {
       const copy = copies[i];
-      if (copy && docs[i] === 1) {
+      if (copy && current[i]) {
         this.cache.hits++;
         this.storedIdentifiers.set(copy.profile, copy.idsJson);
         return copy.profile;
       }
       if (cached) this.cache.misses++;
-      return this.parse(ref, (docs[i] as string | null) ?? null);
+      return parsed[i]!;
     });
     if (cached) for (const p of profiles) this.cacheable.add(p);
     let f = 0;
@@ -321,7 +333,10 @@ export class ProfileStateRepository {
     // so per profile the pair is consistent (a Redis Cluster needs one MGET per slot: not done here).
     const raw = await this.deps.redis.mget(...keys);
     return {
-      profiles: refs.map((ref, i) => this.parse(ref, raw[2 * i + 1] ?? null)),
+      profiles: await this.parseAll(
+        refs,
+        refs.map((_, i) => raw[2 * i + 1] ?? null),
+      ),
       tokens: refs.map((_, i) => raw[2 * i] ?? null),
     };
   }
@@ -354,13 +369,29 @@ export class ProfileStateRepository {
   /** Profiles read from a stored document (already in their space's index). */
   private readonly stored = new WeakSet<StoredProfile>();
 
-  private parse(ref: ProfileRef, raw: string | null): StoredProfile {
-    if (raw === null) {
+  /** The stored documents of these profiles (null: none stored), parsed; slots they name are resolved first. */
+  private async parseAll(refs: ProfileRef[], raws: Array<string | null>): Promise<StoredProfile[]> {
+    const docs = raws.map((raw) => (raw === null ? null : (JSON.parse(raw) as CompactState | StoredProfile)));
+    const slotsBySpace = new Map<string, number[]>();
+    docs.forEach((doc, i) => {
+      if (doc === null || !isCompact(doc)) return;
+      const spaceId = refs[i]!.spaceId;
+      const list = slotsBySpace.get(spaceId);
+      if (list) list.push(...slotsOf(doc));
+      else slotsBySpace.set(spaceId, slotsOf(doc));
+    });
+    for (const [spaceId, slots] of slotsBySpace) await this.slots.ensureSlots(spaceId, slots);
+    return docs.map((doc, i) => this.parse(refs[i]!, doc));
+  }
+
+  private parse(ref: ProfileRef, doc: CompactState | StoredProfile | null): StoredProfile {
+    if (doc === null) {
       const fresh = emptyProfile(ref);
       this.historyLoaded.add(fresh); // nothing stored: the empty history is the whole history
       return fresh;
     }
-    const p = JSON.parse(raw) as StoredProfile;
+    // Documents of the readable form (saved before the compact one) are the profile itself.
+    const p = isCompact(doc) ? decodeState(doc, ref, (slot) => this.slots.idOf(ref.spaceId, slot)) : doc;
     this.stored.add(p);
     // Documents saved before the history moved to its own key carry it inline: that is the whole history.
     if (p.events?.length) this.historyLoaded.add(p);
@@ -383,12 +414,21 @@ export class ProfileStateRepository {
     deleted: Array<ProfileRef & { mergedInto?: string }> = [],
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
+    // Every computation a document names needs its slot first (new ones: one call per space, rarely).
+    const idsBySpace = new Map<string, Set<string>>();
+    for (const { profile } of profiles) {
+      let ids = idsBySpace.get(profile.spaceId);
+      if (!ids) idsBySpace.set(profile.spaceId, (ids = new Set()));
+      for (const id in profile.values) ids.add(id);
+      if (profile.incremental) for (const id in profile.incremental.c) ids.add(id);
+    }
+    for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
     const tx = new AtomicWrites();
     const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean }> = [];
     for (const { profile, wakeAt } of profiles) {
-      const { events, ...hot } = profile;
+      const events = profile.events;
       const tok = profile.incremental?.tok;
-      hot.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
+      profile.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
       const wholeHistory = this.historyLoaded.has(profile);
       const hist = this.histKey(profile);
       const seen = this.seenKey(profile);
@@ -406,7 +446,7 @@ export class ProfileStateRepository {
           events.map((e) => [e.arrivedAt ?? e.timestamp, eventIdOf(e)]),
         );
       }
-      if (this.historyLoaded.has(profile)) hot.historyLength = events.length;
+      if (this.historyLoaded.has(profile)) profile.historyLength = events.length;
       else {
         // Appended: keep the newest `maxEvents` (the bound the engine keeps in memory),
         // trimming only once the list outgrows it (unknown length: trim).
@@ -414,13 +454,11 @@ export class ProfileStateRepository {
         if (length > this.maxEvents) {
           tx.keepNewest(hist, seen, this.maxEvents);
         }
-        hot.historyLength = Math.min(length, this.maxEvents);
+        profile.historyLength = Math.min(length, this.maxEvents);
         // What was appended is now stored: a second save of this object must not append it again.
         profile.events = [];
       }
-      profile.historyLength = hot.historyLength;
-      profile.unseenEvents = hot.unseenEvents;
-      tx.set(this.stateKey(profile), JSON.stringify(hot));
+      tx.set(this.stateKey(profile), JSON.stringify(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
       // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
       const token = this.tokenPrefix + (++this.tokenCounter).toString(36);
       tx.set(this.verKey(profile), token);

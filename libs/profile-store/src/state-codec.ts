@@ -1,0 +1,142 @@
+// The stored form of a profile's hot state (everything but the history): a
+// compact JSON document, rewritten by every chunk that touches the profile.
+//
+// Why compact: the document is written per profile per chunk, so its size is
+// the evaluator's cost (stringify, socket writes, garbage) and Redis's memory.
+// In the readable form each computation's 31-character id appears twice
+// (values and incremental states) with the field names of both: for a space
+// of 30 computations that is most of a ~5 KB document. Here a computation is
+// a small per-space slot number (ComputationSlots: assigned once, never
+// reused) and its version, state and value share one array:
+//
+//   { "$": 2,                        format marker (documents without it are the readable form)
+//     "t": { traits },               omitted when empty
+//     "u": userId, "a": anonymousId, omitted when null
+//     "x": [[type, id], ...],        externalIds, omitted when empty
+//     "md": [createdAt, updatedAt, firstMessageId, firstSourceId, lastMessageId, lastSourceId],
+//     "i": [tok, h, pendingMerge?],  the incremental states' token and horizon
+//     "c": { "<slot>": [version, state, value, valueVersion?] },
+//     "r": { any other field as it is (historyLength, changeSeq, accounts, ...) } }
+//
+// A computation entry: [v, s] when it has a state and no value yet; [v, s,
+// value] when the value was computed with the state's version (the usual
+// case); a fourth element when the value's version differs; [null, null,
+// value, valueVersion] for a value whose state is gone (computation dropped).
+import type { IncrementalStates, StoredValue } from '@engage/engine';
+import type { ProfileRef, StoredProfile } from './profile-state.repository';
+
+export const COMPACT_FORMAT = 2;
+
+type Entry = [number | null, unknown, unknown?, number?];
+
+export interface CompactState {
+  $: typeof COMPACT_FORMAT;
+  t?: Record<string, unknown>;
+  u?: string;
+  a?: string;
+  x?: Array<[string, string]>;
+  md?: [number, number, string, string, string, string];
+  i?: [string, number] | [string, number, unknown];
+  c?: Record<string, Entry>;
+  r?: Record<string, unknown>;
+}
+
+/** Fields the compact form stores in its own places (the rest goes to `r` as it is). */
+const PLACED = new Set([
+  'events',
+  'traits',
+  'values',
+  'incremental',
+  'userId',
+  'anonymousId',
+  'externalIds',
+  'metadata',
+  'spaceId',
+  'profileId',
+]);
+
+/** The compact document of a profile's hot state; `slotOf` gives each computation id's slot. */
+export function encodeState(profile: StoredProfile, slotOf: (computationId: string) => number): CompactState {
+  const doc: CompactState = { $: COMPACT_FORMAT };
+  for (const _ in profile.traits) {
+    doc.t = profile.traits;
+    break;
+  }
+  if (profile.userId !== null) doc.u = profile.userId;
+  if (profile.anonymousId !== null) doc.a = profile.anonymousId;
+  if (profile.externalIds.length > 0) doc.x = profile.externalIds.map((e) => [e.type, e.id]);
+  const m = profile.metadata;
+  if (m) doc.md = [m.createdAt, m.updatedAt, m.firstMessageId, m.firstSourceId, m.lastMessageId, m.lastSourceId];
+  const inc = profile.incremental;
+  if (inc) doc.i = inc.m === undefined ? [inc.tok, inc.h] : [inc.tok, inc.h, inc.m];
+  const c: Record<string, Entry> = {};
+  let any = false;
+  if (inc)
+    for (const id in inc.c) {
+      const { v, s } = inc.c[id]!;
+      const value = profile.values[id];
+      c[slotOf(id).toString(36)] =
+        value === undefined ? [v, s] : value.version === v ? [v, s, value.value] : [v, s, value.value, value.version];
+      any = true;
+    }
+  for (const id in profile.values)
+    if (!inc || !(id in inc.c)) {
+      const value = profile.values[id]!;
+      c[slotOf(id).toString(36)] = [null, null, value.value, value.version];
+      any = true;
+    }
+  if (any) doc.c = c;
+  let rest: Record<string, unknown> | undefined;
+  for (const key in profile) {
+    const value = (profile as unknown as Record<string, unknown>)[key];
+    if (PLACED.has(key) || value === undefined) continue;
+    (rest ??= {})[key] = value;
+  }
+  if (rest) doc.r = rest;
+  return doc;
+}
+
+/** Whether a parsed stored document is in the compact form (else: the readable form, stored as the profile itself). */
+export const isCompact = (doc: unknown): doc is CompactState => (doc as { $?: unknown }).$ === COMPACT_FORMAT;
+
+/** Slots a compact document names (to resolve before decodeState). */
+export function slotsOf(doc: CompactState): number[] {
+  return doc.c ? Object.keys(doc.c).map((s) => parseInt(s, 36)) : [];
+}
+
+/** The profile a compact document stores, without its history (`events` empty); `idOf` resolves each slot. */
+export function decodeState(doc: CompactState, ref: ProfileRef, idOf: (slot: number) => string): StoredProfile {
+  const values: Record<string, StoredValue> = {};
+  let incremental: IncrementalStates | undefined;
+  if (doc.i) {
+    incremental = { tok: doc.i[0], h: doc.i[1], c: {}, n: 0 };
+    if (doc.i.length > 2) incremental.m = doc.i[2] as IncrementalStates['m'];
+  }
+  for (const slot in doc.c) {
+    const entry = doc.c[slot]!;
+    const id = idOf(parseInt(slot, 36));
+    const [v, s] = entry;
+    if (v !== null && incremental) {
+      incremental.c[id] = { v, s: s as IncrementalStates['c'][string]['s'] };
+      incremental.n!++;
+    }
+    if (entry.length > 2) values[id] = { value: entry[2] as StoredValue['value'], version: entry[3] ?? v! };
+  }
+  const profile: StoredProfile = {
+    ...(doc.r as Partial<StoredProfile>),
+    spaceId: ref.spaceId,
+    profileId: ref.profileId,
+    events: [],
+    traits: doc.t ?? {},
+    values,
+    userId: doc.u ?? null,
+    anonymousId: doc.a ?? null,
+    externalIds: doc.x ? doc.x.map(([type, id]) => ({ type, id })) : [],
+  };
+  if (incremental) profile.incremental = incremental;
+  if (doc.md) {
+    const [createdAt, updatedAt, firstMessageId, firstSourceId, lastMessageId, lastSourceId] = doc.md;
+    profile.metadata = { createdAt, updatedAt, firstMessageId, firstSourceId, lastMessageId, lastSourceId };
+  }
+  return profile;
+}

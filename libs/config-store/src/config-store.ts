@@ -155,7 +155,7 @@ export class ConfigStore {
     };
     if (record.kind === 'destination' && this.config.destinationSecrets !== 'keep' && !record.deleted) {
       const destination = object.body as DestinationConfig;
-      if (destination.settings) object.body = { ...destination, settings: maskSettings(destination.settings) };
+      if (destination.settings) object.body = { ...destination, settings: maskSettings(destination.settings, destination.secretFields) };
     }
     this.objects.set(key, object);
     if (record.kind === 'source') {

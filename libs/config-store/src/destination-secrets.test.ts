@@ -1,6 +1,18 @@
 import { MASK, maskSettings, restoreSecrets } from './destination-secrets';
 
 describe('maskSettings', () => {
+  it("masks the destination's declared secret fields (an Actions definition's password fields) whatever their name, at the top level", () => {
+    const settings = { siteId: 'site-1', accountRegion: 'US', nested: { siteId: 'x' } };
+    expect(maskSettings(settings, ['siteId'])).toEqual({ siteId: MASK, accountRegion: 'US', nested: { siteId: 'x' } });
+    expect(restoreSecrets({ siteId: MASK, accountRegion: 'EU' }, settings, ['siteId'])).toEqual({
+      settings: { siteId: 'site-1', accountRegion: 'EU' },
+      issues: [],
+    });
+    expect(restoreSecrets({ siteId: MASK }, {}, ['siteId']).issues).toEqual([
+      ['settings.siteId', `'${MASK}' stands for a stored secret, and there is none here: send the value itself`],
+    ]);
+  });
+
   it('masks secret settings at any depth, header values one by one, and leaves the rest', () => {
     expect(
       maskSettings({

@@ -72,20 +72,26 @@ function restoreUrl(incoming: string, stored: Json): { url: string; missing: str
   return { url, missing };
 }
 
-/** The settings as the API shows them. */
-export function maskSettings(settings: Record<string, Json>): Record<string, Json> {
-  const walk = (value: Json): Json => {
-    if (Array.isArray(value)) return value.map(walk);
+/**
+ * The settings as the API shows them. `secretFields`: top-level settings
+ * secret by the destination's own schema (an Actions definition's password
+ * fields, whatever their name), masked too.
+ */
+export function maskSettings(settings: Record<string, Json>, secretFields: readonly string[] = []): Record<string, Json> {
+  const walk = (value: Json, top: boolean): Json => {
+    if (Array.isArray(value)) return value.map((v) => walk(v, false));
     if (isUrl(value)) return maskUrl(value);
     if (!isObject(value)) return value;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_SETTING.test(k) ? maskAll(v) : walk(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, SECRET_SETTING.test(k) || (top && secretFields.includes(k)) ? maskAll(v) : walk(v, false)]),
+    );
   };
-  return walk(settings) as Record<string, Json>;
+  return walk(settings, true) as Record<string, Json>;
 }
 
 /** A destination (or anything with `settings`) as the API shows it. */
-export function maskDestination<T extends { settings: Record<string, Json> }>(destination: T): T {
-  return { ...destination, settings: maskSettings(destination.settings) };
+export function maskDestination<T extends { settings: Record<string, Json>; secretFields?: string[] }>(destination: T): T {
+  return { ...destination, settings: maskSettings(destination.settings, destination.secretFields) };
 }
 
 /**
@@ -97,6 +103,7 @@ export function maskDestination<T extends { settings: Record<string, Json> }>(de
 export function restoreSecrets(
   incoming: Record<string, Json>,
   stored: Record<string, Json> | undefined,
+  secretFields: readonly string[] = [],
 ): { settings: Record<string, Json>; issues: Array<[string, string]> } {
   const issues: Array<[string, string]> = [];
   const walk = (value: Json, previous: Json, path: string, secret: boolean): Json => {
@@ -119,8 +126,12 @@ export function restoreSecrets(
     }
     if (!isObject(value)) return value;
     const before = isObject(previous) ? previous : {};
+    const top = path === 'settings';
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, walk(v, before[k], `${path}.${k}`, secret || SECRET_SETTING.test(k))]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        walk(v, before[k], `${path}.${k}`, secret || SECRET_SETTING.test(k) || (top && secretFields.includes(k))),
+      ]),
     );
   };
   const settings = walk(incoming, stored ?? {}, 'settings', false) as Record<string, Json>;

@@ -78,11 +78,31 @@ export interface DestinationConfig {
   spaceId: string;
   name: string;
   type: string;
+  /** type `actions`: the definition's slug in @segment/action-destinations (CONTRACT.md section 8). */
+  slug?: string;
   settings: Record<string, unknown>;
+  /**
+   * Settings that are secret by the destination's own schema (an Actions
+   * definition's `password` fields), masked like the names SECRET_SETTING
+   * matches (destination-secrets.ts). Set by the control plane.
+   */
+  secretFields?: string[];
+  /** type `actions`: which action each call runs (CONTRACT.md section 8). */
+  mappings?: ActionMapping[];
   rateLimit?: RateLimit;
   enabled: boolean;
   createdAt: string;
   updatedAt: string;
+}
+
+/** An Actions destination's mapping: calls matching `subscribe` (Segment's FQL) run `actionId` with `mapping`. */
+export interface ActionMapping {
+  id: string;
+  name?: string;
+  actionId: string;
+  subscribe: string;
+  mapping: Record<string, unknown>;
+  enabled: boolean;
 }
 
 export interface ConnectionSettings {

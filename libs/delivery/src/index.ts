@@ -2,3 +2,4 @@ export * from './payloads';
 export * from './retry-policy';
 export * from './list-destination';
 export * from './facebook-audiences';
+export * from './actions-plan';

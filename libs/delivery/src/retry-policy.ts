@@ -42,12 +42,29 @@ export const DEFAULT_RATE_LIMITS: Record<string, number> = {
   'facebook-custom-audiences': 10,
 };
 
-/** The destination's rate: its own override, else the type's default, else none (null). */
+/** Actions definitions (by slug) that share a vendor's limit under another name. */
+const SLUG_RATE_LIMIT_ALIASES: Record<string, string> = {
+  'braze-cohorts': 'braze',
+  'iterable-lists': 'iterable',
+  'actions-pardot': 'pardot',
+  'sendgrid-audiences': 'sendgrid',
+  'marketo-static-lists': 'marketo',
+};
+
+/** The default rate of a destination type, or of an Actions destination's slug (requests per second). */
+export function defaultRateLimit(destination: { type: string; slug?: string }): number | undefined {
+  if (destination.type === 'actions' && destination.slug)
+    return DEFAULT_RATE_LIMITS[SLUG_RATE_LIMIT_ALIASES[destination.slug] ?? destination.slug];
+  return DEFAULT_RATE_LIMITS[destination.type];
+}
+
+/** The destination's rate: its own override, else the type's (or slug's) default, else none (null). */
 export function rateLimitOf(destination: {
   type: string;
+  slug?: string;
   rateLimit?: { requestsPerSecond: number; burst?: number };
 }): { perSecond: number; burst: number } | null {
-  const perSecond = destination.rateLimit?.requestsPerSecond ?? DEFAULT_RATE_LIMITS[destination.type];
+  const perSecond = destination.rateLimit?.requestsPerSecond ?? defaultRateLimit(destination);
   if (!perSecond) return null;
   // Burst defaults to 1 (evenly spaced requests): a larger burst lets a 1 s
   // window see burst + rate requests, more than the documented limit.

@@ -8,6 +8,8 @@
 //     sent, retried, failed, throttled, dead_lettered   counters (HINCRBY), per call/request
 //     lastSentAt, lastErrorAt                           ms since epoch
 //     lastError                                         text of the latest failure or retry reason
+//     credentialsRefusedAt, credentialsError            the vendor refused our credentials (401/403): flagged
+//                                                       while no call was sent after it
 //   <prefix>status:connection:<connectionId>    HASH (what StatusReader.connections shows as syncStatus)
 //     state        Syncing | Synced | Partially Synced | Failed
 //     lastSyncAt   ms since epoch of the last finished sync (initial sync or list flush)
@@ -79,6 +81,14 @@ export class DeliveryStatus {
 
   fail(destinationId: string, reason: string): void {
     this.count(destinationId, 'failed', reason);
+  }
+
+  /** The destination's credentials were refused (401/403): the control plane shows it flagged until a later call is sent. */
+  credentialsRefused(destinationId: string, reason: string): void {
+    const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
+    Object.assign(pending.fields, { credentialsRefusedAt: this.now(), credentialsError: reason });
+    this.pending.set(destinationId, pending);
+    this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
   }
 
   /** A connection's sync progress (initial sync, list flush); counters add up over syncs. */

@@ -3,8 +3,16 @@
 // exponential backoff and jitter, 429 at least Retry-After, until the retry
 // window is spent). Where a waiting retry waits is the caller's choice.
 import { hostname } from 'node:os';
-import { classifyResponse, rateLimitOf, type DeliveryVerdict } from '@engage/delivery';
-import type { DestinationConfig } from '@engage/config-store';
+import {
+  classifyActionOutcome,
+  classifyResponse,
+  rateLimitOf,
+  type ActionEvent,
+  type ActionOutcome,
+  type ActionVerdict,
+  type DeliveryVerdict,
+} from '@engage/delivery';
+import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import type { RateLimiter } from './rate-limiter';
 import { retryDecision, type RetryDecision } from './retry-decision';
 import type { DeliveryStatus } from './delivery-status';
@@ -40,11 +48,26 @@ export interface DeliveryConfig {
 }
 
 export interface HttpRequest {
+  kind?: 'http';
   url: string;
   method: 'GET' | 'POST' | 'DELETE';
   headers: Record<string, string>;
   body: unknown;
   classify?: ResponseClassifier;
+}
+
+/** An Actions destination's call: `mapping`'s action run for `event` (adapters/actions.runtime.ts). */
+export interface ActionRequest {
+  kind: 'action';
+  mapping: ActionMapping;
+  event: ActionEvent;
+}
+
+export type OutboundRequest = HttpRequest | ActionRequest;
+
+/** What runs actions (ActionsRuntime): one outcome per event. */
+export interface ActionRunner {
+  run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]>;
 }
 
 /** Which replica sent a call: lets operators (and tests) see several replicas share one destination's limit. */
@@ -57,6 +80,8 @@ export class DeliveryService {
     private readonly deps: {
       limiter: RateLimiter;
       status: DeliveryStatus;
+      /** Runs Actions destinations' calls; without it they fail (not retriable). */
+      actions?: ActionRunner;
       now?: () => number;
       /** Jitter source (tests pin it). */
       random?: () => number;
@@ -91,9 +116,8 @@ export class DeliveryService {
    * what to do after a retriable answer is the caller's (nextRetry): the
    * dispatch step and the retry loop schedule it, list flushes sleep (deliver).
    */
-  async attempt(destination: DestinationConfig, request: HttpRequest, keepAlive?: () => Promise<void>): Promise<AttemptResult> {
+  async attempt(destination: DestinationConfig, request: OutboundRequest, keepAlive?: () => Promise<void>): Promise<AttemptResult> {
     const limit = rateLimitOf(destination);
-    const classify = request.classify ?? defaultClassifier;
     if (limit) {
       for (;;) {
         const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
@@ -102,6 +126,8 @@ export class DeliveryService {
         if (await this.deps.limiter.restamp(destination.id, grant)) break;
       }
     }
+    if (request.kind === 'action') return this.runAction(destination, request);
+    const classify = request.classify ?? defaultClassifier;
     let verdict: DeliveryVerdict;
     let status: number | undefined;
     let body: unknown = null;
@@ -129,15 +155,30 @@ export class DeliveryService {
     } catch (err) {
       verdict = { kind: 'retry', reason: `network error: ${(err as Error).message}` };
     }
+    return this.result(destination, verdict, status, body);
+  }
+
+  private result(destination: DestinationConfig, verdict: ActionVerdict, status: number | undefined, body: unknown): AttemptResult {
     if (verdict.kind === 'delivered') {
       this.deps.status.count(destination.id, 'sent');
       return { kind: 'delivered', body };
     }
     if (verdict.kind === 'fail') {
       this.deps.status.fail(destination.id, verdict.reason);
+      // The vendor refused our credentials: the destination is flagged until a later call gets through.
+      if (verdict.credentials) this.deps.status.credentialsRefused(destination.id, verdict.reason);
       return { kind: 'fail', status, reason: `${verdict.reason} from ${destination.name} (not retriable)` };
     }
     return { kind: 'retry', status, reason: verdict.reason, retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /** One Actions call (already throttled): the action runs, its outcome reads as a webhook's answer would. */
+  private async runAction(destination: DestinationConfig, request: ActionRequest): Promise<AttemptResult> {
+    const outcome: ActionOutcome = this.deps.actions
+      ? ((await this.deps.actions.run(destination, request.mapping, [request.event]))[0] ?? { ok: false, message: 'no outcome' })
+      : { ok: false, message: 'this dispatcher runs no Actions destinations' };
+    const verdict = classifyActionOutcome(outcome, this.now());
+    return this.result(destination, verdict, outcome.status, null);
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   buildEventCalls,
   buildGroupCall,
   changeForAccountUser,
+  planActionInvocations,
   type AccountUser,
   type SegmentCall,
 } from '@engage/delivery';
@@ -22,7 +23,7 @@ import { CHANGE_SEQ_HEADER, type ProfileStateRepository } from '@engage/profile-
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
-import type { DeliveryService, HttpRequest } from './delivery.service';
+import type { DeliveryService, OutboundRequest } from './delivery.service';
 import type { Handover } from './handover';
 import type { ListBuffer } from './list-buffer';
 import type { RetrySchedule, ScheduledCall, StoredLetter } from './retry-schedule';
@@ -40,7 +41,7 @@ interface PlannedCall {
   connectionId: string;
   destination: DestinationConfig;
   messageId: string;
-  request: HttpRequest;
+  request: OutboundRequest;
 }
 
 export interface DispatchOptions {
@@ -205,6 +206,21 @@ export class DispatchStep {
     changes.forEach((change, index) => {
       for (const { connection, destination } of this.connectionsFor(change, onlyConnectionId)) {
         if (this.deps.lists.isList(destination)) continue; // buffered by ListBuffer, flushed on cadence
+        if (destination.type === 'actions') {
+          // The calls Segment's pipeline would send, each run by the mappings it matches (none: nothing to send).
+          const mappings = destination.mappings ?? [];
+          for (const invocation of planActionInvocations(this.callsFor(change, destination, connection, accountUsers), mappings)) {
+            calls.push({
+              index,
+              profileId: change.profile_id,
+              connectionId: connection.id,
+              destination,
+              messageId: invocation.messageId,
+              request: { kind: 'action', mapping: mappings.find((m) => m.id === invocation.mappingId)!, event: invocation.event },
+            });
+          }
+          continue;
+        }
         const url = destination.settings.url;
         if (typeof url !== 'string') {
           failures.set(index, {
@@ -329,7 +345,8 @@ export class DispatchStep {
       messageId: call.messageId,
       profileId: call.profileId,
       connectionId: call.connectionId,
-      body: call.request.body,
+      body: call.request.kind === 'action' ? call.request.event : call.request.body,
+      ...(call.request.kind === 'action' ? { mappingId: call.request.mapping.id } : {}),
       since,
       attempts,
       lastReason,

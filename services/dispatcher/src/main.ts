@@ -5,6 +5,7 @@ import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { DeadLetterWriter } from '@engage/kafka';
 import { createRuntime, opsComponent, type Component } from '@engage/service';
+import { ActionsRuntime, parseHttpOverrides } from './adapters/actions.runtime';
 import { configSchema } from './config';
 import { DeliveryStatus } from './delivery-status';
 import { DeliveryService } from './delivery.service';
@@ -22,6 +23,7 @@ const store = new ConfigStore(
   { kafka, codec, log: log.child({ component: 'config-store' }) },
 );
 const status = new DeliveryStatus({ keyPrefix }, { redis, metrics });
+const actions = new ActionsRuntime({ overrides: parseHttpOverrides(config.DESTINATION_HTTP_OVERRIDES) });
 const delivery = new DeliveryService(
   {
     retryWindowMs: config.DISPATCH_RETRY_WINDOW_MS,
@@ -29,7 +31,7 @@ const delivery = new DeliveryService(
     maxBackoffMs: config.DISPATCH_MAX_BACKOFF_MS,
     timeoutMs: config.DISPATCH_TIMEOUT_MS,
   },
-  { limiter: new RateLimiter({ keyPrefix, marginMs: config.DISPATCH_RATE_MARGIN_MS }, { redis }), status },
+  { limiter: new RateLimiter({ keyPrefix, marginMs: config.DISPATCH_RATE_MARGIN_MS }, { redis }), status, actions },
 );
 const deadLetters = new DeadLetterWriter({ topic: topics.dispatchDlq.name }, { producer });
 
@@ -62,6 +64,7 @@ runtime.service.add(
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
   // Listed before the consumers so it stops after them (reverse order) and writes their last counts.
   { name: 'delivery-status', start: async () => undefined, stop: () => status.flush() },
+  { name: 'actions-runtime', start: async () => undefined, stop: async () => actions.close() },
   destinations,
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );

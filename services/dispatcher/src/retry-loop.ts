@@ -5,11 +5,12 @@
 // its retry window is spent; the profile's next call becomes due) or due
 // again after its backoff. Replicas share the schedule: a claimed call is
 // leased, and due again if its taker dies mid-attempt.
-import type { ConfigStore } from '@engage/config-store';
+import type { ConfigStore, DestinationConfig } from '@engage/config-store';
+import type { ActionEvent } from '@engage/delivery';
 import type { DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { DeliveryStatus } from './delivery-status';
-import type { AttemptResult, DeliveryService } from './delivery.service';
+import type { AttemptResult, DeliveryService, OutboundRequest } from './delivery.service';
 import type { RetrySchedule, ScheduledCall } from './retry-schedule';
 import type { SentCalls } from './sent-calls';
 
@@ -74,16 +75,14 @@ export class RetryLoop {
   private async retry(call: ScheduledCall): Promise<void> {
     const destination = this.deps.store.get('destination', this.config.destinationId);
     const connection = this.deps.store.get('connection', call.connectionId);
-    const url = destination?.settings.url;
-    if (!destination?.enabled || !connection?.enabled || typeof url !== 'string') {
+    const request = destination && this.requestOf(destination, call);
+    if (!destination?.enabled || !connection?.enabled || !request) {
       return this.giveUp(
         call,
-        `destination ${this.config.destinationId} or connection ${call.connectionId} was removed or disabled while the call waited for its retry`,
+        `destination ${this.config.destinationId}, connection ${call.connectionId}${call.mappingId ? ` or mapping ${call.mappingId}` : ''} was removed or disabled while the call waited for its retry`,
       );
     }
-    // The connection's current URL and headers (a rotated token applies), the call's stored body.
-    const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
-    const result: AttemptResult = await this.deps.delivery.attempt(destination, { url, method: 'POST', headers, body: call.body });
+    const result: AttemptResult = await this.deps.delivery.attempt(destination, request);
     if (result.kind === 'delivered') {
       await this.deps.sent.mark(destination.id, call.messageId);
       await this.deps.schedule.complete(call, this.now());
@@ -93,6 +92,23 @@ export class RetryLoop {
     const next = this.deps.delivery.nextRetry(destination, result, call.attempts, call.since);
     if (next.kind === 'give-up') return this.giveUp(call, next.reason);
     await this.deps.schedule.reschedule({ ...call, attempts: call.attempts + 1, lastReason: result.reason }, next.dueAt);
+  }
+
+  /**
+   * The call as it is sent now: the stored body with the destination's
+   * current URL and headers (a rotated token applies), or for Actions the
+   * stored event with its mapping's current version and settings. Null when
+   * that is gone (URL removed, mapping deleted or disabled).
+   */
+  private requestOf(destination: DestinationConfig, call: ScheduledCall): OutboundRequest | null {
+    if (destination.type === 'actions') {
+      const mapping = destination.mappings?.find((m) => m.id === call.mappingId);
+      return mapping?.enabled ? { kind: 'action', mapping, event: call.body as ActionEvent } : null;
+    }
+    const url = destination.settings.url;
+    if (typeof url !== 'string') return null;
+    const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
+    return { url, method: 'POST', headers, body: call.body };
   }
 
   /** The original record to the DLQ with the reason, then out of the schedule (the profile's next call is due). */

@@ -32,6 +32,8 @@ export interface ScheduledCall {
   connectionId: string;
   /** The call exactly as first built: every attempt sends this body. URL and headers are read from the destination's current config. */
   body: unknown;
+  /** Actions destinations: the mapping that runs the call (`body` is its event); the mapping's current version is used. */
+  mappingId?: string;
   /** When the call was first tried (or queued behind another): its retry window counts from here (ms). */
   since: number;
   /** Attempts made so far. */

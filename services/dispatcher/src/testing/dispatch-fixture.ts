@@ -11,7 +11,7 @@ import type { ComputationChange } from '@engage/schemas';
 import { uniqueName } from '@engage/testing';
 import { Registry } from 'prom-client';
 import { DeliveryStatus } from '../delivery-status';
-import { DeliveryService } from '../delivery.service';
+import { DeliveryService, type ActionRunner } from '../delivery.service';
 import { DispatchStep } from '../dispatch.step';
 import { Handover } from '../handover';
 import { ListBuffer } from '../list-buffer';
@@ -26,6 +26,7 @@ export const AUDIENCE = { id: 'aud_1', key: 'vip' };
 
 export interface Fixture {
   keyPrefix: string;
+  status: DeliveryStatus;
   clock: { now: number };
   step: DispatchStep;
   loop: RetryLoop;
@@ -39,7 +40,17 @@ export interface Fixture {
   consumed(change: ComputationChange, offset: number, changeSeq?: number): ConsumedMessage<ComputationChange>;
 }
 
-export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWindowMs?: number }): Fixture {
+export function dispatchFixture(
+  redis: RedisClient,
+  opts: {
+    url: string;
+    retryWindowMs?: number;
+    /** The destination as the test needs it (an Actions destination: type, slug, settings, mappings). */
+    destination?: Partial<DestinationConfig>;
+    connection?: Partial<ConnectionConfig['settings']>;
+    actions?: ActionRunner;
+  },
+): Fixture {
   const keyPrefix = `${uniqueName('dfx')}:`;
   const clock = { now: 1_000_000 };
   const now = () => clock.now;
@@ -54,6 +65,7 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
     enabled: true,
     createdAt: iso,
     updatedAt: iso,
+    ...opts.destination,
   };
   const connection: ConnectionConfig = {
     id: 'con_1',
@@ -61,7 +73,7 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
     computationId: AUDIENCE.id,
     computationClass: 'audience',
     destinationId: destination.id,
-    settings: { identify: true, track: false },
+    settings: { identify: true, track: false, ...opts.connection },
     enabled: true,
     createdAt: iso,
     updatedAt: iso,
@@ -81,7 +93,7 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
   const delivery = new DeliveryService(
     { retryWindowMs: opts.retryWindowMs ?? 4 * 3600 * 1000, initialBackoffMs: 500, maxBackoffMs: 60_000, timeoutMs: 5000 },
     // Jitter pinned to its maximum: backoffs are exactly 500, 1000, 2000 ... ms.
-    { limiter: new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), status, now, random: () => 1 },
+    { limiter: new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), status, now, random: () => 1, actions: opts.actions },
   );
   const profiles = new ProfileStateRepository({ keyPrefix }, { redis });
   const sent = new SentCalls({ keyPrefix, ttlSeconds: 3600 }, { redis });
@@ -105,6 +117,7 @@ export function dispatchFixture(redis: RedisClient, opts: { url: string; retryWi
   );
   return {
     keyPrefix,
+    status,
     clock,
     step,
     loop,

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 type Body = any;
 
 export interface Received {
+  method?: string;
   path: string;
   at: number;
   body: Body;
@@ -16,7 +17,13 @@ export interface Received {
   headers: http.IncomingHttpHeaders;
 }
 
-export type Responder = (path: string, body: Body, nth: number) => { status: number; headers?: Record<string, string> };
+/** How the receiver answers a request: status, headers and (default `{ok}`) a JSON body, as a vendor's API would. */
+export type Responder = (
+  path: string,
+  body: Body,
+  nth: number,
+  headers: http.IncomingHttpHeaders,
+) => { status: number; headers?: Record<string, string>; body?: unknown };
 
 export class Receiver {
   readonly requests: Received[] = [];
@@ -32,13 +39,19 @@ export class Receiver {
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
         const path = req.url ?? '/';
-        const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : null;
+        const text = Buffer.concat(chunks).toString();
+        let body: Body = null;
+        try {
+          body = text ? JSON.parse(text) : null;
+        } catch {
+          body = text; // not JSON: a vendor emulator refuses it with its own 400
+        }
         const nth = (this.counts.get(path) ?? 0) + 1;
         this.counts.set(path, nth);
-        const answer = this.respond(path, body, nth);
-        this.requests.push({ path, at: Date.now(), body, status: answer.status, headers: req.headers });
+        const answer = this.respond(path, body, nth, req.headers);
+        this.requests.push({ method: req.method, path, at: Date.now(), body, status: answer.status, headers: req.headers });
         res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
-        res.end(JSON.stringify({ ok: answer.status < 300 }));
+        res.end(JSON.stringify(answer.body ?? { ok: answer.status < 300 }));
       });
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));

@@ -1,0 +1,142 @@
+// What the catalog shows of a definition (CONTRACT.md section 8), the
+// mappings a new destination starts with (the definition's presets), and its
+// settings checked against the definition's own schema.
+import { fieldsToJsonSchema, validateSchema } from '@segment/actions-core';
+import type { ActionMapping } from '@engage/config-store';
+import { defaultRateLimit, fqlIssue } from '@engage/delivery';
+import { ACTIONS_SLUGS, loadDefinition, type AnyDefinition } from './registry';
+
+type Json = unknown;
+
+export interface CatalogAction {
+  id: string;
+  title: string;
+  description?: string;
+  /** The action's fields as the definition declares them (label, type, required, default mapping, ...). */
+  fields: Record<string, Json>;
+  defaultSubscription: string | null;
+  /** Whether the action sends batches (onBatch, per-item status). */
+  batching: boolean;
+}
+
+export interface CatalogPreset {
+  name: string;
+  actionId: string;
+  subscribe: string;
+  mapping: Record<string, Json>;
+}
+
+export interface CatalogDestination {
+  slug: string;
+  name: string;
+  description?: string;
+  /** `list`: an audience destination (the definition has an audience configuration); `event`: identify/track calls. */
+  category: 'event' | 'list';
+  /** JSON schema of the settings; secret fields carry `writeOnly: true` and `x-secret: true`. */
+  settings: Record<string, Json>;
+  actions: CatalogAction[];
+  presets: CatalogPreset[];
+  rateLimit: { requestsPerSecond: number } | null;
+}
+
+/** Functions (dynamic field loaders, hooks) dropped: what is left is the field's declaration. */
+const plain = (value: Json): Record<string, Json> => JSON.parse(JSON.stringify(value ?? {})) as Record<string, Json>;
+
+/** Settings whose type is `password` (API keys, site ids, tokens): write-only in the API. */
+export function secretFieldsOf(slug: string): string[] {
+  const fields = (loadDefinition(slug).authentication?.fields ?? {}) as Record<string, { type?: string }>;
+  return Object.entries(fields)
+    .filter(([, f]) => f.type === 'password')
+    .map(([name]) => name);
+}
+
+function settingsSchema(definition: AnyDefinition, secrets: string[]): Record<string, Json> {
+  const schema = plain(fieldsToJsonSchema(definition.authentication?.fields ?? {})) as {
+    properties?: Record<string, Record<string, Json>>;
+  };
+  for (const name of secrets) if (schema.properties?.[name]) Object.assign(schema.properties[name], { writeOnly: true, 'x-secret': true });
+  return schema as Record<string, Json>;
+}
+
+/** The definition's automatic presets (the ones Segment adds to a new destination). */
+function presetsOf(definition: AnyDefinition): CatalogPreset[] {
+  return (definition.presets ?? [])
+    .filter((p): p is Extract<typeof p, { type: 'automatic' }> => p.type === 'automatic' && typeof p.subscribe === 'string')
+    .map((p) => ({ name: p.name ?? p.partnerAction, actionId: p.partnerAction, subscribe: p.subscribe.trim(), mapping: plain(p.mapping) }));
+}
+
+export function catalogEntry(slug: string): CatalogDestination {
+  const definition = loadDefinition(slug);
+  const perSecond = defaultRateLimit({ type: 'actions', slug });
+  return {
+    slug,
+    name: definition.name,
+    description: definition.description,
+    category: definition.audienceFields || definition.audienceConfig ? 'list' : 'event',
+    settings: settingsSchema(definition, secretFieldsOf(slug)),
+    actions: Object.entries(definition.actions).map(([id, action]) => ({
+      id,
+      title: action.title,
+      description: action.description,
+      fields: plain(action.fields),
+      defaultSubscription: action.defaultSubscription?.trim() ?? null,
+      batching: typeof action.performBatch === 'function',
+    })),
+    presets: presetsOf(definition),
+    rateLimit: perSecond ? { requestsPerSecond: perSecond } : null,
+  };
+}
+
+/** Every available Actions destination, by slug. */
+export function catalog(): CatalogDestination[] {
+  return ACTIONS_SLUGS.map(catalogEntry);
+}
+
+/** A new destination's mappings: the definition's presets, enabled, with ids from `newId`. */
+export function presetMappings(slug: string, newId: () => string): ActionMapping[] {
+  return presetsOf(loadDefinition(slug)).map((p) => ({
+    id: newId(),
+    name: p.name,
+    actionId: p.actionId,
+    subscribe: p.subscribe,
+    mapping: p.mapping,
+    enabled: true,
+  }));
+}
+
+/**
+ * `settings` checked against the definition's settings schema with
+ * actions-core's validator: [field, reason] pairs naming each bad field
+ * (`settings.api_key`), empty when valid. Unknown settings are refused too.
+ */
+export function settingsIssues(slug: string, settings: Record<string, Json>): Array<[string, string]> {
+  const definition = loadDefinition(slug);
+  const fields = definition.authentication?.fields ?? {};
+  const issues: Array<[string, string]> = Object.keys(settings)
+    .filter((k) => !(k in fields))
+    .map((k) => [`settings.${k}`, `is not a setting of ${slug} (${Object.keys(fields).join(', ') || 'none'})`]);
+  try {
+    // NOTE: the validator coerces and strips in place: it gets a copy.
+    validateSchema(structuredClone(settings), fieldsToJsonSchema(fields), { throwIfInvalid: true });
+  } catch (err) {
+    const errors = (err as { errors?: Array<{ pointer?: string; message?: string }> }).errors;
+    if (!errors) throw err;
+    for (const e of errors) {
+      const required = /required field '([^']+)'/.exec(e.message ?? '');
+      const path = required ? required[1]! : (e.pointer ?? '').split('/').filter(Boolean).join('.');
+      issues.push([path ? `settings.${path}` : 'settings', required ? 'is required' : (e.message ?? 'is invalid')]);
+    }
+  }
+  return issues;
+}
+
+/** A mapping's issues against the definition: an unknown action or unreadable FQL ([field, reason]). */
+export function mappingIssues(slug: string, mapping: Pick<ActionMapping, 'actionId' | 'subscribe'>): Array<[string, string]> {
+  const definition = loadDefinition(slug);
+  const issues: Array<[string, string]> = [];
+  if (!(mapping.actionId in definition.actions))
+    issues.push(['actionId', `is not an action of ${slug} (${Object.keys(definition.actions).join(', ')})`]);
+  const fql = fqlIssue(mapping.subscribe);
+  if (fql) issues.push(['subscribe', fql]);
+  return issues;
+}

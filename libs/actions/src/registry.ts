@@ -1,0 +1,43 @@
+// Segment's open destination definitions (@segment/action-destinations, MIT)
+// as this system runs them: an allow-list of slugs, each loaded on first use
+// from the package's CommonJS build, one definition at a time.
+//
+// NOTE: the package's index loads all ~214 definitions (1.2 s, +113 MB); a
+// single definition under dist/destinations/<slug> loads in ~0.2 s. The ESM
+// build of actions-core does not load on Node, so everything here is require()d.
+import type { DestinationDefinition } from '@segment/actions-core';
+
+/**
+ * Slugs a destination of type `actions` may name. Only definitions tested
+ * here against an emulator of the vendor's documented API are listed
+ * (services/dispatcher/src/actions.int.test.ts); the others of issue 19 are
+ * follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
+ * through the request client our HTTP overrides reach: never list them untested.
+ */
+export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'iterable'];
+
+export function isActionsSlug(slug: unknown): slug is string {
+  return typeof slug === 'string' && ACTIONS_SLUGS.includes(slug);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDefinition = DestinationDefinition<any> & {
+  audienceFields?: Record<string, unknown>;
+  audienceConfig?: unknown;
+};
+
+const loaded = new Map<string, AnyDefinition>();
+
+/** The definition of an allowed slug (loaded once per process); throws for any other slug. */
+export function loadDefinition(slug: string): AnyDefinition {
+  if (!isActionsSlug(slug)) throw new Error(`'${slug}' is not an Actions destination available here (${ACTIONS_SLUGS.join(', ')})`);
+  let definition = loaded.get(slug);
+  if (!definition) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(`@segment/action-destinations/dist/destinations/${slug}`) as { default?: AnyDefinition };
+    if (!mod.default) throw new Error(`@segment/action-destinations has no definition at dist/destinations/${slug}`);
+    definition = mod.default;
+    loaded.set(slug, definition);
+  }
+  return definition;
+}

@@ -1,0 +1,193 @@
+// Runs an Actions destination's action (Segment's open definitions,
+// @segment/action-destinations) for events the dispatch step planned: the IO
+// half of libs/delivery actions-plan.ts. One actions-core Destination per
+// destination id, its requests sent through a per-destination agent so that
+// DESTINATION_HTTP_OVERRIDES (CONTRACT.md section 8) can send a vendor host
+// to a local emulator over plain HTTP, path, headers and body unchanged.
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { Destination } from '@segment/actions-core';
+import type { ActionMapping, DestinationConfig } from '@engage/config-store';
+import type { ActionEvent, ActionOutcome } from '@engage/delivery';
+import { loadDefinition, type AnyDefinition } from '@engage/actions';
+
+/** Vendor host -> `host:port` reached over plain HTTP instead (tests, staging). */
+export type HttpOverrides = Record<string, string>;
+
+/** Reads DESTINATION_HTTP_OVERRIDES: a JSON object of host -> host:port; throws naming what is wrong. */
+export function parseHttpOverrides(text: string | undefined): HttpOverrides {
+  if (!text) return {};
+  const parsed = JSON.parse(text) as unknown;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error('DESTINATION_HTTP_OVERRIDES must be a JSON object of vendor host -> host:port');
+  for (const [host, target] of Object.entries(parsed)) {
+    if (typeof target !== 'string' || !/^[^:\s]+:\d{1,5}$/.test(target))
+      throw new Error(`DESTINATION_HTTP_OVERRIDES: ${host} must map to "host:port", got ${JSON.stringify(target)}`);
+  }
+  return parsed as HttpOverrides;
+}
+
+type AgentFn = ((url: URL) => http.Agent | undefined) & { destroy(): void; close(): void };
+
+/**
+ * Requests to an overridden host go to its target over a plain TCP socket,
+ * whichever the URL's scheme (the Host header stays the vendor's).
+ * NOTE: actions-core's request client is node-fetch on node:http/https, so an
+ * agent (a function of the URL, which node-fetch accepts) reaches it without
+ * any global patch; actions-core calls `agent.destroy()` after every response
+ * (prepare-response.js), so that one is a no-op and close() ends the sockets.
+ */
+function overrideAgent(overrides: HttpOverrides): AgentFn {
+  const connect = (target: string) => () => {
+    const at = target.lastIndexOf(':');
+    return net.connect({ host: target.slice(0, at), port: Number(target.slice(at + 1)) });
+  };
+  const agents = new Map<string, http.Agent>();
+  const agentFor = (url: URL): http.Agent | undefined => {
+    const target = overrides[url.host] ?? overrides[url.hostname];
+    if (!target) return undefined;
+    const key = `${url.protocol}${target}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+      (agent as unknown as { createConnection: () => net.Socket }).createConnection = connect(target);
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+  return Object.assign(agentFor, {
+    destroy: () => undefined,
+    close: () => agents.forEach((a) => a.destroy()),
+  });
+}
+
+/** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
+function outcomeOfError(err: unknown): ActionOutcome {
+  const e = err as {
+    message?: string;
+    status?: number;
+    code?: string;
+    type?: string;
+    name?: string;
+    response?: { status?: number; headers?: { get(name: string): string | null }; content?: string };
+  };
+  const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
+  const vendor = e.response?.content ? ` ${e.response.content.slice(0, 300)}` : '';
+  const network = status === undefined && (e.type === 'system' || e.name === 'FetchError' || /^E[A-Z]+$/.test(e.code ?? ''));
+  return {
+    ok: false,
+    status,
+    message: `${e.message ?? String(err)}${vendor}`,
+    code: typeof e.code === 'string' ? e.code : undefined,
+    network,
+    retryAfter: e.response?.headers?.get('retry-after') ?? null,
+  };
+}
+
+/**
+ * A per-item status carries no headers: the Retry-After of the vendor's
+ * answer with that status, from the responses actions-core kept for this call.
+ */
+function retryAfterOf(instance: Destination, status: number): string | null {
+  for (let i = instance.responses.length - 1; i >= 0; i--) {
+    const response = instance.responses[i]!;
+    if (response.status === status) return response.headers.get('retry-after');
+  }
+  return null;
+}
+
+interface MultiStatusNode {
+  status: number;
+  errortype?: string;
+  errormessage?: string;
+  body?: unknown;
+}
+
+export class ActionsRuntime {
+  private readonly instances = new Map<string, { slug: string; instance: Destination; agent: AgentFn }>();
+
+  constructor(private readonly config: { overrides: HttpOverrides }) {}
+
+  /** One actions-core Destination per destination, its extendRequest adding our agent. */
+  private instanceFor(destination: DestinationConfig) {
+    const slug = destination.slug ?? '';
+    const cached = this.instances.get(destination.id);
+    if (cached && cached.slug === slug) return cached;
+    const definition = loadDefinition(slug);
+    const agent = overrideAgent(this.config.overrides);
+    const extendRequest = definition.extendRequest;
+    const wrapped: AnyDefinition = {
+      ...definition,
+      // actions-core types `agent` as an Agent; node-fetch, which gets it, also takes a function of the URL.
+      extendRequest: (data) => ({ ...(extendRequest?.(data) ?? {}), agent: agent as unknown as https.Agent }),
+    };
+    const entry = { slug, instance: new Destination(wrapped), agent };
+    this.instances.set(destination.id, entry);
+    return entry;
+  }
+
+  /**
+   * Runs `mapping` for `events`: one outcome per event. Actions that batch go
+   * through onBatch (a status per item: one refused item does not fail the
+   * others, and a 401 is not hidden in a success-looking result as onEvent
+   * can hide it); the others through onEvent, one event at a time.
+   */
+  async run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]> {
+    let entry;
+    try {
+      entry = this.instanceFor(destination);
+    } catch (err) {
+      return events.map(() => ({ ok: false, message: (err as Error).message }));
+    }
+    const { instance } = entry;
+    const action = instance.definition.actions[mapping.actionId];
+    if (!action) return events.map(() => ({ ok: false, message: `${destination.slug} has no action '${mapping.actionId}'` }));
+    const settings = {
+      ...destination.settings,
+      subscription: { partnerAction: mapping.actionId, subscribe: mapping.subscribe, mapping: mapping.mapping },
+    } as never;
+    try {
+      if (typeof action.performBatch === 'function') {
+        const results = await instance.onBatch(events as never, settings);
+        const statuses = (results[0]?.multistatus ?? []) as MultiStatusNode[];
+        return events.map((_, i) => {
+          const node = statuses[i];
+          if (!node) return { ok: false, message: 'the action returned no status for this event' };
+          if (node.status >= 200 && node.status < 300) return { ok: true, status: node.status };
+          const body =
+            node.body === undefined ? '' : ` ${(typeof node.body === 'string' ? node.body : JSON.stringify(node.body)).slice(0, 300)}`;
+          return {
+            ok: false,
+            status: node.status,
+            code: node.errortype,
+            message: `${node.errormessage ?? ''}${body}`.trim(),
+            retryAfter: retryAfterOf(instance, node.status),
+          };
+        });
+      }
+      const out: ActionOutcome[] = [];
+      for (const event of events) {
+        try {
+          await instance.onEvent(event as never, settings);
+          out.push({ ok: true });
+        } catch (err) {
+          out.push(outcomeOfError(err));
+        }
+      }
+      return out;
+    } catch (err) {
+      const outcome = outcomeOfError(err);
+      return events.map(() => outcome);
+    } finally {
+      // NOTE: actions-core keeps every response, with the request's Authorization header, in `responses`.
+      instance.responses.length = 0;
+    }
+  }
+
+  /** Ends the kept-alive sockets to overridden hosts (shutdown). */
+  close(): void {
+    for (const { agent } of this.instances.values()) agent.close();
+    this.instances.clear();
+  }
+}

@@ -1,7 +1,8 @@
 // The one topic registry (DESIGN.md, "Topics"). Every service and test gets its
 // names from here; `prefix` lets tests and parallel stacks share a cluster.
 
-export type TopicKey = 'config' | 'eventsRaw' | 'eventsResolved' | 'identityChanges' | 'computationsChanges' | 'dispatchDlq';
+export type TopicKey =
+  'config' | 'eventsInbound' | 'eventsRaw' | 'eventsResolved' | 'identityChanges' | 'computationsChanges' | 'dispatchDlq';
 
 export interface TopicSpec {
   key: TopicKey;
@@ -9,7 +10,7 @@ export interface TopicSpec {
   partitions: number;
   /** Broker-side topic config (cleanup policy, retention). */
   config: Record<string, string>;
-  /** The Avro record (schemas/*.avsc) of the values; null for the DLQ, which keeps original bytes. */
+  /** The Avro record (schemas/*.avsc) of the values; null when they are not Avro (the DLQ keeps original bytes; inbound is JSON). */
   valueRecord: string | null;
   /** What the record key is, for readers of this file. */
   keyedBy: string;
@@ -36,6 +37,18 @@ export function topicRegistry(prefix = '', layout: TopicLayout = {}): Record<Top
       config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
       valueRecord: 'ConfigRecord',
       keyedBy: '<kind>:<id>',
+    },
+    eventsInbound: {
+      key: 'eventsInbound',
+      name: name('events.inbound'),
+      partitions,
+      // Segment JSON written by producers that do not use HTTP; the ingest
+      // validates it like a request body and writes engage.events.raw.
+      // NOTE: LogAppendTime: a record's timestamp is the broker's append time,
+      // the event's receive time (received_at), the same on every redelivery.
+      config: { 'retention.ms': String(7 * DAY_MS), 'message.timestamp.type': 'LogAppendTime' },
+      valueRecord: null,
+      keyedBy: 'userId, else anonymousId (per-person order); the write key in the engage-write-key header',
     },
     eventsRaw: {
       key: 'eventsRaw',

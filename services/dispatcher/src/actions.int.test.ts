@@ -9,7 +9,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import { ActionsRuntime } from './adapters/actions.runtime';
 import { AUDIENCE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
-import { brazeEmulator, type Emulator } from './testing/vendor-emulators';
+import { brazeEmulator, customerioEmulator, iterableEmulator, type Emulator } from './testing/vendor-emulators';
 
 let redis: RedisClient;
 const emulators: Emulator[] = [];
@@ -53,26 +53,107 @@ const statusHash = async (fx: Fixture) => {
   return redis.hgetall(`${fx.keyPrefix}status:destination:dst_1`);
 };
 
-describe('Braze (Actions): POST /users/track with the audience key as a custom attribute', () => {
-  const BRAZE = 'rest.iad-01.braze.com';
-  const settings = { api_key: 'braze-key', app_id: 'app-1', endpoint: `https://${BRAZE}` };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Body = any;
 
-  it('an audience entry with identify on reaches Braze as CONTRACT.md section 8 shows, the exit as false', async () => {
-    const braze = await brazeEmulator('braze-key');
-    const fx = await actionsSetup('braze', BRAZE, braze, settings);
+/** Per vendor: its host, good and refused settings, and where its request carries the user and the audience value. */
+const vendors: Array<{
+  slug: string;
+  host: string;
+  emulator: () => Promise<Emulator>;
+  settings: Record<string, unknown>;
+  refused: Record<string, unknown>;
+  path: string;
+  auth: (headers: Record<string, unknown>) => unknown;
+  expectedAuth: string;
+  /** [user id, audience value] of each item of a request body. */
+  items: (body: Body) => Array<[unknown, unknown]>;
+}> = [
+  {
+    slug: 'braze',
+    host: 'rest.iad-01.braze.com',
+    emulator: () => brazeEmulator('braze-key'),
+    settings: { api_key: 'braze-key', app_id: 'app-1', endpoint: 'https://rest.iad-01.braze.com' },
+    refused: { api_key: 'revoked-key', app_id: 'app-1', endpoint: 'https://rest.iad-01.braze.com' },
+    path: '/users/track',
+    auth: (h) => h.authorization,
+    expectedAuth: 'Bearer braze-key',
+    items: (body) => body.attributes.map((a: Body) => [a.external_id, a[AUDIENCE.key]]),
+  },
+  {
+    slug: 'customerio',
+    host: 'track.customer.io',
+    emulator: () => customerioEmulator('site-1', 'cio-key'),
+    settings: { siteId: 'site-1', apiKey: 'cio-key' },
+    refused: { siteId: 'site-1', apiKey: 'revoked-key' },
+    path: '/api/v2/batch',
+    auth: (h) => h.authorization,
+    expectedAuth: `Basic ${Buffer.from('site-1:cio-key').toString('base64')}`,
+    items: (body) => body.batch.map((e: Body) => [e.identifiers.id, e.attributes[AUDIENCE.key]]),
+  },
+  {
+    slug: 'iterable',
+    host: 'api.iterable.com',
+    emulator: () => iterableEmulator('iterable-key'),
+    settings: { apiKey: 'iterable-key' },
+    refused: { apiKey: 'revoked-key' },
+    path: '/api/users/bulkUpdate',
+    auth: (h) => h['api-key'],
+    expectedAuth: 'iterable-key',
+    items: (body) => body.users.map((u: Body) => [u.userId, u.dataFields[AUDIENCE.key]]),
+  },
+];
+
+describe.each(vendors)('$slug (Actions) with its presets, from an audience change to the vendor request', (v) => {
+  it('an entry then an exit with identify on: the vendor gets the user with the audience key true, then false', async () => {
+    const vendor = await v.emulator();
+    const fx = await actionsSetup(v.slug, v.host, vendor, v.settings);
     const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-1', true), 0), fx.consumed(audienceChange('p-1', false), 1)], ctx);
     expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
-    const requests = braze.receiver.requests;
-    expect(requests.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host])).toEqual([
-      ['POST', '/users/track', 201, 'Bearer braze-key', BRAZE],
-      ['POST', '/users/track', 201, 'Bearer braze-key', BRAZE],
+    const requests = vendor.receiver.requests;
+    expect(requests.map((r) => [r.method, r.path, r.status < 300, v.auth(r.headers), r.headers.host])).toEqual([
+      ['POST', v.path, true, v.expectedAuth, v.host],
+      ['POST', v.path, true, v.expectedAuth, v.host],
     ]);
-    expect(requests.map((r) => r.body.attributes)).toEqual([
-      [expect.objectContaining({ external_id: 'u-p-1', [AUDIENCE.key]: true })],
-      [expect.objectContaining({ external_id: 'u-p-1', [AUDIENCE.key]: false })],
-    ]);
+    expect(requests.map((r) => v.items(r.body))).toEqual([[['u-p-1', true]], [['u-p-1', false]]]);
     expect(fx.letters).toEqual([]);
   });
+
+  it("retries a 429 after its Retry-After with the same body; the profile's next change waits behind it", async () => {
+    const vendor = await v.emulator();
+    vendor.faults.push({ status: 429, headers: { 'retry-after': '3' }, body: { message: 'Rate limit exceeded' } });
+    const fx = await actionsSetup(v.slug, v.host, vendor, v.settings);
+    const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-3', true), 0), fx.consumed(audienceChange('p-3', false), 1)], ctx);
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]); // scheduled, so the offsets may commit
+    expect(vendor.receiver.requests.map((r) => r.status)).toEqual([429]);
+    expect(await fx.schedule.size()).toBe(2);
+
+    fx.clock.now += 2999; // Retry-After is 3 s, more than the first backoff (500 ms)
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(2);
+    const [first, retry, exit] = vendor.receiver.requests;
+    expect([first!.status, retry!.status < 300, exit!.status < 300]).toEqual([429, true, true]);
+    expect(retry!.body).toEqual(first!.body); // the same call
+    expect(v.items(exit!.body)).toEqual([['u-p-3', false]]);
+    expect(fx.letters).toEqual([]);
+    expect(await statusHash(fx)).toMatchObject({ retried: '1', sent: '2' });
+  });
+
+  it('dead-letters on 401 without a retry and flags the destination (credentials refused)', async () => {
+    const vendor = await v.emulator();
+    const fx = await actionsSetup(v.slug, v.host, vendor, v.refused);
+    const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-4', true), 0)], ctx);
+    expect(outcomes).toEqual([{ kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' }]);
+    expect(vendor.receiver.requests.map((r) => r.status)).toEqual([401]);
+    expect(await fx.schedule.size()).toBe(0);
+    expect(await statusHash(fx)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('Braze (Actions), further cases', () => {
+  const BRAZE = 'rest.iad-01.braze.com';
+  const settings = vendors[0]!.settings;
 
   it('a track connection runs the Track Calls preset: an Audience Entered event with the audience key property', async () => {
     const braze = await brazeEmulator('braze-key');
@@ -89,44 +170,12 @@ describe('Braze (Actions): POST /users/track with the audience key as a custom a
     ]);
   });
 
-  it("retries a 429 after its Retry-After with the same call, and the profile's next change waits behind it", async () => {
-    const braze = await brazeEmulator('braze-key');
-    braze.faults.push({ status: 429, headers: { 'retry-after': '3' }, body: { message: 'Rate limit exceeded' } });
-    const fx = await actionsSetup('braze', BRAZE, braze, settings);
-    const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-3', true), 0), fx.consumed(audienceChange('p-3', false), 1)], ctx);
-    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]); // scheduled, so the offsets may commit
-    expect(braze.receiver.requests.map((r) => r.status)).toEqual([429]);
-    expect(await fx.schedule.size()).toBe(2);
-
-    fx.clock.now += 2999; // Retry-After is 3 s, more than the 500 ms backoff
-    expect(await fx.drain()).toBe(0);
-    fx.clock.now += 1;
-    expect(await fx.drain()).toBe(2);
-    const [first, retry, exit] = braze.receiver.requests;
-    expect([first!.status, retry!.status, exit!.status]).toEqual([429, 201, 201]);
-    expect(retry!.body).toEqual(first!.body); // the same call
-    expect(exit!.body.attributes[0][AUDIENCE.key]).toBe(false);
-    expect(fx.letters).toEqual([]);
-    expect(await statusHash(fx)).toMatchObject({ retried: '1', sent: '2' });
-  });
-
-  it('dead-letters on 401 without a retry and flags the destination (credentials refused)', async () => {
-    const braze = await brazeEmulator('braze-key');
-    const fx = await actionsSetup('braze', BRAZE, braze, { ...settings, api_key: 'revoked-key' });
-    const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-4', true), 0)], ctx);
-    expect(outcomes).toEqual([{ kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' }]);
-    expect(braze.receiver.requests.map((r) => [r.status, r.headers.authorization])).toEqual([[401, 'Bearer revoked-key']]);
-    expect(await fx.schedule.size()).toBe(0); // not retried
-    expect(await statusHash(fx)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
-  });
-
   it('dead-letters a 400 at once with the vendor message', async () => {
     const braze = await brazeEmulator('braze-key');
     braze.faults.push({ status: 400, body: { message: "'attributes' has an invalid custom attribute" } });
     const fx = await actionsSetup('braze', BRAZE, braze, settings);
     const outcomes = await fx.step.handle([fx.consumed(audienceChange('p-5', true), 0)], ctx);
-    expect(outcomes).toEqual([{ kind: 'dlq', reason: expect.stringContaining('invalid custom attribute'), step: 'deliver' }]);
-    expect(outcomes[0]).toMatchObject({ reason: expect.stringMatching(/^HTTP 400/) });
+    expect(outcomes).toEqual([{ kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*invalid custom attribute/), step: 'deliver' }]);
     expect(await fx.schedule.size()).toBe(0);
   });
 });

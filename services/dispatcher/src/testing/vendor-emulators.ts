@@ -57,3 +57,50 @@ export function brazeEmulator(apiKey: string): Promise<Emulator> {
     return { status: 201, body: { message: 'success', attributes_processed: body.attributes?.length ?? 0 } };
   });
 }
+
+/**
+ * Customer.io Track API v2, POST /api/v2/batch (customer.io/docs/api/track/#operation/batch):
+ * HTTP Basic auth with site id and API key; `{batch: [...]}` of at most
+ * 500 KB, each entity at most 32 KB, with a type (person, object, delivery),
+ * an action and, for people, exactly one identifier (id, email or cio_id).
+ * 200 on success, 401 for bad credentials, 400 for a bad body, 429 when rate limited.
+ */
+export function customerioEmulator(siteId: string, apiKey: string): Promise<Emulator> {
+  const basic = `Basic ${Buffer.from(`${siteId}:${apiKey}`).toString('base64')}`;
+  const refuse = (status: number, message: string): Answer => ({ status, body: { errors: [{ message }] } });
+  return emulate((path, body, headers) => {
+    if (path !== '/api/v2/batch') return refuse(404, `no such endpoint ${path}`);
+    if (headers.authorization !== basic) return { status: 401, body: { meta: { error: 'Unauthorized request' } } };
+    if (!Array.isArray(body?.batch) || body.batch.length === 0) return refuse(400, "'batch' must be a non-empty array");
+    if (JSON.stringify(body).length > 500 * 1024) return refuse(400, 'batch larger than 500 KB');
+    for (const [i, entity] of (body.batch as Body[]).entries()) {
+      if (JSON.stringify(entity).length > 32 * 1024) return refuse(400, `batch[${i}] larger than 32 KB`);
+      if (!['person', 'object', 'delivery'].includes(entity?.type))
+        return refuse(400, `batch[${i}].type must be person, object or delivery`);
+      if (typeof entity.action !== 'string') return refuse(400, `batch[${i}].action is required`);
+      const ids = Object.keys(entity.identifiers ?? {}).filter((k) => ['id', 'email', 'cio_id'].includes(k));
+      if (entity.type === 'person' && ids.length !== 1)
+        return refuse(400, `batch[${i}].identifiers must have exactly one of id, email, cio_id`);
+    }
+    return { status: 200, body: {} };
+  });
+}
+
+/**
+ * Iterable, POST /api/users/bulkUpdate (api.iterable.com/api/docs#users_bulkUpdateUser):
+ * `Api-Key` header; `{users: [...]}`, at most 1,000 users, each with an email
+ * or a userId. 200 with success and fail counts, 401 for a bad key
+ * (code BadApiKey), 400 for a bad body, 429 when rate limited.
+ */
+export function iterableEmulator(apiKey: string): Promise<Emulator> {
+  const refuse = (status: number, code: string, msg: string): Answer => ({ status, body: { msg, code, params: null } });
+  return emulate((path, body, headers) => {
+    if (path !== '/api/users/bulkUpdate') return refuse(404, 'NotFound', `no such endpoint ${path}`);
+    if (headers['api-key'] !== apiKey) return refuse(401, 'BadApiKey', 'Invalid API key');
+    const users = body?.users;
+    if (!Array.isArray(users) || users.length === 0) return refuse(400, 'InvalidJsonBody', "'users' must be a non-empty array");
+    if (users.length > 1000) return refuse(400, 'InvalidJsonBody', `${users.length} users, more than 1000`);
+    if (users.some((u: Body) => !u?.email && !u?.userId)) return refuse(400, 'InvalidJsonBody', 'each user needs an email or a userId');
+    return { status: 200, body: { successCount: users.length, failCount: 0, invalidEmails: [], invalidUserIds: [] } };
+  });
+}

@@ -194,6 +194,8 @@ async function main() {
     probe = new Map();
     const tickMs = 100;
     const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+    // CPU per event under live load too: events trickle in, so chunks are small and a profile's events rarely share a save.
+    const stopLiveCpu = await cpuMeter(env.REDIS_URL, { evaluator: ev.child.pid, kafka: kafkaPid() });
     const startAt = Date.now();
     let sent = 0;
     let nextTick = startAt;
@@ -216,6 +218,9 @@ async function main() {
       if (wait > 0) await sleep(wait);
     }
     await until(async () => (await committed()) >= EVENTS + sent, 'evaluator to drain the paced load', 120_000);
+    const liveCpu = await stopLiveCpu();
+    const liveUs = (k) => (liveCpu[k] === null ? 'n/a' : `${((liveCpu[k] * 1e6) / sent).toFixed(0)} µs`);
+    log(`cpu per event under the paced load: evaluator ${liveUs('evaluator')}, redis ${liveUs('redis')}, kafka ${liveUs('kafka')}`);
     await until(() => [...probe.values()].every((v) => v.length > 0), 'every probe change to arrive', 60_000).catch(() => undefined);
     const latencies = [...probe.values()]
       .map((v) => v[0])
@@ -231,7 +236,7 @@ async function main() {
     const lines = [
       '## End-to-end evaluation (issue 6)',
       '',
-      `Command: \`npm run bench -- e2e\` (E2E_EVENTS=${EVENTS}, E2E_PROFILES=${PROFILES}, E2E_LATENCY_SECONDS=${LATENCY_SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane and one realtime evaluator (default config: chunks of 500, 6 partitions at once) on it; 6 partitions.`,
+      `Command: \`npm run bench -- e2e\` (E2E_EVENTS=${EVENTS}, E2E_PROFILES=${PROFILES}, E2E_LATENCY_SECONDS=${LATENCY_SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane and one realtime evaluator (chunks of ${process.env.EVALUATOR_CHUNK_SIZE ?? "EVALUATOR_CHUNK_SIZE's default"}, 6 partitions at once) on it; 6 partitions.`,
       'Space: 20 audiences and 10 computed traits (counts, windows, where filters, sums, NOT, trait() chains on computed traits, mode/first/last/unique). Events start at engage.events.resolved: the ingest HTTP and the identity resolver are not in these figures.',
       'Baseline: a passthrough consumer on the same topic and backlog in the same run (decode each Avro event, re-encode it, one sendBatch per Kafka batch to another topic).',
       '',
@@ -244,6 +249,7 @@ async function main() {
       `| CPU per event over the backlog: evaluator / Redis / Kafka broker | ${cpuUs('evaluator')} / ${cpuUs('redis')} / ${cpuUs('kafka')} |`,
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
+      `| CPU per event under the paced load (small chunks: about one save per event): evaluator / Redis / Kafka broker | ${liveUs('evaluator')} / ${liveUs('redis')} / ${liveUs('kafka')} |`,
       `| Redis memory per profile after the backlog (MEMORY USAGE, ${memory.profiles} profiles): state document p50 / p95 | ${memory.state.p50} B / ${memory.state.p95} B |`,
       `| same, every key of the profile (state, history, seen ids, version, identifiers) p50 / p95 | ${memory.all.p50} B / ${memory.all.p95} B |`,
       '',

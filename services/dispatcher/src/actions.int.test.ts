@@ -53,7 +53,6 @@ const statusHash = async (fx: Fixture) => {
   return redis.hgetall(`${fx.keyPrefix}status:destination:dst_1`);
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Body = any;
 
 /** Per vendor: its host, good and refused settings, and where its request carries the user and the audience value. */

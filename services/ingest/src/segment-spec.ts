@@ -1,10 +1,11 @@
 // Segment's HTTP tracking API, the pure part: which path is which call, the
 // limits, and turning a parsed request body into validated RawEvent records
 // (or one clear 400 message naming the field and the reason). No IO, no clock:
-// the receive time and the messageId generator are arguments.
+// the receive time and the messageId generator are arguments. The records of
+// engage.events.inbound go through the same functions (inbound-record.ts).
 // Spec: https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
 import type { CallType, ExternalId, RawEvent } from '@engage/schemas';
-import { LIMITS, type Limits } from './limits';
+import { LIMITS, nestingExceeds, nestingTooDeepMessage, type Limits } from './limits';
 
 export { LIMITS, type Limits } from './limits';
 
@@ -281,6 +282,44 @@ export function storedEventBytes(r: RawEvent): number {
 }
 
 /**
+ * Parses a JSON body (a request's, or a record's of engage.events.inbound),
+ * refusing first what a recursive walk (JSON.stringify, ours or a consumer's)
+ * cannot get through.
+ */
+export function parseJsonBody(raw: Uint8Array, limits: Limits = LIMITS): { ok: true; body: unknown } | { ok: false; message: string } {
+  if (nestingExceeds(raw, limits.maxNestingDepth)) return { ok: false, message: nestingTooDeepMessage(limits) };
+  try {
+    return { ok: true, body: JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8')) };
+  } catch (err) {
+    return { ok: false, message: `invalid JSON body: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Validates and normalises one call that names its own `type`, as a batch
+ * item does: a record of engage.events.inbound. `bodyBytes` is its size,
+ * held to the per-event limit. The same rules as normaliseRequest.
+ */
+export function normaliseCall(body: unknown, bodyBytes: number, env: Envelope, limits: Limits = LIMITS): SpecResult {
+  try {
+    if (!isObject(body)) throw new SpecError(`body must be a JSON object, got ${typeName(body)}`);
+    if (bodyBytes > limits.maxEventBytes) throw new SpecError(eventTooLargeMessage(bodyBytes, limits));
+    return { ok: true, events: [toEvent(callType(body, ''), body, '', { sentAt: null }, env, limits)] };
+  } catch (err) {
+    if (err instanceof SpecError) return { ok: false, message: err.message };
+    throw err;
+  }
+}
+
+function callType(body: Json, path: string): CallType {
+  const type = body.type;
+  if (typeof type !== 'string' || !(CALL_TYPES as readonly string[]).includes(type)) {
+    throw new SpecError(`${path}type must be one of ${CALL_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`);
+  }
+  return type as CallType;
+}
+
+/**
  * Validates and normalises a parsed request body of `route`. `bodyBytes` is
  * the (decompressed) body size, already checked against bodyLimitFor(route).
  * Any invalid call rejects the whole request: nothing malformed reaches Kafka.
@@ -308,11 +347,7 @@ export function normaliseRequest(route: Route, body: unknown, bodyBytes: number,
     const events = items.map((item, i) => {
       const path = `batch[${i}].`;
       if (!isObject(item)) throw new SpecError(`batch[${i}] must be an object, got ${typeName(item)}`);
-      const type = item.type;
-      if (typeof type !== 'string' || !(CALL_TYPES as readonly string[]).includes(type)) {
-        throw new SpecError(`${path}type must be one of ${CALL_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`);
-      }
-      const event = toEvent(type as CallType, item, path, defaults, env, limits);
+      const event = toEvent(callType(item, path), item, path, defaults, env, limits);
       if (measure) {
         const bytes = storedEventBytes(event.record);
         if (bytes > limits.maxEventBytes) throw new SpecError(`batch[${i}]: ${eventTooLargeMessage(bytes, limits)}`);

@@ -11,11 +11,12 @@ import type { Logger } from '@engage/logging';
 import { handleOpsRequest, type OpsHandlers } from '@engage/observability';
 import type { Counter, Histogram } from 'prom-client';
 import { PublishError, QueueFullError, type PublishOutcome } from './events.publisher';
-import { LIMITS, nestingExceeds, nestingTooDeepMessage } from './limits';
 import { retryAfterSeconds, type RateDecision, type RateLimitSettings } from './rate-limiter';
+import { authenticateSource, type SourceLookup } from './source-auth';
 import {
   bodyLimitFor,
   normaliseRequest,
+  parseJsonBody,
   ROUTES,
   tooLargeMessage,
   writeKeyFrom,
@@ -24,11 +25,7 @@ import {
   type Route,
 } from './segment-spec';
 
-export interface SourceLookup {
-  sourceByWriteKey(
-    writeKey: string,
-  ): { id: string; spaceId: string; enabled: boolean; rateLimit?: { requestsPerSecond: number; burst?: number } } | undefined;
-}
+export type { SourceLookup } from './source-auth';
 
 export interface TrackingServerConfig {
   port: number;
@@ -177,21 +174,16 @@ export class TrackingServer {
     const receivedAt = this.deps.now?.() ?? Date.now();
     const limit = bodyLimitFor(route);
     const raw = await readBody(req, route, limit);
-    // Before parsing: what a recursive walk (JSON.stringify, ours or a consumer's) cannot get through.
-    if (nestingExceeds(raw, LIMITS.maxNestingDepth)) throw new HttpError(400, nestingTooDeepMessage());
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      throw new HttpError(400, `invalid JSON body: ${(err as Error).message}`);
-    }
-    const writeKey = writeKeyFrom(req.headers.authorization, body);
-    if (writeKey === null)
-      throw new HttpError(401, 'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body');
-    const source = this.deps.sources.sourceByWriteKey(writeKey);
-    if (!source) throw new HttpError(401, 'invalid write key');
-    // Only an explicit false disables: records written without the field stay live.
-    if (source.enabled === false) throw new HttpError(401, `source ${source.id} is disabled`);
+    const parsed = parseJsonBody(raw);
+    if (!parsed.ok) throw new HttpError(400, parsed.message);
+    const { body } = parsed;
+    const auth = authenticateSource(
+      writeKeyFrom(req.headers.authorization, body),
+      this.deps.sources,
+      'missing write key: send Authorization: Basic base64(<writeKey>:) or "writeKey" in the body',
+    );
+    if (!auth.ok) throw new HttpError(401, auth.message);
+    const { source } = auth;
 
     const rate: RateLimitSettings = source.rateLimit
       ? { requestsPerSecond: source.rateLimit.requestsPerSecond, burst: source.rateLimit.burst ?? source.rateLimit.requestsPerSecond }

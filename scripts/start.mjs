@@ -130,6 +130,8 @@ async function main() {
       `  ingest (Segment tracking API)  http://127.0.0.1:${INGEST_PORT}/v1/track`,
       `  control plane + Profile API    http://127.0.0.1:${CONTROL_PLANE_PORT}`,
       `  control plane token            ${CONTROL_PLANE_TOKEN}`,
+      `  console                        http://127.0.0.1:${CONTROL_PLANE_PORT}/console/`,
+      `  API reference                  http://127.0.0.1:${CONTROL_PLANE_PORT}/openapi.json (docs/api.md)`,
       demo?.writeKey
         ? `  demo space / write key         ${demo.spaceId} / ${demo.writeKey}`
         : '  demo write key                 (control plane has no sources API yet)',

@@ -36,6 +36,8 @@ export const configSchema = z.object({
         return z.NEVER;
       }
     }),
+  /** Directory of the console's static build (index.html, assets/). Default: console/dist of the repository. */
+  CONSOLE_DIR: z.string().min(1).optional(),
   /** Milliseconds a destination host's DNS lookup may take before it is admitted unresolved. */
   DESTINATION_LOOKUP_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
 });

@@ -2,6 +2,7 @@
 // The only place that reads process.env: parse config, wire, run.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { parseConfig } from '@engage/config';
 import { ConfigStore, ConfigWriter } from '@engage/config-store';
 import { createRuntime } from '@engage/service';
@@ -9,21 +10,15 @@ import { ComputationsService } from './computations.service';
 import { configSchema } from './config';
 import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
-import { computationsRouter } from './routes/computations.routes';
+import { controlPlaneRouters } from './http/routers';
 import { DestinationHostGuard, systemLookup } from './destination-host.guard';
-import { accessTokensRouter } from './routes/access-tokens.routes';
-import { destinationsRouter } from './routes/destinations.routes';
-import { identityRulesRouter } from './routes/identity-rules.routes';
-import { SpacesGuard, spacesRouter } from './routes/spaces.routes';
+import { SpacesGuard } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
 import { SyncTrigger } from './sync-trigger';
 import { ProfileStateRepository } from '@engage/profile-store';
 import { AudienceExport } from './read/audience-export';
 import { AudiencePreview } from './read/audience-preview';
-import { audiencePreviewRouter } from './routes/audience-preview.routes';
 import { IdentityGraphReader } from './read/identity-graph.reader';
-import { audienceCsvRouter } from './routes/audience-csv.routes';
-import { profileApiRouter } from './routes/profiles.routes';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('control-plane', config);
@@ -36,7 +31,8 @@ const store = new ConfigStore(
 const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { producer, codec, store });
 const spaces = new SpacesGuard(store);
 const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });
-const computations = new ComputationsService({ store, writer, checker: new EngineQueryChecker() });
+const checker = new EngineQueryChecker();
+const computations = new ComputationsService({ store, writer, checker });
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const preview = new AudiencePreview({ pageSize: 500, sampleSize: 10 }, { profiles });
@@ -50,32 +46,32 @@ const app = createApp(
   {
     log: log.child({ component: 'http' }),
     ops: runtime.ops,
-    apiRouters: [
-      spacesRouter({ store, writer, spaces }),
-      computationsRouter('audience', { computations, status, spaces }),
-      computationsRouter('computed_trait', { computations, status, spaces }),
-      destinationsRouter({
+    ...controlPlaneRouters(
+      {
+        token: config.CONTROL_PLANE_TOKEN,
+        profileApiRateLimit: config.PROFILE_API_RATE_LIMIT,
+        // The workspace's build output (console/dist) when run from the repository.
+        consoleDir: config.CONSOLE_DIR ?? path.resolve(__dirname, '../../../console/dist'),
+      },
+      {
         store,
         writer,
         spaces,
         status,
+        computations,
+        checker,
+        preview,
+        exporter,
+        graph,
+        profiles,
         syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
         hosts: new DestinationHostGuard(
           { allowList: config.DESTINATION_ALLOWED_HOSTS, lookupTimeoutMs: config.DESTINATION_LOOKUP_TIMEOUT_MS },
           { lookup: systemLookup, log: log.child({ component: 'destination-hosts' }) },
         ),
-      }),
-      accessTokensRouter({ store, writer, spaces }),
-      audiencePreviewRouter({ store, computations, spaces, preview }),
-      audienceCsvRouter({ computations, spaces, exporter, log: log.child({ component: 'csv' }) }),
-      identityRulesRouter({ store, writer, spaces }),
-    ],
-    publicRouters: [
-      profileApiRouter(
-        { token: config.CONTROL_PLANE_TOKEN, requestsPerSecondPerSpace: config.PROFILE_API_RATE_LIMIT },
-        { store, graph, profiles, log: log.child({ component: 'profile-api' }) },
-      ),
-    ],
+        log,
+      },
+    ),
   },
 );
 const server = http.createServer(app);

@@ -1,0 +1,807 @@
+// GET /openapi.json: the control plane's API reference (OpenAPI 3.1), built
+// from the zod schemas the routes validate request bodies with
+// (domain/requests.ts), so a documented body cannot drift from the checked
+// one. Response shapes are written here as zod schemas too.
+//
+// Every route an express router registers must be documented here:
+// openapi.test.ts walks the app's routers and fails on a route missing from
+// this document, and openapi.int.test.ts calls every documented route on a
+// running control plane. To add routes: add a `section` below (or extend one).
+import { Router } from 'express';
+import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z, type ZodTypeAny } from 'zod';
+import {
+  createAccessTokenBody,
+  createComputationBody,
+  createConnectionBody,
+  createDestinationBody,
+  createSourceBody,
+  createSpaceBody,
+  patchComputationBody,
+  patchConnectionBody,
+  patchDestinationBody,
+  patchSourceBody,
+  patchSpaceBody,
+  previewBody,
+} from '../domain/requests';
+
+type Method = RouteConfig['method'];
+
+// ---- shared shapes -------------------------------------------------------
+
+// Built after extendZodWithOpenApi (openApiDocument): `.openapi(name)` makes a
+// named component, so generated clients get readable types (components.schemas.Computation).
+function shapes() {
+  const apiErrors = z
+    .object({
+      errors: z.array(
+        z.object({
+          type: z
+            .string()
+            .describe('validation, invalid-query, not-found, conflict, unauthorized, bad-request, too-large, refused-host, internal'),
+          message: z.string(),
+          field: z.string().optional().describe('The request field the error concerns, as a dotted path (definition.query)'),
+        }),
+      ),
+    })
+    .describe("Segment Public API's error shape")
+    .openapi('Errors');
+  const profileApiError = z
+    .object({ error: z.object({ code: z.string(), message: z.string() }) })
+    .describe("Segment Profile API's error shape")
+    .openapi('ProfileApiError');
+  const pagination = z
+    .object({
+      current: z.string(),
+      next: z.string().nullable().describe('Pass as pagination.cursor for the next page; null on the last'),
+      totalEntries: z.number().int(),
+    })
+    .openapi('Pagination');
+  const success = z.object({ data: z.object({ status: z.literal('SUCCESS') }) });
+  const timestamps = { createdAt: z.string().datetime(), updatedAt: z.string().datetime() };
+  const rateLimit = z.object({ requestsPerSecond: z.number(), burst: z.number().int().optional() });
+
+  const space = z.object({ id: z.string().describe('spa_...'), name: z.string(), ...timestamps }).openapi('Space');
+  const source = z
+    .object({
+      id: z.string().describe('src_...'),
+      spaceId: z.string(),
+      name: z.string(),
+      writeKey: z.string().describe('The Segment write key: Basic auth username (or body writeKey) on the ingest'),
+      enabled: z.boolean(),
+      rateLimit: rateLimit.optional(),
+      ...timestamps,
+    })
+    .openapi('Source');
+  const computation = z
+    .object({
+      id: z.string().describe('aud_... or tra_...'),
+      spaceId: z.string(),
+      name: z.string(),
+      key: z.string(),
+      description: z.string(),
+      enabled: z.boolean(),
+      definition: z.object({ query: z.string(), type: z.enum(['users', 'accounts']) }),
+      options: z.object({ includeHistoricalData: z.boolean(), computeMode: z.enum(['realtime', 'batch']) }),
+      definitionVersion: z.number().int(),
+      definitionUpdatedAt: z.string().datetime(),
+      ...timestamps,
+      status: z.enum(['Preparing', 'Computing', 'Live', 'Not Computing', 'Disabled', 'Failed']),
+      size: z.number().int(),
+      progress: z.number().min(0).max(1).nullable().describe('0..1 while a backfill runs, else null'),
+    })
+    .openapi('Computation');
+  const destination = z
+    .object({
+      id: z.string().describe('dst_...'),
+      spaceId: z.string(),
+      name: z.string(),
+      type: z.string(),
+      settings: z.record(z.unknown()).describe('Secret settings are shown as "********"; send the mask back to keep them'),
+      rateLimit: rateLimit.optional(),
+      enabled: z.boolean(),
+      ...timestamps,
+    })
+    .openapi('Destination');
+  const destinationWithStatus = destination
+    .extend({
+      status: z.enum(['Enabled', 'Disabled']),
+      deliveryStatus: z.object({
+        sent: z.number().int(),
+        retried: z.number().int(),
+        failed: z.number().int(),
+        throttled: z.number().int(),
+        deadLettered: z.number().int(),
+        lastSentAt: z.string().datetime().nullable(),
+        lastError: z.string().nullable(),
+        lastErrorAt: z.string().datetime().nullable(),
+      }),
+    })
+    .openapi('DestinationWithStatus');
+  const connection = z
+    .object({
+      id: z.string().describe('con_...'),
+      spaceId: z.string(),
+      computationId: z.string(),
+      computationClass: z.enum(['audience', 'trait']),
+      destinationId: z.string(),
+      settings: z.object({
+        identify: z.boolean(),
+        track: z.boolean(),
+        group: z.boolean().optional(),
+        enteredEvent: z.string().optional(),
+        exitedEvent: z.string().optional(),
+        identifierTypes: z.array(z.string()).optional(),
+      }),
+      enabled: z.boolean(),
+      ...timestamps,
+      status: z.enum(['Connected', 'Disconnected', 'Disabled']),
+      syncStatus: z.object({
+        state: z.string(),
+        lastSyncAt: z.string().datetime().nullable(),
+        matched: z.number().int(),
+        sent: z.number().int(),
+        failed: z.number().int(),
+        lastError: z.string().nullable(),
+      }),
+    })
+    .openapi('Connection');
+  const accessToken = z
+    .object({ id: z.string().describe('tok_...'), name: z.string(), createdAt: z.string().datetime() })
+    .openapi('AccessToken');
+  const identifierLimit = z.object({
+    limit: z.number().int().positive(),
+    window: z.enum(['ever', 'daily', 'weekly', 'monthly', 'annually']),
+  });
+  // NOTE: identity rules are checked by @engage/identity's parseIdentityRules, not by zod; this mirrors its IdentityRules.
+  const identityRulesBody = z
+    .object({
+      priority: z.array(z.string()).optional().describe('Identifier types from highest to lowest priority'),
+      limits: z.record(identifierLimit).optional(),
+      defaultLimit: identifierLimit.optional(),
+      blockedValues: z.array(z.string()).optional(),
+      blockedPatterns: z.array(z.string()).optional().describe('Regular expressions, case-insensitive'),
+      maxMergesPerProfile: z.number().int().positive().optional(),
+      customIdentifiers: z.array(z.object({ type: z.string(), key: z.string() })).optional(),
+    })
+    .openapi('IdentityRulesBody');
+  const identityRules = identityRulesBody
+    .required()
+    .extend({
+      spaceId: z.string(),
+      isDefault: z.boolean().describe('True while the space has no rules of its own (Segment defaults apply)'),
+      updatedAt: z.string().datetime().optional(),
+    })
+    .openapi('IdentityRules');
+  const externalId = z.object({ type: z.string(), id: z.string() });
+  const previewResult = z
+    .object({
+      size: z.number().int(),
+      sample: z.array(
+        z.object({
+          id: z.string(),
+          user_id: z.string().nullable(),
+          anonymous_id: z.string().nullable(),
+          external_ids: z.array(externalId),
+          traits: z.record(z.unknown()),
+        }),
+      ),
+      scanned: z.number().int().describe('Profiles of the space read'),
+      tookMs: z.number(),
+    })
+    .openapi('PreviewResult');
+  const queryCheck = z
+    .object({
+      valid: z.boolean(),
+      normalized: z.string().nullable(),
+      references: z.array(z.string()).describe('Keys of audiences and computed traits the query reads'),
+      errors: z.array(z.object({ line: z.number().int(), column: z.number().int(), message: z.string(), expected: z.string().nullable() })),
+    })
+    .openapi('QueryCheck');
+  const cursor = z.object({ url: z.string(), has_more: z.boolean(), next: z.string(), limit: z.number().int() }).openapi('ProfileCursor');
+  const profileExternalId = z
+    .object({
+      source_id: z.string().nullable(),
+      collection: z.string(),
+      id: z.string(),
+      type: z.string(),
+      created_at: z.string().nullable(),
+      encoding: z.string(),
+    })
+    .openapi('ProfileExternalId');
+  return {
+    apiErrors,
+    profileApiError,
+    pagination,
+    success,
+    timestamps,
+    rateLimit,
+    space,
+    source,
+    computation,
+    destination,
+    destinationWithStatus,
+    connection,
+    accessToken,
+    identifierLimit,
+    identityRulesBody,
+    identityRules,
+    externalId,
+    previewResult,
+    queryCheck,
+    cursor,
+    profileExternalId,
+  };
+}
+type Shapes = ReturnType<typeof shapes>;
+
+// ---- helpers -------------------------------------------------------------
+
+const json = (schema: ZodTypeAny) => ({ content: { 'application/json': { schema } } });
+const data = (shape: Record<string, ZodTypeAny>) => z.object({ data: z.object(shape) });
+const id = (...names: string[]) => z.object(Object.fromEntries(names.map((n) => [n, z.string()])));
+const pageQuery = z.object({
+  'pagination.count': z.string().optional().describe('1-200, default 50'),
+  'pagination.cursor': z.string().optional().describe('pagination.next of the previous page'),
+});
+
+/** A route of the configuration API (bearer auth, Public API errors). */
+interface ApiRoute {
+  method: Method;
+  path: string;
+  summary: string;
+  params?: z.AnyZodObject;
+  query?: z.AnyZodObject;
+  body?: ZodTypeAny;
+  status?: number;
+  response: ZodTypeAny | { description: string; content: Record<string, { schema: ZodTypeAny }> };
+  errors?: number[];
+}
+
+class Doc {
+  readonly registry = new OpenAPIRegistry();
+  readonly s: Shapes = shapes();
+  constructor() {
+    this.registry.registerComponent('securitySchemes', 'adminToken', {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'CONTROL_PLANE_TOKEN',
+    });
+    this.registry.registerComponent('securitySchemes', 'profileToken', {
+      type: 'http',
+      scheme: 'basic',
+      description: "A space's access token (or the admin token) as the username, empty password",
+    });
+  }
+
+  /** A page of a list: `{data:{<name>:[...], pagination}}`. */
+  page(name: string, item: ZodTypeAny) {
+    return data({ [name]: z.array(item), pagination: this.s.pagination });
+  }
+
+  api(tag: string, r: ApiRoute) {
+    const { apiErrors } = this.s;
+    const errors: Record<string, { description: string } & ReturnType<typeof json>> = {
+      '401': { description: 'Missing or wrong bearer token', ...json(apiErrors) },
+    };
+    for (const status of r.errors ?? []) errors[String(status)] = { description: ERROR_TEXT[status] ?? 'Error', ...json(apiErrors) };
+    if (r.body) errors['400'] ??= { description: ERROR_TEXT[400]!, ...json(apiErrors) };
+    if (r.body) errors['422'] ??= { description: ERROR_TEXT[422]!, ...json(apiErrors) };
+    if (r.params?.shape.spaceId) errors['404'] ??= { description: ERROR_TEXT[404]!, ...json(apiErrors) };
+    const response = r.response instanceof z.ZodType ? { description: 'OK', ...json(r.response) } : r.response;
+    this.registry.registerPath({
+      method: r.method,
+      path: r.path,
+      tags: [tag],
+      summary: r.summary,
+      operationId: operationId(r.method, r.path),
+      security: [{ adminToken: [] }],
+      request: {
+        params: r.params,
+        query: r.query,
+        body: r.body ? { required: true, ...json(r.body) } : undefined,
+      },
+      responses: { [String(r.status ?? 200)]: response, ...errors },
+    });
+  }
+
+  raw(route: Omit<RouteConfig, 'operationId'>) {
+    this.registry.registerPath({ ...route, operationId: operationId(route.method, route.path) });
+  }
+}
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Malformed request: not a JSON object, invalid JSON, a bad query parameter',
+  404: 'The space or object does not exist',
+  409: 'Conflict: a key already used in the space, an existing connection, a non-empty space',
+  413: 'Body larger than CONTROL_PLANE_MAX_BODY_BYTES',
+  422: 'Validation failed: every bad field is listed with `field`',
+};
+
+/** getSpacesBySpaceIdAudiences: stable, readable and unique per method and path. */
+function operationId(method: string, path: string): string {
+  const words = path
+    .split('/')
+    .filter(Boolean)
+    .map((seg) => (seg.startsWith('{') ? `by-${seg.slice(1, -1)}` : seg))
+    .flatMap((seg) => seg.split(/[-_.]/))
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1));
+  return method + words.join('');
+}
+
+// ---- sections ------------------------------------------------------------
+
+function ops(doc: Doc) {
+  const { apiErrors } = doc.s;
+  const health = z.object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z.array(z.object({ name: z.string(), ok: z.boolean() }).passthrough()),
+  });
+  for (const [path, summary] of [
+    ['/healthz', 'Liveness: fails only when the process is stuck'],
+    ['/readyz', 'Readiness: Kafka, the schema registry, Redis and the config store answer'],
+  ] as const) {
+    doc.raw({
+      method: 'get',
+      path,
+      tags: ['Operations'],
+      summary,
+      responses: { '200': { description: 'OK', ...json(health) }, '503': { description: 'Not live / not ready', ...json(health) } },
+    });
+  }
+  doc.raw({
+    method: 'get',
+    path: '/metrics',
+    tags: ['Operations'],
+    summary: 'Prometheus metrics',
+    responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+  });
+  doc.raw({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['Operations'],
+    summary: 'This document',
+    responses: { '200': { description: 'OpenAPI 3.1', ...json(z.record(z.unknown())) } },
+  });
+  doc.raw({
+    method: 'get',
+    path: '/console/{page}',
+    tags: ['Operations'],
+    summary: 'The operator console (a single-page app: every page answers its index.html)',
+    request: { params: z.object({ page: z.string().describe('Any console page, e.g. spaces/spa_1/audiences') }) },
+    responses: {
+      '200': { description: 'The console', content: { 'text/html': { schema: z.string() } } },
+      '404': { description: 'The console is not built', ...json(apiErrors) },
+    },
+  });
+}
+
+function spaces(doc: Doc) {
+  const { space, source, success } = doc.s;
+  const t = 'Spaces and sources';
+  const one = data({ space });
+  doc.api(t, { method: 'post', path: '/spaces', summary: 'Create a space', body: createSpaceBody, status: 201, response: one });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces',
+    summary: 'List spaces',
+    query: pageQuery,
+    response: doc.page('spaces', space),
+    errors: [400],
+  });
+  doc.api(t, { method: 'get', path: '/spaces/{spaceId}', summary: 'Get a space', params: id('spaceId'), response: one });
+  doc.api(t, {
+    method: 'patch',
+    path: '/spaces/{spaceId}',
+    summary: 'Rename a space',
+    params: id('spaceId'),
+    body: patchSpaceBody,
+    response: one,
+  });
+  doc.api(t, {
+    method: 'delete',
+    path: '/spaces/{spaceId}',
+    summary: 'Delete an empty space (409 while it holds sources, computations, destinations or connections)',
+    params: id('spaceId'),
+    response: success,
+    errors: [409],
+  });
+  const src = data({ source });
+  doc.api(t, {
+    method: 'post',
+    path: '/spaces/{spaceId}/sources',
+    summary: 'Create a source and its write key',
+    params: id('spaceId'),
+    body: createSourceBody,
+    status: 201,
+    response: src,
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces/{spaceId}/sources',
+    summary: 'List sources',
+    params: id('spaceId'),
+    query: pageQuery,
+    response: doc.page('sources', source),
+    errors: [400],
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces/{spaceId}/sources/{id}',
+    summary: 'Get a source',
+    params: id('spaceId', 'id'),
+    response: src,
+  });
+  doc.api(t, {
+    method: 'patch',
+    path: '/spaces/{spaceId}/sources/{id}',
+    summary: 'Change a source (rateLimit: null removes its own limit)',
+    params: id('spaceId', 'id'),
+    body: patchSourceBody,
+    response: src,
+  });
+  doc.api(t, {
+    method: 'delete',
+    path: '/spaces/{spaceId}/sources/{id}',
+    summary: 'Delete a source: its write key stops working',
+    params: id('spaceId', 'id'),
+    response: success,
+  });
+}
+
+function computations(doc: Doc) {
+  const { computation, connection, success, queryCheck, previewResult } = doc.s;
+  for (const [path, one, many, tag, label] of [
+    ['audiences', 'audience', 'audiences', 'Audiences', 'audience'],
+    ['computed-traits', 'computedTrait', 'computedTraits', 'Computed traits', 'computed trait'],
+  ] as const) {
+    const base = `/spaces/{spaceId}/${path}`;
+    const single = data({ [one]: computation });
+    doc.api(tag, {
+      method: 'post',
+      path: base,
+      summary: `Create a ${label} (key defaults to the snake_cased name; 409 for a key used before; 422 with line:column for an invalid query)`,
+      params: id('spaceId'),
+      body: createComputationBody,
+      status: 201,
+      response: single,
+      errors: [409],
+    });
+    doc.api(tag, {
+      method: 'get',
+      path: base,
+      summary: `List ${label}s with status and size`,
+      params: id('spaceId'),
+      query: pageQuery,
+      response: doc.page(many, computation),
+      errors: [400],
+    });
+    doc.api(tag, {
+      method: 'post',
+      path: `${base}/check`,
+      summary: `Check a ${label} query as an editor types it: 200 with valid and errors (line, column) either way; reads no profile`,
+      params: id('spaceId'),
+      body: previewBody,
+      response: z.object({ data: queryCheck }),
+    });
+    doc.api(tag, { method: 'get', path: `${base}/{id}`, summary: `Get a ${label}`, params: id('spaceId', 'id'), response: single });
+    doc.api(tag, {
+      method: 'patch',
+      path: `${base}/{id}`,
+      summary: `Change a ${label} (a definition edit re-backfills; computeMode and definition.type cannot change: 422)`,
+      params: id('spaceId', 'id'),
+      body: patchComputationBody,
+      response: single,
+    });
+    doc.api(tag, {
+      method: 'delete',
+      path: `${base}/{id}`,
+      summary: `Delete a ${label} and its connections (409 while another computation reads it)`,
+      params: id('spaceId', 'id'),
+      response: data({ status: z.literal('SUCCESS'), [one]: z.object({ id: z.string(), key: z.string() }) }),
+      errors: [409],
+    });
+    const conn = data({ connection });
+    doc.api(tag, {
+      method: 'post',
+      path: `${base}/{id}/destinations`,
+      summary: `Connect the ${label} to a destination`,
+      params: id('spaceId', 'id'),
+      body: createConnectionBody,
+      status: 201,
+      response: conn,
+      errors: [409],
+    });
+    doc.api(tag, {
+      method: 'get',
+      path: `${base}/{id}/destinations`,
+      summary: `List the ${label}'s connections with status (Connected / Disconnected / Disabled) and sync status`,
+      params: id('spaceId', 'id'),
+      query: pageQuery,
+      response: doc.page('connections', connection),
+      errors: [400],
+    });
+    const connParams = id('spaceId', 'id', 'connectionId');
+    doc.api(tag, {
+      method: 'get',
+      path: `${base}/{id}/destinations/{connectionId}`,
+      summary: 'Get a connection (by its id or its destination id)',
+      params: connParams,
+      response: conn,
+    });
+    doc.api(tag, {
+      method: 'patch',
+      path: `${base}/{id}/destinations/{connectionId}`,
+      summary: 'Change a connection (settings replace the stored ones as a whole)',
+      params: connParams,
+      body: patchConnectionBody,
+      response: conn,
+    });
+    doc.api(tag, {
+      method: 'delete',
+      path: `${base}/{id}/destinations/{connectionId}`,
+      summary: 'Disconnect',
+      params: connParams,
+      response: success,
+    });
+  }
+  doc.api('Audiences', {
+    method: 'post',
+    path: '/spaces/{spaceId}/audiences/preview',
+    summary: "Preview a definition over the space's profiles: size and a sample (users only)",
+    params: id('spaceId'),
+    body: previewBody,
+    response: z.object({ data: previewResult }),
+  });
+  doc.api('Audiences', {
+    method: 'get',
+    path: '/spaces/{spaceId}/audiences/{id}/csv',
+    summary: "Download the audience's members as CSV (streamed), in Segment's three formats",
+    params: id('spaceId', 'id'),
+    query: z.object({
+      format: z.enum(['unformatted', 'formatted', 'single_column']).optional().describe('Default unformatted'),
+      idType: z.string().optional().describe('single_column: the external id type (default email)'),
+      hashed: z.enum(['true', 'false']).optional().describe('single_column: SHA-256 the ids (default true)'),
+    }),
+    response: { description: 'CSV', content: { 'text/csv': { schema: z.string() } } },
+    errors: [400],
+  });
+}
+
+function destinations(doc: Doc) {
+  const { destination, destinationWithStatus, success } = doc.s;
+  const t = 'Destinations';
+  const one = data({ destination });
+  doc.api(t, {
+    method: 'post',
+    path: '/spaces/{spaceId}/destinations',
+    summary: 'Create a destination (422 for a host on a loopback, private or link-local address not allowed by DESTINATION_ALLOWED_HOSTS)',
+    params: id('spaceId'),
+    body: createDestinationBody,
+    status: 201,
+    response: one,
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces/{spaceId}/destinations',
+    summary: 'List destinations with delivery status',
+    params: id('spaceId'),
+    query: pageQuery,
+    response: doc.page('destinations', destinationWithStatus),
+    errors: [400],
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces/{spaceId}/destinations/{id}',
+    summary: 'Get a destination with delivery status',
+    params: id('spaceId', 'id'),
+    response: data({ destination: destinationWithStatus }),
+  });
+  doc.api(t, {
+    method: 'patch',
+    path: '/spaces/{spaceId}/destinations/{id}',
+    summary: 'Change a destination (settings: "********" keeps a stored secret; the type cannot change)',
+    params: id('spaceId', 'id'),
+    body: patchDestinationBody,
+    response: one,
+  });
+  doc.api(t, {
+    method: 'delete',
+    path: '/spaces/{spaceId}/destinations/{id}',
+    summary: 'Delete a destination',
+    params: id('spaceId', 'id'),
+    response: success,
+  });
+  doc.api(t, {
+    method: 'post',
+    path: '/spaces/{spaceId}/destinations/{id}/sync',
+    summary: 'Sync now: a list destination flushes its pending adds and removes without waiting for its cadence',
+    params: id('spaceId', 'id'),
+    status: 202,
+    response: data({ status: z.literal('SYNC_REQUESTED'), destinationId: z.string() }),
+  });
+}
+
+function credentials(doc: Doc) {
+  const { accessToken, success, identityRules, identityRulesBody } = doc.s;
+  doc.api('Access tokens', {
+    method: 'post',
+    path: '/spaces/{spaceId}/access-tokens',
+    summary: 'Create a Profile API access token for the space (the token is in this answer only)',
+    params: id('spaceId'),
+    body: createAccessTokenBody,
+    status: 201,
+    response: data({ accessToken: accessToken.extend({ token: z.string() }) }),
+  });
+  doc.api('Access tokens', {
+    method: 'get',
+    path: '/spaces/{spaceId}/access-tokens',
+    summary: 'List access tokens (without the tokens)',
+    params: id('spaceId'),
+    query: pageQuery,
+    response: doc.page('accessTokens', accessToken),
+    errors: [400],
+  });
+  doc.api('Access tokens', {
+    method: 'delete',
+    path: '/spaces/{spaceId}/access-tokens/{id}',
+    summary: 'Revoke an access token',
+    params: id('spaceId', 'id'),
+    response: success,
+  });
+  doc.api('Identity rules', {
+    method: 'get',
+    path: '/spaces/{spaceId}/identity-rules',
+    summary: "The space's identity resolution rules (Segment's defaults until set)",
+    params: id('spaceId'),
+    response: data({ identityRules }),
+  });
+  doc.api('Identity rules', {
+    method: 'put',
+    path: '/spaces/{spaceId}/identity-rules',
+    summary: "Replace the rules (fields left out take Segment's defaults); applies to events that arrive after",
+    params: id('spaceId'),
+    body: identityRulesBody,
+    response: data({ identityRules }),
+  });
+}
+
+function profileApi(doc: Doc) {
+  const { cursor, profileExternalId, profileApiError } = doc.s;
+  const resources: Array<[string, string, ZodTypeAny, AnyQuery]> = [
+    [
+      'traits',
+      'Custom traits, audience memberships and computed traits by key',
+      z.object({ traits: z.record(z.unknown()), cursor }),
+      {
+        include: 'Trait names, comma-separated',
+        class: 'audience or computed_trait',
+        limit: '1-200, default 10',
+        next: 'cursor.next',
+        verbose: 'true for values with their sources',
+      },
+    ],
+    [
+      'events',
+      'The recent events of the profile, newest first',
+      z.object({ data: z.array(z.record(z.unknown())), cursor }),
+      {
+        start: 'ISO time',
+        end: 'ISO time',
+        include: 'Event names',
+        exclude: 'Event names',
+        sort: 'asc or desc',
+        limit: '1-100, default 10',
+        next: 'cursor.next',
+      },
+    ],
+    [
+      'external_ids',
+      'The identifiers of the profile',
+      z.object({ data: z.array(profileExternalId), cursor }),
+      { include: 'Identifier types', limit: '1-100, default 25', next: 'cursor.next' },
+    ],
+    [
+      'metadata',
+      'When the profile was created and last updated, first and last messages',
+      z.object({ metadata: z.record(z.string().nullable()) }),
+      {},
+    ],
+    [
+      'links',
+      'Accounts of a user, users of an account',
+      z.object({ data: z.array(z.object({ to_collection: z.string(), external_ids: z.array(profileExternalId) })) }),
+      { limit: '1-100, default 20' },
+    ],
+  ];
+  for (const [resource, summary, response, query] of resources) {
+    doc.raw({
+      method: 'get',
+      path: `/v1/spaces/{spaceId}/collections/{collection}/profiles/{identifier}/${resource}`,
+      tags: ['Profile API'],
+      summary,
+      security: [{ profileToken: [] }],
+      request: {
+        params: z.object({
+          spaceId: z.string(),
+          collection: z.enum(['users', 'accounts']),
+          identifier: z.string().describe('<type>:<value>, e.g. user_id:u123, email:a@b.co, anonymous_id:..., segment_id:...'),
+        }),
+        query: z.object(Object.fromEntries(Object.entries(query).map(([k, d]) => [k, z.string().optional().describe(d)]))),
+      },
+      responses: {
+        '200': { description: 'OK', ...json(response) },
+        '400': { description: 'Bad identifier or parameter', ...json(profileApiError) },
+        '401': { description: 'Neither the admin token nor an access token of this space', ...json(profileApiError) },
+        '404': { description: 'Unknown space or profile', ...json(profileApiError) },
+        '429': { description: 'Over PROFILE_API_RATE_LIMIT requests per second for the space (Retry-After)', ...json(profileApiError) },
+      },
+    });
+  }
+}
+type AnyQuery = Record<string, string>;
+
+const SECTIONS: Array<(doc: Doc) => void> = [ops, spaces, computations, destinations, credentials, profileApi];
+
+/** The API reference of this control plane. */
+export function openApiDocument() {
+  // Adds .openapi() to zod's prototype, which the generator reads; idempotent.
+  extendZodWithOpenApi(z);
+  const doc = new Doc();
+  for (const section of SECTIONS) section(doc);
+  return new OpenApiGeneratorV31(doc.registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Engage control plane',
+      version: '0.1.0',
+      description:
+        'Configuration API (bearer CONTROL_PLANE_TOKEN), Segment-compatible Profile API (Basic, token as username) and CSV export. See docs/api.md.',
+    },
+  });
+}
+
+/** GET /openapi.json (public: the reference holds no secret). Built once. */
+export function openApiRouter(): Router {
+  const router = Router();
+  let body: string | null = null;
+  router.get('/openapi.json', (_req, res) => {
+    body ??= JSON.stringify(openApiDocument());
+    res.type('application/json').send(body);
+  });
+  return router;
+}
+
+/** An express route as registered: method (lowercase) and path pattern (`/spaces/:spaceId`). */
+export interface RegisteredRoute {
+  method: string;
+  path: string;
+}
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+  slash?: boolean;
+}
+
+/**
+ * The routes of routers mounted at '/' (as app.ts mounts them), read from
+ * express's router stacks. Throws on a router mounted under a path: its routes'
+ * full paths are not recorded in the stack in a form this reads.
+ */
+export function registeredRoutes(routers: Array<{ stack?: unknown }>): RegisteredRoute[] {
+  const out: RegisteredRoute[] = [];
+  const walk = (stack: Layer[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        for (const method of Object.keys(layer.route.methods).filter((m) => m !== '_all'))
+          for (const path of paths) out.push({ method, path });
+      } else if (layer.handle?.stack) {
+        if (!layer.slash) throw new Error('registeredRoutes: a router mounted under a path is not supported; mount it at /');
+        walk(layer.handle.stack);
+      }
+    }
+  };
+  for (const router of routers) walk((router.stack ?? []) as Layer[]);
+  return out;
+}

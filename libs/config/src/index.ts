@@ -43,6 +43,33 @@ export const csv = (fallback: string) =>
         .filter(Boolean),
     );
 
+/**
+ * `events.raw=12,events.resolved=24` as { 'events.raw': 12, 'events.resolved': 24 }.
+ * The format is checked here; the topic names by the topic registry when the
+ * service starts (libs/kafka topic-layout.ts), which knows them.
+ */
+export const partitionOverrides = () =>
+  z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const overrides: Record<string, number> = {};
+      for (const item of text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const match = /^([a-z0-9._-]+)=([1-9][0-9]*)$/i.exec(item);
+        if (!match) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not <topic>=<partitions> (e.g. events.raw=12)` });
+          continue;
+        }
+        const [, topic, count] = match;
+        if (topic in overrides) ctx.addIssue({ code: 'custom', message: `${topic} is given twice` });
+        overrides[topic] = Number(count);
+      }
+      return overrides;
+    });
+
 /** The connection settings every service shares (CONTRACT.md section 0). */
 export const infrastructureConfig = {
   KAFKA_BROKERS: csv('127.0.0.1:9092'),
@@ -50,6 +77,18 @@ export const infrastructureConfig = {
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Prefix for every topic name: lets tests and several stacks share one cluster. */
   TOPIC_PREFIX: z.string().default(''),
+  /** Partitions of each data topic when created (the ceiling of a consumer group's replicas); default 6. */
+  TOPIC_PARTITIONS: positiveInt(6),
+  /** Copies of every partition when created; 3 in production (min.insync.replicas 2 follows), default 1 (one broker). */
+  TOPIC_REPLICATION_FACTOR: positiveInt(1),
+  /** Partitions per topic over TOPIC_PARTITIONS, `<topic>=<count>` comma-separated, names without `engage.` (e.g. `events.raw=12,events.resolved=24`); default none. */
+  TOPIC_PARTITIONS_OVERRIDES: partitionOverrides(),
+  /**
+   * Grow existing topics that have fewer partitions than configured, instead of
+   * refusing to start; breaks per-profile order for records in flight
+   * (deploy/README.md "Growing partitions"). Default false.
+   */
+  TOPIC_PARTITIONS_ALLOW_GROWTH: bool(false),
   /** Prefix for every Redis key, for the same reason. */
   REDIS_KEY_PREFIX: z.string().default(''),
   /** Interface the HTTP servers bind; 0.0.0.0 in containers. */

@@ -5,5 +5,6 @@ export * from './dlq';
 export * from './partitioner';
 export * from './producer';
 export * from './retry';
+export * from './topic-layout';
 export * from './topics';
 export type { Kafka, Producer, KafkaMessage, IHeaders } from 'kafkajs';

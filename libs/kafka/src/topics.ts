@@ -1,5 +1,7 @@
 // The one topic registry (DESIGN.md, "Topics"). Every service and test gets its
 // names from here; `prefix` lets tests and parallel stacks share a cluster.
+// Partitions and replication come from the layout (topic-layout.ts).
+import { applyTopicLayout, durabilityConfig } from './topic-layout';
 
 export type TopicKey =
   'config' | 'eventsInbound' | 'eventsRaw' | 'eventsResolved' | 'identityChanges' | 'computationsChanges' | 'dispatchDlq';
@@ -8,6 +10,10 @@ export interface TopicSpec {
   key: TopicKey;
   name: string;
   partitions: number;
+  /** Copies of each partition (TOPIC_REPLICATION_FACTOR); min.insync.replicas in `config` follows it. */
+  replicationFactor: number;
+  /** Set when the partition count is part of the design: why it may not be overridden. */
+  fixedPartitions?: string;
   /** Broker-side topic config (cleanup policy, retention). */
   config: Record<string, string>;
   /** The Avro record (schemas/*.avsc) of the values; null when they are not Avro (the DLQ keeps original bytes; inbound is JSON). */
@@ -17,8 +23,16 @@ export interface TopicSpec {
 }
 
 export interface TopicLayout {
-  /** Partitions of the data topics; the compacted config topic always has one (total order). */
+  /** Partitions of the data topics (TOPIC_PARTITIONS, default 6); the compacted config topic always has one (total order). */
   partitions?: number;
+  /** Copies of every partition (TOPIC_REPLICATION_FACTOR, default 1: a single development broker). */
+  replicationFactor?: number;
+  /**
+   * Partitions per topic, by name without prefix and `engage.` (e.g. `events.raw`),
+   * over `partitions` (TOPIC_PARTITIONS_OVERRIDES). An unknown name, or a topic
+   * whose count is fixed, is refused: topicRegistry throws TopicLayoutError.
+   */
+  partitionOverrides?: Record<string, number>;
   /** Retention of engage.events.resolved (ms, -1: unbounded, the default): how far back backfills can replay. */
   eventsResolvedRetentionMs?: number;
 }
@@ -28,12 +42,13 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export function topicRegistry(prefix = '', layout: TopicLayout = {}): Record<TopicKey, TopicSpec> {
   const partitions = layout.partitions ?? 6;
   const name = (suffix: string) => `${prefix}engage.${suffix}`;
-  return {
+  const specs: Record<TopicKey, Omit<TopicSpec, 'replicationFactor'>> = {
     config: {
       key: 'config',
       name: name('config'),
       // NOTE: one partition so every service sees config changes in write order.
       partitions: 1,
+      fixedPartitions: 'every service must see config changes in write order (one partition)',
       config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
       valueRecord: 'ConfigRecord',
       keyedBy: '<kind>:<id>',
@@ -94,12 +109,23 @@ export function topicRegistry(prefix = '', layout: TopicLayout = {}): Record<Top
       keyedBy: 'the original key',
     },
   };
+  return applyTopicLayout(specs, { prefix: name(''), ...layout });
 }
 
 /**
  * Dead letters of a consuming step, next to its input (`<input>.dlq`), original
  * bytes kept. The dispatcher's is the registry's `dispatchDlq` (DESIGN.md).
  */
-export function deadLetterTopicFor(inputTopic: string): Pick<TopicSpec, 'name' | 'partitions' | 'config'> {
-  return { name: `${inputTopic}.dlq`, partitions: 1, config: { 'retention.ms': String(30 * DAY_MS) } };
+export function deadLetterTopicFor(
+  inputTopic: string | Pick<TopicSpec, 'name' | 'replicationFactor'>,
+): Pick<TopicSpec, 'name' | 'partitions' | 'config' | 'replicationFactor'> {
+  // Given the input's spec, the DLQ is as durable as its input; given a bare
+  // name (tests), one copy, as before the replication factor was configurable.
+  const input = typeof inputTopic === 'string' ? { name: inputTopic, replicationFactor: 1 } : inputTopic;
+  return {
+    name: `${input.name}.dlq`,
+    partitions: 1,
+    replicationFactor: input.replicationFactor,
+    config: { 'retention.ms': String(30 * DAY_MS), ...durabilityConfig(input.replicationFactor) },
+  };
 }

@@ -3,7 +3,8 @@
 // main.ts builds one Runtime from its parsed config, adds its own components
 // and calls `service.run()`. Nothing here reads process.env.
 import type { Kafka, Producer } from 'kafkajs';
-import { createKafka, createProducer, ensureTopics, topicRegistry, type TopicKey, type TopicSpec } from '@engage/kafka';
+import { ConfigError } from '@engage/config';
+import { createKafka, createProducer, ensureTopics, topicRegistry, TopicLayoutError, type TopicKey, type TopicSpec } from '@engage/kafka';
 import { createLogger, type Logger } from '@engage/logging';
 import { createMetricsRegistry, OpsServer, type Check, type OpsHandlers } from '@engage/observability';
 import { createRedis, redisAnswers, type RedisClient } from '@engage/redis';
@@ -16,6 +17,10 @@ export interface RuntimeConfig {
   SCHEMA_REGISTRY_URL: string;
   REDIS_URL: string;
   TOPIC_PREFIX: string;
+  TOPIC_PARTITIONS: number;
+  TOPIC_REPLICATION_FACTOR: number;
+  TOPIC_PARTITIONS_OVERRIDES: Record<string, number>;
+  TOPIC_PARTITIONS_ALLOW_GROWTH: boolean;
   LOG_LEVEL: string;
   HTTP_HOST: string;
 }
@@ -43,7 +48,7 @@ export function createRuntime(name: string, config: RuntimeConfig): Runtime {
   const producer = createProducer(kafka);
   const codec = new SchemaCodec({ url: config.SCHEMA_REGISTRY_URL });
   const redis = createRedis({ url: config.REDIS_URL, connectionName: name });
-  const topics = topicRegistry(config.TOPIC_PREFIX);
+  const topics = configuredTopics(config);
   const service = new Service({ name }, { log });
 
   const admin = kafka.admin();
@@ -77,7 +82,10 @@ export function createRuntime(name: string, config: RuntimeConfig): Runtime {
     {
       name: 'topics',
       start: async () => {
-        await ensureTopics(kafka, Object.values(topics));
+        await ensureTopics(kafka, Object.values(topics), {
+          allowPartitionGrowth: config.TOPIC_PARTITIONS_ALLOW_GROWTH,
+          log: log.child({ component: 'topics' }),
+        });
         await codec.registerTopics(Object.values(topics));
       },
       stop: async () => {
@@ -88,6 +96,22 @@ export function createRuntime(name: string, config: RuntimeConfig): Runtime {
     { name: 'producer', start: () => producer.connect(), stop: () => producer.disconnect() },
   ];
   return { name, log, metrics, kafka, producer, codec, redis, topics, service, ops, infrastructure };
+}
+
+/** The registry laid out as configured; a layout it cannot honour is a configuration error, raised before anything starts. */
+export function configuredTopics(
+  config: Pick<RuntimeConfig, 'TOPIC_PREFIX' | 'TOPIC_PARTITIONS' | 'TOPIC_REPLICATION_FACTOR' | 'TOPIC_PARTITIONS_OVERRIDES'>,
+): Record<TopicKey, TopicSpec> {
+  try {
+    return topicRegistry(config.TOPIC_PREFIX, {
+      partitions: config.TOPIC_PARTITIONS,
+      replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+      partitionOverrides: config.TOPIC_PARTITIONS_OVERRIDES,
+    });
+  } catch (err) {
+    if (err instanceof TopicLayoutError) throw new ConfigError(err.issues);
+    throw err;
+  }
 }
 
 /** The ops server as a component, for services without an HTTP API of their own. */

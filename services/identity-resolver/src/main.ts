@@ -18,7 +18,7 @@ const store = new ConfigStore(
   { kafka, codec, log: log.child({ component: 'config-store' }) },
 );
 const spaceRules = new SpaceRules({ store, log: log.child({ component: 'space-rules' }) });
-const dlqTopic = deadLetterTopicFor(topics.eventsRaw.name);
+const dlqTopic = deadLetterTopicFor(topics.eventsRaw);
 const consumer = createResolverConsumer(
   {
     groupId: `${config.TOPIC_PREFIX}identity-resolver`,

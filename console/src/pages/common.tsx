@@ -1,0 +1,22 @@
+import { ApiFailure } from '../api/client';
+
+export function ErrorNote({ error }: { error: Error }) {
+  const detail = error instanceof ApiFailure ? `${error.message} (HTTP ${error.status})` : error.message;
+  return (
+    <p className="error" role="alert">
+      {detail}
+    </p>
+  );
+}
+
+export const formatTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
+
+/** snake_case as the API derives a key from a name (services/control-plane/src/domain/ids.ts). */
+export const snakeCase = (name: string) =>
+  name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');

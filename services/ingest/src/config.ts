@@ -1,4 +1,4 @@
-import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+import { bool, infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
 export const configSchema = z
   .object({
@@ -33,6 +33,14 @@ export const configSchema = z
     INGEST_MAX_QUEUED_EVENTS: positiveInt(100_000),
     /** Most request-body bytes a replica holds unanswered before it answers 503 with Retry-After (default 64 MiB). */
     INGEST_MAX_QUEUED_BYTES: positiveInt(64 * 1024 * 1024),
+    /** Consume engage.events.inbound (Segment JSON written to Kafka directly); false: this replica serves HTTP only. */
+    INGEST_INBOUND_ENABLED: bool(true),
+    /** Records of engage.events.inbound per chunk: one dedupe claim and one Kafka send each. */
+    INGEST_INBOUND_CHUNK_SIZE: positiveInt(500),
+    /** Partitions of engage.events.inbound one replica handles at once. */
+    INGEST_INBOUND_CONCURRENCY: positiveInt(2),
+    /** How long after its append a record with an unknown write key is looked up again before it is dead-lettered, ms (a source just created). */
+    INGEST_INBOUND_UNKNOWN_KEY_GRACE_MS: z.coerce.number().int().min(0).default(2000),
   })
   // Past the pending TTL the claim waited on is gone anyway; waiting longer only delays the answer.
   .refine(

@@ -3,119 +3,53 @@
 // event read back from engage.events.raw, decoded.
 import { gzipSync } from 'node:zlib';
 import { Analytics } from '@segment/analytics-node';
-import type { Consumer } from 'kafkajs';
-import { ConfigStore, ConfigWriter, type SourceConfig } from '@engage/config-store';
-import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
-import { silentLogger } from '@engage/logging';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { SchemaCodec, valueSubject, type RawEvent } from '@engage/schemas';
-import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import type { RawEvent } from '@engage/schemas';
+import { startService, waitFor } from '@engage/testing';
 import { DedupeRepository } from './dedupe.repository';
+import { post as postTo, sourceConfig as source, startIngestProcess, type IngestProcess } from './testing/ingest-process';
 
 const WRITE_KEY = 'wk-main-0123456789';
 const LIMITED_KEY = 'wk-limited-0123456789';
 const DISABLED_KEY = 'wk-disabled-0123456789';
 const SHARED_KEY = 'wk-shared-0123456789';
 
-let proc: ServiceProcess;
+let ingest: IngestProcess;
 let base: string;
-let serviceEnv: Record<string, string>;
-let producer: Producer;
-let store: ConfigStore;
-let consumer: Consumer;
-let redis: RedisClient;
-let prefix: string;
-const received: Array<{ key: string; value: RawEvent }> = [];
-
-const source = (id: string, writeKey: string, over: Partial<SourceConfig> = {}): SourceConfig => ({
-  id,
-  spaceId: 'spa_ingest',
-  name: id,
-  writeKey,
-  enabled: true,
-  createdAt: 'now',
-  updatedAt: 'now',
-  ...over,
-});
 
 beforeAll(async () => {
-  const infra = testInfrastructure();
-  const log = silentLogger();
-  prefix = `${uniqueName('ingest')}.`;
-  redis = createRedis({ url: infra.redisUrl });
-  const topics = topicRegistry(prefix);
-  const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'ingest-test' }, { log });
-  await ensureTopics(kafka, [topics.config, topics.eventsRaw]);
-  const codec = new SchemaCodec({ url: infra.schemaRegistryUrl });
-  await codec.register(valueSubject(topics.config.name), 'ConfigRecord');
-  producer = createProducer(kafka);
-  await producer.connect();
-  store = new ConfigStore({ topic: topics.config.name, groupPrefix: 'ingest-test' }, { kafka, codec, log });
-  await store.start();
-  const writer = new ConfigWriter({ topic: topics.config.name }, { producer, codec, store });
-  await writer.write('source', 'src_main', 'spa_ingest', source('src_main', WRITE_KEY));
-  await writer.write(
-    'source',
-    'src_limited',
-    'spa_ingest',
-    source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }),
-  );
-  await writer.write('source', 'src_disabled', 'spa_ingest', source('src_disabled', DISABLED_KEY, { enabled: false }));
-  // A token per 100 s: what two calls spend stays spent for the rest of the run.
-  await writer.write(
-    'source',
-    'src_shared',
-    'spa_ingest',
-    source('src_shared', SHARED_KEY, { rateLimit: { requestsPerSecond: 0.01, burst: 2 } }),
-  );
-
-  serviceEnv = {
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-    REDIS_URL: infra.redisUrl,
-    TOPIC_PREFIX: prefix,
-    REDIS_KEY_PREFIX: prefix,
-    INGEST_PORT: '0',
-    INGEST_DEDUPE_TTL_SECONDS: '600',
-    // Far longer than the test that holds a claim needs to settle it.
-    INGEST_DEDUPE_WAIT_MS: '15000',
-  };
-  proc = startService('ingest', serviceEnv);
-  base = `http://127.0.0.1:${await proc.port()}`;
-
-  consumer = kafka.consumer({ groupId: uniqueName('ingest-test-reader'), maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.eventsRaw.name, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      received.push({ key: message.key!.toString(), value: await codec.decode<RawEvent>(message.value) });
+  ingest = await startIngestProcess(
+    'ingest',
+    [
+      source('src_main', WRITE_KEY),
+      source('src_limited', LIMITED_KEY, { rateLimit: { requestsPerSecond: 0.2, burst: 2 } }),
+      source('src_disabled', DISABLED_KEY, { enabled: false }),
+      // A token per 100 s: what two calls spend stays spent for the rest of the run.
+      source('src_shared', SHARED_KEY, { rateLimit: { requestsPerSecond: 0.01, burst: 2 } }),
+    ],
+    {
+      // Far longer than the test that holds a claim needs to settle it.
+      INGEST_DEDUPE_WAIT_MS: '15000',
+      // HTTP only (inbound.int.test.ts covers engage.events.inbound): these tests
+      // SIGKILL extra replicas, and a killed member of the inbound consumer group
+      // holds the next join, and so a SIGTERM during it, for the session timeout.
+      INGEST_INBOUND_ENABLED: 'false',
     },
-  });
+  );
+  base = ingest.base;
 });
 
 afterAll(async () => {
-  await proc?.stop('SIGKILL');
-  await consumer?.disconnect();
-  await store?.stop();
-  await producer?.disconnect();
-  redis?.disconnect();
+  await ingest?.close();
 });
 
-async function post(
+const post = (
   path: string,
   body: unknown,
   opts: { writeKey?: string | null; headers?: Record<string, string>; raw?: Buffer | string; url?: string } = {},
-) {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
-  const key = opts.writeKey === undefined ? WRITE_KEY : opts.writeKey;
-  if (key !== null) headers.authorization = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
-  const res = await fetch(`${opts.url ?? base}${path}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as unknown };
-}
+) => postTo(`${opts.url ?? base}${path}`, body, { ...opts, writeKey: opts.writeKey === undefined ? WRITE_KEY : opts.writeKey });
 
-const byMessageId = (id: string) => received.filter((r) => r.value.message_id === id);
-const waitForMessage = (id: string) =>
-  waitFor(() => byMessageId(id)[0], { timeoutMs: 20000, description: `message ${id} in engage.events.raw` });
+const byMessageId = (id: string) => ingest.byMessageId(id);
+const waitForMessage = (id: string) => ingest.waitForMessage(id);
 
 /** A call as a client put it on the wire. */
 interface SentCall {
@@ -325,7 +259,7 @@ describe('the HTTP API directly', () => {
       body: { success: true },
     });
     await waitForMessage('good-after-bad');
-    expect(received.filter((r) => r.value.user_id === 'bad-u')).toEqual([]);
+    expect(ingest.received.filter((r) => r.value.user_id === 'bad-u')).toEqual([]);
   });
 
   it('accepts gzip request bodies', async () => {
@@ -377,7 +311,7 @@ describe('the HTTP API directly', () => {
 
   it('waits for a duplicate whose first copy is still being written: dropped once it is written, written once it failed', async () => {
     // Another request or replica has claimed these two and is writing them.
-    const other = new DedupeRepository({ keyPrefix: prefix, ttlSeconds: 600, pendingTtlMs: 30_000 }, { redis });
+    const other = new DedupeRepository({ keyPrefix: ingest.prefix, ttlSeconds: 600, pendingTtlMs: 30_000 }, { redis: ingest.redis });
     const keys = ['held-1', 'held-2'].map((messageId) => ({ sourceId: 'src_main', messageId }));
     const [writtenThere, failedThere] = [await other.claim(keys.slice(0, 1)), await other.claim(keys.slice(1))];
     expect([...writtenThere.results, ...failedThere.results]).toEqual(['new', 'new']);
@@ -417,7 +351,7 @@ describe('the HTTP API directly', () => {
       post('/v1/track', { userId: 'shared-u', event: 'E', messageId: `shared-${i}` }, { writeKey: SHARED_KEY, url });
     expect([(await call(base, 1)).status, (await call(base, 2)).status]).toEqual([200, 200]);
     // A second replica finds the burst spent: with a bucket per replica it would admit two more.
-    const second = startService('ingest', serviceEnv);
+    const second = startService('ingest', ingest.env);
     try {
       const other = `http://127.0.0.1:${await second.port()}`;
       expect(await call(other, 3)).toEqual({
@@ -431,7 +365,7 @@ describe('the HTTP API directly', () => {
   });
 
   it('on SIGTERM answers the requests it has and writes their events before exiting 0', async () => {
-    const second = startService('ingest', serviceEnv);
+    const second = startService('ingest', ingest.env);
     try {
       const url = `http://127.0.0.1:${await second.port()}/v1/track`;
       const send = (i: number) =>
@@ -470,7 +404,7 @@ describe('the HTTP API directly', () => {
       retryAfter: null,
       body: { success: true },
     });
-    await proc.stop('SIGKILL');
+    await ingest.proc.stop('SIGKILL');
     expect((await waitForMessage('durable-1')).value.user_id).toBe('durable-u');
   });
 });

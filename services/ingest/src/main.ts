@@ -1,13 +1,15 @@
-// Segment HTTP tracking API -> engage.events.raw
+// Segment HTTP tracking API and engage.events.inbound -> engage.events.raw
 // The only place that reads process.env: parse config, wire, run.
 import { randomUUID } from 'node:crypto';
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
+import { deadLetterTopicFor, ensureTopics } from '@engage/kafka';
 import { createRuntime } from '@engage/service';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { configSchema } from './config';
 import { DedupeRepository } from './dedupe.repository';
 import { EventPublisher } from './events.publisher';
+import { createInboundConsumer } from './inbound.consumer';
 import { RateLimitRepository } from './rate-limit.repository';
 import { SourceRateLimiter } from './rate-limiter';
 import { TrackingServer } from './tracking.http';
@@ -46,6 +48,12 @@ const metrics = {
     name: 'ingest_flush_duration_seconds',
     help: 'Dedupe claim + Kafka send of one flush',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registers],
+  }),
+  inboundRecords: new Counter({
+    name: 'ingest_inbound_records_total',
+    help: 'Records of engage.events.inbound by outcome (published: accepted or duplicate, dead_lettered)',
+    labelNames: ['outcome'] as const,
     registers: [registers],
   }),
   waiting: new Gauge({
@@ -98,11 +106,37 @@ const server = new TrackingServer(
   },
 );
 
+const inboundDlq = deadLetterTopicFor(topics.eventsInbound.name);
+const inbound = createInboundConsumer(
+  {
+    groupId: `${config.TOPIC_PREFIX}ingest-inbound`,
+    topic: topics.eventsInbound.name,
+    dlqTopic: inboundDlq.name,
+    chunkSize: config.INGEST_INBOUND_CHUNK_SIZE,
+    concurrency: config.INGEST_INBOUND_CONCURRENCY,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    unknownWriteKeyGraceMs: config.INGEST_INBOUND_UNKNOWN_KEY_GRACE_MS,
+  },
+  {
+    kafka,
+    producer,
+    sources: store,
+    publisher,
+    log: log.child({ component: 'inbound-consumer' }),
+    metrics: { records: metrics.inboundRecords },
+  },
+);
+
 runtime.service.add(
   ...runtime.infrastructure,
+  { name: 'inbound-dlq-topic', start: () => ensureTopics(kafka, [inboundDlq]), stop: async () => {} },
+  // Before anything reads write keys: every source known at start is loaded.
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
-  // Stops after HTTP: requests still being answered get their events written first.
+  // Stops after HTTP and the inbound consumer: what they handed it is written first.
   { name: 'publisher', start: () => publisher.start(), stop: () => publisher.drain() },
+  ...(config.INGEST_INBOUND_ENABLED
+    ? [{ name: 'inbound-consumer', start: () => inbound.start(), stop: () => inbound.stop(), healthcheck: () => inbound.healthcheck() }]
+    : []),
   { name: 'tracking-http', start: async () => log.info({ port: await server.start() }, 'http_listening'), stop: () => server.stop() },
 );
 void runtime.service.run();

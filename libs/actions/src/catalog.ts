@@ -104,6 +104,13 @@ export function presetMappings(slug: string, newId: () => string): ActionMapping
   }));
 }
 
+/** `settings` with the definition's defaults for those left out (Braze's endpoint, Iterable's data center), as Segment fills them in. */
+export function withDefaultSettings(slug: string, settings: Record<string, Json>): Record<string, Json> {
+  const fields = (loadDefinition(slug).authentication?.fields ?? {}) as Record<string, { default?: Json }>;
+  const defaults = Object.entries(fields).filter(([name, f]) => f.default !== undefined && settings[name] === undefined);
+  return { ...Object.fromEntries(defaults.map(([name, f]) => [name, f.default])), ...settings };
+}
+
 /**
  * `settings` checked against the definition's settings schema with
  * actions-core's validator: [field, reason] pairs naming each bad field

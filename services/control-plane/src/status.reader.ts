@@ -64,6 +64,11 @@ export class StatusReader {
           lastSentAt: at(s.lastSentAt),
           lastError: s.lastError ?? null,
           lastErrorAt: at(s.lastErrorAt),
+          // The vendor refused the destination's credentials (401/403) and nothing was sent since: fix the settings.
+          credentialsRefused:
+            s.credentialsRefusedAt && !(Number(s.lastSentAt ?? 0) > Number(s.credentialsRefusedAt))
+              ? { at: at(s.credentialsRefusedAt), error: s.credentialsError ?? null }
+              : null,
         },
       };
     });

@@ -65,6 +65,8 @@ export const previewBody = z.object({ definition }).strict();
 
 export const DESTINATION_TYPES = [
   'webhook',
+  // Segment's open Actions definitions, by `slug` (CONTRACT.md section 8; GET /catalog/destinations lists them).
+  'actions',
   'list-webhook',
   'facebook-custom-audiences',
   'braze',
@@ -144,6 +146,8 @@ export const createDestinationBody = z
   .object({
     name,
     type: z.enum(DESTINATION_TYPES),
+    /** type `actions`: the definition's slug; its settings are checked against the definition's schema (400). */
+    slug: z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional(),
     settings: settingsObject.default({}),
     rateLimit: rateLimit.optional(),
     enabled: z.boolean().default(true),
@@ -152,7 +156,34 @@ export const createDestinationBody = z
   .superRefine((body, ctx) => {
     for (const [field, message] of destinationSettingsIssues(body.type, body.settings))
       ctx.addIssue({ code: 'custom', path: field.split('.'), message });
+    if (body.type === 'actions' && body.slug === undefined)
+      ctx.addIssue({ code: 'custom', path: ['slug'], message: 'is required for type actions (see GET /catalog/destinations)' });
+    if (body.type !== 'actions' && body.slug !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['slug'], message: 'is only for type actions' });
   });
+
+const fql = z.string().trim().min(1, 'must not be empty').max(10000, 'must be at most 10000 characters');
+
+/** An Actions destination's mapping (CONTRACT.md section 8); actionId and FQL are checked against the definition (400). */
+export const createMappingBody = z
+  .object({
+    name: name.optional(),
+    actionId: z.string().min(1, 'must not be empty'),
+    subscribe: fql,
+    mapping: settingsObject.default({}),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export const patchMappingBody = z
+  .object({
+    name: name.optional(),
+    actionId: z.string().min(1, 'must not be empty').optional(),
+    subscribe: fql.optional(),
+    mapping: settingsObject.optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict();
 
 /** The type cannot change (a different type is a different destination); settings are checked against it after merging. */
 export const patchDestinationBody = z

@@ -15,11 +15,13 @@ import {
   createComputationBody,
   createConnectionBody,
   createDestinationBody,
+  createMappingBody,
   createSourceBody,
   createSpaceBody,
   patchComputationBody,
   patchConnectionBody,
   patchDestinationBody,
+  patchMappingBody,
   patchSourceBody,
   patchSpaceBody,
   previewBody,
@@ -91,13 +93,26 @@ function shapes() {
       progress: z.number().min(0).max(1).nullable().describe('0..1 while a backfill runs, else null'),
     })
     .openapi('Computation');
+  const mapping = z
+    .object({
+      id: z.string().describe('map_...'),
+      name: z.string().optional(),
+      actionId: z.string().describe("An action of the destination's definition (GET /catalog/destinations)"),
+      subscribe: z.string().describe('Segment\'s FQL, e.g. type = "identify"'),
+      mapping: z.record(z.unknown()).describe('The action\'s fields: values or directives such as {"@path": "$.traits.email"}'),
+      enabled: z.boolean(),
+    })
+    .openapi('Mapping');
   const destination = z
     .object({
       id: z.string().describe('dst_...'),
       spaceId: z.string(),
       name: z.string(),
       type: z.string(),
+      slug: z.string().optional().describe("type actions: the definition's slug"),
       settings: z.record(z.unknown()).describe('Secret settings are shown as "********"; send the mask back to keep them'),
+      secretFields: z.array(z.string()).optional().describe("type actions: settings secret by the definition's schema"),
+      mappings: z.array(mapping).optional().describe('type actions: which action each call runs'),
       rateLimit: rateLimit.optional(),
       enabled: z.boolean(),
       ...timestamps,
@@ -115,9 +130,34 @@ function shapes() {
         lastSentAt: z.string().datetime().nullable(),
         lastError: z.string().nullable(),
         lastErrorAt: z.string().datetime().nullable(),
+        credentialsRefused: z
+          .object({ at: z.string().datetime().nullable(), error: z.string().nullable() })
+          .nullable()
+          .describe('The vendor refused the credentials (401/403) and nothing was sent since'),
       }),
     })
     .openapi('DestinationWithStatus');
+  const catalogDestination = z
+    .object({
+      slug: z.string(),
+      name: z.string(),
+      description: z.string().optional(),
+      category: z.enum(['event', 'list']),
+      settings: z.record(z.unknown()).describe('JSON schema of the settings; secret fields have writeOnly and x-secret'),
+      actions: z.array(
+        z.object({
+          id: z.string(),
+          title: z.string(),
+          description: z.string().optional(),
+          fields: z.record(z.unknown()),
+          defaultSubscription: z.string().nullable(),
+          batching: z.boolean(),
+        }),
+      ),
+      presets: z.array(z.object({ name: z.string(), actionId: z.string(), subscribe: z.string(), mapping: z.record(z.unknown()) })),
+      rateLimit: z.object({ requestsPerSecond: z.number() }).nullable(),
+    })
+    .openapi('CatalogDestination');
   const connection = z
     .object({
       id: z.string().describe('con_...'),
@@ -144,6 +184,10 @@ function shapes() {
         failed: z.number().int(),
         lastError: z.string().nullable(),
       }),
+      matchingMappings: z
+        .object({ matching: z.number().int(), enabled: z.number().int(), disabled: z.number().int() })
+        .nullable()
+        .describe("Actions destinations: the mappings the connection's calls match; null otherwise (not applicable)"),
     })
     .openapi('Connection');
   const accessToken = z
@@ -221,6 +265,8 @@ function shapes() {
     computation,
     destination,
     destinationWithStatus,
+    mapping,
+    catalogDestination,
     connection,
     accessToken,
     identifierLimit,
@@ -575,7 +621,8 @@ function destinations(doc: Doc) {
   doc.api(t, {
     method: 'post',
     path: '/spaces/{spaceId}/destinations',
-    summary: 'Create a destination (422 for a host on a loopback, private or link-local address not allowed by DESTINATION_ALLOWED_HOSTS)',
+    summary:
+      'Create a destination (422 for a host on a loopback, private or link-local address not allowed by DESTINATION_ALLOWED_HOSTS; type actions: 400 naming the slug or setting the definition refuses)',
     params: id('spaceId'),
     body: createDestinationBody,
     status: 201,
@@ -619,6 +666,69 @@ function destinations(doc: Doc) {
     params: id('spaceId', 'id'),
     status: 202,
     response: data({ status: z.literal('SYNC_REQUESTED'), destinationId: z.string() }),
+  });
+  actionsDestinations(doc);
+}
+
+/** Actions destinations (CONTRACT.md section 8): the catalog and each destination's mappings. */
+function actionsDestinations(doc: Doc) {
+  const { mapping, catalogDestination, success } = doc.s;
+  const t = 'Actions destinations';
+  doc.api(t, {
+    method: 'get',
+    path: '/catalog/destinations',
+    summary: "Segment's open destination definitions available as type actions: settings schema, actions, presets, rate limit",
+    response: data({ destinations: z.array(catalogDestination) }),
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/catalog/destinations/{slug}',
+    summary: 'One definition of the catalog',
+    params: id('slug'),
+    response: data({ destination: catalogDestination }),
+    errors: [404],
+  });
+  const base = '/spaces/{spaceId}/destinations/{id}/mappings';
+  const one = data({ mapping });
+  const badMapping = 'not an Actions destination, an unknown actionId or unreadable FQL (400 naming the field)';
+  doc.api(t, {
+    method: 'get',
+    path: base,
+    summary: "An Actions destination's mappings (a new destination starts with its definition's presets)",
+    params: id('spaceId', 'id'),
+    response: data({ mappings: z.array(mapping) }),
+    errors: [400],
+  });
+  doc.api(t, {
+    method: 'post',
+    path: base,
+    summary: `Add a mapping (400: ${badMapping})`,
+    params: id('spaceId', 'id'),
+    body: createMappingBody,
+    status: 201,
+    response: one,
+  });
+  doc.api(t, {
+    method: 'get',
+    path: `${base}/{mappingId}`,
+    summary: 'Get a mapping',
+    params: id('spaceId', 'id', 'mappingId'),
+    response: one,
+  });
+  doc.api(t, {
+    method: 'patch',
+    path: `${base}/{mappingId}`,
+    summary: `Change a mapping (400: ${badMapping})`,
+    params: id('spaceId', 'id', 'mappingId'),
+    body: patchMappingBody,
+    response: one,
+  });
+  doc.api(t, {
+    method: 'delete',
+    path: `${base}/{mappingId}`,
+    summary: 'Delete a mapping',
+    params: id('spaceId', 'id', 'mappingId'),
+    response: success,
   });
 }
 

@@ -15,6 +15,9 @@ import {
   patchDestinationBody,
 } from '../domain/requests';
 import { maskDestination, restoreSecrets } from '@engage/config-store';
+import { presetMappings, withDefaultSettings } from '@engage/actions';
+import { matchingMappings } from '@engage/delivery';
+import { actionsRouter, actionsSecretFields, checkActionsSettings, requireSlug } from './actions.routes';
 import type { DestinationHostGuard } from '../destination-host.guard';
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';
@@ -42,8 +45,13 @@ export function destinationsRouter(deps: {
    * Settings as they will be stored: masks replaced by the stored secrets they
    * stand for, and every URL's host allowed (422 naming the field otherwise).
    */
-  const settingsToStore = async (type: string, incoming: Record<string, unknown>, stored?: Record<string, unknown>) => {
-    const { settings, issues } = restoreSecrets(incoming, stored);
+  const settingsToStore = async (
+    type: string,
+    incoming: Record<string, unknown>,
+    stored?: Record<string, unknown>,
+    secretFields?: string[],
+  ) => {
+    const { settings, issues } = restoreSecrets(incoming, stored, secretFields);
     const refused = issues.length === 0 ? await deps.hosts.issues(settings) : [];
     const items = [
       ...issues.map(([field, reason]) => ({ type: 'validation', message: `${field}: ${reason}`, field })),
@@ -57,13 +65,32 @@ export function destinationsRouter(deps: {
     if (items.length > 0) throw new ApiError(422, items);
     return settings;
   };
+  // Catalog and mappings of Actions destinations (CONTRACT.md section 8).
+  router.use(actionsRouter(deps));
 
   router.post('/spaces/:spaceId/destinations', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));
     const body = parseBody(createDestinationBody, req.body);
-    const settings = await settingsToStore(body.type, body.settings);
+    // An Actions destination: a slug from the catalog, settings valid for its definition, its presets as mappings.
+    const slug = body.type === 'actions' ? requireSlug(body.slug) : undefined;
+    const secretFields = slug ? actionsSecretFields(slug) : undefined;
+    const settings = await settingsToStore(
+      body.type,
+      slug ? withDefaultSettings(slug, body.settings) : body.settings,
+      undefined,
+      secretFields,
+    );
+    if (slug) checkActionsSettings(slug, settings);
     const at = now();
-    const destination: DestinationConfig = { id: newId('dst'), spaceId, ...body, settings, createdAt: at, updatedAt: at };
+    const destination: DestinationConfig = {
+      id: newId('dst'),
+      spaceId,
+      ...body,
+      settings,
+      ...(slug ? { secretFields, mappings: presetMappings(slug, () => newId('map')) } : {}),
+      createdAt: at,
+      updatedAt: at,
+    };
     await deps.writer.write('destination', destination.id, spaceId, destination);
     res.status(201).json({ data: { destination: maskDestination(destination) } });
   });
@@ -86,11 +113,14 @@ export function destinationsRouter(deps: {
       name: patch.name ?? current.name,
       // Hosts are checked when settings are sent, so a destination whose host a
       // narrower allow-list now refuses can still be renamed or disabled.
-      settings: patch.settings ? await settingsToStore(current.type, patch.settings, current.settings) : current.settings,
+      settings: patch.settings
+        ? await settingsToStore(current.type, patch.settings, current.settings, current.secretFields)
+        : current.settings,
       rateLimit: patch.rateLimit === null ? undefined : (patch.rateLimit ?? current.rateLimit),
       enabled: patch.enabled ?? current.enabled,
       updatedAt: now(),
     };
+    if (current.type === 'actions' && current.slug && patch.settings) checkActionsSettings(current.slug, next.settings);
     if (unchanged(current, next)) return void res.json({ data: { destination: maskDestination(current) } });
     await deps.writer.write('destination', next.id, spaceId, next);
     res.json({ data: { destination: maskDestination(next) } });
@@ -109,6 +139,18 @@ export function destinationsRouter(deps: {
     await deps.writer.write('destination', current.id, spaceId, current, { deleted: true });
     res.json({ data: { status: 'SUCCESS' } });
   });
+
+  /**
+   * Connection views with `matchingMappings` (CONTRACT.md section 8): how many
+   * of an Actions destination's mappings the connection's calls match,
+   * enabled or not; null for other destinations (Segment's "Not applicable").
+   */
+  const withMatching = <V extends ConnectionConfig>(views: V[], computation: { key: string }, computationClass: 'audience' | 'trait') =>
+    views.map((view) => {
+      const destination = deps.store.get('destination', view.destinationId);
+      const mappings = destination?.type === 'actions' ? (destination.mappings ?? []) : undefined;
+      return { ...view, matchingMappings: matchingMappings(mappings, view.settings, { key: computation.key, class: computationClass }) };
+    });
 
   for (const [path, kind, computationClass] of [
     ['audiences', 'audience', 'audience'],
@@ -153,7 +195,11 @@ export function destinationsRouter(deps: {
         updatedAt: at,
       };
       await deps.writer.write('connection', connection.id, spaceId, connection);
-      const [view] = await deps.status.connections([connection], new Map([[destination.id, destination]]));
+      const [view] = withMatching(
+        await deps.status.connections([connection], new Map([[destination.id, destination]])),
+        computation,
+        computationClass,
+      );
       res.status(201).json({ data: { connection: view } });
     });
     router.get(`/spaces/:spaceId/${path}/:id/destinations`, async (req, res) => {
@@ -162,7 +208,8 @@ export function destinationsRouter(deps: {
       const connections = deps.store.list('connection', spaceId).filter((c) => c.computationId === computation.id);
       const page = paginate(connections, req.query);
       const destinations = new Map(page.items.map((c) => [c.destinationId, deps.store.get('destination', c.destinationId)]));
-      res.json({ data: { connections: await deps.status.connections(page.items, destinations), pagination: page.pagination } });
+      const views = withMatching(await deps.status.connections(page.items, destinations), computation, computationClass);
+      res.json({ data: { connections: views, pagination: page.pagination } });
     });
     // A connection is addressed by its id or by its destination's id (as Segment addresses it).
     const connectionIn = (spaceId: string, computationId: string, ref: string) => {
@@ -174,11 +221,13 @@ export function destinationsRouter(deps: {
       return connection;
     };
     const viewOf = async (connection: ConnectionConfig) =>
-      (
+      withMatching(
         await deps.status.connections(
           [connection],
           new Map([[connection.destinationId, deps.store.get('destination', connection.destinationId)]]),
-        )
+        ),
+        computationIn(connection.spaceId, connection.computationId),
+        computationClass,
       )[0];
     router.get(`/spaces/:spaceId/${path}/:id/destinations/:connectionId`, async (req, res) => {
       const spaceId = deps.spaces.require(param(req, 'spaceId'));

@@ -1,0 +1,219 @@
+// Actions destinations end to end (issue 19, CONTRACT.md section 8): the
+// control plane's catalog, a Braze destination created with its settings
+// checked against the definition and its presets as mappings, mappings
+// edited through the API and counted on the connection, then the built
+// dispatcher process delivering an audience entry to an emulator of Braze's
+// POST /users/track, reached through DESTINATION_HTTP_OVERRIDES.
+import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
+import { silentLogger } from '@engage/logging';
+import { SchemaCodec, type ComputationChange } from '@engage/schemas';
+import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
+import { brazeEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
+import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
+
+const TOKEN = 'actions-test-token';
+const MASK = '********';
+const BRAZE = 'rest.iad-01.braze.com';
+const prefix = `${uniqueName('act')}.`;
+const topics = topicRegistry(prefix);
+const procs: ServiceProcess[] = [];
+let api: Api;
+let producer: Producer;
+let codec: SchemaCodec;
+let braze: Emulator;
+let spaceId: string;
+let audience: { id: string; key: string };
+
+const brazeSettings = { api_key: 'braze-key', app_id: 'app-1', endpoint: `https://${BRAZE}` };
+
+beforeAll(async () => {
+  const log = silentLogger();
+  const kafka = createKafka({ brokers: testInfrastructure().kafkaBrokers, clientId: 'actions-test' }, { log });
+  await ensureTopics(kafka, Object.values(topics));
+  codec = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
+  await codec.registerTopics(Object.values(topics));
+  producer = createProducer(kafka);
+  await producer.connect();
+  braze = await brazeEmulator('braze-key');
+  const cp = startService('control-plane', deliveryEnv(prefix, TOKEN));
+  procs.push(cp);
+  api = controlPlaneApi(`http://127.0.0.1:${await cp.port()}`, TOKEN);
+  spaceId = (await api('POST', '/spaces', { name: 'Actions' })).data.space.id;
+  audience = (
+    await api('POST', `/spaces/${spaceId}/audiences`, {
+      name: 'High Value',
+      definition: { query: "event('Order Completed').count() >= 1", type: 'users' },
+    })
+  ).data.audience;
+});
+afterAll(async () => {
+  await producer?.disconnect();
+  await Promise.all(procs.map((p) => p.stop()));
+  await braze?.receiver.stop();
+});
+
+const destinations = () => `/spaces/${spaceId}/destinations`;
+
+describe('catalog and settings', () => {
+  it('GET /catalog/destinations lists each available definition with its settings schema (secrets marked), actions, presets and rate limit', async () => {
+    const { data } = await api('GET', '/catalog/destinations');
+    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'iterable']);
+    const entry = data.destinations[0];
+    expect(entry).toMatchObject({
+      slug: 'braze',
+      name: 'Braze Cloud Mode (Actions)',
+      category: 'event',
+      rateLimit: { requestsPerSecond: 100 },
+    });
+    expect(entry.settings.required).toEqual(['api_key', 'endpoint']);
+    expect(entry.settings.properties.api_key).toMatchObject({ type: 'string', writeOnly: true, 'x-secret': true });
+    expect(entry.settings.properties.app_id['x-secret']).toBeUndefined();
+    expect(entry.actions.find((a: any) => a.id === 'updateUserProfile')).toMatchObject({
+      title: 'Update User Profile',
+      defaultSubscription: 'type = "identify"',
+      batching: true,
+      fields: expect.objectContaining({ external_id: expect.objectContaining({ label: 'External User ID' }) }),
+    });
+    expect(entry.presets).toContainEqual(
+      expect.objectContaining({ name: 'Identify Calls', actionId: 'updateUserProfile', subscribe: 'type = "identify"' }),
+    );
+  });
+
+  it('refuses with 400 naming the field: an unknown slug, a missing required setting, a value outside the schema, an unknown setting', async () => {
+    const create = (body: Record<string, unknown>) => api('POST', destinations(), { name: 'Braze', type: 'actions', ...body });
+    expect((await create({ slug: 'not-a-destination', settings: {} })).errors).toEqual([
+      expect.objectContaining({ field: 'slug', message: expect.stringContaining("'not-a-destination' is not an Actions destination") }),
+    ]);
+    expect((await create({ slug: 'braze', settings: { app_id: 'a' } })).errors).toEqual([
+      { type: 'validation', field: 'settings.api_key', message: 'settings.api_key: is required' },
+    ]);
+    const badEndpoint = await create({ slug: 'braze', settings: { ...brazeSettings, endpoint: 'https://example.com' } });
+    expect(badEndpoint.errors.map((e: any) => e.field)).toEqual(['settings.endpoint']);
+    const unknown = await create({ slug: 'braze', settings: { ...brazeSettings, region: 'us' } });
+    expect(unknown.errors.map((e: any) => e.field)).toEqual(['settings.region']);
+    expect((await api('GET', destinations())).data.destinations).toEqual([]);
+    // A setting left out takes the definition's default (Braze's endpoint), as Segment fills it in.
+    const defaulted = await create({ slug: 'braze', settings: { api_key: 'k' } });
+    expect(defaulted.data.destination.settings).toEqual({ api_key: MASK, endpoint: 'https://rest.iad-01.braze.com' });
+    await api('DELETE', `${destinations()}/${defaulted.data.destination.id}`);
+  });
+});
+
+describe('a Braze destination', () => {
+  let destinationId: string;
+  let connectionId: string;
+
+  it('is created with its secret masked and the presets as mappings; a connection counts the mappings its calls match', async () => {
+    const created = await api('POST', destinations(), { name: 'Braze', type: 'actions', slug: 'braze', settings: brazeSettings });
+    expect(created.data.destination).toMatchObject({
+      type: 'actions',
+      slug: 'braze',
+      settings: { api_key: MASK, app_id: 'app-1', endpoint: `https://${BRAZE}` },
+    });
+    destinationId = created.data.destination.id;
+    const mappings = (await api('GET', `${destinations()}/${destinationId}/mappings`)).data.mappings;
+    expect(mappings.map((m: any) => [m.name, m.actionId, m.enabled])).toEqual([
+      ['Track Calls', 'trackEvent', true],
+      ['Order Placed (beta)', 'ecommerce', true],
+      ['Checkout Started (beta)', 'ecommerce', true],
+      ['Order Refunded (beta)', 'ecommerce', true],
+      ['Order Cancelled (beta)', 'ecommerce', true],
+      ['Product Viewed (beta)', 'ecommerceSingleProduct', true],
+      ['Identify Calls', 'updateUserProfile', true],
+    ]);
+    const connection = await api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, {
+      destinationId,
+      settings: { identify: true, track: true },
+    });
+    connectionId = connection.data.connection.id;
+    // Identify Calls matches the identify; Track Calls both Audience Entered and Exited.
+    expect(connection.data.connection.matchingMappings).toEqual({ matching: 2, enabled: 2, disabled: 0 });
+
+    const identify = mappings.find((m: any) => m.name === 'Identify Calls');
+    const track = mappings.find((m: any) => m.name === 'Track Calls');
+    expect((await api('PATCH', `${destinations()}/${destinationId}/mappings/${track.id}`, { enabled: false })).data.mapping.enabled).toBe(
+      false,
+    );
+    const listed = await api('GET', `/spaces/${spaceId}/audiences/${audience.id}/destinations`);
+    expect(listed.data.connections.find((c: any) => c.id === connectionId).matchingMappings).toEqual({
+      matching: 2,
+      enabled: 1,
+      disabled: 1,
+    });
+    expect(identify.enabled).toBe(true);
+  });
+
+  it('mappings: refuses an unknown action or unreadable FQL with 400 naming the field; adds, edits and deletes', async () => {
+    const path = `${destinations()}/${destinationId}/mappings`;
+    expect((await api('POST', path, { actionId: 'sendFax', subscribe: 'type = "track"' })).errors).toEqual([
+      expect.objectContaining({ field: 'actionId', message: expect.stringMatching(/^actionId: is not an action of braze/) }),
+    ]);
+    expect((await api('POST', path, { actionId: 'trackEvent', subscribe: 'type = "track" and (' })).errors).toEqual([
+      expect.objectContaining({ field: 'subscribe', message: expect.stringMatching(/^subscribe: is not valid FQL/) }),
+    ]);
+    const added = (
+      await api('POST', path, { name: 'Exits', actionId: 'trackEvent', subscribe: 'event = "Audience Exited"', enabled: false })
+    ).data.mapping;
+    expect(added).toMatchObject({ id: expect.stringMatching(/^map_/), mapping: {}, enabled: false });
+    expect(
+      (await api('PATCH', `${path}/${added.id}`, { subscribe: 'event = "Audience Exited" and type = "track"' })).data.mapping,
+    ).toMatchObject({ subscribe: 'event = "Audience Exited" and type = "track"', enabled: false });
+    expect((await api('DELETE', `${path}/${added.id}`)).data.status).toBe('SUCCESS');
+    expect((await api('GET', path)).data.mappings.map((m: any) => m.id)).not.toContain(added.id);
+    // A webhook has no mappings: its connections show null ("Not applicable").
+    const hook = (await api('POST', destinations(), { name: 'Hook', type: 'webhook', settings: { url: 'http://127.0.0.1:9/h' } })).data
+      .destination;
+    expect((await api('GET', `${destinations()}/${hook.id}/mappings`)).errors[0].message).toMatch(
+      /only Actions destinations have mappings/,
+    );
+    const hooked = await api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, {
+      destinationId: hook.id,
+      settings: { identify: true },
+    });
+    expect(hooked.data.connection.matchingMappings).toBeNull();
+  });
+
+  it('keeps its secret when a PATCH sends the mask back, and the dispatcher delivers an entry to Braze through DESTINATION_HTTP_OVERRIDES', async () => {
+    const patched = await api('PATCH', `${destinations()}/${destinationId}`, {
+      settings: { ...brazeSettings, api_key: MASK, app_id: 'app-2' },
+    });
+    expect(patched.data.destination.settings).toEqual({ api_key: MASK, app_id: 'app-2', endpoint: `https://${BRAZE}` });
+
+    procs.push(
+      startService(
+        'dispatcher',
+        deliveryEnv(prefix, TOKEN, {
+          DESTINATION_ID: destinationId,
+          DESTINATION_HTTP_OVERRIDES: JSON.stringify({ [BRAZE]: braze.target }),
+        }),
+      ),
+    );
+    const change: ComputationChange = {
+      change_id: `chg_${Date.now()}`,
+      space_id: spaceId,
+      computation_id: audience.id,
+      computation_key: audience.key,
+      computation_class: 'audience',
+      level: 'user',
+      profile_id: 'pro_actions_1',
+      value: true,
+      previous: false,
+      value_is_json: false,
+      reason: 'realtime',
+      occurred_at: Date.now(),
+      emitted_at: Date.now(),
+      external_ids: [{ type: 'user_id', id: 'u-actions-1' }],
+      user_id: 'u-actions-1',
+      anonymous_id: null,
+      traits_json: '{}',
+    };
+    await publishChanges(producer, codec, topics.computationsChanges.name, [change]);
+    const request = await waitFor(() => braze.receiver.ok('/users/track')[0], { timeoutMs: 60_000, description: 'Braze /users/track' });
+    expect(request.headers.authorization).toBe('Bearer braze-key');
+    expect(request.headers.host).toBe(BRAZE);
+    expect(request.body.attributes).toEqual([expect.objectContaining({ external_id: 'u-actions-1', [audience.key]: true })]);
+    // Track Calls was disabled above: the identify is the only call.
+    await braze.receiver.quietFor(500);
+    expect(braze.receiver.requests).toHaveLength(1);
+  });
+});

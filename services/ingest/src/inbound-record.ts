@@ -39,7 +39,9 @@ export function inboundToEvent(record: InboundRecord, sources: SourceLookup, lim
   const writeKey = writeKeyHeader(record.headers);
   if (typeof writeKey === 'object' && writeKey !== null) return { ok: false, reason: writeKey.error };
   const auth = authenticateSource(writeKey, sources, MISSING_WRITE_KEY);
-  if (!auth.ok) return { ok: false, reason: auth.message, unknownWriteKey: auth.message === 'invalid write key' };
+  if (!auth.ok) {
+    return auth.failure === 'unknown' ? { ok: false, reason: auth.message, unknownWriteKey: true } : { ok: false, reason: auth.message };
+  }
 
   const parsed = parseJsonBody(value, limits);
   if (!parsed.ok) return { ok: false, reason: parsed.message };

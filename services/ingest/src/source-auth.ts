@@ -14,14 +14,14 @@ export interface SourceLookup {
   sourceByWriteKey(writeKey: string): IngestSource | undefined;
 }
 
-export type AuthResult = { ok: true; source: IngestSource } | { ok: false; message: string };
+export type AuthResult = { ok: true; source: IngestSource } | { ok: false; failure: 'missing' | 'unknown' | 'disabled'; message: string };
 
 /** `missing`: the message for no key at all, which says where this channel expects it. */
 export function authenticateSource(writeKey: string | null, sources: SourceLookup, missing: string): AuthResult {
-  if (writeKey === null) return { ok: false, message: missing };
+  if (writeKey === null) return { ok: false, failure: 'missing', message: missing };
   const source = sources.sourceByWriteKey(writeKey);
-  if (!source) return { ok: false, message: 'invalid write key' };
+  if (!source) return { ok: false, failure: 'unknown', message: 'invalid write key' };
   // Only an explicit false disables: records written without the field stay live.
-  if (source.enabled === false) return { ok: false, message: `source ${source.id} is disabled` };
+  if (source.enabled === false) return { ok: false, failure: 'disabled', message: `source ${source.id} is disabled` };
   return { ok: true, source };
 }

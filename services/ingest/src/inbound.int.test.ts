@@ -2,6 +2,10 @@
 // writes, as in the README) -> the ingest process -> engage.events.raw, compared
 // with the same calls sent over HTTP; bad records to engage.events.inbound.dlq
 // with their reasons while the records after them go through.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Kafka, Partitioners, type Consumer, type IHeaders, type Message, type Producer } from 'kafkajs';
 import { DLQ_HEADERS } from '@engage/kafka';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
@@ -188,4 +192,26 @@ it('takes the first records of a source created just after they were written', a
   await send([record({ type: 'track', userId: 'late-u', event: 'Early', messageId: 'late-1' }, LATE_KEY)]);
   await ingest.writer.write('source', 'src_late', 'spa_ingest', sourceConfig('src_late', LATE_KEY));
   expect((await ingest.waitForMessage('late-1')).value.source_id).toBe('src_late');
+});
+
+it("runs the README's example producer as written, and its calls arrive", async () => {
+  const readme = readFileSync(path.resolve(__dirname, '../../../README.md'), 'utf8');
+  const example = /## Producing to Kafka directly[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(example).toContain("topic: 'engage.events.inbound'");
+  // Only where it runs changes: this test's broker and topic prefix.
+  const code = example!
+    .replace("['127.0.0.1:9092']", JSON.stringify(testInfrastructure().kafkaBrokers))
+    .replace("'engage.events.inbound'", JSON.stringify(inboundTopic));
+  await promisify(execFile)(process.execPath, ['--input-type=module', '--eval', code], {
+    cwd: path.resolve(__dirname, '../../..'),
+    env: { ...process.env, WRITE_KEY, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+  });
+  const [identify, track] = [await ingest.waitForMessage('crm-4711-1'), await ingest.waitForMessage('order-1001')];
+  expect([identify.key, identify.value.type, identify.value.traits_json, identify.value.source_id]).toEqual([
+    'u123',
+    'identify',
+    '{"email":"ada@example.com"}',
+    'src_main',
+  ]);
+  expect([track.key, track.value.event, track.value.properties_json]).toEqual(['u123', 'Order Completed', '{"total":42.5}']);
 });

@@ -106,7 +106,7 @@ const server = new TrackingServer(
   },
 );
 
-const inboundDlq = deadLetterTopicFor(topics.eventsInbound.name);
+const inboundDlq = deadLetterTopicFor(topics.eventsInbound);
 const inbound = createInboundConsumer(
   {
     groupId: `${config.TOPIC_PREFIX}ingest-inbound`,

@@ -177,4 +177,72 @@ describe('Braze (Actions), further cases', () => {
     expect(outcomes).toEqual([{ kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*invalid custom attribute/), step: 'deliver' }]);
     expect(await fx.schedule.size()).toBe(0);
   });
+
+  it('batches a chunk: one request per round carries every profile (their next change in the next request); a refused item fails alone', async () => {
+    const braze = await brazeEmulator('braze-key', {
+      refuse: (attributes) => (attributes.external_id === 'u-p-b2' ? "'external_id' is invalid" : undefined),
+    });
+    const fx = await actionsSetup('braze', BRAZE, braze, settings);
+    const chunk = [audienceChange('p-b1', true), audienceChange('p-b2', true), audienceChange('p-b3', true), audienceChange('p-b1', false)];
+    const outcomes = await fx.step.handle(
+      chunk.map((c, i) => fx.consumed(c, i)),
+      ctx,
+    );
+    expect(outcomes).toEqual([
+      { kind: 'ok' },
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: 'external_id' is invalid/), step: 'deliver' },
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(
+      braze.receiver.requests.map((r) => [
+        r.headers['x-braze-batch'],
+        r.body.attributes.map((a: Body) => [a.external_id, a[AUDIENCE.key]]),
+      ]),
+    ).toEqual([
+      [
+        'true',
+        [
+          ['u-p-b1', true],
+          ['u-p-b2', true],
+          ['u-p-b3', true],
+        ],
+      ],
+      [undefined, [['u-p-b1', false]]],
+    ]);
+  });
+
+  it("a batch answered 429: every item is scheduled, and each is retried alone, in its profile's order", async () => {
+    const braze = await brazeEmulator('braze-key');
+    braze.faults.push({ status: 429, headers: { 'retry-after': '1' }, body: { message: 'Rate limit exceeded' } });
+    const fx = await actionsSetup('braze', BRAZE, braze, settings);
+    const chunk = [audienceChange('p-r1', true), audienceChange('p-r2', true), audienceChange('p-r1', false)];
+    expect(
+      await fx.step.handle(
+        chunk.map((c, i) => fx.consumed(c, i)),
+        ctx,
+      ),
+    ).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+    expect(braze.receiver.requests.map((r) => [r.status, r.body.attributes.length])).toEqual([[429, 2]]);
+    expect(await fx.schedule.size()).toBe(3);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(3);
+    const retried = braze.receiver.requests
+      .slice(1)
+      .map((r) => [r.status, r.body.attributes.map((a: Body) => [a.external_id, a[AUDIENCE.key]])]);
+    expect(retried).toHaveLength(3);
+    expect(retried).toEqual(
+      expect.arrayContaining([
+        [201, [['u-p-r1', true]]],
+        [201, [['u-p-r2', true]]],
+        [201, [['u-p-r1', false]]],
+      ]),
+    );
+    // p-r1's exit after its entry.
+    const r1 = retried
+      .filter(([, a]) => (a as Array<[string, boolean]>)[0]![0] === 'u-p-r1')
+      .map(([, a]) => (a as Array<[string, boolean]>)[0]![1]);
+    expect(r1).toEqual([true, false]);
+    expect(fx.letters).toEqual([]);
+  });
 });

@@ -68,6 +68,8 @@ export type OutboundRequest = HttpRequest | ActionRequest;
 /** What runs actions (ActionsRuntime): one outcome per event. */
 export interface ActionRunner {
   run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]>;
+  /** Events per request for `mapping` (1 when its action does not batch). */
+  batchSize(destination: DestinationConfig, mapping: ActionMapping): number;
 }
 
 /** Which replica sent a call: lets operators (and tests) see several replicas share one destination's limit. */
@@ -117,16 +119,8 @@ export class DeliveryService {
    * dispatch step and the retry loop schedule it, list flushes sleep (deliver).
    */
   async attempt(destination: DestinationConfig, request: OutboundRequest, keepAlive?: () => Promise<void>): Promise<AttemptResult> {
-    const limit = rateLimitOf(destination);
-    if (limit) {
-      for (;;) {
-        const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
-        if (grant.waitedMs > 0) this.deps.status.count(destination.id, 'throttled');
-        // The log records when the request leaves, not when it was granted (see RateLimiter.restamp).
-        if (await this.deps.limiter.restamp(destination.id, grant)) break;
-      }
-    }
-    if (request.kind === 'action') return this.runAction(destination, request);
+    await this.throttle(destination, keepAlive);
+    if (request.kind === 'action') return (await this.runAction(destination, request.mapping, [request.event]))[0]!;
     const classify = request.classify ?? defaultClassifier;
     let verdict: DeliveryVerdict;
     let status: number | undefined;
@@ -173,12 +167,47 @@ export class DeliveryService {
   }
 
   /** One Actions call (already throttled): the action runs, its outcome reads as a webhook's answer would. */
-  private async runAction(destination: DestinationConfig, request: ActionRequest): Promise<AttemptResult> {
-    const outcome: ActionOutcome = this.deps.actions
-      ? ((await this.deps.actions.run(destination, request.mapping, [request.event]))[0] ?? { ok: false, message: 'no outcome' })
-      : { ok: false, message: 'this dispatcher runs no Actions destinations' };
-    const verdict = classifyActionOutcome(outcome, this.now());
-    return this.result(destination, verdict, outcome.status, null);
+  /** Waits for the destination's shared token bucket: one token per request, whatever it carries. */
+  private async throttle(destination: DestinationConfig, keepAlive?: () => Promise<void>): Promise<void> {
+    const limit = rateLimitOf(destination);
+    if (!limit) return;
+    for (;;) {
+      const grant = await this.deps.limiter.acquire(destination.id, limit, (ms) => this.sleep(ms, keepAlive));
+      if (grant.waitedMs > 0) this.deps.status.count(destination.id, 'throttled');
+      // The log records when the request leaves, not when it was granted (see RateLimiter.restamp).
+      if (await this.deps.limiter.restamp(destination.id, grant)) return;
+    }
+  }
+
+  /** How many events of `mapping` one request may carry (1: the action does not batch). */
+  batchSize(destination: DestinationConfig, mapping: ActionMapping): number {
+    return this.deps.actions?.batchSize(destination, mapping) ?? 1;
+  }
+
+  /**
+   * One throttled request carrying `events` for `mapping` (onBatch where the
+   * action batches): a result per event, each read as a webhook's answer
+   * would be, so one refused item does not fail the others.
+   */
+  async attemptActions(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    keepAlive?: () => Promise<void>,
+  ): Promise<AttemptResult[]> {
+    await this.throttle(destination, keepAlive);
+    return this.runAction(destination, mapping, events);
+  }
+
+  private async runAction(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<AttemptResult[]> {
+    const outcomes: ActionOutcome[] = this.deps.actions
+      ? await this.deps.actions.run(destination, mapping, events)
+      : events.map(() => ({ ok: false, message: 'this dispatcher runs no Actions destinations' }));
+    const now = this.now();
+    return events.map((_, i) => {
+      const outcome = outcomes[i] ?? { ok: false, message: 'no outcome for this event' };
+      return this.result(destination, classifyActionOutcome(outcome, now), outcome.status, null);
+    });
   }
 
   /**

@@ -23,7 +23,7 @@ import { CHANGE_SEQ_HEADER, type ProfileStateRepository } from '@engage/profile-
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
-import type { DeliveryService, OutboundRequest } from './delivery.service';
+import type { ActionRequest, AttemptResult, DeliveryService, OutboundRequest } from './delivery.service';
 import type { Handover } from './handover';
 import type { ListBuffer } from './list-buffer';
 import type { RetrySchedule, ScheduledCall, StoredLetter } from './retry-schedule';
@@ -292,37 +292,73 @@ export class DispatchStep {
     const byProfile = new Map<string, PlannedCall[]>();
     for (const c of todo) byProfile.set(c.profileId, [...(byProfile.get(c.profileId) ?? []), c]);
     const queues = [...byProfile.values()];
+    const marks: Array<Promise<unknown>> = [];
+    /** What one attempt's result means for the call: delivered, failed for good, or scheduled (its profile then waits). */
+    const settle = async (call: PlannedCall, result: AttemptResult, since: number): Promise<'blocked' | 'done'> => {
+      if (result.kind === 'delivered') {
+        // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
+        marks.push(this.deps.sent.mark(call.destination.id, call.messageId));
+        return 'done';
+      }
+      if (result.kind === 'fail') {
+        failures.set(call.index, { reason: result.reason, destinationId: call.destination.id });
+        return 'done';
+      }
+      const next = this.deps.delivery.nextRetry(call.destination, result, 0, since);
+      if (next.kind === 'give-up') {
+        failures.set(call.index, { reason: next.reason, destinationId: call.destination.id });
+        return 'done';
+      }
+      await this.deps.schedule.enqueue([{ call: this.stored(call, options, since, 1, result.reason), dueAt: next.dueAt }]);
+      return 'blocked';
+    };
+    /** Never sent ahead of the profile's waiting call: it is tried when that one is done. */
+    const queueBehind = async (calls: PlannedCall[]) => {
+      const since = this.now();
+      await this.deps.schedule.enqueue(calls.map((call) => ({ call: this.stored(call, options, since, 0), dueAt: since })));
+    };
+    const actions = queues[0]?.[0]?.request.kind === 'action';
+    const run = actions
+      ? () => this.deliverBatched(queues, waiting, failures, settle, queueBehind, keepAlive)
+      : () => this.deliverEach(queues, waiting, failures, settle, queueBehind, keepAlive);
+    try {
+      await run();
+    } finally {
+      await Promise.allSettled(marks);
+    }
+    await Promise.all(marks);
+    return failures;
+  }
+
+  /**
+   * Webhooks: one request per call. Workers take a profile's queue each and
+   * send its calls in order.
+   */
+  private async deliverEach(
+    queues: PlannedCall[][],
+    waiting: Set<string>,
+    failures: Map<number, DispatchFailure>,
+    settle: (call: PlannedCall, result: AttemptResult, since: number) => Promise<'blocked' | 'done'>,
+    queueBehind: (calls: PlannedCall[]) => Promise<void>,
+    keepAlive?: () => Promise<void>,
+  ): Promise<void> {
     // A worker that throws (a heartbeat during a rebalance, Redis down) stops the
     // others from taking new calls, and the chunk only returns once every worker
     // has stopped: no call of a redelivered chunk is still in flight here.
     let aborted = false;
-    const marks: Array<Promise<unknown>> = [];
     const worker = async () => {
       for (let q = queues.shift(); q && !aborted; q = queues.shift()) {
         let blocked = waiting.has(q[0]!.profileId);
         for (const call of q) {
           if (aborted) return;
           if (failures.has(call.index)) continue; // this change already failed: the DLQ gets it whole
-          const since = this.now();
           if (blocked) {
-            // Never sent ahead of the profile's waiting call: it is tried when that one is done.
-            await this.deps.schedule.enqueue([{ call: this.stored(call, options, since, 0), dueAt: since }]);
+            await queueBehind([call]);
             continue;
           }
+          const since = this.now();
           const result = await this.deps.delivery.attempt(call.destination, call.request, keepAlive);
-          if (result.kind === 'delivered') {
-            // Not awaited one by one (auto-pipelined); all are awaited before the chunk's offsets commit.
-            marks.push(this.deps.sent.mark(call.destination.id, call.messageId));
-          } else if (result.kind === 'fail') {
-            failures.set(call.index, { reason: result.reason, destinationId: call.destination.id });
-          } else {
-            const next = this.deps.delivery.nextRetry(call.destination, result, 0, since);
-            if (next.kind === 'give-up') failures.set(call.index, { reason: next.reason, destinationId: call.destination.id });
-            else {
-              await this.deps.schedule.enqueue([{ call: this.stored(call, options, since, 1, result.reason), dueAt: next.dueAt }]);
-              blocked = true;
-            }
-          }
+          blocked = (await settle(call, result, since)) === 'blocked';
         }
       }
     };
@@ -334,10 +370,61 @@ export class DispatchStep {
         }),
       ),
     );
-    await Promise.all(marks);
     const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (error) throw error.reason;
-    return failures;
+  }
+
+  /**
+   * Actions destinations: rounds, each taking the next call of every profile
+   * (so a profile's calls stay in order), grouped by mapping into requests of
+   * the action's batch size (onBatch, a status per item: one refused item
+   * fails alone, a retriable one is scheduled and retried alone). Requests of
+   * a round run in parallel, bounded by the concurrency.
+   */
+  private async deliverBatched(
+    queues: PlannedCall[][],
+    waiting: Set<string>,
+    failures: Map<number, DispatchFailure>,
+    settle: (call: PlannedCall, result: AttemptResult, since: number) => Promise<'blocked' | 'done'>,
+    queueBehind: (calls: PlannedCall[]) => Promise<void>,
+    keepAlive?: () => Promise<void>,
+  ): Promise<void> {
+    const blocked = new Set([...waiting]);
+    let live = queues.map((q) => [...q]);
+    while (live.length > 0) {
+      const heads: PlannedCall[] = [];
+      for (const q of live) {
+        while (q.length > 0 && failures.has(q[0]!.index)) q.shift(); // its change already failed: the DLQ gets it whole
+        if (q.length === 0) continue;
+        if (blocked.has(q[0]!.profileId)) await queueBehind(q.splice(0));
+        else heads.push(q.shift()!);
+      }
+      live = live.filter((q) => q.length > 0);
+      const groups = new Map<string, PlannedCall[]>();
+      for (const call of heads) {
+        const request = call.request as ActionRequest;
+        groups.set(request.mapping.id, [...(groups.get(request.mapping.id) ?? []), call]);
+      }
+      const batches = [...groups.values()].flatMap((calls) => {
+        const { mapping } = calls[0]!.request as ActionRequest;
+        const size = Math.max(1, this.deps.delivery.batchSize(calls[0]!.destination, mapping));
+        return Array.from({ length: Math.ceil(calls.length / size) }, (_, i) => calls.slice(i * size, (i + 1) * size));
+      });
+      const work = async (batch: PlannedCall[]) => {
+        const since = this.now();
+        const { mapping } = batch[0]!.request as ActionRequest;
+        const events = batch.map((c) => (c.request as ActionRequest).event);
+        const results = await this.deps.delivery.attemptActions(batch[0]!.destination, mapping, events, keepAlive);
+        for (const [i, call] of batch.entries()) {
+          if ((await settle(call, results[i]!, since)) === 'blocked') blocked.add(call.profileId);
+        }
+      };
+      for (let i = 0; i < batches.length; i += this.config.concurrency) {
+        const settled = await Promise.allSettled(batches.slice(i, i + this.config.concurrency).map(work));
+        const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (error) throw error.reason;
+      }
+    }
   }
 
   private stored(call: PlannedCall, options: DispatchOptions, since: number, attempts: number, lastReason?: string): ScheduledCall {

@@ -104,6 +104,10 @@ interface MultiStatusNode {
   body?: unknown;
 }
 
+/** Events per batched request when a mapping names no batch_size, and at most. */
+const DEFAULT_BATCH = 100;
+const MAX_BATCH = 1000;
+
 export class ActionsRuntime {
   private readonly instances = new Map<string, { slug: string; instance: Destination; agent: AgentFn }>();
 
@@ -125,6 +129,23 @@ export class ActionsRuntime {
     const entry = { slug, instance: new Destination(wrapped), agent };
     this.instances.set(destination.id, entry);
     return entry;
+  }
+
+  /**
+   * Events per request for `mapping`: the mapping's batch_size (Braze's
+   * presets say 75, its API's limit) when its action batches and batching is
+   * on, else 1. Capped at MAX_BATCH.
+   */
+  batchSize(destination: DestinationConfig, mapping: ActionMapping): number {
+    let action;
+    try {
+      action = loadDefinition(destination.slug ?? '').actions[mapping.actionId];
+    } catch {
+      return 1;
+    }
+    if (typeof action?.performBatch !== 'function' || mapping.mapping.enable_batching !== true) return 1;
+    const size = Number(mapping.mapping.batch_size);
+    return Number.isInteger(size) && size > 0 ? Math.min(size, MAX_BATCH) : DEFAULT_BATCH;
   }
 
   /**

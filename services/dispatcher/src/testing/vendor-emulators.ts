@@ -33,7 +33,13 @@ const error = (status: number, message: string): Answer => ({ status, body: { me
  * external_id, user_alias, braze_id, email or phone. 201 on success, 401 for
  * a bad key, 400 for a bad body, 429 when rate limited.
  */
-export function brazeEmulator(apiKey: string): Promise<Emulator> {
+export function brazeEmulator(
+  apiKey: string,
+  opts: {
+    /** Why Braze would refuse this object (a non-fatal error: the others are processed, 201 lists it by index). */
+    refuse?: (item: Body) => string | undefined;
+  } = {},
+): Promise<Emulator> {
   return emulate((path, body, headers) => {
     if (path !== '/users/track') return error(404, `no such endpoint ${path}`);
     if (headers.authorization !== `Bearer ${apiKey}`) return error(401, 'Invalid API key: the API key is missing or not valid');
@@ -54,7 +60,17 @@ export function brazeEmulator(apiKey: string): Promise<Emulator> {
       processed += items.length;
     }
     if (processed === 0) return error(400, 'nothing to track: attributes, events and purchases are all empty');
-    return { status: 201, body: { message: 'success', attributes_processed: body.attributes?.length ?? 0 } };
+    // Non-fatal errors: the rest of the request is processed (braze.com/docs/api/errors/#fatal-errors).
+    const errors = ['attributes', 'events', 'purchases'].flatMap((kind) =>
+      ((body[kind] ?? []) as Body[]).flatMap((item, index) => {
+        const type = opts.refuse?.(item);
+        return type ? [{ type, input_array: kind, index }] : [];
+      }),
+    );
+    return {
+      status: 201,
+      body: { message: 'success', attributes_processed: body.attributes?.length ?? 0, ...(errors.length ? { errors } : {}) },
+    };
   });
 }
 

@@ -2,6 +2,7 @@
 // `npx engage <command>`: operator and CI tooling.
 //   engage apply -f space.yaml | engage export --space <id>   (libs/cli/src, built to dist/)
 //   engage query check "<query>" [--type users|accounts|trait]
+//   engage catalog [slug]                                     (the control plane's Actions destinations)
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'query') {
   const { queryCheckCommand } = require('@engage/engine/dist/cli.js');

@@ -253,6 +253,32 @@ describe('npx engage apply / export', () => {
   });
 });
 
+describe('npx engage catalog', () => {
+  it("lists the control plane's Actions destinations; with a slug, its settings (required, secret, default), actions and presets", async () => {
+    const list = await engage(['catalog']);
+    expect([list.code, list.stderr]).toEqual([0, '']);
+    expect(list.stdout.split('\n').map((l) => l.split(/\s{2,}/).slice(0, 4))).toEqual([
+      ['SLUG', 'CATEGORY', 'RATE', 'ACTIONS'],
+      ['braze', 'event', '100/s', '15'],
+      ['customerio', 'event', '30/s', '15'],
+      ['iterable', 'event', '500/s', '4'],
+      [''],
+    ]);
+    const braze = await engage(['catalog', 'braze']);
+    expect(braze.code).toBe(0);
+    const lines = braze.stdout.split('\n');
+    expect(lines[0]).toBe('Braze Cloud Mode (Actions) (braze): event destination, default rate limit 100/s');
+    expect(lines).toContain('  api_key  string, required, secret  API Key');
+    expect(lines).toContain('  endpoint  string, required, default "https://rest.iad-01.braze.com"  REST Endpoint');
+    expect(lines).toContain('  Identify Calls -> updateUserProfile  [type = "identify"]');
+    expect(await engage(['catalog', 'nope'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'engage catalog: GET /catalog/destinations/nope: 404 catalog destination nope not found\n',
+    });
+  });
+});
+
 describe('npx engage query check', () => {
   // Through npx, as the README and CI pipelines call it: the workspace's bin link, the built engine.
   const npx = (args: string[]) =>

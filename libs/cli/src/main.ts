@@ -3,17 +3,21 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { ControlPlaneClient, ControlPlaneError } from './api-client';
 import { ApplyError, applySpace, exportSpace } from './apply';
+import { formatCatalog, formatCatalogEntry, type CatalogEntry } from './catalog';
 import { SpaceFileError } from './space-file';
 
 export const USAGE = `usage:
   engage apply -f <space.yaml|space.json|-> [--space <spaceId>] [--dry-run] [--prune]
   engage export --space <spaceId> [--format yaml|json] [-o <file>]
   engage query check "<query>" [--type users|accounts|trait]
-options (apply, export):
+  engage catalog [<slug>]
+options (apply, export, catalog):
   --url <url>      control plane URL (env CONTROL_PLANE_URL, default http://127.0.0.1:8088)
   --token <token>  bearer token (env CONTROL_PLANE_TOKEN)
 apply creates or updates the space and everything in the file; --prune also
 deletes what the space holds and the file does not (keys stay used forever).
+catalog lists the Actions destinations (type actions) the control plane offers;
+with a slug, that destination's settings, actions and presets.
 `;
 
 export interface CliIo {
@@ -117,6 +121,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       for (const s of skipped) io.err(`engage export: left out ${s}\n`);
       if (output) await writeFile(output, text);
       else io.out(text);
+      return 0;
+    }
+    if (command === 'catalog') {
+      const slug = args[0] !== undefined && !args[0].startsWith('--') ? args[0] : undefined;
+      const flags = parseFlags(slug === undefined ? args : args.slice(1), { '--url': 'value', '--token': 'value' });
+      const client = clientFrom(flags, io.env);
+      if (slug === undefined) {
+        const { destinations } = await client.request<{ destinations: CatalogEntry[] }>('GET', '/catalog/destinations');
+        io.out(formatCatalog(destinations));
+      } else {
+        const { destination } = await client.request<{ destination: CatalogEntry }>(
+          'GET',
+          `/catalog/destinations/${encodeURIComponent(slug)}`,
+        );
+        io.out(formatCatalogEntry(destination));
+      }
       return 0;
     }
     throw new UsageError(command ? `unknown command '${command}'` : 'no command');

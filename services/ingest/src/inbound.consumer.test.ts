@@ -29,9 +29,10 @@ function message(
   };
 }
 
-function setup(opts: { inFlight?: number; graceMs?: number } = {}) {
+function setup(opts: { inFlight?: number; graceMs?: number; msPerLookup?: number } = {}) {
   const sources = new Map<string, IngestSource>([['wk-1', { id: 'src_1', spaceId: 'spa_1', enabled: true }]]);
   let lookups = 0;
+  let now = NOW;
   const published: AcceptedEvent[][] = [];
   const step = new InboundStep(
     { unknownWriteKeyGraceMs: opts.graceMs ?? 0 },
@@ -39,6 +40,7 @@ function setup(opts: { inFlight?: number; graceMs?: number } = {}) {
       sources: {
         sourceByWriteKey: (k) => {
           lookups++;
+          now += opts.msPerLookup ?? 0;
           return sources.get(k);
         },
       },
@@ -48,7 +50,7 @@ function setup(opts: { inFlight?: number; graceMs?: number } = {}) {
           return { accepted: events.length, duplicates: 0, inFlight: opts.inFlight ?? 0 };
         },
       },
-      now: () => NOW,
+      now: () => now,
     },
   );
   return { step, sources, published, lookups: () => lookups };
@@ -99,4 +101,14 @@ it('looks an unknown write key up again while its record is within the grace per
   sources.set('wk-new', { id: 'src_new', spaceId: 'spa_1', enabled: true });
   expect(await handled).toEqual([{ kind: 'ok' }]);
   expect(published.at(-1)!.map((e) => e.record.source_id)).toEqual(['src_new']);
+});
+
+it('waits at most the grace period for a record stamped in the future (a topic without LogAppendTime)', async () => {
+  // Each look-up takes a second of the clock.
+  const { step, lookups } = setup({ graceMs: 2000, msPerLookup: 1000 });
+  expect(await step.handle([message(0, track(0), 'wk-new', NOW + 3_600_000)])).toEqual([
+    { kind: 'dlq', reason: 'invalid write key', step: 'ingest-inbound' },
+  ]);
+  // The first look-up, then one per second until the grace period from the start has passed.
+  expect(lookups()).toBe(3);
 });

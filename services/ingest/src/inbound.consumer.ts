@@ -107,20 +107,27 @@ export class InboundStep {
     return results.map((r) => (r.ok ? ok : dlq(r.reason, INBOUND_STEP)));
   }
 
-  /** Records of unknown write keys appended within the grace period: looked up until it ends or they are found. */
+  /**
+   * Records of unknown write keys appended within the grace period: looked up
+   * until it ends or they are found.
+   * NOTE: the chunk waits meanwhile, at most the grace period (also when a
+   * record's timestamp is in the future: a topic created without
+   * LogAppendTime takes the producer's). Records of unknown keys arriving
+   * all the time would slow their partitions to a chunk per grace period.
+   */
   private async lookUpAgain(records: Parameters<typeof inboundToEvent>[0][], results: InboundResult[]): Promise<void> {
     const now = () => this.deps.now?.() ?? Date.now();
     const grace = this.config.unknownWriteKeyGraceMs;
-    let waiting = results.flatMap((r, i) => (!r.ok && r.unknownWriteKey && records[i]!.timestamp + grace > now() ? [i] : []));
-    if (waiting.length === 0) return;
-    const deadline = Math.max(...waiting.map((i) => records[i]!.timestamp + grace));
-    while (waiting.length > 0 && now() < deadline) {
+    const until = now() + grace;
+    const within = (i: number) => {
+      const r = results[i]!;
+      return !r.ok && r.unknownWriteKey === true && now() < Math.min(records[i]!.timestamp + grace, until);
+    };
+    let waiting = results.flatMap((_, i) => (within(i) ? [i] : []));
+    while (waiting.length > 0) {
       await new Promise((r) => setTimeout(r, LOOKUP_POLL_MS));
       for (const i of waiting) results[i] = inboundToEvent(records[i]!, this.deps.sources);
-      waiting = waiting.filter((i) => {
-        const r = results[i]!;
-        return !r.ok && r.unknownWriteKey && records[i]!.timestamp + grace > now();
-      });
+      waiting = waiting.filter(within);
     }
   }
 }
@@ -150,4 +157,25 @@ export function createInboundConsumer(config: InboundConsumerConfig, deps: Inbou
       },
     },
   );
+}
+
+/** kafkajs ConfigResourceTypes.TOPIC (the enum is not re-exported by @engage/kafka). */
+const TOPIC_RESOURCE = 2;
+
+/**
+ * The topic's message.timestamp.type. Not LogAppendTime (a topic an operator
+ * created by hand): the producers' clocks become the receive times.
+ */
+export async function inboundTimestampType(kafka: Kafka, topic: string): Promise<string | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['message.timestamp.type'] }],
+    });
+    return resources[0]?.configEntries.find((e) => e.configName === 'message.timestamp.type')?.configValue;
+  } finally {
+    await admin.disconnect();
+  }
 }

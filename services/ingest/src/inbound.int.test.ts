@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, Partitioners, type Consumer, type IHeaders, type Message, type Producer } from 'kafkajs';
-import { DLQ_HEADERS } from '@engage/kafka';
+import { DLQ_HEADERS, ensureTopics } from '@engage/kafka';
 import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import { inboundTimestampType } from './inbound.consumer';
 import { WRITE_KEY_HEADER } from './inbound-record';
 import { post, sourceConfig, startIngestProcess, type IngestProcess, type RawRecord } from './testing/ingest-process';
 
@@ -214,4 +215,13 @@ it("runs the README's example producer as written, and its calls arrive", async 
     'src_main',
   ]);
   expect([track.key, track.value.event, track.value.properties_json]).toEqual(['u123', 'Order Completed', '{"total":42.5}']);
+});
+
+it("checks the topic's timestamp type at start: LogAppendTime as the ingest creates it, anything else is reported", async () => {
+  expect(await inboundTimestampType(ingest.kafka, inboundTopic)).toBe('LogAppendTime');
+  expect(ingest.proc.logs.filter((l) => l.msg === 'inbound_topic_not_log_append_time')).toEqual([]);
+  // As an operator might create it by hand.
+  const byHand = `${uniqueName('inbound-byhand')}.engage.events.inbound`;
+  await ensureTopics(ingest.kafka, [{ name: byHand, partitions: 1, replicationFactor: 1, config: {} }]);
+  expect(await inboundTimestampType(ingest.kafka, byHand)).toBe('CreateTime');
 });

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { configSchema } from './config';
 import { DedupeRepository } from './dedupe.repository';
 import { EventPublisher } from './events.publisher';
-import { createInboundConsumer } from './inbound.consumer';
+import { createInboundConsumer, inboundTimestampType } from './inbound.consumer';
 import { RateLimitRepository } from './rate-limit.repository';
 import { SourceRateLimiter } from './rate-limiter';
 import { TrackingServer } from './tracking.http';
@@ -135,7 +135,22 @@ runtime.service.add(
   // Stops after HTTP and the inbound consumer: what they handed it is written first.
   { name: 'publisher', start: () => publisher.start(), stop: () => publisher.drain() },
   ...(config.INGEST_INBOUND_ENABLED
-    ? [{ name: 'inbound-consumer', start: () => inbound.start(), stop: () => inbound.stop(), healthcheck: () => inbound.healthcheck() }]
+    ? [
+        {
+          name: 'inbound-consumer',
+          start: async () => {
+            const type = await inboundTimestampType(kafka, topics.eventsInbound.name);
+            if (type !== 'LogAppendTime')
+              log.warn(
+                { topic: topics.eventsInbound.name, type, effect: "receive times are the producers' clocks" },
+                'inbound_topic_not_log_append_time',
+              );
+            await inbound.start();
+          },
+          stop: () => inbound.stop(),
+          healthcheck: () => inbound.healthcheck(),
+        },
+      ]
     : []),
   { name: 'tracking-http', start: async () => log.info({ port: await server.start() }, 'http_listening'), stop: () => server.stop() },
 );

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configuredTopics } from '@engage/service';
-import { renderKustomization, type K8sObject } from './helpers/kustomize';
+import { readYamlDocuments, renderKustomization, type K8sObject } from './helpers/kustomize';
 import {
   envNamesOf,
   HTTP_PORT_SETTING,
@@ -308,4 +308,30 @@ it('names the Secret keys and the external dependencies in deploy/README.md', ()
   const readme = readFileSync(path.join(REPO, 'deploy/README.md'), 'utf8');
   for (const key of Object.keys(SECRET_SAMPLES)) expect(readme).toContain(`--from-literal=${key}=`);
   for (const dependency of ['Strimzi', 'Apicurio', 'Redis Cluster', 'KEDA']) expect(readme).toContain(dependency);
+});
+
+it('points KAFKA_BROKERS at the example Strimzi Kafka, which has the brokers and durability the topics ask for', () => {
+  const [pool, cluster] = readYamlDocuments(path.join(K8S, 'dependencies/strimzi-kafka.yaml')) as Array<
+    K8sObject & { metadata: { namespace: string }; spec: any }
+  >;
+  expect([pool.kind, cluster.kind, pool.metadata.labels?.['strimzi.io/cluster']]).toEqual([
+    'KafkaNodePool',
+    'Kafka',
+    cluster.metadata.name,
+  ]);
+  const plain = cluster.spec.kafka.listeners.find((l: { tls: boolean }) => !l.tls);
+  const bootstrap = `${cluster.metadata.name}-kafka-bootstrap.${cluster.metadata.namespace}.svc:${plain.port}`;
+  expect(cluster.spec.kafka.config).toMatchObject({
+    'auto.create.topics.enable': false,
+    'default.replication.factor': 3,
+    'min.insync.replicas': 2,
+  });
+  expect(pool.spec.roles).toContain('broker');
+  for (const rendering of RENDERINGS) {
+    for (const { deployment, config } of workloadsOf(renderKustomization(path.join(K8S, rendering)))) {
+      expect([rendering, deployment.metadata.name, config.KAFKA_BROKERS]).toEqual([rendering, deployment.metadata.name, [bootstrap]]);
+      // More copies than brokers and the topics could not be created.
+      expect(config.TOPIC_REPLICATION_FACTOR).toBeLessThanOrEqual(pool.spec.replicas);
+    }
+  }
 });

@@ -109,11 +109,17 @@ const DEFAULT_BATCH = 100;
 const MAX_BATCH = 1000;
 
 export class ActionsRuntime {
-  private readonly instances = new Map<string, { slug: string; instance: Destination; agent: AgentFn }>();
+  private readonly instances = new Map<string, { slug: string; definition: AnyDefinition; agent: AgentFn }>();
 
   constructor(private readonly config: { overrides: HttpOverrides }) {}
 
-  /** One actions-core Destination per destination, its extendRequest adding our agent. */
+  /**
+   * The destination's definition with its extendRequest adding our agent
+   * (one agent per destination, so its kept-alive sockets are its own).
+   * NOTE: each call gets its own actions-core Destination (~0.5 ms): its
+   * `responses` then hold that call's answers only, which the per-item Retry-After
+   * is read from, while other calls of the destination run concurrently.
+   */
   private instanceFor(destination: DestinationConfig) {
     const slug = destination.slug ?? '';
     const cached = this.instances.get(destination.id);
@@ -126,7 +132,7 @@ export class ActionsRuntime {
       // actions-core types `agent` as an Agent; node-fetch, which gets it, also takes a function of the URL.
       extendRequest: (data) => ({ ...(extendRequest?.(data) ?? {}), agent: agent as unknown as https.Agent }),
     };
-    const entry = { slug, instance: new Destination(wrapped), agent };
+    const entry = { slug, definition: wrapped, agent };
     this.instances.set(destination.id, entry);
     return entry;
   }
@@ -161,7 +167,7 @@ export class ActionsRuntime {
     } catch (err) {
       return events.map(() => ({ ok: false, message: (err as Error).message }));
     }
-    const { instance } = entry;
+    const instance = new Destination(entry.definition);
     const action = instance.definition.actions[mapping.actionId];
     if (!action) return events.map(() => ({ ok: false, message: `${destination.slug} has no action '${mapping.actionId}'` }));
     const settings = {

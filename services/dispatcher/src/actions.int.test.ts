@@ -169,6 +169,21 @@ describe('Braze (Actions), further cases', () => {
     ]);
   });
 
+  it('a computed trait change reaches Braze as the custom attribute with its value', async () => {
+    const braze = await brazeEmulator('braze-key');
+    const fx = await actionsSetup('braze', BRAZE, braze, settings);
+    const trait = audienceChange('p-t', true, {
+      computation_class: 'trait',
+      computation_key: 'lifetime_value',
+      value: 420.5,
+      previous: 99,
+    });
+    expect(await fx.step.handle([fx.consumed(trait, 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(braze.receiver.ok('/users/track').map((r) => r.body.attributes)).toEqual([
+      [expect.objectContaining({ external_id: 'u-p-t', lifetime_value: 420.5 })],
+    ]);
+  });
+
   it('dead-letters a 400 at once with the vendor message', async () => {
     const braze = await brazeEmulator('braze-key');
     braze.faults.push({ status: 400, body: { message: "'attributes' has an invalid custom attribute" } });

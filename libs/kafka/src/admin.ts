@@ -90,14 +90,11 @@ export async function ensureTopics(kafka: Kafka, topics: TopicToEnsure[], option
   try {
     const names = new Set(await admin.listTopics());
     const present = topics.filter((t) => names.has(t.name));
-    const existing: ExistingTopic[] =
-      present.length === 0
-        ? []
-        : (await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) })).topics.map((m) => ({
-            name: m.name,
-            partitions: m.partitions.length,
-            replicationFactor: Math.min(...m.partitions.map((p) => p.replicas.length)),
-          }));
+    const existing = await describeExisting(
+      admin,
+      present.map((t) => t.name),
+      LEADER_WAIT_MS,
+    );
     const plan = planTopics(topics, existing, { allowPartitionGrowth: options.allowPartitionGrowth ?? false });
     if (plan.refused.length > 0) throw new TopicPartitionsError(plan.refused);
     for (const t of plan.morePartitions) options.log?.info(t, 'topic_has_more_partitions_than_configured');
@@ -176,6 +173,36 @@ const LEADER_WAIT_MS = 60_000;
  * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this
  * topic-partition"): that is "not yet", not a failure, until the deadline.
  */
+/**
+ * Partition and replica counts of topics listed as existing.
+ * TRICKY: a topic another service has just created is listed before its
+ * metadata answers (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, or no
+ * partitions yet): that is "not yet", not a failure, until the deadline.
+ */
+async function describeExisting(admin: ReturnType<Kafka['admin']>, names: string[], timeoutMs: number): Promise<ExistingTopic[]> {
+  if (names.length === 0) return [];
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      if (topics.every((m) => m.partitions.length > 0))
+        return topics.map((m) => ({
+          name: m.name,
+          partitions: m.partitions.length,
+          replicationFactor: Math.min(...m.partitions.map((p) => p.replicas.length)),
+        }));
+      last = new Error('some topics have no partitions yet');
+    } catch (err) {
+      if (!isCreationRace(err)) throw err;
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${names.join(', ')} could not be described after ${timeoutMs} ms: ${(last as Error)?.message ?? last}`);
+    await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+  }
+}
+
 async function waitForLeaders(
   admin: ReturnType<Kafka['admin']>,
   topics: Array<Pick<TopicSpec, 'name' | 'partitions'>>,

@@ -57,7 +57,7 @@ const destinations = () => `/spaces/${spaceId}/destinations`;
 describe('catalog and settings', () => {
   it('GET /catalog/destinations lists each available definition with its settings schema (secrets marked), actions, presets and rate limit', async () => {
     const { data } = await api('GET', '/catalog/destinations');
-    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'iterable']);
+    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'hubspot', 'iterable']);
     const entry = data.destinations[0];
     expect(entry).toMatchObject({
       slug: 'braze',
@@ -92,6 +92,21 @@ describe('catalog and settings', () => {
     const unknown = await create({ slug: 'braze', settings: { ...brazeSettings, region: 'us' } });
     expect(unknown.errors.map((e: any) => e.field)).toEqual(['settings.region']);
     expect((await api('GET', destinations())).data.destinations).toEqual([]);
+    // An OAuth definition takes its tokens in settings.oauth: required, and shown masked.
+    expect((await api('POST', destinations(), { name: 'HubSpot', type: 'actions', slug: 'hubspot', settings: {} })).errors).toEqual([
+      expect.objectContaining({ field: 'settings.oauth' }),
+    ]);
+    const hubspot = await api('POST', destinations(), {
+      name: 'HubSpot',
+      type: 'actions',
+      slug: 'hubspot',
+      settings: { oauth: { access_token: 'at', refresh_token: 'rt', clientId: 'c', clientSecret: 's' } },
+    });
+    expect(hubspot.data.destination.settings).toEqual({
+      oauth: { access_token: MASK, refresh_token: MASK, clientId: MASK, clientSecret: MASK },
+    });
+    expect(hubspot.data.destination.mappings).toEqual([]); // HubSpot's definition has no presets
+    await api('DELETE', `${destinations()}/${hubspot.data.destination.id}`);
     // A setting left out takes the definition's default (Braze's endpoint), as Segment fills it in.
     const defaulted = await create({ slug: 'braze', settings: { api_key: 'k' } });
     expect(defaulted.data.destination.settings).toEqual({ api_key: MASK, endpoint: 'https://rest.iad-01.braze.com' });

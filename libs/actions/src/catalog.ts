@@ -50,11 +50,36 @@ export function secretFieldsOf(slug: string): string[] {
     .map(([name]) => name);
 }
 
+/** Definitions that authenticate with OAuth take their tokens in `settings.oauth` (actions-core's getAuthData). */
+const usesOAuth = (definition: AnyDefinition) =>
+  definition.authentication?.scheme === 'oauth2' || definition.authentication?.scheme === 'oauth-managed';
+
+/** `settings.oauth` as actions-core reads it; refreshing needs the refresh token and the OAuth app's client. */
+const OAUTH_SCHEMA = {
+  type: 'object',
+  title: 'OAuth tokens',
+  description: "The access token, and to refresh it: the refresh token and the OAuth app's clientId and clientSecret",
+  properties: {
+    access_token: { type: 'string' },
+    refresh_token: { type: 'string' },
+    clientId: { type: 'string' },
+    clientSecret: { type: 'string' },
+  },
+  required: ['access_token'],
+  writeOnly: true,
+  'x-secret': true,
+};
+
 function settingsSchema(definition: AnyDefinition, secrets: string[]): Record<string, Json> {
   const schema = plain(fieldsToJsonSchema(definition.authentication?.fields ?? {})) as {
     properties?: Record<string, Record<string, Json>>;
+    required?: string[];
   };
   for (const name of secrets) if (schema.properties?.[name]) Object.assign(schema.properties[name], { writeOnly: true, 'x-secret': true });
+  if (usesOAuth(definition)) {
+    schema.properties = { ...schema.properties, oauth: OAUTH_SCHEMA };
+    schema.required = [...(schema.required ?? []), 'oauth'];
+  }
   return schema as Record<string, Json>;
 }
 
@@ -111,6 +136,20 @@ export function withDefaultSettings(slug: string, settings: Record<string, Json>
   return { ...Object.fromEntries(defaults.map(([name, f]) => [name, f.default])), ...settings };
 }
 
+/** `settings.oauth` of an OAuth definition: an object of non-empty strings with at least the access token. */
+function oauthIssues(tokens: Json): Array<[string, string]> {
+  if (typeof tokens !== 'object' || tokens === null || Array.isArray(tokens))
+    return [['settings.oauth', 'is required: {access_token, refresh_token?, clientId?, clientSecret?}']];
+  const issues: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(tokens)) {
+    if (!(name in OAUTH_SCHEMA.properties))
+      issues.push([`settings.oauth.${name}`, 'is not an OAuth setting (access_token, refresh_token, clientId, clientSecret)']);
+    else if (typeof value !== 'string' || value === '') issues.push([`settings.oauth.${name}`, 'must be a non-empty string']);
+  }
+  if (!('access_token' in tokens)) issues.push(['settings.oauth.access_token', 'is required']);
+  return issues;
+}
+
 /**
  * `settings` checked against the definition's settings schema with
  * actions-core's validator: [field, reason] pairs naming each bad field
@@ -119,9 +158,14 @@ export function withDefaultSettings(slug: string, settings: Record<string, Json>
 export function settingsIssues(slug: string, settings: Record<string, Json>): Array<[string, string]> {
   const definition = loadDefinition(slug);
   const fields = definition.authentication?.fields ?? {};
+  const oauth = usesOAuth(definition);
+  const known = [...Object.keys(fields), ...(oauth ? ['oauth'] : [])];
   const issues: Array<[string, string]> = Object.keys(settings)
-    .filter((k) => !(k in fields))
-    .map((k) => [`settings.${k}`, `is not a setting of ${slug} (${Object.keys(fields).join(', ') || 'none'})`]);
+    .filter((k) => !known.includes(k))
+    .map((k) => [`settings.${k}`, `is not a setting of ${slug} (${known.join(', ') || 'none'})`]);
+  if (oauth) issues.push(...oauthIssues(settings.oauth));
+  // The rest against the definition's own fields.
+  settings = Object.fromEntries(Object.entries(settings).filter(([k]) => k !== 'oauth'));
   try {
     // NOTE: the validator coerces and strips in place: it gets a copy.
     validateSchema(structuredClone(settings), fieldsToJsonSchema(fields), { throwIfInvalid: true });

@@ -261,6 +261,7 @@ describe('npx engage catalog', () => {
       ['SLUG', 'CATEGORY', 'RATE', 'ACTIONS'],
       ['braze', 'event', '100/s', '15'],
       ['customerio', 'event', '30/s', '15'],
+      ['hubspot', 'event', '5/s', '6'],
       ['iterable', 'event', '500/s', '4'],
       [''],
     ]);

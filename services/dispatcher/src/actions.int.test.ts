@@ -4,12 +4,12 @@
 // emulator of the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends
 // the vendor host there). Real Redis, an injected clock for the retry schedule.
 import { presetMappings } from '@engage/actions';
-import type { DestinationConfig } from '@engage/config-store';
+import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import { ActionsRuntime } from './adapters/actions.runtime';
 import { AUDIENCE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
-import { brazeEmulator, customerioEmulator, iterableEmulator, type Emulator } from './testing/vendor-emulators';
+import { brazeEmulator, customerioEmulator, hubspotEmulator, iterableEmulator, type Emulator } from './testing/vendor-emulators';
 
 let redis: RedisClient;
 const emulators: Emulator[] = [];
@@ -34,6 +34,7 @@ async function actionsSetup(
   emulator: Emulator,
   settings: Record<string, unknown>,
   connection: { identify: boolean; track: boolean } = { identify: true, track: false },
+  mappings: ActionMapping[] = presetMappings(slug, newId),
 ): Promise<Fixture> {
   emulators.push(emulator);
   const actions = new ActionsRuntime({ overrides: { [host]: emulator.target } });
@@ -43,7 +44,7 @@ async function actionsSetup(
     type: 'actions',
     slug,
     settings,
-    mappings: presetMappings(slug, newId),
+    mappings,
   };
   return dispatchFixture(redis, { url: 'unused', destination, connection, actions });
 }
@@ -259,5 +260,98 @@ describe('Braze (Actions), further cases', () => {
       .map(([, a]) => (a as Array<[string, boolean]>)[0]![1]);
     expect(r1).toEqual([true, false]);
     expect(fx.letters).toEqual([]);
+  });
+});
+
+describe('HubSpot (Actions, OAuth): contacts upserted through the batch API with the audience key as a property', () => {
+  const HUBSPOT = 'api.hubapi.com';
+  const client = { id: 'client-1', secret: 'client-secret' };
+  const oauth = (accessToken: string, refreshToken = 'refresh-1') => ({
+    oauth: { access_token: accessToken, refresh_token: refreshToken, clientId: client.id, clientSecret: client.secret },
+  });
+  // HubSpot's definition has no presets: the mapping a user adds for identify calls.
+  const upsert: ActionMapping[] = [
+    {
+      id: 'map_hs',
+      actionId: 'upsertContact',
+      subscribe: 'type = "identify"',
+      mapping: {
+        email: { '@path': '$.traits.email' },
+        properties: { [AUDIENCE.key]: { '@path': `$.traits.${AUDIENCE.key}` } },
+        enable_batching: true,
+        batch_size: 100,
+      },
+      enabled: true,
+    },
+  ];
+  const withEmail = (profileId: string, value: boolean) =>
+    audienceChange(profileId, value, {
+      external_ids: [
+        { type: 'user_id', id: `u-${profileId}` },
+        { type: 'email', id: `${profileId}@example.com` },
+      ],
+    });
+  const emulator = () => hubspotEmulator({ accessTokens: ['token-1'], refreshToken: 'refresh-1', client, issues: 'token-2' });
+
+  it('an entry creates the contact with the audience property, the exit updates it to false', async () => {
+    const hubspot = await emulator();
+    const fx = await actionsSetup('hubspot', HUBSPOT, hubspot, oauth('token-1'), undefined, upsert);
+    const outcomes = await fx.step.handle([fx.consumed(withEmail('h1', true), 0), fx.consumed(withEmail('h1', false), 1)], ctx);
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    expect(hubspot.receiver.requests.map((r) => [r.path, r.status, r.headers.authorization])).toEqual([
+      ['/crm/v3/objects/contacts/batch/read', 207, 'Bearer token-1'],
+      ['/crm/v3/objects/contacts/batch/create', 201, 'Bearer token-1'],
+      ['/crm/v3/objects/contacts/batch/read', 200, 'Bearer token-1'],
+      ['/crm/v3/objects/contacts/batch/update', 200, 'Bearer token-1'],
+    ]);
+    expect(hubspot.contacts.get('h1@example.com')?.properties).toMatchObject({ email: 'h1@example.com', [AUDIENCE.key]: false });
+    expect(hubspot.receiver.requests[1]!.body.inputs[0].properties[AUDIENCE.key]).toBe(true);
+  });
+
+  it('an expired access token is refreshed through the definition, the call delivered, and the new token kept for later calls', async () => {
+    const hubspot = await emulator();
+    const fx = await actionsSetup('hubspot', HUBSPOT, hubspot, oauth('expired-token'), undefined, upsert);
+    expect(await fx.step.handle([fx.consumed(withEmail('h2', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.step.handle([fx.consumed(withEmail('h3', true), 1)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(hubspot.receiver.requests.map((r) => [r.path, r.status, r.headers.authorization ?? null])).toEqual([
+      ['/crm/v3/objects/contacts/batch/read', 401, 'Bearer expired-token'],
+      // NOTE: HubSpot's definition adds its Authorization header to the token request too, with no token yet.
+      ['/oauth/v1/token', 200, 'Bearer undefined'],
+      ['/crm/v3/objects/contacts/batch/read', 207, 'Bearer token-2'],
+      ['/crm/v3/objects/contacts/batch/create', 201, 'Bearer token-2'],
+      // The next chunk starts with the kept token: no second refresh.
+      ['/crm/v3/objects/contacts/batch/read', 207, 'Bearer token-2'],
+      ['/crm/v3/objects/contacts/batch/create', 201, 'Bearer token-2'],
+    ]);
+    expect([...hubspot.contacts.keys()]).toEqual(['h2@example.com', 'h3@example.com']);
+  });
+
+  it('a refresh token HubSpot refuses: dead-lettered without a retry and the destination flagged', async () => {
+    const hubspot = await emulator();
+    const fx = await actionsSetup('hubspot', HUBSPOT, hubspot, oauth('expired-token', 'revoked'), undefined, upsert);
+    const outcomes = await fx.step.handle([fx.consumed(withEmail('h4', true), 0)], ctx);
+    expect(outcomes).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
+    ]);
+    expect(await fx.schedule.size()).toBe(0);
+    expect(await statusHash(fx)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+
+  it('retries a 429 after its Retry-After with the same event', async () => {
+    const hubspot = await emulator();
+    hubspot.faults.push({
+      status: 429,
+      headers: { 'retry-after': '2' },
+      body: { status: 'error', category: 'RATE_LIMITS', message: 'You have reached your secondly limit.' },
+    });
+    const fx = await actionsSetup('hubspot', HUBSPOT, hubspot, oauth('token-1'), undefined, upsert);
+    expect(await fx.step.handle([fx.consumed(withEmail('h5', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.schedule.size()).toBe(1);
+    fx.clock.now += 1999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(1);
+    expect(hubspot.receiver.requests.map((r) => r.status)).toEqual([429, 207, 201]);
+    expect(hubspot.contacts.get('h5@example.com')?.properties[AUDIENCE.key]).toBe(true);
   });
 });

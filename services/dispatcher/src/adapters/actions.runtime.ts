@@ -62,6 +62,28 @@ function overrideAgent(overrides: HttpOverrides): AgentFn {
   });
 }
 
+/**
+ * An OAuth definition whose token refresh fails (a revoked refresh token, a
+ * wrong client) gives a 401, whatever status the token endpoint answered:
+ * the destination's credentials need fixing, so it is flagged, not retried.
+ */
+function refusedRefreshIsCredentials(auth: AnyDefinition['authentication']): AnyDefinition['authentication'] {
+  if (!auth || !('refreshAccessToken' in auth) || typeof auth.refreshAccessToken !== 'function') return auth;
+  const refresh = auth.refreshAccessToken;
+  return {
+    ...auth,
+    refreshAccessToken: async (request, input) => {
+      try {
+        return await refresh(request, input);
+      } catch (err) {
+        const e = err as { message?: string; response?: { status?: number; content?: string } };
+        const answer = e.response ? ` (HTTP ${e.response.status} ${String(e.response.content ?? '').slice(0, 200)})` : '';
+        throw Object.assign(new Error(`OAuth token refresh failed: ${e.message ?? String(err)}${answer}`), { status: 401 });
+      }
+    },
+  };
+}
+
 /** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
 function outcomeOfError(err: unknown): ActionOutcome {
   const e = err as {
@@ -129,6 +151,7 @@ export class ActionsRuntime {
     const extendRequest = definition.extendRequest;
     const wrapped: AnyDefinition = {
       ...definition,
+      authentication: refusedRefreshIsCredentials(definition.authentication),
       // actions-core types `agent` as an Agent; node-fetch, which gets it, also takes a function of the URL.
       extendRequest: (data) => ({ ...(extendRequest?.(data) ?? {}), agent: agent as unknown as https.Agent }),
     };
@@ -170,13 +193,16 @@ export class ActionsRuntime {
     const instance = new Destination(entry.definition);
     const action = instance.definition.actions[mapping.actionId];
     if (!action) return events.map(() => ({ ok: false, message: `${destination.slug} has no action '${mapping.actionId}'` }));
+    // A copy: actions-core writes a refreshed token into settings.oauth in place.
     const settings = {
-      ...destination.settings,
+      ...structuredClone(destination.settings),
+      ...this.keptToken(destination),
       subscription: { partnerAction: mapping.actionId, subscribe: mapping.subscribe, mapping: mapping.mapping },
     } as never;
+    const options = { onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens) };
     try {
       if (typeof action.performBatch === 'function') {
-        const results = await instance.onBatch(events as never, settings);
+        const results = await instance.onBatch(events as never, settings, options);
         const statuses = (results[0]?.multistatus ?? []) as MultiStatusNode[];
         return events.map((_, i) => {
           const node = statuses[i];
@@ -196,7 +222,7 @@ export class ActionsRuntime {
       const out: ActionOutcome[] = [];
       for (const event of events) {
         try {
-          await instance.onEvent(event as never, settings);
+          await instance.onEvent(event as never, settings, options);
           out.push({ ok: true });
         } catch (err) {
           out.push(outcomeOfError(err));
@@ -210,6 +236,30 @@ export class ActionsRuntime {
       // NOTE: actions-core keeps every response, with the request's Authorization header, in `responses`.
       instance.responses.length = 0;
     }
+  }
+
+  /**
+   * OAuth tokens refreshed through the definition, per destination, kept for
+   * its later calls while its stored access token is still the one they replaced.
+   * NOTE: kept in this process only: after a restart the stored (expired)
+   * token is refreshed once again. Writing it back to engage.config is the
+   * control plane's to do (issue 19 follow-up).
+   */
+  private readonly refreshed = new Map<string, { replaced: unknown; oauth: Record<string, unknown> }>();
+
+  private keptToken(destination: DestinationConfig): { oauth?: Record<string, unknown> } {
+    const kept = this.refreshed.get(destination.id);
+    const stored = destination.settings.oauth as Record<string, unknown> | undefined;
+    if (!kept || !stored || stored.access_token !== kept.replaced) return {};
+    return { oauth: { ...stored, ...kept.oauth } };
+  }
+
+  private keepToken(destination: DestinationConfig, tokens: { accessToken: string; refreshToken?: string }): void {
+    const stored = destination.settings.oauth as Record<string, unknown> | undefined;
+    this.refreshed.set(destination.id, {
+      replaced: stored?.access_token,
+      oauth: { access_token: tokens.accessToken, ...(tokens.refreshToken ? { refresh_token: tokens.refreshToken } : {}) },
+    });
   }
 
   /** Ends the kept-alive sockets to overridden hosts (shutdown). */

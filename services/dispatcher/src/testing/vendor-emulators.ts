@@ -120,3 +120,79 @@ export function iterableEmulator(apiKey: string): Promise<Emulator> {
     return { status: 200, body: { successCount: users.length, failCount: 0, invalidEmails: [], invalidUserIds: [] } };
   });
 }
+
+/**
+ * HubSpot CRM v3 contacts batch API with OAuth (developers.hubspot.com/docs/api/crm/contacts):
+ * `Authorization: Bearer <access token>`; POST /crm/v3/objects/contacts/batch/read
+ * (idProperty email; 207 with OBJECT_NOT_FOUND errors for unknown ids),
+ * /batch/create and /batch/update, at most 100 inputs each; 401 for an
+ * unknown or expired token; POST /oauth/v1/token (form-encoded
+ * grant_type=refresh_token) issues a new access token for a known refresh
+ * token and client. Contacts are kept, so a second upsert updates.
+ */
+export async function hubspotEmulator(opts: {
+  accessTokens: string[];
+  refreshToken: string;
+  client: { id: string; secret: string };
+  /** The access token the next good refresh issues. */
+  issues: string;
+}): Promise<Emulator & { contacts: Map<string, { id: string; properties: Record<string, unknown> }> }> {
+  const tokens = new Set(opts.accessTokens);
+  const contacts = new Map<string, { id: string; properties: Record<string, unknown> }>();
+  const refuse = (status: number, category: string, message: string): Answer => ({ status, body: { status: 'error', message, category } });
+  const emulator = await emulate((path, body, headers) => {
+    if (path === '/oauth/v1/token') {
+      const form = new URLSearchParams(typeof body === 'string' ? body : '');
+      if (
+        form.get('grant_type') !== 'refresh_token' ||
+        form.get('client_id') !== opts.client.id ||
+        form.get('client_secret') !== opts.client.secret
+      )
+        return refuse(400, 'BAD_CLIENT', 'missing or unknown client id or secret');
+      if (form.get('refresh_token') !== opts.refreshToken) return refuse(400, 'BAD_REFRESH_TOKEN', 'missing or unknown refresh token');
+      tokens.add(opts.issues);
+      return { status: 200, body: { token_type: 'bearer', access_token: opts.issues, refresh_token: opts.refreshToken, expires_in: 1800 } };
+    }
+    const token = String(headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!tokens.has(token)) return refuse(401, 'INVALID_AUTHENTICATION', 'Authentication credentials not found or expired');
+    const inputs = body?.inputs;
+    if (!Array.isArray(inputs) || inputs.length === 0) return refuse(400, 'VALIDATION_ERROR', "'inputs' must be a non-empty array");
+    if (inputs.length > 100) return refuse(400, 'VALIDATION_ERROR', `${inputs.length} inputs, more than 100`);
+    const now = new Date().toISOString();
+    if (path === '/crm/v3/objects/contacts/batch/read') {
+      if (body.idProperty !== 'email') return refuse(400, 'VALIDATION_ERROR', 'this emulator reads contacts by email only');
+      const ids = inputs.map((i: Body) => String(i.id).toLowerCase());
+      const found = ids.filter((id: string) => contacts.has(id)).map((id: string) => ({ ...contacts.get(id)!, updatedAt: now }));
+      const missing = ids.filter((id: string) => !contacts.has(id));
+      const errors = missing.length
+        ? [{ status: 'error', category: 'OBJECT_NOT_FOUND', message: 'Could not get some CONTACT objects', context: { ids: missing } }]
+        : [];
+      return {
+        status: missing.length ? 207 : 200,
+        body: { status: 'COMPLETE', results: found, numErrors: errors.length, errors, startedAt: now, completedAt: now },
+      };
+    }
+    if (path === '/crm/v3/objects/contacts/batch/create') {
+      if (inputs.some((i: Body) => typeof i?.properties?.email !== 'string'))
+        return refuse(400, 'VALIDATION_ERROR', 'every contact needs properties.email');
+      const results = inputs.map((i: Body) => {
+        const contact = { id: String(contacts.size + 1), properties: { ...i.properties } };
+        contacts.set(String(i.properties.email).toLowerCase(), contact);
+        return contact;
+      });
+      return { status: 201, body: { status: 'COMPLETE', results, startedAt: now, completedAt: now } };
+    }
+    if (path === '/crm/v3/objects/contacts/batch/update') {
+      const byId = new Map([...contacts.values()].map((c) => [c.id, c]));
+      if (inputs.some((i: Body) => !byId.has(String(i?.id)))) return refuse(400, 'VALIDATION_ERROR', 'unknown contact id');
+      const results = inputs.map((i: Body) => {
+        const contact = byId.get(String(i.id))!;
+        Object.assign(contact.properties, i.properties);
+        return contact;
+      });
+      return { status: 200, body: { status: 'COMPLETE', results, startedAt: now, completedAt: now } };
+    }
+    return refuse(404, 'OBJECT_NOT_FOUND', `no such endpoint ${path}`);
+  });
+  return { ...emulator, contacts };
+}

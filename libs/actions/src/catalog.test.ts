@@ -1,0 +1,81 @@
+// The catalog over the package's real definitions (no IO: require() of the
+// CommonJS build): settings checks naming the field, presets as mappings,
+// secret fields, OAuth settings.
+import {
+  ACTIONS_SLUGS,
+  catalogEntry,
+  isActionsSlug,
+  mappingIssues,
+  presetMappings,
+  secretFieldsOf,
+  settingsIssues,
+  withDefaultSettings,
+} from './index';
+
+describe('settings checked against the definition', () => {
+  it('names each missing, unknown or invalid setting', () => {
+    expect(settingsIssues('braze', { api_key: 'k', endpoint: 'https://rest.iad-01.braze.com' })).toEqual([]);
+    expect(settingsIssues('braze', { endpoint: 'https://rest.iad-01.braze.com', region: 'us' })).toEqual([
+      ['settings.region', 'is not a setting of braze (api_key, app_id, endpoint)'],
+      ['settings.api_key', 'is required'],
+    ]);
+    expect(settingsIssues('braze', { api_key: 'k', endpoint: 'https://example.com' }).map(([field]) => field)).toEqual([
+      'settings.endpoint',
+    ]);
+    // NOTE: actions-core's validator coerces scalars (7 passes as "7", as it does when the action runs); an object does not.
+    expect(settingsIssues('iterable', { apiKey: { key: 'k' } })).toEqual([['settings.apiKey', expect.stringContaining('string')]]);
+  });
+
+  it('fills in the definition defaults for settings left out, never over a given value', () => {
+    expect(withDefaultSettings('braze', { api_key: 'k' })).toEqual({ api_key: 'k', endpoint: 'https://rest.iad-01.braze.com' });
+    expect(withDefaultSettings('braze', { endpoint: 'https://rest.fra-01.braze.eu' })).toEqual({
+      endpoint: 'https://rest.fra-01.braze.eu',
+    });
+  });
+
+  it('OAuth definitions take settings.oauth: required, with its own fields', () => {
+    expect(settingsIssues('hubspot', { oauth: { access_token: 't', refresh_token: 'r', clientId: 'c', clientSecret: 's' } })).toEqual([]);
+    expect(settingsIssues('hubspot', {})).toEqual([
+      ['settings.oauth', 'is required: {access_token, refresh_token?, clientId?, clientSecret?}'],
+    ]);
+    expect(settingsIssues('hubspot', { oauth: { refresh_token: '', scope: 'x' } })).toEqual([
+      ['settings.oauth.refresh_token', 'must be a non-empty string'],
+      ['settings.oauth.scope', 'is not an OAuth setting (access_token, refresh_token, clientId, clientSecret)'],
+      ['settings.oauth.access_token', 'is required'],
+    ]);
+    expect(settingsIssues('braze', { api_key: 'k', endpoint: 'https://rest.iad-01.braze.com', oauth: {} })[0]![0]).toBe('settings.oauth');
+  });
+});
+
+describe('the catalog', () => {
+  it('lists only allowed slugs; secrets are the password fields', () => {
+    expect(ACTIONS_SLUGS).toEqual(['braze', 'customerio', 'hubspot', 'iterable']);
+    expect(isActionsSlug('aws-kinesis')).toBe(false);
+    expect(() => catalogEntry('aws-kinesis')).toThrow("'aws-kinesis' is not an Actions destination available here");
+    expect(secretFieldsOf('braze')).toEqual(['api_key']);
+    expect(secretFieldsOf('customerio')).toEqual(['siteId', 'apiKey']);
+    const hubspot = catalogEntry('hubspot');
+    expect(hubspot.settings).toMatchObject({ required: ['oauth'], properties: { oauth: { writeOnly: true, 'x-secret': true } } });
+    expect(hubspot.rateLimit).toEqual({ requestsPerSecond: 5 });
+  });
+
+  it('gives a new destination the automatic presets as enabled mappings', () => {
+    let n = 0;
+    const mappings = presetMappings('iterable', () => `map_${++n}`);
+    expect(mappings.map((m) => [m.id, m.name, m.actionId, m.subscribe, m.enabled])).toEqual([
+      ['map_1', 'Track Calls', 'trackEvent', 'type = "track" and event != "Order Completed" and event != "Cart Updated"', true],
+      ['map_2', 'Identify Calls', 'updateUser', 'type = "identify"', true],
+      ['map_3', 'Update Cart Calls', 'updateCart', 'type = "track" and event = "Cart Updated"', true],
+      ['map_4', 'Order Completed Calls', 'trackPurchase', 'type = "track" and event = "Order Completed"', true],
+    ]);
+    expect(mappings[1]!.mapping).toMatchObject({ userId: { '@path': '$.userId' } });
+  });
+
+  it("checks a mapping's action and FQL", () => {
+    expect(mappingIssues('braze', { actionId: 'trackEvent', subscribe: 'type = "track"' })).toEqual([]);
+    expect(mappingIssues('braze', { actionId: 'fax', subscribe: 'type = "track" and (' })).toEqual([
+      ['actionId', expect.stringMatching(/^is not an action of braze \(updateUserProfile, /)],
+      ['subscribe', expect.stringMatching(/^is not valid FQL: /)],
+    ]);
+  });
+});

@@ -1,12 +1,14 @@
 // The operator console in a real browser: Debian's chromium driven by
 // puppeteer-core (no browser download; .ci/run installs the package), against
-// the control plane and realtime evaluator as processes on the real
-// infrastructure, serving the console's build at /console/.
+// the fleet (ingest, identity resolver, realtime evaluator, batch scheduler,
+// control plane) as processes on the real infrastructure, the control plane
+// serving the console's build at /console/; events sent with analytics-node.
 // Screenshots of every page go to test/out/console/ (git-ignored). Browser-side
 // code is passed as strings where it names DOM globals (the tests' tsconfig has no DOM types).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Analytics } from '@segment/analytics-node';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { waitFor } from '@engage/testing';
 import { startFleet, type Fleet } from './helpers/evaluation-fleet';
@@ -16,6 +18,7 @@ let fleet: Fleet;
 let browser: Browser;
 let page: Page;
 let base: string;
+let ingest: string;
 const browserErrors: string[] = [];
 
 function chromiumPath(): string {
@@ -43,6 +46,16 @@ async function clickLink(text: string) {
   for (const link of links) if ((await link.evaluate((a) => a.textContent?.trim())) === text) return link.click();
   throw new Error(`no link '${text}'`);
 }
+async function clickButton(text: string) {
+  const buttons = await page.$$('button');
+  for (const b of buttons) if ((await b.evaluate((e) => e.textContent?.trim())) === text) return b.click();
+  throw new Error(`no button '${text}'`);
+}
+async function clickLabel(text: string) {
+  const labels = await page.$$('label');
+  for (const l of labels) if ((await l.evaluate((e) => e.textContent?.replace(/\s+/g, ' ').trim())) === text) return l.click();
+  throw new Error(`no label '${text}'`);
+}
 async function replaceText(selector: string, text: string) {
   await page.click(selector, { clickCount: 3 });
   await page.keyboard.down('Control');
@@ -54,7 +67,12 @@ async function replaceText(selector: string, text: string) {
 
 beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  fleet = await startFleet('console', { services: ['control-plane', 'realtime-evaluator'] });
+  fleet = await startFleet('console', {
+    // The webhook destination points at 127.0.0.1:9 (no dispatcher runs: nothing is sent).
+    env: { DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8', BACKFILL_CUT_GRACE_MS: '500' },
+    services: ['control-plane', 'realtime-evaluator', 'batch-scheduler', 'identity-resolver', 'ingest'],
+  });
+  ingest = `http://127.0.0.1:${await fleet.procs[4]!.port()}`;
   base = `http://127.0.0.1:${await fleet.procs[0]!.port()}`;
   await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { description: 'control plane ready' });
   browser = await puppeteer.launch({
@@ -77,18 +95,17 @@ afterAll(async () => {
 
 describe('operator console', () => {
   it('signs in with the admin token, creates an audience from a typed query after its preview, and lists it', async () => {
-    // One profile that the audience will match, stored by the evaluator.
-    const ids = [
-      { type: 'user_id', id: 'ada', collection: 'users', encoding: 'none' },
-      { type: 'email', id: 'ada@example.com', collection: 'users', encoding: 'none' },
-    ];
-    await fleet.send([
-      fleet.event('pro_ada', { user_id: 'ada', type: 'identify', event: null, traits_json: '{"plan":"pro"}', external_ids: ids }),
-      fleet.event('pro_ada', { user_id: 'ada', external_ids: ids }),
-    ]);
+    // One profile that the audience will match, sent as an app would: analytics-node to the ingest.
+    const source = (await fleet.api('POST', `/spaces/${fleet.spaceId}/sources`, { name: 'Web' })).data.source;
+    const analytics = new Analytics({ writeKey: source.writeKey, host: ingest, flushAt: 1, flushInterval: 100, maxRetries: 3 });
+    const flushed = (fn: (done: (err?: unknown) => void) => void) =>
+      new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+    await flushed((done) => analytics.identify({ userId: 'ada', traits: { plan: 'pro', email: 'ada@example.com' } }, done));
+    await flushed((done) => analytics.track({ userId: 'ada', event: 'Order Completed', properties: { revenue: 42 } }, done));
+    await analytics.closeAndFlush();
     const definition = { query: "event('Order Completed').count() >= 1", type: 'users' };
     await waitFor(async () => (await fleet.api('POST', `/spaces/${fleet.spaceId}/audiences/preview`, { definition })).data?.size === 1, {
-      description: 'the evaluator stored the profile',
+      description: 'the resolver and evaluator stored the profile',
     });
 
     // Any console page without a token leads to the login form.
@@ -130,6 +147,18 @@ describe('operator console', () => {
     expect(row).toContain('buyers');
     expect(row).toContain('realtime');
     expect(new URL(page.url()).pathname).toBe(`/console/spaces/${fleet.spaceId}/audiences`);
+    // The backfill counts the profile's earlier order: Live with 1 member, shown as it happens.
+    const live = await waitText('table[aria-label=Audiences] tbody tr', /Buyers[\s\S]*Live/);
+    expect(live.split('\t').map((cell) => cell.trim())).toEqual([
+      'Buyers',
+      'buyers',
+      'users',
+      'realtime',
+      'Live',
+      '1',
+      'None',
+      expect.any(String),
+    ]);
     await shot('05-audiences-table');
     const saved = await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences`);
     expect(saved.data.audiences).toEqual([
@@ -140,6 +169,68 @@ describe('operator console', () => {
         options: { includeHistoricalData: true, computeMode: 'realtime' },
       }),
     ]);
+  });
+
+  it("connects a destination on the audience's overview and downloads its CSV", async () => {
+    const hook = await fleet.api('POST', `/spaces/${fleet.spaceId}/destinations`, {
+      name: 'Hook',
+      type: 'webhook',
+      settings: { url: 'http://127.0.0.1:9/hook' },
+    });
+    await clickLink('Buyers');
+    expect(await waitText('[data-testid=audience-size]', '1')).toBe('1');
+    expect(await waitText('.empty', 'Not sent anywhere')).toMatch(/Add a destination/);
+    await clickButton('+ Add destination');
+    await page.waitForSelector('#destination option[value^=dst_]');
+    await page.select('#destination', hook.data.destination.id);
+    await clickLabel('Track (Audience Entered / Audience Exited)');
+    await page.type('#entered-event', 'Became Buyer');
+    await shot('08-add-destination');
+    await clickButton('Connect');
+    const row = await waitText('table[aria-label="Connected destinations"] tbody tr', 'Hook');
+    expect(row.split('\t').map((cell) => cell.trim())).toEqual([
+      'Hook webhook',
+      'Not applicable',
+      'Connected',
+      'Pending',
+      'identify, track 0 sent, 0 failed',
+    ]);
+    const [audience] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences;
+    const connections = (await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences/${audience.id}/destinations`)).data.connections;
+    expect(connections).toEqual([
+      expect.objectContaining({
+        destinationId: hook.data.destination.id,
+        settings: { identify: true, track: true, enteredEvent: 'Became Buyer' },
+        status: 'Connected',
+      }),
+    ]);
+    await shot('09-audience-overview');
+
+    // The CSV comes through fetch with the token in a header, saved by the browser.
+    const downloads = fs.mkdtempSync(path.join(SHOTS, 'downloads-'));
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    await clickButton('Unformatted');
+    const file = await waitFor(() => fs.readdirSync(downloads).find((f) => f.endsWith('.csv')), { description: 'the CSV download' });
+    expect(file).toBe('buyers-unformatted.csv');
+    const csv = await waitFor(() => fs.readFileSync(path.join(downloads, file), 'utf8') || null, { description: 'the CSV written' });
+    expect(csv).toContain('ada@example.com');
+  });
+
+  it('looks a profile up by email: traits, audiences, identifiers and events', async () => {
+    await clickLink('Profiles');
+    await page.waitForSelector('#id-value');
+    await replaceText('#id-type', 'email');
+    await page.type('#id-value', 'ada@example.com');
+    await page.keyboard.press('Enter');
+    expect(await waitText('section[aria-label=Audiences]', 'buyers')).toMatch(/buyers\s+true/);
+    expect(await waitText('section[aria-label=Traits]', 'plan')).toMatch(/plan\s+pro/);
+    expect(await waitText('[data-testid=profile]', 'Order Completed')).toMatch(/user_id ada/);
+    expect(new URL(page.url()).searchParams.get('id')).toBe('email:ada@example.com');
+    await shot('10-profile');
+    await replaceText('#id-value', 'nobody@example.com');
+    await page.keyboard.press('Enter');
+    expect(await waitText('[role=status]', 'No profile')).toContain('email:nobody@example.com');
   });
 
   it('creates a space from the spaces page and fits a phone-width screen', async () => {
@@ -159,7 +250,7 @@ describe('operator console', () => {
   });
 
   it('logged no error in the browser console', () => {
-    // The refused login's 401 is the one expected network error.
-    expect(browserErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
+    // The expected network errors: the refused login's 401, the unknown profile's 404.
+    expect(browserErrors.filter((e) => !/status of (401|404)/.test(e))).toEqual([]);
   });
 });

@@ -5,9 +5,11 @@ import { useEffect } from 'react';
 import { createBrowserRouter, Link, Navigate, NavLink, Outlet, useLocation, useNavigate, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { clearToken, readToken } from './auth';
+import { AudiencePage } from './pages/audience';
 import { AudiencesPage } from './pages/audiences';
 import { LoginPage } from './pages/login';
 import { NewAudiencePage } from './pages/new-audience';
+import { ProfilesPage } from './pages/profiles';
 import { SpacesPage } from './pages/spaces';
 
 function SignedIn() {
@@ -55,6 +57,7 @@ function SpaceNav() {
         Spaces
       </NavLink>
       <NavLink to={`/spaces/${spaceId}/audiences`}>Audiences</NavLink>
+      <NavLink to={`/spaces/${spaceId}/profiles`}>Profiles</NavLink>
     </nav>
   );
 }
@@ -70,6 +73,8 @@ export const router = createBrowserRouter(
         { path: '/spaces/:spaceId', element: <Navigate to="audiences" replace /> },
         { path: '/spaces/:spaceId/audiences', element: <AudiencesPage /> },
         { path: '/spaces/:spaceId/audiences/new', element: <NewAudiencePage /> },
+        { path: '/spaces/:spaceId/audiences/:id', element: <AudiencePage /> },
+        { path: '/spaces/:spaceId/profiles', element: <ProfilesPage /> },
         {
           path: '*',
           element: (

@@ -1,9 +1,10 @@
 // The audiences of a space: name, key, level, compute mode, status (with the
-// backfill's progress), size and when it last changed.
+// backfill's progress), size, connected destinations and when it last changed.
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
-import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNote, formatTime } from './common';
+import { api, unwrap } from '../api/client';
+import { ConnectedCount } from './connected-count';
+import { ErrorNote, formatTime, StatusBadge } from './common';
 
 export function AudiencesPage() {
   const spaceId = useParams().spaceId!;
@@ -51,22 +52,28 @@ export function AudiencesPage() {
                 <th scope="col" className="num">
                   Size
                 </th>
+                <th scope="col">Destinations</th>
                 <th scope="col">Updated</th>
               </tr>
             </thead>
             <tbody>
               {list.map((a) => (
                 <tr key={a.id} data-audience-id={a.id}>
-                  <td>{a.name}</td>
+                  <td>
+                    <Link to={`/spaces/${spaceId}/audiences/${a.id}`}>{a.name}</Link>
+                  </td>
                   <td>
                     <code>{a.key}</code>
                   </td>
                   <td>{a.definition.type}</td>
                   <td>{a.options.computeMode}</td>
                   <td>
-                    <Status audience={a} />
+                    <StatusBadge computation={a} />
                   </td>
                   <td className="num">{a.size.toLocaleString()}</td>
+                  <td>
+                    <ConnectedCount spaceId={spaceId} audienceId={a.id} />
+                  </td>
                   <td>{formatTime(a.updatedAt)}</td>
                 </tr>
               ))}
@@ -75,19 +82,5 @@ export function AudiencesPage() {
         </div>
       )}
     </section>
-  );
-}
-
-function Status({ audience }: { audience: Schemas['Computation'] }) {
-  const tone = audience.status === 'Live' ? 'ok' : audience.status === 'Failed' ? 'bad' : 'neutral';
-  return (
-    <span className="status">
-      <span className={`badge ${tone}`}>{audience.status}</span>
-      {audience.progress !== null && (
-        <progress max={1} value={audience.progress} aria-label={`${audience.name} backfill progress`}>
-          {Math.round(audience.progress * 100)}%
-        </progress>
-      )}
-    </span>
   );
 }

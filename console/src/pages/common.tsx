@@ -1,4 +1,4 @@
-import { ApiFailure } from '../api/client';
+import { ApiFailure, type Schemas } from '../api/client';
 
 export function ErrorNote({ error }: { error: Error }) {
   const detail = error instanceof ApiFailure ? `${error.message} (HTTP ${error.status})` : error.message;
@@ -20,3 +20,18 @@ export const snakeCase = (name: string) =>
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '');
+
+/** Compute status, with the backfill's progress while it runs. */
+export function StatusBadge({ computation }: { computation: Schemas['Computation'] }) {
+  const tone = computation.status === 'Live' ? 'ok' : computation.status === 'Failed' ? 'bad' : 'neutral';
+  return (
+    <span className="status">
+      <span className={`badge ${tone}`}>{computation.status}</span>
+      {computation.progress !== null && (
+        <progress max={1} value={computation.progress} aria-label={`${computation.name} backfill progress`}>
+          {Math.round(computation.progress * 100)}%
+        </progress>
+      )}
+    </span>
+  );
+}

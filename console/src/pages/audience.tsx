@@ -1,0 +1,326 @@
+// An audience's overview: its definition, status and size, its destinations
+// as Segment's overview shows them (destination, matching mappings or Not
+// applicable, destination status, sync status), "+ Add destination" with the
+// connection's settings, and the CSV in its three formats.
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { Link, useParams } from 'react-router';
+import { ApiFailure, api, download, unwrap, type Schemas } from '../api/client';
+import { ErrorNote, formatTime, StatusBadge } from './common';
+
+export function AudiencePage() {
+  const { spaceId, id } = useParams() as { spaceId: string; id: string };
+  const audience = useQuery({
+    queryKey: ['audience', spaceId, id],
+    queryFn: () => unwrap(api.GET('/spaces/{spaceId}/audiences/{id}', { params: { path: { spaceId, id } } })),
+    refetchInterval: (q) => (['Preparing', 'Computing'].includes(q.state.data?.data.audience.status ?? '') ? 1000 : 10000),
+  });
+  const a = audience.data?.data.audience;
+  return (
+    <section>
+      <p>
+        <Link to={`/spaces/${spaceId}/audiences`}>← Audiences</Link>
+      </p>
+      {audience.isPending && <p aria-busy="true">Loading the audience…</p>}
+      {audience.error && <ErrorNote error={audience.error} />}
+      {a && (
+        <>
+          <div className="page-head">
+            <h1>{a.name}</h1>
+            <StatusBadge computation={a} />
+          </div>
+          <dl className="facts">
+            <div>
+              <dt>Size</dt>
+              <dd data-testid="audience-size">{a.size.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Key</dt>
+              <dd>
+                <code>{a.key}</code>
+              </dd>
+            </div>
+            <div>
+              <dt>Members</dt>
+              <dd>{a.definition.type}</dd>
+            </div>
+            <div>
+              <dt>Compute</dt>
+              <dd>
+                {a.options.computeMode}, {a.options.includeHistoricalData ? 'with' : 'without'} historical data
+              </dd>
+            </div>
+            <div>
+              <dt>Updated</dt>
+              <dd>{formatTime(a.updatedAt)}</dd>
+            </div>
+          </dl>
+          {a.description && <p>{a.description}</p>}
+          <pre className="query">{a.definition.query}</pre>
+          <Destinations spaceId={spaceId} audience={a} />
+          <CsvDownloads spaceId={spaceId} audience={a} />
+        </>
+      )}
+    </section>
+  );
+}
+
+function Destinations({ spaceId, audience }: { spaceId: string; audience: Schemas['Computation'] }) {
+  const [adding, setAdding] = useState(false);
+  const connections = useQuery({
+    queryKey: ['connections', spaceId, audience.id],
+    queryFn: () =>
+      unwrap(
+        api.GET('/spaces/{spaceId}/audiences/{id}/destinations', {
+          params: { path: { spaceId, id: audience.id }, query: { 'pagination.count': '200' } },
+        }),
+      ),
+    refetchInterval: 5000,
+  });
+  const destinations = useQuery({
+    queryKey: ['destinations', spaceId],
+    queryFn: () =>
+      unwrap(api.GET('/spaces/{spaceId}/destinations', { params: { path: { spaceId }, query: { 'pagination.count': '200' } } })),
+  });
+  const byId = new Map((destinations.data?.data.destinations ?? []).map((d) => [d.id, d]));
+  const list = connections.data?.data.connections ?? [];
+  const connected = new Set(list.map((c) => c.destinationId));
+  const available = (destinations.data?.data.destinations ?? []).filter((d) => !connected.has(d.id));
+
+  return (
+    <section aria-labelledby="destinations-title">
+      <div className="page-head">
+        <h2 id="destinations-title">Destinations</h2>
+        {!adding && (
+          <button type="button" onClick={() => setAdding(true)}>
+            + Add destination
+          </button>
+        )}
+      </div>
+      {connections.error && <ErrorNote error={connections.error} />}
+      {connections.isSuccess && list.length === 0 && !adding && (
+        <p className="empty">Not sent anywhere yet. Add a destination to send entries and exits as they happen.</p>
+      )}
+      {list.length > 0 && (
+        <div className="table-wrap">
+          <table aria-label="Connected destinations">
+            <thead>
+              <tr>
+                <th scope="col">Destination</th>
+                <th scope="col">Matching mappings</th>
+                <th scope="col">Destination status</th>
+                <th scope="col">Sync status</th>
+                <th scope="col">Sends</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((c) => {
+                const d = byId.get(c.destinationId);
+                return (
+                  <tr key={c.id}>
+                    <td>
+                      {d?.name ?? c.destinationId} <span className="muted">{d?.type}</span>
+                    </td>
+                    <td>
+                      {c.matchingMappings ? `${c.matchingMappings.matching} of ${c.matchingMappings.enabled} enabled` : 'Not applicable'}
+                    </td>
+                    <td>
+                      <span className={`badge ${c.status === 'Connected' ? 'ok' : c.status === 'Disconnected' ? 'bad' : 'neutral'}`}>
+                        {c.status}
+                      </span>
+                    </td>
+                    <td>
+                      {c.syncStatus.state}
+                      {c.syncStatus.lastSyncAt && <span className="muted"> · {formatTime(c.syncStatus.lastSyncAt)}</span>}
+                      {c.syncStatus.lastError && <div className="error">{c.syncStatus.lastError}</div>}
+                    </td>
+                    <td>
+                      {[c.settings.identify && 'identify', c.settings.track && 'track', c.settings.group && 'group']
+                        .filter(Boolean)
+                        .join(', ')}{' '}
+                      <span className="muted">
+                        {c.syncStatus.sent} sent, {c.syncStatus.failed} failed
+                      </span>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {adding && (
+        <AddDestination
+          spaceId={spaceId}
+          audience={audience}
+          available={available}
+          loading={destinations.isPending}
+          onDone={() => setAdding(false)}
+        />
+      )}
+    </section>
+  );
+}
+
+const IDENTIFIER_TYPES = ['user_id', 'anonymous_id', 'email', 'phone', 'ios.id', 'android.id'];
+
+function AddDestination(props: {
+  spaceId: string;
+  audience: Schemas['Computation'];
+  available: Schemas['DestinationWithStatus'][];
+  loading: boolean;
+  onDone: () => void;
+}) {
+  const queryClient = useQueryClient();
+  const [destinationId, setDestinationId] = useState('');
+  const [identify, setIdentify] = useState(true);
+  const [track, setTrack] = useState(false);
+  const [enteredEvent, setEnteredEvent] = useState('');
+  const [exitedEvent, setExitedEvent] = useState('');
+  const [identifierTypes, setIdentifierTypes] = useState<string[]>([]);
+  const connect = useMutation({
+    mutationFn: () =>
+      unwrap(
+        api.POST('/spaces/{spaceId}/audiences/{id}/destinations', {
+          params: { path: { spaceId: props.spaceId, id: props.audience.id } },
+          body: {
+            destinationId,
+            enabled: true,
+            settings: {
+              identify,
+              track,
+              ...(track && enteredEvent.trim() ? { enteredEvent: enteredEvent.trim() } : {}),
+              ...(track && exitedEvent.trim() ? { exitedEvent: exitedEvent.trim() } : {}),
+              ...(identifierTypes.length > 0 ? { identifierTypes } : {}),
+            },
+          },
+        }),
+      ),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: ['connections', props.spaceId, props.audience.id] });
+      props.onDone();
+    },
+  });
+  const failure = connect.error instanceof ApiFailure ? connect.error : null;
+  const err = (field: string) => failure?.forField(field);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    connect.mutate();
+  };
+  if (!props.loading && props.available.length === 0) {
+    return (
+      <div className="empty">
+        <p>
+          No destination of this space is left to connect. Create one first (<code>POST /spaces/{props.spaceId}/destinations</code>, see the
+          API reference), then come back.
+        </p>
+        <button type="button" onClick={props.onDone}>
+          Close
+        </button>
+      </div>
+    );
+  }
+  const toggleType = (t: string) => setIdentifierTypes((ts) => (ts.includes(t) ? ts.filter((x) => x !== t) : [...ts, t]));
+  return (
+    <form className="stack panel" onSubmit={submit} aria-label="Add destination">
+      <div className="field">
+        <label htmlFor="destination">Destination</label>
+        <select
+          id="destination"
+          value={destinationId}
+          onChange={(e) => setDestinationId(e.target.value)}
+          aria-invalid={err('destinationId') !== undefined}
+        >
+          <option value="">Choose a destination…</option>
+          {props.available.map((d) => (
+            <option key={d.id} value={d.id}>
+              {d.name} ({d.type})
+            </option>
+          ))}
+        </select>
+        {err('destinationId') && (
+          <p className="field-error" role="alert">
+            {err('destinationId')}
+          </p>
+        )}
+      </div>
+      <fieldset>
+        <legend>Send</legend>
+        <label className="choice">
+          <input type="checkbox" checked={identify} onChange={(e) => setIdentify(e.target.checked)} /> Identify (trait{' '}
+          <code>{props.audience.key}</code>: true / false)
+        </label>
+        <label className="choice">
+          <input type="checkbox" checked={track} onChange={(e) => setTrack(e.target.checked)} /> Track (Audience Entered / Audience Exited)
+        </label>
+        {err('settings') && (
+          <p className="field-error" role="alert">
+            {err('settings')}
+          </p>
+        )}
+      </fieldset>
+      {track && (
+        <div className="row">
+          <div className="field">
+            <label htmlFor="entered-event">Entered event name</label>
+            <input
+              id="entered-event"
+              value={enteredEvent}
+              placeholder="Audience Entered"
+              onChange={(e) => setEnteredEvent(e.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor="exited-event">Exited event name</label>
+            <input id="exited-event" value={exitedEvent} placeholder="Audience Exited" onChange={(e) => setExitedEvent(e.target.value)} />
+          </div>
+        </div>
+      )}
+      <fieldset>
+        <legend>Identifiers to send (none chosen: the destination's default)</legend>
+        {IDENTIFIER_TYPES.map((t) => (
+          <label key={t} className="choice">
+            <input type="checkbox" checked={identifierTypes.includes(t)} onChange={() => toggleType(t)} /> {t}
+          </label>
+        ))}
+      </fieldset>
+      {failure && !failure.errors.some((e) => e.field) && <ErrorNote error={failure} />}
+      {connect.error && !failure && <ErrorNote error={connect.error} />}
+      <div className="row">
+        <button type="submit" disabled={destinationId === '' || connect.isPending}>
+          {connect.isPending ? 'Connecting…' : 'Connect'}
+        </button>
+        <button type="button" className="link" onClick={props.onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function CsvDownloads({ spaceId, audience }: { spaceId: string; audience: Schemas['Computation'] }) {
+  const [error, setError] = useState<Error | null>(null);
+  const base = `/spaces/${encodeURIComponent(spaceId)}/audiences/${encodeURIComponent(audience.id)}/csv`;
+  const formats: Array<[string, string, string]> = [
+    ['Unformatted', 'format=unformatted', 'one row per profile, its identifiers as JSON'],
+    ['Formatted', 'format=formatted', 'a column per identifier type'],
+    ['Single column', 'format=single_column&idType=email&hashed=true', 'emails, SHA-256 hashed'],
+  ];
+  const get = (query: string) => {
+    setError(null);
+    download(`${base}?${query}`, `${audience.key}.csv`).catch(setError);
+  };
+  return (
+    <section aria-labelledby="csv-title">
+      <h2 id="csv-title">Download members (CSV)</h2>
+      <div className="row wrap">
+        {formats.map(([label, query, help]) => (
+          <button key={label} type="button" className="secondary" onClick={() => get(query)} title={help}>
+            {label}
+          </button>
+        ))}
+      </div>
+      {error && <ErrorNote error={error} />}
+    </section>
+  );
+}

@@ -1,6 +1,7 @@
 // engage.events.inbound end to end: a plain kafkajs producer (what a user
-// writes, as in the README) -> the ingest process -> engage.events.raw, compared
-// with the same calls sent over HTTP; bad records to engage.events.inbound.dlq
+// writes, as in the README) -> the ingest process -> engage.events.raw -> the
+// identity resolver -> engage.events.resolved, compared with the same calls
+// sent over HTTP; bad records to engage.events.inbound.dlq
 // with their reasons while the records after them go through.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, Partitioners, type Consumer, type IHeaders, type Message, type Producer } from 'kafkajs';
 import { DLQ_HEADERS, ensureTopics } from '@engage/kafka';
-import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import type { ResolvedEvent } from '@engage/schemas';
+import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { inboundTimestampType } from './inbound.consumer';
 import { WRITE_KEY_HEADER } from './inbound-record';
 import { post, sourceConfig, startIngestProcess, type IngestProcess, type RawRecord } from './testing/ingest-process';
@@ -20,6 +22,9 @@ const LATE_KEY = 'wk-inbound-late-0123456';
 let ingest: IngestProcess;
 let producer: Producer;
 let dlqReader: Consumer;
+let resolvedReader: Consumer;
+let resolver: ServiceProcess;
+const resolved: ResolvedEvent[] = [];
 let inboundTopic: string;
 const letters: Array<{ key: string | null; value: Buffer | null; headers: Record<string, string> }> = [];
 
@@ -31,6 +36,7 @@ beforeAll(async () => {
     { INGEST_INBOUND_UNKNOWN_KEY_GRACE_MS: '3000' },
   );
   inboundTopic = ingest.topics.eventsInbound.name;
+  resolver = startService('identity-resolver', { ...ingest.env, OPS_PORT: '0' });
   // A producer as a user writes it: kafkajs as it comes, none of our wrappers.
   const kafka = new Kafka({ clientId: 'example-producer', brokers: testInfrastructure().kafkaBrokers });
   producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -45,9 +51,18 @@ beforeAll(async () => {
       letters.push({ key: message.key?.toString() ?? null, value: message.value, headers });
     },
   });
+  resolvedReader = ingest.kafka.consumer({ groupId: uniqueName('inbound-resolved-reader'), maxWaitTimeInMs: 100 });
+  await resolvedReader.connect();
+  // Created by the ingest at its start, as every topic of the registry.
+  await resolvedReader.subscribe({ topic: ingest.topics.eventsResolved.name, fromBeginning: true });
+  await resolvedReader.run({
+    eachMessage: async ({ message }) => void resolved.push(await ingest.codec.decode<ResolvedEvent>(message.value)),
+  });
 });
 
 afterAll(async () => {
+  await resolver?.stop('SIGKILL');
+  await resolvedReader?.disconnect();
   await dlqReader?.disconnect();
   await producer?.disconnect();
   await ingest?.close();
@@ -65,7 +80,7 @@ const record = (call: Call, writeKey: string | null = WRITE_KEY, over: Partial<M
 const send = (messages: Message[]) => producer.send({ topic: inboundTopic, acks: -1, messages });
 const httpPost = (call: Call) => post(`${ingest.base}/v1/${call.type}`, call, { writeKey: WRITE_KEY });
 
-it('writes identify and track calls to engage.events.raw exactly as the same calls sent over HTTP', async () => {
+it('writes identify and track calls to engage.events.raw, and so to engage.events.resolved, exactly as the same calls sent over HTTP', async () => {
   const calls = (channel: string): Call[] => [
     {
       type: 'identify',
@@ -112,6 +127,26 @@ it('writes identify and track calls to engage.events.raw exactly as the same cal
   ]);
   for (const r of viaKafka) expect(r.value.received_at).toBeGreaterThanOrEqual(started - 1000);
   expect(calls('kafka').map((c) => ingest.byMessageId(c.messageId!).length)).toEqual([1, 1, 1]);
+
+  // Resolved: the same profiles (the person of both copies), the same fields.
+  const resolvedOf = (channel: string) =>
+    waitFor(
+      () => {
+        const got = calls(channel).map((c) => resolved.find((r) => r.message_id === c.messageId));
+        return got.every((r) => r !== undefined) ? (got as ResolvedEvent[]) : null;
+      },
+      { timeoutMs: 30000, description: `the ${channel} calls in engage.events.resolved` },
+    );
+  const comparableResolved = (r: ResolvedEvent) => ({
+    ...r,
+    message_id: r.message_id.replace(/^(kafka|http)-/, ''),
+    received_at: 'receive time',
+    timestamp: r.timestamp === r.received_at ? 'receive time' : r.timestamp,
+    resolved_at: 'resolve time',
+  });
+  const [resolvedKafka, resolvedHttp] = [await resolvedOf('kafka'), await resolvedOf('http')];
+  expect(resolvedKafka.map(comparableResolved)).toEqual(resolvedHttp.map(comparableResolved));
+  expect(new Set(resolvedKafka.map((r) => r.profile_id)).size).toBe(1);
 });
 
 it("keeps a producer's order per key; a call without messageId gets one derived from its record", async () => {

@@ -11,10 +11,19 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Slugs a destination of type `actions` may name. Only definitions tested
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
- * Iterable, HubSpot with OAuth refresh); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
+ * Iterable, HubSpot with OAuth refresh, Mailchimp); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
  * through the request client our HTTP overrides reach: never list them untested.
  */
-export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot', 'iterable'];
+export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp'];
+
+/**
+ * Definitions of our own in actions-core's format, for vendors the package
+ * lacks (issue 19 item 5): loaded instead of the package's (src/definitions).
+ */
+const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  mailchimp: () => require('./definitions/mailchimp') as { default?: AnyDefinition },
+};
 
 export function isActionsSlug(slug: unknown): slug is string {
   return typeof slug === 'string' && ACTIONS_SLUGS.includes(slug);
@@ -33,8 +42,10 @@ export function loadDefinition(slug: string): AnyDefinition {
   if (!isActionsSlug(slug)) throw new Error(`'${slug}' is not an Actions destination available here (${ACTIONS_SLUGS.join(', ')})`);
   let definition = loaded.get(slug);
   if (!definition) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(`@segment/action-destinations/dist/destinations/${slug}`) as { default?: AnyDefinition };
+    const mod =
+      OWN_DEFINITIONS[slug]?.() ??
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(`@segment/action-destinations/dist/destinations/${slug}`) as { default?: AnyDefinition });
     if (!mod.default) throw new Error(`@segment/action-destinations has no definition at dist/destinations/${slug}`);
     definition = mod.default;
     loaded.set(slug, definition);

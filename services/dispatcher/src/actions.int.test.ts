@@ -3,13 +3,21 @@
 // definition with the definition's presets as mappings, over real HTTP to an
 // emulator of the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends
 // the vendor host there). Real Redis, an injected clock for the retry schedule.
+import { createHash } from 'node:crypto';
 import { presetMappings } from '@engage/actions';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import { ActionsRuntime } from './adapters/actions.runtime';
 import { AUDIENCE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
-import { brazeEmulator, customerioEmulator, hubspotEmulator, iterableEmulator, type Emulator } from './testing/vendor-emulators';
+import {
+  brazeEmulator,
+  customerioEmulator,
+  hubspotEmulator,
+  iterableEmulator,
+  mailchimpEmulator,
+  type Emulator,
+} from './testing/vendor-emulators';
 
 let redis: RedisClient;
 const emulators: Emulator[] = [];
@@ -353,5 +361,60 @@ describe('HubSpot (Actions, OAuth): contacts upserted through the batch API with
     expect(await fx.drain()).toBe(1);
     expect(hubspot.receiver.requests.map((r) => r.status)).toEqual([429, 207, 201]);
     expect(hubspot.contacts.get('h5@example.com')?.properties[AUDIENCE.key]).toBe(true);
+  });
+});
+
+describe('Mailchimp (our own definition in actions-core format): the audience as a tag on the list member', () => {
+  const MAILCHIMP = 'us21.api.mailchimp.com';
+  const settings = { apiKey: 'mc-key-us21', listId: 'list-1' };
+  const hash = (email: string) => createHash('md5').update(email).digest('hex');
+  const withEmail = (profileId: string, value: boolean) =>
+    audienceChange(profileId, value, {
+      external_ids: [
+        { type: 'user_id', id: `u-${profileId}` },
+        { type: 'email', id: `${profileId}@Example.com` },
+      ],
+    });
+
+  it('an entry upserts the member and tags it active, the exit tags it inactive', async () => {
+    const mailchimp = await mailchimpEmulator('mc-key-us21', 'list-1');
+    const fx = await actionsSetup('mailchimp', MAILCHIMP, mailchimp, settings);
+    const outcomes = await fx.step.handle([fx.consumed(withEmail('m1', true), 0), fx.consumed(withEmail('m1', false), 1)], ctx);
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    const member = `/3.0/lists/list-1/members/${hash('m1@example.com')}`;
+    expect(mailchimp.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.host])).toEqual([
+      ['PUT', member, 200, MAILCHIMP],
+      ['POST', `${member}/tags`, 204, MAILCHIMP],
+      ['PUT', member, 200, MAILCHIMP],
+      ['POST', `${member}/tags`, 204, MAILCHIMP],
+    ]);
+    expect(mailchimp.receiver.requests[0]!.body).toEqual({ email_address: 'm1@Example.com', status_if_new: 'subscribed' });
+    expect(mailchimp.members.get(hash('m1@example.com'))).toEqual({
+      email: 'm1@Example.com',
+      status: 'subscribed',
+      tags: { [AUDIENCE.key]: 'inactive' },
+    });
+  });
+
+  it('retries a 429 with the same event, dead-letters a bad key (flagged) and an identify without an email (the validation message)', async () => {
+    const mailchimp = await mailchimpEmulator('mc-key-us21', 'list-1');
+    mailchimp.faults.push({ status: 429, headers: { 'retry-after': '1' }, body: { title: 'Too Many Requests', status: 429 } });
+    const fx = await actionsSetup('mailchimp', MAILCHIMP, mailchimp, settings);
+    const noEmail = audienceChange('m3', true);
+    const outcomes = await fx.step.handle([fx.consumed(withEmail('m2', true), 0), fx.consumed(noEmail, 1)], ctx);
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*email/), step: 'deliver' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(mailchimp.receiver.requests.map((r) => r.status)).toEqual([429, 200, 204]);
+    expect(mailchimp.members.get(hash('m2@example.com'))?.tags).toEqual({ [AUDIENCE.key]: 'active' });
+
+    const revoked = await actionsSetup('mailchimp', MAILCHIMP, await mailchimpEmulator('mc-key-us21', 'list-1'), {
+      ...settings,
+      apiKey: 'old-key-us21',
+    });
+    expect(await revoked.step.handle([revoked.consumed(withEmail('m4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\).*API Key Invalid/), step: 'deliver' },
+    ]);
+    expect(await statusHash(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
   });
 });

@@ -3,6 +3,7 @@
 // limits) over real HTTP. A test queues faults (429 with Retry-After, 500,
 // 401 ...) that the next requests get instead. Reached through
 // DESTINATION_HTTP_OVERRIDES (the vendor host -> the emulator's port).
+import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { Receiver, type Responder } from './receiver';
 
@@ -196,3 +197,52 @@ export async function hubspotEmulator(opts: {
   });
   return { ...emulator, contacts };
 }
+
+/**
+ * Mailchimp Marketing API 3.0 list members and tags (mailchimp.com/developer/marketing/api/list-members/):
+ * HTTP Basic auth with any user name and the API key; PUT
+ * /3.0/lists/{list_id}/members/{md5 of the lowercase email} upserts
+ * (email_address, status_if_new), POST .../members/{hash}/tags sets tags
+ * active or inactive (204). Errors as problem+json: 401 for a bad key, 404
+ * for an unknown list or member, 400 when the hash and email disagree.
+ */
+export async function mailchimpEmulator(apiKey: string, listId: string) {
+  const members = new Map<string, { email: string; status: string; tags: Record<string, 'active' | 'inactive'> }>();
+  const problem = (status: number, title: string, detail: string): Answer => ({
+    status,
+    headers: { 'content-type': 'application/problem+json' },
+    body: { type: 'https://mailchimp.com/developer/marketing/docs/errors/', title, status, detail, instance: '' },
+  });
+  const emulator = await emulate((path, body, headers) => {
+    const [user, key] = Buffer.from(String(headers.authorization ?? '').replace(/^Basic /, ''), 'base64')
+      .toString()
+      .split(':');
+    if (!user || key !== apiKey)
+      return problem(401, 'API Key Invalid', 'Your API key may be invalid, or you have attempted to access the wrong datacenter.');
+    const m = /^\/3\.0\/lists\/([^/]+)\/members\/([0-9a-f]{32})(\/tags)?$/.exec(path);
+    if (!m) return problem(404, 'Resource Not Found', `no such endpoint ${path}`);
+    if (m[1] !== listId) return problem(404, 'Resource Not Found', 'The requested resource could not be found.');
+    const hash = m[2]!;
+    if (m[3]) {
+      const member = members.get(hash);
+      if (!member) return problem(404, 'Resource Not Found', 'The requested resource could not be found.');
+      const tags = body?.tags;
+      if (!Array.isArray(tags) || tags.some((t: Body) => typeof t?.name !== 'string' || !['active', 'inactive'].includes(t?.status)))
+        return problem(400, 'Invalid Resource', "tags must be [{name, status: 'active' | 'inactive'}]");
+      for (const t of tags) member.tags[t.name] = t.status;
+      return { status: 204 };
+    }
+    const email = String(body?.email_address ?? '');
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))
+      return problem(400, 'Invalid Resource', `${email} looks fake or invalid, please enter a real email address.`);
+    if (subscriberHashOf(email) !== hash) return problem(400, 'Invalid Resource', 'The subscriber hash does not match the email address.');
+    if (!['subscribed', 'pending', 'unsubscribed', 'cleaned', 'transactional'].includes(body.status_if_new))
+      return problem(400, 'Invalid Resource', 'status_if_new is not a valid status');
+    const member = members.get(hash) ?? { email, status: body.status_if_new, tags: {} };
+    members.set(hash, member);
+    return { status: 200, body: { id: hash, email_address: email, status: member.status, list_id: listId } };
+  });
+  return { ...emulator, members };
+}
+
+const subscriberHashOf = (email: string) => createHash('md5').update(email.toLowerCase()).digest('hex');

@@ -3,6 +3,7 @@
 // no double count, status and progress where the control plane reads them, an
 // edit re-backfilling, batch computations emitting only differences, disable /
 // re-enable / delete clearing and rebuilding state.
+import { ProfileStateRepository } from '@engage/profile-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { waitFor } from '@engage/testing';
 import { startFleet, type Fleet } from './helpers/evaluation-fleet';
@@ -119,7 +120,8 @@ describe('computation lifecycle', () => {
     await f.send([f.event('pro_d', { event: 'Toggle' })]);
     await f.waitChanges('pro_d', 'toggled', 1);
     const members = `${f.prefix}rt:members:{${created.id}}`;
-    const stored = async () => JSON.parse((await redis.get(`${f.prefix}rt:{${f.spaceId}:pro_d}:state`))!).values[created.id];
+    const profiles = new ProfileStateRepository({ keyPrefix: f.prefix }, { redis });
+    const stored = async () => (await profiles.load([{ spaceId: f.spaceId, profileId: 'pro_d' }]))[0]!.values[created.id];
     await waitFor(async () => (await redis.scard(members)) === 1, { description: 'member stored' });
 
     await f.api('PATCH', `/spaces/${f.spaceId}/audiences/${created.id}`, { enabled: false });

@@ -62,16 +62,16 @@ return k - 1
 
 /** Writes of one key waiting to be sent together: a string's value, or the last write of each member of a (sorted) set. */
 type Pending =
-  | { kind: 'string'; value: string }
+  | { kind: 'string'; value: string | Buffer }
   | { kind: 'zset'; members: Map<string, number | null> } // score, or null: removed
   | { kind: 'set'; members: Map<string, boolean> }; // true: added, false: removed
 
 export class AtomicWrites {
   private readonly keys: string[] = [];
-  private readonly args: Array<string | number> = [];
+  private readonly args: Array<string | number | Buffer> = [];
   private readonly pending = new Map<string, Pending>();
 
-  set(key: string, value: string): void {
+  set(key: string, value: string | Buffer): void {
     const p = this.pendingOf(key, 'string');
     if (p) p.value = value;
     else this.pending.set(key, { kind: 'string', value });
@@ -175,8 +175,8 @@ export class AtomicWrites {
   }
 
   /** Every pending string write, as (key, value) pairs, taken out of `pending`. */
-  private takeStrings(): Array<[string, string]> {
-    const strings: Array<[string, string]> = [];
+  private takeStrings(): Array<[string, string | Buffer]> {
+    const strings: Array<[string, string | Buffer]> = [];
     for (const [key, p] of this.pending) {
       if (p.kind !== 'string') continue;
       strings.push([key, p.value]);

@@ -1,7 +1,7 @@
 // Per-profile evaluation state in Redis, per profile (one hash tag):
 //   :state  everything but the history (traits, current values, the
-//           incremental states, identifiers, metadata) as a compact JSON
-//           document (state-codec.ts; computations named by per-space slots,
+//           incremental states, identifiers, metadata) as a compact
+//           MessagePack document (state-codec.ts; computations named by per-space slots,
 //           the rt:slots:{space} hashes of ComputationSlots): read and written
 //           by every chunk that touches the profile;
 //   :hist   LIST of the bounded history (JSON events), appended with RPUSH and
@@ -29,7 +29,7 @@ import type { RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
 import { ComputationSlots } from './computation-slots';
-import { decodeState, encodeState, isCompact, slotsOf, type CompactState } from './state-codec';
+import { decodeState, encodeState, isCompact, packState, slotsOf, unpackState, type CompactState } from './state-codec';
 
 export interface ProfileIdentifiers {
   userId: string | null;
@@ -152,6 +152,16 @@ end
 return 0
 `;
 
+/**
+ * EVAL answering bulk strings as Buffers (the state documents are binary).
+ * ioredis has it (a Buffer variant of every command) but does not declare it;
+ * callBuffer('EVAL', ...) is no substitute: with enableAutoPipelining it sends
+ * the script as the command name.
+ */
+interface EvalBuffer {
+  evalBuffer(script: string, numKeys: number, ...args: Array<string | number | Buffer>): Promise<unknown>;
+}
+
 /** FNV-1a: a stable, cheap shard choice. */
 function shardOf(text: string, shards: number): number {
   let h = 0x811c9dc5;
@@ -264,7 +274,7 @@ export class ProfileStateRepository {
   /** Whole profiles, history included (one pipeline). */
   async load(refs: ProfileRef[]): Promise<StoredProfile[]> {
     if (refs.length === 0) return [];
-    const raw = await this.deps.redis.mget(...refs.map((r) => this.stateKey(r)));
+    const raw = await this.deps.redis.mgetBuffer(...refs.map((r) => this.stateKey(r)));
     const profiles = await this.parseAll(refs, raw);
     await this.loadHistory(profiles);
     return profiles;
@@ -291,14 +301,14 @@ export class ProfileStateRepository {
       keys.push(this.verKey(r), this.stateKey(r), this.seenKey(r));
       args.push(copies[i]?.token ?? '', eventIds[i]!.length, ...eventIds[i]!);
     });
-    const [docs, flags] = (await this.deps.redis.eval(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [
-      Array<string | number | null>,
+    const [docs, flags] = (await (this.deps.redis as unknown as EvalBuffer).evalBuffer(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [
+      Array<Buffer | number | null>,
       number[],
     ];
     const current = refs.map((_, i) => copies[i] !== undefined && docs[i] === 1);
     const parsed = await this.parseAll(
       refs,
-      docs.map((d, i) => (current[i] ? null : ((d as string | null) ?? null))),
+      docs.map((d, i) => (current[i] ? null : ((d as Buffer | null) ?? null))),
     );
     const profiles = refs.map((_, i) => {
       const copy = copies[i];
@@ -331,13 +341,13 @@ export class ProfileStateRepository {
     const keys = refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]);
     // One MGET: a profile's :ver and :state share its hash tag, and a save writes both in one MULTI,
     // so per profile the pair is consistent (a Redis Cluster needs one MGET per slot: not done here).
-    const raw = await this.deps.redis.mget(...keys);
+    const raw = await this.deps.redis.mgetBuffer(...keys);
     return {
       profiles: await this.parseAll(
         refs,
         refs.map((_, i) => raw[2 * i + 1] ?? null),
       ),
-      tokens: refs.map((_, i) => raw[2 * i] ?? null),
+      tokens: refs.map((_, i) => raw[2 * i]?.toString('utf8') ?? null),
     };
   }
 
@@ -370,8 +380,8 @@ export class ProfileStateRepository {
   private readonly stored = new WeakSet<StoredProfile>();
 
   /** The stored documents of these profiles (null: none stored), parsed; slots they name are resolved first. */
-  private async parseAll(refs: ProfileRef[], raws: Array<string | null>): Promise<StoredProfile[]> {
-    const docs = raws.map((raw) => (raw === null ? null : (JSON.parse(raw) as CompactState | StoredProfile)));
+  private async parseAll(refs: ProfileRef[], raws: Array<Buffer | null>): Promise<StoredProfile[]> {
+    const docs = raws.map((raw) => (raw === null ? null : unpackState(raw)));
     const slotsBySpace = new Map<string, number[]>();
     docs.forEach((doc, i) => {
       if (doc === null || !isCompact(doc)) return;
@@ -458,7 +468,7 @@ export class ProfileStateRepository {
         // What was appended is now stored: a second save of this object must not append it again.
         profile.events = [];
       }
-      tx.set(this.stateKey(profile), JSON.stringify(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
+      tx.set(this.stateKey(profile), packState(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
       // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
       const token = this.tokenPrefix + (++this.tokenCounter).toString(36);
       tx.set(this.verKey(profile), token);

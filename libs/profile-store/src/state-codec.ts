@@ -1,5 +1,6 @@
 // The stored form of a profile's hot state (everything but the history): a
-// compact JSON document, rewritten by every chunk that touches the profile.
+// compact document in MessagePack (msgpackr), rewritten by every chunk that
+// touches the profile.
 //
 // Why compact: the document is written per profile per chunk, so its size is
 // the evaluator's cost (stringify, socket writes, garbage) and Redis's memory.
@@ -7,7 +8,11 @@
 // (values and incremental states) with the field names of both: for a space
 // of 30 computations that is most of a ~5 KB document. Here a computation is
 // a small per-space slot number (ComputationSlots: assigned once, never
-// reused) and its version, state and value share one array:
+// reused) and its version, state and value share one array. MessagePack
+// rather than JSON: the states are mostly numbers, many of them epoch
+// milliseconds (13 characters in JSON, 9 bytes here), ~35% fewer bytes; it
+// costs about what JSON.stringify does and decodes faster than JSON.parse.
+// Documents of the earlier, readable form (JSON, first byte '{') still read.
 //
 //   { "$": 2,                        format marker (documents without it are the readable form)
 //     "t": { traits },               omitted when empty
@@ -23,6 +28,7 @@
 // case); a fourth element when the value's version differs; [null, null,
 // value, valueVersion] for a value whose state is gone (computation dropped).
 import type { IncrementalStates, StoredValue } from '@engage/engine';
+import { Packr } from 'msgpackr';
 import type { ProfileRef, StoredProfile } from './profile-state.repository';
 
 export const COMPACT_FORMAT = 2;
@@ -94,6 +100,18 @@ export function encodeState(profile: StoredProfile, slotOf: (computationId: stri
   }
   if (rest) doc.r = rest;
   return doc;
+}
+
+// Plain maps and arrays (no msgpackr records), each map with its smallest size header (variableMapSize: most are tiny).
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+/** The bytes stored for a profile. */
+export const packState = (doc: CompactState): Buffer => packr.pack(doc);
+
+/** A stored document: the compact form, or the readable JSON form of earlier versions (the profile itself). */
+export function unpackState(bytes: Buffer): CompactState | StoredProfile {
+  if (bytes[0] === 0x7b /* '{' */) return JSON.parse(bytes.toString('utf8')) as CompactState | StoredProfile;
+  return packr.unpack(bytes) as CompactState;
 }
 
 /** Whether a parsed stored document is in the compact form (else: the readable form, stored as the profile itself). */

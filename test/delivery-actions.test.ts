@@ -57,7 +57,7 @@ const destinations = () => `/spaces/${spaceId}/destinations`;
 describe('catalog and settings', () => {
   it('GET /catalog/destinations lists each available definition with its settings schema (secrets marked), actions, presets and rate limit', async () => {
     const { data } = await api('GET', '/catalog/destinations');
-    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp']);
+    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp', 'zendesk']);
     const entry = data.destinations[0];
     expect(entry).toMatchObject({
       slug: 'braze',

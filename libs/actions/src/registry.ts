@@ -11,10 +11,10 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Slugs a destination of type `actions` may name. Only definitions tested
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
- * Iterable, HubSpot with OAuth refresh, Mailchimp); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
+ * Iterable, HubSpot with OAuth refresh, Mailchimp, Zendesk); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
  * through the request client our HTTP overrides reach: never list them untested.
  */
-export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp'];
+export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp', 'zendesk'];
 
 /**
  * Definitions of our own in actions-core's format, for vendors the package
@@ -23,6 +23,8 @@ export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot
 const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   mailchimp: () => require('./definitions/mailchimp') as { default?: AnyDefinition },
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  zendesk: () => require('./definitions/zendesk') as { default?: AnyDefinition },
 };
 
 export function isActionsSlug(slug: unknown): slug is string {

@@ -16,6 +16,7 @@ import {
   hubspotEmulator,
   iterableEmulator,
   mailchimpEmulator,
+  zendeskEmulator,
   type Emulator,
 } from './testing/vendor-emulators';
 
@@ -416,5 +417,47 @@ describe('Mailchimp (our own definition in actions-core format): the audience as
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\).*API Key Invalid/), step: 'deliver' },
     ]);
     expect(await statusHash(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('Zendesk (our own definition in actions-core format): audiences and traits as user fields', () => {
+  const ZENDESK = 'acme.zendesk.com';
+  const settings = { subdomain: 'acme', email: 'agent@acme.com', apiToken: 'zd-token' };
+  const emulator = () => zendeskEmulator('agent@acme.com', 'zd-token', [AUDIENCE.key, 'lifetime_value']);
+
+  it('an entry creates the user with the audience field true, the exit and a trait update it; a bad token is dead-lettered and flagged', async () => {
+    const zendesk = await emulator();
+    zendesk.faults.push({ status: 429, headers: { 'retry-after': '1' }, body: { error: 'TooManyRequests' } });
+    const fx = await actionsSetup('zendesk', ZENDESK, zendesk, settings);
+    const trait = audienceChange('z1', true, { computation_class: 'trait', computation_key: 'lifetime_value', value: 12.5 });
+    const outcomes = await fx.step.handle(
+      [fx.consumed(audienceChange('z1', true), 0), fx.consumed(audienceChange('z1', false), 1), fx.consumed(trait, 2)],
+      ctx,
+    );
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+    fx.clock.now += 1000; // the first call met a 429: retried after its Retry-After, the others queued behind it
+    expect(await fx.drain()).toBe(3);
+    expect(zendesk.receiver.requests.map((r) => [r.status, r.headers.host, r.body.user.user_fields])).toEqual([
+      [429, ZENDESK, { [AUDIENCE.key]: true }],
+      [201, ZENDESK, { [AUDIENCE.key]: true }],
+      [200, ZENDESK, { [AUDIENCE.key]: false }],
+      [200, ZENDESK, { lifetime_value: 12.5 }],
+    ]);
+    expect(zendesk.users.get('x:u-z1')).toMatchObject({ name: 'u-z1', user_fields: { [AUDIENCE.key]: false, lifetime_value: 12.5 } });
+
+    const revoked = await actionsSetup('zendesk', ZENDESK, await emulator(), { ...settings, apiToken: 'old' });
+    expect(await revoked.step.handle([revoked.consumed(audienceChange('z2', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+    expect(await statusHash(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+
+  it('a field Zendesk does not have is dead-lettered at once with its message (422)', async () => {
+    const zendesk = await zendeskEmulator('agent@acme.com', 'zd-token', []);
+    const fx = await actionsSetup('zendesk', ZENDESK, zendesk, settings);
+    expect(await fx.step.handle([fx.consumed(audienceChange('z3', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 422: .*unknown user fields vip/), step: 'deliver' },
+    ]);
+    expect(await fx.schedule.size()).toBe(0);
   });
 });

@@ -246,3 +246,40 @@ export async function mailchimpEmulator(apiKey: string, listId: string) {
 }
 
 const subscriberHashOf = (email: string) => createHash('md5').update(email.toLowerCase()).digest('hex');
+
+/**
+ * Zendesk Support, POST /api/v2/users/create_or_update.json
+ * (developer.zendesk.com/api-reference/ticketing/users/users/#create-or-update-user):
+ * Basic auth `{agent email}/token:{API token}`; `{user: {...}}` with an
+ * external_id or an email, and a name for a new user; user_fields must be
+ * fields defined in Zendesk (`fields`). 201 created, 200 updated, 401
+ * `Couldn't authenticate you`, 422 RecordInvalid, 429 with Retry-After.
+ */
+export async function zendeskEmulator(agent: string, apiToken: string, fields: string[]) {
+  const users = new Map<string, { id: number; email?: string; external_id?: string; name: string; user_fields: Record<string, unknown> }>();
+  const invalid = (description: string): Answer => ({ status: 422, body: { error: 'RecordInvalid', description } });
+  const emulator = await emulate((path, body, headers) => {
+    if (headers.authorization !== `Basic ${Buffer.from(`${agent}/token:${apiToken}`).toString('base64')}`)
+      return { status: 401, body: { error: "Couldn't authenticate you" } };
+    if (path !== '/api/v2/users/create_or_update.json')
+      return { status: 404, body: { error: 'InvalidEndpoint', description: 'Not found' } };
+    const user = body?.user;
+    if (typeof user !== 'object' || user === null) return invalid("Record validation errors: 'user' is required");
+    const key = user.external_id ? `x:${user.external_id}` : user.email ? `e:${String(user.email).toLowerCase()}` : null;
+    if (!key) return invalid('Record validation errors: an external_id or an email is required');
+    const unknown = Object.keys(user.user_fields ?? {}).filter((f) => !fields.includes(f));
+    if (unknown.length) return invalid(`Record validation errors: unknown user fields ${unknown.join(', ')}`);
+    const existing = users.get(key);
+    if (!existing && !user.name) return invalid('Record validation errors: Name: cannot be blank');
+    const next = {
+      id: existing?.id ?? users.size + 1,
+      ...existing,
+      ...user,
+      name: user.name ?? existing?.name,
+      user_fields: { ...existing?.user_fields, ...user.user_fields },
+    };
+    users.set(key, next);
+    return { status: existing ? 200 : 201, body: { user: next } };
+  });
+  return { ...emulator, users };
+}

@@ -233,6 +233,48 @@ describe('operator console', () => {
     expect(await waitText('[role=status]', 'No profile')).toContain('email:nobody@example.com');
   });
 
+  it('creates a computed trait the same way, and shows the write key of the source', async () => {
+    await clickLink('Computed traits');
+    expect(await waitText('.empty', 'No computed traits')).toMatch(/Create one/);
+    await clickLink('+ New computed trait');
+    await page.waitForSelector('#query');
+    await page.type('#name', 'Orders');
+    await page.type('#query', "event('Order Completed').count(");
+    expect(await waitText('[data-testid=query-error]', 'Line 1, column')).toMatch(/^Line 1, column \d+: /);
+    await page.type('#query', ')');
+    await waitText('[data-testid=query-ok]', 'Valid query');
+    await clickButton('Save computed trait');
+    const row = await waitText('table[aria-label="Computed traits"] tbody tr', /Orders[\s\S]*Live/);
+    expect(row.split('\t').map((cell) => cell.trim())).toEqual([
+      'Orders',
+      'orders',
+      'users',
+      'realtime',
+      'Live',
+      'None',
+      expect.any(String),
+    ]);
+    await shot('11-computed-traits');
+    // Its value, on the profile (reloaded until the backfill's write is read).
+    await waitFor(
+      async () => {
+        await page.goto(`${base}/console/spaces/${fleet.spaceId}/profiles?id=user_id:ada`);
+        await page.waitForSelector('section[aria-label="Computed traits"]');
+        const text = await page.$eval('section[aria-label="Computed traits"]', (e: any) => e.innerText as string);
+        return /orders\s+1/.test(text) || null;
+      },
+      { timeoutMs: 15000, description: 'the computed trait on the profile' },
+    );
+
+    await clickLink('Sources');
+    const [source] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/sources`)).data.sources;
+    expect(await waitText('[data-testid=write-key]', source.writeKey)).toBe(source.writeKey);
+    await clickButton('Copy');
+    // Headless chromium may refuse the clipboard: then the key is selected for the user to copy.
+    expect(await waitText('article [role=status]', /Copied|Selected/)).toBeTruthy();
+    await shot('12-sources');
+  });
+
   it('creates a space from the spaces page and fits a phone-width screen', async () => {
     await page.goto(`${base}/console/spaces`);
     await waitText('table tbody', 'console');

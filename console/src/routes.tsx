@@ -5,11 +5,13 @@ import { useEffect } from 'react';
 import { createBrowserRouter, Link, Navigate, NavLink, Outlet, useLocation, useNavigate, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { clearToken, readToken } from './auth';
-import { AudiencePage } from './pages/audience';
-import { AudiencesPage } from './pages/audiences';
+import { ComputationPage } from './pages/computation';
+import { ComputationsPage } from './pages/computations';
 import { LoginPage } from './pages/login';
-import { NewAudiencePage } from './pages/new-audience';
+import { NewComputationPage } from './pages/new-computation';
+import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
+import { SourcesPage } from './pages/sources';
 import { SpacesPage } from './pages/spaces';
 
 function SignedIn() {
@@ -57,7 +59,10 @@ function SpaceNav() {
         Spaces
       </NavLink>
       <NavLink to={`/spaces/${spaceId}/audiences`}>Audiences</NavLink>
+      <NavLink to={`/spaces/${spaceId}/computed-traits`}>Computed traits</NavLink>
+      <NavLink to={`/spaces/${spaceId}/journeys`}>Journeys</NavLink>
       <NavLink to={`/spaces/${spaceId}/profiles`}>Profiles</NavLink>
+      <NavLink to={`/spaces/${spaceId}/sources`}>Sources</NavLink>
     </nav>
   );
 }
@@ -71,10 +76,14 @@ export const router = createBrowserRouter(
         { index: true, element: <Navigate to="/spaces" replace /> },
         { path: '/spaces', element: <SpacesPage /> },
         { path: '/spaces/:spaceId', element: <Navigate to="audiences" replace /> },
-        { path: '/spaces/:spaceId/audiences', element: <AudiencesPage /> },
-        { path: '/spaces/:spaceId/audiences/new', element: <NewAudiencePage /> },
-        { path: '/spaces/:spaceId/audiences/:id', element: <AudiencePage /> },
+        ...(['audiences', 'computed-traits'] as const).flatMap((kind) => [
+          { path: `/spaces/:spaceId/${kind}`, element: <ComputationsPage key={kind} kind={kind} /> },
+          { path: `/spaces/:spaceId/${kind}/new`, element: <NewComputationPage key={kind} kind={kind} /> },
+          { path: `/spaces/:spaceId/${kind}/:id`, element: <ComputationPage key={kind} kind={kind} /> },
+        ]),
         { path: '/spaces/:spaceId/profiles', element: <ProfilesPage /> },
+        { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },
+        { path: '/spaces/:spaceId/journeys', element: <JourneysPage /> },
         {
           path: '*',
           element: (

@@ -1,4 +1,4 @@
-// An audience's overview: its definition, status and size, its destinations
+// An audience's (or computed trait's) overview: its definition, status and size, its destinations
 // as Segment's overview shows them (destination, matching mappings or Not
 // applicable, destination status, sync status), "+ Add destination" with the
 // connection's settings, and the CSV in its three formats.
@@ -6,22 +6,24 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { ApiFailure, api, download, unwrap, type Schemas } from '../api/client';
+import { connect, getComputation, LABELS, listConnections, type Kind } from '../api/computations';
 import { ErrorNote, formatTime, StatusBadge } from './common';
 
-export function AudiencePage() {
+export function ComputationPage({ kind }: { kind: Kind }) {
   const { spaceId, id } = useParams() as { spaceId: string; id: string };
+  const label = LABELS[kind];
   const audience = useQuery({
-    queryKey: ['audience', spaceId, id],
-    queryFn: () => unwrap(api.GET('/spaces/{spaceId}/audiences/{id}', { params: { path: { spaceId, id } } })),
-    refetchInterval: (q) => (['Preparing', 'Computing'].includes(q.state.data?.data.audience.status ?? '') ? 1000 : 10000),
+    queryKey: [kind, spaceId, id],
+    queryFn: () => getComputation(kind, spaceId, id),
+    refetchInterval: (q) => (['Preparing', 'Computing'].includes(q.state.data?.status ?? '') ? 1000 : 10000),
   });
-  const a = audience.data?.data.audience;
+  const a = audience.data;
   return (
     <section>
       <p>
-        <Link to={`/spaces/${spaceId}/audiences`}>← Audiences</Link>
+        <Link to={`/spaces/${spaceId}/${kind}`}>← {label.title}</Link>
       </p>
-      {audience.isPending && <p aria-busy="true">Loading the audience…</p>}
+      {audience.isPending && <p aria-busy="true">Loading the {label.one}…</p>}
       {audience.error && <ErrorNote error={audience.error} />}
       {a && (
         <>
@@ -30,10 +32,12 @@ export function AudiencePage() {
             <StatusBadge computation={a} />
           </div>
           <dl className="facts">
-            <div>
-              <dt>Size</dt>
-              <dd data-testid="audience-size">{a.size.toLocaleString()}</dd>
-            </div>
+            {kind === 'audiences' && (
+              <div>
+                <dt>Size</dt>
+                <dd data-testid="audience-size">{a.size.toLocaleString()}</dd>
+              </div>
+            )}
             <div>
               <dt>Key</dt>
               <dd>
@@ -57,24 +61,19 @@ export function AudiencePage() {
           </dl>
           {a.description && <p>{a.description}</p>}
           <pre className="query">{a.definition.query}</pre>
-          <Destinations spaceId={spaceId} audience={a} />
-          <CsvDownloads spaceId={spaceId} audience={a} />
+          <Destinations kind={kind} spaceId={spaceId} audience={a} />
+          {kind === 'audiences' && <CsvDownloads spaceId={spaceId} audience={a} />}
         </>
       )}
     </section>
   );
 }
 
-function Destinations({ spaceId, audience }: { spaceId: string; audience: Schemas['Computation'] }) {
+function Destinations({ kind, spaceId, audience }: { kind: Kind; spaceId: string; audience: Schemas['Computation'] }) {
   const [adding, setAdding] = useState(false);
   const connections = useQuery({
     queryKey: ['connections', spaceId, audience.id],
-    queryFn: () =>
-      unwrap(
-        api.GET('/spaces/{spaceId}/audiences/{id}/destinations', {
-          params: { path: { spaceId, id: audience.id }, query: { 'pagination.count': '200' } },
-        }),
-      ),
+    queryFn: () => listConnections(kind, spaceId, audience.id),
     refetchInterval: 5000,
   });
   const destinations = useQuery({
@@ -83,7 +82,7 @@ function Destinations({ spaceId, audience }: { spaceId: string; audience: Schema
       unwrap(api.GET('/spaces/{spaceId}/destinations', { params: { path: { spaceId }, query: { 'pagination.count': '200' } } })),
   });
   const byId = new Map((destinations.data?.data.destinations ?? []).map((d) => [d.id, d]));
-  const list = connections.data?.data.connections ?? [];
+  const list = connections.data ?? [];
   const connected = new Set(list.map((c) => c.destinationId));
   const available = (destinations.data?.data.destinations ?? []).filter((d) => !connected.has(d.id));
 
@@ -152,6 +151,7 @@ function Destinations({ spaceId, audience }: { spaceId: string; audience: Schema
       {adding && (
         <AddDestination
           spaceId={spaceId}
+          kind={kind}
           audience={audience}
           available={available}
           loading={destinations.isPending}
@@ -166,6 +166,7 @@ const IDENTIFIER_TYPES = ['user_id', 'anonymous_id', 'email', 'phone', 'ios.id',
 
 function AddDestination(props: {
   spaceId: string;
+  kind: Kind;
   audience: Schemas['Computation'];
   available: Schemas['DestinationWithStatus'][];
   loading: boolean;
@@ -178,34 +179,30 @@ function AddDestination(props: {
   const [enteredEvent, setEnteredEvent] = useState('');
   const [exitedEvent, setExitedEvent] = useState('');
   const [identifierTypes, setIdentifierTypes] = useState<string[]>([]);
-  const connect = useMutation({
+  const isAudience = props.kind === 'audiences';
+  const connection = useMutation({
     mutationFn: () =>
-      unwrap(
-        api.POST('/spaces/{spaceId}/audiences/{id}/destinations', {
-          params: { path: { spaceId: props.spaceId, id: props.audience.id } },
-          body: {
-            destinationId,
-            enabled: true,
-            settings: {
-              identify,
-              track,
-              ...(track && enteredEvent.trim() ? { enteredEvent: enteredEvent.trim() } : {}),
-              ...(track && exitedEvent.trim() ? { exitedEvent: exitedEvent.trim() } : {}),
-              ...(identifierTypes.length > 0 ? { identifierTypes } : {}),
-            },
-          },
-        }),
-      ),
+      connect(props.kind, props.spaceId, props.audience.id, {
+        destinationId,
+        enabled: true,
+        settings: {
+          identify,
+          track,
+          ...(isAudience && track && enteredEvent.trim() ? { enteredEvent: enteredEvent.trim() } : {}),
+          ...(isAudience && track && exitedEvent.trim() ? { exitedEvent: exitedEvent.trim() } : {}),
+          ...(identifierTypes.length > 0 ? { identifierTypes } : {}),
+        },
+      }),
     onSuccess: async () => {
       await queryClient.invalidateQueries({ queryKey: ['connections', props.spaceId, props.audience.id] });
       props.onDone();
     },
   });
-  const failure = connect.error instanceof ApiFailure ? connect.error : null;
+  const failure = connection.error instanceof ApiFailure ? connection.error : null;
   const err = (field: string) => failure?.forField(field);
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    connect.mutate();
+    connection.mutate();
   };
   if (!props.loading && props.available.length === 0) {
     return (
@@ -248,10 +245,11 @@ function AddDestination(props: {
         <legend>Send</legend>
         <label className="choice">
           <input type="checkbox" checked={identify} onChange={(e) => setIdentify(e.target.checked)} /> Identify (trait{' '}
-          <code>{props.audience.key}</code>: true / false)
+          <code>{props.audience.key}</code>: {isAudience ? 'true / false' : 'its value'})
         </label>
         <label className="choice">
-          <input type="checkbox" checked={track} onChange={(e) => setTrack(e.target.checked)} /> Track (Audience Entered / Audience Exited)
+          <input type="checkbox" checked={track} onChange={(e) => setTrack(e.target.checked)} /> Track (
+          {isAudience ? 'Audience Entered / Audience Exited' : 'Trait Computed'})
         </label>
         {err('settings') && (
           <p className="field-error" role="alert">
@@ -259,7 +257,7 @@ function AddDestination(props: {
           </p>
         )}
       </fieldset>
-      {track && (
+      {isAudience && track && (
         <div className="row">
           <div className="field">
             <label htmlFor="entered-event">Entered event name</label>
@@ -285,10 +283,10 @@ function AddDestination(props: {
         ))}
       </fieldset>
       {failure && !failure.errors.some((e) => e.field) && <ErrorNote error={failure} />}
-      {connect.error && !failure && <ErrorNote error={connect.error} />}
+      {connection.error && !failure && <ErrorNote error={connection.error} />}
       <div className="row">
-        <button type="submit" disabled={destinationId === '' || connect.isPending}>
-          {connect.isPending ? 'Connecting…' : 'Connect'}
+        <button type="submit" disabled={destinationId === '' || connection.isPending}>
+          {connection.isPending ? 'Connecting…' : 'Connect'}
         </button>
         <button type="button" className="link" onClick={props.onDone}>
           Cancel

@@ -1,19 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
-import { api, unwrap } from '../api/client';
+import { listConnections, type Kind } from '../api/computations';
 
-/** How many destinations an audience is connected to (one small request per row: spaces hold tens of audiences). */
-export function ConnectedCount({ spaceId, audienceId }: { spaceId: string; audienceId: string }) {
-  const connections = useQuery({
-    queryKey: ['connections', spaceId, audienceId],
-    queryFn: () =>
-      unwrap(
-        api.GET('/spaces/{spaceId}/audiences/{id}/destinations', {
-          params: { path: { spaceId, id: audienceId }, query: { 'pagination.count': '200' } },
-        }),
-      ),
-  });
+/** How many destinations a computation is connected to (one small request per row: spaces hold tens of computations). */
+export function ConnectedCount({ kind, spaceId, id }: { kind: Kind; spaceId: string; id: string }) {
+  const connections = useQuery({ queryKey: ['connections', spaceId, id], queryFn: () => listConnections(kind, spaceId, id) });
   if (!connections.data) return <span className="muted">…</span>;
-  const list = connections.data.data.connections;
+  const list = connections.data;
   const live = list.filter((c) => c.status === 'Connected').length;
   if (list.length === 0) return <span className="muted">None</span>;
   return (

@@ -1,11 +1,12 @@
-// Create an audience: the query is checked as the user types (line:column
-// errors under the text, from POST .../audiences/check), and a valid query is
-// previewed (size and sample profiles, POST .../audiences/preview) before it
+// Create an audience or a computed trait: the query is checked as the user
+// types (line:column errors under the text, from POST .../check), and a valid
+// audience query is previewed (size and sample profiles, POST .../audiences/preview) before it
 // is saved. Errors of the save are shown beside the field they concern.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiFailure, api, unwrap, type Schemas } from '../api/client';
+import { checkQuery, createComputation, LABELS, type Kind } from '../api/computations';
 import { ErrorNote, snakeCase } from './common';
 
 type Level = 'users' | 'accounts';
@@ -20,7 +21,8 @@ function useDebounced<T>(value: T, ms: number): T {
   return current;
 }
 
-export function NewAudiencePage() {
+export function NewComputationPage({ kind }: { kind: Kind }) {
+  const label = LABELS[kind];
   const spaceId = useParams().spaceId!;
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -35,36 +37,31 @@ export function NewAudiencePage() {
   const typed = useDebounced(query.trim(), 250);
   const definition = { query: typed, type };
   const check = useQuery({
-    queryKey: ['check', spaceId, typed, type],
-    queryFn: () => unwrap(api.POST('/spaces/{spaceId}/audiences/check', { params: { path: { spaceId } }, body: { definition } })),
+    queryKey: ['check', kind, spaceId, typed, type],
+    queryFn: () => checkQuery(kind, spaceId, definition),
     enabled: typed !== '',
     placeholderData: (previous) => previous,
   });
-  const checked = typed !== '' && check.data && !check.isPlaceholderData ? check.data.data : null;
+  const checked = typed !== '' && check.data && !check.isPlaceholderData ? check.data : null;
   const preview = useQuery({
     queryKey: ['preview', spaceId, typed, type],
     queryFn: () => unwrap(api.POST('/spaces/{spaceId}/audiences/preview', { params: { path: { spaceId } }, body: { definition } })),
-    enabled: checked?.valid === true && type === 'users',
+    enabled: kind === 'audiences' && checked?.valid === true && type === 'users',
   });
 
   const save = useMutation({
     mutationFn: () =>
-      unwrap(
-        api.POST('/spaces/{spaceId}/audiences', {
-          params: { path: { spaceId } },
-          body: {
-            name,
-            ...(key.trim() ? { key: key.trim() } : {}),
-            description,
-            enabled: true,
-            definition: { query: query.trim(), type },
-            options: { includeHistoricalData, computeMode },
-          },
-        }),
-      ),
+      createComputation(kind, spaceId, {
+        name,
+        ...(key.trim() ? { key: key.trim() } : {}),
+        description,
+        enabled: true,
+        definition: { query: query.trim(), type },
+        options: { includeHistoricalData, computeMode },
+      }),
     onSuccess: async () => {
-      await queryClient.invalidateQueries({ queryKey: ['audiences', spaceId] });
-      navigate(`/spaces/${spaceId}/audiences`);
+      await queryClient.invalidateQueries({ queryKey: [kind, spaceId] });
+      navigate(`/spaces/${spaceId}/${kind}`);
     },
   });
   const failure = save.error instanceof ApiFailure ? save.error : null;
@@ -83,9 +80,9 @@ export function NewAudiencePage() {
   return (
     <section>
       <p>
-        <Link to={`/spaces/${spaceId}/audiences`}>← Audiences</Link>
+        <Link to={`/spaces/${spaceId}/${kind}`}>← {label.title}</Link>
       </p>
-      <h1>New audience</h1>
+      <h1>New {label.one}</h1>
       <form className="stack" onSubmit={submit} noValidate>
         <Field id="name" label="Name" error={fieldError('name')}>
           <input id="name" value={name} onChange={(e) => setName(e.target.value)} {...described('name', fieldError('name'))} />
@@ -128,7 +125,11 @@ export function NewAudiencePage() {
             rows={5}
             spellCheck={false}
             value={query}
-            placeholder="event('Order Completed').within(30 days).count() >= 1"
+            placeholder={
+              kind === 'audiences'
+                ? "event('Order Completed').within(30 days).count() >= 1"
+                : "event('Order Completed').sum(property('revenue'))"
+            }
             onChange={(e) => setQuery(e.target.value)}
             aria-invalid={queryError !== undefined || fieldError('definition') !== undefined}
             aria-describedby="query-status"
@@ -172,14 +173,18 @@ export function NewAudiencePage() {
             </label>
           ))}
         </fieldset>
-        <PreviewPanel enabled={checked?.valid === true} type={type} preview={preview} />
+        {kind === 'audiences' ? (
+          <PreviewPanel enabled={checked?.valid === true} type={type} preview={preview} />
+        ) : (
+          checked?.valid && <p className="help">Values are computed once saved; the profile look-up shows them per profile.</p>
+        )}
         {otherErrors && otherErrors.length > 0 && <ErrorNote error={new ApiFailure(failure!.status, otherErrors)} />}
         {save.error && !failure && <ErrorNote error={save.error} />}
         <div className="row">
           <button type="submit" disabled={!canSave}>
-            {save.isPending ? 'Saving…' : 'Save audience'}
+            {save.isPending ? 'Saving…' : `Save ${label.one}`}
           </button>
-          <Link to={`/spaces/${spaceId}/audiences`}>Cancel</Link>
+          <Link to={`/spaces/${spaceId}/${kind}`}>Cancel</Link>
         </div>
       </form>
     </section>

@@ -171,18 +171,40 @@ describe('operator console', () => {
     ]);
   });
 
-  it("connects a destination on the audience's overview and downloads its CSV", async () => {
-    const hook = await fleet.api('POST', `/spaces/${fleet.spaceId}/destinations`, {
-      name: 'Hook',
-      type: 'webhook',
-      settings: { url: 'http://127.0.0.1:9/hook' },
-    });
+  it("creates a destination, connects it on the audience's overview and downloads the audience's CSV", async () => {
+    // The destination, created on the Destinations page: a refused host is named beside the URL field.
+    await clickLink('Destinations');
+    expect(await waitText('.empty', 'No destinations yet')).toMatch(/Create one/);
+    await clickButton('+ New destination');
+    await page.waitForSelector('#destination-url');
+    await page.type('#destination-name', 'Hook');
+    await page.type('#destination-url', 'http://10.1.2.3/hook');
+    await clickButton('Create destination');
+    expect(await waitText('.field-error', 'settings.url')).toMatch(/private/);
+    await shot('06-new-destination-refused');
+    // An Actions destination's settings form comes from its definition's schema, secrets as password inputs.
+    const actionsTypes = await page.$$eval('#destination-type option', (os: any[]) =>
+      os.map((o) => o.value as string).filter((v) => v.startsWith('actions:')),
+    );
+    expect(actionsTypes.length).toBeGreaterThan(0);
+    await page.select('#destination-type', actionsTypes[0]!);
+    await page.waitForSelector('input[type=password][id^=setting-]');
+    await page.select('#destination-type', 'webhook');
+    await replaceText('#destination-url', 'http://127.0.0.1:9/hook');
+    await clickButton('Create destination');
+    const created = await waitText('table[aria-label=Destinations] tbody tr', 'Hook');
+    expect(created.split('\t').map((cell) => cell.trim())).toEqual(['Hook', 'webhook', 'Enabled', '0', '0', '0', '0', '—', '—']);
+    const hookId: string = (await fleet.api('GET', `/spaces/${fleet.spaceId}/destinations`)).data.destinations[0].id;
+    await shot('07-destinations');
+
+    await clickLink('Audiences');
+    await page.waitForSelector('table[aria-label=Audiences]');
     await clickLink('Buyers');
     expect(await waitText('[data-testid=audience-size]', '1')).toBe('1');
     expect(await waitText('.empty', 'Not sent anywhere')).toMatch(/Add a destination/);
     await clickButton('+ Add destination');
     await page.waitForSelector('#destination option[value^=dst_]');
-    await page.select('#destination', hook.data.destination.id);
+    await page.select('#destination', hookId);
     await clickLabel('Track (Audience Entered / Audience Exited)');
     await page.type('#entered-event', 'Became Buyer');
     await shot('08-add-destination');
@@ -199,7 +221,7 @@ describe('operator console', () => {
     const connections = (await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences/${audience.id}/destinations`)).data.connections;
     expect(connections).toEqual([
       expect.objectContaining({
-        destinationId: hook.data.destination.id,
+        destinationId: hookId,
         settings: { identify: true, track: true, enteredEvent: 'Became Buyer' },
         status: 'Connected',
       }),
@@ -281,18 +303,18 @@ describe('operator console', () => {
     await page.type('#space-name', 'Staging');
     await page.click('form.inline-form button[type=submit]');
     await waitText('table tbody', 'Staging');
-    await shot('06-spaces');
+    await shot('15-spaces');
 
     await page.setViewport({ width: 390, height: 844 });
     await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
     await waitText('table[aria-label=Audiences] tbody', 'Buyers');
     // The page itself does not scroll sideways (wide tables scroll inside their frame).
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    await shot('07-audiences-phone');
+    await shot('16-audiences-phone');
   });
 
   it('logged no error in the browser console', () => {
-    // The expected network errors: the refused login's 401, the unknown profile's 404.
-    expect(browserErrors.filter((e) => !/status of (401|404)/.test(e))).toEqual([]);
+    // The answers the tests provoke: the refused login's 401, the unknown profile's 404, the refused destination host's 422.
+    expect(browserErrors.filter((e) => !/status of (401|404|422)/.test(e))).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { ComputationPage } from './pages/computation';
 import { ComputationsPage } from './pages/computations';
 import { LoginPage } from './pages/login';
 import { NewComputationPage } from './pages/new-computation';
+import { DestinationsPage } from './pages/destinations';
 import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
 import { SourcesPage } from './pages/sources';
@@ -61,6 +62,7 @@ function SpaceNav() {
       <NavLink to={`/spaces/${spaceId}/audiences`}>Audiences</NavLink>
       <NavLink to={`/spaces/${spaceId}/computed-traits`}>Computed traits</NavLink>
       <NavLink to={`/spaces/${spaceId}/journeys`}>Journeys</NavLink>
+      <NavLink to={`/spaces/${spaceId}/destinations`}>Destinations</NavLink>
       <NavLink to={`/spaces/${spaceId}/profiles`}>Profiles</NavLink>
       <NavLink to={`/spaces/${spaceId}/sources`}>Sources</NavLink>
     </nav>
@@ -84,6 +86,7 @@ export const router = createBrowserRouter(
         { path: '/spaces/:spaceId/profiles', element: <ProfilesPage /> },
         { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },
         { path: '/spaces/:spaceId/journeys', element: <JourneysPage /> },
+        { path: '/spaces/:spaceId/destinations', element: <DestinationsPage /> },
         {
           path: '*',
           element: (

@@ -208,8 +208,8 @@ function AddDestination(props: {
     return (
       <div className="empty">
         <p>
-          No destination of this space is left to connect. Create one first (<code>POST /spaces/{props.spaceId}/destinations</code>, see the
-          API reference), then come back.
+          No destination of this space is left to connect: <Link to={`/spaces/${props.spaceId}/destinations`}>create one</Link> first, then
+          come back.
         </p>
         <button type="button" onClick={props.onDone}>
           Close

@@ -237,6 +237,18 @@ describe('operator console', () => {
     expect(file).toBe('buyers-unformatted.csv');
     const csv = await waitFor(() => fs.readFileSync(path.join(downloads, file), 'utf8') || null, { description: 'the CSV written' });
     expect(csv).toContain('ada@example.com');
+
+    // Edit: the same form, filled in; the key cannot change.
+    await clickLink('Edit');
+    await page.waitForSelector('#description');
+    expect(await page.$eval('#key', (e: any) => [e.value, e.readOnly])).toEqual(['buyers', true]);
+    await page.type('#description', 'Bought at least once');
+    await waitText('[data-testid=query-ok]', 'Valid query');
+    await clickButton('Save audience');
+    expect(await waitText('main p', 'Bought at least once')).toBe('Bought at least once');
+    expect((await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences/${audience.id}`)).data.audience).toEqual(
+      expect.objectContaining({ description: 'Bought at least once', definitionVersion: 1 }),
+    );
   });
 
   it('looks a profile up by email: traits, audiences, identifiers and events', async () => {

@@ -8,7 +8,7 @@ import { clearToken, readToken } from './auth';
 import { ComputationPage } from './pages/computation';
 import { ComputationsPage } from './pages/computations';
 import { LoginPage } from './pages/login';
-import { NewComputationPage } from './pages/new-computation';
+import { EditComputationPage, NewComputationPage } from './pages/new-computation';
 import { DestinationsPage } from './pages/destinations';
 import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
@@ -82,6 +82,7 @@ export const router = createBrowserRouter(
           { path: `/spaces/:spaceId/${kind}`, element: <ComputationsPage key={kind} kind={kind} /> },
           { path: `/spaces/:spaceId/${kind}/new`, element: <NewComputationPage key={kind} kind={kind} /> },
           { path: `/spaces/:spaceId/${kind}/:id`, element: <ComputationPage key={kind} kind={kind} /> },
+          { path: `/spaces/:spaceId/${kind}/:id/edit`, element: <EditComputationPage key={kind} kind={kind} /> },
         ]),
         { path: '/spaces/:spaceId/profiles', element: <ProfilesPage /> },
         { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },

@@ -10,6 +10,9 @@ type JsonBody<P extends keyof paths> = paths[P] extends { post: { requestBody?: 
   : never;
 type CreateBody = JsonBody<'/spaces/{spaceId}/audiences'>;
 type ConnectBody = JsonBody<'/spaces/{spaceId}/audiences/{id}/destinations'>;
+type PatchBody = paths['/spaces/{spaceId}/audiences/{id}'] extends { patch: { requestBody?: { content: { 'application/json': infer B } } } }
+  ? B
+  : never;
 
 export const LABELS: Record<Kind, { title: string; one: string; create: string }> = {
   audiences: { title: 'Audiences', one: 'audience', create: '+ New audience' },
@@ -58,4 +61,11 @@ export async function connect(kind: Kind, spaceId: string, id: string, body: Con
   return kind === 'audiences'
     ? (await unwrap(api.POST('/spaces/{spaceId}/audiences/{id}/destinations', { params, body }))).data.connection
     : (await unwrap(api.POST('/spaces/{spaceId}/computed-traits/{id}/destinations', { params, body }))).data.connection;
+}
+
+export async function updateComputation(kind: Kind, spaceId: string, id: string, body: PatchBody): Promise<Schemas['Computation']> {
+  const params = { path: { spaceId, id } };
+  return kind === 'audiences'
+    ? (await unwrap(api.PATCH('/spaces/{spaceId}/audiences/{id}', { params, body }))).data.audience
+    : (await unwrap(api.PATCH('/spaces/{spaceId}/computed-traits/{id}', { params, body }))).data.computedTrait;
 }

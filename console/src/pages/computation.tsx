@@ -29,7 +29,12 @@ export function ComputationPage({ kind }: { kind: Kind }) {
         <>
           <div className="page-head">
             <h1>{a.name}</h1>
-            <StatusBadge computation={a} />
+            <div className="row">
+              <StatusBadge computation={a} />
+              <Link className="button secondary" to={`/spaces/${spaceId}/${kind}/${a.id}/edit`}>
+                Edit
+              </Link>
+            </div>
           </div>
           <dl className="facts">
             {kind === 'audiences' && (

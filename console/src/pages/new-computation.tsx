@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiFailure, api, unwrap, type Schemas } from '../api/client';
-import { checkQuery, createComputation, LABELS, type Kind } from '../api/computations';
+import { checkQuery, createComputation, getComputation, LABELS, updateComputation, type Kind } from '../api/computations';
 import { ErrorNote, snakeCase } from './common';
 
 type Level = 'users' | 'accounts';
@@ -22,17 +22,29 @@ function useDebounced<T>(value: T, ms: number): T {
 }
 
 export function NewComputationPage({ kind }: { kind: Kind }) {
+  return <ComputationForm kind={kind} spaceId={useParams().spaceId!} />;
+}
+
+/** Edit: the same form over the stored computation; key, level and compute mode cannot change (the API refuses). */
+export function EditComputationPage({ kind }: { kind: Kind }) {
+  const { spaceId, id } = useParams() as { spaceId: string; id: string };
+  const current = useQuery({ queryKey: [kind, spaceId, id], queryFn: () => getComputation(kind, spaceId, id) });
+  if (current.error) return <ErrorNote error={current.error} />;
+  if (!current.data) return <p aria-busy="true">Loading…</p>;
+  return <ComputationForm key={current.data.id} kind={kind} spaceId={spaceId} initial={current.data} />;
+}
+
+function ComputationForm({ kind, spaceId, initial }: { kind: Kind; spaceId: string; initial?: Schemas['Computation'] }) {
   const label = LABELS[kind];
-  const spaceId = useParams().spaceId!;
   const navigate = useNavigate();
   const queryClient = useQueryClient();
-  const [name, setName] = useState('');
-  const [key, setKey] = useState('');
-  const [description, setDescription] = useState('');
-  const [query, setQuery] = useState('');
-  const [type, setType] = useState<Level>('users');
-  const [includeHistoricalData, setIncludeHistoricalData] = useState(true);
-  const [computeMode, setComputeMode] = useState<ComputeMode>('realtime');
+  const [name, setName] = useState(initial?.name ?? '');
+  const [key, setKey] = useState(initial?.key ?? '');
+  const [description, setDescription] = useState(initial?.description ?? '');
+  const [query, setQuery] = useState(initial?.definition.query ?? '');
+  const [type, setType] = useState<Level>(initial?.definition.type ?? 'users');
+  const [includeHistoricalData, setIncludeHistoricalData] = useState(initial?.options.includeHistoricalData ?? true);
+  const [computeMode, setComputeMode] = useState<ComputeMode>(initial?.options.computeMode ?? 'realtime');
 
   const typed = useDebounced(query.trim(), 250);
   const definition = { query: typed, type };
@@ -51,17 +63,24 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
 
   const save = useMutation({
     mutationFn: () =>
-      createComputation(kind, spaceId, {
-        name,
-        ...(key.trim() ? { key: key.trim() } : {}),
-        description,
-        enabled: true,
-        definition: { query: query.trim(), type },
-        options: { includeHistoricalData, computeMode },
-      }),
-    onSuccess: async () => {
+      initial
+        ? updateComputation(kind, spaceId, initial.id, {
+            name,
+            description,
+            definition: { query: query.trim(), type },
+            options: { includeHistoricalData },
+          })
+        : createComputation(kind, spaceId, {
+            name,
+            ...(key.trim() ? { key: key.trim() } : {}),
+            description,
+            enabled: true,
+            definition: { query: query.trim(), type },
+            options: { includeHistoricalData, computeMode },
+          }),
+    onSuccess: async (saved) => {
       await queryClient.invalidateQueries({ queryKey: [kind, spaceId] });
-      navigate(`/spaces/${spaceId}/${kind}`);
+      navigate(initial ? `/spaces/${spaceId}/${kind}/${saved.id}` : `/spaces/${spaceId}/${kind}`);
     },
   });
   const failure = save.error instanceof ApiFailure ? save.error : null;
@@ -82,7 +101,10 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
       <p>
         <Link to={`/spaces/${spaceId}/${kind}`}>← {label.title}</Link>
       </p>
-      <h1>New {label.one}</h1>
+      <h1>{initial ? `Edit ${initial.name}` : `New ${label.one}`}</h1>
+      {initial && (
+        <p className="help">Saving a changed query recomputes the {label.one} (with historical data, from the start of the history).</p>
+      )}
       <form className="stack" onSubmit={submit} noValidate>
         <Field id="name" label="Name" error={fieldError('name')}>
           <input id="name" value={name} onChange={(e) => setName(e.target.value)} {...described('name', fieldError('name'))} />
@@ -91,12 +113,17 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
           id="key"
           label="Key"
           error={fieldError('key')}
-          help={`Used in traits and destinations. Default: ${snakeCase(name) || 'the snake_cased name'}`}
+          help={
+            initial
+              ? 'Keys never change: destinations and other queries know the computation by it.'
+              : `Used in traits and destinations. Default: ${snakeCase(name) || 'the snake_cased name'}`
+          }
         >
           <input
             id="key"
             value={key}
             placeholder={snakeCase(name)}
+            readOnly={initial !== undefined}
             onChange={(e) => setKey(e.target.value)}
             {...described('key', fieldError('key'), true)}
           />
@@ -113,7 +140,15 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
           <legend>Members are</legend>
           {(['users', 'accounts'] as const).map((level) => (
             <label key={level} className="choice">
-              <input type="radio" name="type" value={level} checked={type === level} onChange={() => setType(level)} /> {level}
+              <input
+                type="radio"
+                name="type"
+                value={level}
+                checked={type === level}
+                disabled={initial !== undefined && initial.definition.type !== level}
+                onChange={() => setType(level)}
+              />{' '}
+              {level}
             </label>
           ))}
         </fieldset>
@@ -168,7 +203,14 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
           </label>
           {(['realtime', 'batch'] as const).map((mode) => (
             <label key={mode} className="choice">
-              <input type="radio" name="computeMode" value={mode} checked={computeMode === mode} onChange={() => setComputeMode(mode)} />{' '}
+              <input
+                type="radio"
+                name="computeMode"
+                value={mode}
+                checked={computeMode === mode}
+                disabled={initial !== undefined && initial.options.computeMode !== mode}
+                onChange={() => setComputeMode(mode)}
+              />{' '}
               {mode} compute
             </label>
           ))}
@@ -184,7 +226,7 @@ export function NewComputationPage({ kind }: { kind: Kind }) {
           <button type="submit" disabled={!canSave}>
             {save.isPending ? 'Saving…' : `Save ${label.one}`}
           </button>
-          <Link to={`/spaces/${spaceId}/${kind}`}>Cancel</Link>
+          <Link to={initial ? `/spaces/${spaceId}/${kind}/${initial.id}` : `/spaces/${spaceId}/${kind}`}>Cancel</Link>
         </div>
       </form>
     </section>

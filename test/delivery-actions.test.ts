@@ -57,7 +57,15 @@ const destinations = () => `/spaces/${spaceId}/destinations`;
 describe('catalog and settings', () => {
   it('GET /catalog/destinations lists each available definition with its settings schema (secrets marked), actions, presets and rate limit', async () => {
     const { data } = await api('GET', '/catalog/destinations');
-    expect(data.destinations.map((d: any) => d.slug)).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp', 'zendesk']);
+    expect(data.destinations.map((d: any) => d.slug)).toEqual([
+      'braze',
+      'customerio',
+      'hubspot',
+      'iterable',
+      'mailchimp',
+      'sendgrid',
+      'zendesk',
+    ]);
     const entry = data.destinations[0];
     expect(entry).toMatchObject({
       slug: 'braze',
@@ -169,7 +177,12 @@ describe('a Braze destination', () => {
     const added = (
       await api('POST', path, { name: 'Exits', actionId: 'trackEvent', subscribe: 'event = "Audience Exited"', enabled: false })
     ).data.mapping;
-    expect(added).toMatchObject({ id: expect.stringMatching(/^map_/), mapping: {}, enabled: false });
+    // Fields left out take the action's defaults, as Segment's mapping editor fills them in.
+    expect(added).toMatchObject({
+      id: expect.stringMatching(/^map_/),
+      mapping: expect.objectContaining({ external_id: { '@path': '$.userId' }, name: { '@path': '$.event' } }),
+      enabled: false,
+    });
     expect(
       (await api('PATCH', `${path}/${added.id}`, { subscribe: 'event = "Audience Exited" and type = "track"' })).data.mapping,
     ).toMatchObject({ subscribe: 'event = "Audience Exited" and type = "track"', enabled: false });

@@ -1,7 +1,7 @@
 // What the catalog shows of a definition (CONTRACT.md section 8), the
 // mappings a new destination starts with (the definition's presets), and its
 // settings checked against the definition's own schema.
-import { fieldsToJsonSchema, validateSchema } from '@segment/actions-core';
+import { defaultValues, fieldsToJsonSchema, validateSchema } from '@segment/actions-core';
 import type { ActionMapping } from '@engage/config-store';
 import { defaultRateLimit, fqlIssue } from '@engage/delivery';
 import { ACTIONS_SLUGS, loadDefinition, type AnyDefinition } from './registry';
@@ -179,6 +179,15 @@ export function settingsIssues(slug: string, settings: Record<string, Json>): Ar
     }
   }
   return issues;
+}
+
+/**
+ * A new mapping's fields: the action's defaults (as Segment's editor fills
+ * them in) under what the request gave. An unknown action gets none.
+ */
+export function mappingWithDefaults(slug: string, actionId: string, mapping: Record<string, Json>): Record<string, Json> {
+  const action = loadDefinition(slug).actions[actionId];
+  return action ? { ...(plain(defaultValues(action.fields)) as Record<string, Json>), ...mapping } : mapping;
 }
 
 /** A mapping's issues against the definition: an unknown action or unreadable FQL ([field, reason]). */

@@ -264,6 +264,7 @@ describe('npx engage catalog', () => {
       ['hubspot', 'event', '5/s', '6'],
       ['iterable', 'event', '500/s', '4'],
       ['mailchimp', 'event', '10/s', '1'],
+      ['sendgrid', 'event', '100/s', '2'],
       ['zendesk', 'event', '50/s', '1'],
       [''],
     ]);

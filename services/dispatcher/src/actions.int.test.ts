@@ -4,7 +4,8 @@
 // emulator of the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends
 // the vendor host there). Real Redis, an injected clock for the retry schedule.
 import { createHash } from 'node:crypto';
-import { presetMappings } from '@engage/actions';
+import { loadDefinition, presetMappings } from '@engage/actions';
+import { defaultValues } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
@@ -16,6 +17,7 @@ import {
   hubspotEmulator,
   iterableEmulator,
   mailchimpEmulator,
+  sendgridEmulator,
   zendeskEmulator,
   type Emulator,
 } from './testing/vendor-emulators';
@@ -459,5 +461,82 @@ describe('Zendesk (our own definition in actions-core format): audiences and tra
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 422: .*unknown user fields vip/), step: 'deliver' },
     ]);
     expect(await fx.schedule.size()).toBe(0);
+  });
+});
+
+describe('SendGrid (Actions): Marketing Contacts with the audience as a custom field', () => {
+  const SENDGRID = 'api.sendgrid.com';
+  // SendGrid's definition has no presets: the mapping a user adds, the action's defaults plus the audience's custom field.
+  const upsert: ActionMapping[] = [
+    {
+      id: 'map_sg',
+      actionId: 'updateUserProfile',
+      subscribe: 'type = "identify"',
+      mapping: {
+        ...defaultValues(loadDefinition('sendgrid').actions.updateUserProfile!.fields),
+        external_id: { '@path': '$.userId' },
+        customFields: { [AUDIENCE.key]: { '@path': `$.traits.${AUDIENCE.key}` } },
+      },
+      enabled: true,
+    },
+  ];
+
+  it('a chunk is one PUT of every profile after the field definitions; a bad key is dead-lettered and flagged', async () => {
+    const sendgrid = await sendgridEmulator('sg-key', [{ id: 'e1_T', name: AUDIENCE.key }]);
+    const fx = await actionsSetup('sendgrid', SENDGRID, sendgrid, { sendGridApiKey: 'sg-key' }, undefined, upsert);
+    const chunk = [audienceChange('s1', true), audienceChange('s2', true)];
+    expect(
+      await fx.step.handle(
+        chunk.map((c, i) => fx.consumed(c, i)),
+        ctx,
+      ),
+    ).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    expect(sendgrid.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.authorization])).toEqual([
+      ['GET', '/v3/marketing/field_definitions', 200, 'Bearer sg-key'],
+      ['PUT', '/v3/marketing/contacts', 202, 'Bearer sg-key'],
+    ]);
+    // SendGrid's custom fields are text: the definition sends the boolean as "true".
+    expect(sendgrid.contacts.map((c) => [c.external_id, c.custom_fields])).toEqual([
+      ['u-s1', { e1_T: 'true' }],
+      ['u-s2', { e1_T: 'true' }],
+    ]);
+
+    const revoked = await actionsSetup(
+      'sendgrid',
+      SENDGRID,
+      await sendgridEmulator('sg-key', []),
+      { sendGridApiKey: 'old' },
+      undefined,
+      upsert,
+    );
+    expect(await revoked.step.handle([revoked.consumed(audienceChange('s3', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+  });
+
+  it('retries a 429 after its Retry-After; an unknown custom field is dead-lettered with the message', async () => {
+    const sendgrid = await sendgridEmulator('sg-key', [{ id: 'e1_T', name: AUDIENCE.key }]);
+    sendgrid.faults.push({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { errors: [{ field: null, message: 'too many requests' }] },
+    });
+    const fx = await actionsSetup('sendgrid', SENDGRID, sendgrid, { sendGridApiKey: 'sg-key' }, undefined, upsert);
+    expect(await fx.step.handle([fx.consumed(audienceChange('s4', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(sendgrid.receiver.requests.map((r) => r.status)).toEqual([429, 200, 202]);
+
+    const noField = await actionsSetup(
+      'sendgrid',
+      SENDGRID,
+      await sendgridEmulator('sg-key', []),
+      { sendGridApiKey: 'sg-key' },
+      undefined,
+      upsert,
+    );
+    expect(await noField.step.handle([noField.consumed(audienceChange('s5', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: Unknown custom field 'vip'/), step: 'deliver' },
+    ]);
   });
 });

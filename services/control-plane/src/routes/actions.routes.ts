@@ -4,7 +4,16 @@
 // Mounted by destinationsRouter, which also creates them (settings checked
 // against the definition's schema, presets as the first mappings).
 import { Router } from 'express';
-import { catalog, catalogEntry, isActionsSlug, mappingIssues, settingsIssues, secretFieldsOf, ACTIONS_SLUGS } from '@engage/actions';
+import {
+  catalog,
+  catalogEntry,
+  isActionsSlug,
+  mappingIssues,
+  mappingWithDefaults,
+  settingsIssues,
+  secretFieldsOf,
+  ACTIONS_SLUGS,
+} from '@engage/actions';
 import type { ActionMapping, ConfigStore, ConfigWriter, DestinationConfig } from '@engage/config-store';
 import { ApiError } from '../http/api-error';
 import { param } from '../http/params';
@@ -77,7 +86,11 @@ export function actionsRouter(deps: { store: ConfigStore; writer: ConfigWriter; 
   router.post('/spaces/:spaceId/destinations/:id/mappings', async (req, res) => {
     const destination = actionsDestinationIn(deps.spaces.require(param(req, 'spaceId')), param(req, 'id'));
     const body = parseBody(createMappingBody, req.body);
-    const mapping: ActionMapping = { id: newId('map'), ...body };
+    const mapping: ActionMapping = {
+      id: newId('map'),
+      ...body,
+      mapping: mappingWithDefaults(destination.slug, body.actionId, body.mapping),
+    };
     check(destination.slug, mapping);
     await save(destination, [...(destination.mappings ?? []), mapping]);
     res.status(201).json({ data: { mapping } });

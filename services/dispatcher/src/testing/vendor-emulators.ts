@@ -283,3 +283,37 @@ export async function zendeskEmulator(agent: string, apiToken: string, fields: s
   });
   return { ...emulator, users };
 }
+
+/**
+ * SendGrid Marketing Contacts (docs.sendgrid.com/api-reference/contacts/add-or-update-a-contact):
+ * `Authorization: Bearer <API key>`; GET /v3/marketing/field_definitions
+ * lists the account's custom fields; PUT /v3/marketing/contacts upserts
+ * `{contacts: [...]}` (at most 30,000, each with an identifier: email,
+ * phone_number_id, external_id or anonymous_id; custom_fields by field id)
+ * and answers 202 with a job id. 401 for a bad key, 400 for a bad contact.
+ */
+export async function sendgridEmulator(apiKey: string, customFields: Array<{ id: string; name: string }>) {
+  const contacts: Body[] = [];
+  const refuse = (status: number, message: string, field: string | null = null): Answer => ({
+    status,
+    body: { errors: [{ field, message }] },
+  });
+  const emulator = await emulate((path, body, headers) => {
+    if (headers.authorization !== `Bearer ${apiKey}`) return refuse(401, 'authorization required');
+    if (path === '/v3/marketing/field_definitions')
+      return { status: 200, body: { custom_fields: customFields.map((f) => ({ ...f, field_type: 'Text' })), reserved_fields: [] } };
+    if (path !== '/v3/marketing/contacts') return refuse(404, `no such endpoint ${path}`);
+    const list = body?.contacts;
+    if (!Array.isArray(list) || list.length === 0) return refuse(400, "'contacts' must be a non-empty array", 'contacts');
+    if (list.length > 30_000) return refuse(400, 'at most 30,000 contacts per request', 'contacts');
+    for (const [i, c] of (list as Body[]).entries()) {
+      if (!c?.email && !c?.phone_number_id && !c?.external_id && !c?.anonymous_id)
+        return refuse(400, 'a contact needs an email, phone_number_id, external_id or anonymous_id', `contacts[${i}]`);
+      const unknown = Object.keys(c.custom_fields ?? {}).filter((id) => !customFields.some((f) => f.id === id));
+      if (unknown.length) return refuse(400, `unknown custom field ids ${unknown.join(', ')}`, `contacts[${i}].custom_fields`);
+    }
+    contacts.push(...list);
+    return { status: 202, body: { job_id: `job-${contacts.length}` } };
+  });
+  return { ...emulator, contacts };
+}

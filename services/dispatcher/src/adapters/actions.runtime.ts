@@ -199,7 +199,9 @@ export class ActionsRuntime {
       ...this.keptToken(destination),
       subscription: { partnerAction: mapping.actionId, subscribe: mapping.subscribe, mapping: mapping.mapping },
     } as never;
-    const options = { onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens) };
+    const options = {
+      onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens),
+    };
     try {
       if (typeof action.performBatch === 'function') {
         const results = await instance.onBatch(events as never, settings, options);

@@ -60,8 +60,9 @@ const recompute = new RecomputeJob(
 );
 
 // The history backfills replay: the retention of engage.events.resolved is ours to keep.
-// NOTE: AlterConfigs (not incremental) resets the topic's other settings;
-// retention.ms is the only one it has (libs/kafka/src/topics.ts).
+// NOTE: AlterConfigs (not incremental) resets the topic's other settings to
+// the broker's defaults: it is sent the topic's whole config from the registry
+// (min.insync.replicas and the rest), retention.ms replaced.
 const retention = {
   name: 'events-resolved-retention',
   start: async () => {
@@ -75,7 +76,9 @@ const retention = {
           {
             type: 2, // kafkajs ConfigResourceTypes.TOPIC
             name: topics.eventsResolved.name,
-            configEntries: [{ name: 'retention.ms', value: config.EVENTS_RESOLVED_RETENTION_MS }],
+            configEntries: Object.entries({ ...topics.eventsResolved.config, 'retention.ms': config.EVENTS_RESOLVED_RETENTION_MS }).map(
+              ([name, value]) => ({ name, value: String(value) }),
+            ),
           },
         ],
       });

@@ -61,7 +61,7 @@ const accounts = new AccountStep({ profiles, registry, committer });
 const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts });
 const identity = new IdentityStep(stepConfig, { profiles, registry, committer, accounts });
 
-const eventsDlq = deadLetterTopicFor(topics.eventsResolved.name);
+const eventsDlq = deadLetterTopicFor(topics.eventsResolved);
 const deadLetters = new DeadLetterWriter({ topic: eventsDlq.name }, { producer });
 const consumerConfig = {
   fromBeginning: true,

@@ -1,2 +1,3 @@
 export * from './registry';
 export * from './catalog';
+export * from './http-overrides';

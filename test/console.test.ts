@@ -309,6 +309,35 @@ describe('operator console', () => {
     await shot('12-sources');
   });
 
+  it('edits the identity rules (a refused pattern named under its field) and issues a Profile API access token', async () => {
+    await clickLink('Settings');
+    await page.waitForSelector('#blocked-patterns');
+    await page.click('#blocked-patterns');
+    await page.keyboard.press('End');
+    await page.keyboard.press('PageDown');
+    await page.type('#blocked-patterns', '\n(a+)+$');
+    await clickButton('Save identity rules');
+    expect(await waitText('.field-error', '(a+)+$')).toMatch(/backtrack|nested/i);
+    await shot('13-settings-refused-pattern');
+    await replaceText('#blocked-patterns', '^[0-]*$\n^test-.*$');
+    await clickButton('Save identity rules');
+    await waitText('[role=status]', 'Saved');
+    const rules = (await fleet.api('GET', `/spaces/${fleet.spaceId}/identity-rules`)).data.identityRules;
+    expect(rules).toEqual(expect.objectContaining({ isDefault: false, blockedPatterns: ['^[0-]*$', '^test-.*$'] }));
+
+    await page.type('#token-name', 'reader');
+    await clickButton('Create token');
+    const token = await waitText('[data-testid=new-token]', /\S/);
+    // The token shown reads this space's profiles.
+    const res = await fetch(`${base}/v1/spaces/${fleet.spaceId}/collections/users/profiles/user_id:ada/traits`, {
+      headers: { authorization: `Basic ${Buffer.from(`${token}:`).toString('base64')}` },
+    });
+    expect(res.status).toBe(200);
+    await clickButton('Revoke');
+    await waitText('.panel p', 'No access tokens');
+    await shot('14-settings');
+  });
+
   it('creates a space from the spaces page and fits a phone-width screen', async () => {
     await page.goto(`${base}/console/spaces`);
     await waitText('table tbody', 'console');

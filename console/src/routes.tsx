@@ -12,6 +12,7 @@ import { EditComputationPage, NewComputationPage } from './pages/new-computation
 import { DestinationsPage } from './pages/destinations';
 import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
+import { SettingsPage } from './pages/settings';
 import { SourcesPage } from './pages/sources';
 import { SpacesPage } from './pages/spaces';
 
@@ -65,6 +66,7 @@ function SpaceNav() {
       <NavLink to={`/spaces/${spaceId}/destinations`}>Destinations</NavLink>
       <NavLink to={`/spaces/${spaceId}/profiles`}>Profiles</NavLink>
       <NavLink to={`/spaces/${spaceId}/sources`}>Sources</NavLink>
+      <NavLink to={`/spaces/${spaceId}/settings`}>Settings</NavLink>
     </nav>
   );
 }
@@ -88,6 +90,7 @@ export const router = createBrowserRouter(
         { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },
         { path: '/spaces/:spaceId/journeys', element: <JourneysPage /> },
         { path: '/spaces/:spaceId/destinations', element: <DestinationsPage /> },
+        { path: '/spaces/:spaceId/settings', element: <SettingsPage /> },
         {
           path: '*',
           element: (

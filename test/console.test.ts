@@ -118,7 +118,8 @@ describe('operator console', () => {
     await shot('01-login-refused');
 
     await replaceText('#token', fleet.env.CONTROL_PLANE_TOKEN!);
-    await page.click('button[type=submit]');
+    // From the keyboard: Enter in the field submits the form.
+    await page.keyboard.press('Enter');
     // Back where it was going: the space's audiences, still empty.
     expect(await waitText('.empty', 'No audiences')).toMatch(/Create one/);
     expect(new URL(page.url()).pathname).toBe(`/console/spaces/${fleet.spaceId}/audiences`);

@@ -197,6 +197,14 @@ describe('operator console', () => {
     expect(created.split('\t').map((cell) => cell.trim())).toEqual(['Hook', 'webhook', 'Enabled', '0', '0', '0', '0', '—', '—']);
     const hookId: string = (await fleet.api('GET', `/spaces/${fleet.spaceId}/destinations`)).data.destinations[0].id;
     await shot('07-destinations');
+    // Its page: settings, and off and on again.
+    await clickLink('Hook');
+    expect(await waitText('table[aria-label=Settings]', 'url')).toContain('http://127.0.0.1:9/hook');
+    await clickButton('Disable');
+    await waitText('[data-testid=destination-status]', 'Disabled');
+    await clickButton('Enable');
+    await waitText('[data-testid=destination-status]', 'Enabled');
+    await shot('07-destination');
 
     await clickLink('Audiences');
     await page.waitForSelector('table[aria-label=Audiences]');

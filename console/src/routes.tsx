@@ -9,6 +9,7 @@ import { ComputationPage } from './pages/computation';
 import { ComputationsPage } from './pages/computations';
 import { LoginPage } from './pages/login';
 import { EditComputationPage, NewComputationPage } from './pages/new-computation';
+import { DestinationPage } from './pages/destination';
 import { DestinationsPage } from './pages/destinations';
 import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
@@ -90,6 +91,7 @@ export const router = createBrowserRouter(
         { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },
         { path: '/spaces/:spaceId/journeys', element: <JourneysPage /> },
         { path: '/spaces/:spaceId/destinations', element: <DestinationsPage /> },
+        { path: '/spaces/:spaceId/destinations/:id', element: <DestinationPage /> },
         { path: '/spaces/:spaceId/settings', element: <SettingsPage /> },
         {
           path: '*',

@@ -5,7 +5,7 @@
 // fields as password inputs (the API never shows them back).
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { useParams } from 'react-router';
+import { Link, useParams } from 'react-router';
 import { ApiFailure, api, unwrap, type Schemas } from '../api/client';
 import { ErrorNote, formatTime } from './common';
 
@@ -60,7 +60,9 @@ export function DestinationsPage() {
             <tbody>
               {list.map((d) => (
                 <tr key={d.id}>
-                  <td>{d.name}</td>
+                  <td>
+                    <Link to={`/spaces/${spaceId}/destinations/${d.id}`}>{d.name}</Link>
+                  </td>
                   <td>{d.slug ? `${d.slug} (actions)` : d.type}</td>
                   <td>
                     <span className={`badge ${d.status === 'Enabled' ? 'ok' : 'neutral'}`}>{d.status}</span>

@@ -21,9 +21,10 @@ export function consoleRouter(config: { dir: string }): Router {
   const router = Router();
   const index = path.join(config.dir, 'index.html');
   // Hashed file names: an asset never changes under its name.
-  router.use(
-    '/console/assets',
-    express.static(path.join(config.dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false }),
+  router.use('/console/assets', express.static(path.join(config.dir, 'assets'), { immutable: true, maxAge: '365d', index: false }));
+  // A missing asset is a 404, not the page (a script answered with HTML fails obscurely).
+  router.use('/console/assets', (req, _res, next) =>
+    next(new ApiError(404, [{ type: 'not-found', message: `no console asset ${req.path}` }])),
   );
   router.get('/console{/*page}', (_req, res, next) => {
     if (!existsSync(index)) {

@@ -164,6 +164,23 @@ describe('every documented operation answers', () => {
     expect([...new Set(CALLS.map(([op]) => op))].sort()).toEqual(documented.sort());
   });
 
+  it('serves the console: every page is its index.html, a missing asset a 404', async () => {
+    const page = await fetch(`${base}/console/spaces/spa_x/audiences`);
+    expect([page.status, page.headers.get('content-type'), page.headers.get('content-security-policy')]).toEqual([
+      200,
+      'text/html; charset=utf-8',
+      expect.stringContaining("default-src 'self'"),
+    ]);
+    const html = await page.text();
+    const script = /src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect((await fetch(`${base}${script}`)).headers.get('content-type')).toMatch(/javascript/);
+    const missing = await fetch(`${base}/console/assets/nothing-here.js`);
+    expect({ status: missing.status, body: await missing.json() }).toEqual({
+      status: 404,
+      body: { errors: [{ type: 'not-found', message: 'no console asset /nothing-here.js' }] },
+    });
+  });
+
   it('serves the same document at /openapi.json, without auth', async () => {
     const res = await fetch(`${base}/openapi.json`);
     expect(res.status).toBe(200);

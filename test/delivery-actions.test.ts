@@ -8,7 +8,7 @@ import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer
 import { silentLogger } from '@engage/logging';
 import { SchemaCodec, type ComputationChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
-import { brazeEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
+import { brazeEmulator, iterableListsEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
 import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
 
 const TOKEN = 'actions-test-token';
@@ -21,6 +21,7 @@ let api: Api;
 let producer: Producer;
 let codec: SchemaCodec;
 let braze: Emulator;
+let iterableLists: Awaited<ReturnType<typeof iterableListsEmulator>>;
 let spaceId: string;
 let audience: { id: string; key: string };
 
@@ -35,7 +36,12 @@ beforeAll(async () => {
   producer = createProducer(kafka);
   await producer.connect();
   braze = await brazeEmulator('braze-key');
-  const cp = startService('control-plane', deliveryEnv(prefix, TOKEN));
+  iterableLists = await iterableListsEmulator('it-key');
+  // The control plane reaches Iterable (an audience created when a connection is made) through the override too.
+  const cp = startService(
+    'control-plane',
+    deliveryEnv(prefix, TOKEN, { DESTINATION_HTTP_OVERRIDES: JSON.stringify({ 'api.iterable.com': iterableLists.target }) }),
+  );
   procs.push(cp);
   api = controlPlaneApi(`http://127.0.0.1:${await cp.port()}`, TOKEN);
   spaceId = (await api('POST', '/spaces', { name: 'Actions' })).data.space.id;
@@ -50,6 +56,7 @@ afterAll(async () => {
   await producer?.disconnect();
   await Promise.all(procs.map((p) => p.stop()));
   await braze?.receiver.stop();
+  await iterableLists?.receiver.stop();
 });
 
 const destinations = () => `/spaces/${spaceId}/destinations`;
@@ -62,6 +69,7 @@ describe('catalog and settings', () => {
       'customerio',
       'hubspot',
       'iterable',
+      'iterable-lists',
       'mailchimp',
       'sendgrid',
       'zendesk',
@@ -243,5 +251,34 @@ describe('a Braze destination', () => {
     // Track Calls was disabled above: the identify is the only call.
     await braze.receiver.quietFor(500);
     expect(braze.receiver.requests).toHaveLength(1);
+  });
+});
+
+describe('an audience destination (Iterable Lists)', () => {
+  it("connecting an audience creates the vendor's list through the definition and keeps its id on the connection; a refused key is a 502", async () => {
+    const create = (apiKey: string) =>
+      api('POST', destinations(), { name: `Lists ${apiKey}`, type: 'actions', slug: 'iterable-lists', settings: { apiKey } });
+    const good = (await create('it-key')).data.destination;
+    const connected = await api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, {
+      destinationId: good.id,
+      settings: { identify: true },
+    });
+    const listId = connected.data.connection.externalAudienceId;
+    expect([...iterableLists.lists].map(([id, l]) => [String(id), l.name])).toEqual([[listId, audience.key]]);
+
+    const bad = (await create('revoked-key')).data.destination;
+    const refused = await api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, {
+      destinationId: bad.id,
+      settings: { identify: true },
+    });
+    expect(refused.errors).toEqual([
+      {
+        type: 'destination',
+        field: 'destinationId',
+        message: expect.stringMatching(/^Lists revoked-key refused to create the audience \(HTTP 401\)/),
+      },
+    ]);
+    const listed = (await api('GET', `/spaces/${spaceId}/audiences/${audience.id}/destinations`)).data.connections;
+    expect(listed.map((c: any) => c.destinationId)).not.toContain(bad.id);
   });
 });

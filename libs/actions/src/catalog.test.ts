@@ -49,7 +49,7 @@ describe('settings checked against the definition', () => {
 
 describe('the catalog', () => {
   it('lists only allowed slugs; secrets are the password fields', () => {
-    expect(ACTIONS_SLUGS).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp', 'sendgrid', 'zendesk']);
+    expect(ACTIONS_SLUGS).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'iterable-lists', 'mailchimp', 'sendgrid', 'zendesk']);
     expect(isActionsSlug('aws-kinesis')).toBe(false);
     expect(() => catalogEntry('aws-kinesis')).toThrow("'aws-kinesis' is not an Actions destination available here");
     expect(secretFieldsOf('braze')).toEqual(['api_key']);

@@ -1,3 +1,4 @@
 export * from './registry';
 export * from './catalog';
 export * from './http-overrides';
+export * from './audiences';

@@ -11,10 +11,19 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Slugs a destination of type `actions` may name. Only definitions tested
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
- * Iterable, HubSpot with OAuth refresh, SendGrid, Mailchimp, Zendesk); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
+ * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp, Zendesk); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
  * through the request client our HTTP overrides reach: never list them untested.
  */
-export const ACTIONS_SLUGS: readonly string[] = ['braze', 'customerio', 'hubspot', 'iterable', 'mailchimp', 'sendgrid', 'zendesk'];
+export const ACTIONS_SLUGS: readonly string[] = [
+  'braze',
+  'customerio',
+  'hubspot',
+  'iterable',
+  'iterable-lists',
+  'mailchimp',
+  'sendgrid',
+  'zendesk',
+];
 
 /**
  * Definitions of our own in actions-core's format, for vendors the package

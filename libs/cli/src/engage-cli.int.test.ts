@@ -263,6 +263,7 @@ describe('npx engage catalog', () => {
       ['customerio', 'event', '30/s', '15'],
       ['hubspot', 'event', '5/s', '6'],
       ['iterable', 'event', '500/s', '4'],
+      ['iterable-lists', 'list', '500/s', '1'],
       ['mailchimp', 'event', '10/s', '1'],
       ['sendgrid', 'event', '100/s', '2'],
       ['zendesk', 'event', '50/s', '1'],

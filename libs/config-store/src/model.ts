@@ -122,6 +122,12 @@ export interface ConnectionConfig {
   computationClass: 'audience' | 'trait';
   destinationId: string;
   settings: ConnectionSettings;
+  /**
+   * Actions destinations whose definition creates audiences (an audienceConfig):
+   * the vendor's id of the audience, created when the connection was made;
+   * events carry it as context.personas.external_audience_id.
+   */
+  externalAudienceId?: string;
   enabled: boolean;
   createdAt: string;
   updatedAt: string;

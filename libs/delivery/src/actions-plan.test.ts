@@ -1,5 +1,13 @@
 import type { ActionMapping } from '@engage/config-store';
-import { buildEventCalls, classifyActionOutcome, fqlIssue, matchingMappings, planActionInvocations, type SegmentCall } from './index';
+import {
+  buildEventCalls,
+  classifyActionOutcome,
+  fqlIssue,
+  matchingMappings,
+  planActionInvocations,
+  withExternalAudience,
+  type SegmentCall,
+} from './index';
 import type { ComputationChange } from '@engage/schemas';
 
 const change: ComputationChange = {
@@ -57,6 +65,14 @@ describe('which mappings a call runs (FQL subscriptions)', () => {
     expect(matchingMappings(mappings, { identify: false, track: true }, computation)).toEqual({ matching: 3, enabled: 3, disabled: 0 });
     expect(matchingMappings(mappings, { identify: false, track: false }, computation)).toEqual({ matching: 0, enabled: 0, disabled: 0 });
     expect(matchingMappings(undefined, { identify: true, track: true }, computation)).toBeNull();
+  });
+
+  it("puts an audience destination's external audience id in context.personas, and nothing without one", () => {
+    const [call] = calls;
+    expect(withExternalAudience([call!], '1042')).toEqual([
+      { ...call, context: { ...call!.context, personas: { ...call!.context.personas, external_audience_id: '1042' } } },
+    ]);
+    expect(withExternalAudience([call!], undefined)).toEqual([call]);
   });
 
   it('names FQL it cannot read', () => {

@@ -39,6 +39,15 @@ export function actionEvent(call: SegmentCall): ActionEvent {
   return { ...call, receivedAt: call.timestamp };
 }
 
+/** The calls with the vendor's audience id in context.personas (audience destinations: the definition reads it there). */
+export function withExternalAudience(calls: SegmentCall[], externalAudienceId: string | undefined): SegmentCall[] {
+  if (!externalAudienceId) return calls;
+  return calls.map((c) => ({
+    ...c,
+    context: { ...c.context, personas: { ...c.context.personas, external_audience_id: externalAudienceId } },
+  }));
+}
+
 /** One action to run for one call: the mapping that picked it and the event it gets. */
 export interface ActionInvocation {
   mappingId: string;

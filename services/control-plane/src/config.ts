@@ -1,3 +1,4 @@
+import { parseHttpOverrides } from '@engage/actions';
 import { infrastructureConfig, port, z } from '@engage/config';
 import { parseAllowList } from './domain/destination-hosts';
 
@@ -31,6 +32,22 @@ export const configSchema = z.object({
     .transform((text, ctx) => {
       try {
         return parseAllowList(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /**
+   * Vendor host -> local host:port reached over plain HTTP instead, as a JSON
+   * object (CONTRACT.md section 8): where an Actions destination's audience is
+   * created when a connection is made. Tests and staging only; default none.
+   */
+  DESTINATION_HTTP_OVERRIDES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      try {
+        return parseHttpOverrides(text);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
         return z.NEVER;

@@ -65,6 +65,7 @@ const app = createApp(
         graph,
         profiles,
         syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
+        httpOverrides: config.DESTINATION_HTTP_OVERRIDES,
         hosts: new DestinationHostGuard(
           { allowList: config.DESTINATION_ALLOWED_HOSTS, lookupTimeoutMs: config.DESTINATION_LOOKUP_TIMEOUT_MS },
           { lookup: systemLookup, log: log.child({ component: 'destination-hosts' }) },

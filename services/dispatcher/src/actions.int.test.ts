@@ -4,7 +4,7 @@
 // emulator of the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends
 // the vendor host there). Real Redis, an injected clock for the retry schedule.
 import { createHash } from 'node:crypto';
-import { loadDefinition, presetMappings } from '@engage/actions';
+import { createExternalAudience, loadDefinition, presetMappings } from '@engage/actions';
 import { defaultValues } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
@@ -16,6 +16,7 @@ import {
   customerioEmulator,
   hubspotEmulator,
   iterableEmulator,
+  iterableListsEmulator,
   mailchimpEmulator,
   sendgridEmulator,
   zendeskEmulator,
@@ -46,6 +47,7 @@ async function actionsSetup(
   settings: Record<string, unknown>,
   connection: { identify: boolean; track: boolean } = { identify: true, track: false },
   mappings: ActionMapping[] = presetMappings(slug, newId),
+  externalAudienceId?: string,
 ): Promise<Fixture> {
   emulators.push(emulator);
   const actions = new ActionsRuntime({ overrides: { [host]: emulator.target } });
@@ -57,7 +59,7 @@ async function actionsSetup(
     settings,
     mappings,
   };
-  return dispatchFixture(redis, { url: 'unused', destination, connection, actions });
+  return dispatchFixture(redis, { url: 'unused', destination, connection, actions, externalAudienceId });
 }
 
 const statusHash = async (fx: Fixture) => {
@@ -538,5 +540,66 @@ describe('SendGrid (Actions): Marketing Contacts with the audience as a custom f
     expect(await noField.step.handle([noField.consumed(audienceChange('s5', true), 0)], ctx)).toEqual([
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: Unknown custom field 'vip'/), step: 'deliver' },
     ]);
+  });
+});
+
+describe('Iterable Lists (Actions audience destination): the audience created through the definition, then synced', () => {
+  const ITERABLE = 'api.iterable.com';
+  const settings = { apiKey: 'it-key' };
+  const sync: ActionMapping[] = [
+    {
+      id: 'map_il',
+      actionId: 'syncAudience',
+      subscribe: 'type = "identify"',
+      mapping: defaultValues(loadDefinition('iterable-lists').actions.syncAudience!.fields),
+      enabled: true,
+    },
+  ];
+
+  it("createAudience makes the list (named by the audience's key); entries subscribe to it and exits unsubscribe, by its id", async () => {
+    const iterable = await iterableListsEmulator('it-key');
+    const overrides = { [ITERABLE]: iterable.target };
+    const listId = await createExternalAudience(
+      { slug: 'iterable-lists', settings },
+      { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: 'spa_1' },
+      overrides,
+    );
+    // The definition looks for a list of that name first, then creates it; a second connection finds it.
+    expect(
+      await createExternalAudience(
+        { slug: 'iterable-lists', settings },
+        { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: 'spa_1' },
+        overrides,
+      ),
+    ).toBe(listId);
+    expect([...iterable.lists].map(([id, l]) => [String(id), l.name])).toEqual([[listId, AUDIENCE.key]]);
+
+    const fx = await actionsSetup('iterable-lists', ITERABLE, iterable, settings, undefined, sync, listId);
+    const outcomes = await fx.step.handle(
+      [fx.consumed(audienceChange('l1', true), 0), fx.consumed(audienceChange('l2', true), 1), fx.consumed(audienceChange('l1', false), 2)],
+      ctx,
+    );
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+    const syncs = iterable.receiver.requests.filter((r) => r.path.startsWith('/api/lists/'));
+    expect(syncs.map((r) => [r.path, r.status, r.body.listId, r.body.subscribers.map((x: Body) => x.userId)])).toEqual([
+      ['/api/lists/subscribe', 200, Number(listId), ['u-l1']],
+      ['/api/lists/subscribe', 200, Number(listId), ['u-l2']],
+      ['/api/lists/unsubscribe', 200, Number(listId), ['u-l1']],
+    ]);
+    expect([...iterable.lists.get(Number(listId))!.members]).toEqual(['u-l2']);
+  });
+
+  it('createAudience with a refused key throws the vendor status', async () => {
+    const iterable = await iterableListsEmulator('it-key');
+    emulators.push(iterable);
+    await expect(
+      createExternalAudience(
+        { slug: 'iterable-lists', settings: { apiKey: 'bad' } },
+        { id: 'aud_x', key: 'x', name: 'X', spaceId: 'spa_1' },
+        {
+          [ITERABLE]: iterable.target,
+        },
+      ),
+    ).rejects.toMatchObject({ response: { status: 401 } });
   });
 });

@@ -14,6 +14,7 @@ import {
   buildGroupCall,
   changeForAccountUser,
   planActionInvocations,
+  withExternalAudience,
   type AccountUser,
   type SegmentCall,
 } from '@engage/delivery';
@@ -209,7 +210,11 @@ export class DispatchStep {
         if (destination.type === 'actions') {
           // The calls Segment's pipeline would send, each run by the mappings it matches (none: nothing to send).
           const mappings = destination.mappings ?? [];
-          for (const invocation of planActionInvocations(this.callsFor(change, destination, connection, accountUsers), mappings)) {
+          const segmentCalls = withExternalAudience(
+            this.callsFor(change, destination, connection, accountUsers),
+            connection.externalAudienceId,
+          );
+          for (const invocation of planActionInvocations(segmentCalls, mappings)) {
             calls.push({
               index,
               profileId: change.profile_id,

@@ -184,6 +184,10 @@ function shapes() {
         failed: z.number().int(),
         lastError: z.string().nullable(),
       }),
+      externalAudienceId: z
+        .string()
+        .optional()
+        .describe("Actions audience destinations: the vendor's id of the audience, created when the connection was made"),
       matchingMappings: z
         .object({ matching: z.number().int(), enabled: z.number().int(), disabled: z.number().int() })
         .nullable()
@@ -362,6 +366,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'Conflict: a key already used in the space, an existing connection, a non-empty space',
   413: 'Body larger than CONTROL_PLANE_MAX_BODY_BYTES',
   422: 'Validation failed: every bad field is listed with `field`',
+  502: "The destination's vendor refused a call made on its behalf (creating an audience)",
 };
 
 /** getSpacesBySpaceIdAudiences: stable, readable and unique per method and path. */
@@ -551,12 +556,12 @@ function computations(doc: Doc) {
     doc.api(tag, {
       method: 'post',
       path: `${base}/{id}/destinations`,
-      summary: `Connect the ${label} to a destination`,
+      summary: `Connect the ${label} to a destination (an Actions audience destination creates the audience on the vendor's side first: 502 when it refuses)`,
       params: id('spaceId', 'id'),
       body: createConnectionBody,
       status: 201,
       response: conn,
-      errors: [409],
+      errors: [409, 502],
     });
     doc.api(tag, {
       method: 'get',

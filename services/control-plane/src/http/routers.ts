@@ -1,6 +1,7 @@
 // Every router of the control plane, in mounting order: main.ts wires them
 // into the app, and openapi.test.ts builds the same list to check that the
 // API reference documents each route.
+import type { HttpOverrides } from '@engage/actions';
 import type { ConfigStore, ConfigWriter } from '@engage/config-store';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository } from '@engage/profile-store';
@@ -39,6 +40,8 @@ export interface RouterDeps {
   graph: IdentityGraphReader;
   profiles: ProfileStateRepository;
   log: Logger;
+  /** DESTINATION_HTTP_OVERRIDES: where vendors are reached when an Actions destination's audience is created. */
+  httpOverrides?: HttpOverrides;
 }
 
 export function controlPlaneRouters(
@@ -52,7 +55,15 @@ export function controlPlaneRouters(
       queryCheckRouter({ checker: deps.checker, spaces }),
       computationsRouter('audience', { computations, status, spaces }),
       computationsRouter('computed_trait', { computations, status, spaces }),
-      destinationsRouter({ store, writer, spaces, status, syncTrigger: deps.syncTrigger, hosts: deps.hosts }),
+      destinationsRouter({
+        store,
+        writer,
+        spaces,
+        status,
+        syncTrigger: deps.syncTrigger,
+        hosts: deps.hosts,
+        httpOverrides: deps.httpOverrides,
+      }),
       accessTokensRouter({ store, writer, spaces }),
       audiencePreviewRouter({ store, computations, spaces, preview: deps.preview }),
       audienceCsvRouter({ computations, spaces, exporter: deps.exporter, log: deps.log.child({ component: 'csv' }) }),

@@ -15,7 +15,7 @@ import {
   patchDestinationBody,
 } from '../domain/requests';
 import { maskDestination, restoreSecrets } from '@engage/config-store';
-import { presetMappings, withDefaultSettings } from '@engage/actions';
+import { createExternalAudience, createsAudiences, presetMappings, withDefaultSettings, type HttpOverrides } from '@engage/actions';
 import { matchingMappings } from '@engage/delivery';
 import { actionsRouter, actionsSecretFields, checkActionsSettings, requireSlug } from './actions.routes';
 import type { DestinationHostGuard } from '../destination-host.guard';
@@ -32,6 +32,8 @@ export function destinationsRouter(deps: {
   status: StatusReader;
   syncTrigger: SyncTrigger;
   hosts: DestinationHostGuard;
+  /** DESTINATION_HTTP_OVERRIDES, for the vendor calls of createAudience. */
+  httpOverrides?: HttpOverrides;
   now?: () => Date;
 }): Router {
   const router = Router();
@@ -182,6 +184,24 @@ export function destinationsRouter(deps: {
           `${computation.key} is already connected to ${destination.id} (connection ${existing.id})`,
           'destinationId',
         );
+      // An Actions audience destination (Iterable Lists, ...): the audience is created on the vendor's side now, its id kept.
+      const externalAudienceId =
+        destination.type === 'actions' && computationClass === 'audience' && createsAudiences(destination.slug)
+          ? await createExternalAudience(
+              destination,
+              { id: computation.id, key: computation.key, name: computation.name, spaceId },
+              deps.httpOverrides ?? {},
+            ).catch((err: Error & { response?: { status?: number } }) => {
+              const status = err.response?.status ?? (err as { status?: number }).status;
+              throw new ApiError(502, [
+                {
+                  type: 'destination',
+                  message: `${destination.name} refused to create the audience${status ? ` (HTTP ${status})` : ''}: ${err.message}`,
+                  field: 'destinationId',
+                },
+              ]);
+            })
+          : undefined;
       const at = now();
       const connection: ConnectionConfig = {
         id: newId('con'),
@@ -190,6 +210,7 @@ export function destinationsRouter(deps: {
         computationClass,
         destinationId: destination.id,
         settings: body.settings,
+        ...(externalAudienceId ? { externalAudienceId } : {}),
         enabled: body.enabled,
         createdAt: at,
         updatedAt: at,

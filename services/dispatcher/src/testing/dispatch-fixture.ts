@@ -48,6 +48,8 @@ export function dispatchFixture(
     /** The destination as the test needs it (an Actions destination: type, slug, settings, mappings). */
     destination?: Partial<DestinationConfig>;
     connection?: Partial<ConnectionConfig['settings']>;
+    /** Audience destinations: the vendor's id of the audience, as the control plane keeps it on the connection. */
+    externalAudienceId?: string;
     actions?: ActionRunner;
   },
 ): Fixture {
@@ -74,6 +76,7 @@ export function dispatchFixture(
     computationClass: 'audience',
     destinationId: destination.id,
     settings: { identify: true, track: false, ...opts.connection },
+    ...(opts.externalAudienceId ? { externalAudienceId: opts.externalAudienceId } : {}),
     enabled: true,
     createdAt: iso,
     updatedAt: iso,

@@ -317,3 +317,41 @@ export async function sendgridEmulator(apiKey: string, customFields: Array<{ id:
   });
   return { ...emulator, contacts };
 }
+
+/**
+ * Iterable lists (api.iterable.com/api/docs#lists): `Api-Key` header; GET
+ * /api/lists, POST /api/lists {name} -> {listId}; POST /api/lists/subscribe
+ * and /api/lists/unsubscribe {listId, subscribers: [{email | userId}]}, at
+ * most 1,000 subscribers, the list must exist (400 BadParams otherwise).
+ */
+export async function iterableListsEmulator(apiKey: string) {
+  const lists = new Map<number, { name: string; members: Set<string> }>();
+  const refuse = (status: number, code: string, msg: string): Answer => ({ status, body: { msg, code, params: null } });
+  const emulator = await emulate((path, body, headers) => {
+    if (headers['api-key'] !== apiKey) return refuse(401, 'BadApiKey', 'Invalid API key');
+    if (path === '/api/lists' && body === null)
+      return { status: 200, body: { lists: [...lists].map(([id, l]) => ({ id, name: l.name, listType: 'Standard' })) } };
+    if (path === '/api/lists') {
+      if (typeof body?.name !== 'string' || body.name === '') return refuse(400, 'BadParams', "'name' is required");
+      const id = 1000 + lists.size;
+      lists.set(id, { name: body.name, members: new Set() });
+      return { status: 200, body: { listId: id } };
+    }
+    const op = /^\/api\/lists\/(subscribe|unsubscribe)$/.exec(path)?.[1];
+    if (!op) return refuse(404, 'NotFound', `no such endpoint ${path}`);
+    const list = lists.get(Number(body?.listId));
+    if (!list) return refuse(400, 'BadParams', `list ${body?.listId} does not exist`);
+    const subscribers = body.subscribers;
+    if (!Array.isArray(subscribers) || subscribers.length === 0 || subscribers.length > 1000)
+      return refuse(400, 'BadParams', "'subscribers' must hold 1 to 1,000 users");
+    if (subscribers.some((s: Body) => !s?.email && !s?.userId))
+      return refuse(400, 'BadParams', 'each subscriber needs an email or a userId');
+    for (const s of subscribers as Body[]) {
+      const who = String(s.userId ?? s.email);
+      if (op === 'subscribe') list.members.add(who);
+      else list.members.delete(who);
+    }
+    return { status: 200, body: { successCount: subscribers.length, failCount: 0, invalidEmails: [], invalidUserIds: [] } };
+  });
+  return { ...emulator, lists };
+}

@@ -1,3 +1,4 @@
+import { parseHttpOverrides } from '@engage/actions';
 import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
 export const configSchema = z.object({
@@ -31,7 +32,17 @@ export const configSchema = z.object({
    * object (CONTRACT.md section 8), e.g. {"rest.iad-01.braze.com":"127.0.0.1:18555"}:
    * tests and staging only; unset (none) in production.
    */
-  DESTINATION_HTTP_OVERRIDES: z.string().optional(),
+  DESTINATION_HTTP_OVERRIDES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      try {
+        return parseHttpOverrides(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
   /** How long a delivered messageId is remembered to skip redeliveries (seconds). */
   DISPATCH_DEDUPE_TTL_SECONDS: positiveInt(7 * 24 * 3600),
 });

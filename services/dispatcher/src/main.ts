@@ -5,7 +5,6 @@ import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { DeadLetterWriter } from '@engage/kafka';
 import { createRuntime, opsComponent, type Component } from '@engage/service';
-import { parseHttpOverrides } from '@engage/actions';
 import { ActionsRuntime } from './adapters/actions.runtime';
 import { configSchema } from './config';
 import { DeliveryStatus } from './delivery-status';
@@ -24,7 +23,7 @@ const store = new ConfigStore(
   { kafka, codec, log: log.child({ component: 'config-store' }) },
 );
 const status = new DeliveryStatus({ keyPrefix }, { redis, metrics });
-const actions = new ActionsRuntime({ overrides: parseHttpOverrides(config.DESTINATION_HTTP_OVERRIDES) });
+const actions = new ActionsRuntime({ overrides: config.DESTINATION_HTTP_OVERRIDES });
 const delivery = new DeliveryService(
   {
     retryWindowMs: config.DISPATCH_RETRY_WINDOW_MS,

@@ -5,19 +5,37 @@ import { ControlPlaneClient, ControlPlaneError } from './api-client';
 import { ApplyError, applySpace, exportSpace } from './apply';
 import { formatCatalog, formatCatalogEntry, type CatalogEntry } from './catalog';
 import { SpaceFileError } from './space-file';
+import { accepted, formatTestResult, type TestResult } from './test-destination';
+
+/** A flag's JSON object value, or a usage error naming the flag. */
+function jsonObject(flag: string, text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${flag}: not JSON: '${text}'`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${flag} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
 
 export const USAGE = `usage:
   engage apply -f <space.yaml|space.json|-> [--space <spaceId>] [--dry-run] [--prune]
   engage export --space <spaceId> [--format yaml|json] [-o <file>]
   engage query check "<query>" [--type users|accounts|trait]
   engage catalog [<slug>]
-options (apply, export, catalog):
+  engage test-destination --space <spaceId> --destination <id> --type identify|track
+         [--user-id <id>] [--traits <json>] [--properties <json>] [--computation-key <key>] [--json]
+options (apply, export, catalog, test-destination):
   --url <url>      control plane URL (env CONTROL_PLANE_URL, default http://127.0.0.1:8088)
   --token <token>  bearer token (env CONTROL_PLANE_TOKEN)
 apply creates or updates the space and everything in the file; --prune also
 deletes what the space holds and the file does not (keys stay used forever).
 catalog lists the Actions destinations (type actions) the control plane offers;
 with a slug, that destination's settings, actions and presets.
+test-destination sends one identify or track to a destination as it would
+receive it and prints the request and the answer; exit 0 only on a 2xx answer.
 `;
 
 export interface CliIo {
@@ -138,6 +156,39 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out(formatCatalogEntry(destination));
       }
       return 0;
+    }
+    if (command === 'test-destination') {
+      const flags = parseFlags(args, {
+        '--space': 'value',
+        '--destination': 'value',
+        '--type': 'value',
+        '--user-id': 'value',
+        '--traits': 'value',
+        '--properties': 'value',
+        '--computation-key': 'value',
+        '--json': 'bool',
+        '--url': 'value',
+        '--token': 'value',
+      });
+      const spaceId = flags['--space'] as string | undefined;
+      const destinationId = flags['--destination'] as string | undefined;
+      if (!spaceId || !destinationId) throw new UsageError('test-destination needs --space <spaceId> and --destination <id>');
+      const type = flags['--type'] as string | undefined;
+      if (type !== 'identify' && type !== 'track') throw new UsageError(`--type must be identify or track, got '${type ?? ''}'`);
+      const body = {
+        type,
+        userId: flags['--user-id'] as string | undefined,
+        traits: jsonObject('--traits', flags['--traits'] as string | undefined),
+        properties: jsonObject('--properties', flags['--properties'] as string | undefined),
+        computationKey: flags['--computation-key'] as string | undefined,
+      };
+      const result = await clientFrom(flags, io.env).request<TestResult>(
+        'POST',
+        `/spaces/${encodeURIComponent(spaceId)}/destinations/${encodeURIComponent(destinationId)}/test`,
+        JSON.parse(JSON.stringify(body)),
+      );
+      io.out(flags['--json'] ? `${JSON.stringify(result, null, 2)}\n` : formatTestResult(result));
+      return accepted(result) ? 0 : 1;
     }
     throw new UsageError(command ? `unknown command '${command}'` : 'no command');
   } catch (err) {

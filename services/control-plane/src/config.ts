@@ -57,6 +57,10 @@ export const configSchema = z.object({
   CONSOLE_DIR: z.string().min(1).optional(),
   /** Milliseconds a destination host's DNS lookup may take before it is admitted unresolved. */
   DESTINATION_LOOKUP_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
+  /** Milliseconds the event tester waits for a destination's answer (the dispatcher's DISPATCH_TIMEOUT_MS default). */
+  DESTINATION_TEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** The dispatchers' DISPATCH_RATE_MARGIN_MS (ms): the event tester takes its token from their bucket with the same window. */
+  DISPATCH_RATE_MARGIN_MS: z.coerce.number().int().positive().default(40),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,6 +12,7 @@ import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
 import { controlPlaneRouters } from './http/routers';
 import { DestinationHostGuard, systemLookup } from './destination-host.guard';
+import { EventTester } from './event-tester';
 import { SpacesGuard } from './routes/spaces.routes';
 import { StatusReader } from './status.reader';
 import { SyncTrigger } from './sync-trigger';
@@ -66,6 +67,15 @@ const app = createApp(
         profiles,
         syncTrigger: new SyncTrigger({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis }),
         httpOverrides: config.DESTINATION_HTTP_OVERRIDES,
+        tester: new EventTester(
+          {
+            keyPrefix: config.REDIS_KEY_PREFIX,
+            rateMarginMs: config.DISPATCH_RATE_MARGIN_MS,
+            timeoutMs: config.DESTINATION_TEST_TIMEOUT_MS,
+            overrides: config.DESTINATION_HTTP_OVERRIDES,
+          },
+          { redis },
+        ),
         hosts: new DestinationHostGuard(
           { allowList: config.DESTINATION_ALLOWED_HOSTS, lookupTimeoutMs: config.DESTINATION_LOOKUP_TIMEOUT_MS },
           { lookup: systemLookup, log: log.child({ component: 'destination-hosts' }) },

@@ -81,7 +81,9 @@ export class DeliveryService {
     private readonly config: DeliveryConfig,
     private readonly deps: {
       limiter: RateLimiter;
-      status: DeliveryStatus;
+      status: Pick<DeliveryStatus, 'count' | 'fail' | 'credentialsRefused'>;
+      /** The HTTP client (the event tester wraps it to show the request and response it carried). */
+      fetch?: typeof fetch;
       /** Runs Actions destinations' calls; without it they fail (not retriable). */
       actions?: ActionRunner;
       now?: () => number;
@@ -126,7 +128,7 @@ export class DeliveryService {
     let status: number | undefined;
     let body: unknown = null;
     try {
-      const res = await fetch(request.url, {
+      const res = await (this.deps.fetch ?? fetch)(request.url, {
         method: request.method,
         headers: {
           'content-type': 'application/json',

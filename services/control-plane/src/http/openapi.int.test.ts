@@ -95,6 +95,11 @@ const CALLS: Array<[string, Call]> = [
   ['get /spaces/{spaceId}/destinations/{id}', { params: (ids) => ({ ...sp(ids), id: ids.destination! }) }],
   ['patch /spaces/{spaceId}/destinations/{id}', { params: (ids) => ({ ...sp(ids), id: ids.destination! }), body: { name: 'Hook 2' } }],
   ['post /spaces/{spaceId}/destinations/{id}/sync', { params: (ids) => ({ ...sp(ids), id: ids.destination! }) }],
+  // Nothing listens on port 9: the tester answers 200 with the request it tried and the error.
+  [
+    'post /spaces/{spaceId}/destinations/{id}/test',
+    { params: (ids) => ({ ...sp(ids), id: ids.destination! }), body: { type: 'identify', userId: 'u-doc' } },
+  ],
   ['get /catalog/destinations', {}],
   ['get /catalog/destinations/{slug}', { params: () => ({ slug: 'braze' }) }],
   [

@@ -7,6 +7,7 @@
 // openapi.test.ts walks the app's routers and fails on a route missing from
 // this document, and openapi.int.test.ts calls every documented route on a
 // running control plane. To add routes: add a `section` below (or extend one).
+import { testEventBody } from '../routes/destination-test.routes';
 import { Router } from 'express';
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodTypeAny } from 'zod';
@@ -671,6 +672,29 @@ function destinations(doc: Doc) {
     params: id('spaceId', 'id'),
     status: 202,
     response: data({ status: z.literal('SYNC_REQUESTED'), destinationId: z.string() }),
+  });
+  const shownRequest = z.object({
+    url: z.string(),
+    method: z.string(),
+    headers: z.record(z.string()).describe('secret values shown as "********"'),
+    body: z.unknown(),
+  });
+  doc.api(t, {
+    method: 'post',
+    path: '/spaces/{spaceId}/destinations/{id}/test',
+    summary:
+      'Event tester: sends one identify or track, built as this destination receives it (a generated test user id when none is given), once through the throttled delivery path (no retries), and shows the request and the answer (body up to 64 KB) or the error',
+    params: id('spaceId', 'id'),
+    body: testEventBody,
+    response: data({
+      request: shownRequest.nullable(),
+      response: z
+        .object({ status: z.number().int(), headers: z.record(z.string()), body: z.unknown(), truncated: z.boolean().optional() })
+        .optional(),
+      error: z.string().optional(),
+      durationMs: z.number(),
+    }),
+    errors: [400, 422],
   });
   actionsDestinations(doc);
 }

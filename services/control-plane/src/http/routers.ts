@@ -16,6 +16,8 @@ import { audienceCsvRouter } from '../routes/audience-csv.routes';
 import { audiencePreviewRouter } from '../routes/audience-preview.routes';
 import { computationsRouter } from '../routes/computations.routes';
 import { destinationsRouter } from '../routes/destinations.routes';
+import { destinationTestRouter } from '../routes/destination-test.routes';
+import type { EventTester } from '../event-tester';
 import { identityRulesRouter } from '../routes/identity-rules.routes';
 import { profileApiRouter } from '../routes/profiles.routes';
 import { queryCheckRouter } from '../routes/query-check.routes';
@@ -37,6 +39,8 @@ export interface RouterDeps {
   exporter: AudienceExport;
   syncTrigger: SyncTrigger;
   hosts: DestinationHostGuard;
+  /** Sends one test call to a destination (POST .../destinations/{id}/test). */
+  tester: EventTester;
   graph: IdentityGraphReader;
   profiles: ProfileStateRepository;
   log: Logger;
@@ -64,6 +68,7 @@ export function controlPlaneRouters(
         hosts: deps.hosts,
         httpOverrides: deps.httpOverrides,
       }),
+      destinationTestRouter({ store, spaces, hosts: deps.hosts, tester: deps.tester }),
       accessTokensRouter({ store, writer, spaces }),
       audiencePreviewRouter({ store, computations, spaces, preview: deps.preview }),
       audienceCsvRouter({ computations, spaces, exporter: deps.exporter, log: deps.log.child({ component: 'csv' }) }),

@@ -5,7 +5,7 @@
 // DESTINATION_HTTP_OVERRIDES (CONTRACT.md section 8) can send a vendor host
 // to a local emulator over plain HTTP, path, headers and body unchanged.
 import type https from 'node:https';
-import { Destination } from '@segment/actions-core';
+import { Destination, type DecoratedResponse } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import type { ActionEvent, ActionOutcome } from '@engage/delivery';
 import { loadDefinition, overrideAgent, type AgentFn, type AnyDefinition, type HttpOverrides } from '@engage/actions';
@@ -81,7 +81,13 @@ const MAX_BATCH = 1000;
 export class ActionsRuntime {
   private readonly instances = new Map<string, { slug: string; definition: AnyDefinition; agent: AgentFn }>();
 
-  constructor(private readonly config: { overrides: HttpOverrides }) {}
+  constructor(
+    private readonly config: { overrides: HttpOverrides },
+    private readonly deps: {
+      /** Sees the vendor's answers of each run (with their requests) before they are dropped: the event tester shows them. */
+      observe?: (responses: readonly DecoratedResponse[]) => void;
+    } = {},
+  ) {}
 
   /**
    * The destination's definition with its extendRequest adding our agent
@@ -183,6 +189,7 @@ export class ActionsRuntime {
       const outcome = outcomeOfError(err);
       return events.map(() => outcome);
     } finally {
+      this.deps.observe?.(instance.responses);
       // NOTE: actions-core keeps every response, with the request's Authorization header, in `responses`.
       instance.responses.length = 0;
     }

@@ -1,0 +1,202 @@
+// The event tester (issue 20 item 4, CONTRACT.md section 9) over real HTTP:
+// the built control plane sends one call, built as the destination receives
+// it, to local receivers (one answering 200, one 500, a closed port) and to
+// an emulator of Braze's API reached through DESTINATION_HTTP_OVERRIDES, and
+// shows the request (secrets masked) and the answer; the 400s; and
+// `engage test-destination` doing the same from a terminal.
+import { runCli } from '@engage/cli';
+import { createRedis, type RedisClient } from '@engage/redis';
+import { startService, testInfrastructure, uniqueName, type ServiceProcess } from '@engage/testing';
+import { Receiver } from '../services/dispatcher/src/testing/receiver';
+import { brazeEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
+import { controlPlaneApi, deliveryEnv, type Api } from './helpers/delivery-harness';
+
+const TOKEN = 'event-tester-token';
+const MASK = '********';
+const SECRET = 'Bearer hook-s3cret';
+const BRAZE = 'rest.iad-01.braze.com';
+const prefix = `${uniqueName('evt')}.`;
+let cp: ServiceProcess;
+let base: string;
+let api: Api;
+let ok: Receiver;
+let failing: Receiver;
+let braze: Emulator;
+let spaceId: string;
+let redis: RedisClient;
+const hooks: Record<'ok' | 'failing' | 'closed', { id: string; name: string }> = {} as never;
+
+const test = (destinationId: string, body: unknown) => api('POST', `/spaces/${spaceId}/destinations/${destinationId}/test`, body);
+
+beforeAll(async () => {
+  ok = await new Receiver().start();
+  failing = await new Receiver(() => ({ status: 500, headers: { 'x-vendor': 'down' }, body: { error: 'boom' } })).start();
+  braze = await brazeEmulator('braze-key');
+  redis = createRedis({ url: testInfrastructure().redisUrl });
+  cp = startService('control-plane', deliveryEnv(prefix, TOKEN, { DESTINATION_HTTP_OVERRIDES: JSON.stringify({ [BRAZE]: braze.target }) }));
+  base = `http://127.0.0.1:${await cp.port()}`;
+  api = controlPlaneApi(base, TOKEN);
+  spaceId = (await api('POST', '/spaces', { name: 'Event tester' })).data.space.id;
+  const hook = async (name: string, url: string) =>
+    (
+      await api('POST', `/spaces/${spaceId}/destinations`, {
+        name,
+        type: 'webhook',
+        settings: { url, headers: { authorization: SECRET } },
+        // A limit: the tester takes its token from the dispatchers' shared bucket.
+        rateLimit: { requestsPerSecond: 50 },
+      })
+    ).data.destination;
+  hooks.ok = await hook('Hook OK', `${ok.url}/hook`);
+  hooks.failing = await hook('Hook Down', `${failing.url}/hook`);
+  // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+  hooks.closed = await hook('Hook Closed', 'http://127.0.0.1:9/hook');
+});
+afterAll(async () => {
+  await cp?.stop();
+  redis?.disconnect();
+  await Promise.all([ok?.stop(), failing?.stop(), braze?.receiver.stop()]);
+});
+
+describe('POST /spaces/{spaceId}/destinations/{id}/test', () => {
+  it('sends an identify as the webhook receives it and shows the request (secret masked) and the 200', async () => {
+    const { data } = await test(hooks.ok.id, { type: 'identify', userId: 'u-1', traits: { plan: 'pro' }, computationKey: 'vip' });
+    expect(ok.requests).toHaveLength(1);
+    const arrived = ok.requests[0]!;
+    // The receiver got the real secret; the answer shows it masked, and the body exactly as sent.
+    expect(arrived.headers.authorization).toBe(SECRET);
+    expect(data.request).toEqual({
+      url: `${ok.url}/hook`,
+      method: 'POST',
+      headers: expect.objectContaining({ authorization: MASK, 'content-type': 'application/json' }),
+      body: arrived.body,
+    });
+    expect(arrived.body).toEqual({
+      type: 'identify',
+      userId: 'u-1',
+      messageId: expect.stringMatching(/^personas_[0-9a-f]{32}$/),
+      timestamp: expect.any(String),
+      traits: { vip: true, plan: 'pro' },
+      context: {
+        personas: {
+          computation_class: 'audience',
+          computation_id: 'event_tester',
+          computation_key: 'vip',
+          namespace: spaceId,
+          space_id: spaceId,
+        },
+      },
+      integrations: { All: false, 'Hook OK': true },
+    });
+    expect(data.response).toEqual({
+      status: 200,
+      headers: expect.objectContaining({ 'content-type': 'application/json' }),
+      body: { ok: true },
+    });
+    expect(data.error).toBeUndefined();
+    expect(typeof data.durationMs).toBe('number');
+    // The send took a token from the bucket the destination's dispatchers share (services/dispatcher rate-limiter.ts).
+    expect(await redis.zcard(`${prefix}dispatch:bucket:{${hooks.ok.id}}:log`)).toBe(1);
+  });
+
+  it('shows a 500 with its headers and body, sent once (no retries), with a generated test user id', async () => {
+    const { data } = await test(hooks.failing.id, { type: 'track', properties: { source: 'tester' } });
+    expect(failing.requests).toHaveLength(1);
+    const arrived = failing.requests[0]!;
+    expect(arrived.body).toMatchObject({
+      type: 'track',
+      event: 'Audience Entered',
+      userId: expect.stringMatching(/^test_user_[0-9a-f]{8}$/),
+      properties: { audience_key: 'event_tester', event_tester: true, source: 'tester' },
+      integrations: { All: false, 'Hook Down': true },
+    });
+    expect(data.request.body).toEqual(arrived.body);
+    expect(data.request.headers.authorization).toBe(MASK);
+    expect(data.response).toEqual({
+      status: 500,
+      headers: expect.objectContaining({ 'x-vendor': 'down' }),
+      body: { error: 'boom' },
+    });
+  });
+
+  it('answers the error when no answer comes', async () => {
+    const { data } = await test(hooks.closed.id, { type: 'identify', userId: 'u-2' });
+    expect(data.request).toMatchObject({ url: 'http://127.0.0.1:9/hook', method: 'POST', headers: { authorization: MASK } });
+    expect(data.response).toBeUndefined();
+    expect(data.error).toMatch(/^network error/);
+  });
+
+  it('runs an Actions destination through its mapping: Braze /users/track, the API key masked', async () => {
+    const braz = (
+      await api('POST', `/spaces/${spaceId}/destinations`, {
+        name: 'Braze',
+        type: 'actions',
+        slug: 'braze',
+        settings: { api_key: 'braze-key', app_id: 'app-1', endpoint: `https://${BRAZE}` },
+      })
+    ).data.destination;
+    const { data } = await test(braz.id, { type: 'identify', userId: 'u-braze', computationKey: 'vip' });
+    expect(braze.receiver.requests).toHaveLength(1);
+    const arrived = braze.receiver.requests[0]!;
+    expect(arrived.path).toBe('/users/track');
+    expect(arrived.headers.authorization).toBe('Bearer braze-key');
+    expect(arrived.body.attributes).toEqual([expect.objectContaining({ external_id: 'u-braze', vip: true })]);
+    expect(data.request).toEqual({
+      url: `https://${BRAZE}/users/track`,
+      method: 'POST',
+      headers: expect.objectContaining({ authorization: MASK }),
+      body: arrived.body,
+    });
+    expect(data.response).toMatchObject({ status: 201, body: { message: 'success', attributes_processed: 1 } });
+    expect(data.error).toBeUndefined();
+  });
+
+  it('refuses a bad body with 400 naming the field, and an unknown destination with 404', async () => {
+    const fields = async (body: unknown) => ((await test(hooks.ok.id, body)).errors ?? []).map((e: { field?: string }) => e.field);
+    expect(await fields({})).toEqual(['type']);
+    expect(await fields({ type: 'page' })).toEqual(['type']);
+    expect(await fields({ type: 'track', traits: 'x' })).toEqual(['traits']);
+    expect(await fields({ type: 'track', computationKey: 'Not A Key' })).toEqual(['computationKey']);
+    expect(await fields({ type: 'track', color: 'red' })).toEqual(['color']);
+    const res = await fetch(`${base}/spaces/${spaceId}/destinations/${hooks.ok.id}/test`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'track', userId: 7 }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await test('dst_nope', { type: 'track' })).errors as Array<{ type: string }>)[0]!.type).toBe('not-found');
+    expect(ok.requests).toHaveLength(1); // nothing more was sent
+  });
+});
+
+describe('engage test-destination', () => {
+  const run = async (...args: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await runCli(['test-destination', '--space', spaceId, ...args, '--url', base, '--token', TOKEN], {
+      env: {},
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+    });
+    return { code, out, err };
+  };
+
+  it('prints the request and the answer; exit 0 on a 2xx, 1 otherwise, 2 on bad usage', async () => {
+    const good = await run('--destination', hooks.ok.id, '--type', 'track', '--user-id', 'u-cli', '--properties', '{"plan":"pro"}');
+    expect(good.code).toBe(0);
+    expect(good.out).toContain(`request: POST ${ok.url}/hook`);
+    expect(good.out).toContain(`authorization: ${MASK}`);
+    expect(good.out).not.toContain(SECRET);
+    expect(good.out).toMatch(/response: 200 after \d+ ms/);
+    expect(ok.requests[ok.requests.length - 1]!.body).toMatchObject({ userId: 'u-cli', properties: { plan: 'pro' } });
+
+    const down = await run('--destination', hooks.failing.id, '--type', 'identify');
+    expect(down.code).toBe(1);
+    expect(down.out).toMatch(/response: 500 after \d+ ms/);
+    expect(down.out).toContain('"error": "boom"');
+
+    const usage = await run('--destination', hooks.ok.id, '--type', 'page');
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('--type must be identify or track');
+  });
+});

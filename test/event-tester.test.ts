@@ -151,6 +151,21 @@ describe('POST /spaces/{spaceId}/destinations/{id}/test', () => {
     expect(data.error).toBeUndefined();
   });
 
+  it("shows an Actions destination's refusal: Braze's 401 for a wrong API key", async () => {
+    const wrong = (
+      await api('POST', `/spaces/${spaceId}/destinations`, {
+        name: 'Braze Wrong Key',
+        type: 'actions',
+        slug: 'braze',
+        settings: { api_key: 'not-the-key', app_id: 'app-1', endpoint: `https://${BRAZE}` },
+      })
+    ).data.destination;
+    const { data } = await test(wrong.id, { type: 'identify', userId: 'u-braze-2' });
+    expect(braze.receiver.requests[braze.receiver.requests.length - 1]!.status).toBe(401);
+    expect(data.request.headers.authorization).toBe(MASK);
+    expect(data.response).toMatchObject({ status: 401, body: { message: expect.stringContaining('Invalid API key') } });
+  });
+
   it('refuses a bad body with 400 naming the field, and an unknown destination with 404', async () => {
     const fields = async (body: unknown) => ((await test(hooks.ok.id, body)).errors ?? []).map((e: { field?: string }) => e.field);
     expect(await fields({})).toEqual(['type']);

@@ -82,7 +82,7 @@ export function testCall(destination: DestinationConfig, event: TestEvent, now: 
 }
 
 /** Header values hidden: those named like a secret, and any the destination's settings hold as one. */
-function maskHeaders(headers: Record<string, string>, secretValues: Set<string>): Record<string, string> {
+export function maskHeaders(headers: Record<string, string>, secretValues: Set<string>): Record<string, string> {
   return Object.fromEntries(
     Object.entries(headers).map(([k, v]) => [
       k,
@@ -92,7 +92,7 @@ function maskHeaders(headers: Record<string, string>, secretValues: Set<string>)
 }
 
 /** Every string leaf of the settings whose name is a secret (webhook headers, API keys, tokens). */
-function secretValues(settings: Record<string, unknown>, secretFields: readonly string[] = []): Set<string> {
+export function secretValues(settings: Record<string, unknown>, secretFields: readonly string[] = []): Set<string> {
   const out = new Set<string>();
   const walk = (v: unknown, secret: boolean) => {
     if (typeof v === 'string' && secret) out.add(v);
@@ -110,7 +110,7 @@ function headersOf(headers: { forEach(each: (value: string, name: string) => voi
 }
 
 /** A body as shown: JSON when it parses, else text; cut at MAX_SHOWN_BODY bytes. */
-function shownBody(text: string): { body: unknown; truncated?: boolean } {
+export function shownBody(text: string): { body: unknown; truncated?: boolean } {
   const bytes = Buffer.from(text);
   if (bytes.length > MAX_SHOWN_BODY) return { body: bytes.subarray(0, MAX_SHOWN_BODY).toString(), truncated: true };
   try {

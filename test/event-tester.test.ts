@@ -6,7 +6,7 @@
 // `engage test-destination` doing the same from a terminal.
 import { runCli } from '@engage/cli';
 import { createRedis, type RedisClient } from '@engage/redis';
-import { startService, testInfrastructure, uniqueName, type ServiceProcess } from '@engage/testing';
+import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { Receiver } from '../services/dispatcher/src/testing/receiver';
 import { brazeEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
 import { controlPlaneApi, deliveryEnv, type Api } from './helpers/delivery-harness';
@@ -181,6 +181,26 @@ describe('POST /spaces/{spaceId}/destinations/{id}/test', () => {
     expect(res.status).toBe(400);
     expect(((await test('dst_nope', { type: 'track' })).errors as Array<{ type: string }>)[0]!.type).toBe('not-found');
     expect(ok.requests).toHaveLength(1); // nothing more was sent
+  });
+});
+
+describe('the destination host guard at send time', () => {
+  it('refuses (422, nothing sent) on a control plane whose allow list no longer admits the host', async () => {
+    // A second control plane on the same engage.config, allowing no private host (the deploy/ default).
+    const strict = startService('control-plane', deliveryEnv(prefix, TOKEN, { DESTINATION_ALLOWED_HOSTS: '' }));
+    try {
+      const strictApi = controlPlaneApi(`http://127.0.0.1:${await strict.port()}`, TOKEN);
+      const path = `/spaces/${spaceId}/destinations/${hooks.ok.id}`;
+      await waitFor(async () => (await strictApi('GET', path)).data !== undefined, {
+        description: 'destination read by the second control plane',
+      });
+      const before = ok.requests.length;
+      const answer = await strictApi('POST', `${path}/test`, { type: 'identify', userId: 'u-guard' });
+      expect(answer.errors).toEqual([expect.objectContaining({ type: 'refused-host', field: 'settings.url' })]);
+      expect(ok.requests).toHaveLength(before);
+    } finally {
+      await strict.stop();
+    }
   });
 });
 

@@ -2,7 +2,12 @@
 // Local infrastructure without Docker: Apache Kafka (KRaft, jars from Maven
 // Central), Apicurio Registry (runnable archive from Maven Central) and Redis.
 //
-//   node scripts/infra.mjs up | down | status
+//   node scripts/infra.mjs up [--brokers N] | down | status
+//
+// `--brokers 3`: a 3-node KRaft cluster (combined broker+controller nodes, a
+// 3-voter quorum) on 9092/9094/9096 (controllers one port above each), data in
+// .infra/kafka-<id>/; the default stays the single node in .infra/kafka/.
+// ENGAGE_INFRA_DIR moves the state dir (the failover bench runs its own cluster).
 //
 // Idempotent: `up` twice is harmless (a component that already answers is left
 // alone), `down` stops only the processes this script started (pid files in
@@ -12,16 +17,19 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = path.join(ROOT, '.cache');
-const STATE = path.join(ROOT, '.infra');
+const STATE = process.env.ENGAGE_INFRA_DIR ? path.resolve(process.env.ENGAGE_INFRA_DIR) : path.join(ROOT, '.infra');
+const { kafkaNodeLayout, kafkaNodeProperties, kafkaNodeName, parseBrokersFlag } = createRequire(import.meta.url)('./kafka-nodes.cjs');
+// Which layout `up` started last (read by status and down): { brokers, port }.
+const CLUSTER_FILE = path.join(STATE, 'kafka-cluster.json');
 
 export const KAFKA_VERSION = '3.9.2';
 export const APICURIO_VERSION = '3.0.9';
 const KAFKA_PORT = Number(process.env.ENGAGE_KAFKA_PORT ?? 9092);
-const KAFKA_CONTROLLER_PORT = KAFKA_PORT + 1;
 const REGISTRY_PORT = Number(process.env.ENGAGE_REGISTRY_PORT ?? 8081);
 // NOTE: Apicurio's Quarkus management interface defaults to 9000, which is
 // often taken (and is near Kafka's); move it out of the way.
@@ -174,62 +182,7 @@ function fetchKafka() {
   if (r.status !== 0) throw new InfraError('mvn could not fetch the Kafka jars (see output above)');
 }
 
-function kafkaProperties(dataDir) {
-  return [
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
-    `listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    `log.dirs=${dataDir}`,
-    'num.partitions=3',
-    // Topics are created explicitly (KRaft auto-create races kafkajs metadata).
-    'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'transaction.state.log.num.partitions=10',
-    'group.initial.rebalance.delay.ms=0',
-    'log.retention.hours=168',
-    'log.segment.bytes=67108864',
-    'num.network.threads=2',
-    'num.io.threads=4',
-    // Many short-lived test groups and topics: keep the controller fast.
-    'delete.topic.enable=true',
-  ].join('\n');
-}
-
-async function kafkaUp() {
-  const brokers = process.env.KAFKA_BROKERS;
-  if (brokers) {
-    log(`KAFKA_BROKERS=${brokers} given; not starting Kafka`);
-    return { started: false, env: { KAFKA_BROKERS: brokers } };
-  }
-  const env = { KAFKA_BROKERS: `127.0.0.1:${KAFKA_PORT}` };
-  if (ownPid('kafka') && (await portOpen(KAFKA_PORT))) {
-    log(`Kafka already running (pid ${ownPid('kafka')})`);
-    return { started: false, env };
-  }
-  if (!ownPid('kafka') && (await portOpen(KAFKA_PORT))) {
-    // Something else listens there: use it if it is a Kafka broker (another
-    // checkout's `infra:up`, a system Kafka), otherwise say who holds the port.
-    if (await kafkaAnswers(env.KAFKA_BROKERS)) {
-      log(`using the Kafka already answering on ${env.KAFKA_BROKERS} (not started here)`);
-      return { started: false, env };
-    }
-    await assertPortFree(KAFKA_PORT, 'Kafka');
-  }
-  requireCommand('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
-  fetchKafka();
-  const dir = path.join(STATE, 'kafka');
-  const dataDir = path.join(dir, 'data');
-  fs.mkdirSync(dataDir, { recursive: true });
-  const props = path.join(dir, 'server.properties');
-  fs.writeFileSync(props, kafkaProperties(dataDir));
+function writeLog4j(dir) {
   fs.writeFileSync(
     path.join(dir, 'log4j.properties'),
     [
@@ -241,24 +194,111 @@ async function kafkaUp() {
       'log4j.logger.kafka.server.BrokerServer=INFO',
     ].join('\n'),
   );
+}
+
+/** The layout `up` last started here (status and down follow it), else the default single node. */
+function recordedLayout() {
+  try {
+    const { brokers, port } = JSON.parse(fs.readFileSync(CLUSTER_FILE, 'utf8'));
+    return kafkaNodeLayout({ brokers, port });
+  } catch {
+    return kafkaNodeLayout({ brokers: 1, port: KAFKA_PORT });
+  }
+}
+
+async function kafkaUp(brokerCount = 1) {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (brokers) {
+    log(`KAFKA_BROKERS=${brokers} given; not starting Kafka`);
+    return { started: false, names: [], env: { KAFKA_BROKERS: brokers } };
+  }
+  const layout = kafkaNodeLayout({ brokers: brokerCount, port: KAFKA_PORT });
+  if (layout.length === 1) return kafkaSingleUp(layout);
+  return kafkaClusterUp(layout);
+}
+
+function startKafkaNode(layout, nodeId, clusterId) {
+  const name = kafkaNodeName(layout, nodeId);
+  const dir = path.join(STATE, name);
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const props = path.join(dir, 'server.properties');
+  fs.writeFileSync(props, kafkaNodeProperties(layout, nodeId, dataDir));
+  writeLog4j(dir);
   const classpath = `${kafkaLibs}/*`;
   const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', `-Dlog4j.configuration=file:${dir}/log4j.properties`];
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    log('formatting Kafka storage (KRaft)');
+    log(`formatting Kafka storage (KRaft) of ${name}`);
     const r = spawnSync(
       'java',
-      [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'engage-local-kafka-01', '-c', props, '--ignore-formatted'],
+      [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'],
       { encoding: 'utf8' },
     );
     if (r.status !== 0) throw new InfraError(`Kafka storage format failed:\n${r.stdout}\n${r.stderr}`);
   }
   const logFile = path.join(dir, 'server.log');
-  const pid = startDetached('kafka', 'java', [...jvm, '-cp', classpath, 'kafka.Kafka', props], { cwd: dir, logFile });
-  log(`Kafka starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
-  return { started: true, env, wait: () => waitForKafka(env.KAFKA_BROKERS, logFile) };
+  const pid = startDetached(name, 'java', [...jvm, '-cp', classpath, 'kafka.Kafka', props], { cwd: dir, logFile });
+  log(`Kafka ${name} starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
+  return logFile;
 }
 
-async function kafkaAnswers(brokers) {
+async function kafkaSingleUp(layout) {
+  const [{ port }] = layout;
+  const env = { KAFKA_BROKERS: `127.0.0.1:${port}` };
+  if (ownPid('kafka') && (await portOpen(port))) {
+    log(`Kafka already running (pid ${ownPid('kafka')})`);
+    return { started: false, names: [], env };
+  }
+  if (!ownPid('kafka') && (await portOpen(port))) {
+    // Something else listens there: use it if it is a Kafka broker (another
+    // checkout's `infra:up`, a system Kafka), otherwise say who holds the port.
+    if (await kafkaAnswers(env.KAFKA_BROKERS)) {
+      log(`using the Kafka already answering on ${env.KAFKA_BROKERS} (not started here)`);
+      return { started: false, names: [], env };
+    }
+    await assertPortFree(port, 'Kafka');
+  }
+  requireCommand('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
+  fetchKafka();
+  const logFile = startKafkaNode(layout, 1, 'engage-local-kafka-01');
+  fs.writeFileSync(CLUSTER_FILE, JSON.stringify({ brokers: 1, port }));
+  return { started: true, names: ['kafka'], env, wait: () => waitForKafka(env.KAFKA_BROKERS, logFile, 1) };
+}
+
+async function kafkaClusterUp(layout) {
+  const names = layout.map((n) => kafkaNodeName(layout, n.nodeId));
+  const env = { KAFKA_BROKERS: layout.map((n) => `127.0.0.1:${n.port}`).join(',') };
+  if (ownPid('kafka'))
+    throw new InfraError(
+      `a single-broker Kafka from this checkout runs (pid ${ownPid('kafka')}): \`npm run infra:down\` first (its data stays in .infra/kafka)`,
+    );
+  const running = names.filter((name) => ownPid(name));
+  if (running.length === names.length && (await kafkaAnswers(env.KAFKA_BROKERS, layout.length))) {
+    log(`Kafka cluster of ${layout.length} already running (pids ${names.map(ownPid).join(', ')})`);
+    return { started: false, names: [], env };
+  }
+  for (const node of layout) {
+    if (ownPid(kafkaNodeName(layout, node.nodeId))) continue;
+    await assertPortFree(node.port, `Kafka node ${node.nodeId}`);
+    await assertPortFree(node.controllerPort, `the controller of Kafka node ${node.nodeId}`);
+  }
+  requireCommand('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
+  fetchKafka();
+  // NOTE: every node of one cluster is formatted with the same cluster id; a
+  // node formatted for another id refuses to join (the data dirs are per node).
+  const logFiles = layout.map((n) =>
+    ownPid(kafkaNodeName(layout, n.nodeId)) ? null : startKafkaNode(layout, n.nodeId, 'engage-local-kafka-03'),
+  );
+  fs.writeFileSync(CLUSTER_FILE, JSON.stringify({ brokers: layout.length, port: layout[0].port }));
+  return {
+    started: true,
+    names: names.filter((_, i) => logFiles[i]),
+    env,
+    wait: () => waitForKafka(env.KAFKA_BROKERS, logFiles.find(Boolean), layout.length),
+  };
+}
+
+async function kafkaAnswers(brokers, count = 1) {
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({
     brokers: brokers.split(','),
@@ -268,7 +308,7 @@ async function kafkaAnswers(brokers) {
   }).admin();
   try {
     await admin.connect();
-    return (await admin.describeCluster()).brokers.length > 0;
+    return (await admin.describeCluster()).brokers.length >= count;
   } catch {
     return false;
   } finally {
@@ -276,7 +316,8 @@ async function kafkaAnswers(brokers) {
   }
 }
 
-async function waitForKafka(brokers, logFile) {
+/** Waits until `count` brokers are registered and a controller is elected. */
+async function waitForKafka(brokers, logFile, count) {
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
   await waitUntil(
@@ -285,7 +326,7 @@ async function waitForKafka(brokers, logFile) {
       try {
         await admin.connect();
         const cluster = await admin.describeCluster();
-        return cluster.brokers.length > 0 && cluster.controller !== null;
+        return cluster.brokers.length >= count && cluster.controller !== null;
       } catch {
         return false;
       }
@@ -452,28 +493,38 @@ async function redisUp() {
 
 // ---------------------------------------------------------------- commands
 
-/** Brings everything up (in parallel) and returns the env to use plus what was started. */
-export async function up() {
+/**
+ * Brings everything up (in parallel) and returns the env to use plus what was
+ * started. `brokers`: Kafka nodes (1, the default, or a KRaft cluster of N).
+ */
+export async function up({ brokers = 1 } = {}) {
   fs.mkdirSync(STATE, { recursive: true });
   fs.mkdirSync(CACHE, { recursive: true });
-  const parts = [await redisUp(), await kafkaUp(), await registryUp()];
+  const parts = [await redisUp(), await kafkaUp(brokers), await registryUp()];
   await Promise.all(parts.map((p) => p.wait?.()));
   const env = Object.assign({}, ...parts.map((p) => p.env));
-  const started = ['redis', 'kafka', 'registry'].filter((_, i) => parts[i].started);
+  const started = [parts[0].started ? ['redis'] : [], parts[1].names, parts[2].started ? ['registry'] : []].flat();
   fs.writeFileSync(path.join(STATE, 'env.json'), JSON.stringify(env, null, 2));
   return { env, started };
 }
 
+/** Stops what this script started; `kafka` stands for every Kafka node (the single one or the cluster's). */
 export async function down(names = ['registry', 'kafka', 'redis']) {
-  for (const name of names) {
+  const nodes = recordedLayout();
+  const kafkaNames = ['kafka', ...(nodes.length > 1 ? nodes.map((n) => kafkaNodeName(nodes, n.nodeId)) : [])];
+  for (const name of names.flatMap((n) => (n === 'kafka' ? kafkaNames : [n]))) {
     if (await stopPid(name)) log(`stopped ${name}`);
   }
 }
 
 export async function status() {
   const rows = [];
-  const kafka = await portOpen(KAFKA_PORT);
-  rows.push(['kafka', kafka ? 'up' : 'down', `127.0.0.1:${KAFKA_PORT}`, ownPid('kafka') ?? (kafka ? 'external' : '-')]);
+  const nodes = recordedLayout();
+  for (const node of nodes) {
+    const name = kafkaNodeName(nodes, node.nodeId);
+    const kafka = await portOpen(node.port);
+    rows.push([name, kafka ? 'up' : 'down', `127.0.0.1:${node.port}`, ownPid(name) ?? (kafka ? 'external' : '-')]);
+  }
   const reg = await registryAnswers(registryUrl());
   rows.push(['schema-registry', reg ? 'up' : 'down', registryUrl(), ownPid('registry') ?? (reg ? 'external' : '-')]);
   const redisUrl = process.env.REDIS_URL ?? REDIS_DEFAULT_URL;
@@ -486,7 +537,7 @@ async function main() {
   const cmd = process.argv[2];
   try {
     if (cmd === 'up') {
-      const { env } = await up();
+      const { env } = await up({ brokers: parseBrokersFlag(process.argv.slice(3)) });
       log('infrastructure ready; export this environment:');
       for (const [k, v] of Object.entries(env)) process.stdout.write(`export ${k}=${v}\n`);
     } else if (cmd === 'down') {
@@ -496,11 +547,12 @@ async function main() {
       for (const r of rows) process.stdout.write(`${r[0].padEnd(16)} ${String(r[1]).padEnd(5)} ${String(r[2]).padEnd(44)} pid=${r[3]}\n`);
       process.exitCode = rows.every((r) => r[1] === 'up') ? 0 : 1;
     } else {
-      process.stderr.write('usage: node scripts/infra.mjs up|down|status\n');
+      process.stderr.write('usage: node scripts/infra.mjs up [--brokers N] | down | status\n');
       process.exitCode = 2;
     }
   } catch (err) {
-    process.stderr.write(`[infra] error: ${err instanceof InfraError ? err.message : err.stack}\n`);
+    const known = err instanceof InfraError || /^--brokers /.test(err.message);
+    process.stderr.write(`[infra] error: ${known ? err.message : err.stack}\n`);
     process.exitCode = 1;
   }
 }

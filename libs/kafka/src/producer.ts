@@ -21,6 +21,14 @@ export interface ProducerOptions {
  * suite's broker SIGSTOP round as a change record missing after the resume).
  * Without idempotence a retry can at worst write a batch twice, and every
  * record we produce carries an id its consumers dedupe on.
+ *
+ * TRICKY: upstream kafkajs could also resolve a send without writing some of
+ * its partitions (a broker dies, its partitions move to a broker that had
+ * already answered, the retry skips them: tulios/kafkajs issue 1303; found by
+ * bench/broker-failover as acknowledged events missing). Our patch of
+ * sendMessages.js (libs/kafka/patches) tracks acknowledgements per partition
+ * and resends every unacknowledged partition to its current leader
+ * (send-retry.test.ts).
  */
 export function createProducer(kafka: Kafka, opts: ProducerOptions = {}): Producer {
   return kafka.producer({

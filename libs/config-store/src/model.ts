@@ -62,6 +62,8 @@ export interface ComputationConfig {
   enabled: boolean;
   definition: ComputationDefinition;
   options: ComputationOptions;
+  /** Set on the audiences a journey's publish made of its entry and split queries (hidden from lists, never edited by hand). */
+  journeyId?: string;
   /** Bumped by every definition edit: state of an older definition is discarded. */
   definitionVersion: number;
   /** When the definition last changed (creation or edit): without historical data, only later events count. */
@@ -119,7 +121,13 @@ export interface ConnectionConfig {
   id: string;
   spaceId: string;
   computationId: string;
-  computationClass: 'audience' | 'trait';
+  computationClass: 'audience' | 'trait' | 'journey_step';
+  /**
+   * Journey connections (computationClass journey_step, computationId the
+   * journey's id): only the changes of this send step's key. Written by the
+   * control plane when a journey is published, one per (send step, destination).
+   */
+  computationKey?: string;
   destinationId: string;
   settings: ConnectionSettings;
   /**
@@ -142,6 +150,69 @@ export interface ConfigObjects {
   connection: ConnectionConfig;
   journey_step: Record<string, unknown>;
   identity_rules: Record<string, unknown>;
+  journey: JourneyConfig;
+}
+
+// ---- journeys (CONTRACT.md section 9) ----
+
+export type JourneyStatus = 'Draft' | 'Live' | 'Paused' | 'Archived';
+
+/** Where a journey's users come from: an audience, or a query the control plane makes a (journey-owned) audience of. */
+export type JourneyEntry = { audienceId: string } | { query: string };
+
+export interface JourneySendDestination {
+  destinationId: string;
+  settings: { identify: boolean; track: boolean };
+}
+
+export type JourneyStep =
+  | { id: string; type: 'send'; name: string; destinations: JourneySendDestination[]; next: string }
+  | { id: string; type: 'wait'; duration: string; next: string }
+  /** True/false split: `query` is any audience query, evaluated when the user reaches the step. */
+  | { id: string; type: 'split'; query: string; true: string; false: string }
+  /** Multi-branch data split: the first branch whose query holds, else `else`. */
+  | { id: string; type: 'branch'; branches: Array<{ name?: string; query: string; next: string }>; else: string }
+  | { id: string; type: 'exit' };
+
+/**
+ * A published, frozen version: what users who entered under it walk, whatever
+ * later edits do. Queries are resolved to the audiences that compute them
+ * (created by the control plane at publish, owned by the journey).
+ */
+export interface JourneyVersion {
+  version: number;
+  publishedAt: string;
+  /** The audience whose entries enter users. */
+  entryComputationId: string;
+  start: string;
+  steps: JourneyStep[];
+  /** Split and branch steps: the audience id of each condition, by step id (branches in order). */
+  conditions: Record<string, string[]>;
+  /** Send steps' keys by step id (the journey's stepKeys at publish). */
+  stepKeys: Record<string, string>;
+}
+
+export interface JourneyConfig {
+  id: string;
+  spaceId: string;
+  name: string;
+  /** snake_case, unique in the space: part of every send step's key. */
+  key: string;
+  status: JourneyStatus;
+  /** The draft: what the next publish freezes. */
+  entry: JourneyEntry;
+  /** 'never': a user walks the journey once; 'after_exit': again after each exit, on a new entry. */
+  reentry: 'never' | 'after_exit';
+  /** On the first publish, also enter the entry audience's current members (else only new entrants). */
+  includeExistingMembers: boolean;
+  start: string;
+  steps: JourneyStep[];
+  /** Send steps' keys by step id (`j_o_<journey key>__<step name>_<6 chars>`), kept across edits. */
+  stepKeys: Record<string, string>;
+  /** Published versions, oldest first; the last one is live (new entrants walk it). */
+  versions: JourneyVersion[];
+  createdAt: string;
+  updatedAt: string;
 }
 
 export type { ConfigKind };

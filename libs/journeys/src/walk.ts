@@ -76,3 +76,27 @@ export function afterWait(version: JourneyVersion, stepId: string): string {
   if (!step || step.type !== 'wait') throw new Error(`journey version ${version.version}: "${stepId}" is not a wait step`);
   return step.next;
 }
+
+/** Where a user is in one journey (the runner's stored record). */
+export interface JourneyProgress {
+  /** The version the user walks (frozen at entry). */
+  version: number;
+  /** Entries so far: 1 on the first; re-entry (after_exit) counts up. */
+  run: number;
+  /** 'waiting' at a wait step until dueAt; 'exited' after reaching an exit. */
+  status: 'waiting' | 'exited';
+  step: string;
+  dueAt?: number;
+  enteredAt: number;
+}
+
+/**
+ * Whether a user with `progress` enters again, and as which run: never while
+ * inside; after an exit only with re-entry `after_exit` (Segment: "users can
+ * re-enter after they exit").
+ */
+export function entryRun(progress: JourneyProgress | null, reentry: 'never' | 'after_exit'): number | null {
+  if (!progress) return 1;
+  if (progress.status !== 'exited' || reentry !== 'after_exit') return null;
+  return progress.run + 1;
+}

@@ -36,6 +36,10 @@ export const configSchema = z.object({
   EVENTS_RESOLVED_RETENTION_MS: z.string().default('-1'),
   /** Test hook, empty in production: a backfill waits between its replay and its writes while this Redis key exists. */
   BACKFILL_TEST_HOLD_KEY: z.string().default(''),
+  /** How often journeys' wait timers are looked for (ms): the floor of a wait's lateness. */
+  JOURNEY_POLL_MS: positiveInt(250),
+  /** Journey timers claimed per journey per poll. */
+  JOURNEY_BATCH_SIZE: positiveInt(500),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
 });

@@ -3,7 +3,9 @@
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@engage/profile-store';
-import type { ResolvedEvent } from '@engage/schemas';
+import { BatchConsumer, DeadLetterWriter, deadLetterTopicFor, ensureTopics } from '@engage/kafka';
+import type { ComputationChange, ResolvedEvent } from '@engage/schemas';
+import { JourneyRunner } from './journey.runner';
 import { BackfillPass } from './backfill.pass';
 import { HistoryReplay } from './history-replay';
 import { IdentityAliases } from './identity-aliases';
@@ -59,6 +61,30 @@ const recompute = new RecomputeJob(
   { store, realtime, batch, all, profiles, committer, redis, backfill },
 );
 
+// Journeys: entries from engage.computations.changes, waits on timers (journey.runner.ts).
+const journeys = new JourneyRunner(
+  {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    changesTopic: topics.computationsChanges.name,
+    batchSize: config.JOURNEY_BATCH_SIZE,
+    leaseMs: config.SCHEDULER_LEASE_MS,
+  },
+  { store, redis, producer, codec, profiles, log: log.child({ component: 'journeys' }) },
+);
+const journeyDlq = deadLetterTopicFor(topics.computationsChanges);
+const journeyEntries = new BatchConsumer<ComputationChange>(
+  // A new group starts at the end: a journey enters users from its publish on.
+  { groupId: `${config.TOPIC_PREFIX}batch-scheduler-journeys`, topics: [topics.computationsChanges.name], chunkSize: 500 },
+  {
+    kafka,
+    log: log.child({ component: 'journey-entries' }),
+    step: 'journey-entry',
+    deadLetters: new DeadLetterWriter({ topic: journeyDlq.name }, { producer }),
+    decode: (m) => codec.decode(m.value),
+    handle: (ms) => journeys.handle(ms),
+  },
+);
+
 // The history backfills replay: the retention of engage.events.resolved is ours to keep.
 // NOTE: AlterConfigs (not incremental) resets the topic's other settings to
 // the broker's defaults: it is sent the topic's whole config from the registry
@@ -93,6 +119,9 @@ runtime.service.add(
   ...runtime.infrastructure,
   retention,
   { name: 'config-store', start: () => store.start(), stop: () => store.stop() },
+  { name: 'journey-dlq-topic', start: () => ensureTopics(kafka, [journeyDlq]), stop: async () => {} },
+  { name: 'journey-entries', start: () => journeyEntries.start(), stop: () => journeyEntries.stop() },
+  intervalJob('journey-loop', config.JOURNEY_POLL_MS, () => journeys.tick(), { log }),
   // Each tick prepares what is due within the lookahead and commits everything due now.
   intervalJob('expiry-loop', config.SCHEDULER_EXPIRY_POLL_MS, () => expiry.tick(), { log }),
   intervalJob('recompute-loop', Math.max(config.SCHEDULER_TICK_MS, 2000), () => recompute.tick(), { log }),

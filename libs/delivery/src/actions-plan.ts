@@ -79,17 +79,23 @@ export function planActionInvocations(calls: SegmentCall[], mappings: readonly A
 export function matchingMappings(
   mappings: readonly ActionMapping[] | undefined,
   settings: ConnectionSettings,
-  computation: { key: string; class: 'audience' | 'trait' },
+  computation: { key: string; class: 'audience' | 'trait' | 'journey_step' },
 ): { matching: number; enabled: number; disabled: number } | null {
   if (!mappings) return null;
-  const personas = { computation_class: computation.class, computation_key: computation.key };
+  // Journey steps are sent as audience entries (payloads.ts personasOf), and never exit.
+  const personas = {
+    computation_class: computation.class === 'journey_step' ? 'audience' : computation.class,
+    computation_key: computation.key,
+  };
   const samples: unknown[] = [];
   if (settings.identify) samples.push({ type: 'identify', traits: { [computation.key]: true }, context: { personas } });
   if (settings.track) {
     const events =
       computation.class === 'trait'
         ? ['Trait Computed']
-        : [settings.enteredEvent ?? 'Audience Entered', settings.exitedEvent ?? 'Audience Exited'];
+        : computation.class === 'journey_step'
+          ? [settings.enteredEvent ?? 'Audience Entered']
+          : [settings.enteredEvent ?? 'Audience Entered', settings.exitedEvent ?? 'Audience Exited'];
     for (const event of events) samples.push({ type: 'track', event, properties: { [computation.key]: true }, context: { personas } });
   }
   const matched = mappings.filter((m) => samples.some((s) => subscriptionMatches(m.subscribe, s)));

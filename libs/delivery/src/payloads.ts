@@ -47,21 +47,53 @@ export function identifierTargets(change: ComputationChange, identifierTypes: st
  */
 export const DEFAULT_EVENT_IDENTIFIER_TYPES: readonly string[] = ['user_id', 'email'];
 
+/**
+ * A journey send step's change (CONTRACT.md section 9): a user reaching the
+ * step. Destinations see it as an audience entry under the step's key.
+ */
+export const isJourneyStep = (change: Pick<ComputationChange, 'computation_class'>): boolean =>
+  change.computation_class === 'journey_step';
+
+/**
+ * Whether a change is delivered at all. Journey steps only ever enter (the
+ * runner emits `value: true` and never an exit): anything else of a journey
+ * step would read as an exit or a list removal, so it is not sent.
+ */
+export const isDeliverable = (change: Pick<ComputationChange, 'computation_class' | 'value'>): boolean =>
+  !isJourneyStep(change) || change.value === true;
+
+/**
+ * context.personas of every call of a change. Journey steps go out as
+ * audiences (`computation_class: "audience"`), as Segment's Journeys send
+ * them: the step key is the audience key, the journey id the computation id.
+ */
+export function personasOf(
+  change: Pick<ComputationChange, 'computation_class' | 'computation_id' | 'computation_key' | 'space_id'>,
+): Record<string, string> {
+  return {
+    computation_class: isJourneyStep(change) ? 'audience' : change.computation_class,
+    computation_id: change.computation_id,
+    computation_key: change.computation_key,
+    namespace: change.space_id,
+    space_id: change.space_id,
+  };
+}
+
+/**
+ * Identify and/or Track per the connection's settings. Audiences and journey
+ * steps: `Audience Entered` / `Audience Exited` (journey steps never exit:
+ * see isDeliverable, no calls for them); computed traits: `Trait Computed`.
+ */
 export function buildEventCalls(
   change: ComputationChange,
   destination: Pick<DestinationConfig, 'id' | 'name'>,
   settings: ConnectionSettings,
 ): SegmentCall[] {
+  if (!isDeliverable(change)) return [];
   const value = changeValue(change);
   const key = change.computation_key;
   const isAudience = change.computation_class !== 'trait';
-  const personas = {
-    computation_class: change.computation_class,
-    computation_id: change.computation_id,
-    computation_key: key,
-    namespace: change.space_id,
-    space_id: change.space_id,
-  };
+  const personas = personasOf(change);
   const who = change.user_id ? { userId: change.user_id } : change.anonymous_id ? { anonymousId: change.anonymous_id } : {};
   const base = { ...who, timestamp: new Date(change.emitted_at).toISOString(), integrations: { All: false, [destination.name]: true } };
   const calls: SegmentCall[] = [];
@@ -111,6 +143,7 @@ export interface AccountUser {
  * account has no group id to address it by.
  */
 export function buildGroupCall(change: ComputationChange, destination: Pick<DestinationConfig, 'id' | 'name'>): SegmentCall | null {
+  if (!isDeliverable(change)) return null;
   const groupId = change.external_ids.find((x) => x.type === 'group_id')?.id;
   if (!groupId) return null;
   return {
@@ -119,15 +152,7 @@ export function buildGroupCall(change: ComputationChange, destination: Pick<Dest
     messageId: callMessageId(change.change_id, destination.id, 'group', `group_id:${groupId}`),
     timestamp: new Date(change.emitted_at).toISOString(),
     traits: { [change.computation_key]: changeValue(change) },
-    context: {
-      personas: {
-        computation_class: change.computation_class,
-        computation_id: change.computation_id,
-        computation_key: change.computation_key,
-        namespace: change.space_id,
-        space_id: change.space_id,
-      },
-    },
+    context: { personas: personasOf(change) },
     integrations: { All: false, [destination.name]: true },
   };
 }

@@ -51,8 +51,7 @@ export const DEFAULT_EVENT_IDENTIFIER_TYPES: readonly string[] = ['user_id', 'em
  * A journey send step's change (CONTRACT.md section 9): a user reaching the
  * step. Destinations see it as an audience entry under the step's key.
  */
-export const isJourneyStep = (change: Pick<ComputationChange, 'computation_class'>): boolean =>
-  change.computation_class === 'journey_step';
+export const isJourneyStep = (change: Pick<ComputationChange, 'computation_class'>): boolean => change.computation_class === 'journey_step';
 
 /**
  * Whether a change is delivered at all. Journey steps only ever enter (the

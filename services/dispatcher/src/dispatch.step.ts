@@ -13,6 +13,7 @@ import {
   buildEventCalls,
   buildGroupCall,
   changeForAccountUser,
+  isDeliverable,
   planActionInvocations,
   withExternalAudience,
   type AccountUser,
@@ -92,6 +93,25 @@ export function letterOfRecord(m: ConsumedMessage<unknown>, step: string): Store
   };
 }
 
+/** A connection of a journey's send step (CONTRACT.md section 9), written by the control plane at publish. */
+export const isJourneyConnection = (connection: Pick<ConnectionConfig, 'computationClass'>): boolean =>
+  connection.computationClass === 'journey_step';
+
+/**
+ * Connections that never have an initial sync, handover claims or re-syncs:
+ * journey send steps. Their changes are events (a user reached the step),
+ * not a membership with current members: there is nothing to sync when the
+ * connection is made, and nothing for the live path to hand over with. So
+ * the live path sends them without claiming (DispatchStep.claimLive), the
+ * initial-sync loop marks them synced with nothing sent (ResyncJob), and
+ * re-syncs on new external ids never reach them (connectionsFor).
+ * NOTE: without this, a journey connection would never be marked synced
+ * (there is no audience or trait to read members of), and every live call
+ * would take a handover claim: a user reaching the same step again (re-entry)
+ * would then be refused as "the same value already sent".
+ */
+export const isSettledByDesign = isJourneyConnection;
+
 export class DispatchStep {
   constructor(
     private readonly config: { destinationId: string; keyPrefix: string; concurrency: number },
@@ -137,15 +157,25 @@ export class DispatchStep {
    * Connections of a computation this dispatcher serves, with live
    * destinations. A re-sync (the current value, to ids a profile just
    * gained) goes only to connections that match on one of those ids' types.
+   * Journey connections (one per send step and destination) take only their
+   * step's changes (same journey id and step key), only entries, and never a
+   * re-sync: a journey step has no current value to send again
+   * (isSettledByDesign).
    */
   connectionsFor(
-    change: Pick<ComputationChange, 'space_id' | 'computation_id' | 'reason' | 'external_ids'>,
+    change: Pick<
+      ComputationChange,
+      'space_id' | 'computation_id' | 'computation_key' | 'computation_class' | 'reason' | 'external_ids' | 'value'
+    >,
     onlyConnectionId?: string,
   ): Array<{ connection: ConnectionConfig; destination: DestinationConfig }> {
+    if (!isDeliverable(change)) return [];
     return this.deps.store
       .list('connection', change.space_id)
       .filter((c) => c.computationId === change.computation_id && c.enabled && c.destinationId === this.config.destinationId)
       .filter((c) => onlyConnectionId === undefined || c.id === onlyConnectionId)
+      .filter((c) => (c.computationKey === undefined ? !isJourneyConnection(c) : c.computationKey === change.computation_key))
+      .filter((c) => !isJourneyConnection(c) || (change.computation_class === 'journey_step' && change.reason !== 'resync'))
       .filter((c) => change.reason !== 'resync' || this.identifierTypesOf(c).some((t) => change.external_ids.some((x) => x.type === t)))
       .map((connection) => ({ connection, destination: this.deps.store.get('destination', connection.destinationId) }))
       .filter(
@@ -452,6 +482,10 @@ export class DispatchStep {
    * when the sync (or an earlier record) already sent that state.
    */
   private async claimLive(changes: ComputationChange[], calls: PlannedCall[], seqOf: DispatchOptions['seqOf']): Promise<PlannedCall[]> {
+    for (const id of new Set(calls.map((c) => c.connectionId))) {
+      const connection = this.deps.store.get('connection', id);
+      if (connection && isSettledByDesign(connection)) this.settledConnections.add(id);
+    }
     const unknown = [...new Set(calls.map((c) => c.connectionId))].filter((id) => !this.settledConnections.has(id));
     if (unknown.length === 0) return calls;
     const [synced, active] = await Promise.all([

@@ -9,12 +9,18 @@
 // deletes the key.
 //
 // Redis keys (prefix = REDIS_KEY_PREFIX):
-//   dispatch:list:<dst>:<computationId>            HASH profileId -> {member, ids} pending
-//   dispatch:list:<dst>:<computationId>:flushing   the batch being sent (survives a crash: resent first)
-//   dispatch:list:flushed:<connectionId>           last flush time (ms)
-//   dispatch:list:lock:<dst>:<computationId>       one replica flushes a list at a time
-//   dispatch:list:audience:<dst>:<computationId>   the destination's audience {id, name}
-//   dispatch:list:syncnow:<dst>                    "sync now" trigger
+//   dispatch:list:<dst>:<list>            HASH profileId -> {member, ids} pending
+//   dispatch:list:<dst>:<list>:flushing   the batch being sent (survives a crash: resent first)
+//   dispatch:list:flushed:<connectionId>  last flush time (ms)
+//   dispatch:list:lock:<dst>:<list>       one replica flushes a list at a time
+//   dispatch:list:audience:<dst>:<list>   the destination's audience {id, name}
+//   dispatch:list:syncnow:<dst>           "sync now" trigger
+// <list> is the computation id; for a journey send step, `<journey id>.<step key>`
+// (listOf): each step of a journey is its own list.
+//
+// Journey steps only ever add: their changes are all entries (value true;
+// DispatchStep.connectionsFor passes nothing else of a journey), so nothing
+// here removes a user from a journey step's list.
 //
 // Outcomes are per item: an identifier the adapter cannot normalise, or one
 // the destination refuses, goes to engage.dispatch.dlq with its reason and
@@ -41,6 +47,12 @@ import { withRenewedLock } from './renewed-lock';
 import type { DeliveryStatus } from './delivery-status';
 
 type Pending = Omit<ListMember, 'profileId'>;
+
+/** Which list of the destination a connection fills: its computation's, or for a journey its send step's. */
+export const listOf = (connection: Pick<ConnectionConfig, 'computationClass' | 'computationId' | 'computationKey'>): string =>
+  connection.computationClass === 'journey_step'
+    ? `${connection.computationId}.${connection.computationKey ?? ''}`
+    : connection.computationId;
 type Op = 'add' | 'remove';
 const LOCK_MS = 5 * 60_000;
 
@@ -58,12 +70,10 @@ export class ListBuffer {
     },
   ) {}
 
-  private key = (destinationId: string, computationId: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${computationId}`;
+  private key = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${list}`;
   private lastFlushKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:list:flushed:${connectionId}`;
-  private lockKey = (destinationId: string, computationId: string) =>
-    `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${computationId}`;
-  private audienceKey = (destinationId: string, computationId: string) =>
-    `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${computationId}`;
+  private lockKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${list}`;
+  private audienceKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${list}`;
   /** Set by the control plane's "sync now". */
   syncNowKey = (destinationId: string) => statusKeys(this.config.keyPrefix).syncNow(destinationId);
 
@@ -80,12 +90,12 @@ export class ListBuffer {
   async add(items: Array<{ change: ComputationChange; connection: ConnectionConfig; destination: DestinationConfig }>): Promise<void> {
     if (items.length === 0) return;
     const pipeline = this.deps.redis.pipeline();
-    for (const { change, destination } of items) {
+    for (const { change, connection, destination } of items) {
       const entry: Pending = {
         member: change.value !== false && change.value !== null,
         ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })),
       };
-      pipeline.hset(this.key(destination.id, change.computation_id), change.profile_id, JSON.stringify(entry));
+      pipeline.hset(this.key(destination.id, listOf(connection)), change.profile_id, JSON.stringify(entry));
     }
     await pipeline.exec();
   }
@@ -113,14 +123,14 @@ export class ListBuffer {
     // NOTE: one chunk may retry for the whole retry window (hours): the lock is
     // renewed while this flush runs, so no other replica takes the list and
     // sends the same batch meanwhile.
-    const lock = this.lockKey(destination.id, connection.computationId);
+    const lock = this.lockKey(destination.id, listOf(connection));
     const result = await withRenewedLock(this.deps.redis, lock, LOCK_MS, () => this.flushLocked(destination, connection));
     return result.acquired && result.value;
   }
 
   private async flushLocked(destination: DestinationConfig, connection: ConnectionConfig): Promise<boolean> {
     const adapter = this.deps.adapters.get(destination.type)!;
-    const key = this.key(destination.id, connection.computationId);
+    const key = this.key(destination.id, listOf(connection));
     const flushing = `${key}:flushing`;
     // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
     if ((await this.deps.redis.exists(flushing)) === 0) {
@@ -195,16 +205,17 @@ export class ListBuffer {
     destination: DestinationConfig,
     connection: ConnectionConfig,
   ): Promise<ExternalAudience> {
-    const key = this.audienceKey(destination.id, connection.computationId);
+    const key = this.audienceKey(destination.id, listOf(connection));
     const known = await this.deps.redis.get(key);
     if (known) {
       const found = await adapter.getAudience(destination, (JSON.parse(known) as ExternalAudience).id);
       if (found) return found;
     }
-    const computation = this.deps.store.get(
-      connection.computationClass === 'audience' ? 'audience' : 'computed_trait',
-      connection.computationId,
-    );
+    // A journey step's list is named by the step key (as its calls' audience key), its id the journey's.
+    const computation =
+      connection.computationClass === 'journey_step'
+        ? { key: connection.computationKey, name: connection.computationKey }
+        : this.deps.store.get(connection.computationClass === 'audience' ? 'audience' : 'computed_trait', connection.computationId);
     const created = await adapter.createAudience(destination, {
       computationId: connection.computationId,
       key: computation?.key ?? connection.computationId,

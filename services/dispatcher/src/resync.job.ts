@@ -7,6 +7,8 @@
 // (A new external id on a profile re-sends its current values to the new id:
 // the evaluator emits those as `resync` change records in the profile's order,
 // and DispatchStep sends them to connections matching the ids' types.)
+// Journey send steps' connections have neither: they are marked synced with
+// nothing sent (isSettledByDesign in dispatch.step.ts).
 import { createHash } from 'node:crypto';
 import type { ConfigStore, ConnectionConfig } from '@engage/config-store';
 import type { DeadLetterWriter } from '@engage/kafka';
@@ -15,7 +17,7 @@ import type { ProfileStateRepository, StoredProfile } from '@engage/profile-stor
 import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
-import { liveValueText, type DispatchStep } from './dispatch.step';
+import { isSettledByDesign, liveValueText, type DispatchStep } from './dispatch.step';
 import type { Handover } from './handover';
 import { withRenewedLock } from './renewed-lock';
 
@@ -106,6 +108,14 @@ export class ResyncJob {
     for (const connection of this.deps.store.list('connection')) {
       if (connection.destinationId !== this.config.destinationId) continue;
       if (!connection.enabled || (await this.deps.redis.exists(this.deps.step.syncedKey(connection.id))) === 1) continue;
+      if (isSettledByDesign(connection)) {
+        // A journey step has no members to sync (see isSettledByDesign): done, nothing sent, no handover claims.
+        // Also what happens when someone clears its synced marker to ask for a sync again.
+        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
+        await this.deps.status.connection(connection.id, { state: 'Synced' });
+        this.deps.log.info({ connectionId: connection.id }, 'initial_sync_not_needed');
+        continue;
+      }
       const key = this.keyOf(connection);
       if (!key) continue;
       // One replica syncs a connection; the lock is renewed while the sync runs

@@ -51,6 +51,10 @@ export function dispatchFixture(
     /** Audience destinations: the vendor's id of the audience, as the control plane keeps it on the connection. */
     externalAudienceId?: string;
     actions?: ActionRunner;
+    /** The connection's other fields (a journey step's: computationClass, computationId, computationKey). */
+    connectionConfig?: Partial<ConnectionConfig>;
+    /** More connections (to the same destination unless they say otherwise). */
+    extraConnections?: Array<Partial<ConnectionConfig> & { id: string }>;
   },
 ): Fixture {
   const keyPrefix = `${uniqueName('dfx')}:`;
@@ -80,10 +84,12 @@ export function dispatchFixture(
     enabled: true,
     createdAt: iso,
     updatedAt: iso,
+    ...opts.connectionConfig,
   };
+  const extra = (opts.extraConnections ?? []).map((c) => ({ ...connection, ...c }));
   const objects: Record<string, Array<{ id: string; spaceId?: string }>> = {
     destination: [destination],
-    connection: [connection],
+    connection: [connection, ...extra],
     audience: [{ id: AUDIENCE.id, spaceId: SPACE, key: AUDIENCE.key } as { id: string; spaceId: string }],
   };
   const store = {

@@ -18,6 +18,12 @@ export const statusKeys = (prefix: string) => ({
   destination: (destinationId: string) => `${prefix}status:destination:${destinationId}`,
   /** "Sync now" of a list destination: set by the control plane, consumed by its dispatcher. */
   syncNow: (destinationId: string) => `${prefix}dispatch:list:syncnow:${destinationId}`,
+  /**
+   * A journey's per-step counts: fields `<stepId>:entered` and `<stepId>:current`
+   * (integers). Written by the batch scheduler's journey runner, read by the
+   * control plane. The braces are a Redis Cluster hash tag (one slot per journey).
+   */
+  journeyStats: (journeyId: string) => `${prefix}jrn:stats:{${journeyId}}`,
 });
 
 /** Parses a status hash (HGETALL) into typed fields; absent fields stay absent. */

@@ -35,7 +35,13 @@ export class ComputationsService {
     return this.deps.store.list(kind, spaceId);
   }
 
-  async create(kind: ComputationKind, spaceId: string, body: z.infer<typeof createComputationBody>): Promise<ComputationConfig> {
+  /** `owner`: a journey's publish creating the audience of one of its queries (journeys.service.ts). */
+  async create(
+    kind: ComputationKind,
+    spaceId: string,
+    body: z.infer<typeof createComputationBody>,
+    owner?: { journeyId: string },
+  ): Promise<ComputationConfig> {
     const key = body.key ?? snakeCase(body.name);
     if (!key) throw ApiError.validation('name: must contain a letter or digit to derive a key from', 'name');
     if (this.keyTaken(spaceId, key))
@@ -53,6 +59,7 @@ export class ComputationsService {
       enabled: body.enabled,
       definition: { query: body.definition.query, type: body.definition.type },
       options: body.options,
+      ...(owner ? { journeyId: owner.journeyId } : {}),
       definitionVersion: 1,
       definitionUpdatedAt: now,
       createdAt: now,
@@ -69,6 +76,7 @@ export class ComputationsService {
     patch: z.infer<typeof patchComputationBody>,
   ): Promise<ComputationConfig> {
     const current = this.get(kind, spaceId, id);
+    this.rejectJourneyOwned(current);
     if (patch.options?.computeMode && patch.options.computeMode !== current.options.computeMode) {
       throw ApiError.validation(
         `options.computeMode: cannot change from ${current.options.computeMode} to ${patch.options.computeMode} after creation`,
@@ -104,8 +112,10 @@ export class ComputationsService {
     return next;
   }
 
-  async remove(kind: ComputationKind, spaceId: string, id: string): Promise<ComputationConfig> {
+  /** `owner`: the journey that owns the audience removing it (archive); anyone else gets a 409. */
+  async remove(kind: ComputationKind, spaceId: string, id: string, owner?: { journeyId: string }): Promise<ComputationConfig> {
     const current = this.get(kind, spaceId, id);
+    if (current.journeyId !== owner?.journeyId) this.rejectJourneyOwned(current);
     const dependents = this.allComputations(spaceId).filter((c) => c.id !== id && this.referencesOf(c).includes(current.key));
     if (dependents.length > 0) {
       throw ApiError.conflict(
@@ -163,7 +173,17 @@ export class ComputationsService {
     return this.deps.store.get('computed_trait', c.id) !== undefined;
   }
 
-  private keyTaken(spaceId: string, key: string): boolean {
+  /** A journey's audiences change with the journey only (a new version makes new ones). */
+  private rejectJourneyOwned(c: ComputationConfig): void {
+    if (!c.journeyId) return;
+    const journey = this.deps.store.get('journey', c.journeyId);
+    throw ApiError.conflict(
+      `audience '${c.key}' belongs to journey ${c.journeyId}${journey ? ` ('${journey.key}')` : ''}: change or archive the journey instead`,
+    );
+  }
+
+  /** Audiences and computed traits share one key space; deleted ones keep their keys. */
+  keyTaken(spaceId: string, key: string): boolean {
     const all = [
       ...this.deps.store.listStored('audience', spaceId, { includeDeleted: true }),
       ...this.deps.store.listStored('computed_trait', spaceId, { includeDeleted: true }),

@@ -8,6 +8,7 @@ import { ConfigStore, ConfigWriter } from '@engage/config-store';
 import { createRuntime } from '@engage/service';
 import { ComputationsService } from './computations.service';
 import { configSchema } from './config';
+import { JourneysService } from './journeys.service';
 import { EngineQueryChecker } from './engine-query-checker';
 import { createApp } from './http/app';
 import { controlPlaneRouters } from './http/routers';
@@ -34,6 +35,7 @@ const spaces = new SpacesGuard(store);
 const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const checker = new EngineQueryChecker();
 const computations = new ComputationsService({ store, writer, checker });
+const journeys = new JourneysService({ store, writer, computations });
 const profiles = new ProfileStateRepository({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const graph = new IdentityGraphReader({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const preview = new AudiencePreview({ pageSize: 500, sampleSize: 10 }, { profiles });
@@ -60,6 +62,7 @@ const app = createApp(
         spaces,
         status,
         computations,
+        journeys,
         checker,
         preview,
         exporter,

@@ -7,6 +7,7 @@ import {
   type ComputationStatus,
   type ConnectionConfig,
   type DestinationConfig,
+  type JourneyConfig,
 } from '@engage/config-store';
 import type { RedisClient } from '@engage/redis';
 
@@ -14,6 +15,37 @@ export interface ComputationView extends ComputationConfig {
   status: ComputationStatus;
   size: number;
   progress: number | null;
+}
+
+/** A step of a journey with what the journey runner counted: users who reached it, users there now. */
+export interface JourneyStepStats {
+  id: string;
+  type: string;
+  /** Send steps: the key their calls carry. */
+  key?: string;
+  current: number;
+  entered: number;
+}
+
+/**
+ * The steps of the latest version (the draft when never published) with the
+ * counts of the runner's hash (`<stepId>:entered`, `<stepId>:current`; absent: 0).
+ */
+export function journeyStepStats(journey: JourneyConfig, hash: Record<string, string>): JourneyStepStats[] {
+  const version = journey.versions.at(-1);
+  const steps = version?.steps ?? journey.steps;
+  const keys = version?.stepKeys ?? journey.stepKeys;
+  const count = (field: string) => {
+    const n = Number(hash[field] ?? 0);
+    return Number.isFinite(n) ? n : 0;
+  };
+  return steps.map((s) => ({
+    id: s.id,
+    type: s.type,
+    ...(s.type === 'send' ? { key: keys[s.id] } : {}),
+    current: count(`${s.id}:current`),
+    entered: count(`${s.id}:entered`),
+  }));
 }
 
 export class StatusReader {
@@ -72,6 +104,15 @@ export class StatusReader {
         },
       };
     });
+  }
+
+  /** Per-step counts of journeys, one round trip (the batch scheduler's journey runner writes them). */
+  async journeys(list: JourneyConfig[]): Promise<JourneyStepStats[][]> {
+    if (list.length === 0) return [];
+    const pipeline = this.deps.redis.pipeline();
+    for (const j of list) pipeline.hgetall(this.keys.journeyStats(j.id));
+    const results = (await pipeline.exec()) ?? [];
+    return list.map((j, i) => journeyStepStats(j, (results[i]?.[1] as Record<string, string>) ?? {}));
   }
 
   async connections(list: ConnectionConfig[], destinations: Map<string, DestinationConfig | undefined>) {

@@ -10,7 +10,7 @@ function base62(length: number): string {
   return out;
 }
 
-export type IdPrefix = 'spa' | 'src' | 'aud' | 'tra' | 'dst' | 'con' | 'tok' | 'map';
+export type IdPrefix = 'spa' | 'src' | 'aud' | 'tra' | 'dst' | 'con' | 'tok' | 'map' | 'jou';
 
 export const newId = (prefix: IdPrefix) => `${prefix}_${base62(27)}`;
 

@@ -40,6 +40,7 @@ interface Call {
 const sp = (ids: Ids) => ({ spaceId: ids.space! });
 const audience = (ids: Ids) => ({ spaceId: ids.space!, id: ids.audience! });
 const trait = (ids: Ids) => ({ spaceId: ids.space!, id: ids.trait! });
+const journey = (ids: Ids) => ({ spaceId: ids.space!, id: ids.journey! });
 const definition = { query: "event('Order Completed').count() >= 1", type: 'users' };
 const profileNotFound = (status: number, body: any) => {
   // The handler ran (space found, identifier parsed, graph read): Segment's answer for a profile nobody sent.
@@ -131,6 +132,33 @@ const CALLS: Array<[string, Call]> = [
     'delete /spaces/{spaceId}/destinations/{id}/mappings/{mappingId}',
     { params: (ids) => ({ ...sp(ids), id: ids.actions!, mappingId: ids.mapping! }) },
   ],
+  [
+    'post /spaces/{spaceId}/journeys',
+    {
+      params: sp,
+      body: (ids: Ids) => ({
+        name: 'Welcome',
+        key: 'welcome',
+        entry: { audienceId: ids.audience },
+        steps: [
+          { id: 'hello', type: 'send', name: 'Hello', destinations: [{ destinationId: ids.destination }], next: 'wait' },
+          { id: 'wait', type: 'wait', duration: '1 day', next: 'bought' },
+          { id: 'bought', type: 'split', query: "event('Order Completed').count() >= 1", true: 'done', false: 'done' },
+          { id: 'done', type: 'exit' },
+        ],
+        start: 'hello',
+      }),
+      keep: (b) => ({ journey: b.data.journey.id }),
+    },
+  ],
+  ['get /spaces/{spaceId}/journeys', { params: sp }],
+  ['get /spaces/{spaceId}/journeys/{id}', { params: journey }],
+  ['patch /spaces/{spaceId}/journeys/{id}', { params: journey, body: { name: 'Welcome 2' } }],
+  ['post /spaces/{spaceId}/journeys/{id}/publish', { params: journey }],
+  ['post /spaces/{spaceId}/journeys/{id}/pause', { params: journey }],
+  ['post /spaces/{spaceId}/journeys/{id}/resume', { params: journey }],
+  ['post /spaces/{spaceId}/journeys/{id}/archive', { params: journey }],
+  ['delete /spaces/{spaceId}/journeys/{id}', { params: journey }],
   ...(['audiences', 'computed-traits'] as const).flatMap((path): Array<[string, Call]> => {
     const of = path === 'audiences' ? audience : trait;
     const conn = (ids: Ids) => ({ ...of(ids), connectionId: ids.destination! });

@@ -8,6 +8,7 @@
 // this document, and openapi.int.test.ts calls every documented route on a
 // running control plane. To add routes: add a `section` below (or extend one).
 import { testEventBody } from '../routes/destination-test.routes';
+import { journeyEntrySchema, journeyInputSchema, journeyPatchSchema, journeyStepSchema } from '@engage/journeys';
 import { Router } from 'express';
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodTypeAny } from 'zod';
@@ -88,6 +89,10 @@ function shapes() {
       options: z.object({ includeHistoricalData: z.boolean(), computeMode: z.enum(['realtime', 'batch']) }),
       definitionVersion: z.number().int(),
       definitionUpdatedAt: z.string().datetime(),
+      journeyId: z
+        .string()
+        .optional()
+        .describe("Set on a journey's audiences (its entry and split queries): not listed, not editable through this API (409)"),
       ...timestamps,
       status: z.enum(['Preparing', 'Computing', 'Live', 'Not Computing', 'Disabled', 'Failed']),
       size: z.number().int(),
@@ -880,7 +885,104 @@ function profileApi(doc: Doc) {
 }
 type AnyQuery = Record<string, string>;
 
-const SECTIONS: Array<(doc: Doc) => void> = [ops, spaces, computations, destinations, credentials, profileApi];
+function journeys(doc: Doc) {
+  const { timestamps } = doc.s;
+  const t = 'Journeys';
+  const version = z
+    .object({
+      version: z.number().int().describe('1, 2, ...'),
+      publishedAt: z.string().datetime(),
+      entryComputationId: z.string().describe("The audience whose entries enter users (entry.audienceId, or the journey's entry audience)"),
+      start: z.string(),
+      steps: z.array(journeyStepSchema),
+      conditions: z
+        .record(z.array(z.string()))
+        .describe("Split and branch steps: the journey-owned audience of each condition, by step id (branches in order)"),
+      stepKeys: z.record(z.string()).describe("Send steps' keys by step id"),
+    })
+    .openapi('JourneyVersion');
+  const journey = z
+    .object({
+      id: z.string().describe('jou_...'),
+      spaceId: z.string(),
+      name: z.string(),
+      key: z.string(),
+      status: z.enum(['Draft', 'Live', 'Paused', 'Archived']),
+      entry: journeyEntrySchema,
+      reentry: z.enum(['never', 'after_exit']),
+      includeExistingMembers: z.boolean(),
+      start: z.string().describe('The draft: what the next publish freezes'),
+      steps: z.array(journeyStepSchema),
+      stepKeys: z.record(z.string()).describe("Send steps' keys by step id: j_o_<journey key>__<step name>_<6 [a-z0-9]>, kept across edits"),
+      versions: z.array(version).describe('Published versions, oldest first; the last is the one new entrants walk'),
+      ...timestamps,
+      draftChanged: z.boolean().describe('The draft differs from the latest version (true when never published): publish would make a new version'),
+      stats: z
+        .array(
+          z.object({
+            id: z.string(),
+            type: z.enum(['send', 'wait', 'split', 'branch', 'exit']),
+            key: z.string().optional().describe('Send steps: the key their calls carry'),
+            current: z.number().int().describe('Users at the step now'),
+            entered: z.number().int().describe('Users who reached the step'),
+          }),
+        )
+        .describe('Steps of the latest version (the draft when never published) with what the journey runner counted'),
+    })
+    .openapi('Journey');
+  const base = '/spaces/{spaceId}/journeys';
+  const one = data({ journey });
+  doc.api(t, {
+    method: 'post',
+    path: base,
+    summary:
+      'Create a journey in Draft (400: a body of the wrong shape; 422: graph problems naming the step, an unknown entry audience or destination, an invalid query; 409: key used before)',
+    params: id('spaceId'),
+    body: journeyInputSchema,
+    status: 201,
+    response: one,
+    errors: [409],
+  });
+  doc.api(t, {
+    method: 'get',
+    path: base,
+    summary: 'List journeys (archived ones included) with per-step stats',
+    params: id('spaceId'),
+    query: pageQuery,
+    response: doc.page('journeys', journey),
+    errors: [400],
+  });
+  doc.api(t, { method: 'get', path: `${base}/{id}`, summary: 'Get a journey with per-step stats', params: id('spaceId', 'id'), response: one });
+  doc.api(t, {
+    method: 'patch',
+    path: `${base}/{id}`,
+    summary: 'Edit the draft (published versions never change; 409 when archived)',
+    params: id('spaceId', 'id'),
+    body: journeyPatchSchema,
+    response: one,
+    errors: [409],
+  });
+  doc.api(t, {
+    method: 'delete',
+    path: `${base}/{id}`,
+    summary: 'Archive a journey (its key stays taken); again on an archived one answers the same',
+    params: id('spaceId', 'id'),
+    response: data({ status: z.literal('SUCCESS'), journey: z.object({ id: z.string(), key: z.string() }) }),
+  });
+  for (const [action, summary] of [
+    [
+      'publish',
+      "Publish the draft as a new version and make it Live: creates the audiences of its queries and its send steps' connections (409 when archived)",
+    ],
+    ['pause', 'Pause a Live journey: no one enters or moves on (409 otherwise)'],
+    ['resume', 'Resume a Paused journey (409 otherwise)'],
+    ['archive', "Archive a journey for good: deletes its audiences and connections (409 when already archived)"],
+  ] as const) {
+    doc.api(t, { method: 'post', path: `${base}/{id}/${action}`, summary, params: id('spaceId', 'id'), response: one, errors: [409] });
+  }
+}
+
+const SECTIONS: Array<(doc: Doc) => void> = [ops, spaces, computations, destinations, journeys, credentials, profileApi];
 
 /** The API reference of this control plane. */
 export function openApiDocument() {

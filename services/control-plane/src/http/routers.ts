@@ -19,6 +19,8 @@ import { destinationsRouter } from '../routes/destinations.routes';
 import { destinationTestRouter } from '../routes/destination-test.routes';
 import type { EventTester } from '../event-tester';
 import { identityRulesRouter } from '../routes/identity-rules.routes';
+import { journeysRouter } from '../routes/journeys.routes';
+import type { JourneysService } from '../journeys.service';
 import { profileApiRouter } from '../routes/profiles.routes';
 import { queryCheckRouter } from '../routes/query-check.routes';
 import { spacesRouter, type SpacesGuard } from '../routes/spaces.routes';
@@ -34,6 +36,7 @@ export interface RouterDeps {
   spaces: SpacesGuard;
   status: StatusReader;
   computations: ComputationsService;
+  journeys: JourneysService;
   checker: QueryChecker;
   preview: AudiencePreview;
   exporter: AudienceExport;
@@ -73,6 +76,7 @@ export function controlPlaneRouters(
       audiencePreviewRouter({ store, computations, spaces, preview: deps.preview }),
       audienceCsvRouter({ computations, spaces, exporter: deps.exporter, log: deps.log.child({ component: 'csv' }) }),
       identityRulesRouter({ store, writer, spaces }),
+      journeysRouter({ journeys: deps.journeys, status, spaces }),
     ],
     publicRouters: [
       openApiRouter(),

@@ -28,7 +28,11 @@ export function computationsRouter(
   });
   router.get(base, async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));
-    const page = paginate(deps.computations.list(kind, spaceId), req.query);
+    // A journey's audiences (its entry and split queries) are the journey's: GET by id shows them, lists do not.
+    const page = paginate(
+      deps.computations.list(kind, spaceId).filter((c) => !c.journeyId),
+      req.query,
+    );
     res.json({ data: { [many]: await deps.status.computations(page.items), pagination: page.pagination } });
   });
   router.get(`${base}/:id`, async (req, res) => {

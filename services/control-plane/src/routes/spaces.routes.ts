@@ -50,6 +50,9 @@ export function spacesRouter(deps: { store: ConfigStore; writer: ConfigWriter; s
     const left = (['source', 'audience', 'computed_trait', 'destination', 'connection'] as const)
       .map((kind) => [kind, deps.store.list(kind, spaceId).length] as const)
       .filter(([, n]) => n > 0);
+    // Archived journeys stay (their keys are never reused) but hold nothing any service runs.
+    const journeys = deps.store.list('journey', spaceId).filter((j) => j.status !== 'Archived').length;
+    if (journeys > 0) left.push(['journey' as never, journeys]);
     if (left.length > 0)
       throw ApiError.conflict(`space ${spaceId} is not empty: ${left.map(([k, n]) => `${n} ${k}(s)`).join(', ')}; delete them first`);
     const current = deps.store.get('space', spaceId)!;

@@ -2,6 +2,8 @@
 // (CONTRACT.md section 9): real Redis, a local HTTP receiver, no Kafka. The
 // end-to-end version (dispatcher process, Kafka, list destination) is
 // test/delivery-journeys.test.ts.
+import type { ActionMapping } from '@engage/config-store';
+import type { ActionEvent } from '@engage/delivery';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import { Receiver } from './testing/receiver';
@@ -130,5 +132,48 @@ describe('journey step connections', () => {
     await fx.resync.syncNewConnections();
     expect(await redis.exists(`${fx.keyPrefix}dispatch:synced:con_1`)).toBe(1);
     expect(hook.requests).toEqual([]);
+  });
+
+  it('Actions destinations: a mapping subscribed to track "Audience Entered" runs on the step\'s track call, as for an audience entry', async () => {
+    const ran: Array<{ mappingId: string; events: ActionEvent[] }> = [];
+    const mappings: ActionMapping[] = [
+      { id: 'm_entered', actionId: 'trackEvent', subscribe: 'type = "track" and event = "Audience Entered"', mapping: {}, enabled: true },
+      { id: 'm_exited', actionId: 'trackEvent', subscribe: 'type = "track" and event = "Audience Exited"', mapping: {}, enabled: true },
+    ];
+    const fx = dispatchFixture(redis, {
+      url: 'unused',
+      destination: { name: 'Braze', type: 'actions', slug: 'braze', settings: {}, mappings },
+      connection: { identify: true, track: true },
+      connectionConfig: { computationClass: 'journey_step', computationId: JOURNEY, computationKey: OPENED },
+      actions: {
+        run: async (_d, mapping, events) => {
+          ran.push({ mappingId: mapping.id, events });
+          return events.map(() => ({ ok: true as const, status: 200 }));
+        },
+        batchSize: () => 1,
+      },
+    });
+    expect(await fx.step.handle([fx.consumed(stepChange('p-b', OPENED), 0), fx.consumed(stepChange('p-c', THANKS), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(ran).toEqual([
+      {
+        mappingId: 'm_entered',
+        events: [
+          {
+            type: 'track',
+            event: 'Audience Entered',
+            userId: 'u-p-b',
+            messageId: expect.stringMatching(/^personas_[0-9a-f]{32}$/),
+            timestamp: '2026-11-22T10:00:00.000Z',
+            receivedAt: '2026-11-22T10:00:00.000Z',
+            properties: { audience_key: OPENED, [OPENED]: true },
+            context: { personas: personas(OPENED) },
+            integrations: { All: false, Braze: true },
+          },
+        ],
+      },
+    ]);
   });
 });

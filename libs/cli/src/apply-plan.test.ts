@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { planApply } from './apply-plan';
 import { formatSpaceFile, parseSpaceFile, SpaceFileError, type ParsedSpaceFile } from './space-file';
-import { toSpaceFile, type SpaceState } from './space-state';
+import { toSpaceFile, type JourneyObject, type SpaceState } from './space-state';
 
 const YAML_FILE = `
 space:
@@ -42,6 +42,7 @@ function stateOf(file: ParsedSpaceFile): SpaceState {
   const audiences = computations(file.audiences, 'aud');
   const computedTraits = computations(file.computedTraits, 'tra');
   return {
+    journeys: [],
     space: { id: 'spa_1', name: file.space.name },
     sources: file.sources.map((s) => ({
       id: `src_${s.name}`,
@@ -198,5 +199,107 @@ describe('examples/space.yaml', () => {
     const plan = planApply(parseSpaceFile(text, 'examples/space.yaml'), null);
     expect(plan.problems).toEqual([]);
     expect(plan.steps.filter((s) => s.kind === 'connection')).toHaveLength(3);
+  });
+});
+
+describe('planApply: journeys', () => {
+  const JOURNEY = `
+  - name: First Purchase
+    key: first_purchase
+    entry: { audienceId: big_spenders }
+    status: Live
+    steps:
+      - { id: welcome, type: send, name: Opened Email, destinations: [{ destinationId: Hook }], next: wait }
+      - { id: wait, type: wait, duration: 3 days, next: done }
+      - { id: done, type: exit }
+    start: welcome
+`;
+  const withJourney = (extra = JOURNEY) => parseSpaceFile(`${YAML_FILE}journeys:${extra}`);
+  /** The space after applying `file`'s journey as the API shows it (names resolved to ids, published). */
+  function stateWith(file: ParsedSpaceFile, over: Partial<JourneyObject> = {}): SpaceState {
+    const state = stateOf(file);
+    const j = file.journeys![0]!;
+    state.journeys = [
+      {
+        id: 'jou_1',
+        name: j.name,
+        key: j.key,
+        status: 'Live',
+        entry: { audienceId: 'aud_big_spenders' },
+        reentry: j.reentry,
+        includeExistingMembers: j.includeExistingMembers,
+        steps: j.steps.map((s) =>
+          s.type === 'send' ? { ...s, destinations: s.destinations.map((d) => ({ ...d, destinationId: `dst_${d.destinationId}` })) } : s,
+        ),
+        start: j.start,
+        versions: [{ version: 1 }],
+        draftChanged: false,
+        ...over,
+      },
+    ];
+    return state;
+  }
+
+  it('creates a journey after what it names, then publishes it when the file says Live', () => {
+    const plan = planApply(withJourney(), null);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.slice(-2).map((s) => [s.op, s.label, s.journey])).toEqual([
+      ['create', 'journey first_purchase', { key: 'first_purchase' }],
+      ['update', 'journey first_purchase', { key: 'first_purchase', action: 'publish' }],
+    ]);
+    // Names stay names in the plan: the step resolves them to ids (maybe of objects created just before).
+    expect(plan.steps.at(-2)!.body).toEqual(expect.objectContaining({ entry: { audienceId: 'big_spenders' } }));
+    expect(plan.steps.at(-2)!.body).not.toHaveProperty('status');
+  });
+
+  it('plans nothing when the published journey matches, and round-trips through export', () => {
+    const file = withJourney();
+    const state = stateWith(file);
+    expect(planApply(file, state)).toEqual({ steps: [], unchanged: 7, problems: [] });
+    const exported = toSpaceFile(state).file;
+    expect(exported.journeys![0]!.entry).toEqual({ audienceId: 'big_spenders' });
+    expect(planApply(parseSpaceFile(formatSpaceFile(exported, 'yaml')), state)).toEqual({ steps: [], unchanged: 7, problems: [] });
+  });
+
+  it('patches the draft and publishes it when the definition changed; pauses, resumes as asked', () => {
+    const file = withJourney();
+    const edited = withJourney(JOURNEY.replace('duration: 3 days', 'duration: 2 days'));
+    const plan = planApply(edited, stateWith(file));
+    expect(plan.steps.map((s) => [s.op, s.label, s.fields])).toEqual([
+      ['update', 'journey first_purchase', ['steps']],
+      ['update', 'journey first_purchase', ['publish']],
+    ]);
+    const paused = withJourney(JOURNEY.replace('status: Live', 'status: Paused'));
+    expect(planApply(paused, stateWith(file)).steps.map((s) => s.journey?.action)).toEqual(['pause']);
+    expect(planApply(file, stateWith(file, { status: 'Paused' })).steps.map((s) => s.journey?.action)).toEqual(['resume']);
+    // A draft edited through the API and not published: Live publishes it.
+    expect(planApply(file, stateWith(file, { draftChanged: true })).steps.map((s) => s.journey?.action)).toEqual(['publish']);
+    // No status: the draft is edited, the lifecycle left alone.
+    const noStatus = withJourney(JOURNEY.replace('    status: Live\n', '').replace('duration: 3 days', 'duration: 2 days'));
+    expect(planApply(noStatus, stateWith(file)).steps.map((s) => s.journey?.action ?? s.op)).toEqual(['update']);
+  });
+
+  it('refuses graph problems, unknown names, archived keys and going back to Draft, before any write', () => {
+    const broken = withJourney(JOURNEY.replace('next: done', 'next: nowhere').replace('destinationId: Hook', 'destinationId: Nope'));
+    expect(planApply(broken, null).problems).toEqual([
+      `journeys[0] 'first_purchase': steps.wait: leads to "nowhere", which is not a step`,
+      "journeys[0] 'first_purchase': steps.welcome.destinations.0.destinationId: no destination 'Nope' (name or id) in the file or the space",
+    ]);
+    const file = withJourney();
+    expect(planApply(file, stateWith(file, { status: 'Archived' })).problems).toEqual([
+      "journeys[0] 'first_purchase': the journey is archived in the space (jou_1); journey keys are never reused: give it another key",
+    ]);
+    expect(planApply(withJourney(JOURNEY.replace('status: Live', 'status: Draft')), stateWith(file)).problems).toEqual([
+      "journeys[0] 'first_purchase': status Draft, but the journey was published (Live); use Live or Paused",
+    ]);
+  });
+
+  it('prunes (archives) journeys the file dropped, before what they read', () => {
+    const state = stateWith(withJourney());
+    const plan = planApply(parseSpaceFile('space: { name: Production }\n'), state, { prune: true });
+    expect(plan.steps.map((s) => `${s.op} ${s.label}`).slice(0, 2)).toEqual([
+      'delete journey first_purchase',
+      "delete connection big_spenders -> 'Hook'",
+    ]);
   });
 });

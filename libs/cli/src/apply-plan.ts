@@ -4,10 +4,11 @@
 // type or compute mode, a connection to an unknown destination) are found here,
 // before any write.
 import { dependenciesOf, parseQuery, QueryError } from '@engage/engine';
-import type { ParsedSpaceFile } from './space-file';
+import { journeyGraphProblems } from '@engage/journeys';
+import type { JourneySpec, ParsedSpaceFile } from './space-file';
 import { KIND_PATH, type ComputationKind, type ComputationObject, type SpaceState } from './space-state';
 
-export type StepKind = 'space' | 'source' | 'destination' | ComputationKind | 'connection';
+export type StepKind = 'space' | 'source' | 'destination' | ComputationKind | 'connection' | 'journey';
 
 export interface Step {
   op: 'create' | 'update' | 'delete';
@@ -22,6 +23,12 @@ export interface Step {
   fields?: string[];
   /** For connections: the computation and destination it joins (ids resolved when the step runs). */
   connection?: { computationKind: ComputationKind; computationKey: string; destinationName: string };
+  /**
+   * Journeys: a lifecycle call (POST .../journeys/{id}/<action>) instead of a
+   * create or PATCH; counted as an update. `key` names the journey (its id may
+   * only be known once an earlier step created it).
+   */
+  journey?: { key: string; action?: 'publish' | 'pause' | 'resume' };
 }
 
 export interface ApplyPlan {
@@ -128,6 +135,7 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     audiences: [],
     computedTraits: [],
     connections: [],
+    journeys: [],
   };
 
   if (!current) steps.push({ op: 'create', kind: 'space', label: `space '${file.space.name}'`, body: { name: file.space.name } });
@@ -287,8 +295,106 @@ export function planApply(file: Desired, current: SpaceState | null, opts: { pru
     });
   }
 
+  // Journeys last: they name destinations and audiences the steps above may create.
+  unchanged += planJourneys(file, state, steps, problems);
+
   if (opts.prune && current) steps.push(...pruneSteps(file, state, desired, wanted));
   return { steps, unchanged, problems };
+}
+
+/** The definition fields of a journey: a change of one of them makes the draft differ from the published version. */
+const JOURNEY_DEFINITION = ['entry', 'start', 'steps'] as const;
+const JOURNEY_FIELDS = ['name', ...JOURNEY_DEFINITION, 'reentry', 'includeExistingMembers'] as const;
+
+/**
+ * A journey's references as the API takes them: a destination named in the
+ * file or the space stands for its id, an audience key for the audience's id;
+ * anything else is taken as an id. `ids` are what is known now (the space
+ * before the apply, or everything created so far when a step runs).
+ */
+export function resolveJourneyRefs<T extends Partial<Pick<JourneySpec, 'entry' | 'steps'>>>(
+  spec: T,
+  ids: { destinations: Map<string, string>; computations: Map<string, string> },
+): T {
+  const out = { ...spec };
+  if (spec.entry && 'audienceId' in spec.entry)
+    out.entry = { audienceId: ids.computations.get(spec.entry.audienceId) ?? spec.entry.audienceId };
+  if (spec.steps)
+    out.steps = spec.steps.map((step) =>
+      step.type === 'send'
+        ? {
+            ...step,
+            destinations: step.destinations.map((d) => ({ ...d, destinationId: ids.destinations.get(d.destinationId) ?? d.destinationId })),
+          }
+        : step,
+    );
+  return out;
+}
+
+/**
+ * Journeys, matched by key: created or their draft patched, then published
+ * when the file asks for Live or Paused and the draft differs from the last
+ * version, then paused or resumed to the file's status. Returns how many
+ * journeys already matched.
+ */
+function planJourneys(file: Desired, state: SpaceState, steps: Step[], problems: string[]): number {
+  let unchanged = 0;
+  const byKey = new Map(state.journeys.map((j) => [j.key, j]));
+  const destinationIds = new Map(state.destinations.map((d) => [d.name, d.id]));
+  const knownDestinations = new Set([...state.destinations.flatMap((d) => [d.name, d.id]), ...file.destinations.map((d) => d.name)]);
+  const audienceIds = new Map(state.audiences.map((a) => [a.key, a.id]));
+  const knownAudiences = new Set([...state.audiences.flatMap((a) => [a.key, a.id]), ...file.audiences.map((a) => a.key)]);
+  (file.journeys ?? []).forEach((spec, i) => {
+    const where = `journeys[${i}] '${spec.key}'`;
+    const label = `journey ${spec.key}`;
+    const before = problems.length;
+    for (const p of journeyGraphProblems(spec)) problems.push(`${where}: ${p}`);
+    if ('audienceId' in spec.entry && !knownAudiences.has(spec.entry.audienceId))
+      problems.push(`${where}: entry.audienceId: no audience '${spec.entry.audienceId}' (key or id) in the file or the space`);
+    for (const step of spec.steps) {
+      if (step.type !== 'send') continue;
+      step.destinations.forEach((d, n) => {
+        if (!knownDestinations.has(d.destinationId))
+          problems.push(
+            `${where}: steps.${step.id}.destinations.${n}.destinationId: no destination '${d.destinationId}' (name or id) in the file or the space`,
+          );
+      });
+    }
+    if (problems.length > before) return;
+    const { status, ...input } = spec;
+    const want = resolveJourneyRefs(input, { destinations: destinationIds, computations: audienceIds });
+    const have = byKey.get(spec.key);
+    const publish = status === 'Live' || status === 'Paused';
+    const action = (a: 'publish' | 'pause' | 'resume', fields: string[] = []) =>
+      steps.push({ op: 'update', kind: 'journey', label, journey: { key: spec.key, action: a }, fields: [a, ...fields] });
+    if (!have) {
+      steps.push({ op: 'create', kind: 'journey', label, body: input, journey: { key: spec.key } });
+      if (publish) action('publish');
+      if (status === 'Paused') action('pause');
+      return;
+    }
+    if (have.status === 'Archived') {
+      problems.push(`${where}: the journey is archived in the space (${have.id}); journey keys are never reused: give it another key`);
+      return;
+    }
+    if (status === 'Draft' && have.versions.length > 0) {
+      problems.push(`${where}: status Draft, but the journey was published (${have.status}); use Live or Paused`);
+      return;
+    }
+    const body: Record<string, unknown> = {};
+    for (const field of JOURNEY_FIELDS) if (!same(have[field], want[field])) body[field] = input[field];
+    const definitionChanged = JOURNEY_DEFINITION.some((f) => f in body);
+    const needsPublish = publish && (have.draftChanged || definitionChanged);
+    if (Object.keys(body).length > 0) {
+      steps.push({ op: 'update', kind: 'journey', label, id: have.id, body, fields: Object.keys(body), journey: { key: spec.key } });
+    }
+    if (needsPublish) action('publish');
+    const statusAfter = needsPublish ? 'Live' : have.status;
+    if (status === 'Paused' && statusAfter === 'Live') action('pause');
+    if (status === 'Live' && statusAfter === 'Paused') action('resume');
+    if (Object.keys(body).length === 0 && !needsPublish && !(status && status !== statusAfter)) unchanged++;
+  });
+  return unchanged;
 }
 
 function pushUpdate(steps: Step[], kind: StepKind, label: string, id: string, body: Record<string, unknown>): boolean {
@@ -300,6 +406,11 @@ function pushUpdate(steps: Step[], kind: StepKind, label: string, id: string, bo
 /** Deletions for --prune: connections, then computations (readers before what they read), then destinations and sources. */
 function pruneSteps(file: Desired, state: SpaceState, desired: Array<{ key: string }>, wantedConnections: Set<string>): Step[] {
   const steps: Step[] = [];
+  // Journeys first: they read the audiences and destinations deleted below.
+  const journeyKeys = new Set((file.journeys ?? []).map((j) => j.key));
+  for (const j of state.journeys)
+    if (j.status !== 'Archived' && !journeyKeys.has(j.key))
+      steps.push({ op: 'delete', kind: 'journey', label: `journey ${j.key}`, id: j.id, journey: { key: j.key } });
   const keep = new Set(desired.map((d) => d.key));
   const computations = [
     ...state.audiences.map((object) => ({ key: object.key, kind: 'audience' as const, object })),

@@ -1,7 +1,7 @@
 // `engage apply` and `engage export`, the IO half: read the space through the
 // API, plan (apply-plan.ts), run the steps in order, report each.
 import { ControlPlaneError, type ControlPlaneClient } from './api-client';
-import { planApply, type ApplyPlan, type Step } from './apply-plan';
+import { planApply, resolveJourneyRefs, type ApplyPlan, type Step } from './apply-plan';
 import { formatSpaceFile, parseSpaceFile, type SpaceFile } from './space-file';
 import { KIND_PATH, readSpaceState, toSpaceFile, type SpaceObject, type SpaceState } from './space-state';
 
@@ -62,7 +62,9 @@ export async function applySpace(
     return {
       spaceId: space?.id ?? '',
       plan,
-      lines: plan.steps.map((s) => `would ${s.op} ${s.label}${fieldsText(s)}`),
+      lines: plan.steps.map((s) =>
+        s.journey?.action ? `would ${s.journey.action} ${s.label}` : `would ${s.op} ${s.label}${fieldsText(s)}`,
+      ),
       changed: plan.steps.length > 0,
     };
   const lines: string[] = [];
@@ -72,9 +74,11 @@ export async function applySpace(
     try {
       const id = await runStep(client, spaceId, step, ids);
       if (step.kind === 'space' && step.op === 'create') spaceId = id;
-      lines.push(
-        `${step.op === 'create' ? 'created' : step.op === 'update' ? 'updated' : 'deleted'} ${step.label}${step.op === 'create' ? ` (${id})` : fieldsText(step)}`,
-      );
+      if (step.journey?.action) lines.push(`${PAST[step.journey.action]} ${step.label}`);
+      else
+        lines.push(
+          `${step.op === 'create' ? 'created' : step.op === 'update' ? 'updated' : step.kind === 'journey' ? 'archived' : 'deleted'} ${step.label}${step.op === 'create' ? ` (${id})` : fieldsText(step)}`,
+        );
     } catch (err) {
       const reason = err instanceof ControlPlaneError ? err.errors.map((e) => e.message).join('; ') : (err as Error).message;
       throw new ApplyError(`failed to ${step.op} ${step.label}: ${reason}`, lines);
@@ -83,15 +87,19 @@ export async function applySpace(
   return { spaceId, plan, lines, changed: plan.steps.length > 0 };
 }
 
+const PAST = { publish: 'published', pause: 'paused', resume: 'resumed' } as const;
+
 const fieldsText = (s: Step) => (s.fields?.length ? ` (${s.fields.join(', ')})` : '');
 
 /** Ids of what the space holds, by the names the file uses; filled in as objects are created. */
 class Ids {
   readonly computations = new Map<string, string>();
   readonly destinations = new Map<string, string>();
+  readonly journeys = new Map<string, string>();
   constructor(state: SpaceState | null) {
     for (const c of [...(state?.audiences ?? []), ...(state?.computedTraits ?? [])]) this.computations.set(c.key, c.id);
     for (const d of state?.destinations ?? []) this.destinations.set(d.name, d.id);
+    for (const j of state?.journeys ?? []) this.journeys.set(j.key, j.id);
   }
 }
 
@@ -118,6 +126,27 @@ async function runStep(client: ControlPlaneClient, spaceId: string, step: Step, 
       const id = await send(method, target(`${space}/${KIND_PATH[step.kind].path}`), KIND_PATH[step.kind].one);
       if (step.op === 'create') ids.computations.set(String(step.body?.key), id);
       return id;
+    }
+    case 'journey': {
+      const key = step.journey!.key;
+      const journeys = `${space}/journeys`;
+      if (step.journey!.action) {
+        const data = await client.request<{ journey: { id: string } }>(
+          'POST',
+          `${journeys}/${ids.journeys.get(key)}/${step.journey!.action}`,
+        );
+        return data.journey.id;
+      }
+      // Destination names and audience keys become ids (of objects this apply may just have created).
+      const body = step.body ? resolveJourneyRefs(step.body, ids) : undefined;
+      if (step.op === 'delete') return (await client.request<{ journey: { id: string } }>('DELETE', `${journeys}/${step.id}`)).journey.id;
+      const data = await client.request<{ journey: { id: string } }>(
+        step.op === 'create' ? 'POST' : 'PATCH',
+        step.op === 'create' ? journeys : `${journeys}/${step.id}`,
+        body,
+      );
+      ids.journeys.set(key, data.journey.id);
+      return data.journey.id;
     }
     case 'connection': {
       const c = step.connection!;

@@ -200,6 +200,76 @@ describe('npx engage apply / export', () => {
     expect((await engage(['export', '--space', spaceId, '--format', 'json'])).stdout).toBe(before.stdout);
   });
 
+  it('applies journeys: created and published by key, names resolved to ids, republished on an edit, paused, exported', async () => {
+    const spaceName = uniqueName('Space');
+    const journeyFile = (duration: string, status: string) => `
+space: { name: ${spaceName} }
+destinations:
+  - name: Hook
+    type: webhook
+    settings: { url: 'http://127.0.0.1:9/hook' }
+audiences:
+  - name: Signed Up
+    definition: { query: "event('Signed Up').count() >= 1" }
+journeys:
+  - name: First Purchase
+    key: first_purchase
+    entry: { audienceId: signed_up }
+    status: ${status}
+    steps:
+      - { id: welcome, type: send, name: Opened Email, destinations: [{ destinationId: Hook }], next: wait }
+      - { id: wait, type: wait, duration: ${duration}, next: bought }
+      - { id: bought, type: split, query: "event('Order Completed').count() >= 1", true: done, false: done }
+      - { id: done, type: exit }
+    start: welcome
+`;
+    const spaceFile = file('journey.yaml', journeyFile('3 days', 'Live'));
+    const first = await engage(['apply', '-f', spaceFile]);
+    expect(first).toEqual(expect.objectContaining({ code: 0, stderr: '' }));
+    const lines = first.stdout.trim().split('\n');
+    expect(lines.slice(-3)).toEqual([
+      expect.stringMatching(/^created journey first_purchase \(jou_\w+\)$/),
+      'published journey first_purchase',
+      expect.stringMatching(/: 4 created, 1 updated, 0 deleted, 0 unchanged$/),
+    ]);
+    const spaceId = /created space '[^']+' \((spa_\w+)\)/.exec(first.stdout)![1]!;
+    const [journey] = (await api('GET', `/spaces/${spaceId}/journeys`)).data.journeys;
+    const [dst] = (await api('GET', `/spaces/${spaceId}/destinations`)).data.destinations;
+    const [aud] = (await api('GET', `/spaces/${spaceId}/audiences`)).data.audiences;
+    expect(journey).toEqual(
+      expect.objectContaining({ key: 'first_purchase', status: 'Live', entry: { audienceId: aud.id }, draftChanged: false }),
+    );
+    expect(journey.versions.map((v: any) => v.version)).toEqual([1]);
+    expect(journey.steps[0].destinations).toEqual([{ destinationId: dst.id, settings: { identify: true, track: true } }]);
+
+    expect((await engage(['apply', '-f', spaceFile])).stdout).toBe(
+      `no changes: space ${spaceId} already matches ${spaceFile} (4 objects unchanged)\n`,
+    );
+    // Export names destinations and the entry audience; applied back, it changes nothing.
+    const exported = await engage(['export', '--space', spaceId]);
+    expect(YAML.parse(exported.stdout).journeys[0]).toEqual(
+      expect.objectContaining({ key: 'first_purchase', status: 'Live', entry: { audienceId: 'signed_up' } }),
+    );
+    expect(YAML.parse(exported.stdout).journeys[0].steps[0].destinations[0].destinationId).toBe('Hook');
+    expect((await engage(['apply', '-f', file('journey-export.yaml', exported.stdout)])).stdout).toMatch(/^no changes: /);
+
+    // An edit patches the draft and publishes version 2; the send step keeps its key.
+    const edited = await engage(['apply', '-f', file('journey2.yaml', journeyFile('2 days', 'Live'))]);
+    expect(edited.stdout.trim().split('\n')).toEqual([
+      'updated journey first_purchase (steps)',
+      'published journey first_purchase',
+      `applied to space ${spaceId}: 0 created, 2 updated, 0 deleted, 3 unchanged`,
+    ]);
+    const v2 = (await api('GET', `/spaces/${spaceId}/journeys/${journey.id}`)).data.journey;
+    expect(v2.versions.map((v: any) => [v.version, v.stepKeys.welcome])).toEqual([
+      [1, journey.stepKeys.welcome],
+      [2, journey.stepKeys.welcome],
+    ]);
+    const paused = await engage(['apply', '-f', file('journey3.yaml', journeyFile('2 days', 'Paused'))]);
+    expect(paused.stdout.trim().split('\n')[0]).toBe('paused journey first_purchase');
+    expect((await api('GET', `/spaces/${spaceId}/journeys/${journey.id}`)).data.journey.status).toBe('Paused');
+  });
+
   it('refuses a bad file or an impossible change before any write, naming where and why', async () => {
     const spaceName = uniqueName('Space');
     const bad = await engage([

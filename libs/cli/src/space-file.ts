@@ -5,6 +5,7 @@
 // name, computations by key (the snake_cased name unless given). Pure: no IO.
 import YAML from 'yaml';
 import { z } from 'zod';
+import { journeyInputSchema } from '@engage/journeys';
 
 const name = z.string().trim().min(1, 'must not be empty');
 const rateLimit = z
@@ -71,6 +72,16 @@ const computationSpec = z
   })
   .strict();
 
+/**
+ * A journey as the API takes it (CONTRACT.md section 9), matched by key. In a
+ * space file `destinationId` may be a destination's name and `entry.audienceId`
+ * an audience's key (in the file or the space); apply sends their ids.
+ * `status`: Live or Paused publish the draft when it differs from the last
+ * version (then pause or resume); Draft keeps a never-published journey a
+ * draft; left out, apply edits the draft and leaves the lifecycle alone.
+ */
+const journeySpec = journeyInputSchema.extend({ status: z.enum(['Draft', 'Live', 'Paused']).optional() }).strict();
+
 export const spaceFileSchema = z
   .object({
     space: z.object({ id: z.string().regex(/^spa_/, 'must be a space id (spa_...)').optional(), name }).strict(),
@@ -78,6 +89,8 @@ export const spaceFileSchema = z
     destinations: z.array(destinationSpec).default([]),
     audiences: z.array(computationSpec).default([]),
     computedTraits: z.array(computationSpec).default([]),
+    /** Optional so a space without journeys exports as before. */
+    journeys: z.array(journeySpec).optional(),
   })
   .strict();
 
@@ -91,6 +104,7 @@ export type ParsedSpaceFile = Omit<SpaceFile, 'audiences' | 'computedTraits'> & 
   computedTraits: ComputationSpec[];
 };
 export type ConnectionSpec = ComputationSpec['destinations'][number];
+export type JourneySpec = z.infer<typeof journeySpec>;
 
 export class SpaceFileError extends Error {
   constructor(readonly problems: string[]) {
@@ -164,6 +178,10 @@ export function parseSpaceFile(text: string, source = 'space file'): ParsedSpace
   duplicates(
     file.destinations.map((d, i) => [d.name, `destinations[${i}].name`]),
     'destination name',
+  );
+  duplicates(
+    (file.journeys ?? []).map((j, i) => [j.key, `journeys[${i}].key`]),
+    'journey key',
   );
   // Audiences and traits share one key space (trait() reads both).
   duplicates(

@@ -1,7 +1,7 @@
 // What a space holds now, read through the API, and its space-file form
 // (what `engage export` prints).
 import type { ControlPlaneClient } from './api-client';
-import type { ComputationSpec, SpaceFile } from './space-file';
+import type { ComputationSpec, JourneySpec, SpaceFile } from './space-file';
 
 export interface RateLimit {
   requestsPerSecond: number;
@@ -43,6 +43,22 @@ export interface ConnectionObject {
   settings: ComputationSpec['destinations'][number]['settings'];
 }
 
+/** A journey as GET /spaces/{s}/journeys shows it (the fields apply reads). */
+export interface JourneyObject {
+  id: string;
+  name: string;
+  key: string;
+  status: 'Draft' | 'Live' | 'Paused' | 'Archived';
+  entry: JourneySpec['entry'];
+  reentry: JourneySpec['reentry'];
+  includeExistingMembers: boolean;
+  start: string;
+  steps: JourneySpec['steps'];
+  versions: Array<{ version: number }>;
+  /** The draft differs from the latest version (true when never published). */
+  draftChanged: boolean;
+}
+
 export type ComputationKind = 'audience' | 'computed_trait';
 export const KIND_PATH: Record<ComputationKind, { path: string; one: string; many: string; label: string }> = {
   audience: { path: 'audiences', one: 'audience', many: 'audiences', label: 'audience' },
@@ -57,16 +73,19 @@ export interface SpaceState {
   computedTraits: ComputationObject[];
   /** Connections of every audience and computed trait. */
   connections: ConnectionObject[];
+  /** Archived ones included (their keys stay taken). */
+  journeys: JourneyObject[];
 }
 
 export async function readSpaceState(client: ControlPlaneClient, spaceId: string): Promise<SpaceState> {
   const base = `/spaces/${encodeURIComponent(spaceId)}`;
   const { space } = await client.request<{ space: SpaceObject }>('GET', base);
-  const [sources, destinations, audiences, computedTraits] = await Promise.all([
+  const [sources, destinations, audiences, computedTraits, journeys] = await Promise.all([
     client.listAll<SourceObject>(`${base}/sources`, 'sources'),
     client.listAll<DestinationObject>(`${base}/destinations`, 'destinations'),
     client.listAll<ComputationObject>(`${base}/audiences`, 'audiences'),
     client.listAll<ComputationObject>(`${base}/computed-traits`, 'computedTraits'),
+    client.listAll<JourneyObject>(`${base}/journeys`, 'journeys'),
   ]);
   const connections = (
     await Promise.all([
@@ -74,7 +93,7 @@ export async function readSpaceState(client: ControlPlaneClient, spaceId: string
       ...computedTraits.map((t) => client.listAll<ConnectionObject>(`${base}/computed-traits/${t.id}/destinations`, 'connections')),
     ])
   ).flat();
-  return { space, sources, destinations, audiences, computedTraits, connections };
+  return { space, sources, destinations, audiences, computedTraits, connections, journeys };
 }
 
 /**
@@ -124,5 +143,33 @@ export function toSpaceFile(state: SpaceState): { file: SpaceFile; skipped: stri
     audiences: state.audiences.map(computation),
     computedTraits: state.computedTraits.map(computation),
   };
+  const journeys = state.journeys.filter((j) => j.status !== 'Archived').map((j) => journeySpecOf(j, state));
+  if (journeys.length > 0) file.journeys = journeys;
   return { file, skipped };
+}
+
+/**
+ * A journey as a space file shows it: destinations by name and the entry
+ * audience by key where the space has them (ids otherwise), its status.
+ */
+function journeySpecOf(j: JourneyObject, state: SpaceState): JourneySpec {
+  const destinationName = new Map(state.destinations.map((d) => [d.id, d.name]));
+  const audienceKey = new Map(state.audiences.map((a) => [a.id, a.key]));
+  return {
+    name: j.name,
+    key: j.key,
+    entry: 'audienceId' in j.entry ? { audienceId: audienceKey.get(j.entry.audienceId) ?? j.entry.audienceId } : j.entry,
+    reentry: j.reentry,
+    includeExistingMembers: j.includeExistingMembers,
+    steps: j.steps.map((s) =>
+      s.type === 'send'
+        ? {
+            ...s,
+            destinations: s.destinations.map((d) => ({ ...d, destinationId: destinationName.get(d.destinationId) ?? d.destinationId })),
+          }
+        : s,
+    ),
+    start: j.start,
+    status: j.status as Exclude<JourneyObject['status'], 'Archived'>,
+  };
 }

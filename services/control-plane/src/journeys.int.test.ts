@@ -83,20 +83,30 @@ describe('journeys API', () => {
       },
       { id: 'wait', type: 'wait', duration: '3 seconds', next: 'bought' },
       { id: 'bought', type: 'split', query: "event('Order Completed').count() >= 1", true: 'thanks', false: 'exit' },
-      { id: 'thanks', type: 'send', name: 'Thank You', destinations: [{ destinationId: dst, settings: { identify: false, track: true } }], next: 'exit' },
+      {
+        id: 'thanks',
+        type: 'send',
+        name: 'Thank You',
+        destinations: [{ destinationId: dst, settings: { identify: false, track: true } }],
+        next: 'exit',
+      },
       { id: 'exit', type: 'exit' },
     ],
     start: 'welcome',
   });
   const journeyConnections = (id: string) =>
-    reader.list('connection', spaceId).filter((c): c is ConnectionConfig => c.computationClass === 'journey_step' && c.computationId === id);
+    reader
+      .list('connection', spaceId)
+      .filter((c): c is ConnectionConfig => c.computationClass === 'journey_step' && c.computationId === id);
 
   beforeAll(async () => {
     spaceId = (await api('POST', '/spaces', { name: 'Journeys' })).body.data.space.id;
-    dst = (await api('POST', `/spaces/${spaceId}/destinations`, { name: 'Hook', type: 'webhook', settings: { url: 'http://127.0.0.1:9/a' } }))
-      .body.data.destination.id;
-    dst2 = (await api('POST', `/spaces/${spaceId}/destinations`, { name: 'Hook 2', type: 'webhook', settings: { url: 'http://127.0.0.1:9/b' } }))
-      .body.data.destination.id;
+    dst = (
+      await api('POST', `/spaces/${spaceId}/destinations`, { name: 'Hook', type: 'webhook', settings: { url: 'http://127.0.0.1:9/a' } })
+    ).body.data.destination.id;
+    dst2 = (
+      await api('POST', `/spaces/${spaceId}/destinations`, { name: 'Hook 2', type: 'webhook', settings: { url: 'http://127.0.0.1:9/b' } })
+    ).body.data.destination.id;
     buyers = (
       await api('POST', `/spaces/${spaceId}/audiences`, { name: 'Signed Up', definition: { query: "event('Signed Up').count() >= 1" } })
     ).body.data.audience.id;
@@ -149,13 +159,15 @@ describe('journeys API', () => {
     const graph = await api('POST', `/spaces/${spaceId}/journeys`, {
       ...d,
       key: 'broken',
-      steps: d.steps.map((s) =>
-        s.id === 'wait' ? { ...s, duration: 'soon' } : s.id === 'thanks' ? { ...s, next: 'nowhere' } : s,
-      ),
+      steps: d.steps.map((s) => (s.id === 'wait' ? { ...s, duration: 'soon' } : s.id === 'thanks' ? { ...s, next: 'nowhere' } : s)),
     });
     expect(graph.status).toBe(422);
     expect(graph.body.errors).toEqual([
-      { type: 'validation', field: 'steps.wait.duration', message: expect.stringMatching(/^steps\.wait\.duration: "soon" is not a duration/) },
+      {
+        type: 'validation',
+        field: 'steps.wait.duration',
+        message: expect.stringMatching(/^steps\.wait\.duration: "soon" is not a duration/),
+      },
       { type: 'validation', field: 'steps.thanks', message: 'steps.thanks: leads to "nowhere", which is not a step' },
     ]);
     const cycle = await api('POST', `/spaces/${spaceId}/journeys`, {
@@ -170,7 +182,11 @@ describe('journeys API', () => {
       key: 'unknown_refs',
       entry: { audienceId: 'aud_nope' },
       steps: d.steps.map((s) =>
-        s.id === 'welcome' ? { ...s, destinations: [{ destinationId: 'dst_nope' }] } : s.id === 'bought' ? { ...s, query: "event('A').count() >=" } : s,
+        s.id === 'welcome'
+          ? { ...s, destinations: [{ destinationId: 'dst_nope' }] }
+          : s.id === 'bought'
+            ? { ...s, query: "event('A').count() >=" }
+            : s,
       ),
     });
     expect(unknown.status).toBe(422);
@@ -224,7 +240,11 @@ describe('journeys API', () => {
     await waitFor(() => reader.get('journey', journeyId)?.status === 'Live', { description: 'journey read back' });
     expect(reader.get('audience', conditionId)?.journeyId).toBe(journeyId);
     const connections = journeyConnections(journeyId);
-    expect(connections.map((c) => ({ key: c.computationKey, dst: c.destinationId, settings: c.settings, enabled: c.enabled })).sort((a, b) => a.key!.localeCompare(b.key!))).toEqual(
+    expect(
+      connections
+        .map((c) => ({ key: c.computationKey, dst: c.destinationId, settings: c.settings, enabled: c.enabled }))
+        .sort((a, b) => a.key!.localeCompare(b.key!)),
+    ).toEqual(
       [
         { key: v1Keys.thanks, dst, settings: { identify: false, track: true }, enabled: true },
         { key: v1Keys.welcome, dst, settings: { identify: true, track: true }, enabled: true },
@@ -270,7 +290,9 @@ describe('journeys API', () => {
       'j_first_purchase_v2_bought',
     );
     await waitFor(() => reader.get('journey', journeyId)?.versions.length === 2, { description: 'version 2 read back' });
-    const byKeyAndDst = journeyConnections(journeyId).map((c) => `${c.computationKey} ${c.destinationId}`).sort();
+    const byKeyAndDst = journeyConnections(journeyId)
+      .map((c) => `${c.computationKey} ${c.destinationId}`)
+      .sort();
     expect(byKeyAndDst).toEqual(
       [`${v1Keys.welcome} ${dst}`, `${v1Keys.welcome} ${dst2}`, `${v1Keys.thanks} ${dst}`, `${draft.stepKeys.nudge} ${dst}`].sort(),
     );
@@ -332,7 +354,10 @@ describe('journeys API', () => {
     const path = `/spaces/${spaceId}/journeys/${journeyId}`;
     const draft = (await api('POST', `/spaces/${spaceId}/journeys`, { ...definition(), key: 'never_published' })).body.data.journey;
     const draftPause = await api('POST', `/spaces/${spaceId}/journeys/${draft.id}/pause`);
-    expect([draftPause.status, draftPause.body.errors[0].message]).toEqual([409, "journey 'never_published' is Draft: only a Live journey can be paused"]);
+    expect([draftPause.status, draftPause.body.errors[0].message]).toEqual([
+      409,
+      "journey 'never_published' is Draft: only a Live journey can be paused",
+    ]);
 
     expect((await api('POST', `${path}/resume`)).status).toBe(409);
     expect((await api('POST', `${path}/pause`)).body.data.journey.status).toBe('Paused');

@@ -220,7 +220,8 @@ export class JourneysService {
 
   async pause(spaceId: string, id: string): Promise<JourneyConfig> {
     const current = this.get(spaceId, id);
-    if (current.status !== 'Live') throw ApiError.conflict(`journey '${current.key}' is ${current.status}: only a Live journey can be paused`);
+    if (current.status !== 'Live')
+      throw ApiError.conflict(`journey '${current.key}' is ${current.status}: only a Live journey can be paused`);
     return this.setStatus(current, 'Paused');
   }
 
@@ -243,7 +244,9 @@ export class JourneysService {
     }
     const archived = await this.setStatus(current, 'Archived');
     const at = this.now();
-    for (const c of this.deps.store.list('connection', spaceId).filter((c) => c.computationClass === 'journey_step' && c.computationId === id))
+    for (const c of this.deps.store
+      .list('connection', spaceId)
+      .filter((c) => c.computationClass === 'journey_step' && c.computationId === id))
       await this.deps.writer.write('connection', c.id, spaceId, { ...c, enabled: false, updatedAt: at }, { deleted: true });
     for (const a of this.deps.store.list('audience', spaceId).filter((a) => a.journeyId === id))
       await this.deps.computations.remove('audience', spaceId, a.id, { journeyId: id });
@@ -280,15 +283,18 @@ export class JourneysService {
     if ('audienceId' in def.entry) {
       const a = this.deps.store.get('audience', def.entry.audienceId);
       if (!a || a.spaceId !== spaceId)
-        items.push({ type: 'validation', message: `entry.audienceId: audience ${def.entry.audienceId} not found in this space`, field: 'entry.audienceId' });
+        items.push({
+          type: 'validation',
+          message: `entry.audienceId: audience ${def.entry.audienceId} not found in this space`,
+          field: 'entry.audienceId',
+        });
     }
     const query = (field: string, text: string) => {
       try {
         this.deps.computations.check('audience', text, 'users');
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
-        for (const i of err.items)
-          items.push({ type: i.type, message: i.message.replace(/^definition\.query/, field), field });
+        for (const i of err.items) items.push({ type: i.type, message: i.message.replace(/^definition\.query/, field), field });
       }
     };
     if ('query' in def.entry) query('entry.query', def.entry.query);

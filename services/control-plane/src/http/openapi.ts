@@ -897,7 +897,7 @@ function journeys(doc: Doc) {
       steps: z.array(journeyStepSchema),
       conditions: z
         .record(z.array(z.string()))
-        .describe("Split and branch steps: the journey-owned audience of each condition, by step id (branches in order)"),
+        .describe('Split and branch steps: the journey-owned audience of each condition, by step id (branches in order)'),
       stepKeys: z.record(z.string()).describe("Send steps' keys by step id"),
     })
     .openapi('JourneyVersion');
@@ -913,10 +913,14 @@ function journeys(doc: Doc) {
       includeExistingMembers: z.boolean(),
       start: z.string().describe('The draft: what the next publish freezes'),
       steps: z.array(journeyStepSchema),
-      stepKeys: z.record(z.string()).describe("Send steps' keys by step id: j_o_<journey key>__<step name>_<6 [a-z0-9]>, kept across edits"),
+      stepKeys: z
+        .record(z.string())
+        .describe("Send steps' keys by step id: j_o_<journey key>__<step name>_<6 [a-z0-9]>, kept across edits"),
       versions: z.array(version).describe('Published versions, oldest first; the last is the one new entrants walk'),
       ...timestamps,
-      draftChanged: z.boolean().describe('The draft differs from the latest version (true when never published): publish would make a new version'),
+      draftChanged: z
+        .boolean()
+        .describe('The draft differs from the latest version (true when never published): publish would make a new version'),
       stats: z
         .array(
           z.object({
@@ -952,7 +956,13 @@ function journeys(doc: Doc) {
     response: doc.page('journeys', journey),
     errors: [400],
   });
-  doc.api(t, { method: 'get', path: `${base}/{id}`, summary: 'Get a journey with per-step stats', params: id('spaceId', 'id'), response: one });
+  doc.api(t, {
+    method: 'get',
+    path: `${base}/{id}`,
+    summary: 'Get a journey with per-step stats',
+    params: id('spaceId', 'id'),
+    response: one,
+  });
   doc.api(t, {
     method: 'patch',
     path: `${base}/{id}`,
@@ -976,7 +986,7 @@ function journeys(doc: Doc) {
     ],
     ['pause', 'Pause a Live journey: no one enters or moves on (409 otherwise)'],
     ['resume', 'Resume a Paused journey (409 otherwise)'],
-    ['archive', "Archive a journey for good: deletes its audiences and connections (409 when already archived)"],
+    ['archive', 'Archive a journey for good: deletes its audiences and connections (409 when already archived)'],
   ] as const) {
     doc.api(t, { method: 'post', path: `${base}/{id}/${action}`, summary, params: id('spaceId', 'id'), response: one, errors: [409] });
   }

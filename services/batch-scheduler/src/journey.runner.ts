@@ -12,7 +12,8 @@
 //   jrn:due:{J}             wait timers: score the due time, member
 //                           JSON [profileId, run, stepId]
 //   jrn:stats:{J}           `<step>:entered` (users who reached it) and
-//                           `<step>:current` (users waiting at it)
+//                           `<step>:current` (users waiting at it);
+//                           its builder is statusKeys (config-store)
 //   jrn:seeded:{J}          set once the existing members were entered
 //
 // Crash rule: a transition produces its change records first, then commits
@@ -23,7 +24,7 @@
 // the consumer and a timer at once) is dropped; what it produced has the ids
 // of the walk that won, or of a walk that never committed (never delivered
 // twice either way).
-import type { ConfigStore, JourneyConfig, JourneyVersion } from '@engage/config-store';
+import { statusKeys, type ConfigStore, type JourneyConfig, type JourneyVersion } from '@engage/config-store';
 import {
   afterWait,
   conditionAudiences,
@@ -86,7 +87,8 @@ export class JourneyRunner {
 
   progressKey = (journeyId: string, profileId: string) => `${this.config.keyPrefix}jrn:p:{${journeyId}}:${profileId}`;
   dueKey = (journeyId: string) => `${this.config.keyPrefix}jrn:due:{${journeyId}}`;
-  statsKey = (journeyId: string) => `${this.config.keyPrefix}jrn:stats:{${journeyId}}`;
+  /** Read by the control plane: built where the other status keys are. */
+  statsKey = (journeyId: string) => statusKeys(this.config.keyPrefix).journeyStats(journeyId);
   seededKey = (journeyId: string) => `${this.config.keyPrefix}jrn:seeded:{${journeyId}}`;
 
   /** Live journeys whose current version enters on `audienceId`. */

@@ -194,7 +194,8 @@ export class JourneysService {
       for (const d of step.destinations) {
         if (done.has(d.destinationId)) continue;
         done.add(d.destinationId);
-        const settings = { identify: d.settings.identify, track: d.settings.track };
+        // The step's whole settings (trait activation included), as an audience connection's.
+        const settings = { ...d.settings };
         const have = existing.find((c) => c.computationKey === computationKey && c.destinationId === d.destinationId);
         if (have) {
           if (have.enabled && same(have.settings, settings)) continue;

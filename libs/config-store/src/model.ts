@@ -107,7 +107,26 @@ export interface ActionMapping {
   enabled: boolean;
 }
 
-export interface ConnectionSettings {
+/**
+ * ID Sync ("Customized Setup"): of the profile's identifiers of `type` (in the
+ * order it gained them), send the `last` added, the `first` added, or `all`
+ * of them (up to `limit`, 1..10, default 10; at most three entries use `all`).
+ */
+export interface IdSyncEntry {
+  type: string;
+  strategy: 'last' | 'first' | 'all';
+  limit?: number;
+}
+
+/** Trait Activation (Segment's trait-activation docs): validated by @engage/delivery's traitActivationFields. */
+export interface TraitActivationSettings {
+  /** Trait Enrichment: computed trait keys of the space or custom trait names, added to identify traits / track context.traits. */
+  traitEnrichment?: string[];
+  /** ID Sync: replaces identifierTypes for entries and list adds (exits and removals reach every id of these types). */
+  idSync?: IdSyncEntry[];
+}
+
+export interface ConnectionSettings extends TraitActivationSettings {
   identify: boolean;
   track: boolean;
   /** Account-level computations: a Group call per account (identify/track then go to each user of the account). */
@@ -162,7 +181,7 @@ export type JourneyEntry = { audienceId: string } | { query: string };
 
 export interface JourneySendDestination {
   destinationId: string;
-  settings: { identify: boolean; track: boolean };
+  settings: { identify: boolean; track: boolean } & TraitActivationSettings;
 }
 
 export type JourneyStep =

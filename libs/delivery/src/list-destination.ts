@@ -2,14 +2,15 @@
 // and the pure parts every adapter shares: the pending (last change wins)
 // membership of one flush, identifier normalisation and hashing, chunking.
 import { createHash } from 'node:crypto';
-import type { DestinationConfig } from '@engage/config-store';
+import type { DestinationConfig, IdSyncEntry } from '@engage/config-store';
+import { allOfIdSyncTypes, selectIdSync } from './trait-activation';
 
 export interface ExternalId {
   type: string;
   id: string;
 }
 
-/** One profile's pending change for one list: the last one written wins. */
+/** One profile's pending change for one list: the last one written wins. `ids` in the order the profile gained them. */
 export interface ListMember {
   profileId: string;
   member: boolean;
@@ -94,15 +95,26 @@ export function chunk<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Splits a flush into the identifiers to add and to remove (only types the destination matches on). */
+/**
+ * Splits a flush into the identifiers to add and to remove (only types the
+ * destination matches on). With ID Sync (`idSync`), adds send the
+ * identifiers its strategies pick and removals every identifier of its types
+ * (as exits: ID Sync does not narrow them); identifierTypes is then unused.
+ */
 export function splitMembers(
   members: ListMember[],
   identifierTypes: readonly string[],
+  idSync?: readonly IdSyncEntry[],
 ): { add: Array<{ member: ListMember; id: ExternalId }>; remove: Array<{ member: ListMember; id: ExternalId }> } {
   const add: Array<{ member: ListMember; id: ExternalId }> = [];
   const remove: Array<{ member: ListMember; id: ExternalId }> = [];
   for (const member of members) {
-    for (const id of member.ids) if (identifierTypes.includes(id.type)) (member.member ? add : remove).push({ member, id });
+    const ids = idSync
+      ? member.member
+        ? selectIdSync(member.ids, idSync)
+        : allOfIdSyncTypes(member.ids, idSync)
+      : member.ids.filter((id) => identifierTypes.includes(id.type));
+    for (const id of ids) (member.member ? add : remove).push({ member, id });
   }
   return { add, remove };
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { ConnectionSettings, DestinationConfig } from '@engage/config-store';
 import type { ComputationChange } from '@engage/schemas';
+import { allOfIdSyncTypes, selectIdSync } from './trait-activation';
 
 export interface SegmentCall {
   type: 'identify' | 'track' | 'group';
@@ -37,6 +38,22 @@ export function callMessageId(changeId: string, destinationId: string, kind: str
 export function identifierTargets(change: ComputationChange, identifierTypes: string[]): Array<{ type: string; id: string } | null> {
   const extra = identifierTypes.filter((t) => t !== 'user_id' && t !== 'anonymous_id');
   const targets = change.external_ids.filter((x) => extra.includes(x.type)).map((x) => ({ type: x.type, id: x.id }));
+  return targets.length > 0 ? targets : [null];
+}
+
+/**
+ * The identifiers to send under ID Sync (CONTRACT.md section 5): the ones its
+ * strategies pick, for an audience exit every one of its types (Segment sends
+ * all ID combinations for exits). user_id / anonymous_id ride on every call,
+ * so they are never a target of their own. With no such value a single call.
+ */
+export function idSyncTargets(
+  change: ComputationChange,
+  idSync: NonNullable<ConnectionSettings['idSync']>,
+  exit: boolean,
+): Array<{ type: string; id: string } | null> {
+  const ids = change.external_ids.filter((x) => x.type !== 'user_id' && x.type !== 'anonymous_id');
+  const targets = (exit ? allOfIdSyncTypes(ids, idSync) : selectIdSync(ids, idSync)).map((x) => ({ type: x.type, id: x.id }));
   return targets.length > 0 ? targets : [null];
 }
 
@@ -82,11 +99,17 @@ export function personasOf(
  * Identify and/or Track per the connection's settings. Audiences and journey
  * steps: `Audience Entered` / `Audience Exited` (journey steps never exit:
  * see isDeliverable, no calls for them); computed traits: `Trait Computed`.
+ * `enrichment`: the Trait Enrichment traits of the profile (enrichmentTraits),
+ * added to identify `traits` and track `context.traits`; the change's own
+ * key/value and the call's identifier win over an enriched trait of that name.
+ * With `settings.idSync` the identifiers follow it (idSyncTargets) instead of
+ * identifierTypes.
  */
 export function buildEventCalls(
   change: ComputationChange,
   destination: Pick<DestinationConfig, 'id' | 'name'>,
   settings: ConnectionSettings,
+  enrichment: Record<string, unknown> = {},
 ): SegmentCall[] {
   if (!isDeliverable(change)) return [];
   const value = changeValue(change);
@@ -95,8 +118,13 @@ export function buildEventCalls(
   const personas = personasOf(change);
   const who = change.user_id ? { userId: change.user_id } : change.anonymous_id ? { anonymousId: change.anonymous_id } : {};
   const base = { ...who, timestamp: new Date(change.emitted_at).toISOString(), integrations: { All: false, [destination.name]: true } };
+  // The change's own value wins over an enriched trait of its key (identify: it is the call's point).
+  const enriched = Object.hasOwn(enrichment, key) ? { ...enrichment, [key]: value } : enrichment;
+  const targets = settings.idSync
+    ? idSyncTargets(change, settings.idSync, isAudience && value !== true)
+    : identifierTargets(change, settings.identifierTypes ?? [...DEFAULT_EVENT_IDENTIFIER_TYPES]);
   const calls: SegmentCall[] = [];
-  for (const target of identifierTargets(change, settings.identifierTypes ?? [...DEFAULT_EVENT_IDENTIFIER_TYPES])) {
+  for (const target of targets) {
     const idTraits = target ? { [target.type]: target.id } : {};
     const ident = target ? `${target.type}:${target.id}` : 'profile';
     if (settings.identify) {
@@ -104,7 +132,7 @@ export function buildEventCalls(
         type: 'identify',
         ...base,
         messageId: callMessageId(change.change_id, destination.id, 'identify', ident),
-        traits: { [key]: value, ...idTraits },
+        traits: { ...enriched, [key]: value, ...idTraits },
         context: { personas },
       });
     }
@@ -120,7 +148,7 @@ export function buildEventCalls(
         event,
         messageId: callMessageId(change.change_id, destination.id, 'track', ident),
         properties: isAudience ? { audience_key: key, [key]: value } : { trait_key: key, [key]: value },
-        context: { personas, ...(target ? { traits: idTraits } : {}) },
+        context: { personas, ...(target || Object.keys(enriched).length > 0 ? { traits: { ...enriched, ...idTraits } } : {}) },
       });
     }
   }
@@ -133,6 +161,8 @@ export interface AccountUser {
   userId: string | null;
   anonymousId: string | null;
   externalIds: Array<{ type: string; id: string }>;
+  /** The user's custom traits (Trait Enrichment); absent: the account change's traits_json stays. */
+  traits?: Record<string, unknown>;
 }
 
 /**
@@ -166,5 +196,6 @@ export function changeForAccountUser(change: ComputationChange, user: AccountUse
     user_id: user.userId,
     anonymous_id: user.anonymousId,
     external_ids: user.externalIds.map((x) => ({ type: x.type, id: x.id })),
+    ...(user.traits ? { traits_json: JSON.stringify(user.traits) } : {}),
   };
 }

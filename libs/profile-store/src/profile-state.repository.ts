@@ -281,6 +281,15 @@ export class ProfileStateRepository {
   }
 
   /**
+   * Profiles without their history, one MGET, for reads that never save
+   * (the dispatcher's Trait Enrichment reads computed trait values).
+   */
+  async loadStates(refs: ProfileRef[]): Promise<StoredProfile[]> {
+    if (refs.length === 0) return [];
+    return this.parseAll(refs, await this.deps.redis.mgetBuffer(...refs.map((r) => this.stateKey(r))));
+  }
+
+  /**
    * Profiles without their history (`events` empty, to be appended to), for
    * the realtime path; `seen` tells which of the given event ids (eventIdOf)
    * each one already holds (a redelivery). Call loadHistory for those that needsHistory.

@@ -11,6 +11,7 @@ import type { ConfigStore, ConnectionConfig, DestinationConfig } from '@engage/c
 import {
   DEFAULT_EVENT_IDENTIFIER_TYPES,
   buildEventCalls,
+  idSyncTypes,
   buildGroupCall,
   changeForAccountUser,
   isDeliverable,
@@ -30,6 +31,7 @@ import type { Handover } from './handover';
 import type { ListBuffer } from './list-buffer';
 import type { RetrySchedule, ScheduledCall, StoredLetter } from './retry-schedule';
 import type { SentCalls } from './sent-calls';
+import { TraitEnrichment, type EnrichmentOf } from './trait-enrichment';
 
 /** Why a change failed for good, and at which destination (several in DESTINATION_ID=* mode). */
 export interface DispatchFailure {
@@ -129,7 +131,11 @@ export class DispatchStep {
       handover: Handover;
       now?: () => number;
     },
-  ) {}
+  ) {
+    this.enrichment = new TraitEnrichment({ store: deps.store, profiles: deps.profiles });
+  }
+
+  private readonly enrichment: TraitEnrichment;
 
   private now() {
     return this.deps.now?.() ?? Date.now();
@@ -144,10 +150,11 @@ export class DispatchStep {
   /** The initial sync's "done" marker of a connection (written by ResyncJob). */
   syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
 
-  /** The identifier types a connection matches on: its own, else its list adapter's, else user_id and email. */
+  /** The identifier types a connection matches on: its ID Sync's, else its own, else its list adapter's, else user_id and email. */
   identifierTypesOf(connection: ConnectionConfig): string[] {
     const destination = this.deps.store.get('destination', connection.destinationId);
     return (
+      idSyncTypes(connection.settings) ??
       connection.settings.identifierTypes ??
       (destination ? this.deps.lists.defaultIdentifierTypes(destination) : undefined) ?? [...DEFAULT_EVENT_IDENTIFIER_TYPES]
     );
@@ -203,10 +210,22 @@ export class DispatchStep {
         a.profileId,
         (a.users ?? [])
           .map((id) => users.get(`${a.spaceId}|${id}`)!)
-          .map((u) => ({ profileId: u.profileId, userId: u.userId, anonymousId: u.anonymousId, externalIds: u.externalIds })),
+          .map((u) => ({
+            profileId: u.profileId,
+            userId: u.userId,
+            anonymousId: u.anonymousId,
+            externalIds: u.externalIds,
+            traits: u.traits,
+          })),
       );
     }
     return out;
+  }
+
+  /** The changes a change's calls are built of: itself for user-level changes, one per user of the account for accounts. */
+  private userChanges(change: ComputationChange, accountUsers: Map<string, AccountUser[]>): ComputationChange[] {
+    if (change.level !== 'account') return [change];
+    return (accountUsers.get(change.profile_id) ?? []).map((user) => changeForAccountUser(change, user));
   }
 
   /** Segment's calls for one change: per user for user-level changes; for accounts a Group call and/or the calls of each user. */
@@ -215,22 +234,38 @@ export class DispatchStep {
     destination: DestinationConfig,
     connection: ConnectionConfig,
     accountUsers: Map<string, AccountUser[]>,
+    enrichmentOf: EnrichmentOf = () => ({}),
   ): SegmentCall[] {
-    if (change.level !== 'account') return buildEventCalls(change, destination, connection.settings);
     const calls: SegmentCall[] = [];
-    if (connection.settings.group) {
+    if (change.level === 'account' && connection.settings.group) {
       const group = buildGroupCall(change, destination);
       if (group) calls.push(group);
     }
-    for (const user of accountUsers.get(change.profile_id) ?? [])
-      calls.push(...buildEventCalls(changeForAccountUser(change, user), destination, connection.settings));
+    for (const c of this.userChanges(change, accountUsers))
+      calls.push(...buildEventCalls(c, destination, connection.settings, enrichmentOf(c, connection)));
     return calls;
+  }
+
+  /** Trait Enrichment of the chunk's event calls (list destinations send identifiers only). */
+  private loadEnrichment(
+    changes: ComputationChange[],
+    onlyConnectionId: string | undefined,
+    accountUsers: Map<string, AccountUser[]>,
+  ): Promise<EnrichmentOf> {
+    return this.enrichment.load(
+      changes.flatMap((change) =>
+        this.connectionsFor(change, onlyConnectionId)
+          .filter((x) => !this.deps.lists.isList(x.destination) && x.connection.settings.traitEnrichment?.length)
+          .flatMap(({ connection }) => this.userChanges(change, accountUsers).map((c) => ({ change: c, connection }))),
+      ),
+    );
   }
 
   plan(
     changes: ComputationChange[],
     onlyConnectionId?: string,
     accountUsers = new Map<string, AccountUser[]>(),
+    enrichmentOf: EnrichmentOf = () => ({}),
   ): { calls: PlannedCall[]; failures: Map<number, DispatchFailure> } {
     const calls: PlannedCall[] = [];
     const failures = new Map<number, DispatchFailure>();
@@ -241,7 +276,7 @@ export class DispatchStep {
           // The calls Segment's pipeline would send, each run by the mappings it matches (none: nothing to send).
           const mappings = destination.mappings ?? [];
           const segmentCalls = withExternalAudience(
-            this.callsFor(change, destination, connection, accountUsers),
+            this.callsFor(change, destination, connection, accountUsers, enrichmentOf),
             connection.externalAudienceId,
           );
           for (const invocation of planActionInvocations(segmentCalls, mappings)) {
@@ -265,7 +300,7 @@ export class DispatchStep {
           continue;
         }
         const headers = (destination.settings.headers as Record<string, string> | undefined) ?? {};
-        for (const call of this.callsFor(change, destination, connection, accountUsers)) {
+        for (const call of this.callsFor(change, destination, connection, accountUsers, enrichmentOf)) {
           calls.push({
             index,
             profileId: change.profile_id,
@@ -313,7 +348,9 @@ export class DispatchStep {
           .map((x) => ({ change, ...x })),
       ),
     );
-    const planned = this.plan(changes, onlyConnectionId, await this.accountUsers(changes));
+    const accountUsers = await this.accountUsers(changes);
+    const enrichmentOf = await this.loadEnrichment(changes, onlyConnectionId, accountUsers);
+    const planned = this.plan(changes, onlyConnectionId, accountUsers, enrichmentOf);
     const failures = planned.failures;
     const calls = options.handover === 'live' ? await this.claimLive(changes, planned.calls, options.seqOf) : planned.calls;
 

@@ -93,6 +93,7 @@ export class ListBuffer {
     for (const { change, connection, destination } of items) {
       const entry: Pending = {
         member: change.value !== false && change.value !== null,
+        // All of them, in the order the profile gained them: the flush picks per the connection (ID Sync's first/last).
         ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })),
       };
       pipeline.hset(this.key(destination.id, listOf(connection)), change.profile_id, JSON.stringify(entry));
@@ -149,7 +150,7 @@ export class ListBuffer {
       await this.deps.status.connection(connection.id, { state: 'Failed', error: reason });
       return false;
     }
-    const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes);
+    const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes, connection.settings.idSync);
     const letters: DeadLetter[] = [];
     let sent = 0;
     for (const [op, items] of [

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { JourneyStep } from '@engage/config-store';
+import { traitActivationFields } from '@engage/delivery';
 
 const stepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'step ids are 1-64 letters, digits, _ or -');
 
@@ -19,7 +20,11 @@ export const journeyStepSchema = z.discriminatedUnion('type', [
           z
             .object({
               destinationId: z.string().min(1),
-              settings: z.object({ identify: z.boolean().default(true), track: z.boolean().default(true) }).strict().default({}),
+              // Trait Enrichment and ID Sync as on any connection (the publish copies these settings to the step's connections).
+              settings: z
+                .object({ identify: z.boolean().default(true), track: z.boolean().default(true), ...traitActivationFields })
+                .strict()
+                .default({}),
             })
             .strict(),
         )

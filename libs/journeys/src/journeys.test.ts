@@ -98,6 +98,31 @@ describe('journey definitions', () => {
     expect(journeyInputSchema.safeParse({ ...body, key: 'First Purchase' }).success).toBe(false);
     expect(journeyInputSchema.safeParse({ ...body, surprise: 1 }).success).toBe(false);
   });
+
+  test('send step destinations take Trait Enrichment and ID Sync, checked as on connections', () => {
+    const withSettings = (settings: Record<string, unknown>) => ({
+      name: 'First Purchase',
+      key: 'first_purchase',
+      entry: { audienceId: 'aud_1' },
+      steps: [{ ...firstPurchase[0], destinations: [{ destinationId: 'dst_1', settings }] }, ...firstPurchase.slice(1)],
+      start: 'welcome',
+    });
+    const settings = {
+      identify: true,
+      track: false,
+      traitEnrichment: ['plan', 'ltv'],
+      idSync: [
+        { type: 'email', strategy: 'all', limit: 2 },
+        { type: 'phone', strategy: 'last' },
+      ],
+    };
+    const parsed = journeyInputSchema.parse(withSettings(settings)).steps[0]!;
+    expect(parsed.type === 'send' && parsed.destinations[0]!.settings).toEqual(settings);
+    const bad = journeyInputSchema.safeParse(withSettings({ idSync: [{ type: 'email', strategy: 'first', limit: 2 }] }));
+    expect(bad.success ? [] : bad.error.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['steps.0.destinations.0.settings.idSync.0.limit', 'only with strategy "all" (got "first")'],
+    ]);
+  });
 });
 
 describe('walking a published version', () => {

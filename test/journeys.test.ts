@@ -63,7 +63,7 @@ const unique = (path: string) => [...new Map(receiver.ok(path).map((r) => [r.bod
 const of = (path: string, userId: string, pred: (r: Received) => boolean = () => true) =>
   unique(path).filter((r) => r.body.userId === userId && pred(r));
 
-it('walks users through entry, send, a 2 s wait and a split to each branch\'s send step, with exact payloads and across a scheduler kill', async () => {
+it("walks users through entry, send, a 2 s wait and a split to each branch's send step, with exact payloads and across a scheduler kill", async () => {
   const space = (await api('POST', '/spaces', { name: 'Journeys' })).space;
   const source = (await api('POST', `/spaces/${space.id}/sources`, { name: 'Web' })).source;
   const signedUp = (
@@ -72,8 +72,9 @@ it('walks users through entry, send, a 2 s wait and a split to each branch\'s se
       definition: { query: "event('Signed Up').count() >= 1", type: 'users' },
     })
   ).audience;
-  const hook = (await api('POST', `/spaces/${space.id}/destinations`, { name: 'Hook', type: 'webhook', settings: { url: `${receiver.url}/hook` } }))
-    .destination;
+  const hook = (
+    await api('POST', `/spaces/${space.id}/destinations`, { name: 'Hook', type: 'webhook', settings: { url: `${receiver.url}/hook` } })
+  ).destination;
   const to = [{ destinationId: hook.id, settings: { identify: true, track: true } }];
   const created = (
     await api('POST', `/spaces/${space.id}/journeys`, {
@@ -120,7 +121,7 @@ it('walks users through entry, send, a 2 s wait and a split to each branch\'s se
 
   await waitFor(() => of('/hook', 'j-buyer', key(keys.thanks)).length === 2 && of('/hook', 'j-browser', key(keys.nudge)).length === 2, {
     timeoutMs: 60_000,
-    description: 'each branch\'s send step',
+    description: "each branch's send step",
   });
 
   const personas = (k: string) => ({
@@ -164,7 +165,10 @@ it('walks users through entry, send, a 2 s wait and a split to each branch\'s se
   await scheduler.stop('SIGKILL');
   scheduler = startService('batch-scheduler', env);
   await scheduler.port();
-  await waitFor(() => of('/hook', 'j-waiter', key(keys.nudge)).length === 2, { timeoutMs: 90_000, description: 'waiter nudge after restart' });
+  await waitFor(() => of('/hook', 'j-waiter', key(keys.nudge)).length === 2, {
+    timeoutMs: 90_000,
+    description: 'waiter nudge after restart',
+  });
 
   // Per step: how many passed, how many are in it now.
   const stats = await waitFor(
@@ -184,9 +188,15 @@ it('walks users through entry, send, a 2 s wait and a split to each branch\'s se
   // anything still to come (a second copy of a step) would arrive within it.
   const settled = receiver.ok('/hook').length;
   const quietFrom = Date.now();
-  await waitFor(() => Date.now() - quietFrom >= 3000 && receiver.ok('/hook').length === settled, { timeoutMs: 20_000, description: 'quiet' });
+  await waitFor(() => Date.now() - quietFrom >= 3000 && receiver.ok('/hook').length === settled, {
+    timeoutMs: 20_000,
+    description: 'quiet',
+  });
   const summary = unique('/hook')
-    .map((r) => `${r.body.userId} ${r.body.type} ${Object.keys(r.body.type === 'track' ? r.body.properties : r.body.traits).find((k) => k.startsWith('j_o_'))}`)
+    .map(
+      (r) =>
+        `${r.body.userId} ${r.body.type} ${Object.keys(r.body.type === 'track' ? r.body.properties : r.body.traits).find((k) => k.startsWith('j_o_'))}`,
+    )
     .sort();
   const expected = [
     ['j-buyer', keys.welcome],

@@ -142,10 +142,11 @@ export function journeyGraphProblems(def: { start: string; steps: JourneyStep[] 
   }
   if (!byId.has(def.start)) problems.push(`start: no step "${def.start}"`);
   for (const step of def.steps) {
-    for (const next of nextStepsOf(step))
-      if (!byId.has(next)) problems.push(`steps.${step.id}: leads to "${next}", which is not a step`);
+    for (const next of nextStepsOf(step)) if (!byId.has(next)) problems.push(`steps.${step.id}: leads to "${next}", which is not a step`);
     if (step.type === 'wait' && parseDuration(step.duration) === null)
-      problems.push(`steps.${step.id}.duration: "${step.duration}" is not a duration like "3 seconds", "2 hours" or "7 days" (at most a year)`);
+      problems.push(
+        `steps.${step.id}.duration: "${step.duration}" is not a duration like "3 seconds", "2 hours" or "7 days" (at most a year)`,
+      );
   }
   if (problems.length > 0) return problems;
 

@@ -70,9 +70,12 @@ describe('journey definitions', () => {
   test('the graph checks name the step and what is wrong', () => {
     expect(journeyGraphProblems({ start: 'welcome', steps: firstPurchase })).toEqual([]);
     expect(journeyGraphProblems({ start: 'nope', steps: firstPurchase })).toContain('start: no step "nope"');
-    expect(journeyGraphProblems({ start: 'welcome', steps: [...firstPurchase.slice(0, 4), { id: 'exit', type: 'wait', duration: 'x', next: 'welcome' }] })).toEqual([
-      'steps.exit.duration: "x" is not a duration like "3 seconds", "2 hours" or "7 days" (at most a year)',
-    ]);
+    expect(
+      journeyGraphProblems({
+        start: 'welcome',
+        steps: [...firstPurchase.slice(0, 4), { id: 'exit', type: 'wait', duration: 'x', next: 'welcome' }],
+      }),
+    ).toEqual(['steps.exit.duration: "x" is not a duration like "3 seconds", "2 hours" or "7 days" (at most a year)']);
     const cycle = journeyGraphProblems({
       start: 'a',
       steps: [send('a', 'A', 'b'), { id: 'b', type: 'wait', duration: '1 day', next: 'a' }],
@@ -81,7 +84,9 @@ describe('journey definitions', () => {
     expect(journeyGraphProblems({ start: 'welcome', steps: [...firstPurchase, { id: 'orphan', type: 'exit' }] })).toEqual([
       'steps.orphan: not reachable from start "welcome"',
     ]);
-    expect(journeyGraphProblems({ start: 'a', steps: [send('a', 'A', 'gone')] })).toEqual(['steps.a: leads to "gone", which is not a step']);
+    expect(journeyGraphProblems({ start: 'a', steps: [send('a', 'A', 'gone')] })).toEqual([
+      'steps.a: leads to "gone", which is not a step',
+    ]);
   });
 
   test('the request schema takes the contract example and refuses unknown fields', () => {

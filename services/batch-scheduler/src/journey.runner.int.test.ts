@@ -144,7 +144,16 @@ const entered = (profileId: string, over: Partial<ComputationChange> = {}): Comp
   ...over,
 });
 const asMessages = (changes: ComputationChange[]) =>
-  changes.map((value, i) => ({ topic: 't', partition: 0, offset: String(i), key: value.profile_id, timestamp: 0, headers: {}, value, raw: {} as never }));
+  changes.map((value, i) => ({
+    topic: 't',
+    partition: 0,
+    offset: String(i),
+    key: value.profile_id,
+    timestamp: 0,
+    headers: {},
+    value,
+    raw: {} as never,
+  }));
 
 const sentFor = (journeyId: string, profileId: string) =>
   produced.filter((c) => c.computation_id === journeyId && c.profile_id === profileId);
@@ -161,7 +170,15 @@ test('entry sends, waits, then the split takes each user down their branch to th
   const browser = uniqueName('p-browser');
   await profiles.save(
     [
-      { profile: { ...emptyProfile({ spaceId: SPACE, profileId: buyer }), userId: 'u-buyer', traits: { email: 'b@example.com' }, externalIds: [{ type: 'user_id', id: 'u-buyer' }] }, wakeAt: null },
+      {
+        profile: {
+          ...emptyProfile({ spaceId: SPACE, profileId: buyer }),
+          userId: 'u-buyer',
+          traits: { email: 'b@example.com' },
+          externalIds: [{ type: 'user_id', id: 'u-buyer' }],
+        },
+        wakeAt: null,
+      },
     ],
     [],
   );
@@ -297,4 +314,64 @@ test('existing members enter on the first publish only when asked; backfill entr
   expect(sentFor(including.id, member)[0]!.reason).toBe('batch');
   expect(sentFor(ignoring.id, member)).toEqual([]);
   expect(sentFor(ignoring.id, 'p-bf')).toEqual([]);
+});
+
+test('a user merged into another profile while waiting moves on as the survivor: its ids, its membership', async () => {
+  const { keyPrefix, clock, store, profiles, runner } = await setup();
+  const j = journey(uniqueName('jou'));
+  put(store, j);
+  const merged = uniqueName('p-merged');
+  const survivor = uniqueName('p-survivor');
+  await runner.handle(asMessages([entered(merged)]));
+  await profiles.save(
+    [
+      {
+        profile: {
+          ...emptyProfile({ spaceId: SPACE, profileId: survivor }),
+          userId: 'u-survivor',
+          externalIds: [{ type: 'user_id', id: 'u-survivor' }],
+        },
+        wakeAt: null,
+      },
+    ],
+    [],
+    [{ spaceId: SPACE, profileId: merged, mergedInto: survivor }],
+  );
+  await redis.sadd(`${keyPrefix}rt:members:{aud_bought}`, survivor);
+  clock.now = T0 + 2_000;
+  expect(await runner.tick()).toBe(1);
+  await waitFor(() => produced.some((c) => c.computation_id === j.id && c.profile_id === survivor));
+  expect(produced.filter((c) => c.computation_id === j.id && c.profile_id === survivor)).toEqual([
+    expect.objectContaining({ computation_key: KEYS.thanks, user_id: 'u-survivor', external_ids: [{ type: 'user_id', id: 'u-survivor' }] }),
+  ]);
+});
+
+test('a crash between producing a step and committing the progress repeats the walk with the same change ids', async () => {
+  const { keyPrefix, store, profiles } = await setup();
+  const j = journey(uniqueName('jou'));
+  put(store, j);
+  // Redis whose next compare-and-set "dies" (the process was killed after producing, before committing).
+  let crashes = 1;
+  const crashing = new Proxy(redis, {
+    get(target, prop, receiver) {
+      if (prop === 'eval')
+        return (...args: unknown[]) => {
+          if (String(args[0]).includes("redis.call('SET', KEYS[1], ARGV[2])") && crashes-- > 0) return Promise.reject(new Error('killed'));
+          return (target.eval as (...a: unknown[]) => unknown)(...args);
+        };
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const runner = new JourneyRunner(
+    { keyPrefix, changesTopic: topics.computationsChanges.name, batchSize: 100, leaseMs: 60_000 },
+    { store, redis: crashing, producer, codec, profiles, log, now: () => T0 },
+  );
+  const p = uniqueName('p');
+  await expect(runner.handle(asMessages([entered(p)]))).rejects.toThrow('killed');
+  await runner.handle(asMessages([entered(p)])); // the redelivery
+  await waitFor(() => sentFor(j.id, p).length === 2);
+  const [first, again] = sentFor(j.id, p);
+  expect(again!.change_id).toBe(first!.change_id);
+  expect(await redis.hget(`${keyPrefix}jrn:stats:{${j.id}}`, 'welcome:entered')).toBe('1');
 });

@@ -25,14 +25,7 @@
 // of the walk that won, or of a walk that never committed (never delivered
 // twice either way).
 import { statusKeys, type ConfigStore, type JourneyConfig, type JourneyVersion } from '@engage/config-store';
-import {
-  afterWait,
-  conditionAudiences,
-  entryRun,
-  walkJourney,
-  type JourneyProgress,
-  type Walk,
-} from '@engage/journeys';
+import { afterWait, conditionAudiences, entryRun, walkJourney, type JourneyProgress, type Walk } from '@engage/journeys';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { changeExternalIds, changeId, changeTraitsJson, type ProfileStateRepository } from '@engage/profile-store';
@@ -109,7 +102,8 @@ export class JourneyRunner {
       for (const { journey, version } of this.journeysEnteringOn(change.space_id, change.computation_id)) {
         // Existing members only when asked: a new audience's backfill (and a
         // re-sync or edit) reports members who were there before the journey.
-        if (change.reason !== 'realtime' && change.reason !== 'expiry' && change.reason !== 'batch' && !journey.includeExistingMembers) continue;
+        if (change.reason !== 'realtime' && change.reason !== 'expiry' && change.reason !== 'batch' && !journey.includeExistingMembers)
+          continue;
         if (change.emitted_at < Date.parse(journey.versions[0]!.publishedAt) && !journey.includeExistingMembers) continue;
         await this.enter(journey, version, change.profile_id, change.reason === 'realtime' ? 'realtime' : 'batch');
       }
@@ -127,7 +121,8 @@ export class JourneyRunner {
       if (run === null) return false;
       const now = this.now();
       const walk = walkJourney(version, version.start, now, await this.membership(version, profileId));
-      if (await this.transition(journey, version, profileId, { raw, run, walk, now, reason, enteredAt: now, leaving: null })) return true;
+      const t = { liveId: profileId, raw, run, walk, now, reason, enteredAt: now, leaving: null };
+      if (await this.transition(journey, version, profileId, t)) return true;
     }
     this.deps.log.warn({ journeyId: journey.id, profileId }, 'journey_entry_contended');
     return false;
@@ -165,8 +160,11 @@ export class JourneyRunner {
       return false;
     }
     const now = this.now();
-    const walk = walkJourney(version, afterWait(version, stepId), now, await this.membership(version, profileId));
+    // Merged while waiting: the survivor is who the splits ask about and who the sends address.
+    const [liveId] = await this.deps.profiles.liveProfileIds([{ spaceId: journey.spaceId, profileId }]);
+    const walk = walkJourney(version, afterWait(version, stepId), now, await this.membership(version, liveId!));
     return this.transition(journey, version, profileId, {
+      liveId: liveId!,
       raw,
       run,
       walk,
@@ -210,6 +208,8 @@ export class JourneyRunner {
     version: JourneyVersion,
     profileId: string,
     t: {
+      /** The profile the user's records go out as: `profileId`, or its survivor after a merge. */
+      liveId: string;
       raw: string | null;
       run: number;
       walk: Walk;
@@ -221,7 +221,16 @@ export class JourneyRunner {
   ): Promise<boolean> {
     const { walk, run } = t;
     const sends = walk.reached.filter((s) => s.type === 'send');
-    if (sends.length > 0) await this.emit(journey, version, profileId, run, sends.map((s) => s.key!), t.now, t.reason);
+    if (sends.length > 0)
+      await this.emit(
+        journey,
+        version,
+        { profileId, liveId: t.liveId },
+        run,
+        sends.map((s) => s.key!),
+        t.now,
+        t.reason,
+      );
     const end = walk.end;
     const progress: JourneyProgress = {
       version: version.version,
@@ -256,27 +265,28 @@ export class JourneyRunner {
   private async emit(
     journey: JourneyConfig,
     version: JourneyVersion,
-    profileId: string,
+    who: { profileId: string; liveId: string },
     run: number,
     keys: string[],
     now: number,
     reason: ChangeReason,
   ): Promise<void> {
-    const [profile] = await this.deps.profiles.load([{ spaceId: journey.spaceId, profileId }]);
+    const { profileId, liveId } = who;
+    const [profile] = await this.deps.profiles.load([{ spaceId: journey.spaceId, profileId: liveId }]);
     const identity = profile ?? { userId: null, anonymousId: null, externalIds: [], traits: {} };
     const traitsJson = changeTraitsJson(identity.traits ?? {});
     const subject = valueSubject(this.config.changesTopic);
     const messages = await Promise.all(
       keys.map(async (key) => {
         const record: ComputationChange = {
-          // The same walk (journey, version, run, step) always has the same id: redelivery dedupes.
+          // The same walk (journey, version, user's run, step) always has the same id: redelivery dedupes.
           change_id: changeId({ computationId: journey.id, version: version.version, profileId, value: true, cause: `${run}:${key}` }),
           space_id: journey.spaceId,
           computation_id: journey.id,
           computation_key: key,
           computation_class: 'journey_step',
           level: 'user',
-          profile_id: profileId,
+          profile_id: liveId,
           value: true,
           previous: null,
           value_is_json: false,
@@ -288,7 +298,7 @@ export class JourneyRunner {
           anonymous_id: identity.anonymousId ?? null,
           traits_json: traitsJson,
         };
-        return { key: profileId, value: await this.deps.codec.encode(subject, record) };
+        return { key: liveId, value: await this.deps.codec.encode(subject, record) };
       }),
     );
     await this.deps.producer.send({ topic: this.config.changesTopic, messages });

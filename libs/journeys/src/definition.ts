@@ -91,7 +91,8 @@ export function snakeCase(text: string): string {
   return (
     text
       .normalize('NFKD')
-      .replace(/[^\x00-\x7f]/g, '')
+      // Accents split off by NFKD, and anything else outside ASCII, go.
+      .replace(/[^ -~]/g, '')
       .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '_')

@@ -11,6 +11,7 @@ import { LoginPage } from './pages/login';
 import { EditComputationPage, NewComputationPage } from './pages/new-computation';
 import { DestinationPage } from './pages/destination';
 import { DestinationsPage } from './pages/destinations';
+import { JourneyPage } from './pages/journey';
 import { JourneysPage } from './pages/journeys';
 import { ProfilesPage } from './pages/profiles';
 import { SettingsPage } from './pages/settings';
@@ -90,6 +91,7 @@ export const router = createBrowserRouter(
         { path: '/spaces/:spaceId/profiles', element: <ProfilesPage /> },
         { path: '/spaces/:spaceId/sources', element: <SourcesPage /> },
         { path: '/spaces/:spaceId/journeys', element: <JourneysPage /> },
+        { path: '/spaces/:spaceId/journeys/:id', element: <JourneyPage /> },
         { path: '/spaces/:spaceId/destinations', element: <DestinationsPage /> },
         { path: '/spaces/:spaceId/destinations/:id', element: <DestinationPage /> },
         { path: '/spaces/:spaceId/settings', element: <SettingsPage /> },

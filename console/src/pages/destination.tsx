@@ -1,11 +1,14 @@
 // One destination: what its dispatchers counted, its settings (secrets come
 // back masked), enable / disable, "Sync now" for list destinations, and for
 // Actions destinations their mappings (which action each call runs), each
-// of which can be turned on or off.
+// of which can be turned on or off; and the event tester (event-tester.tsx).
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNote, formatTime } from './common';
+import { EventTester } from './event-tester';
+
+const LIST_TYPES = new Set(['list-webhook', 'facebook-custom-audiences']);
 
 export function DestinationPage() {
   const { spaceId, id } = useParams() as { spaceId: string; id: string };
@@ -116,6 +119,8 @@ export function DestinationPage() {
             </table>
           </div>
           {d.slug && <Mappings spaceId={spaceId} destination={d} />}
+          {/* List destinations get adds and removes, not identify or track calls: the tester refuses them (422). */}
+          {LIST_TYPES.has(d.type) ? null : <EventTester spaceId={spaceId} destinationId={d.id} />}
         </>
       )}
     </section>

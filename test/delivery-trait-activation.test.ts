@@ -76,7 +76,10 @@ async function computation(kind: 'audience' | 'computed_trait', id: string, key:
     key,
     description: '',
     enabled: true,
-    definition: { query: kind === 'audience' ? "event('Order Completed').count() >= 1" : "event('Order Completed').sum('total')", type: 'users' },
+    definition: {
+      query: kind === 'audience' ? "event('Order Completed').count() >= 1" : "event('Order Completed').sum('total')",
+      type: 'users',
+    },
     options: { includeHistoricalData: true, computeMode: 'realtime' },
     definitionVersion: 1,
     definitionUpdatedAt: iso,
@@ -145,7 +148,12 @@ it('enriches the webhook calls with a custom and a computed trait, sends the ID 
   // The computed trait's value is in the profile state only (change records do not carry it).
   const profiles = new ProfileStateRepository({ keyPrefix: prefix }, { redis });
   await profiles.save(
-    [{ profile: { ...emptyProfile({ spaceId: SPACE, profileId: 'pro_ada' }), values: { [TRAIT]: { value: 250, version: 1 } } }, wakeAt: null }],
+    [
+      {
+        profile: { ...emptyProfile({ spaceId: SPACE, profileId: 'pro_ada' }), values: { [TRAIT]: { value: 250, version: 1 } } },
+        wakeAt: null,
+      },
+    ],
     [],
   );
 
@@ -153,10 +161,16 @@ it('enriches the webhook calls with a custom and a computed trait, sends the ID 
   await dispatcher.port();
   // The initial syncs (no members yet) are done: live records are then sent without a handover.
   for (const id of ['con_hook', 'con_list'])
-    await waitFor(async () => (await redis.exists(`${prefix}dispatch:synced:${id}`)) === 1, { timeoutMs: 60000, description: `${id} synced` });
+    await waitFor(async () => (await redis.exists(`${prefix}dispatch:synced:${id}`)) === 1, {
+      timeoutMs: 60000,
+      description: `${id} synced`,
+    });
 
   await publishChanges(producer, codec, topics.computationsChanges.name, [vip(true, 1)]);
-  await waitFor(() => hook.requests.length >= 2 && list.requests.length >= 1, { timeoutMs: 60000, description: 'the entry calls and the list add' });
+  await waitFor(() => hook.requests.length >= 2 && list.requests.length >= 1, {
+    timeoutMs: 60000,
+    description: 'the entry calls and the list add',
+  });
   await Promise.all([hook.quietFor(2000), list.quietFor(2000)]);
 
   const personas = { computation_class: 'audience', computation_id: AUDIENCE, computation_key: 'vip', namespace: SPACE, space_id: SPACE };
@@ -185,11 +199,16 @@ it('enriches the webhook calls with a custom and a computed trait, sends the ID 
       },
     },
   ]);
-  expect(list.requests.map((r) => r.body)).toEqual([{ audience_key: 'vip', audience_id: AUDIENCE, add: ['ada.old@example.com'], remove: [] }]);
+  expect(list.requests.map((r) => r.body)).toEqual([
+    { audience_key: 'vip', audience_id: AUDIENCE, add: ['ada.old@example.com'], remove: [] },
+  ]);
 
   // The exit: not narrowed by ID Sync, every email hears it (each its own messageId).
   await publishChanges(producer, codec, topics.computationsChanges.name, [vip(false, 2)]);
-  await waitFor(() => hook.requests.length >= 6 && list.requests.length >= 2, { timeoutMs: 60000, description: 'the exit calls and the list removal' });
+  await waitFor(() => hook.requests.length >= 6 && list.requests.length >= 2, {
+    timeoutMs: 60000,
+    description: 'the exit calls and the list removal',
+  });
   await Promise.all([hook.quietFor(2000), list.quietFor(2000)]);
   const exits = hook.requests.slice(2).map((r) => r.body);
   expect(exits).toEqual(

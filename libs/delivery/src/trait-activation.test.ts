@@ -97,8 +97,10 @@ describe('Trait Enrichment', () => {
 });
 
 describe('ID Sync', () => {
-  const identify = (idSync: Array<{ type: string; strategy: 'last' | 'first' | 'all'; limit?: number }>, over: Partial<ComputationChange> = {}) =>
-    buildEventCalls({ ...change, ...over }, destination, { identify: true, track: false, idSync });
+  const identify = (
+    idSync: Array<{ type: string; strategy: 'last' | 'first' | 'all'; limit?: number }>,
+    over: Partial<ComputationChange> = {},
+  ) => buildEventCalls({ ...change, ...over }, destination, { identify: true, track: false, idSync });
 
   it('last: the most recently added identifier of the type, one call, messageId per identifier', () => {
     expect(identify([{ type: 'email', strategy: 'last' }])).toEqual([
@@ -183,10 +185,14 @@ describe('ID Sync', () => {
       { profileId: 'p1', member: true, ids },
       { profileId: 'p2', member: false, ids },
     ];
-    const { add, remove } = splitMembers(members, ['email', 'phone'], [
-      { type: 'email', strategy: 'last' },
-      { type: 'user_id', strategy: 'first' },
-    ]);
+    const { add, remove } = splitMembers(
+      members,
+      ['email', 'phone'],
+      [
+        { type: 'email', strategy: 'last' },
+        { type: 'user_id', strategy: 'first' },
+      ],
+    );
     expect(add.map((x) => [x.member.profileId, x.id])).toEqual([
       ['p1', { type: 'email', id: 'third@x.co' }],
       ['p1', { type: 'user_id', id: 'u1' }],

@@ -49,7 +49,10 @@ export const traitActivationFields = {
       if (new Set(types).size !== types.length)
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must not name an identifier type twice' });
       if (entries.filter((e) => e.strategy === 'all').length > ID_SYNC_MAX_ALL_ENTRIES)
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `at most ${ID_SYNC_MAX_ALL_ENTRIES} identifier types may use strategy "all"` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `at most ${ID_SYNC_MAX_ALL_ENTRIES} identifier types may use strategy "all"`,
+        });
     })
     .optional(),
 };

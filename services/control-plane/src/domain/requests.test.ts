@@ -42,6 +42,43 @@ describe('request bodies', () => {
     });
   });
 
+  it('connection settings take Trait Enrichment and ID Sync, and name the bad field', () => {
+    const settings = {
+      identify: true,
+      track: true,
+      traitEnrichment: ['lifetime_value', 'plan'],
+      idSync: [
+        { type: 'email', strategy: 'all', limit: 3 },
+        { type: 'phone', strategy: 'last' },
+      ],
+    };
+    expect(parseBody(createConnectionBody, { destinationId: 'dst_1', settings })).toEqual({
+      destinationId: 'dst_1',
+      enabled: true,
+      settings,
+    });
+    expect(
+      errorsOf(() =>
+        parseBody(createConnectionBody, {
+          destinationId: 'dst_1',
+          settings: { traitEnrichment: [''], idSync: [{ type: 'email', strategy: 'first', limit: 2 }] },
+        }),
+      ),
+    ).toEqual({
+      status: 422,
+      body: {
+        errors: [
+          { type: 'validation', field: 'settings.traitEnrichment.0', message: 'settings.traitEnrichment.0: must not be empty' },
+          {
+            type: 'validation',
+            field: 'settings.idSync.0.limit',
+            message: 'settings.idSync.0.limit: only with strategy "all" (got "first")',
+          },
+        ],
+      },
+    });
+  });
+
   it('checks webhook settings: url required, absolute http(s), headers strings', () => {
     expect(destinationSettingsIssues('webhook', { url: 'https://h.example/x', headers: { a: 'b' } })).toEqual([]);
     expect(destinationSettingsIssues('list-webhook', {})).toEqual([['settings.url', 'is required for type list-webhook']]);

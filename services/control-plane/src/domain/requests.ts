@@ -1,6 +1,7 @@
 // Request bodies of the configuration API (CONTRACT.md section 2), validated
 // with zod. Every failure becomes a 422 naming the field and the reason.
 import { z } from 'zod';
+import { traitActivationFields } from '@engage/delivery';
 import { ApiError } from '../http/api-error';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -212,6 +213,8 @@ const connectionSettings = z
       .array(z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be an identifier type such as user_id or email'))
       .min(1, 'must name at least one identifier type')
       .optional(),
+    // Trait Enrichment and ID Sync: the same fields (and checks) as a journey send step's destination settings.
+    ...traitActivationFields,
   })
   .strict();
 

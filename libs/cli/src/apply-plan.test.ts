@@ -117,6 +117,21 @@ audiences:
     ).toThrow("f: computedTraits[0]: key 'x' is also used by audiences[0]");
     expect(() => parseSpaceFile('space: {name: P\n', 'f.yaml')).toThrow(/^f\.yaml:2:1: /);
   });
+
+  it('connection settings take Trait Enrichment and ID Sync, checked as the control plane checks them', () => {
+    const withSettings = (settings: string) =>
+      `space: { name: P }\naudiences: [{ name: A, definition: { query: q }, destinations: [{ destination: Hook, settings: ${settings} }] }]\n`;
+    const file = parseSpaceFile(withSettings('{ traitEnrichment: [plan], idSync: [{ type: email, strategy: all, limit: 2 }] }'), 'f');
+    expect(file.audiences[0]!.destinations[0]!.settings).toEqual({
+      identify: true,
+      track: false,
+      traitEnrichment: ['plan'],
+      idSync: [{ type: 'email', strategy: 'all', limit: 2 }],
+    });
+    expect(() => parseSpaceFile(withSettings('{ idSync: [{ type: email, strategy: last, limit: 2 }] }'), 'f')).toThrow(
+      'f: audiences[0].destinations[0].settings.idSync[0].limit: only with strategy "all" (got "last")',
+    );
+  });
 });
 
 describe('planApply', () => {

@@ -5,6 +5,7 @@
 // name, computations by key (the snake_cased name unless given). Pure: no IO.
 import YAML from 'yaml';
 import { z } from 'zod';
+import { traitActivationFields } from '@engage/delivery';
 import { journeyInputSchema } from '@engage/journeys';
 
 const name = z.string().trim().min(1, 'must not be empty');
@@ -39,6 +40,8 @@ const connectionSettings = z
     enteredEvent: z.string().optional(),
     exitedEvent: z.string().optional(),
     identifierTypes: z.array(z.string()).optional(),
+    // Trait Enrichment and ID Sync, checked as the control plane checks them.
+    ...traitActivationFields,
   })
   .strict();
 

@@ -55,6 +55,8 @@ export function dispatchFixture(
     connectionConfig?: Partial<ConnectionConfig>;
     /** More connections (to the same destination unless they say otherwise). */
     extraConnections?: Array<Partial<ConnectionConfig> & { id: string }>;
+    /** Computed traits of the space (Trait Enrichment reads their values by key). */
+    computedTraits?: Array<{ id: string; key: string; definitionVersion: number }>;
   },
 ): Fixture {
   const keyPrefix = `${uniqueName('dfx')}:`;
@@ -91,6 +93,7 @@ export function dispatchFixture(
     destination: [destination],
     connection: [connection, ...extra],
     audience: [{ id: AUDIENCE.id, spaceId: SPACE, key: AUDIENCE.key } as { id: string; spaceId: string }],
+    computed_trait: (opts.computedTraits ?? []).map((t) => ({ ...t, spaceId: SPACE })),
   };
   const store = {
     list: (kind: string, spaceId?: string) => (objects[kind] ?? []).filter((o) => spaceId === undefined || o.spaceId === spaceId),

@@ -2,14 +2,18 @@
 // the built control plane sends one call, built as the destination receives
 // it, to local receivers (one answering 200, one 500, a closed port) and to
 // an emulator of Braze's API reached through DESTINATION_HTTP_OVERRIDES, and
-// shows the request (secrets masked) and the answer; the 400s; and
+// shows the request (secrets masked) and the answer; the 400s; list
+// destinations (a list webhook answering 200 and 500, Facebook Custom
+// Audiences on its emulator) getting the add their list sync sends; and
 // `engage test-destination` doing the same from a terminal.
+import { createHash } from 'node:crypto';
 import { runCli } from '@engage/cli';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { Receiver } from '../services/dispatcher/src/testing/receiver';
 import { brazeEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
 import { controlPlaneApi, deliveryEnv, type Api } from './helpers/delivery-harness';
+import { FacebookEmulator } from './helpers/facebook-emulator';
 
 const TOKEN = 'event-tester-token';
 const MASK = '********';
@@ -181,6 +185,195 @@ describe('POST /spaces/{spaceId}/destinations/{id}/test', () => {
     expect(res.status).toBe(400);
     expect(((await test('dst_nope', { type: 'track' })).errors as Array<{ type: string }>)[0]!.type).toBe('not-found');
     expect(ok.requests).toHaveLength(1); // nothing more was sent
+  });
+});
+
+describe('list destinations: the add their list sync sends for the test user', () => {
+  let listOk: Receiver;
+  let listFailing: Receiver;
+  let fb: FacebookEmulator;
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  const destination = async (body: unknown) => (await api('POST', `/spaces/${spaceId}/destinations`, body)).data.destination;
+  beforeAll(async () => {
+    listOk = await new Receiver().start();
+    listFailing = await new Receiver(() => ({ status: 500, headers: { 'x-vendor': 'down' }, body: { error: 'list boom' } })).start();
+    fb = await new FacebookEmulator({ token: 'fb-t0ken' }).start();
+  });
+  afterAll(async () => {
+    await Promise.all([listOk?.stop(), listFailing?.stop(), fb?.stop()]);
+  });
+
+  it('list-webhook answering 200: one add {audience_key, audience_id, add, remove} for the userId, shown with its secret masked', async () => {
+    const hook = await destination({
+      name: 'List Hook OK',
+      type: 'list-webhook',
+      settings: { url: `${listOk.url}/list`, headers: { authorization: SECRET } },
+      rateLimit: { requestsPerSecond: 50 },
+    });
+    // No type: a list destination gets an add whatever the call would be; traits.email is not a list-webhook identifier.
+    const { data } = await test(hook.id, { userId: 'u-list', traits: { email: 'ann@example.com' }, computationKey: 'vip' });
+    expect(listOk.requests).toHaveLength(1);
+    const arrived = listOk.requests[0]!;
+    expect(arrived.headers.authorization).toBe(SECRET);
+    expect(arrived.body).toEqual({ audience_key: 'vip', audience_id: 'event_tester', add: ['u-list'], remove: [] });
+    expect(data.request).toEqual({
+      url: `${listOk.url}/list`,
+      method: 'POST',
+      headers: expect.objectContaining({ authorization: MASK, 'content-type': 'application/json' }),
+      body: arrived.body,
+    });
+    expect(data.response).toEqual({
+      status: 200,
+      headers: expect.objectContaining({ 'content-type': 'application/json' }),
+      body: { ok: true },
+    });
+    expect(data.exchanges).toEqual([{ request: data.request, response: data.response }]);
+    expect(data.list).toEqual({ audience: { id: 'event_tester', name: 'vip' }, sent: [{ type: 'user_id', value: 'u-list' }], failed: [] });
+    expect(data.error).toBeUndefined();
+    expect(await redis.zcard(`${prefix}dispatch:bucket:{${hook.id}}:log`)).toBe(1);
+  });
+
+  it('list-webhook answering 500: the status, headers and body, sent once, for a generated user in the default test list', async () => {
+    const hook = await destination({ name: 'List Hook Down', type: 'list-webhook', settings: { url: `${listFailing.url}/list` } });
+    const { data } = await test(hook.id, { type: 'track' });
+    expect(listFailing.requests).toHaveLength(1);
+    const arrived = listFailing.requests[0]!;
+    expect(arrived.body).toEqual({
+      audience_key: 'event_tester',
+      audience_id: 'event_tester',
+      add: [expect.stringMatching(/^test_user_[0-9a-f]{8}$/)],
+      remove: [],
+    });
+    expect(data.request).toMatchObject({ url: `${listFailing.url}/list`, method: 'POST', body: arrived.body });
+    expect(data.response).toEqual({
+      status: 500,
+      headers: expect.objectContaining({ 'x-vendor': 'down' }),
+      body: { error: 'list boom' },
+    });
+    expect(data.exchanges).toHaveLength(1);
+    expect(data.list.failed).toEqual([]);
+  });
+
+  it('Facebook Custom Audiences: creates (then finds) a test audience as the adapter does, and adds the hashed email and phone', async () => {
+    const settings = { accessToken: 'fb-t0ken', adAccountId: 'act_1234', apiBaseUrl: fb.url };
+    const dst = await destination({ name: 'FB Test', type: 'facebook-custom-audiences', settings });
+    const body = { userId: 'u-fb', traits: { email: ' Ann@Example.COM ', phone: '+1 (555) 010-0200' }, computationKey: 'vip' };
+    const { data } = await test(dst.id, body);
+    expect(fb.audiences.size).toBe(1);
+    const [[audienceId, audience]] = [...fb.audiences];
+    expect(audience!.name).toBe('Engage event tester: vip');
+    const email = sha256('ann@example.com');
+    const phone = sha256('15550100200');
+    expect([...audience!.members].sort()).toEqual([email, phone].sort());
+    expect(fb.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      'POST /v19.0/act_1234/customaudiences 200',
+      `POST /v19.0/${audienceId}/users 200`,
+      `POST /v19.0/${audienceId}/users 200`,
+    ]);
+    const headers = expect.objectContaining({ authorization: MASK });
+    expect(data.exchanges).toEqual([
+      {
+        request: {
+          url: `${fb.url}/act_1234/customaudiences`,
+          method: 'POST',
+          headers,
+          body: {
+            name: 'Engage event tester: vip',
+            subtype: 'CUSTOM',
+            description: 'Engage audience vip (event_tester)',
+            customer_file_source: 'USER_PROVIDED_ONLY',
+          },
+        },
+        response: { status: 200, headers: expect.any(Object), body: { id: audienceId } },
+      },
+      {
+        request: {
+          url: `${fb.url}/${audienceId}/users`,
+          method: 'POST',
+          headers,
+          body: { payload: { schema: 'EMAIL_SHA256', data: [email] } },
+        },
+        response: expect.objectContaining({ status: 200, body: expect.objectContaining({ num_received: 1, num_invalid_entries: 0 }) }),
+      },
+      {
+        request: {
+          url: `${fb.url}/${audienceId}/users`,
+          method: 'POST',
+          headers,
+          body: { payload: { schema: 'PHONE_SHA256', data: [phone] } },
+        },
+        response: expect.objectContaining({ status: 200, body: expect.objectContaining({ num_received: 1, num_invalid_entries: 0 }) }),
+      },
+    ]);
+    expect(data.request).toEqual(data.exchanges[2].request);
+    expect(data.response).toEqual(data.exchanges[2].response);
+    expect(data.list).toEqual({
+      audience: { id: audienceId, name: 'Engage event tester: vip' },
+      sent: [
+        { type: 'email', value: email },
+        { type: 'phone', value: phone },
+      ],
+      failed: [],
+    });
+    expect(data.error).toBeUndefined();
+    expect(JSON.stringify(data)).not.toContain('fb-t0ken');
+
+    // Again: the remembered test audience is found (GET), not created twice.
+    const again = (await test(dst.id, { userId: 'u-fb-2', traits: { email: 'bo@example.com' }, computationKey: 'vip' })).data;
+    expect(fb.audiences.size).toBe(1);
+    expect(again.exchanges.map((x: { request: { method: string; url: string } }) => `${x.request.method} ${x.request.url}`)).toEqual([
+      `GET ${fb.url}/${audienceId}?fields=id,name`,
+      `POST ${fb.url}/${audienceId}/users`,
+    ]);
+    expect(audience!.members.has(sha256('bo@example.com'))).toBe(true);
+  });
+
+  it('Facebook: a refused token shows the 401 on the audience creation; a user without email or phone says what it needs', async () => {
+    const settings = { accessToken: 'expired', adAccountId: 'act_1234', apiBaseUrl: fb.url };
+    const dst = await destination({ name: 'FB Expired', type: 'facebook-custom-audiences', settings });
+    const { data } = await test(dst.id, { traits: { email: 'ann@example.com' } });
+    expect(data.request).toMatchObject({ url: `${fb.url}/act_1234/customaudiences`, method: 'POST', headers: { authorization: MASK } });
+    expect(data.response).toMatchObject({ status: 401, body: { error: { code: 190 } } });
+    expect(data.list).toEqual({ audience: null, sent: [], failed: [] });
+    expect(JSON.stringify(data)).not.toContain('expired');
+
+    const before = fb.requests.length;
+    const none = (await test(dst.id, { userId: 'u-no-email' })).data;
+    expect(fb.requests).toHaveLength(before);
+    expect(none.request).toBeNull();
+    expect(none.error).toMatch(/^facebook-custom-audiences matches on email, phone, ios.idfa, android.idfa: the test user has none/);
+  });
+
+  it('engage test-destination prints a list test: the earlier requests, the audience and the identifiers added', async () => {
+    const settings = { accessToken: 'fb-t0ken', adAccountId: 'act_1234', apiBaseUrl: fb.url };
+    const dst = await destination({ name: 'FB CLI', type: 'facebook-custom-audiences', settings });
+    let out = '';
+    const code = await runCli(
+      [
+        'test-destination',
+        '--space',
+        spaceId,
+        '--destination',
+        dst.id,
+        '--traits',
+        '{"email":"cli@example.com"}',
+        '--url',
+        base,
+        '--token',
+        TOKEN,
+      ],
+      { env: {}, out: (t) => (out += t), err: () => undefined },
+    );
+    expect(code).toBe(0);
+    expect(out).toMatch(new RegExp(`^before: POST ${fb.url}/act_1234/customaudiences -> 200\n`));
+    expect(out).toMatch(/\nlist: audience \d+ \(Engage event tester: event_tester\)\n/);
+    expect(out).toContain(`  added email: ${sha256('cli@example.com')}\n`);
+    expect(out).toMatch(/\nrequest: POST .*\/users\n/);
+    expect(out).not.toContain('fb-t0ken');
+  });
+
+  it('a list destination needs no type; an event destination still does (400)', async () => {
+    expect((await test(hooks.ok.id, { userId: 'u-x' })).errors).toEqual([expect.objectContaining({ field: 'type' })]);
   });
 });
 

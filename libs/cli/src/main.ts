@@ -25,7 +25,7 @@ export const USAGE = `usage:
   engage export --space <spaceId> [--format yaml|json] [-o <file>]
   engage query check "<query>" [--type users|accounts|trait]
   engage catalog [<slug>]
-  engage test-destination --space <spaceId> --destination <id> --type identify|track
+  engage test-destination --space <spaceId> --destination <id> [--type identify|track]
          [--user-id <id>] [--traits <json>] [--properties <json>] [--computation-key <key>] [--json]
 options (apply, export, catalog, test-destination):
   --url <url>      control plane URL (env CONTROL_PLANE_URL, default http://127.0.0.1:8088)
@@ -173,8 +173,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const spaceId = flags['--space'] as string | undefined;
       const destinationId = flags['--destination'] as string | undefined;
       if (!spaceId || !destinationId) throw new UsageError('test-destination needs --space <spaceId> and --destination <id>');
+      // Optional for list destinations (they get an add); the control plane answers 400 when an event destination needs it.
       const type = flags['--type'] as string | undefined;
-      if (type !== 'identify' && type !== 'track') throw new UsageError(`--type must be identify or track, got '${type ?? ''}'`);
+      if (type !== undefined && type !== 'identify' && type !== 'track')
+        throw new UsageError(`--type must be identify or track, got '${type}'`);
       const body = {
         type,
         userId: flags['--user-id'] as string | undefined,

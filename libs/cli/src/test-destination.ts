@@ -2,11 +2,21 @@
 // /spaces/{spaceId}/destinations/{id}/test, CONTRACT.md section 9) from a
 // terminal. The formatting is pure: main.ts sends, this prints.
 
+type ShownRequest = { url: string; method: string; headers: Record<string, string>; body: unknown };
+type ShownResponse = { status: number; headers: Record<string, string>; body: unknown; truncated?: boolean };
+
 /** The event tester's answer, as the control plane returns it. */
 export interface TestResult {
-  request: { url: string; method: string; headers: Record<string, string>; body: unknown } | null;
-  response?: { status: number; headers: Record<string, string>; body: unknown; truncated?: boolean };
+  request: ShownRequest | null;
+  response?: ShownResponse;
   error?: string;
+  /** List destinations: every request made, in order; request/response are the last. */
+  exchanges?: Array<{ request: ShownRequest; response?: ShownResponse }>;
+  list?: {
+    audience: { id: string; name: string } | null;
+    sent: Array<{ type: string; value: string }>;
+    failed: Array<{ type: string; reason: string }>;
+  };
   durationMs: number;
 }
 
@@ -22,6 +32,14 @@ const block = (value: unknown) =>
 /** The lifecycle as text: the request sent (secrets already masked by the control plane), then the answer or the error. */
 export function formatTestResult(r: TestResult): string {
   const lines: string[] = [];
+  // The requests before the last (a list destination's audience lookup or creation), one line each.
+  for (const x of r.exchanges?.slice(0, -1) ?? [])
+    lines.push(`before: ${x.request.method} ${x.request.url} -> ${x.response ? x.response.status : 'no answer'}`);
+  if (r.list) {
+    lines.push(`list: ${r.list.audience ? `audience ${r.list.audience.id} (${r.list.audience.name})` : 'no audience reached'}`);
+    for (const s of r.list.sent) lines.push(`  added ${s.type}: ${s.value}`);
+    for (const f of r.list.failed) lines.push(`  not sent ${f.type}: ${f.reason}`);
+  }
   if (r.request) {
     lines.push(`request: ${r.request.method} ${r.request.url}`);
     for (const [k, v] of Object.entries(r.request.headers)) lines.push(`  ${k}: ${v}`);

@@ -1,5 +1,17 @@
 import type { DestinationConfig } from '@engage/config-store';
-import { MAX_SHOWN_BODY, maskHeaders, secretValues, shownBody, testCall, untestable } from './event-tester';
+import { sha256Hex } from '@engage/delivery';
+import { listAdapters } from '@engage/dispatcher/dist/sending';
+import {
+  isListDestination,
+  listAddItems,
+  MAX_SHOWN_BODY,
+  maskHeaders,
+  secretValues,
+  shownBody,
+  testCall,
+  testMember,
+  untestable,
+} from './event-tester';
 
 const hook: DestinationConfig = {
   id: 'dst_1',
@@ -60,10 +72,50 @@ describe('event tester (pure parts)', () => {
     expect(big).toEqual({ body: 'x'.repeat(MAX_SHOWN_BODY), truncated: true });
   });
 
-  it('refuses list destinations and webhooks without a url', () => {
+  it('refuses webhooks and list webhooks without a url; Facebook settings are left to its adapter', () => {
     expect(untestable(hook)).toBeNull();
-    expect(untestable({ ...hook, type: 'list-webhook' })).toMatch(/list destination/);
+    expect(untestable({ ...hook, type: 'list-webhook' })).toBeNull();
+    expect(untestable({ ...hook, type: 'list-webhook', settings: {} })).toMatch(/no settings.url/);
     expect(untestable({ ...hook, settings: {} })).toMatch(/no settings.url/);
     expect(untestable({ ...hook, type: 'actions', settings: {} })).toBeNull();
+    expect(untestable({ ...hook, type: 'facebook-custom-audiences', settings: {} })).toBeNull();
+    expect([hook.type, 'list-webhook', 'facebook-custom-audiences', 'actions'].map((type) => isListDestination({ type }))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("makes the test user a list member from userId and traits named like identifier types, kept and normalised as the adapter's", () => {
+    const member = testMember('u1', { email: ' Ann@Example.COM ', phone: '+1 (555) 010-0200', plan: 'pro', age: 40 });
+    expect(member).toEqual({
+      profileId: 'test_u1',
+      member: true,
+      ids: [
+        { type: 'user_id', id: 'u1' },
+        { type: 'email', id: ' Ann@Example.COM ' },
+        { type: 'phone', id: '+1 (555) 010-0200' },
+        { type: 'plan', id: 'pro' },
+      ],
+    });
+    // Facebook: email and phone (its identifier types), hashed after normalisation; user_id and plan are not its types.
+    // The dispatcher's own adapters (normalising sends nothing: no delivery needed).
+    const adapters = listAdapters({ delivery: {} as never });
+    const facebook = adapters.get('facebook-custom-audiences')!;
+    expect(listAddItems(facebook, member)).toEqual({
+      items: [
+        { ok: true, type: 'email', value: sha256Hex('ann@example.com') },
+        { ok: true, type: 'phone', value: sha256Hex('15550100200') },
+      ],
+      failed: [],
+    });
+    expect(listAddItems(facebook, testMember('u1', { email: 'not-an-email' }))).toEqual({
+      items: [],
+      failed: [{ type: 'email', reason: 'invalid email "not-an-email"' }],
+    });
+    // The list webhook matches on user_id, sent as it is.
+    const listHook = adapters.get('list-webhook')!;
+    expect(listAddItems(listHook, member)).toEqual({ items: [{ ok: true, type: 'user_id', value: 'u1' }], failed: [] });
   });
 });

@@ -684,19 +684,35 @@ function destinations(doc: Doc) {
     headers: z.record(z.string()).describe('secret values shown as "********"'),
     body: z.unknown(),
   });
+  const shownResponse = z.object({
+    status: z.number().int(),
+    headers: z.record(z.string()),
+    body: z.unknown(),
+    truncated: z.boolean().optional(),
+  });
   doc.api(t, {
     method: 'post',
     path: '/spaces/{spaceId}/destinations/{id}/test',
     summary:
-      'Event tester: sends one identify or track, built as this destination receives it (a generated test user id when none is given), once through the throttled delivery path (no retries), and shows the request and the answer (body up to 64 KB) or the error',
+      'Event tester: sends one identify or track, built as this destination receives it (a generated test user id when none is given), once through the throttled delivery path (no retries), and shows the request and the answer (body up to 64 KB) or the error. A list destination (list-webhook, facebook-custom-audiences) gets what its list sync sends for the test user added to a test audience (type optional), through the same list adapter',
     params: id('spaceId', 'id'),
     body: testEventBody,
     response: data({
-      request: shownRequest.nullable(),
-      response: z
-        .object({ status: z.number().int(), headers: z.record(z.string()), body: z.unknown(), truncated: z.boolean().optional() })
-        .optional(),
+      request: shownRequest.nullable().describe('the last request made (for a list destination: the add, or the step that failed)'),
+      response: shownResponse.optional(),
       error: z.string().optional(),
+      exchanges: z
+        .array(z.object({ request: shownRequest, response: shownResponse.optional() }))
+        .optional()
+        .describe('list destinations: every request made, in order (test audience lookup or creation first)'),
+      list: z
+        .object({
+          audience: z.object({ id: z.string(), name: z.string() }).nullable(),
+          sent: z.array(z.object({ type: z.string(), value: z.string() })),
+          failed: z.array(z.object({ type: z.string(), reason: z.string() })),
+        })
+        .optional()
+        .describe('list destinations: the test audience and the identifiers added, as the destination received them'),
       durationMs: z.number(),
     }),
     errors: [400, 422],

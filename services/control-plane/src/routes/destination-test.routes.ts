@@ -3,14 +3,15 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { ConfigStore } from '@engage/config-store';
 import type { DestinationHostGuard } from '../destination-host.guard';
-import { untestable, type EventTester } from '../event-tester';
+import { isListDestination, untestable, type EventTester } from '../event-tester';
 import { ApiError } from '../http/api-error';
 import { param } from '../http/params';
 import type { SpacesGuard } from './spaces.routes';
 
 export const testEventBody = z
   .object({
-    type: z.enum(['identify', 'track']),
+    // Required for event destinations (checked below); list destinations send an add whatever it says.
+    type: z.enum(['identify', 'track']).optional(),
     userId: z.string().min(1).max(512).optional(),
     traits: z.record(z.unknown()).optional(),
     properties: z.record(z.unknown()).optional(),
@@ -47,6 +48,8 @@ export function destinationTestRouter(deps: {
         }),
       );
     }
+    if (!parsed.data.type && !isListDestination(destination))
+      throw new ApiError(400, [{ type: 'validation', message: 'type: Required (identify or track)', field: 'type' }]);
     const cannot = untestable(destination);
     if (cannot) throw ApiError.validation(cannot);
     // The host guard applies at send time too: the allow list may have changed since the destination was saved.

@@ -12,6 +12,7 @@ import { Analytics } from '@segment/analytics-node';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { waitFor } from '@engage/testing';
 import { startFleet, type Fleet } from './helpers/evaluation-fleet';
+import { Receiver } from './helpers/receiver';
 
 const SHOTS = path.join(__dirname, 'out', 'console');
 let fleet: Fleet;
@@ -19,6 +20,7 @@ let browser: Browser;
 let page: Page;
 let base: string;
 let ingest: string;
+let receiver: Receiver;
 const browserErrors: string[] = [];
 
 function chromiumPath(): string {
@@ -67,8 +69,10 @@ async function replaceText(selector: string, text: string) {
 
 beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
+  // The event tester's destination: a local receiver answering 200.
+  receiver = await new Receiver(() => ({ status: 200, headers: { 'x-receiver': 'yes' }, body: { ok: true } })).start();
   fleet = await startFleet('console', {
-    // The webhook destination points at 127.0.0.1:9 (no dispatcher runs: nothing is sent).
+    // The webhook destinations point at 127.0.0.1:9 and at a local receiver (no dispatcher runs: only the event tester sends).
     env: { DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8', BACKFILL_CUT_GRACE_MS: '500' },
     services: ['control-plane', 'realtime-evaluator', 'batch-scheduler', 'identity-resolver', 'ingest'],
   });
@@ -91,6 +95,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await fleet?.stop();
+  await receiver?.stop();
 });
 
 describe('operator console', () => {
@@ -361,6 +366,148 @@ describe('operator console', () => {
     // The page itself does not scroll sideways (wide tables scroll inside their frame).
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
     await shot('16-audiences-phone');
+  });
+
+  it('creates a journey from its JSON (a refused one answered beside the form), lists it, opens it, publishes, pauses and resumes it', async () => {
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
+    await waitText('table[aria-label=Audiences] tbody', 'Buyers');
+    await clickLink('Journeys');
+    expect(await waitText('.empty', 'No journeys')).toMatch(/publish it/);
+    await clickButton('+ New journey');
+    await page.waitForSelector('#journey-json');
+    // Prefilled with the contract's example, pointed at this space's audience and first destination.
+    const [audience] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences;
+    const [hook] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/destinations`)).data.destinations;
+    const prefilled = JSON.parse(await page.$eval('#journey-json', (e: any) => e.value as string));
+    expect(prefilled).toEqual(
+      expect.objectContaining({ key: 'first_purchase', entry: { audienceId: audience.id }, start: 'welcome', steps: expect.any(Array) }),
+    );
+    expect(prefilled.steps.map((s: any) => [s.id, s.type])).toEqual([
+      ['welcome', 'send'],
+      ['wait', 'wait'],
+      ['bought', 'split'],
+      ['thanks', 'send'],
+      ['exit', 'exit'],
+    ]);
+    expect(prefilled.steps[0].destinations).toEqual([{ destinationId: hook.id, settings: { identify: true, track: true } }]);
+
+    // A duration the API cannot read: its 422 names the step's field beside the form, nothing is created.
+    const withWait = (duration: string) =>
+      JSON.stringify({ ...prefilled, steps: prefilled.steps.map((s: any) => (s.id === 'wait' ? { ...s, duration } : s)) });
+    await replaceText('#journey-json', withWait('3 fortnights'));
+    await clickButton('Create journey');
+    expect(await waitText('#journey-errors', 'steps.wait.duration')).toMatch(/3 fortnights[\s\S]*HTTP 422/);
+    expect((await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys`)).data.journeys).toEqual([]);
+    await shot('17-new-journey-refused');
+
+    await replaceText('#journey-json', withWait('1 day'));
+    await clickButton('Create journey');
+    const row = await waitText('table[aria-label=Journeys] tbody tr', 'First Purchase');
+    expect(row.split('\t').map((cell) => cell.trim())).toEqual(['First Purchase', 'first_purchase', 'Draft', '0', '0', expect.any(String)]);
+    await waitText('[role=status]', 'Created First Purchase');
+    await shot('18-journeys');
+
+    await clickLink('First Purchase');
+    await waitText('[data-testid=journey-status]', 'Draft');
+    const [journey] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys`)).data.journeys;
+    const steps = await waitFor(
+      async () => {
+        const rows = await page.$$eval('table[aria-label=Steps] tbody tr', (trs) => trs.map((tr: any) => tr.innerText as string));
+        return rows.length === 5 ? rows.map((r) => r.split('\t').map((cell) => cell.trim())) : null;
+      },
+      { description: 'the five steps' },
+    );
+    // In flow order: what each step does, where it leads, users at it now and who reached it.
+    expect(steps).toEqual([
+      ['Opened Email welcome start', 'send', `Key ${journey.stepKeys.welcome}\nTo Hook (identify, track)`, '→ wait', '0', '0'],
+      ['wait', 'wait', 'Wait 1 day', '→ bought', '0', '0'],
+      ['bought', 'split', "If event('Order Completed').count() >= 1", 'true → thanks\nfalse → exit', '0', '0'],
+      ['Thank You thanks', 'send', `Key ${journey.stepKeys.thanks}\nTo Hook (identify, track)`, '→ exit', '0', '0'],
+      ['exit', 'exit', 'Leaves the journey', 'leaves', '0', '0'],
+    ]);
+    expect(journey.stepKeys.welcome).toMatch(/^j_o_first_purchase__opened_email_[a-z0-9]{6}$/);
+    expect(await waitText('main .empty', 'Never published')).toBeTruthy();
+    expect(await page.$eval('[data-testid=journey-versions]', (e: any) => e.innerText)).toBe('0');
+    await shot('19-journey-draft');
+
+    await clickButton('Publish');
+    await waitText('[data-testid=journey-status]', 'Live');
+    expect(await waitText('[data-testid=journey-action-result]', 'Published')).toBe('Published version 1: the journey is Live.');
+    expect(await page.$eval('[data-testid=journey-versions]', (e: any) => e.innerText)).toBe('1');
+    const version = await waitText('table[aria-label=Versions] tbody tr', /\d/);
+    expect(version.split('\t').map((cell) => cell.trim())).toEqual(['1', expect.any(String), 'welcome', '5']);
+    // Nothing left to publish: the draft is version 1.
+    const publishDisabled = async () =>
+      page.$$eval('button', (bs) => bs.filter((b: any) => b.textContent.trim() === 'Publish').map((b: any) => b.disabled as boolean));
+    expect(await publishDisabled()).toEqual([true]);
+    const published = (await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys/${journey.id}`)).data.journey;
+    expect(published).toEqual(
+      expect.objectContaining({ status: 'Live', draftChanged: false, versions: [expect.objectContaining({ version: 1 })] }),
+    );
+    await shot('20-journey-live');
+
+    await clickButton('Pause');
+    await waitText('[data-testid=journey-status]', 'Paused');
+    await waitText('[data-testid=journey-action-result]', 'Paused');
+    await clickButton('Resume');
+    await waitText('[data-testid=journey-status]', 'Live');
+    expect((await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys/${journey.id}`)).data.journey.status).toBe('Live');
+    // The list shows it Live with its one version.
+    await clickLink('← Journeys');
+    const listed = await waitText('table[aria-label=Journeys] tbody tr', /First Purchase[\s\S]*Live/);
+    expect(listed.split('\t').map((cell) => cell.trim())).toEqual([
+      'First Purchase',
+      'first_purchase',
+      'Live',
+      '1',
+      '0',
+      expect.any(String),
+    ]);
+  });
+
+  it("sends a test identify from a destination's page and shows the request, the receiver's 200 and the duration; a refused connection shows its error", async () => {
+    const dest = (
+      await fleet.api('POST', `/spaces/${fleet.spaceId}/destinations`, {
+        name: 'Receiver',
+        type: 'webhook',
+        settings: { url: `${receiver.url}/hook` },
+        enabled: true,
+      })
+    ).data.destination;
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/destinations/${dest.id}`);
+    await page.waitForSelector('#test-user-id');
+    await page.type('#test-user-id', 'tester-1');
+    await replaceText('#test-payload', '{"plan": "pro"}');
+    await clickButton('Send test event');
+    expect(await waitText('[data-testid=test-response-status]', /\d/)).toBe('200');
+    expect(receiver.requests).toHaveLength(1);
+    const arrived = receiver.requests[0]!;
+    expect(arrived.body).toEqual(
+      expect.objectContaining({ type: 'identify', userId: 'tester-1', traits: expect.objectContaining({ plan: 'pro' }) }),
+    );
+    expect(await page.$eval('[data-testid=test-request-line]', (e: any) => e.innerText)).toBe(`POST ${receiver.url}/hook`);
+    // The body shown is the body the receiver got.
+    const shownBody = await page.$eval('pre[aria-label="Request body"]', (e: any) => e.innerText as string);
+    expect(JSON.parse(shownBody)).toEqual(arrived.body);
+    expect(await waitText('table[aria-label="Request headers"]', 'content-type')).toMatch(/application\/json/);
+    expect(await waitText('table[aria-label="Response headers"]', 'x-receiver')).toMatch(/x-receiver\s+yes/);
+    expect(JSON.parse(await page.$eval('pre[aria-label="Response body"]', (e: any) => e.innerText as string))).toEqual({ ok: true });
+    expect(await page.$eval('[data-testid=test-duration]', (e: any) => e.innerText)).toMatch(/^Answered in \d+ ms$/);
+    await shot('21-event-tester');
+
+    // A track to the destination at 127.0.0.1:9, where nothing listens: the error, no response.
+    const [hook] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/destinations`)).data.destinations.filter(
+      (d: any) => d.name === 'Hook',
+    );
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/destinations/${hook.id}`);
+    await page.waitForSelector('#test-user-id');
+    await clickLabel('track');
+    await clickButton('Send test event');
+    expect(await waitText('[data-testid=test-error]', /\S/)).toMatch(/network error/);
+    expect(await page.$eval('[data-testid=test-duration]', (e: any) => e.innerText)).toMatch(/^Failed in \d+ ms$/);
+    expect(await page.$('[data-testid=test-response-status]')).toBeNull();
+    await shot('22-event-tester-error');
   });
 
   it('logged no error in the browser console', () => {

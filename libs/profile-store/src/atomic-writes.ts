@@ -15,7 +15,17 @@
 // one ZADD and one ZREM, the SADD/SREM of one set one SADD and one SREM. That never changes the result: a pending
 // write is sent before any later write of another kind to the same key, and
 // for one member of one set the last write wins, as it would in order.
-import type { RedisClient } from '@engage/redis';
+//
+// On a Redis Cluster a MULTI, a script and an MSET must each stay in one hash
+// slot: the writes are split by slot, each slot's share sent as its own MULTI
+// (script + MSET), all at once. Atomic per slot only, so the order of the
+// slots matters for crashes: the slots holding a key `commitLast` names (the
+// profile states, which say what is done) go after every other slot
+// (memberships, wake-ups, indexes). A crash in between leaves those other
+// writes done and the states not: the chunk is redone, computes the same
+// values and writes the same memberships again (idempotent), where the
+// reverse order would leave a saved state whose membership writes were lost.
+import { isCluster, keySlot, type RedisClient } from '@engage/redis';
 
 const APPLY_WRITES_LUA = `
 local k, a = 1, 1
@@ -70,6 +80,15 @@ export class AtomicWrites {
   private readonly keys: string[] = [];
   private readonly args: Array<string | number | Buffer> = [];
   private readonly pending = new Map<string, Pending>();
+  /** Where each opcode starts in `keys` and `args` (pairs): how a Cluster splits them by slot. */
+  private readonly opStarts: number[] = [];
+
+  /** `commitLast`: on a Cluster, the slots of keys it names are written after all others (see the header). */
+  constructor(private readonly options: { commitLast?: (key: string) => boolean } = {}) {}
+
+  private startOp(): void {
+    this.opStarts.push(this.keys.length, this.args.length);
+  }
 
   set(key: string, value: string | Buffer): void {
     const p = this.pendingOf(key, 'string');
@@ -80,6 +99,7 @@ export class AtomicWrites {
   del(...keys: string[]): void {
     if (keys.length === 0) return;
     for (const key of keys) this.sendPending(key);
+    this.startOp();
     this.keys.push(...keys);
     this.args.push('D', keys.length);
   }
@@ -87,6 +107,7 @@ export class AtomicWrites {
   rpush(key: string, values: string[]): void {
     if (values.length === 0) return;
     this.sendPending(key);
+    this.startOp();
     this.keys.push(key);
     this.args.push('R', values.length);
     for (const v of values) this.args.push(v);
@@ -107,6 +128,7 @@ export class AtomicWrites {
   keepNewest(listKey: string, setKey: string, max: number): void {
     this.sendPending(listKey);
     this.sendPending(setKey);
+    this.startOp();
     this.keys.push(listKey, setKey);
     this.args.push('T', max);
   }
@@ -131,6 +153,7 @@ export class AtomicWrites {
     for (const [key, p] of this.pending) if (p.kind !== 'string') this.sendMembers(key, p);
     this.pending.clear();
     if (this.args.length === 0 && strings.length === 0) return;
+    if (isCluster(redis)) return this.execBySlot(redis, strings);
     const tx = redis.multi();
     if (this.args.length > 0) tx.eval(APPLY_WRITES_LUA, this.keys.length, ...this.keys, ...this.args);
     if (strings.length > 0) tx.mset(...strings.flat());
@@ -142,6 +165,52 @@ export class AtomicWrites {
       if (used !== this.keys.length)
         throw new Error(`atomic writes used ${used} of ${this.keys.length} keys: opcodes and keys out of step`);
     }
+  }
+
+  /** exec on a Cluster: each slot's writes as one MULTI (script + MSET), the commitLast slots after the others. */
+  private async execBySlot(redis: RedisClient, strings: Array<[string, string | Buffer]>): Promise<void> {
+    const bySlot = new Map<number, { keys: string[]; args: Array<string | number | Buffer>; strings: Array<string | Buffer> }>();
+    const groupOf = (key: string) => {
+      const slot = keySlot(key);
+      let g = bySlot.get(slot);
+      if (!g) bySlot.set(slot, (g = { keys: [], args: [], strings: [] }));
+      return g;
+    };
+    const ends = [...this.opStarts.slice(2), this.keys.length, this.args.length];
+    for (let i = 0; i < this.opStarts.length; i += 2) {
+      const [k0, a0, k1, a1] = [this.opStarts[i]!, this.opStarts[i + 1]!, ends[i]!, ends[i + 1]!];
+      const keys = this.keys.slice(k0, k1);
+      const op = this.args[a0];
+      if (op === 'S' || op === 'D') {
+        // Several keys, any slots: one op per key (S: its value follows the count).
+        keys.forEach((key, j) => {
+          const g = groupOf(key);
+          g.keys.push(key);
+          g.args.push(op, 1, ...(op === 'S' ? [this.args[a0 + 2 + j]!] : []));
+        });
+        continue;
+      }
+      const g = groupOf(keys[0]!);
+      if (keys.some((key) => keySlot(key) !== keySlot(keys[0]!)))
+        throw new Error(`atomic writes: one opcode over keys of several slots (${keys.join(', ')}): give them one hash tag`);
+      g.keys.push(...keys);
+      for (let a = a0; a < a1; a++) g.args.push(this.args[a]!);
+    }
+    for (const [key, value] of strings) groupOf(key).strings.push(key, value);
+    const send = async (g: { keys: string[]; args: Array<string | number | Buffer>; strings: Array<string | Buffer> }) => {
+      const tx = redis.multi();
+      if (g.args.length > 0) tx.eval(APPLY_WRITES_LUA, g.keys.length, ...g.keys, ...g.args);
+      if (g.strings.length > 0) tx.mset(...g.strings);
+      const results = await tx.exec();
+      if (results === null) throw new Error('atomic writes: transaction aborted');
+      for (const [err] of results) if (err) throw err;
+    };
+    const last = this.options.commitLast ?? (() => false);
+    const groups = [...bySlot.values()];
+    const isLast = (g: (typeof groups)[number]) =>
+      g.keys.some(last) || g.strings.some((x, i) => i % 2 === 0 && last(x as string));
+    await Promise.all(groups.filter((g) => !isLast(g)).map(send));
+    await Promise.all(groups.filter(isLast).map(send));
   }
 
   /** The key's pending writes if they are of this kind; pending writes of another kind are sent first. */
@@ -188,6 +257,7 @@ export class AtomicWrites {
   private sendStrings(): void {
     const strings = this.takeStrings();
     if (strings.length === 0) return;
+    this.startOp();
     for (const [key] of strings) this.keys.push(key);
     this.args.push('S', strings.length);
     for (const [, value] of strings) this.args.push(value);
@@ -205,11 +275,13 @@ export class AtomicWrites {
     } else for (const [member, add] of p.members) (add ? added : removed).push(member);
     const [addOp, removeOp, addCount] = p.kind === 'zset' ? ['Z', 'X', added.length / 2] : ['A', 'M', added.length];
     if (added.length > 0) {
+      this.startOp();
       this.keys.push(key);
       this.args.push(addOp, addCount);
       for (const x of added) this.args.push(x);
     }
     if (removed.length > 0) {
+      this.startOp();
       this.keys.push(key);
       this.args.push(removeOp, removed.length);
       for (const x of removed) this.args.push(x);

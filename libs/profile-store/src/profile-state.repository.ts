@@ -25,7 +25,7 @@
 // Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
 import { eventIdOf, type ProfileState } from '@engage/engine';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, isCluster, type RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
 import { ComputationSlots } from './computation-slots';
@@ -274,7 +274,7 @@ export class ProfileStateRepository {
   /** Whole profiles, history included (one pipeline). */
   async load(refs: ProfileRef[]): Promise<StoredProfile[]> {
     if (refs.length === 0) return [];
-    const raw = await this.deps.redis.mgetBuffer(...refs.map((r) => this.stateKey(r)));
+    const raw = await this.getBuffers(refs.map((r) => this.stateKey(r)));
     const profiles = await this.parseAll(refs, raw);
     await this.loadHistory(profiles);
     return profiles;
@@ -286,7 +286,7 @@ export class ProfileStateRepository {
    */
   async loadStates(refs: ProfileRef[]): Promise<StoredProfile[]> {
     if (refs.length === 0) return [];
-    return this.parseAll(refs, await this.deps.redis.mgetBuffer(...refs.map((r) => this.stateKey(r))));
+    return this.parseAll(refs, await this.getBuffers(refs.map((r) => this.stateKey(r))));
   }
 
   /**
@@ -310,10 +310,7 @@ export class ProfileStateRepository {
       keys.push(this.verKey(r), this.stateKey(r), this.seenKey(r));
       args.push(copies[i]?.token ?? '', eventIds[i]!.length, ...eventIds[i]!);
     });
-    const [docs, flags] = (await (this.deps.redis as unknown as EvalBuffer).evalBuffer(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [
-      Array<Buffer | number | null>,
-      number[],
-    ];
+    const [docs, flags] = await this.loadForEventsScript(refs, eventIds, keys, args);
     const current = refs.map((_, i) => copies[i] !== undefined && docs[i] === 1);
     const parsed = await this.parseAll(
       refs,
@@ -347,10 +344,17 @@ export class ProfileStateRepository {
    */
   async loadWithTokens(refs: ProfileRef[]): Promise<{ profiles: StoredProfile[]; tokens: Array<string | null> }> {
     if (refs.length === 0) return { profiles: [], tokens: [] };
-    const keys = refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]);
-    // One MGET: a profile's :ver and :state share its hash tag, and a save writes both in one MULTI,
-    // so per profile the pair is consistent (a Redis Cluster needs one MGET per slot: not done here).
-    const raw = await this.deps.redis.mgetBuffer(...keys);
+    // One MGET per profile at least: a profile's :ver and :state share its hash tag, and a save writes
+    // both in one MULTI, so per profile the pair is consistent (on one node: one MGET for all).
+    const raw = isCluster(this.deps.redis)
+      ? (
+          (await acrossSlots(
+            this.deps.redis,
+            refs.map((r) => ['mget', this.verKey(r), this.stateKey(r)]),
+            { buffers: true },
+          )) as Array<Array<Buffer | null>>
+        ).flat()
+      : await this.deps.redis.mgetBuffer(...refs.flatMap((r) => [this.verKey(r), this.stateKey(r)]));
     return {
       profiles: await this.parseAll(
         refs,
@@ -363,19 +367,19 @@ export class ProfileStateRepository {
   /** The token of each profile's last save (null: never saved), for loadWithTokens' check. */
   async tokensOf(refs: ProfileRef[]): Promise<Array<string | null>> {
     if (refs.length === 0) return [];
-    return this.deps.redis.mget(...refs.map((r) => this.verKey(r)));
+    return (await this.getBuffers(refs.map((r) => this.verKey(r)))).map((b) => b?.toString('utf8') ?? null);
   }
 
   /** Reads the stored history into these profiles (those loaded without it); one pipeline. */
   async loadHistory(profiles: StoredProfile[]): Promise<void> {
     const todo = profiles.filter((p) => !this.historyLoaded.has(p));
     if (todo.length === 0) return;
-    const pipeline = this.deps.redis.pipeline();
-    for (const p of todo) pipeline.lrange(this.histKey(p), 0, -1);
-    const results = (await pipeline.exec()) ?? [];
+    const results = await acrossSlots(
+      this.deps.redis,
+      todo.map((p) => ['lrange', this.histKey(p), 0, -1]),
+    );
     todo.forEach((p, i) => {
-      const [err, list] = results[i]!;
-      if (err) throw err;
+      const list = results[i];
       // Events appended to the (partial) in-memory list since the load go after the stored ones.
       const stored = (list as string[]).map((e) => JSON.parse(e) as StoredProfile['events'][number]);
       p.events = [...stored, ...p.events].sort(byTime);
@@ -442,7 +446,8 @@ export class ProfileStateRepository {
       if (profile.incremental) for (const id in profile.incremental.c) ids.add(id);
     }
     for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
-    const tx = new AtomicWrites();
+    // On a Cluster the states go last: see AtomicWrites.
+    const tx = new AtomicWrites({ commitLast: (key) => key.endsWith(':state') });
     const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean }> = [];
     for (const { profile, wakeAt } of profiles) {
       const events = profile.events;
@@ -558,7 +563,7 @@ export class ProfileStateRepository {
     if (keys.length === 0) return fn();
     const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
     for (let attempt = 0; ; attempt++) {
-      const held = (await this.deps.redis.eval(LOCK_LUA, keys.length, ...keys, owner, ttlMs)) as number;
+      const held = await this.lockAll(keys, owner, ttlMs);
       if (held === 0) break;
       if (Date.now() > deadline)
         throw Object.assign(new Error(`profile lock ${keys[held - 1]} still held after ${opts.waitMs ?? 60_000} ms`), { retriable: true });
@@ -567,8 +572,70 @@ export class ProfileStateRepository {
     try {
       return await fn();
     } finally {
-      await this.deps.redis.eval(UNLOCK_LUA, keys.length, ...keys, owner);
+      await this.unlockAll(keys, owner);
     }
+  }
+
+  /**
+   * Takes every lock or none: 0, or the 1-based index of a key another owner
+   * holds. One script on one node; on a Cluster one script per lock (each its
+   * own slot), and on any refusal the locks taken are given back, so two
+   * writers never wait for each other holding part of a chunk.
+   */
+  private async lockAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
+    if (!isCluster(this.deps.redis)) return (await this.deps.redis.eval(LOCK_LUA, keys.length, ...keys, owner, ttlMs)) as number;
+    const answers = (await acrossSlots(
+      this.deps.redis,
+      keys.map((k) => ['eval', LOCK_LUA, 1, k, owner, ttlMs]),
+    )) as number[];
+    const refused = answers.findIndex((a) => a !== 0);
+    if (refused === -1) return 0;
+    await this.unlockAll(keys.filter((_, i) => answers[i] === 0), owner);
+    return refused + 1;
+  }
+
+  private async unlockAll(keys: string[], owner: string): Promise<void> {
+    if (keys.length === 0) return;
+    if (!isCluster(this.deps.redis)) {
+      await this.deps.redis.eval(UNLOCK_LUA, keys.length, ...keys, owner);
+      return;
+    }
+    await acrossSlots(
+      this.deps.redis,
+      keys.map((k) => ['eval', UNLOCK_LUA, 1, k, owner]),
+    );
+  }
+
+  /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster (auto-pipelined per node). */
+  private async getBuffers(keys: string[]): Promise<Array<Buffer | null>> {
+    if (!isCluster(this.deps.redis)) return this.deps.redis.mgetBuffer(...keys);
+    return (await acrossSlots(
+      this.deps.redis,
+      keys.map((k) => ['get', k]),
+      { buffers: true },
+    )) as Array<Buffer | null>;
+  }
+
+  /** LOAD_FOR_EVENTS_LUA over the chunk: one call on one node, one per profile (its own slot) on a Cluster. */
+  private async loadForEventsScript(
+    refs: ProfileRef[],
+    eventIds: string[][],
+    keys: string[],
+    args: Array<string | number>,
+  ): Promise<[Array<Buffer | number | null>, number[]]> {
+    const redis = this.deps.redis as unknown as EvalBuffer;
+    if (!isCluster(this.deps.redis))
+      return (await redis.evalBuffer(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [Array<Buffer | number | null>, number[]];
+    let a = 0;
+    const calls = refs.map((_, i) => {
+      const n = eventIds[i]!.length;
+      const own = args.slice(a, a + 2 + n);
+      a += 2 + n;
+      return redis.evalBuffer(LOAD_FOR_EVENTS_LUA, 3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<[Array<Buffer | number | null>, number[]]>;
+    });
+    const answers = await Promise.all(calls);
+    // Lua drops a trailing nil from a table: a profile with no document answers an empty list.
+    return [answers.map(([docs]) => docs[0] ?? null), answers.flatMap(([, seen]) => seen)];
   }
 
   /**
@@ -581,7 +648,9 @@ export class ProfileStateRepository {
     const live = refs.map((r) => r.profileId);
     let todo = refs.map((_, i) => i);
     for (let hop = 0; todo.length > 0 && hop < maxHops; hop++) {
-      const into = await this.deps.redis.mget(...todo.map((i) => this.mergedIntoKey({ spaceId: refs[i]!.spaceId, profileId: live[i]! })));
+      const into = (await this.getBuffers(todo.map((i) => this.mergedIntoKey({ spaceId: refs[i]!.spaceId, profileId: live[i]! })))).map(
+        (b) => b?.toString('utf8') ?? null,
+      );
       const next: number[] = [];
       todo.forEach((i, k) => {
         const survivor = into[k];
@@ -663,7 +732,7 @@ export class ProfileStateRepository {
   /** identifiersJson bytes of each profile (null when none is stored yet), one MGET: for exports, which copy them as they are. */
   async identifierBytesOf(spaceId: string, profileIds: string[]): Promise<Array<Buffer | null>> {
     if (profileIds.length === 0) return [];
-    return this.deps.redis.mgetBuffer(...profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
+    return this.getBuffers(profileIds.map((profileId) => this.idsKey({ spaceId, profileId })));
   }
 
   async dropSnapshot(key: string): Promise<void> {

@@ -21,7 +21,8 @@ export function createRedis(opts: RedisOptions): RedisClient {
         const [host, portText] = hostPort.split(':');
         return { host: host ?? '127.0.0.1', port: Number(portText ?? 6379) };
       });
-    return new Cluster(nodes, { redisOptions: common });
+    // Auto-pipelining is the cluster's own option: it groups concurrent commands per node.
+    return new Cluster(nodes, { enableAutoPipelining: true, redisOptions: common });
   }
   return new Redis(opts.url, common);
 }
@@ -43,3 +44,52 @@ export async function redisAnswers(redis: RedisClient): Promise<boolean> {
 export function keyspace(prefix: string) {
   return (...parts: string[]) => `${prefix}${parts.join(':')}`;
 }
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
+/** One command: its ioredis method name (`get`, `sismember`, `evalsha`...) and arguments. */
+export type RedisCommand = [name: string, ...args: Array<string | number | Buffer>];
+
+type CommandMethod = (...args: Array<string | number | Buffer>) => Promise<unknown>;
+
+/**
+ * Runs commands whose keys may lie in different hash slots, results in order
+ * (the first error thrown). On one node: one pipeline (one round trip). On a
+ * Cluster, where a pipeline must stay in one slot: each command on its own,
+ * all at once; ioredis's auto-pipelining sends those of one node together,
+ * so it is still one round trip per node. NOT atomic in either case (a
+ * pipeline is not a transaction): for writes that must land together, keep
+ * their keys under one hash tag. `buffers`: replies as Buffers (the
+ * `<name>Buffer` methods; NOTE: ioredis's callBuffer misreads its arguments
+ * under auto-pipelining, so methods are called by name).
+ */
+export async function acrossSlots(redis: RedisClient, commands: RedisCommand[], opts: { buffers?: boolean } = {}): Promise<unknown[]> {
+  if (commands.length === 0) return [];
+  const method = (name: string) => (opts.buffers ? `${name}Buffer` : name);
+  if (isCluster(redis)) {
+    const client = redis as unknown as Record<string, CommandMethod>;
+    return Promise.all(
+      commands.map(([name, ...args]) => {
+        const fn = client[method(name)];
+        if (typeof fn !== 'function') throw new Error(`no ioredis method ${method(name)}`);
+        return fn.apply(redis, args);
+      }),
+    );
+  }
+  const results = (await redis.pipeline(commands.map(([name, ...args]) => [method(name), ...args])).exec()) ?? [];
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+/** The Redis Cluster hash slot of a key (its `{tag}` if it has one), as the servers compute it. */
+export function keySlot(key: string): number {
+  return calculateSlot(key);
+}
+
+// cluster-key-slot (ioredis's own dependency for the same job) ships no types.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const calculateSlot = require('cluster-key-slot') as (key: string) => number;

@@ -2,11 +2,15 @@
 // Local infrastructure without Docker: Apache Kafka (KRaft, jars from Maven
 // Central), Apicurio Registry (runnable archive from Maven Central) and Redis.
 //
-//   node scripts/infra.mjs up [--brokers N] | down | status
+//   node scripts/infra.mjs up [--brokers N] [--redis-cluster] | down | status
 //
 // `--brokers 3`: a 3-node KRaft cluster (combined broker+controller nodes, a
 // 3-voter quorum) on 9092/9094/9096 (controllers one port above each), data in
 // .infra/kafka-<id>/; the default stays the single node in .infra/kafka/.
+// `--redis-cluster`: a 3-master Redis Cluster (Debian's redis-server, cluster
+// mode, no replicas) on 7000-7002 (ENGAGE_REDIS_CLUSTER_PORT moves the first),
+// data in .infra/redis-cluster-<port>/, instead of the single Redis; `down`
+// stops it and removes its data.
 // ENGAGE_INFRA_DIR moves the state dir (the failover bench runs its own cluster).
 //
 // Idempotent: `up` twice is harmless (a component that already answers is left
@@ -24,6 +28,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = path.join(ROOT, '.cache');
 const STATE = process.env.ENGAGE_INFRA_DIR ? path.resolve(process.env.ENGAGE_INFRA_DIR) : path.join(ROOT, '.infra');
 const { kafkaNodeLayout, kafkaNodeProperties, kafkaNodeName, parseBrokersFlag } = createRequire(import.meta.url)('./kafka-nodes.cjs');
+const { redisClusterLayout, redisClusterNodeArgs, redisClusterCreateArgs, redisClusterUrl, parseRedisClusterFlag } = createRequire(
+  import.meta.url,
+)('./redis-cluster-nodes.cjs');
 // Which layout `up` started last (read by status and down): { brokers, port }.
 const CLUSTER_FILE = path.join(STATE, 'kafka-cluster.json');
 
@@ -35,6 +42,9 @@ const REGISTRY_PORT = Number(process.env.ENGAGE_REGISTRY_PORT ?? 8081);
 // often taken (and is near Kafka's); move it out of the way.
 const REGISTRY_MANAGEMENT_PORT = Number(process.env.ENGAGE_REGISTRY_MANAGEMENT_PORT ?? 9011);
 const REDIS_DEFAULT_URL = 'redis://127.0.0.1:6379';
+const REDIS_CLUSTER_PORT = Number(process.env.ENGAGE_REDIS_CLUSTER_PORT ?? 7000);
+// The Redis Cluster `up --redis-cluster` started (read by status and down): { port }.
+const REDIS_CLUSTER_FILE = path.join(STATE, 'redis-cluster.json');
 
 const log = (msg) => process.stderr.write(`[infra] ${msg}\n`);
 
@@ -439,7 +449,8 @@ async function registryUp() {
 
 function redisPing(url) {
   return new Promise((resolve) => {
-    const u = new URL(url);
+    // A cluster URL (`redis-cluster://h1:p1,h2:p2`): its first node answers for it.
+    const u = new URL(url.startsWith('redis-cluster://') ? `redis://${url.slice('redis-cluster://'.length).split(',')[0]}` : url);
     const socket = net.connect({ port: Number(u.port || 6379), host: u.hostname });
     let buf = '';
     const done = (ok) => {
@@ -457,6 +468,16 @@ function redisPing(url) {
   });
 }
 
+/** redis-server and redis-cli (both in Debian's redis-server package), installed from apt when missing. */
+function ensureRedisServer() {
+  if (spawnSync('sh', ['-c', 'command -v redis-server && command -v redis-cli']).status === 0) return;
+  log('redis-server not found; installing it from apt');
+  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new InfraError('redis-server not found and apt-get could not install it');
+}
+
 async function redisUp() {
   if (process.env.REDIS_URL) {
     if (await redisPing(process.env.REDIS_URL)) return { started: false, env: { REDIS_URL: process.env.REDIS_URL } };
@@ -468,13 +489,7 @@ async function redisUp() {
     return { started: false, env };
   }
   await assertPortFree(6379, 'Redis');
-  if (spawnSync('sh', ['-c', 'command -v redis-server']).status !== 0) {
-    log('redis-server not found; installing it from apt');
-    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], {
-      stdio: 'inherit',
-    });
-    if (r.status !== 0) throw new InfraError('redis-server not found and apt-get could not install it');
-  }
+  ensureRedisServer();
   const dir = path.join(STATE, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'redis.log');
@@ -491,29 +506,128 @@ async function redisUp() {
   return { started: true, env, wait: () => waitUntil('Redis', () => redisPing(REDIS_DEFAULT_URL), { timeoutMs: 20000, logFile }) };
 }
 
+// ---------------------------------------------------------------- Redis Cluster
+
+function redisCli(port, args) {
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 30000 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+/** `cluster info` of one node as fields (empty when the node does not answer). */
+function clusterInfo(port) {
+  const { ok, out } = redisCli(port, ['cluster', 'info']);
+  if (!ok) return {};
+  return Object.fromEntries(
+    out
+      .split(/\r?\n/)
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(':').map((x) => x.trim())),
+  );
+}
+
+function recordedRedisCluster() {
+  try {
+    const { port } = JSON.parse(fs.readFileSync(REDIS_CLUSTER_FILE, 'utf8'));
+    return redisClusterLayout({ port });
+  } catch {
+    return null;
+  }
+}
+
+const clusterOk = (layout) => layout.every((n) => clusterInfo(n.port).cluster_state === 'ok');
+
+async function redisClusterUp() {
+  const layout = redisClusterLayout({ port: REDIS_CLUSTER_PORT });
+  const env = { REDIS_URL: redisClusterUrl(layout) };
+  if (layout.every((n) => ownPid(n.name)) && clusterOk(layout)) {
+    log(`Redis Cluster already running (pids ${layout.map((n) => ownPid(n.name)).join(', ')})`);
+    return { started: false, names: [], env };
+  }
+  ensureRedisServer();
+  for (const node of layout) {
+    if (ownPid(node.name)) continue;
+    await assertPortFree(node.port, `Redis Cluster node ${node.port}`);
+    await assertPortFree(node.busPort, `the cluster bus of Redis Cluster node ${node.port}`);
+  }
+  const started = [];
+  for (const node of layout) {
+    if (ownPid(node.name)) continue;
+    const dir = path.join(STATE, node.name);
+    fs.mkdirSync(dir, { recursive: true });
+    const logFile = path.join(dir, 'redis.log');
+    const pid = startDetached(node.name, 'redis-server', redisClusterNodeArgs(node, dir), { cwd: dir, logFile });
+    log(`Redis Cluster node ${node.port} starting (pid ${pid}, log ${path.relative(ROOT, logFile)})`);
+    started.push(node.name);
+  }
+  fs.writeFileSync(REDIS_CLUSTER_FILE, JSON.stringify({ port: layout[0].port }));
+  const wait = async () => {
+    for (const node of layout)
+      await waitUntil(`Redis Cluster node ${node.port}`, () => redisPing(`redis://127.0.0.1:${node.port}`), {
+        timeoutMs: 20000,
+        logFile: path.join(STATE, node.name, 'redis.log'),
+      });
+    // NOTE: a node restarted with its nodes.conf already owns its slots and
+    // rejoins by itself; only fresh nodes (no slot anywhere) are joined here.
+    if (layout.every((n) => Number(clusterInfo(n.port).cluster_slots_assigned ?? 0) === 0)) {
+      log(`joining ${layout.length} masters into one cluster`);
+      const r = spawnSync('redis-cli', redisClusterCreateArgs(layout), { encoding: 'utf8', timeout: 60000 });
+      if (r.status !== 0) throw new InfraError(`redis-cli --cluster create failed:\n${r.stdout}\n${r.stderr}`);
+    }
+    await waitUntil('Redis Cluster (cluster_state:ok on every node)', () => clusterOk(layout), {
+      timeoutMs: 30000,
+      logFile: path.join(STATE, layout[0].name, 'redis.log'),
+    });
+  };
+  return { started: started.length > 0, names: started, env, wait };
+}
+
+async function redisClusterDown() {
+  const layout = recordedRedisCluster() ?? redisClusterLayout({ port: REDIS_CLUSTER_PORT });
+  for (const node of layout) {
+    if (await stopPid(node.name)) log(`stopped ${node.name}`);
+    // Only directories this script made (pid file or data): a cluster's
+    // nodes.conf must go with its data, or the next `up` finds stale slots.
+    const dir = path.join(STATE, node.name);
+    if (fs.existsSync(dir)) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      log(`removed ${path.relative(ROOT, dir)}`);
+    }
+  }
+  fs.rmSync(REDIS_CLUSTER_FILE, { force: true });
+}
+
 // ---------------------------------------------------------------- commands
 
 /**
  * Brings everything up (in parallel) and returns the env to use plus what was
  * started. `brokers`: Kafka nodes (1, the default, or a KRaft cluster of N).
+ * `redisCluster`: a local 3-master Redis Cluster instead of the single Redis
+ * (a REDIS_URL in the environment is then ignored: the flag asks for a cluster).
  */
-export async function up({ brokers = 1 } = {}) {
+export async function up({ brokers = 1, redisCluster = false } = {}) {
   fs.mkdirSync(STATE, { recursive: true });
   fs.mkdirSync(CACHE, { recursive: true });
-  const parts = [await redisUp(), await kafkaUp(brokers), await registryUp()];
+  const redis = redisCluster ? await redisClusterUp() : await redisUp();
+  const parts = [redis, await kafkaUp(brokers), await registryUp()];
   await Promise.all(parts.map((p) => p.wait?.()));
   const env = Object.assign({}, ...parts.map((p) => p.env));
-  const started = [parts[0].started ? ['redis'] : [], parts[1].names, parts[2].started ? ['registry'] : []].flat();
+  const redisStarted = redisCluster ? (redis.started ? ['redis-cluster'] : []) : redis.started ? ['redis'] : [];
+  const started = [redisStarted, parts[1].names, parts[2].started ? ['registry'] : []].flat();
   fs.writeFileSync(path.join(STATE, 'env.json'), JSON.stringify(env, null, 2));
   return { env, started };
 }
 
-/** Stops what this script started; `kafka` stands for every Kafka node (the single one or the cluster's). */
-export async function down(names = ['registry', 'kafka', 'redis']) {
+/**
+ * Stops what this script started; `kafka` stands for every Kafka node (the
+ * single one or the cluster's), `redis-cluster` for every Redis Cluster node
+ * (stopped and their data removed).
+ */
+export async function down(names = ['registry', 'kafka', 'redis', 'redis-cluster']) {
   const nodes = recordedLayout();
   const kafkaNames = ['kafka', ...(nodes.length > 1 ? nodes.map((n) => kafkaNodeName(nodes, n.nodeId)) : [])];
   for (const name of names.flatMap((n) => (n === 'kafka' ? kafkaNames : [n]))) {
-    if (await stopPid(name)) log(`stopped ${name}`);
+    if (name === 'redis-cluster') await redisClusterDown();
+    else if (await stopPid(name)) log(`stopped ${name}`);
   }
 }
 
@@ -527,9 +641,24 @@ export async function status() {
   }
   const reg = await registryAnswers(registryUrl());
   rows.push(['schema-registry', reg ? 'up' : 'down', registryUrl(), ownPid('registry') ?? (reg ? 'external' : '-')]);
+  const cluster = recordedRedisCluster();
+  if (cluster) {
+    for (const node of cluster) {
+      const state = clusterInfo(node.port).cluster_state;
+      rows.push([
+        node.name,
+        state === 'ok' ? 'up' : 'down',
+        `127.0.0.1:${node.port} cluster_state:${state ?? '-'}`,
+        ownPid(node.name) ?? '-',
+      ]);
+    }
+  }
+  // The single Redis: shown unless the cluster replaces it (REDIS_URL naming the cluster, or no REDIS_URL and a cluster started).
   const redisUrl = process.env.REDIS_URL ?? REDIS_DEFAULT_URL;
-  const redis = await redisPing(redisUrl);
-  rows.push(['redis', redis ? 'up' : 'down', redisUrl, ownPid('redis') ?? (redis ? 'external' : '-')]);
+  if (!(cluster && (redisUrl.startsWith('redis-cluster://') || (!process.env.REDIS_URL && !ownPid('redis'))))) {
+    const redis = await redisPing(redisUrl);
+    rows.push(['redis', redis ? 'up' : 'down', redisUrl, ownPid('redis') ?? (redis ? 'external' : '-')]);
+  }
   return rows;
 }
 
@@ -537,17 +666,18 @@ async function main() {
   const cmd = process.argv[2];
   try {
     if (cmd === 'up') {
-      const { env } = await up({ brokers: parseBrokersFlag(process.argv.slice(3)) });
+      const argv = process.argv.slice(3);
+      const { env } = await up({ brokers: parseBrokersFlag(argv), redisCluster: parseRedisClusterFlag(argv) });
       log('infrastructure ready; export this environment:');
       for (const [k, v] of Object.entries(env)) process.stdout.write(`export ${k}=${v}\n`);
     } else if (cmd === 'down') {
       await down();
     } else if (cmd === 'status') {
       const rows = await status();
-      for (const r of rows) process.stdout.write(`${r[0].padEnd(16)} ${String(r[1]).padEnd(5)} ${String(r[2]).padEnd(44)} pid=${r[3]}\n`);
+      for (const r of rows) process.stdout.write(`${r[0].padEnd(20)} ${String(r[1]).padEnd(5)} ${String(r[2]).padEnd(44)} pid=${r[3]}\n`);
       process.exitCode = rows.every((r) => r[1] === 'up') ? 0 : 1;
     } else {
-      process.stderr.write('usage: node scripts/infra.mjs up [--brokers N] | down | status\n');
+      process.stderr.write('usage: node scripts/infra.mjs up [--brokers N] [--redis-cluster] | down | status\n');
       process.exitCode = 2;
     }
   } catch (err) {

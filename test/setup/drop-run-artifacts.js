@@ -33,16 +33,32 @@ async function dropRunArtifacts({ namesFile, kafkaBrokers, redisUrl, log = (m) =
   }
   try {
     const Redis = require('ioredis');
-    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    // A Redis Cluster (`redis-cluster://h1:p1,h2:p2`): SCAN sees one node, so every
+    // master is scanned, and its keys are unlinked one by one (they span slots).
+    const cluster = redisUrl.startsWith('redis-cluster://');
+    const redis = cluster
+      ? new Redis.Cluster(
+          redisUrl
+            .slice('redis-cluster://'.length)
+            .split(',')
+            .map((hp) => ({ host: hp.split(':')[0], port: Number(hp.split(':')[1] ?? 6379) })),
+          { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } },
+        )
+      : new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
-    let cursor = '0';
     let dropped = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', 5000);
-      cursor = next;
-      const mine = keys.filter(ours);
-      if (mine.length > 0) dropped += await redis.unlink(...mine);
-    } while (cursor !== '0');
+    for (const node of cluster ? redis.nodes('master') : [redis]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'COUNT', 5000);
+        cursor = next;
+        const mine = keys.filter(ours);
+        if (mine.length > 0)
+          dropped += cluster
+            ? (await Promise.all(mine.map((k) => redis.unlink(k)))).reduce((a, b) => a + b, 0)
+            : await redis.unlink(...mine);
+      } while (cursor !== '0');
+    }
     redis.disconnect();
     summary.push(`${dropped} Redis keys`);
   } catch (err) {

@@ -1,10 +1,12 @@
 // DESTINATION_HTTP_OVERRIDES (CONTRACT.md section 8): a vendor host sent to a
 // local host:port over plain HTTP, path, headers and body unchanged, for
 // tests and staging. Read by the dispatcher (ActionsRuntime) and the control
-// plane (an audience created when a connection is made).
+// plane (an audience created when a connection is made, the event tester),
+// both through httpOverridesSetting in their config schema.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { z } from '@engage/config';
 
 /** Vendor host -> `host:port` reached over plain HTTP instead (tests, staging). */
 export type HttpOverrides = Record<string, string>;
@@ -21,6 +23,24 @@ export function parseHttpOverrides(text: string | undefined): HttpOverrides {
   }
   return parsed as HttpOverrides;
 }
+
+/**
+ * The DESTINATION_HTTP_OVERRIDES config key, for every service that sends to
+ * destinations: a JSON object of vendor host -> `host:port`, e.g.
+ * {"rest.iad-01.braze.com":"127.0.0.1:18555"}; tests and staging only, unset
+ * (none) in production. A bad value is a config issue naming what is wrong.
+ */
+export const httpOverridesSetting = z
+  .string()
+  .optional()
+  .transform((text, ctx): HttpOverrides => {
+    try {
+      return parseHttpOverrides(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
 
 export type AgentFn = ((url: URL) => http.Agent | undefined) & { destroy(): void; close(): void };
 

@@ -1,4 +1,4 @@
-import { parseHttpOverrides } from '@engage/actions';
+import { httpOverridesSetting } from '@engage/actions';
 import { infrastructureConfig, port, z } from '@engage/config';
 import { parseAllowList } from './domain/destination-hosts';
 
@@ -38,21 +38,11 @@ export const configSchema = z.object({
       }
     }),
   /**
-   * Vendor host -> local host:port reached over plain HTTP instead, as a JSON
-   * object (CONTRACT.md section 8): where an Actions destination's audience is
-   * created when a connection is made. Tests and staging only; default none.
+   * Vendor host -> local host:port over plain HTTP (CONTRACT.md section 8), for
+   * an Actions destination's audience created when a connection is made and the
+   * event tester: tests and staging only; unset (none) in production.
    */
-  DESTINATION_HTTP_OVERRIDES: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      try {
-        return parseHttpOverrides(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  DESTINATION_HTTP_OVERRIDES: httpOverridesSetting,
   /** Directory of the console's static build (index.html, assets/). Default: console/dist of the repository. */
   CONSOLE_DIR: z.string().min(1).optional(),
   /** Milliseconds a destination host's DNS lookup may take before it is admitted unresolved. */

@@ -1,4 +1,4 @@
-import { parseHttpOverrides } from '@engage/actions';
+import { httpOverridesSetting } from '@engage/actions';
 import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
 export const configSchema = z.object({
@@ -27,22 +27,8 @@ export const configSchema = z.object({
   DISPATCH_RATE_MARGIN_MS: positiveInt(40),
   /** How often list connections are checked for a due flush or "sync now" (ms). */
   DISPATCH_LIST_TICK_MS: positiveInt(1000),
-  /**
-   * Vendor hosts sent to a local host:port over plain HTTP instead, as a JSON
-   * object (CONTRACT.md section 8), e.g. {"rest.iad-01.braze.com":"127.0.0.1:18555"}:
-   * tests and staging only; unset (none) in production.
-   */
-  DESTINATION_HTTP_OVERRIDES: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      try {
-        return parseHttpOverrides(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  /** Vendor host -> local host:port over plain HTTP (CONTRACT.md section 8): tests and staging only; unset (none) in production. */
+  DESTINATION_HTTP_OVERRIDES: httpOverridesSetting,
   /** How long a delivered messageId is remembered to skip redeliveries (seconds). */
   DISPATCH_DEDUPE_TTL_SECONDS: positiveInt(7 * 24 * 3600),
 });

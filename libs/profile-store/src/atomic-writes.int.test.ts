@@ -9,7 +9,8 @@ beforeAll(() => {
   redis = createRedis({ url: testInfrastructure().redisUrl, connectionName: 'atomic-writes-test' });
 });
 beforeEach(() => {
-  p = `${uniqueName('aw')}:`;
+  // One hash tag: these tests pin the script's semantics, which a Cluster runs per slot (the last test spreads over slots).
+  p = `{${uniqueName('aw')}}:`;
 });
 afterAll(() => redis.disconnect());
 
@@ -124,4 +125,28 @@ it('sends a chunk of many strings as MSETs of at most 500 pairs', async () => {
   await w.exec(redis);
   const values = await redis.mget(...Array.from({ length: 1234 }, (_, i) => `${p}k${i}`));
   expect(values).toEqual(Array.from({ length: 1234 }, (_, i) => `v${i}`));
+});
+
+it('writes keys of many hash slots (on a Cluster: one MULTI per slot, the commitLast slots after the others)', async () => {
+  const base = uniqueName('aw-slots');
+  const state = (i: number) => `${base}:{p${i}}:state`;
+  const hist = (i: number) => `${base}:{p${i}}:hist`;
+  const seen = (i: number) => `${base}:{p${i}}:seen`;
+  const members = (c: number) => `${base}:{c${c}}:members`;
+  const w = new AtomicWrites({ commitLast: (key) => key.endsWith(':state') });
+  for (let i = 0; i < 40; i++) {
+    w.set(state(i), `s${i}`);
+    w.rpush(hist(i), ['e1', 'e2', 'e3']);
+    w.keepNewest(hist(i), seen(i), 2);
+    w.sadd(members(i % 7), `p${i}`);
+  }
+  w.del(state(39), hist(38));
+  await w.exec(redis);
+  for (let i = 0; i < 39; i++) expect(await redis.get(state(i))).toBe(`s${i}`);
+  expect(await redis.get(state(39))).toBeNull();
+  expect(await redis.lrange(hist(0), 0, -1)).toEqual(['e2', 'e3']);
+  expect(await redis.exists(hist(38))).toBe(0);
+  expect((await redis.smembers(members(3))).sort()).toEqual(['p10', 'p17', 'p24', 'p3', 'p31', 'p38']);
+  for (let i = 0; i < 40; i++) await redis.del(state(i), hist(i), seen(i));
+  for (let c = 0; c < 7; c++) await redis.del(members(c));
 });

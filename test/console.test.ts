@@ -466,7 +466,7 @@ describe('operator console', () => {
     ]);
   });
 
-  it("sends a test identify from a destination's page and shows the request, the receiver's 200 and the duration; a refused connection shows its error", async () => {
+  it("sends a test identify from a destination's page and shows the request, the receiver's 200 and the duration; a refused connection shows its error; a list destination's add", async () => {
     const dest = (
       await fleet.api('POST', `/spaces/${fleet.spaceId}/destinations`, {
         name: 'Receiver',
@@ -508,6 +508,34 @@ describe('operator console', () => {
     expect(await page.$eval('[data-testid=test-duration]', (e: any) => e.innerText)).toMatch(/^Failed in \d+ ms$/);
     expect(await page.$('[data-testid=test-response-status]')).toBeNull();
     await shot('22-event-tester-error');
+
+    // A list destination takes no call type: its test adds the user to a test audience, shown with what was sent.
+    const list = (
+      await fleet.api('POST', `/spaces/${fleet.spaceId}/destinations`, {
+        name: 'Receiver list',
+        type: 'list-webhook',
+        settings: { url: `${receiver.url}/list` },
+        enabled: true,
+      })
+    ).data.destination;
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/destinations/${list.id}`);
+    await page.waitForSelector('#test-user-id');
+    expect(await page.$('input[name=test-type]')).toBeNull();
+    await page.type('#test-user-id', 'tester-2');
+    await clickButton('Send test event');
+    expect(await waitText('[data-testid=test-response-status]', /\d/)).toBe('200');
+    expect(receiver.requests).toHaveLength(2);
+    expect(receiver.requests[1]!.body).toEqual({
+      audience_key: 'event_tester',
+      audience_id: 'event_tester',
+      add: ['tester-2'],
+      remove: [],
+    });
+    expect(await page.$eval('[data-testid=test-list-sent]', (e: any) => e.innerText)).toBe('user_id: tester-2');
+    expect(JSON.parse(await page.$eval('pre[aria-label="Request body"]', (e: any) => e.innerText as string))).toEqual(
+      receiver.requests[1]!.body,
+    );
+    await shot('23-event-tester-list');
   });
 
   it('logged no error in the browser console', () => {

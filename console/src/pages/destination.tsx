@@ -8,6 +8,7 @@ import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNote, formatTime } from './common';
 import { EventTester } from './event-tester';
 
+// List destinations get adds and removes, not identify or track calls: their test adds a test user to a test audience.
 const LIST_TYPES = new Set(['list-webhook', 'facebook-custom-audiences']);
 
 export function DestinationPage() {
@@ -119,8 +120,7 @@ export function DestinationPage() {
             </table>
           </div>
           {d.slug && <Mappings spaceId={spaceId} destination={d} />}
-          {/* List destinations get adds and removes, not identify or track calls: the tester refuses them (422). */}
-          {LIST_TYPES.has(d.type) ? null : <EventTester spaceId={spaceId} destinationId={d.id} />}
+          <EventTester spaceId={spaceId} destinationId={d.id} list={LIST_TYPES.has(d.type)} />
         </>
       )}
     </section>

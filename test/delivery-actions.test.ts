@@ -66,12 +66,14 @@ describe('catalog and settings', () => {
     const { data } = await api('GET', '/catalog/destinations');
     expect(data.destinations.map((d: any) => d.slug)).toEqual([
       'braze',
+      'braze-cohorts',
       'customerio',
       'hubspot',
       'iterable',
       'iterable-lists',
       'mailchimp',
       'sendgrid',
+      'sendgrid-audiences',
       'zendesk',
     ]);
     const entry = data.destinations[0];

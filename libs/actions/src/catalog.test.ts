@@ -49,7 +49,18 @@ describe('settings checked against the definition', () => {
 
 describe('the catalog', () => {
   it('lists only allowed slugs; secrets are the password fields', () => {
-    expect(ACTIONS_SLUGS).toEqual(['braze', 'customerio', 'hubspot', 'iterable', 'iterable-lists', 'mailchimp', 'sendgrid', 'zendesk']);
+    expect(ACTIONS_SLUGS).toEqual([
+      'braze',
+      'braze-cohorts',
+      'customerio',
+      'hubspot',
+      'iterable',
+      'iterable-lists',
+      'mailchimp',
+      'sendgrid',
+      'sendgrid-audiences',
+      'zendesk',
+    ]);
     expect(isActionsSlug('aws-kinesis')).toBe(false);
     expect(() => catalogEntry('aws-kinesis')).toThrow("'aws-kinesis' is not an Actions destination available here");
     expect(secretFieldsOf('braze')).toEqual(['api_key']);
@@ -57,6 +68,21 @@ describe('the catalog', () => {
     const hubspot = catalogEntry('hubspot');
     expect(hubspot.settings).toMatchObject({ required: ['oauth'], properties: { oauth: { writeOnly: true, 'x-secret': true } } });
     expect(hubspot.rateLimit).toEqual({ requestsPerSecond: 5 });
+  });
+
+  it.each([
+    // slug, name, category, secrets, required settings, actions (batching), default rate (the vendor's, per Segment's table)
+    ['braze-cohorts', 'Braze Cohorts', 'list', ['client_secret'], ['client_secret', 'endpoint'], [['syncAudiences', true]], 100],
+    ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
+  ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
+    const entry = catalogEntry(slug);
+    expect([entry.name, entry.category, secretFieldsOf(slug), entry.settings.required]).toEqual([name, category, secrets, required]);
+    expect(entry.actions.map((a) => [a.id, a.batching])).toEqual(actions);
+    expect(entry.rateLimit).toEqual({ requestsPerSecond: perSecond });
+    for (const secret of secrets)
+      expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
+    // Their presets are Segment's event-specific ones (warehouse, journeys), none automatic: a new destination starts without mappings.
+    expect(entry.presets).toEqual([]);
   });
 
   it('gives a new destination the automatic presets as enabled mappings', () => {

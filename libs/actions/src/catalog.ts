@@ -90,6 +90,13 @@ function presetsOf(definition: AnyDefinition): CatalogPreset[] {
     .map((p) => ({ name: p.name ?? p.partnerAction, actionId: p.partnerAction, subscribe: p.subscribe.trim(), mapping: plain(p.mapping) }));
 }
 
+/**
+ * Audience destinations whose definition has no audience configuration (the
+ * audience is named by the event itself: Braze Cohorts' cohort is the
+ * computation's id and key), listed as `list` like the others.
+ */
+const AUDIENCE_SYNC_SLUGS: readonly string[] = ['braze-cohorts'];
+
 export function catalogEntry(slug: string): CatalogDestination {
   const definition = loadDefinition(slug);
   const perSecond = defaultRateLimit({ type: 'actions', slug });
@@ -97,7 +104,7 @@ export function catalogEntry(slug: string): CatalogDestination {
     slug,
     name: definition.name,
     description: definition.description,
-    category: definition.audienceFields || definition.audienceConfig ? 'list' : 'event',
+    category: definition.audienceFields || definition.audienceConfig || AUDIENCE_SYNC_SLUGS.includes(slug) ? 'list' : 'event',
     settings: settingsSchema(definition, secretFieldsOf(slug)),
     actions: Object.entries(definition.actions).map(([id, action]) => ({
       id,

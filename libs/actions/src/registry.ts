@@ -11,17 +11,25 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Slugs a destination of type `actions` may name. Only definitions tested
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
- * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp, Zendesk); the others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or Kafka do not go
- * through the request client our HTTP overrides reach: never list them untested.
+ * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
+ * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists); the
+ * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
+ * Kafka do not go through the request client our HTTP overrides reach: never
+ * list them untested.
+ * NOTE: braze-cohorts sends Braze's partner key, which its definition reads
+ * from the dispatcher's environment (BRAZE_COHORTS_PARTNER_API_KEY_US / _EU,
+ * issued by Braze to a technology partner), with the customer's data import key.
  */
 export const ACTIONS_SLUGS: readonly string[] = [
   'braze',
+  'braze-cohorts',
   'customerio',
   'hubspot',
   'iterable',
   'iterable-lists',
   'mailchimp',
   'sendgrid',
+  'sendgrid-audiences',
   'zendesk',
 ];
 

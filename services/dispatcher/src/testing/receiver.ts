@@ -23,6 +23,7 @@ export type Responder = (
   body: Body,
   nth: number,
   headers: http.IncomingHttpHeaders,
+  method: string,
 ) => { status: number; headers?: Record<string, string>; body?: unknown };
 
 export class Receiver {
@@ -48,7 +49,7 @@ export class Receiver {
         }
         const nth = (this.counts.get(path) ?? 0) + 1;
         this.counts.set(path, nth);
-        const answer = this.respond(path, body, nth, req.headers);
+        const answer = this.respond(path, body, nth, req.headers, req.method ?? 'GET');
         this.requests.push({ method: req.method, path, at: Date.now(), body, status: answer.status, headers: req.headers });
         res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
         res.end(JSON.stringify(answer.body ?? { ok: answer.status < 300 }));

@@ -1,0 +1,218 @@
+// Actions audience destinations (issue 19 items 1 and 8): an audience entry
+// and exit through the dispatch step to the vendor's add and remove calls,
+// run by Segment's own definition over real HTTP to an emulator of the
+// vendor's documented API (DESTINATION_HTTP_OVERRIDES sends the vendor host
+// there). Real Redis, an injected clock for the retry schedule.
+import { createExternalAudience } from '@engage/actions';
+import type { ActionMapping } from '@engage/config-store';
+import { createRedis, type RedisClient } from '@engage/redis';
+import { testInfrastructure } from '@engage/testing';
+import type { ActionsRuntime } from './adapters/actions.runtime';
+import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { brazeCohortsEmulator, sendgridListsEmulator } from './testing/audience-emulators';
+import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
+import type { Emulator } from './testing/vendor-emulators';
+
+let redis: RedisClient;
+const emulators: Emulator[] = [];
+const runtimes: ActionsRuntime[] = [];
+const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
+
+beforeAll(() => {
+  redis = createRedis({ url: testInfrastructure().redisUrl });
+});
+afterAll(async () => {
+  redis.disconnect();
+  runtimes.forEach((r) => r.close());
+  await Promise.all(emulators.map((e) => e.receiver.stop()));
+});
+
+const setup = (
+  slug: string,
+  hosts: Record<string, Emulator>,
+  settings: Record<string, unknown>,
+  mappings: ActionMapping[],
+  connection: { identify: boolean; track: boolean },
+  externalAudienceId?: string,
+) => {
+  emulators.push(...Object.values(hosts));
+  const fx = actionsFixture(redis, { slug, hosts, settings, mappings, connection, externalAudienceId });
+  runtimes.push(fx.actions);
+  return fx;
+};
+const statusOf = (fx: Fixture) => statusHash(redis, fx);
+
+describe('Braze Cohorts (Actions): the audience as a Braze cohort, users added and removed', () => {
+  const BRAZE = 'rest.iad-01.braze.com';
+  const settings = { client_secret: 'data-import-key', endpoint: `https://${BRAZE}` };
+  // The definition has no presets: the mapping Segment's docs give, on the audience's track calls, its key hard-coded.
+  const sync = mappingOf('braze-cohorts', 'syncAudiences', 'type = "track" and (event = "Audience Entered" or event = "Audience Exited")', {
+    personas_audience_key: AUDIENCE.key,
+  });
+  const partnerKey = process.env.BRAZE_COHORTS_PARTNER_API_KEY_US;
+  // NOTE: the definition reads Braze's partner key from the process environment (Segment's, issued by Braze to a partner).
+  beforeAll(() => void (process.env.BRAZE_COHORTS_PARTNER_API_KEY_US = 'partner-key'));
+  afterAll(() => {
+    if (partnerKey === undefined) delete process.env.BRAZE_COHORTS_PARTNER_API_KEY_US;
+    else process.env.BRAZE_COHORTS_PARTNER_API_KEY_US = partnerKey;
+  });
+
+  it('an entry creates the cohort (id and name of the audience) and adds the user; the exit removes them; a chunk is one request', async () => {
+    const braze = await brazeCohortsEmulator('partner-key', 'data-import-key');
+    const fx = setup('braze-cohorts', { [BRAZE]: braze }, settings, sync, { identify: false, track: true });
+    const outcomes = await fx.step.handle(
+      [fx.consumed(audienceChange('c1', true), 0), fx.consumed(audienceChange('c2', true), 1), fx.consumed(audienceChange('c1', false), 2)],
+      ctx,
+    );
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+    const credentials = { partner_api_key: 'partner-key', client_secret: 'data-import-key' };
+    expect(braze.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.host, r.body])).toEqual([
+      [
+        'POST',
+        '/partners/segment/cohorts',
+        201,
+        BRAZE,
+        { ...credentials, cohort_id: AUDIENCE.id, name: AUDIENCE.key, created_at: expect.any(String) },
+      ],
+      [
+        'POST',
+        '/partners/segment/cohorts/users',
+        201,
+        BRAZE,
+        { ...credentials, cohort_id: AUDIENCE.id, cohort_changes: [{ user_ids: ['u-c1', 'u-c2'], device_ids: [], aliases: [] }] },
+      ],
+      ['POST', '/partners/segment/cohorts', 201, BRAZE, expect.objectContaining({ cohort_id: AUDIENCE.id })],
+      [
+        'POST',
+        '/partners/segment/cohorts/users',
+        201,
+        BRAZE,
+        {
+          ...credentials,
+          cohort_id: AUDIENCE.id,
+          cohort_changes: [{ user_ids: ['u-c1'], device_ids: [], aliases: [], should_remove: true }],
+        },
+      ],
+    ]);
+    expect([...braze.cohorts.get(AUDIENCE.id)!.members]).toEqual(['user:u-c2']);
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries a 429 after its Retry-After; a refused data import key is dead-lettered and flagged', async () => {
+    const braze = await brazeCohortsEmulator('partner-key', 'data-import-key');
+    braze.faults.push({ status: 429, headers: { 'retry-after': '2' }, body: { message: 'Rate limit exceeded' } });
+    const fx = setup('braze-cohorts', { [BRAZE]: braze }, settings, sync, { identify: false, track: true });
+    expect(await fx.step.handle([fx.consumed(audienceChange('c3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.schedule.size()).toBe(1);
+    fx.clock.now += 1999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(1);
+    expect(braze.receiver.requests.map((r) => [r.path, r.status])).toEqual([
+      ['/partners/segment/cohorts', 429],
+      ['/partners/segment/cohorts', 201],
+      ['/partners/segment/cohorts/users', 201],
+    ]);
+    expect([...braze.cohorts.get(AUDIENCE.id)!.members]).toEqual(['user:u-c3']);
+
+    const revoked = setup(
+      'braze-cohorts',
+      { [BRAZE]: await brazeCohortsEmulator('partner-key', 'data-import-key') },
+      { ...settings, client_secret: 'old-key' },
+      sync,
+      { identify: false, track: true },
+    );
+    expect(await revoked.step.handle([revoked.consumed(audienceChange('c4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+    expect(await revoked.schedule.size()).toBe(0);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('SendGrid Lists (Actions audience destination): the list created through the definition, contacts added and removed', () => {
+  const SENDGRID = 'api.sendgrid.com';
+  const settings = { sendGridApiKey: 'sg-key' };
+  const sync = mappingOf('sendgrid-audiences', 'syncAudience', 'type = "identify"');
+  const audience = { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: SPACE };
+
+  it('createAudience makes the list (found by name the second time); an entry upserts the contact into it, the exit removes it', async () => {
+    const sendgrid = await sendgridListsEmulator('sg-key');
+    emulators.push(sendgrid);
+    const overrides = { [SENDGRID]: sendgrid.target };
+    const listId = await createExternalAudience({ slug: 'sendgrid-audiences', settings }, audience, overrides);
+    expect(await createExternalAudience({ slug: 'sendgrid-audiences', settings }, audience, overrides)).toBe(listId);
+    expect([...sendgrid.lists].map(([id, l]) => [id, l.name])).toEqual([[listId, 'VIP']]);
+
+    const fx = setup('sendgrid-audiences', { [SENDGRID]: sendgrid }, settings, sync, { identify: true, track: false }, listId);
+    const calls = sendgrid.receiver.requests.length;
+    expect(await fx.step.handle([fx.consumed(withEmail('g1', true), 0), fx.consumed(withEmail('g2', true), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('g1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const sent = sendgrid.receiver.requests.slice(calls);
+    expect(sent.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.body])).toEqual([
+      [
+        'PUT',
+        '/v3/marketing/contacts',
+        202,
+        'Bearer sg-key',
+        { list_ids: [listId], contacts: [{ email: 'g1@example.com' }, { email: 'g2@example.com' }] },
+      ],
+      // The exit: the definition upserts the contact outside any list first, then finds its id and removes it from the list.
+      ['PUT', '/v3/marketing/contacts', 202, 'Bearer sg-key', { list_ids: [], contacts: [{ email: 'g1@example.com' }] }],
+      ['POST', '/v3/marketing/contacts/search', 200, 'Bearer sg-key', { query: "email IN ('g1@example.com')" }],
+      ['DELETE', `/v3/marketing/lists/${listId}/contacts?contact_ids=ct-1`, 202, 'Bearer sg-key', null],
+    ]);
+    expect([...sendgrid.lists.get(listId)!.members].map((id) => sendgrid.contacts.get(id)!.email)).toEqual(['g2@example.com']);
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries a 429 after its Retry-After with the same contacts; a bad key is dead-lettered and flagged', async () => {
+    const sendgrid = await sendgridListsEmulator('sg-key');
+    emulators.push(sendgrid);
+    const listId = await createExternalAudience({ slug: 'sendgrid-audiences', settings }, audience, { [SENDGRID]: sendgrid.target });
+    sendgrid.faults.push({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { errors: [{ field: null, message: 'too many requests' }] },
+    });
+    const fx = setup('sendgrid-audiences', { [SENDGRID]: sendgrid }, settings, sync, { identify: true, track: false }, listId);
+    expect(await fx.step.handle([fx.consumed(withEmail('g3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.schedule.size()).toBe(1);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    const puts = sendgrid.receiver.requests.filter((r) => r.path === '/v3/marketing/contacts');
+    expect(puts.map((r) => [r.status, r.body.contacts])).toEqual([
+      [429, [{ email: 'g3@example.com' }]],
+      [202, [{ email: 'g3@example.com' }]],
+    ]);
+
+    const revoked = setup(
+      'sendgrid-audiences',
+      { [SENDGRID]: sendgrid },
+      { sendGridApiKey: 'old' },
+      sync,
+      { identify: true, track: false },
+      listId,
+    );
+    expect(await revoked.step.handle([revoked.consumed(withEmail('g4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+
+  it('an entry without an external audience id (no connection-time list) is dead-lettered with the definition message', async () => {
+    const sendgrid = await sendgridListsEmulator('sg-key');
+    const fx = setup('sendgrid-audiences', { [SENDGRID]: sendgrid }, settings, sync, { identify: true, track: false });
+    expect(await fx.step.handle([fx.consumed(withEmail('g5', true), 0)], ctx)).toEqual([
+      {
+        kind: 'dlq',
+        reason: expect.stringMatching(/^HTTP 400: The root value is missing the required field 'external_audience_id'/),
+        step: 'deliver',
+      },
+    ]);
+    expect(sendgrid.receiver.requests).toEqual([]);
+  });
+});

@@ -1,0 +1,149 @@
+// Local emulators of the audience APIs that Actions audience destinations
+// call (cohorts, lists), enforcing each vendor's documented contract (path,
+// credentials, body shape, batch limits) over real HTTP, and keeping the
+// audience's members so a test can read what the vendor holds. Faults (429
+// with Retry-After, 500, ...) queued by a test answer the next requests first.
+import type http from 'node:http';
+import { Receiver, type Responder } from './receiver';
+import type { Emulator } from './vendor-emulators';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Body = any;
+type Answer = ReturnType<Responder>;
+
+async function emulate(check: (method: string, path: string, body: Body, headers: http.IncomingHttpHeaders) => Answer): Promise<Emulator> {
+  const faults: Answer[] = [];
+  const receiver = await new Receiver((path, body, _nth, headers, method) => faults.shift() ?? check(method, path, body, headers)).start();
+  return { receiver, target: receiver.url.replace(/^http:\/\//, ''), faults };
+}
+
+/**
+ * Braze cohort import for technology partners
+ * (braze.com/docs/partners/isv_partners/cohort_import): credentials in the
+ * JSON body, no Authorization header: the partner's `partner_api_key` and the
+ * customer's data import key `client_secret`. POST
+ * /partners/segment/cohorts {cohort_id, name, created_at} creates the cohort or
+ * renames it; POST /partners/segment/cohorts/users {cohort_id, cohort_changes:
+ * [{user_ids?, device_ids?, aliases?, should_remove?}]} adds or removes users
+ * of a known cohort, at most 1,000 ids per request. 201 on success, 401 for
+ * unknown keys, 400 for a bad body or an unknown cohort, 429 when rate limited.
+ */
+export async function brazeCohortsEmulator(partnerApiKey: string, clientSecret: string) {
+  const cohorts = new Map<string, { name: string; members: Set<string> }>();
+  const refuse = (status: number, message: string): Answer => ({ status, body: { message } });
+  const emulator = await emulate((method, path, body, headers) => {
+    if (method !== 'POST' || !['/partners/segment/cohorts', '/partners/segment/cohorts/users'].includes(path))
+      return refuse(404, `no such endpoint ${method} ${path}`);
+    if (!String(headers['content-type'] ?? '').includes('application/json')) return refuse(400, 'Content-Type must be application/json');
+    if (body?.partner_api_key !== partnerApiKey) return refuse(401, 'Invalid partner_api_key');
+    if (body?.client_secret !== clientSecret) return refuse(401, 'Invalid client_secret');
+    if (typeof body.cohort_id !== 'string' || body.cohort_id === '') return refuse(400, "'cohort_id' is required");
+    if (path === '/partners/segment/cohorts') {
+      if (typeof body.name !== 'string' || body.name === '') return refuse(400, "'name' is required");
+      if (typeof body.created_at !== 'string' || Number.isNaN(Date.parse(body.created_at)))
+        return refuse(400, "'created_at' must be an ISO 8601 time");
+      const cohort = cohorts.get(body.cohort_id) ?? { name: body.name, members: new Set<string>() };
+      cohort.name = body.name;
+      cohorts.set(body.cohort_id, cohort);
+      return { status: 201, body: { message: 'success' } };
+    }
+    const cohort = cohorts.get(body.cohort_id);
+    if (!cohort) return refuse(400, `cohort ${body.cohort_id} does not exist: create it first`);
+    const changes = body.cohort_changes;
+    if (!Array.isArray(changes) || changes.length === 0) return refuse(400, "'cohort_changes' must be a non-empty array");
+    let ids = 0;
+    for (const change of changes as Body[]) {
+      const n = (change?.user_ids?.length ?? 0) + (change?.device_ids?.length ?? 0) + (change?.aliases?.length ?? 0);
+      if (n === 0) return refuse(400, 'each cohort change needs user_ids, device_ids or aliases');
+      ids += n;
+    }
+    if (ids > 1000) return refuse(400, `${ids} ids in one request, more than 1000`);
+    for (const change of changes as Body[]) {
+      const who = [
+        ...(change.user_ids ?? []).map((id: string) => `user:${id}`),
+        ...(change.device_ids ?? []).map((id: string) => `device:${id}`),
+        ...(change.aliases ?? []).map((a: Body) => `alias:${a.alias_label}:${a.alias_name}`),
+      ];
+      for (const id of who) {
+        if (change.should_remove === true) cohort.members.delete(id);
+        else cohort.members.add(id);
+      }
+    }
+    return { status: 201, body: { message: 'success' } };
+  });
+  return { ...emulator, cohorts };
+}
+
+/**
+ * SendGrid Marketing Campaigns lists and contacts (docs.sendgrid.com/api-reference/lists,
+ * .../contacts): `Authorization: Bearer <API key>`. GET /v3/marketing/lists
+ * `{result: [{id, name, contact_count}]}`; POST /v3/marketing/lists {name} ->
+ * 201 {id, name}; PUT /v3/marketing/contacts {list_ids, contacts} (at most
+ * 30,000 contacts, each with email, phone_number_id, external_id or
+ * anonymous_id; list ids must exist) -> 202 {job_id}; POST
+ * /v3/marketing/contacts/search {query} (SGQL, here `<identifier> IN ('a',...)`
+ * joined by OR) -> {result, contact_count}; DELETE
+ * /v3/marketing/lists/{id}/contacts?contact_ids=a,b -> 202 {job_id}.
+ * 401 `authorization required`, 404 for an unknown list, 429 when rate limited.
+ */
+export async function sendgridListsEmulator(apiKey: string) {
+  const lists = new Map<string, { name: string; members: Set<string> }>();
+  const contacts = new Map<string, Record<string, unknown>>();
+  const refuse = (status: number, message: string, field: string | null = null): Answer => ({
+    status,
+    body: { errors: [{ field, message }] },
+  });
+  const ids = ['email', 'phone_number_id', 'external_id', 'anonymous_id'] as const;
+  const emulator = await emulate((method, path, body, headers) => {
+    if (headers.authorization !== `Bearer ${apiKey}`) return refuse(401, 'authorization required');
+    const url = new URL(path, 'http://x');
+    if (url.pathname === '/v3/marketing/lists' && method === 'GET')
+      return { status: 200, body: { result: [...lists].map(([id, l]) => ({ id, name: l.name, contact_count: l.members.size })) } };
+    if (url.pathname === '/v3/marketing/lists' && method === 'POST') {
+      if (typeof body?.name !== 'string' || body.name === '') return refuse(400, 'name is required', 'name');
+      if ([...lists.values()].some((l) => l.name === body.name)) return refuse(400, 'This list name is already in use', 'name');
+      const id = `list-${lists.size + 1}`;
+      lists.set(id, { name: body.name, members: new Set() });
+      return { status: 201, body: { id, name: body.name, contact_count: 0 } };
+    }
+    if (url.pathname === '/v3/marketing/contacts' && method === 'PUT') {
+      const list: Body[] = body?.contacts;
+      if (!Array.isArray(list) || list.length === 0) return refuse(400, "'contacts' must be a non-empty array", 'contacts');
+      if (list.length > 30_000) return refuse(400, 'at most 30,000 contacts per request', 'contacts');
+      const listIds: string[] = body.list_ids ?? [];
+      const unknown = listIds.filter((id) => !lists.has(id));
+      if (unknown.length) return refuse(404, `list_ids ${unknown.join(', ')} do not exist`, 'list_ids');
+      for (const [i, c] of list.entries())
+        if (!ids.some((k) => c?.[k]))
+          return refuse(400, 'a contact needs an email, phone_number_id, external_id or anonymous_id', `contacts[${i}]`);
+      for (const c of list) {
+        const id = [...contacts].find(([, x]) => ids.some((k) => c[k] && x[k] === c[k]))?.[0] ?? `ct-${contacts.size + 1}`;
+        contacts.set(id, { ...contacts.get(id), ...c, id });
+        for (const listId of listIds) lists.get(listId)!.members.add(id);
+      }
+      return { status: 202, body: { job_id: `job-${contacts.size}` } };
+    }
+    if (url.pathname === '/v3/marketing/contacts/search' && method === 'POST') {
+      const parts = String(body?.query ?? '').split(' OR ');
+      const wanted: Array<[string, string[]]> = [];
+      for (const part of parts) {
+        const m = /^(email|phone_number_id|external_id|anonymous_id) IN \(((?:'[^']*',?)+)\)$/.exec(part.trim());
+        if (!m) return refuse(400, `invalid query: ${part}`, 'query');
+        wanted.push([m[1]!, m[2]!.split(',').map((v) => v.slice(1, -1))]);
+      }
+      const result = [...contacts.values()].filter((c) => wanted.some(([k, vs]) => vs.includes(String(c[k]))));
+      return { status: 200, body: { result, contact_count: result.length } };
+    }
+    const remove = /^\/v3\/marketing\/lists\/([^/]+)\/contacts$/.exec(url.pathname);
+    if (remove && method === 'DELETE') {
+      const list = lists.get(remove[1]!);
+      if (!list) return refuse(404, `list ${remove[1]} not found`);
+      const contactIds = (url.searchParams.get('contact_ids') ?? '').split(',').filter(Boolean);
+      if (contactIds.length === 0) return refuse(400, 'contact_ids is required', 'contact_ids');
+      for (const id of contactIds) list.members.delete(id);
+      return { status: 202, body: { job_id: `job-rm-${contactIds.length}` } };
+    }
+    return refuse(404, `no such endpoint ${method} ${path}`);
+  });
+  return { ...emulator, lists, contacts };
+}

@@ -69,6 +69,7 @@ describe('catalog and settings', () => {
       'braze-cohorts',
       'customerio',
       'hubspot',
+      'intercom',
       'iterable',
       'iterable-lists',
       'mailchimp',

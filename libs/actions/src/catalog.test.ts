@@ -54,6 +54,7 @@ describe('the catalog', () => {
       'braze-cohorts',
       'customerio',
       'hubspot',
+      'intercom',
       'iterable',
       'iterable-lists',
       'mailchimp',
@@ -73,6 +74,19 @@ describe('the catalog', () => {
   it.each([
     // slug, name, category, secrets, required settings, actions (batching), default rate (the vendor's, per Segment's table)
     ['braze-cohorts', 'Braze Cohorts', 'list', ['client_secret'], ['client_secret', 'endpoint'], [['syncAudiences', true]], 100],
+    [
+      'intercom',
+      'Intercom Cloud Mode (Actions)',
+      'event',
+      [],
+      ['oauth'],
+      [
+        ['identifyContact', false],
+        ['groupIdentifyContact', false],
+        ['trackEvent', false],
+      ],
+      8,
+    ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
     const entry = catalogEntry(slug);
@@ -81,7 +95,7 @@ describe('the catalog', () => {
     expect(entry.rateLimit).toEqual({ requestsPerSecond: perSecond });
     for (const secret of secrets)
       expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
-    // Their presets are Segment's event-specific ones (warehouse, journeys), none automatic: a new destination starts without mappings.
+    // None automatic (Segment's presets here are event-specific: warehouse, journeys): a new destination starts without mappings.
     expect(entry.presets).toEqual([]);
   });
 

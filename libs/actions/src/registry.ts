@@ -12,7 +12,8 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
- * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists); the
+ * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists;
+ * actions-crm.int.test.ts: Intercom); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
  * Kafka do not go through the request client our HTTP overrides reach: never
  * list them untested.
@@ -25,6 +26,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'braze-cohorts',
   'customerio',
   'hubspot',
+  'intercom',
   'iterable',
   'iterable-lists',
   'mailchimp',

@@ -1,0 +1,104 @@
+// Actions destinations for CRM and messaging vendors (issue 19 items 1 and
+// 8): an audience entry and exit through the dispatch step to the vendor's
+// requests, run by Segment's own definition over real HTTP to an emulator of
+// the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends the vendor
+// host there). Real Redis, an injected clock for the retry schedule.
+import type { ActionMapping } from '@engage/config-store';
+import { createRedis, type RedisClient } from '@engage/redis';
+import { testInfrastructure } from '@engage/testing';
+import type { ActionsRuntime } from './adapters/actions.runtime';
+import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { intercomEmulator } from './testing/crm-emulators';
+import { AUDIENCE, type Fixture } from './testing/dispatch-fixture';
+import type { Emulator } from './testing/vendor-emulators';
+
+let redis: RedisClient;
+const emulators: Emulator[] = [];
+const runtimes: ActionsRuntime[] = [];
+const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
+
+beforeAll(() => {
+  redis = createRedis({ url: testInfrastructure().redisUrl });
+});
+afterAll(async () => {
+  redis.disconnect();
+  runtimes.forEach((r) => r.close());
+  await Promise.all(emulators.map((e) => e.receiver.stop()));
+});
+
+const setup = (
+  slug: string,
+  hosts: Record<string, Emulator>,
+  settings: Record<string, unknown>,
+  mappings: ActionMapping[],
+  connection = { identify: true, track: false },
+) => {
+  emulators.push(...Object.values(hosts));
+  const fx = actionsFixture(redis, { slug, hosts, settings, mappings, connection });
+  runtimes.push(fx.actions);
+  return fx;
+};
+const statusOf = (fx: Fixture) => statusHash(redis, fx);
+
+describe('Intercom (Actions, OAuth access token): the audience as a custom attribute of the contact', () => {
+  const INTERCOM = 'api.intercom.io';
+  const settings = { oauth: { access_token: 'ic-token' } };
+  // Intercom's definition has no presets: the mapping a user adds for identify calls, the audience key as a custom attribute.
+  const identify = mappingOf('intercom', 'identifyContact', 'type = "identify"', {
+    role: 'user',
+    custom_attributes: { [AUDIENCE.key]: { '@path': `$.traits.${AUDIENCE.key}` } },
+  });
+
+  it('an entry searches by external_id and creates the contact with the attribute true; the exit finds it and updates it to false', async () => {
+    const intercom = await intercomEmulator('ic-token', [AUDIENCE.key]);
+    const fx = setup('intercom', { [INTERCOM]: intercom }, settings, identify);
+    const outcomes = await fx.step.handle([fx.consumed(withEmail('i1', true), 0), fx.consumed(withEmail('i1', false), 1)], ctx);
+    expect(outcomes).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    const search = { query: { field: 'external_id', operator: '=', value: 'u-i1' } };
+    const contact = { role: 'user', external_id: 'u-i1', email: 'i1@example.com', last_seen_at: expect.any(Number) };
+    expect(intercom.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host, r.body])).toEqual([
+      ['POST', '/contacts/search', 200, 'Bearer ic-token', INTERCOM, search],
+      ['POST', '/contacts', 200, 'Bearer ic-token', INTERCOM, { ...contact, custom_attributes: { [AUDIENCE.key]: true } }],
+      ['POST', '/contacts/search', 200, 'Bearer ic-token', INTERCOM, search],
+      ['PUT', '/contacts/contact-1', 200, 'Bearer ic-token', INTERCOM, { ...contact, custom_attributes: { [AUDIENCE.key]: false } }],
+    ]);
+    expect(intercom.contacts.get('contact-1')).toMatchObject({ external_id: 'u-i1', custom_attributes: { [AUDIENCE.key]: false } });
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries a 429 after its Retry-After; a refused token is dead-lettered and flagged; an undefined attribute is dead-lettered with the message', async () => {
+    const intercom = await intercomEmulator('ic-token', [AUDIENCE.key]);
+    intercom.faults.push({
+      status: 429,
+      headers: { 'retry-after': '2' },
+      body: { type: 'error.list', errors: [{ code: 'rate_limit_exceeded', message: 'Exceeded rate limit' }] },
+    });
+    const fx = setup('intercom', { [INTERCOM]: intercom }, settings, identify);
+    expect(await fx.step.handle([fx.consumed(withEmail('i2', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(1);
+    expect(intercom.receiver.requests.map((r) => [r.path, r.status])).toEqual([
+      ['/contacts/search', 429],
+      ['/contacts/search', 200],
+      ['/contacts', 200],
+    ]);
+
+    const revoked = setup(
+      'intercom',
+      { [INTERCOM]: await intercomEmulator('ic-token', [AUDIENCE.key]) },
+      { oauth: { access_token: 'old' } },
+      identify,
+    );
+    expect(await revoked.step.handle([revoked.consumed(withEmail('i3', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+
+    const noAttribute = setup('intercom', { [INTERCOM]: await intercomEmulator('ic-token', []) }, settings, identify);
+    expect(await noAttribute.step.handle([noAttribute.consumed(withEmail('i4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*Custom attribute 'vip' does not exist/), step: 'deliver' },
+    ]);
+  });
+});

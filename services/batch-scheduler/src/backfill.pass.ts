@@ -30,7 +30,7 @@
 // which addHistory skips where they were done (the pass id is kept in Redis).
 import { reevaluate, type CompiledComputation } from '@engage/engine';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileRef, ProfileStateRepository } from '@engage/profile-store';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 import type { ChangeReason } from '@engage/schemas';
 import { HistoryFold } from './history-fold';
 import { addHistory } from './history-handover';
@@ -140,9 +140,13 @@ export class BackfillPass {
       for (let i = 0; i < ids.length; i += CHUNK) {
         const refs = ids.slice(i, i + CHUNK).map((profileId) => ({ spaceId, profileId }));
         const moved = await this.deps.profiles.withLocks(refs, async () => {
-          const pipe = this.deps.redis.pipeline();
-          for (const r of refs) pipe.exists(this.deps.profiles.stateKey(r));
-          const exists = (await pipe.exec())!.map(([, n]) => n === 1);
+          // One `:state` key per profile, each under its own `{space:profile}` tag: acrossSlots (one round trip per node).
+          const exists = (
+            await acrossSlots(
+              this.deps.redis,
+              refs.map((r) => ['exists', this.deps.profiles.stateKey(r)]),
+            )
+          ).map((n) => n === 1);
           const missing = refs.filter((_, k) => !exists[k]).map((r) => r.profileId);
           const survivors = missing.length ? await aliases.survivors(spaceId, missing, { fresh: true }) : new Map<string, string>();
           const here = refs.filter((r) => (survivors.get(r.profileId) ?? r.profileId) === r.profileId);

@@ -9,7 +9,7 @@ import {
   type DestinationConfig,
   type JourneyConfig,
 } from '@engage/config-store';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 
 export interface ComputationView extends ComputationConfig {
   status: ComputationStatus;
@@ -58,14 +58,23 @@ export class StatusReader {
     this.keys = statusKeys(config.redisKeyPrefix);
   }
 
-  /** One round trip for any number of computations. */
+  /**
+   * HGETALL of many status hashes: one round trip per Redis node (the keys
+   * have no common hash tag, so on a Cluster they span slots: acrossSlots).
+   */
+  private hashes(keys: string[]): Promise<unknown[]> {
+    return acrossSlots(
+      this.deps.redis,
+      keys.map((k) => ['hgetall', k]),
+    );
+  }
+
+  /** One round trip (per Redis node) for any number of computations. */
   async computations(list: ComputationConfig[]): Promise<ComputationView[]> {
     if (list.length === 0) return [];
-    const pipeline = this.deps.redis.pipeline();
-    for (const c of list) pipeline.hgetall(this.keys.computation(c.id));
-    const results = (await pipeline.exec()) ?? [];
+    const results = await this.hashes(list.map((c) => this.keys.computation(c.id)));
     return list.map((c, i) => {
-      const s = parseComputationStatus((results[i]?.[1] as Record<string, string>) ?? {});
+      const s = parseComputationStatus((results[i] as Record<string, string> | undefined) ?? {});
       // Disabled wins over whatever a worker last wrote; nothing written yet means Preparing.
       const status: ComputationStatus = !c.enabled ? 'Disabled' : (s.status ?? 'Preparing');
       return { ...c, status, size: s.size ?? 0, progress: s.progress ?? null };
@@ -78,12 +87,10 @@ export class StatusReader {
    */
   async destinations(list: DestinationConfig[]) {
     if (list.length === 0) return [];
-    const pipeline = this.deps.redis.pipeline();
-    for (const d of list) pipeline.hgetall(this.keys.destination(d.id));
-    const results = (await pipeline.exec()) ?? [];
+    const results = await this.hashes(list.map((d) => this.keys.destination(d.id)));
     const at = (ms: string | undefined) => (ms ? new Date(Number(ms)).toISOString() : null);
     return list.map((d, i) => {
-      const s = (results[i]?.[1] as Record<string, string>) ?? {};
+      const s = (results[i] as Record<string, string> | undefined) ?? {};
       return {
         ...d,
         status: d.enabled ? 'Enabled' : 'Disabled',
@@ -109,19 +116,15 @@ export class StatusReader {
   /** Per-step counts of journeys, one round trip (the batch scheduler's journey runner writes them). */
   async journeys(list: JourneyConfig[]): Promise<JourneyStepStats[][]> {
     if (list.length === 0) return [];
-    const pipeline = this.deps.redis.pipeline();
-    for (const j of list) pipeline.hgetall(this.keys.journeyStats(j.id));
-    const results = (await pipeline.exec()) ?? [];
-    return list.map((j, i) => journeyStepStats(j, (results[i]?.[1] as Record<string, string>) ?? {}));
+    const results = await this.hashes(list.map((j) => this.keys.journeyStats(j.id)));
+    return list.map((j, i) => journeyStepStats(j, (results[i] as Record<string, string> | undefined) ?? {}));
   }
 
   async connections(list: ConnectionConfig[], destinations: Map<string, DestinationConfig | undefined>) {
     if (list.length === 0) return [];
-    const pipeline = this.deps.redis.pipeline();
-    for (const c of list) pipeline.hgetall(this.keys.connection(c.id));
-    const results = (await pipeline.exec()) ?? [];
+    const results = await this.hashes(list.map((c) => this.keys.connection(c.id)));
     return list.map((c, i) => {
-      const s = (results[i]?.[1] as Record<string, string>) ?? {};
+      const s = (results[i] as Record<string, string> | undefined) ?? {};
       const destination = destinations.get(c.destinationId);
       const status = !destination ? 'Disconnected' : !c.enabled || !destination.enabled ? 'Disabled' : 'Connected';
       return {

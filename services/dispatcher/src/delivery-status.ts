@@ -56,7 +56,7 @@ export class DeliveryStatus {
 
   count(destinationId: string, outcome: DeliveryCount, error?: string): void {
     this.counter.inc({ destination: destinationId, outcome });
-    // Redis gets the counts in one pipeline per flush interval, not one round trip per call.
+    // Redis gets the counts once per flush interval, not one round trip per call.
     const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
     pending.counts.set(outcome, (pending.counts.get(outcome) ?? 0) + 1);
     if (outcome === 'sent') pending.fields.lastSentAt = this.now();
@@ -65,18 +65,24 @@ export class DeliveryStatus {
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
   }
 
-  /** Writes pending counts (fire and forget from the timer: status is informational, a Redis hiccup must not fail a delivery). */
+  /**
+   * Writes pending counts (fire and forget from the timer: status is
+   * informational, a Redis hiccup must not fail a delivery). One MULTI per
+   * destination (its hash is one key, so one slot on a Cluster), all sent at
+   * once: auto-pipelining sends those of one node together.
+   */
   async flush(): Promise<void> {
     this.timer = null;
     if (this.pending.size === 0) return;
-    const tx = this.deps.redis.pipeline();
-    for (const [destinationId, { counts, fields }] of this.pending) {
+    const writes = [...this.pending].map(([destinationId, { counts, fields }]) => {
       const key = this.keys.destination(destinationId);
+      const tx = this.deps.redis.multi();
       for (const [outcome, n] of counts) tx.hincrby(key, outcome, n);
       if (Object.keys(fields).length > 0) tx.hset(key, fields);
-    }
+      return tx.exec().catch(() => undefined);
+    });
     this.pending.clear();
-    await tx.exec().catch(() => undefined);
+    await Promise.all(writes);
   }
 
   fail(destinationId: string, reason: string): void {

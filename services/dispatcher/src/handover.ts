@@ -22,7 +22,7 @@
 // Created by the first claim (expires after CLAIM_TTL_MS if the sync never
 // runs); kept for a grace period after the sync finishes, so live records
 // still in the topic then are checked against what the sync sent.
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 
 export type ClaimMode = 'sync' | 'live' | 'correct';
 
@@ -115,11 +115,13 @@ export class Handover {
     return values.map((v) => (v === null ? null : v.slice(0, v.indexOf('|'))));
   }
 
-  /** Which of the connections have claims (a sync pending, running, or in its grace period). */
+  /** Which of the connections have claims (a sync pending, running, or in its grace period); one key per connection: acrossSlots. */
   async active(connectionIds: string[]): Promise<boolean[]> {
-    if (connectionIds.length === 0) return [];
-    const replies = await this.deps.redis.pipeline(connectionIds.map((id) => ['exists', this.key(id)])).exec();
-    return connectionIds.map((_, i) => replies?.[i]?.[1] === 1);
+    const replies = await acrossSlots(
+      this.deps.redis,
+      connectionIds.map((id) => ['exists', this.key(id)]),
+    );
+    return replies.map((n) => n === 1);
   }
 
   /** The sync is done: claims stay for `graceMs` (live records behind it in the topic still meet them), then go. */

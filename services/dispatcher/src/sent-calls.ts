@@ -2,7 +2,7 @@
 // messageId, so a redelivered chunk or a retry that raced a delivery is not
 // sent again. The owner of this keyspace:
 //   <prefix>dispatch:sent:<destinationId>:<messageId>  "1", expires after DISPATCH_DEDUPE_TTL_SECONDS
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 
 export class SentCalls {
   constructor(
@@ -12,11 +12,16 @@ export class SentCalls {
 
   private key = (destinationId: string, messageId: string) => `${this.config.keyPrefix}dispatch:sent:${destinationId}:${messageId}`;
 
-  /** For each call, whether it was delivered already (one pipeline). */
+  /**
+   * For each call, whether it was delivered already: one round trip per Redis
+   * node (one key per messageId, so on a Cluster they span slots: acrossSlots).
+   */
   async delivered(calls: Array<{ destinationId: string; messageId: string }>): Promise<boolean[]> {
-    if (calls.length === 0) return [];
-    const replies = await this.deps.redis.pipeline(calls.map((c) => ['exists', this.key(c.destinationId, c.messageId)])).exec();
-    return calls.map((_, i) => replies?.[i]?.[1] === 1);
+    const replies = await acrossSlots(
+      this.deps.redis,
+      calls.map((c) => ['exists', this.key(c.destinationId, c.messageId)]),
+    );
+    return replies.map((n) => n === 1);
   }
 
   async mark(destinationId: string, messageId: string): Promise<void> {

@@ -1,6 +1,6 @@
 // Reads a space's whole identity graph and checks its invariants. For tests
 // and operators (SCAN-based: never on a hot path).
-import type { RedisClient } from '@engage/redis';
+import { isCluster, type RedisClient } from '@engage/redis';
 
 export interface GraphSnapshot {
   /** id key (type\x1fvalue) -> profile it points to */
@@ -13,20 +13,23 @@ export interface GraphSnapshot {
   accounts: Map<string, Set<string>>;
 }
 
+type Scanner = { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> };
+
+/**
+ * SCAN answers for one node: on a Cluster every master is scanned (a space's
+ * graph shares one slot, `{space}`, so one of them holds it all).
+ */
 async function scanKeys(redis: RedisClient, match: string): Promise<string[]> {
   const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await (redis as unknown as { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> }).scan(
-      cursor,
-      'MATCH',
-      match,
-      'COUNT',
-      1000,
-    );
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
+  const nodes = (isCluster(redis) ? redis.nodes('master') : [redis]) as unknown as Scanner[];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+  }
   return keys;
 }
 

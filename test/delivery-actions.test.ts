@@ -72,6 +72,7 @@ describe('catalog and settings', () => {
       'intercom',
       'iterable',
       'iterable-lists',
+      'klaviyo',
       'mailchimp',
       'sendgrid',
       'sendgrid-audiences',

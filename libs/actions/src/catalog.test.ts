@@ -57,6 +57,7 @@ describe('the catalog', () => {
       'intercom',
       'iterable',
       'iterable-lists',
+      'klaviyo',
       'mailchimp',
       'sendgrid',
       'sendgrid-audiences',
@@ -87,12 +88,30 @@ describe('the catalog', () => {
       ],
       8,
     ],
+    [
+      'klaviyo',
+      'Klaviyo (Actions)',
+      'list',
+      ['api_key'],
+      ['api_key'],
+      [
+        ['upsertProfile', true],
+        ['addProfileToList', true],
+        ['removeProfileFromList', true],
+        ['trackEvent', true],
+        ['orderCompleted', false],
+        ['subscribeProfile', true],
+        ['unsubscribeProfile', true],
+        ['removeProfile', true],
+      ],
+      null, // not in Segment's table: no default, an override when set
+    ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
     const entry = catalogEntry(slug);
     expect([entry.name, entry.category, secretFieldsOf(slug), entry.settings.required]).toEqual([name, category, secrets, required]);
     expect(entry.actions.map((a) => [a.id, a.batching])).toEqual(actions);
-    expect(entry.rateLimit).toEqual({ requestsPerSecond: perSecond });
+    expect(entry.rateLimit).toEqual(perSecond === null ? null : { requestsPerSecond: perSecond });
     for (const secret of secrets)
       expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
     // None automatic (Segment's presets here are event-specific: warehouse, journeys): a new destination starts without mappings.

@@ -3,13 +3,14 @@
 // requests, run by Segment's own definition over real HTTP to an emulator of
 // the vendor's documented API (DESTINATION_HTTP_OVERRIDES sends the vendor
 // host there). Real Redis, an injected clock for the retry schedule.
+import { createExternalAudience } from '@engage/actions';
 import type { ActionMapping } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { intercomEmulator } from './testing/crm-emulators';
-import { AUDIENCE, type Fixture } from './testing/dispatch-fixture';
+import { intercomEmulator, klaviyoEmulator } from './testing/crm-emulators';
+import { AUDIENCE, SPACE, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
 let redis: RedisClient;
@@ -32,9 +33,10 @@ const setup = (
   settings: Record<string, unknown>,
   mappings: ActionMapping[],
   connection = { identify: true, track: false },
+  externalAudienceId?: string,
 ) => {
   emulators.push(...Object.values(hosts));
-  const fx = actionsFixture(redis, { slug, hosts, settings, mappings, connection });
+  const fx = actionsFixture(redis, { slug, hosts, settings, mappings, connection, externalAudienceId });
   runtimes.push(fx.actions);
   return fx;
 };
@@ -100,5 +102,77 @@ describe('Intercom (Actions, OAuth access token): the audience as a custom attri
     expect(await noAttribute.step.handle([noAttribute.consumed(withEmail('i4', true), 0)], ctx)).toEqual([
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*Custom attribute 'vip' does not exist/), step: 'deliver' },
     ]);
+  });
+});
+
+describe('Klaviyo (Actions audience destination): the list created through the definition, profiles added and removed', () => {
+  const KLAVIYO = 'a.klaviyo.com';
+  const settings = { api_key: 'pk_live' };
+  const track = { identify: false, track: true };
+  // The definition's automatic presets are event-specific (warehouse, journeys): the two mappings its docs give for Engage audiences.
+  const mappings = [
+    ...mappingOf('klaviyo', 'addProfileToList', 'type = "track" and event = "Audience Entered"'),
+    ...mappingOf('klaviyo', 'removeProfileFromList', 'type = "track" and event = "Audience Exited"'),
+  ];
+  const audience = { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: SPACE };
+
+  it('an entry imports the profile into the list (one bulk job per chunk), the exit finds it by email and removes it from the list', async () => {
+    const klaviyo = await klaviyoEmulator('pk_live');
+    emulators.push(klaviyo);
+    const listId = await createExternalAudience({ slug: 'klaviyo', settings }, audience, { [KLAVIYO]: klaviyo.target });
+    expect([...klaviyo.lists].map(([id, l]) => [id, l.name])).toEqual([[listId, 'VIP']]);
+    const fx = setup('klaviyo', { [KLAVIYO]: klaviyo }, settings, mappings, track, listId);
+    expect(await fx.step.handle([fx.consumed(withEmail('k1', true), 0), fx.consumed(withEmail('k2', true), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('k1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const sent = klaviyo.receiver.requests.slice(1);
+    expect(sent.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.revision, r.headers.host])).toEqual([
+      ['POST', '/api/profile-bulk-import-jobs/', 202, 'Klaviyo-API-Key pk_live', '2025-01-15', KLAVIYO],
+      ['GET', '/api/profiles/?filter=any(email,[%22k1@example.com%22])', 200, 'Klaviyo-API-Key pk_live', '2025-01-15', KLAVIYO],
+      ['DELETE', `/api/lists/${listId}/relationships/profiles/`, 204, 'Klaviyo-API-Key pk_live', '2025-01-15', KLAVIYO],
+    ]);
+    expect(sent[0]!.body.data).toMatchObject({
+      type: 'profile-bulk-import-job',
+      attributes: {
+        profiles: {
+          data: [
+            expect.objectContaining({ type: 'profile', attributes: expect.objectContaining({ email: 'k1@example.com' }) }),
+            expect.objectContaining({ attributes: expect.objectContaining({ email: 'k2@example.com' }) }),
+          ],
+        },
+      },
+      relationships: { lists: { data: [{ type: 'list', id: listId }] } },
+    });
+    expect(sent[2]!.body).toEqual({ data: [{ type: 'profile', id: 'P1' }] });
+    expect([...klaviyo.lists.get(listId)!.members].map((id) => klaviyo.profiles.get(id)!.attributes.email)).toEqual(['k2@example.com']);
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries a 429 after its Retry-After with the same job; a refused key is dead-lettered and flagged', async () => {
+    const klaviyo = await klaviyoEmulator('pk_live');
+    emulators.push(klaviyo);
+    const listId = await createExternalAudience({ slug: 'klaviyo', settings }, audience, { [KLAVIYO]: klaviyo.target });
+    klaviyo.faults.push({
+      status: 429,
+      headers: { 'retry-after': '3' },
+      body: { errors: [{ status: 429, code: 'throttled', title: 'Request was throttled.' }] },
+    });
+    const fx = setup('klaviyo', { [KLAVIYO]: klaviyo }, settings, mappings, track, listId);
+    expect(await fx.step.handle([fx.consumed(withEmail('k3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 2999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(1);
+    const jobs = klaviyo.receiver.requests.filter((r) => r.path === '/api/profile-bulk-import-jobs/');
+    expect(jobs.map((r) => r.status)).toEqual([429, 202]);
+    expect(jobs[1]!.body).toEqual(jobs[0]!.body);
+
+    const revoked = setup('klaviyo', { [KLAVIYO]: klaviyo }, { api_key: 'pk_old' }, mappings, track, listId);
+    expect(await revoked.step.handle([revoked.consumed(withEmail('k4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
   });
 });

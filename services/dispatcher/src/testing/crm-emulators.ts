@@ -74,3 +74,89 @@ export async function intercomEmulator(accessToken: string, attributes: string[]
   });
   return { ...emulator, contacts };
 }
+
+/**
+ * Klaviyo JSON:API, revision 2025-01-15 (developers.klaviyo.com/en/reference/api_overview):
+ * `Authorization: Klaviyo-API-Key <private key>` and a `revision` header on
+ * every request. POST /api/lists/ {data: {type: 'list', attributes: {name}}} ->
+ * 201; POST /api/profile-bulk-import-jobs/ {data: {type:
+ * 'profile-bulk-import-job', attributes: {profiles: {data: [...]}},
+ * relationships: {lists}}} (at most 10,000 profiles, each with an email,
+ * phone_number or external_id) -> 202, the profiles upserted and added to the
+ * list; GET /api/profiles/?filter=any(email,["a",...]) (at most 100 values);
+ * DELETE /api/lists/{id}/relationships/profiles/ {data: [{type: 'profile', id}]}
+ * (at most 1,000) -> 204. Errors as `{errors: [{status, code, title, detail}]}`:
+ * 401 not_authenticated, 400 invalid, 404 for an unknown list.
+ */
+export async function klaviyoEmulator(apiKey: string, revision = '2025-01-15') {
+  const lists = new Map<string, { name: string; members: Set<string> }>();
+  const profiles = new Map<string, { id: string; attributes: Record<string, Body> }>();
+  const refuse = (status: number, code: string, detail: string): Answer => ({
+    status,
+    body: { errors: [{ id: 'err-1', status, code, title: code.replace(/_/g, ' '), detail, source: { pointer: '/data/' } }] },
+  });
+  const emulator = await emulate((method, path, body, headers) => {
+    if (headers.authorization !== `Klaviyo-API-Key ${apiKey}`)
+      return refuse(401, 'not_authenticated', 'Incorrect authentication credentials.');
+    if (headers.revision !== revision) return refuse(400, 'invalid', `revision header must be a supported revision (${revision})`);
+    const url = new URL(path, 'http://x');
+    if (method === 'POST' && url.pathname === '/api/lists') {
+      const name = body?.data?.attributes?.name;
+      if (body?.data?.type !== 'list' || typeof name !== 'string' || name === '') return refuse(400, 'invalid', 'a list needs a name');
+      const id = `L${lists.size + 1}`;
+      lists.set(id, { name, members: new Set() });
+      return { status: 201, body: { data: { type: 'list', id, attributes: { name } } } };
+    }
+    if (method === 'POST' && url.pathname === '/api/profile-bulk-import-jobs/') {
+      if (body?.data?.type !== 'profile-bulk-import-job') return refuse(400, 'invalid', "data.type must be 'profile-bulk-import-job'");
+      const data: Body[] = body.data.attributes?.profiles?.data;
+      if (!Array.isArray(data) || data.length === 0) return refuse(400, 'invalid', 'profiles.data must be a non-empty array');
+      if (data.length > 10_000) return refuse(400, 'invalid', `${data.length} profiles, more than 10,000`);
+      const listIds: string[] = (body.data.relationships?.lists?.data ?? []).map((l: Body) => l.id);
+      const unknown = listIds.filter((id) => !lists.has(id));
+      if (unknown.length) return refuse(404, 'not_found', `list ${unknown[0]} does not exist`);
+      for (const p of data) {
+        const a = p?.attributes ?? {};
+        if (p?.type !== 'profile' || (!a.email && !a.phone_number && !a.external_id))
+          return refuse(400, 'invalid', 'each profile needs an email, phone_number or external_id');
+      }
+      for (const p of data) {
+        const a = p.attributes;
+        const found = [...profiles.values()].find(
+          (x) => (a.email && x.attributes.email === a.email) || (a.external_id && x.attributes.external_id === a.external_id),
+        );
+        const profile = found ?? { id: `P${profiles.size + 1}`, attributes: {} };
+        Object.assign(profile.attributes, a);
+        profiles.set(profile.id, profile);
+        for (const id of listIds) lists.get(id)!.members.add(profile.id);
+      }
+      return {
+        status: 202,
+        body: {
+          data: { type: 'profile-bulk-import-job', id: `job-${profiles.size}`, attributes: { status: 'queued', total_count: data.length } },
+        },
+      };
+    }
+    if (method === 'GET' && url.pathname === '/api/profiles/') {
+      const m = /^any\((email|external_id|phone_number),\[((?:"[^"]*",?)+)\]\)$/.exec(url.searchParams.get('filter') ?? '');
+      if (!m) return refuse(400, 'invalid', `invalid filter ${url.searchParams.get('filter')}`);
+      const values = JSON.parse(`[${m[2]}]`) as string[];
+      if (values.length > 100) return refuse(400, 'invalid', 'any() takes at most 100 values');
+      const data = [...profiles.values()].filter((p) => values.includes(p.attributes[m[1]!])).map((p) => ({ type: 'profile', ...p }));
+      return { status: 200, body: { data, links: {} } };
+    }
+    const rel = /^\/api\/lists\/([^/]+)\/relationships\/profiles\/$/.exec(url.pathname);
+    if (method === 'DELETE' && rel) {
+      const list = lists.get(rel[1]!);
+      if (!list) return refuse(404, 'not_found', `list ${rel[1]} does not exist`);
+      const data: Body[] = body?.data;
+      if (!Array.isArray(data) || data.length === 0 || data.some((d) => d?.type !== 'profile' || typeof d.id !== 'string'))
+        return refuse(400, 'invalid', "data must be [{type: 'profile', id}]");
+      if (data.length > 1000) return refuse(400, 'invalid', `${data.length} profiles, more than 1,000`);
+      for (const d of data) list.members.delete(d.id);
+      return { status: 204 };
+    }
+    return refuse(404, 'not_found', `no such endpoint ${method} ${path}`);
+  });
+  return { ...emulator, lists, profiles };
+}

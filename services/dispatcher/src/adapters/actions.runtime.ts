@@ -32,6 +32,24 @@ function refusedRefreshIsCredentials(auth: AnyDefinition['authentication']): Any
   };
 }
 
+/**
+ * The definition's request options without an Authorization header built from
+ * an access token it does not have.
+ * NOTE: actions-core strips `settings.oauth` before a token refresh
+ * (destination-kit getDestinationSettings), so a definition whose
+ * extendRequest adds `Bearer ${auth.accessToken}` (HubSpot's) would send
+ * "Bearer undefined" to the vendor's token endpoint: that header is dropped.
+ */
+function withoutUnsetToken<T extends { headers?: unknown }>(options: T, auth: { accessToken?: string } | undefined): T {
+  if (auth?.accessToken || !options.headers || typeof options.headers !== 'object') return options;
+  const headers = Object.fromEntries(
+    Object.entries(options.headers as Record<string, unknown>).filter(
+      ([name, value]) => !(name.toLowerCase() === 'authorization' && /\bundefined$/.test(String(value))),
+    ),
+  );
+  return { ...options, headers };
+}
+
 /** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
 function outcomeOfError(err: unknown): ActionOutcome {
   const e = err as {
@@ -107,7 +125,7 @@ export class ActionsRuntime {
       ...definition,
       authentication: refusedRefreshIsCredentials(definition.authentication),
       // actions-core types `agent` as an Agent; node-fetch, which gets it, also takes a function of the URL.
-      extendRequest: (data) => ({ ...(extendRequest?.(data) ?? {}), agent: agent as unknown as https.Agent }),
+      extendRequest: (data) => ({ ...withoutUnsetToken(extendRequest?.(data) ?? {}, data.auth), agent: agent as unknown as https.Agent }),
     };
     const entry = { slug, definition: wrapped, agent };
     this.instances.set(destination.id, entry);

@@ -20,6 +20,13 @@ export interface Walk {
   end: WalkEnd;
 }
 
+/**
+ * The computation_key of the record for reaching a step that is not a send
+ * step (send steps carry their own key): no connection names it, so it is
+ * never delivered; it keeps the journey's trail on the changes topic.
+ */
+export const journeyStepRecordKey = (journeyKey: string, stepId: string): string => `${journeyKey}__${stepId}`;
+
 /** The audiences whose membership a walk of this version may read: its split and branch conditions. */
 export function conditionAudiences(version: JourneyVersion): string[] {
   return [...new Set(Object.values(version.conditions).flat())];

@@ -155,8 +155,12 @@ const asMessages = (changes: ComputationChange[]) =>
     raw: {} as never,
   }));
 
+/** The records of send steps (what destinations get). */
 const sentFor = (journeyId: string, profileId: string) =>
-  produced.filter((c) => c.computation_id === journeyId && c.profile_id === profileId);
+  produced.filter((c) => c.computation_id === journeyId && c.profile_id === profileId && c.computation_key.startsWith('j_o_'));
+/** Every step's record, in order: the journey's trail. */
+const trailOf = (journeyId: string, profileId: string) =>
+  produced.filter((c) => c.computation_id === journeyId && c.profile_id === profileId).map((c) => c.computation_key);
 
 async function stats(keyPrefix: string, journeyId: string): Promise<Record<string, string>> {
   return redis.hgetall(`${keyPrefix}jrn:stats:{${journeyId}}`);
@@ -211,6 +215,15 @@ test('entry sends, waits, then the split takes each user down their branch to th
   await waitFor(() => sentFor(j.id, buyer).length === 2 && sentFor(j.id, browser).length === 2);
   expect(sentFor(j.id, buyer).map((c) => c.computation_key)).toEqual([KEYS.welcome, KEYS.thanks]);
   expect(sentFor(j.id, browser).map((c) => c.computation_key)).toEqual([KEYS.welcome, KEYS.nudge]);
+  // Every step reached has its record (the others under `<journey key>__<step id>`, which no connection names).
+  await waitFor(() => trailOf(j.id, browser).length === 5);
+  expect(trailOf(j.id, browser)).toEqual([
+    KEYS.welcome,
+    'first_purchase__wait',
+    'first_purchase__bought',
+    KEYS.nudge,
+    'first_purchase__exit',
+  ]);
   expect(await stats(keyPrefix, j.id)).toEqual({
     'welcome:entered': '2',
     'wait:entered': '2',
@@ -340,8 +353,8 @@ test('a user merged into another profile while waiting moves on as the survivor:
   await redis.sadd(`${keyPrefix}rt:members:{aud_bought}`, survivor);
   clock.now = T0 + 2_000;
   expect(await runner.tick()).toBe(1);
-  await waitFor(() => produced.some((c) => c.computation_id === j.id && c.profile_id === survivor));
-  expect(produced.filter((c) => c.computation_id === j.id && c.profile_id === survivor)).toEqual([
+  await waitFor(() => sentFor(j.id, survivor).length > 0 && trailOf(j.id, survivor).length === 3);
+  expect(sentFor(j.id, survivor)).toEqual([
     expect.objectContaining({ computation_key: KEYS.thanks, user_id: 'u-survivor', external_ids: [{ type: 'user_id', id: 'u-survivor' }] }),
   ]);
 });

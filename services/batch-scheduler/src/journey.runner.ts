@@ -1,8 +1,11 @@
 // Journeys in real time: users enter when the entry audience says they
-// entered, walk sends and splits at once, wait on timers, exit. Every send step
-// reached is a ComputationChange (class journey_step) on
-// engage.computations.changes, delivered by the dispatchers like an audience
-// entry (CONTRACT.md section 9).
+// entered, walk sends and splits at once, wait on timers, exit. Every step a
+// user reaches is a ComputationChange (class journey_step, value true) on
+// engage.computations.changes: a send step's under its key
+// (`j_o_<journey>__<step name>_<6>`), which its connections deliver like an
+// audience entry (CONTRACT.md section 9); any other step's under
+// `<journey key>__<step id>` (journeyStepRecordKey), which no connection
+// names: the journey's trail, for replays and audits.
 //
 // Keys (this runner owns them; the control plane only reads the stats), all of
 // one journey on one cluster slot ({journeyId} hash tag), so a transition is
@@ -25,7 +28,15 @@
 // of the walk that won, or of a walk that never committed (never delivered
 // twice either way).
 import { statusKeys, type ConfigStore, type JourneyConfig, type JourneyVersion } from '@engage/config-store';
-import { afterWait, conditionAudiences, entryRun, walkJourney, type JourneyProgress, type Walk } from '@engage/journeys';
+import {
+  afterWait,
+  conditionAudiences,
+  entryRun,
+  journeyStepRecordKey,
+  walkJourney,
+  type JourneyProgress,
+  type Walk,
+} from '@engage/journeys';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { changeExternalIds, changeId, changeTraitsJson, type ProfileStateRepository } from '@engage/profile-store';
@@ -220,17 +231,15 @@ export class JourneyRunner {
     },
   ): Promise<boolean> {
     const { walk, run } = t;
-    const sends = walk.reached.filter((s) => s.type === 'send');
-    if (sends.length > 0)
-      await this.emit(
-        journey,
-        version,
-        { profileId, liveId: t.liveId },
-        run,
-        sends.map((s) => s.key!),
-        t.now,
-        t.reason,
-      );
+    await this.emit(
+      journey,
+      version,
+      { profileId, liveId: t.liveId },
+      run,
+      walk.reached.map((s) => s.key ?? journeyStepRecordKey(journey.key, s.stepId)),
+      t.now,
+      t.reason,
+    );
     const end = walk.end;
     const progress: JourneyProgress = {
       version: version.version,

@@ -413,7 +413,7 @@ describe('dispatcher', () => {
       description: 'first flush tick',
     });
     const users = ['u-a', 'u-b', 'u-c', 'u-bad', 'u-d'];
-    const pending = `${prefix}dispatch:list:${destinationId}:${own.id}`;
+    const pending = `${prefix}dispatch:list:{${destinationId}:${own.id}}`;
     await publish(users.map((u) => change({ profile_id: `p-${u}`, user_id: u, external_ids: [{ type: 'user_id', id: u }] }, own)));
     await waitFor(async () => (await redis.hlen(pending)) === 5, { description: '5 profiles buffered' });
     await publish([
@@ -497,7 +497,7 @@ describe('dispatcher', () => {
     changes.push(change({ profile_id: 'p-fb-invalid', external_ids: [{ type: 'email', id: 'not-an-email' }] }, own));
     changes.push(change({ profile_id: 'p-fb-no-email', external_ids: [{ type: 'user_id', id: 'only-user-id' }] }, own));
     await publish(changes);
-    const pending = `${prefix}dispatch:list:${good.destinationId}:${own.id}`;
+    const pending = `${prefix}dispatch:list:{${good.destinationId}:${own.id}}`;
     await waitFor(async () => (await redis.hlen(pending)) === n + 2, {
       timeoutMs: 60000,
       intervalMs: 500,

@@ -23,7 +23,7 @@ import {
 import { dlq, ok, type ChunkContext, type ConsumedMessage, type IHeaders, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { CHANGE_SEQ_HEADER, type ProfileStateRepository } from '@engage/profile-store';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import type { ActionRequest, AttemptResult, DeliveryService, OutboundRequest } from './delivery.service';
@@ -526,10 +526,14 @@ export class DispatchStep {
     const unknown = [...new Set(calls.map((c) => c.connectionId))].filter((id) => !this.settledConnections.has(id));
     if (unknown.length === 0) return calls;
     const [synced, active] = await Promise.all([
-      this.deps.redis.pipeline(unknown.map((id) => ['exists', this.syncedKey(id)])).exec(),
+      // One key per connection (several slots on a Cluster): acrossSlots.
+      acrossSlots(
+        this.deps.redis,
+        unknown.map((id) => ['exists', this.syncedKey(id)]),
+      ),
       this.deps.handover.active(unknown),
     ]);
-    unknown.forEach((id, i) => synced?.[i]?.[1] === 1 && !active[i] && this.settledConnections.add(id));
+    unknown.forEach((id, i) => synced[i] === 1 && !active[i] && this.settledConnections.add(id));
     // The sync sends user-level values; account-level changes fan out to users it does not claim.
     // A re-sync goes to ids the profile just gained, which the sync's claim (same value, older ids) does not cover.
     const claimable = (c: PlannedCall) =>

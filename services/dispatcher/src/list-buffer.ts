@@ -9,14 +9,18 @@
 // deletes the key.
 //
 // Redis keys (prefix = REDIS_KEY_PREFIX):
-//   dispatch:list:<dst>:<list>            HASH profileId -> {member, ids} pending
-//   dispatch:list:<dst>:<list>:flushing   the batch being sent (survives a crash: resent first)
+//   dispatch:list:{<dst>:<list>}            HASH profileId -> {member, ids} pending
+//   dispatch:list:{<dst>:<list>}:flushing   the batch being sent (survives a crash: resent first)
 //   dispatch:list:flushed:<connectionId>  last flush time (ms)
 //   dispatch:list:lock:<dst>:<list>       one replica flushes a list at a time
 //   dispatch:list:audience:<dst>:<list>   the destination's audience {id, name}
 //   dispatch:list:syncnow:<dst>           "sync now" trigger
 // <list> is the computation id; for a journey send step, `<journey id>.<step key>`
-// (listOf): each step of a journey is its own list.
+// (listOf): each step of a journey is its own list. The hash tag keeps a list's
+// pending and flushing hashes in one slot, so the RENAME between them works on
+// a Redis Cluster. Until 2026-12 they were `dispatch:list:<dst>:<list>` and
+// `...:flushing` (no tag): a flush first folds such legacy hashes into the
+// tagged one (mergeLegacy), so buffers written before the upgrade are sent.
 //
 // Journey steps only ever add: their changes are all entries (value true;
 // DispatchStep.connectionsFor passes nothing else of a journey), so nothing
@@ -40,7 +44,7 @@ import {
 } from '@engage/delivery';
 import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import { ListRequestError } from './adapters/list-adapter-error';
 import { withRenewedLock } from './renewed-lock';
@@ -70,7 +74,9 @@ export class ListBuffer {
     },
   ) {}
 
-  private key = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${list}`;
+  private key = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:{${destinationId}:${list}}`;
+  /** The untagged pending hash of before (its `:flushing` too): read once by mergeLegacy, then gone. */
+  private legacyKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:${destinationId}:${list}`;
   private lastFlushKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:list:flushed:${connectionId}`;
   private lockKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${list}`;
   private audienceKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${list}`;
@@ -86,19 +92,43 @@ export class ListBuffer {
     return adapter ? [...adapter.identifierTypes] : undefined;
   }
 
-  /** Buffers changes (one pipeline); the last change per profile wins until the next flush. */
+  /**
+   * Buffers changes (one round trip per Redis node: the lists of a batch lie
+   * in several slots, so acrossSlots); the last change per profile wins until
+   * the next flush.
+   */
   async add(items: Array<{ change: ComputationChange; connection: ConnectionConfig; destination: DestinationConfig }>): Promise<void> {
-    if (items.length === 0) return;
-    const pipeline = this.deps.redis.pipeline();
-    for (const { change, connection, destination } of items) {
-      const entry: Pending = {
-        member: change.value !== false && change.value !== null,
-        // All of them, in the order the profile gained them: the flush picks per the connection (ID Sync's first/last).
-        ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })),
-      };
-      pipeline.hset(this.key(destination.id, listOf(connection)), change.profile_id, JSON.stringify(entry));
+    await acrossSlots(
+      this.deps.redis,
+      items.map(({ change, connection, destination }) => {
+        const entry: Pending = {
+          member: change.value !== false && change.value !== null,
+          // All of them, in the order the profile gained them: the flush picks per the connection (ID Sync's first/last).
+          ids: change.external_ids.map((x) => ({ type: x.type, id: x.id })),
+        };
+        return ['hset', this.key(destination.id, listOf(connection)), change.profile_id, JSON.stringify(entry)];
+      }),
+    );
+  }
+
+  /**
+   * Folds the untagged hashes of before the hash tag (pending, then an
+   * interrupted flush's batch) into the tagged pending hash, never over an
+   * entry already there (newer: the last change per profile wins), then drops
+   * them. Under the list's lock; a crash half way only repeats it (HSETNX).
+   * NOTE: one command per key (the legacy keys lie in other slots): Cluster-safe.
+   * Remove once every deployment has flushed each list since the upgrade.
+   */
+  private async mergeLegacy(destinationId: string, list: string, key: string): Promise<void> {
+    const legacy = this.legacyKey(destinationId, list);
+    for (const old of [legacy, `${legacy}:flushing`]) {
+      const entries = await this.deps.redis.hgetall(old);
+      const fields = Object.entries(entries);
+      if (fields.length === 0) continue;
+      await Promise.all(fields.map(([profileId, raw]) => this.deps.redis.hsetnx(key, profileId, raw)));
+      await this.deps.redis.del(old);
+      this.deps.log.info({ destinationId, list, key: old, entries: fields.length }, 'list_buffer_legacy_merged');
     }
-    await pipeline.exec();
   }
 
   /** Flushes every list connection of this dispatcher that is due (cadence or "sync now"); returns how many were flushed. */
@@ -133,6 +163,7 @@ export class ListBuffer {
     const adapter = this.deps.adapters.get(destination.type)!;
     const key = this.key(destination.id, listOf(connection));
     const flushing = `${key}:flushing`;
+    await this.mergeLegacy(destination.id, listOf(connection), key);
     // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
     if ((await this.deps.redis.exists(flushing)) === 0) {
       if ((await this.deps.redis.exists(key)) === 0) return false;
@@ -150,7 +181,11 @@ export class ListBuffer {
       await this.deps.status.connection(connection.id, { state: 'Failed', error: reason });
       return false;
     }
-    const { add, remove } = splitMembers(members, connection.settings.identifierTypes ?? adapter.identifierTypes, connection.settings.idSync);
+    const { add, remove } = splitMembers(
+      members,
+      connection.settings.identifierTypes ?? adapter.identifierTypes,
+      connection.settings.idSync,
+    );
     const letters: DeadLetter[] = [];
     let sent = 0;
     for (const [op, items] of [

@@ -1,6 +1,6 @@
 // The retry schedule against real Redis: due times, one due call per profile
 // (later ones queue behind), leases, idempotent scheduling, one slot per destination.
-import { createRedis, type RedisClient } from '@engage/redis';
+import { createRedis, isCluster, type RedisClient } from '@engage/redis';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { RetrySchedule, type ScheduledCall } from './retry-schedule';
 
@@ -89,7 +89,9 @@ it('keeps every key of a destination on one Redis Cluster slot (its scripts touc
     { call: call('m-a', 'p-1'), dueAt: 1 },
     { call: call('m-b', 'p-2'), dueAt: 1 },
   ]);
-  const keys = await redis.keys(`${keyPrefix}*`);
+  // KEYS answers for one node: on a Cluster, ask every master.
+  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+  const keys = (await Promise.all(nodes.map((n) => n.keys(`${keyPrefix}*`)))).flat();
   expect(keys.sort()).toEqual(
     [
       `${keyPrefix}dispatch:retry:{dst_1}:due`,

@@ -74,6 +74,7 @@ describe('catalog and settings', () => {
       'iterable-lists',
       'klaviyo',
       'mailchimp',
+      'salesforce',
       'sendgrid',
       'sendgrid-audiences',
       'zendesk',

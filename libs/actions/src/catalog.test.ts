@@ -33,6 +33,18 @@ describe('settings checked against the definition', () => {
     });
   });
 
+  it('Salesforce takes OAuth tokens only: its username-password flow (a request client of its own, untested) is refused', () => {
+    const oauth = { access_token: 't', refresh_token: 'r', clientId: 'c', clientSecret: 's' };
+    expect(settingsIssues('salesforce', { instanceUrl: 'https://acme.my.salesforce.com/', oauth })).toEqual([]);
+    expect(
+      settingsIssues('salesforce', { instanceUrl: 'https://acme.my.salesforce.com/', oauth, username: 'u', auth_password: 'p' }),
+    ).toEqual([
+      ['settings.username', 'is not a setting of salesforce (instanceUrl, isSandbox, oauth)'],
+      ['settings.auth_password', 'is not a setting of salesforce (instanceUrl, isSandbox, oauth)'],
+    ]);
+    expect(Object.keys(catalogEntry('salesforce').settings.properties as object)).toEqual(['instanceUrl', 'isSandbox', 'oauth']);
+  });
+
   it('OAuth definitions take settings.oauth: required, with its own fields', () => {
     expect(settingsIssues('hubspot', { oauth: { access_token: 't', refresh_token: 'r', clientId: 'c', clientSecret: 's' } })).toEqual([]);
     expect(settingsIssues('hubspot', {})).toEqual([
@@ -59,6 +71,7 @@ describe('the catalog', () => {
       'iterable-lists',
       'klaviyo',
       'mailchimp',
+      'salesforce',
       'sendgrid',
       'sendgrid-audiences',
       'zendesk',
@@ -105,6 +118,28 @@ describe('the catalog', () => {
         ['removeProfile', true],
       ],
       null, // not in Segment's table: no default, an override when set
+    ],
+    [
+      'salesforce',
+      'Salesforce (Actions)',
+      'event',
+      [],
+      ['instanceUrl', 'oauth'],
+      [
+        'lead',
+        'customObject',
+        'cases',
+        'contact',
+        'opportunity',
+        'account',
+        'lead2',
+        'customObject2',
+        'account2',
+        'opportunity2',
+        'contact2',
+        'cases2',
+      ].map((id) => [id, true]),
+      5,
     ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {

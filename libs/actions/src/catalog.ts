@@ -42,9 +42,27 @@ export interface CatalogDestination {
 /** Functions (dynamic field loaders, hooks) dropped: what is left is the field's declaration. */
 const plain = (value: Json): Record<string, Json> => JSON.parse(JSON.stringify(value ?? {})) as Record<string, Json>;
 
+/**
+ * Settings of a definition not offered here, by slug: Salesforce's
+ * username-password flow logs in through a request client of its own
+ * (sf-operations authenticateWithPassword), which DESTINATION_HTTP_OVERRIDES
+ * and our agent do not reach, with an OAuth app read from the process
+ * environment: untested, so refused as unknown settings (OAuth tokens only).
+ */
+const UNSUPPORTED_SETTINGS: Record<string, readonly string[]> = {
+  salesforce: ['username', 'auth_password', 'security_token'],
+};
+
+/** The definition's settings fields that may be given here. */
+function settingFields(slug: string): Record<string, unknown> {
+  const fields = (loadDefinition(slug).authentication?.fields ?? {}) as Record<string, unknown>;
+  const unsupported = UNSUPPORTED_SETTINGS[slug] ?? [];
+  return Object.fromEntries(Object.entries(fields).filter(([name]) => !unsupported.includes(name)));
+}
+
 /** Settings whose type is `password` (API keys, site ids, tokens): write-only in the API. */
 export function secretFieldsOf(slug: string): string[] {
-  const fields = (loadDefinition(slug).authentication?.fields ?? {}) as Record<string, { type?: string }>;
+  const fields = settingFields(slug) as Record<string, { type?: string }>;
   return Object.entries(fields)
     .filter(([, f]) => f.type === 'password')
     .map(([name]) => name);
@@ -70,8 +88,8 @@ const OAUTH_SCHEMA = {
   'x-secret': true,
 };
 
-function settingsSchema(definition: AnyDefinition, secrets: string[]): Record<string, Json> {
-  const schema = plain(fieldsToJsonSchema(definition.authentication?.fields ?? {})) as {
+function settingsSchema(slug: string, definition: AnyDefinition, secrets: string[]): Record<string, Json> {
+  const schema = plain(fieldsToJsonSchema(settingFields(slug) as never)) as {
     properties?: Record<string, Record<string, Json>>;
     required?: string[];
   };
@@ -105,7 +123,7 @@ export function catalogEntry(slug: string): CatalogDestination {
     name: definition.name,
     description: definition.description,
     category: definition.audienceFields || definition.audienceConfig || AUDIENCE_SYNC_SLUGS.includes(slug) ? 'list' : 'event',
-    settings: settingsSchema(definition, secretFieldsOf(slug)),
+    settings: settingsSchema(slug, definition, secretFieldsOf(slug)),
     actions: Object.entries(definition.actions).map(([id, action]) => ({
       id,
       title: action.title,
@@ -138,7 +156,7 @@ export function presetMappings(slug: string, newId: () => string): ActionMapping
 
 /** `settings` with the definition's defaults for those left out (Braze's endpoint, Iterable's data center), as Segment fills them in. */
 export function withDefaultSettings(slug: string, settings: Record<string, Json>): Record<string, Json> {
-  const fields = (loadDefinition(slug).authentication?.fields ?? {}) as Record<string, { default?: Json }>;
+  const fields = settingFields(slug) as Record<string, { default?: Json }>;
   const defaults = Object.entries(fields).filter(([name, f]) => f.default !== undefined && settings[name] === undefined);
   return { ...Object.fromEntries(defaults.map(([name, f]) => [name, f.default])), ...settings };
 }
@@ -164,7 +182,7 @@ function oauthIssues(tokens: Json): Array<[string, string]> {
  */
 export function settingsIssues(slug: string, settings: Record<string, Json>): Array<[string, string]> {
   const definition = loadDefinition(slug);
-  const fields = definition.authentication?.fields ?? {};
+  const fields = settingFields(slug) as never;
   const oauth = usesOAuth(definition);
   const known = [...Object.keys(fields), ...(oauth ? ['oauth'] : [])];
   const issues: Array<[string, string]> = Object.keys(settings)

@@ -9,7 +9,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { intercomEmulator, klaviyoEmulator } from './testing/crm-emulators';
+import { intercomEmulator, klaviyoEmulator, salesforceEmulator } from './testing/crm-emulators';
 import { AUDIENCE, SPACE, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -174,5 +174,102 @@ describe('Klaviyo (Actions audience destination): the list created through the d
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\)/), step: 'deliver' },
     ]);
     expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('Salesforce (Actions, OAuth): the audience as a custom field of the lead', () => {
+  const INSTANCE = 'acme.my.salesforce.com';
+  const LOGIN = 'login.salesforce.com';
+  const client = { id: 'sf-client', secret: 'sf-secret' };
+  const settings = (accessToken: string, refreshToken = 'sf-refresh') => ({
+    instanceUrl: `https://${INSTANCE}/`,
+    oauth: { access_token: accessToken, refresh_token: refreshToken, clientId: client.id, clientSecret: client.secret },
+  });
+  // Salesforce's definition has no presets: a lead upsert matched by email, the audience as the custom field Vip__c.
+  const lead = mappingOf('salesforce', 'lead', 'type = "identify"', {
+    operation: 'upsert',
+    traits: { Email: { '@path': '$.traits.email' } },
+    last_name: { '@path': '$.userId' },
+    company: 'Unknown',
+    customFields: { Vip__c: { '@path': `$.traits.${AUDIENCE.key}` } },
+  });
+  const emulator = () =>
+    salesforceEmulator({
+      accessTokens: ['sf-token-1'],
+      refreshToken: 'sf-refresh',
+      client,
+      issues: 'sf-token-2',
+      customFields: ['Vip__c'],
+    });
+  const hosts = (e: Emulator) => ({ [INSTANCE]: e, [LOGIN]: e });
+  const query = (email: string) =>
+    `/services/data/v53.0/query/?q=${encodeURIComponent(`SELECT Id FROM Lead WHERE Email = '${email}'`).replace(/'/g, '%27')}`;
+
+  it('an entry looks the lead up by email and creates it with Vip__c true; the exit finds it and patches Vip__c false', async () => {
+    const salesforce = await emulator();
+    const fx = setup('salesforce', hosts(salesforce), settings('sf-token-1'), lead);
+    expect(await fx.step.handle([fx.consumed(withEmail('s1', true), 0), fx.consumed(withEmail('s1', false), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    const created = { LastName: 'u-s1', Company: 'Unknown', Email: 's1@example.com' };
+    expect(salesforce.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host, r.body])).toEqual([
+      ['GET', query('s1@example.com'), 200, 'Bearer sf-token-1', INSTANCE, null],
+      ['POST', '/services/data/v53.0/sobjects/Lead', 201, 'Bearer sf-token-1', INSTANCE, { ...created, Vip__c: true }],
+      ['GET', query('s1@example.com'), 200, 'Bearer sf-token-1', INSTANCE, null],
+      ['PATCH', '/services/data/v53.0/sobjects/Lead/00Q000000000001', 204, 'Bearer sf-token-1', INSTANCE, { ...created, Vip__c: false }],
+    ]);
+    expect(salesforce.records.get('00Q000000000001')).toEqual({ ...created, Vip__c: false });
+  });
+
+  it('an expired token is refreshed on login.salesforce.com through the definition, the call delivered, and the new token kept', async () => {
+    const salesforce = await emulator();
+    const fx = setup('salesforce', hosts(salesforce), settings('expired'), lead);
+    expect(await fx.step.handle([fx.consumed(withEmail('s2', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.step.handle([fx.consumed(withEmail('s3', true), 1)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(
+      salesforce.receiver.requests.map((r) => [r.method, r.headers.host, r.path.split('?')[0], r.status, r.headers.authorization ?? null]),
+    ).toEqual([
+      ['GET', INSTANCE, '/services/data/v53.0/query/', 401, 'Bearer expired'],
+      ['POST', LOGIN, '/services/oauth2/token', 200, null],
+      ['GET', INSTANCE, '/services/data/v53.0/query/', 200, 'Bearer sf-token-2'],
+      ['POST', INSTANCE, '/services/data/v53.0/sobjects/Lead', 201, 'Bearer sf-token-2'],
+      // The next chunk starts with the kept token: no second refresh.
+      ['GET', INSTANCE, '/services/data/v53.0/query/', 200, 'Bearer sf-token-2'],
+      ['POST', INSTANCE, '/services/data/v53.0/sobjects/Lead', 201, 'Bearer sf-token-2'],
+    ]);
+    expect(new URLSearchParams(salesforce.receiver.requests[1]!.body)).toEqual(
+      new URLSearchParams({ refresh_token: 'sf-refresh', client_id: client.id, client_secret: client.secret, grant_type: 'refresh_token' }),
+    );
+  });
+
+  it('a refused refresh token is dead-lettered and flagged; a 503 is retried; an unknown field is dead-lettered with the message', async () => {
+    const revoked = setup('salesforce', hosts(await emulator()), settings('expired', 'revoked'), lead);
+    expect(await revoked.step.handle([revoked.consumed(withEmail('s4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+
+    const salesforce = await emulator();
+    salesforce.faults.push({
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: [{ message: 'Server Unavailable', errorCode: 'SERVER_UNAVAILABLE' }],
+    });
+    const fx = setup('salesforce', hosts(salesforce), settings('sf-token-1'), lead);
+    expect(await fx.step.handle([fx.consumed(withEmail('s5', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(salesforce.receiver.requests.map((r) => r.status)).toEqual([503, 200, 201]);
+
+    const noField = setup(
+      'salesforce',
+      hosts(await salesforceEmulator({ accessTokens: ['sf-token-1'], refreshToken: 'r', client, issues: 'x', customFields: [] })),
+      settings('sf-token-1'),
+      lead,
+    );
+    expect(await noField.step.handle([noField.consumed(withEmail('s6', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*No such column 'Vip__c' on sobject of type Lead/), step: 'deliver' },
+    ]);
   });
 });

@@ -153,7 +153,9 @@ export class ActionsRuntime {
    * Runs `mapping` for `events`: one outcome per event. Actions that batch go
    * through onBatch (a status per item: one refused item does not fail the
    * others, and a 401 is not hidden in a success-looking result as onEvent
-   * can hide it); the others through onEvent, one event at a time.
+   * can hide it); the others, and mappings that turn batching off
+   * (`enable_batching: false`, as Segment then calls perform: Salesforce's
+   * performBatch refuses to run without it), through onEvent, one at a time.
    */
   async run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]> {
     let entry;
@@ -175,7 +177,7 @@ export class ActionsRuntime {
       onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens),
     };
     try {
-      if (typeof action.performBatch === 'function') {
+      if (typeof action.performBatch === 'function' && mapping.mapping.enable_batching !== false) {
         const results = await instance.onBatch(events as never, settings, options);
         const statuses = (results[0]?.multistatus ?? []) as MultiStatusNode[];
         return events.map((_, i) => {

@@ -160,3 +160,94 @@ export async function klaviyoEmulator(apiKey: string, revision = '2025-01-15') {
   });
   return { ...emulator, lists, profiles };
 }
+
+/**
+ * Salesforce REST API v53.0 with OAuth (developer.salesforce.com/docs/atlas.en-us.api_rest):
+ * `Authorization: Bearer <access token>` on the instance
+ * (https://<domain>.my.salesforce.com); GET /services/data/v53.0/query/?q=<SOQL>
+ * (here `SELECT Id FROM <object> WHERE <Field> = '<value>' [OR ...]`) ->
+ * {totalSize, done, records}; POST .../sobjects/<object> -> 201 {id, success,
+ * errors} (a Lead needs LastName and Company: 400 REQUIRED_FIELD_MISSING);
+ * PATCH .../sobjects/<object>/<id> -> 204; fields must exist on the object
+ * (400 INVALID_FIELD). Errors as `[{message, errorCode}]`: 401
+ * INVALID_SESSION_ID for an unknown or expired token. POST
+ * /services/oauth2/token on login.salesforce.com (form-encoded
+ * grant_type=refresh_token with the client) issues a new access token; a
+ * refused grant is 400 `{error: 'invalid_grant'}`.
+ */
+export async function salesforceEmulator(opts: {
+  accessTokens: string[];
+  refreshToken: string;
+  client: { id: string; secret: string };
+  /** The access token the next good refresh issues. */
+  issues: string;
+  /** Custom fields defined on Lead (API names, e.g. Vip__c). */
+  customFields: string[];
+}) {
+  const tokens = new Set(opts.accessTokens);
+  const records = new Map<string, Record<string, unknown>>();
+  const leadFields = [
+    'LastName',
+    'FirstName',
+    'Company',
+    'Email',
+    'City',
+    'PostalCode',
+    'Country',
+    'Street',
+    'State',
+    ...opts.customFields,
+  ];
+  const refuse = (status: number, errorCode: string, message: string): Answer => ({ status, body: [{ message, errorCode }] });
+  const base = '/services/data/v53.0';
+  const emulator = await emulate((method, path, body, headers) => {
+    if (method === 'POST' && path === '/services/oauth2/token') {
+      const form = new URLSearchParams(typeof body === 'string' ? body : '');
+      if (
+        form.get('grant_type') !== 'refresh_token' ||
+        form.get('client_id') !== opts.client.id ||
+        form.get('client_secret') !== opts.client.secret
+      )
+        return { status: 400, body: { error: 'invalid_client', error_description: 'invalid client credentials' } };
+      if (form.get('refresh_token') !== opts.refreshToken)
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'expired access/refresh token' } };
+      tokens.add(opts.issues);
+      return {
+        status: 200,
+        body: { access_token: opts.issues, instance_url: 'https://acme.my.salesforce.com', token_type: 'Bearer', issued_at: '1' },
+      };
+    }
+    const token = String(headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!tokens.has(token)) return refuse(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    const url = new URL(path, 'http://x');
+    if (method === 'GET' && url.pathname === `${base}/query/`) {
+      const m = /^SELECT Id FROM Lead WHERE (.+)$/.exec(url.searchParams.get('q') ?? '');
+      const terms = m?.[1]!.split(' OR ').map((t) => /^(\w+) = '((?:[^'\\]|\\.)*)'$/.exec(t));
+      if (!terms || terms.some((t) => !t)) return refuse(400, 'MALFORMED_QUERY', `unexpected query ${url.searchParams.get('q')}`);
+      const found = [...records].filter(([, r]) => terms.some((t) => r[t![1]!] === t![2]));
+      return {
+        status: 200,
+        body: { totalSize: found.length, done: true, records: found.map(([Id]) => ({ attributes: { type: 'Lead' }, Id })) },
+      };
+    }
+    const m = new RegExp(`^${base}/sobjects/Lead(?:/([^/]+))?$`).exec(url.pathname);
+    if (!m) return refuse(404, 'NOT_FOUND', `The requested resource does not exist: ${method} ${path}`);
+    const unknown = Object.keys(body ?? {}).filter((f) => !leadFields.includes(f));
+    if (unknown.length) return refuse(400, 'INVALID_FIELD', `No such column '${unknown[0]}' on sobject of type Lead`);
+    if (method === 'POST' && !m[1]) {
+      const missing = ['LastName', 'Company'].filter((f) => !body?.[f]);
+      if (missing.length) return refuse(400, 'REQUIRED_FIELD_MISSING', `Required fields are missing: [${missing.join(', ')}]`);
+      const id = `00Q${String(records.size + 1).padStart(12, '0')}`;
+      records.set(id, { ...body });
+      return { status: 201, body: { id, success: true, errors: [] } };
+    }
+    if (method === 'PATCH' && m[1]) {
+      const record = records.get(m[1]);
+      if (!record) return refuse(404, 'NOT_FOUND', 'The requested resource does not exist');
+      Object.assign(record, body);
+      return { status: 204 };
+    }
+    return refuse(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${method}' not allowed`);
+  });
+  return { ...emulator, records };
+}

@@ -65,6 +65,7 @@ describe('catalog and settings', () => {
   it('GET /catalog/destinations lists each available definition with its settings schema (secrets marked), actions, presets and rate limit', async () => {
     const { data } = await api('GET', '/catalog/destinations');
     expect(data.destinations.map((d: any) => d.slug)).toEqual([
+      'actions-pardot',
       'braze',
       'braze-cohorts',
       'customerio',
@@ -79,7 +80,7 @@ describe('catalog and settings', () => {
       'sendgrid-audiences',
       'zendesk',
     ]);
-    const entry = data.destinations[0];
+    const entry = data.destinations.find((d: any) => d.slug === 'braze');
     expect(entry).toMatchObject({
       slug: 'braze',
       name: 'Braze Cloud Mode (Actions)',

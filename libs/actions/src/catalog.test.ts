@@ -62,6 +62,7 @@ describe('settings checked against the definition', () => {
 describe('the catalog', () => {
   it('lists only allowed slugs; secrets are the password fields', () => {
     expect(ACTIONS_SLUGS).toEqual([
+      'actions-pardot',
       'braze',
       'braze-cohorts',
       'customerio',
@@ -86,6 +87,7 @@ describe('the catalog', () => {
   });
 
   it.each([
+    ['actions-pardot', 'Pardot (Actions)', 'event', [], ['businessUnitID', 'accountID', 'oauth'], [['prospects', false]], 2],
     // slug, name, category, secrets, required settings, actions (batching), default rate (the vendor's, per Segment's table)
     ['braze-cohorts', 'Braze Cohorts', 'list', ['client_secret'], ['client_secret', 'endpoint'], [['syncAudiences', true]], 100],
     [

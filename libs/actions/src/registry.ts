@@ -13,7 +13,8 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
  * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists;
- * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce with OAuth refresh); the
+ * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
+ * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
  * Kafka do not go through the request client our HTTP overrides reach: never
  * list them untested.
@@ -22,6 +23,7 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * issued by Braze to a technology partner), with the customer's data import key.
  */
 export const ACTIONS_SLUGS: readonly string[] = [
+  'actions-pardot',
   'braze',
   'braze-cohorts',
   'customerio',

@@ -9,7 +9,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { intercomEmulator, klaviyoEmulator, salesforceEmulator } from './testing/crm-emulators';
+import { intercomEmulator, klaviyoEmulator, pardotEmulator, salesforceEmulator } from './testing/crm-emulators';
 import { AUDIENCE, SPACE, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -270,6 +270,100 @@ describe('Salesforce (Actions, OAuth): the audience as a custom field of the lea
     );
     expect(await noField.step.handle([noField.consumed(withEmail('s6', true), 0)], ctx)).toEqual([
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*No such column 'Vip__c' on sobject of type Lead/), step: 'deliver' },
+    ]);
+  });
+});
+
+describe('Pardot (Actions, OAuth through Salesforce): the audience as a custom prospect field', () => {
+  const PARDOT = 'pi.pardot.com';
+  const LOGIN = 'login.salesforce.com';
+  const client = { id: 'sf-client', secret: 'sf-secret' };
+  const settings = (accessToken: string, refreshToken = 'sf-refresh') => ({
+    businessUnitID: '0Uv000000000001AAA',
+    accountID: '12345',
+    oauth: { access_token: accessToken, refresh_token: refreshToken, clientId: client.id, clientSecret: client.secret },
+  });
+  // Its prospects action upserts by email; the definition has no presets: the audience as the custom field Vip.
+  const upsert = mappingOf('actions-pardot', 'prospects', 'type = "identify"', {
+    customFields: { Vip: { '@path': `$.traits.${AUDIENCE.key}` } },
+  });
+  const emulator = (customFields = ['Vip']) =>
+    pardotEmulator({
+      accessTokens: ['pa-token-1'],
+      refreshToken: 'sf-refresh',
+      client,
+      issues: 'pa-token-2',
+      businessUnitId: '0Uv000000000001AAA',
+      customFields,
+    });
+  const hosts = (e: Emulator) => ({ [PARDOT]: e, [LOGIN]: e });
+  const UPSERT = '/api/v5/objects/prospects/do/upsertLatestByEmail';
+
+  it('an entry upserts the prospect by email with Vip true, the exit with Vip false', async () => {
+    const pardot = await emulator();
+    const fx = setup('actions-pardot', hosts(pardot), settings('pa-token-1'), upsert);
+    expect(await fx.step.handle([fx.consumed(withEmail('p1', true), 0), fx.consumed(withEmail('p1', false), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    const sent = (vip: boolean) => ({
+      matchEmail: 'p1@example.com',
+      prospect: { email: 'p1@example.com', Vip: vip },
+      secondaryDeletedSearch: true,
+    });
+    expect(
+      pardot.receiver.requests.map((r) => [
+        r.method,
+        r.path,
+        r.status,
+        r.headers.authorization,
+        r.headers['pardot-business-unit-id'],
+        r.headers.host,
+        r.body,
+      ]),
+    ).toEqual([
+      ['POST', UPSERT, 200, 'Bearer pa-token-1', '0Uv000000000001AAA', PARDOT, sent(true)],
+      ['POST', UPSERT, 200, 'Bearer pa-token-1', '0Uv000000000001AAA', PARDOT, sent(false)],
+    ]);
+    expect(pardot.prospects.get('p1@example.com')).toEqual({ id: 1, email: 'p1@example.com', Vip: false });
+  });
+
+  it('an expired token is refreshed on login.salesforce.com, the call delivered, the new token kept; a refused refresh is flagged', async () => {
+    const pardot = await emulator();
+    const fx = setup('actions-pardot', hosts(pardot), settings('expired'), upsert);
+    expect(await fx.step.handle([fx.consumed(withEmail('p2', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.step.handle([fx.consumed(withEmail('p3', true), 1)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(pardot.receiver.requests.map((r) => [r.headers.host, r.path, r.status, r.headers.authorization ?? null])).toEqual([
+      [PARDOT, UPSERT, 401, 'Bearer expired'],
+      [LOGIN, '/services/oauth2/token', 200, null],
+      [PARDOT, UPSERT, 200, 'Bearer pa-token-2'],
+      [PARDOT, UPSERT, 200, 'Bearer pa-token-2'],
+    ]);
+
+    const revoked = setup('actions-pardot', hosts(await emulator()), settings('expired', 'revoked'), upsert);
+    expect(await revoked.step.handle([revoked.consumed(withEmail('p4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+
+  it('retries a 429 after its Retry-After; an unknown field is dead-lettered with the Pardot code', async () => {
+    const pardot = await emulator();
+    pardot.faults.push({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { code: 122, message: 'You have exceeded your concurrent request limit.' },
+    });
+    const fx = setup('actions-pardot', hosts(pardot), settings('pa-token-1'), upsert);
+    expect(await fx.step.handle([fx.consumed(withEmail('p5', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(pardot.receiver.requests.map((r) => r.status)).toEqual([429, 200]);
+    expect(pardot.prospects.get('p5@example.com')).toMatchObject({ Vip: true });
+
+    const noField = setup('actions-pardot', hosts(await emulator([])), settings('pa-token-1'), upsert);
+    expect(await noField.step.handle([noField.consumed(withEmail('p6', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: Pardot responded witha error code 1: Invalid field: Vip/), step: 'deliver' },
     ]);
   });
 });

@@ -251,3 +251,72 @@ export async function salesforceEmulator(opts: {
   });
   return { ...emulator, records };
 }
+
+/**
+ * Account Engagement (Pardot) API v5 (developer.salesforce.com/docs/marketing/pardot/guide/prospect-v5.html):
+ * `Authorization: Bearer <Salesforce access token>` and
+ * `Pardot-Business-Unit-Id` on every request; POST
+ * /api/v5/objects/prospects/do/upsertLatestByEmail {matchEmail, prospect,
+ * secondaryDeletedSearch} -> 200 with the prospect (created or updated);
+ * prospect fields must exist (custom ones by API name, `customFields`).
+ * Errors as JSON `{code, message}`: 401 for an invalid token (code 184), 400
+ * for an unknown business unit or field; tokens refreshed on
+ * login.salesforce.com as for Salesforce (same OAuth app).
+ */
+export async function pardotEmulator(opts: {
+  accessTokens: string[];
+  refreshToken: string;
+  client: { id: string; secret: string };
+  issues: string;
+  businessUnitId: string;
+  customFields: string[];
+}) {
+  const tokens = new Set(opts.accessTokens);
+  const prospects = new Map<string, Record<string, unknown>>();
+  const standard = [
+    'email',
+    'firstName',
+    'lastName',
+    'salutation',
+    'phone',
+    'company',
+    'jobTitle',
+    'industry',
+    'city',
+    'state',
+    'zip',
+    'country',
+    'website',
+  ];
+  const refuse = (status: number, code: number, message: string): Answer => ({ status, body: { code, message } });
+  const emulator = await emulate((method, path, body, headers) => {
+    if (method === 'POST' && path === '/services/oauth2/token') {
+      const form = new URLSearchParams(typeof body === 'string' ? body : '');
+      if (
+        form.get('grant_type') !== 'refresh_token' ||
+        form.get('client_id') !== opts.client.id ||
+        form.get('client_secret') !== opts.client.secret
+      )
+        return { status: 400, body: { error: 'invalid_client', error_description: 'invalid client credentials' } };
+      if (form.get('refresh_token') !== opts.refreshToken)
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'expired access/refresh token' } };
+      tokens.add(opts.issues);
+      return { status: 200, body: { access_token: opts.issues, token_type: 'Bearer', issued_at: '1' } };
+    }
+    if (!tokens.has(String(headers.authorization ?? '').replace(/^Bearer /, '')))
+      return refuse(401, 184, 'access_token is invalid, unknown, or malformed: Inactive token.');
+    if (headers['pardot-business-unit-id'] !== opts.businessUnitId) return refuse(400, 181, 'Invalid Pardot-Business-Unit-Id header');
+    if (method !== 'POST' || path !== '/api/v5/objects/prospects/do/upsertLatestByEmail')
+      return refuse(404, 404, `no such endpoint ${method} ${path}`);
+    const email = body?.matchEmail;
+    if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email)) return refuse(400, 4, 'Invalid matchEmail');
+    const prospect = body.prospect ?? {};
+    if (prospect.email !== undefined && prospect.email !== email) return refuse(400, 4, 'prospect.email must match matchEmail');
+    const unknown = Object.keys(prospect).filter((f) => !standard.includes(f) && !opts.customFields.includes(f));
+    if (unknown.length) return refuse(400, 1, `Invalid field: ${unknown[0]}`);
+    const record = { id: prospects.get(email)?.id ?? prospects.size + 1, ...prospects.get(email), ...prospect };
+    prospects.set(email, record);
+    return { status: 200, body: record };
+  });
+  return { ...emulator, prospects };
+}

@@ -78,6 +78,7 @@ describe('catalog and settings', () => {
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',
+      'snap-audiences',
       'zendesk',
     ]);
     const entry = data.destinations.find((d: any) => d.slug === 'braze');

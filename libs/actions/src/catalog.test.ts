@@ -75,6 +75,7 @@ describe('the catalog', () => {
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',
+      'snap-audiences',
       'zendesk',
     ]);
     expect(isActionsSlug('aws-kinesis')).toBe(false);
@@ -143,6 +144,7 @@ describe('the catalog', () => {
       ].map((id) => [id, true]),
       5,
     ],
+    ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
     const entry = catalogEntry(slug);
@@ -151,8 +153,10 @@ describe('the catalog', () => {
     expect(entry.rateLimit).toEqual(perSecond === null ? null : { requestsPerSecond: perSecond });
     for (const secret of secrets)
       expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
-    // None automatic (Segment's presets here are event-specific: warehouse, journeys): a new destination starts without mappings.
-    expect(entry.presets).toEqual([]);
+    // Segment's event-specific presets (warehouse, journeys) are left out: only automatic ones become a new destination's mappings.
+    expect(entry.presets.map((p) => [p.name, p.actionId, p.subscribe])).toEqual(
+      slug === 'snap-audiences' ? [['Sync Engage Audience', 'syncAudience', 'type = "track" or type = "identify"']] : [],
+    );
   });
 
   it('gives a new destination the automatic presets as enabled mappings', () => {

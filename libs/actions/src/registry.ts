@@ -12,7 +12,8 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
- * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists;
+ * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
+ * Audiences;
  * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
  * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
@@ -36,6 +37,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'salesforce',
   'sendgrid',
   'sendgrid-audiences',
+  'snap-audiences',
   'zendesk',
 ];
 

@@ -3,13 +3,14 @@
 // run by Segment's own definition over real HTTP to an emulator of the
 // vendor's documented API (DESTINATION_HTTP_OVERRIDES sends the vendor host
 // there). Real Redis, an injected clock for the retry schedule.
-import { createExternalAudience } from '@engage/actions';
+import { createHash } from 'node:crypto';
+import { createExternalAudience, presetMappings } from '@engage/actions';
 import type { ActionMapping } from '@engage/config-store';
 import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { brazeCohortsEmulator, sendgridListsEmulator } from './testing/audience-emulators';
+import { brazeCohortsEmulator, sendgridListsEmulator, snapEmulator } from './testing/audience-emulators';
 import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -214,5 +215,105 @@ describe('SendGrid Lists (Actions audience destination): the list created throug
       },
     ]);
     expect(sendgrid.receiver.requests).toEqual([]);
+  });
+});
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
+describe('Snap Audiences (Actions, OAuth): the segment created through the definition, hashed emails added and removed', () => {
+  const SNAP = 'adsapi.snapchat.com';
+  const ACCOUNTS = 'accounts.snapchat.com';
+  const refresh = { token: 'snap-refresh', clientId: 'snap-client', clientSecret: 'snap-secret', issues: 'snap-token-2' };
+  const settings = (accessToken: string, refreshToken = refresh.token) => ({
+    ad_account_id: 'acct-1',
+    oauth: { access_token: accessToken, refresh_token: refreshToken, clientId: refresh.clientId, clientSecret: refresh.clientSecret },
+  });
+  const emulator = () => snapEmulator({ accessTokens: ['snap-token-1'], adAccountId: 'acct-1', refresh });
+  const hosts = (e: Emulator) => ({ [SNAP]: e, [ACCOUNTS]: e });
+  const audience = { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: SPACE };
+  // The definition's automatic preset (Sync Engage Audience), its email read where Engage's track calls carry it (context.traits).
+  const sync = () =>
+    presetMappings('snap-audiences', () => 'map_snap').map((m) => ({
+      ...m,
+      subscribe: 'type = "track"',
+      mapping: { ...m.mapping, email: { '@path': '$.context.traits.email' } },
+    }));
+
+  it('createAudience makes the segment; a chunk of entries is one POST of SHA-256 emails, the exit one DELETE', async () => {
+    const snap = await emulator();
+    emulators.push(snap);
+    const segmentId = await createExternalAudience({ slug: 'snap-audiences', settings: settings('snap-token-1') }, audience, {
+      [SNAP]: snap.target,
+    });
+    expect(snap.receiver.requests[0]!.body).toEqual({
+      segments: [
+        {
+          name: 'VIP',
+          source_type: 'FIRST_PARTY',
+          ad_account_id: 'acct-1',
+          description: 'Audience VIP created by Segment',
+          retention_in_days: 9999,
+        },
+      ],
+    });
+    const fx = setup('snap-audiences', hosts(snap), settings('snap-token-1'), sync(), { identify: false, track: true }, segmentId);
+    expect(await fx.step.handle([fx.consumed(withEmail('n1', true), 0), fx.consumed(withEmail('N2', true), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('n1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const users = `/v1/segments/${segmentId}/users`;
+    expect(
+      snap.receiver.requests.slice(1).map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host, r.body]),
+    ).toEqual([
+      [
+        'POST',
+        users,
+        200,
+        'Bearer snap-token-1',
+        SNAP,
+        { users: [{ schema: ['EMAIL_SHA256'], data: [[sha256('n1@example.com')], [sha256('n2@example.com')]] }] },
+      ],
+      ['DELETE', users, 200, 'Bearer snap-token-1', SNAP, { users: [{ schema: ['EMAIL_SHA256'], data: [[sha256('n1@example.com')]] }] }],
+    ]);
+    expect([...snap.segments.get(segmentId)!.members.get('EMAIL_SHA256')!]).toEqual([sha256('n2@example.com')]);
+  });
+
+  it('an expired token is refreshed at accounts.snapchat.com and kept; a refused refresh is flagged; a 429 is retried', async () => {
+    const snap = await emulator();
+    emulators.push(snap);
+    const segmentId = await createExternalAudience({ slug: 'snap-audiences', settings: settings('snap-token-1') }, audience, {
+      [SNAP]: snap.target,
+    });
+    snap.faults.push({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { request_status: 'ERROR', debug_message: 'Too many requests' },
+    });
+    const fx = setup('snap-audiences', hosts(snap), settings('expired'), sync(), { identify: false, track: true }, segmentId);
+    expect(await fx.step.handle([fx.consumed(withEmail('n3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(await fx.step.handle([fx.consumed(withEmail('n4', true), 1)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(snap.receiver.requests.slice(1).map((r) => [r.headers.host, r.path, r.status, r.headers.authorization ?? null])).toEqual([
+      [SNAP, `/v1/segments/${segmentId}/users`, 429, 'Bearer expired'],
+      [SNAP, `/v1/segments/${segmentId}/users`, 401, 'Bearer expired'],
+      [ACCOUNTS, '/login/oauth2/access_token', 200, null],
+      [SNAP, `/v1/segments/${segmentId}/users`, 200, 'Bearer snap-token-2'],
+      [SNAP, `/v1/segments/${segmentId}/users`, 200, 'Bearer snap-token-2'],
+    ]);
+
+    const revoked = setup(
+      'snap-audiences',
+      hosts(snap),
+      settings('expired', 'revoked'),
+      sync(),
+      { identify: false, track: true },
+      segmentId,
+    );
+    expect(await revoked.step.handle([revoked.consumed(withEmail('n5', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
   });
 });

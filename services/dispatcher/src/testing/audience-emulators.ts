@@ -147,3 +147,91 @@ export async function sendgridListsEmulator(apiKey: string) {
   });
   return { ...emulator, lists, contacts };
 }
+
+/**
+ * Snap Marketing API audience segments (marketingapi.snapchat.com/docs/#audience-segments):
+ * `Authorization: Bearer <access token>`; POST
+ * /v1/adaccounts/{ad_account_id}/segments {segments: [{name, source_type:
+ * 'FIRST_PARTY', ad_account_id, retention_in_days}]} creates a segment; POST
+ * (add) and DELETE (remove) /v1/segments/{id}/users {users: [{schema:
+ * ['EMAIL_SHA256' | 'PHONE_SHA256' | 'MOBILE_AD_ID_SHA256'], data: [[hash], ...]}]},
+ * each identifier a SHA-256 hex digest, at most 100,000 per request.
+ * `{request_status: 'ERROR', debug_message}` with 401 for a bad token, 400
+ * for a bad body, 404 for an unknown segment. Tokens refreshed at
+ * accounts.snapchat.com/login/oauth2/access_token (form, grant_type=refresh_token).
+ */
+export async function snapEmulator(opts: {
+  accessTokens: string[];
+  adAccountId: string;
+  refresh: { token: string; clientId: string; clientSecret: string; issues: string };
+}) {
+  const tokens = new Set(opts.accessTokens);
+  const segments = new Map<string, { name: string; members: Map<string, Set<string>> }>();
+  const refuse = (status: number, message: string): Answer => ({
+    status,
+    body: { request_status: 'ERROR', request_id: 'req-1', debug_message: message, display_message: message },
+  });
+  const emulator = await emulate((method, path, body, headers) => {
+    if (method === 'POST' && path === '/login/oauth2/access_token') {
+      const form = new URLSearchParams(typeof body === 'string' ? body : '');
+      const r = opts.refresh;
+      if (
+        form.get('grant_type') !== 'refresh_token' ||
+        form.get('client_id') !== r.clientId ||
+        form.get('client_secret') !== r.clientSecret
+      )
+        return { status: 401, body: { error: 'invalid_client' } };
+      if (form.get('refresh_token') !== r.token)
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid refresh token' } };
+      tokens.add(r.issues);
+      return { status: 200, body: { access_token: r.issues, token_type: 'Bearer', expires_in: 1800, refresh_token: r.token } };
+    }
+    if (!tokens.has(String(headers.authorization ?? '').replace(/^Bearer /, '')))
+      return refuse(401, 'Unauthorized: invalid or expired access token');
+    const create = /^\/v1\/adaccounts\/([^/]+)\/segments$/.exec(path);
+    if (create && method === 'POST') {
+      if (create[1] !== opts.adAccountId) return refuse(403, `no access to ad account ${create[1]}`);
+      const s = body?.segments?.[0];
+      if (!s || typeof s.name !== 'string' || s.source_type !== 'FIRST_PARTY' || s.ad_account_id !== opts.adAccountId)
+        return refuse(400, 'segments[0] needs a name, source_type FIRST_PARTY and the ad_account_id');
+      const id = String(4000000000 + segments.size + 1);
+      segments.set(id, { name: s.name, members: new Map() });
+      return {
+        status: 200,
+        body: {
+          request_status: 'SUCCESS',
+          segments: [{ sub_request_status: 'SUCCESS', segment: { id, name: s.name, ad_account_id: opts.adAccountId } }],
+        },
+      };
+    }
+    const users = /^\/v1\/segments\/([^/]+)\/users$/.exec(path);
+    if (!users || !['POST', 'DELETE'].includes(method)) return refuse(404, `no such endpoint ${method} ${path}`);
+    const segment = segments.get(users[1]!);
+    if (!segment) return refuse(404, `segment ${users[1]} not found`);
+    const list = body?.users;
+    if (!Array.isArray(list) || list.length === 0) return refuse(400, "'users' must be a non-empty array");
+    let n = 0;
+    for (const u of list as Body[]) {
+      const schema = u?.schema?.[0];
+      if (!['EMAIL_SHA256', 'PHONE_SHA256', 'MOBILE_AD_ID_SHA256'].includes(schema) || u.schema.length !== 1)
+        return refuse(400, 'schema must be one of EMAIL_SHA256, PHONE_SHA256, MOBILE_AD_ID_SHA256');
+      if (!Array.isArray(u.data) || u.data.some((row: Body) => !Array.isArray(row) || !/^[0-9a-f]{64}$/.test(String(row[0]))))
+        return refuse(400, 'data must be rows of SHA-256 hex digests');
+      n += u.data.length;
+    }
+    if (n > 100_000) return refuse(400, `${n} identifiers, more than 100,000`);
+    for (const u of list as Body[]) {
+      const members = segment.members.get(u.schema[0]) ?? new Set<string>();
+      segment.members.set(u.schema[0], members);
+      for (const [hash] of u.data) {
+        if (method === 'POST') members.add(hash);
+        else members.delete(hash);
+      }
+    }
+    return {
+      status: 200,
+      body: { request_status: 'SUCCESS', users: [{ sub_request_status: 'SUCCESS', user: { number_uploaded_users: n } }] },
+    };
+  });
+  return { ...emulator, segments };
+}

@@ -74,6 +74,7 @@ describe('catalog and settings', () => {
       'iterable',
       'iterable-lists',
       'klaviyo',
+      'linkedin-audiences',
       'mailchimp',
       'salesforce',
       'sendgrid',

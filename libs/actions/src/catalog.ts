@@ -111,9 +111,10 @@ function presetsOf(definition: AnyDefinition): CatalogPreset[] {
 /**
  * Audience destinations whose definition has no audience configuration (the
  * audience is named by the event itself: Braze Cohorts' cohort is the
- * computation's id and key), listed as `list` like the others.
+ * computation's id and key, LinkedIn's DMP segment is found or created by the
+ * audience key on each sync), listed as `list` like the others.
  */
-const AUDIENCE_SYNC_SLUGS: readonly string[] = ['braze-cohorts'];
+const AUDIENCE_SYNC_SLUGS: readonly string[] = ['braze-cohorts', 'linkedin-audiences'];
 
 export function catalogEntry(slug: string): CatalogDestination {
   const definition = loadDefinition(slug);

@@ -13,7 +13,7 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
  * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
- * Audiences;
+ * Audiences, LinkedIn Audiences;
  * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
  * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
@@ -33,6 +33,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'iterable',
   'iterable-lists',
   'klaviyo',
+  'linkedin-audiences',
   'mailchimp',
   'salesforce',
   'sendgrid',

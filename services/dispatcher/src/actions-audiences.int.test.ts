@@ -10,7 +10,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { brazeCohortsEmulator, sendgridListsEmulator, snapEmulator } from './testing/audience-emulators';
+import { brazeCohortsEmulator, linkedinEmulator, sendgridListsEmulator, snapEmulator } from './testing/audience-emulators';
 import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -312,6 +312,104 @@ describe('Snap Audiences (Actions, OAuth): the segment created through the defin
       segmentId,
     );
     expect(await revoked.step.handle([revoked.consumed(withEmail('n5', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('LinkedIn Audiences (Actions, OAuth): the DMP segment found or created by the definition, hashed emails added and removed', () => {
+  const API = 'api.linkedin.com';
+  const WWW = 'www.linkedin.com';
+  const refresh = { token: 'li-refresh', clientId: 'li-client', clientSecret: 'li-secret', issues: 'li-token-2' };
+  const settings = (accessToken: string, refreshToken = refresh.token) => ({
+    ad_account_id: '5001',
+    send_email: true,
+    send_google_advertising_id: false,
+    oauth: { access_token: accessToken, refresh_token: refreshToken, clientId: refresh.clientId, clientSecret: refresh.clientSecret },
+  });
+  const emulator = () => linkedinEmulator({ accessTokens: ['li-token-1'], adAccountId: '5001', refresh });
+  const hosts = (e: Emulator) => ({ [API]: e, [WWW]: e });
+  // No presets: the action's defaults on the audience's track calls (Segment's docs for Engage).
+  const update = mappingOf(
+    'linkedin-audiences',
+    'updateAudience',
+    'type = "track" and (event = "Audience Entered" or event = "Audience Exited")',
+  );
+  const track = { identify: false, track: true };
+
+  it('an entry creates the DMP segment (named by the audience key) and ADDs the hashed email; the exit finds it and REMOVEs', async () => {
+    const linkedin = await emulator();
+    const fx = setup('linkedin-audiences', hosts(linkedin), settings('li-token-1'), update, track);
+    expect(await fx.step.handle([fx.consumed(withEmail('l1', true), 0), fx.consumed(withEmail('l2', true), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('l1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const find = `/rest/dmpSegments?q=account&account=${encodeURIComponent('urn:li:sponsoredAccount:5001')}&sourceSegmentId=${AUDIENCE.key}&sourcePlatform=SEGMENT`;
+    const email = (e: string) => ({ idType: 'SHA256_EMAIL', idValue: sha256(e) });
+    expect(
+      linkedin.receiver.requests.map((r) => [
+        r.method,
+        r.path,
+        r.status,
+        r.headers.authorization,
+        r.headers['linkedin-version'],
+        r.headers.host,
+      ]),
+    ).toEqual([
+      ['GET', find, 200, 'Bearer li-token-1', '202505', API],
+      ['POST', '/rest/dmpSegments', 201, 'Bearer li-token-1', '202505', API],
+      ['POST', '/rest/dmpSegments/9001/users', 200, 'Bearer li-token-1', '202505', API],
+      ['GET', find, 200, 'Bearer li-token-1', '202505', API],
+      ['POST', '/rest/dmpSegments/9001/users', 200, 'Bearer li-token-1', '202505', API],
+    ]);
+    expect(linkedin.receiver.requests[1]!.body).toEqual({
+      name: AUDIENCE.key,
+      sourcePlatform: 'SEGMENT',
+      sourceSegmentId: AUDIENCE.key,
+      account: 'urn:li:sponsoredAccount:5001',
+      type: 'USER',
+      destinations: [{ destination: 'LINKEDIN' }],
+    });
+    expect(linkedin.receiver.requests[2]!.body).toEqual({
+      elements: [
+        { action: 'ADD', userIds: [email('l1@example.com')] },
+        { action: 'ADD', userIds: [email('l2@example.com')] },
+      ],
+    });
+    expect(linkedin.receiver.requests[4]!.body).toEqual({ elements: [{ action: 'REMOVE', userIds: [email('l1@example.com')] }] });
+    expect([...linkedin.segments.get('9001')!.members]).toEqual([`SHA256_EMAIL:${sha256('l2@example.com')}`]);
+  });
+
+  it('an expired token is refreshed at www.linkedin.com and kept; a refused refresh is flagged; a 429 is retried', async () => {
+    const linkedin = await emulator();
+    const fx = setup('linkedin-audiences', hosts(linkedin), settings('expired'), update, track);
+    expect(await fx.step.handle([fx.consumed(withEmail('l3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    linkedin.faults.push({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { status: 429, message: 'Resource level throttle limit reached' },
+    });
+    expect(await fx.step.handle([fx.consumed(withEmail('l4', true), 1)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1000;
+    expect(await fx.drain()).toBe(1);
+    expect(
+      linkedin.receiver.requests.map((r) => [r.method, r.headers.host, r.path.split('?')[0], r.status, r.headers.authorization ?? null]),
+    ).toEqual([
+      ['GET', API, '/rest/dmpSegments', 401, 'Bearer expired'],
+      ['POST', WWW, '/oauth/v2/accessToken', 200, null],
+      ['GET', API, '/rest/dmpSegments', 200, 'Bearer li-token-2'],
+      ['POST', API, '/rest/dmpSegments', 201, 'Bearer li-token-2'],
+      ['POST', API, '/rest/dmpSegments/9001/users', 200, 'Bearer li-token-2'],
+      // The next chunk: the kept token; a 429 retried after its Retry-After.
+      ['GET', API, '/rest/dmpSegments', 429, 'Bearer li-token-2'],
+      ['GET', API, '/rest/dmpSegments', 200, 'Bearer li-token-2'],
+      ['POST', API, '/rest/dmpSegments/9001/users', 200, 'Bearer li-token-2'],
+    ]);
+
+    const revoked = setup('linkedin-audiences', hosts(await emulator()), settings('expired', 'revoked'), update, track);
+    expect(await revoked.step.handle([revoked.consumed(withEmail('l5', true), 0)], ctx)).toEqual([
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
     ]);
     expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });

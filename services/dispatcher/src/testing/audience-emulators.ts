@@ -235,3 +235,84 @@ export async function snapEmulator(opts: {
   });
   return { ...emulator, segments };
 }
+
+/**
+ * LinkedIn Marketing API DMP segments (learn.microsoft.com/linkedin/marketing/matched-audiences):
+ * `Authorization: Bearer <access token>` and a `LinkedIn-Version` (YYYYMM,
+ * 426 when missing); GET /rest/dmpSegments?q=account&account=urn:li:sponsoredAccount:{id}
+ * &sourceSegmentId=..&sourcePlatform=.. finds a segment; POST /rest/dmpSegments
+ * {name, sourcePlatform, sourceSegmentId, account, type: 'USER', destinations}
+ * creates one (201, its id in `x-linkedin-id`); POST
+ * /rest/dmpSegments/{id}/users with `X-RestLi-Method: BATCH_CREATE`
+ * {elements: [{action: ADD | REMOVE, userIds: [{idType: SHA256_EMAIL, idValue}]}]},
+ * at most 5,000 elements, emails as SHA-256 hex -> 200 with a status per
+ * element. 401 INVALID_ACCESS_TOKEN; tokens refreshed at
+ * www.linkedin.com/oauth/v2/accessToken (form, grant_type=refresh_token).
+ */
+export async function linkedinEmulator(opts: {
+  accessTokens: string[];
+  adAccountId: string;
+  refresh: { token: string; clientId: string; clientSecret: string; issues: string };
+}) {
+  const tokens = new Set(opts.accessTokens);
+  const segments = new Map<string, { name: string; sourceSegmentId: string; members: Set<string> }>();
+  const refuse = (status: number, code: string, message: string): Answer => ({ status, body: { status, code, message } });
+  const account = `urn:li:sponsoredAccount:${opts.adAccountId}`;
+  const emulator = await emulate((method, path, body, headers) => {
+    const url = new URL(path, 'http://x');
+    if (method === 'POST' && url.pathname === '/oauth/v2/accessToken') {
+      const form = new URLSearchParams(typeof body === 'string' ? body : '');
+      const r = opts.refresh;
+      if (
+        form.get('grant_type') !== 'refresh_token' ||
+        form.get('client_id') !== r.clientId ||
+        form.get('client_secret') !== r.clientSecret
+      )
+        return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' } };
+      if (form.get('refresh_token') !== r.token)
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'The provided authorization grant is invalid' } };
+      tokens.add(r.issues);
+      return { status: 200, body: { access_token: r.issues, expires_in: 5183999 } };
+    }
+    if (!tokens.has(String(headers.authorization ?? '').replace(/^Bearer /, '')))
+      return refuse(401, 'INVALID_ACCESS_TOKEN', 'Invalid access token');
+    if (!/^\d{6}$/.test(String(headers['linkedin-version'] ?? ''))) return refuse(426, 'VERSION_MISSING', 'A version must be present');
+    if (method === 'GET' && url.pathname === '/rest/dmpSegments') {
+      const q = url.searchParams;
+      if (q.get('q') !== 'account' || q.get('account') !== account) return refuse(403, 'ACCESS_DENIED', `no access to ${q.get('account')}`);
+      const elements = [...segments]
+        .filter(([, s]) => s.sourceSegmentId === q.get('sourceSegmentId'))
+        .map(([id, s]) => ({ id: Number(id), name: s.name, account, sourceSegmentId: s.sourceSegmentId }));
+      return { status: 200, body: { elements, paging: { start: 0, count: 10, total: elements.length } } };
+    }
+    if (method === 'POST' && url.pathname === '/rest/dmpSegments') {
+      if (body?.account !== account) return refuse(403, 'ACCESS_DENIED', `no access to ${body?.account}`);
+      if (typeof body.name !== 'string' || body.type !== 'USER' || !body.sourcePlatform || !Array.isArray(body.destinations))
+        return refuse(400, 'INVALID_PARAMS', 'name, type USER, sourcePlatform and destinations are required');
+      const id = String(9000 + segments.size + 1);
+      segments.set(id, { name: body.name, sourceSegmentId: body.sourceSegmentId, members: new Set() });
+      return { status: 201, headers: { 'x-linkedin-id': id, 'x-restli-id': id } };
+    }
+    const users = /^\/rest\/dmpSegments\/([^/]+)\/users$/.exec(url.pathname);
+    if (method !== 'POST' || !users) return refuse(404, 'NOT_FOUND', `no such endpoint ${method} ${path}`);
+    const segment = segments.get(users[1]!);
+    if (!segment) return refuse(404, 'NOT_FOUND', `dmpSegment ${users[1]} not found`);
+    if (headers['x-restli-method'] !== 'BATCH_CREATE') return refuse(400, 'INVALID_METHOD', 'X-RestLi-Method must be BATCH_CREATE');
+    const elements = body?.elements;
+    if (!Array.isArray(elements) || elements.length === 0 || elements.length > 5000)
+      return refuse(400, 'INVALID_PARAMS', "'elements' must hold 1 to 5,000 users");
+    for (const e of elements as Body[]) {
+      if (!['ADD', 'REMOVE'].includes(e?.action)) return refuse(400, 'INVALID_PARAMS', 'action must be ADD or REMOVE');
+      if (!Array.isArray(e.userIds) || e.userIds.length === 0) return refuse(400, 'INVALID_PARAMS', 'userIds is required');
+      if (e.userIds.some((u: Body) => u.idType === 'SHA256_EMAIL' && !/^[0-9a-f]{64}$/.test(u.idValue)))
+        return refuse(400, 'INVALID_PARAMS', 'SHA256_EMAIL must be a SHA-256 hex digest');
+    }
+    for (const e of elements as Body[])
+      for (const u of e.userIds) {
+        if (e.action === 'ADD') segment.members.add(`${u.idType}:${u.idValue}`);
+        else segment.members.delete(`${u.idType}:${u.idValue}`);
+      }
+    return { status: 200, body: { elements: elements.map(() => ({ status: 201 })) } };
+  });
+  return { ...emulator, segments };
+}

@@ -329,13 +329,21 @@ describe('npx engage catalog', () => {
     expect([list.code, list.stderr]).toEqual([0, '']);
     expect(list.stdout.split('\n').map((l) => l.split(/\s{2,}/).slice(0, 4))).toEqual([
       ['SLUG', 'CATEGORY', 'RATE', 'ACTIONS'],
+      ['actions-pardot', 'event', '2/s', '1'],
       ['braze', 'event', '100/s', '15'],
+      ['braze-cohorts', 'list', '100/s', '1'],
       ['customerio', 'event', '30/s', '15'],
       ['hubspot', 'event', '5/s', '6'],
+      ['intercom', 'event', '8/s', '3'],
       ['iterable', 'event', '500/s', '4'],
       ['iterable-lists', 'list', '500/s', '1'],
+      ['klaviyo', 'list', '-', '8'],
+      ['linkedin-audiences', 'list', '-', '1'],
       ['mailchimp', 'event', '10/s', '1'],
+      ['salesforce', 'event', '5/s', '12'],
       ['sendgrid', 'event', '100/s', '2'],
+      ['sendgrid-audiences', 'list', '100/s', '1'],
+      ['snap-audiences', 'list', '-', '1'],
       ['zendesk', 'event', '50/s', '1'],
       [''],
     ]);

@@ -18,7 +18,9 @@ function plain(v) {
 
 /** Reads the run's resolved events and changes into memory, per space. */
 class TopicWatcher {
-  constructor({ brokers, registryUrl, prefix, groupId }) {
+  /** `onRecord({ topic, partition, value, at })`: called for every decoded record as it arrives (bench/scaling.bench.mjs times the gaps). */
+  constructor({ brokers, registryUrl, prefix, groupId, onRecord = null }) {
+    this.onRecord = onRecord;
     this.kafka = new Kafka({ brokers: brokers.split(','), clientId: groupId, logLevel: logLevel.NOTHING });
     this.codec = new SchemaCodec({ url: registryUrl });
     this.topics = topics(prefix);
@@ -35,7 +37,7 @@ class TopicWatcher {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topics.eventsResolved.name, this.topics.computationsChanges.name], fromBeginning: true });
     await this.consumer.run({
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
         let v;
         try {
           v = await this.codec.decode(message.value);
@@ -53,6 +55,7 @@ class TopicWatcher {
           if (!a) this.changes.set(v.space_id, (a = []));
           a.push({ ...v, value: plain(v.value), previous: plain(v.previous) });
         }
+        this.onRecord?.({ topic, partition, value: v, at: Date.now() });
       },
     });
     return this;

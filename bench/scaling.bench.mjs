@@ -44,6 +44,7 @@ const STEADY_MS = Number(process.env.SCALE_STEADY_S ?? 30) * 1000;
 const GAP_MS = Number(process.env.SCALE_GAP_S ?? 12) * 1000;
 const KILL_GAP_MS = GAP_MS + 3_000;
 const SETTLE_MS = 12_000;
+const IDLE_MS = 10_000;
 const PERSONS = Number(process.env.SCALE_PERSONS ?? 60);
 const PORT_BASE = Number(process.env.SCALE_PORT_BASE ?? 20400);
 const EVALUATOR = 'realtime-evaluator';
@@ -214,6 +215,19 @@ async function main() {
       }
       await load.stop();
       phase.acked = load.ackedCount();
+      // The replicas' fixed cost (polling, heartbeats, timers of the scheduler's window expiry) without calls, to separate it from the cost per call.
+      await sleep(5_000);
+      const idleMeter = await cpuMeter(
+        infra.env.REDIS_URL,
+        Object.fromEntries(evaluators.map((p, i) => [`evaluator${i + 1}`, p.child.pid])),
+      );
+      await sleep(IDLE_MS);
+      const idle = await idleMeter();
+      const idleCpuPerS = Object.entries(idle)
+        .filter(([k]) => k.startsWith('evaluator'))
+        .reduce((a, [, v]) => a + v, 0) / (IDLE_MS / 1000);
+      phase.steady.idleCpuPerS = idleCpuPerS;
+      phase.steady.netCpuMsPerEvent = phase.steady.evaluatorCpuMsPerEvent - (1000 * idleCpuPerS * (STEADY_MS / 1000)) / phase.steady.events;
       log(`phase ${n} done: ${phase.acked} calls acknowledged (${JSON.stringify(load.stats.statuses)})`);
     }
 
@@ -278,10 +292,10 @@ function report(phases) {
   } catch {
     // not a git checkout
   }
-  const one = phases.find((ph) => ph.n === 1)?.steady?.evaluatorCpuMsPerEvent;
+  const one = phases.find((ph) => ph.n === 1)?.steady;
   const main = [
-    '| evaluators (+2 dispatchers) | calls acked | load, calls/s | lost: not resolved / changes / deliveries | extra / 2nd id: changes; deliveries | longest pause after a change: any change / worst partition / deliveries, s | steady longest gap (same 3), s | evaluator CPU ms per call (all replicas) | ratio to 1 replica | CPU s per replica in the window | dispatcher CPU ms per call |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| evaluators (+2 dispatchers) | calls acked | load, calls/s | lost: not resolved / changes / deliveries | extra / 2nd id: changes; deliveries | longest pause after a change: any change / worst partition / deliveries, s | steady longest gap (same 3), s | evaluator CPU ms per call, all replicas: gross / net of idle | ratio to 1 replica: gross / net | CPU s per replica in the window | idle CPU, % of a core, all replicas | dispatcher CPU ms per call |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const ph of phases) {
     const st = ph.steady ?? {};
@@ -295,9 +309,12 @@ function report(phases) {
         ph.dup ? `${ph.dup.changesExtra} / ${ph.dup.changes2}; ${ph.dup.deliveriesExtra} / ${ph.dup.deliveries2}` : '-',
         `${s1(worst('changes'))} / ${s1(worst('partition'))} / ${s1(worst('deliveries'))}`,
         st.gaps ? `${s1(st.gaps.changes)} / ${s1(st.gaps.partition)} / ${s1(st.gaps.deliveries)}` : '-',
-        s2(st.evaluatorCpuMsPerEvent),
-        one && st.evaluatorCpuMsPerEvent ? s2(st.evaluatorCpuMsPerEvent / one) : '-',
+        `${s2(st.evaluatorCpuMsPerEvent)} / ${s2(st.netCpuMsPerEvent)}`,
+        one?.evaluatorCpuMsPerEvent && st.evaluatorCpuMsPerEvent
+          ? `${s2(st.evaluatorCpuMsPerEvent / one.evaluatorCpuMsPerEvent)} / ${one.netCpuMsPerEvent ? s2(st.netCpuMsPerEvent / one.netCpuMsPerEvent) : '-'}`
+          : '-',
         (st.perReplicaCpuS ?? []).map(s1).join(' + '),
+        st.idleCpuPerS === undefined ? '-' : s1(100 * st.idleCpuPerS),
         s2(st.dispatcherCpuMsPerEvent),
       ].join(' | ')} |`,
     );
@@ -322,8 +339,10 @@ function report(phases) {
     '',
     'Throughput per replica is measured as **CPU per call** (the harness\'s cpu meter over the steady window, /proc of every evaluator replica), not as a saturation rate:',
     'on 2 shared cores the whole fleet, Kafka and the registry compete for the same CPU, so a saturation rate measures the machine, not the replicas.',
-    'The load is paced (the same rate in every phase): a ratio of 1.0 means N replicas cost no more CPU per call than one, i.e. the capacity adds up per replica;',
+    'The load is the same in every phase (same workers, pauses and persons): a ratio of 1.0 means N replicas cost no more CPU per call than one, i.e. the capacity adds up per replica;',
     'above 1.0 is the per-replica fixed cost (polling, heartbeats, caches per replica) spread over the same calls. Capacity per replica ≈ 1000 / (CPU ms per call) calls per CPU-second.',
+    `The load is closed-loop (each worker waits for its answer), so its rate moves with the machine: "net of idle" subtracts the replicas' CPU measured for ${IDLE_MS / 1000} s without calls`,
+    'after the phase (5 s after the load stopped; it still includes the scheduler\'s window-expiry timers), leaving the cost per call, which should not grow with replicas.',
     '"Pause": the longest time without a committed change record (read_committed watcher; any partition, and the worst single partition) or delivered call, from the last one before',
     'the change until the next change; the steady window\'s longest gap is the same figure without a change, the floor the pauses compare with.',
     '',

@@ -100,7 +100,8 @@ function gaps(arrivals, from, to) {
 
 async function main() {
   for (const s of ['control-plane', 'ingest', 'identity-resolver', EVALUATOR, 'batch-scheduler', 'dispatcher'])
-    if (!fs.existsSync(path.join(ROOT, 'services', s, 'dist/main.js'))) throw new Error(`services/${s}/dist/main.js missing: npm run build`);
+    if (!fs.existsSync(path.join(ROOT, 'services', s, 'dist/main.js')))
+      throw new Error(`services/${s}/dist/main.js missing: npm run build`);
   log(`starting own Kafka, registry and Redis (ports from ${PORT_BASE})`);
   const infra = await startInfra({
     kafka: PORT_BASE,
@@ -223,9 +224,11 @@ async function main() {
       );
       await sleep(IDLE_MS);
       const idle = await idleMeter();
-      const idleCpuPerS = Object.entries(idle)
-        .filter(([k]) => k.startsWith('evaluator'))
-        .reduce((a, [, v]) => a + v, 0) / (IDLE_MS / 1000);
+      const idleCpuPerS =
+        Object.entries(idle)
+          .filter(([k]) => k.startsWith('evaluator'))
+          .reduce((a, [, v]) => a + v, 0) /
+        (IDLE_MS / 1000);
       phase.steady.idleCpuPerS = idleCpuPerS;
       phase.steady.netCpuMsPerEvent = phase.steady.evaluatorCpuMsPerEvent - (1000 * idleCpuPerS * (STEADY_MS / 1000)) / phase.steady.events;
       log(`phase ${n} done: ${phase.acked} calls acknowledged (${JSON.stringify(load.stats.statuses)})`);
@@ -240,7 +243,9 @@ async function main() {
     while (Date.now() < deadline) {
       converged = phases.every((ph) => {
         const c = compareRound(base(ph));
-        return c.missingResolved === 0 && c.changes.missing + c.changes.wrongFinal === 0 && c.deliveries.missing + c.deliveries.wrongFinal === 0;
+        return (
+          c.missingResolved === 0 && c.changes.missing + c.changes.wrongFinal === 0 && c.deliveries.missing + c.deliveries.wrongFinal === 0
+        );
       });
       if (converged && Date.now() > windowsEnd + 2_000) break;
       await sleep(1_000);
@@ -255,7 +260,11 @@ async function main() {
     for (const ph of phases) {
       const f = compareRound(base(ph));
       ph.final = f;
-      ph.lost = { resolved: f.missingResolved, changes: f.changes.missing + f.changes.wrongFinal, deliveries: f.deliveries.missing + f.deliveries.wrongFinal };
+      ph.lost = {
+        resolved: f.missingResolved,
+        changes: f.changes.missing + f.changes.wrongFinal,
+        deliveries: f.deliveries.missing + f.deliveries.wrongFinal,
+      };
       ph.dup = {
         changesExtra: f.changes.extra,
         changes2: f.changes.doubled + f.changes.conflicting,
@@ -276,9 +285,7 @@ async function main() {
   report(phases);
   if (!process.env.SCALE_KEEP) fs.rmSync(infra.dir, { recursive: true, force: true });
   else log(`logs kept in ${logDir}`);
-  const bad = phases.some(
-    (ph) => !ph.final || Object.values(ph.lost).some(Boolean) || Object.values(ph.dup).some(Boolean),
-  );
+  const bad = phases.some((ph) => !ph.final || Object.values(ph.lost).some(Boolean) || Object.values(ph.dup).some(Boolean));
   process.exit(bad ? 1 : 0);
 }
 
@@ -319,7 +326,10 @@ function report(phases) {
       ].join(' | ')} |`,
     );
   }
-  const pauses = ['| phase | change under load | no change record, s | worst partition, s | no delivery, s |', '| --- | --- | --- | --- | --- |'];
+  const pauses = [
+    '| phase | change under load | no change record, s | worst partition, s | no delivery, s |',
+    '| --- | --- | --- | --- | --- |',
+  ];
   for (const ph of phases)
     for (const c of ph.changes) pauses.push(`| ${ph.n} | ${c.label} | ${s1(c.changes)} | ${s1(c.partition)} | ${s1(c.deliveries)} |`);
   const notes = phases.filter((ph) => ph.notes.length).map((ph) => `- phase ${ph.n}: ${ph.notes.join('; ')}`);
@@ -333,18 +343,18 @@ function report(phases) {
     `1 identity resolver, 1 scheduler. Per phase a fresh load of ${PERSONS} persons (test/chaos/load.js: 4 workers of paced /v1/batch and single calls) on the same space.`,
     `Phase N: the load starts, a replica is added under load to reach N (phases 2, 3), ${SETTLE_MS / 1000} s settle, a ${STEADY_MS / 1000} s steady window (CPU, gaps),`,
     `then under load: add one, SIGTERM the oldest, add one, SIGKILL the oldest (${GAP_MS / 1000} s after each, ${KILL_GAP_MS / 1000} s after the SIGKILL).`,
-    'After all phases the load stops; once converged and quiet (8 s), each phase\'s acknowledged calls are compared with the chaos oracle (the reference evaluator):',
+    "After all phases the load stops; once converged and quiet (8 s), each phase's acknowledged calls are compared with the chaos oracle (the reference evaluator):",
     '"lost": acknowledged calls not on engage.events.resolved, transitions (clock-free computations, in order) and final values missing from the change records / the receiver;',
     '"extra / 2nd id": transitions emitted or delivered beyond the oracle\'s, and those under a second change_id / messageId.',
     '',
-    'Throughput per replica is measured as **CPU per call** (the harness\'s cpu meter over the steady window, /proc of every evaluator replica), not as a saturation rate:',
+    "Throughput per replica is measured as **CPU per call** (the harness's cpu meter over the steady window, /proc of every evaluator replica), not as a saturation rate:",
     'on 2 shared cores the whole fleet, Kafka and the registry compete for the same CPU, so a saturation rate measures the machine, not the replicas.',
     'The load is the same in every phase (same workers, pauses and persons): a ratio of 1.0 means N replicas cost no more CPU per call than one, i.e. the capacity adds up per replica;',
     'above 1.0 is the per-replica fixed cost (polling, heartbeats, caches per replica) spread over the same calls. Capacity per replica ≈ 1000 / (CPU ms per call) calls per CPU-second.',
     `The load is closed-loop (each worker waits for its answer), so its rate moves with the machine: "net of idle" subtracts the replicas' CPU measured for ${IDLE_MS / 1000} s without calls`,
-    'after the phase (5 s after the load stopped; it still includes the scheduler\'s window-expiry timers), leaving the cost per call, which should not grow with replicas.',
+    "after the phase (5 s after the load stopped; it still includes the scheduler's window-expiry timers), leaving the cost per call, which should not grow with replicas.",
     '"Pause": the longest time without a committed change record (read_committed watcher; any partition, and the worst single partition) or delivered call, from the last one before',
-    'the change until the next change; the steady window\'s longest gap is the same figure without a change, the floor the pauses compare with.',
+    "the change until the next change; the steady window's longest gap is the same figure without a change, the floor the pauses compare with.",
     '',
     ...main,
     '',

@@ -193,7 +193,13 @@ describe('operator console', () => {
       os.map((o) => o.value as string).filter((v) => v.startsWith('actions:')),
     );
     expect(actionsTypes.length).toBeGreaterThan(0);
-    await page.select('#destination-type', actionsTypes[0]!);
+    // One with a secret string setting (an API key): OAuth destinations, first in the list now, keep theirs in an object.
+    const catalog: any[] = (await fleet.api('GET', '/catalog/destinations')).data.destinations;
+    const withSecret = catalog.find((d) =>
+      Object.values<any>(d.settings?.properties ?? {}).some((p) => p.type === 'string' && p['x-secret'] === true),
+    );
+    expect(actionsTypes).toContain(`actions:${withSecret.slug}`);
+    await page.select('#destination-type', `actions:${withSecret.slug}`);
     await page.waitForSelector('input[type=password][id^=setting-]');
     await page.select('#destination-type', 'webhook');
     await replaceText('#destination-url', 'http://127.0.0.1:9/hook');
@@ -221,6 +227,18 @@ describe('operator console', () => {
     await page.select('#destination', hookId);
     await clickLabel('Track (Audience Entered / Audience Exited)');
     await page.type('#entered-event', 'Became Buyer');
+    // Trait Activation: a trait to enrich with, and ID Sync. A limit beside "first" is the API's to refuse, named beside the limit.
+    await page.type('#trait-enrichment', 'plan');
+    await clickButton('+ Add identifier type');
+    expect(await page.$eval('#id-sync-0-type', (e: any) => e.value)).toBe('email');
+    await page.select('#id-sync-0-strategy', 'first');
+    await page.type('#id-sync-0-limit', '3');
+    await clickButton('Connect');
+    expect(await waitText('#id-sync-0-limit-error', 'only with strategy')).toMatch(/only with strategy "all" \(got "first"\)/);
+    expect(await page.$eval('#id-sync-0-limit', (e: any) => e.getAttribute('aria-invalid'))).toBe('true');
+    expect(await page.$('form[aria-label="Add destination"] > p.error')).toBeNull();
+    await shot('08-add-destination-refused-id-sync');
+    await page.select('#id-sync-0-strategy', 'all');
     await shot('08-add-destination');
     await clickButton('Connect');
     const row = await waitText('table[aria-label="Connected destinations"] tbody tr', 'Hook');
@@ -236,7 +254,13 @@ describe('operator console', () => {
     expect(connections).toEqual([
       expect.objectContaining({
         destinationId: hookId,
-        settings: { identify: true, track: true, enteredEvent: 'Became Buyer' },
+        settings: {
+          identify: true,
+          track: true,
+          enteredEvent: 'Became Buyer',
+          traitEnrichment: ['plan'],
+          idSync: [{ type: 'email', strategy: 'all', limit: 3 }],
+        },
         status: 'Connected',
       }),
     ]);

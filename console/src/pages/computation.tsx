@@ -184,6 +184,12 @@ function AddDestination(props: {
   const [enteredEvent, setEnteredEvent] = useState('');
   const [exitedEvent, setExitedEvent] = useState('');
   const [identifierTypes, setIdentifierTypes] = useState<string[]>([]);
+  const [enrichment, setEnrichment] = useState('');
+  const [idSync, setIdSync] = useState<IdSyncRow[]>([]);
+  const traitEnrichment = enrichment
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const isAudience = props.kind === 'audiences';
   const connection = useMutation({
     mutationFn: () =>
@@ -195,7 +201,13 @@ function AddDestination(props: {
           track,
           ...(isAudience && track && enteredEvent.trim() ? { enteredEvent: enteredEvent.trim() } : {}),
           ...(isAudience && track && exitedEvent.trim() ? { exitedEvent: exitedEvent.trim() } : {}),
-          ...(identifierTypes.length > 0 ? { identifierTypes } : {}),
+          // ID Sync replaces identifierTypes (docs/api.md "Trait Activation"): one or the other is sent.
+          ...(idSync.length > 0
+            ? { idSync: idSync.map(toIdSyncEntry) }
+            : identifierTypes.length > 0
+              ? { identifierTypes }
+              : {}),
+          ...(traitEnrichment.length > 0 ? { traitEnrichment } : {}),
         },
       }),
     onSuccess: async () => {
@@ -205,6 +217,8 @@ function AddDestination(props: {
   });
   const failure = connection.error instanceof ApiFailure ? connection.error : null;
   const err = (field: string) => failure?.forField(field);
+  /** Only the errors about `field` itself, not a field under it (settings.idSync.0.limit has its own place). */
+  const exact = (field: string) => failure?.errors.find((e) => e.field === field)?.message;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     connection.mutate();
@@ -256,9 +270,9 @@ function AddDestination(props: {
           <input type="checkbox" checked={track} onChange={(e) => setTrack(e.target.checked)} /> Track (
           {isAudience ? 'Audience Entered / Audience Exited' : 'Trait Computed'})
         </label>
-        {err('settings') && (
+        {(exact('settings') ?? err('settings.identify') ?? err('settings.track')) && (
           <p className="field-error" role="alert">
-            {err('settings')}
+            {exact('settings') ?? err('settings.identify') ?? err('settings.track')}
           </p>
         )}
       </fieldset>
@@ -279,15 +293,30 @@ function AddDestination(props: {
           </div>
         </div>
       )}
-      <fieldset>
-        <legend>Identifiers to send (none chosen: the destination's default)</legend>
-        {IDENTIFIER_TYPES.map((t) => (
-          <label key={t} className="choice">
-            <input type="checkbox" checked={identifierTypes.includes(t)} onChange={() => toggleType(t)} /> {t}
-          </label>
-        ))}
-      </fieldset>
-      {failure && !failure.errors.some((e) => e.field) && <ErrorNote error={failure} />}
+      {idSync.length === 0 && (
+        <fieldset>
+          <legend>Identifiers to send (none chosen: the destination's default)</legend>
+          {IDENTIFIER_TYPES.map((t) => (
+            <label key={t} className="choice">
+              <input type="checkbox" checked={identifierTypes.includes(t)} onChange={() => toggleType(t)} /> {t}
+            </label>
+          ))}
+          {err('settings.identifierTypes') && (
+            <p className="field-error" role="alert">
+              {err('settings.identifierTypes')}
+            </p>
+          )}
+        </fieldset>
+      )}
+      <TraitActivation
+        enrichment={enrichment}
+        onEnrichment={setEnrichment}
+        idSync={idSync}
+        onIdSync={setIdSync}
+        err={err}
+        exact={exact}
+      />
+      {failure && !failure.errors.some((e) => e.field && SHOWN_BESIDE.test(e.field)) && <ErrorNote error={failure} />}
       {connection.error && !failure && <ErrorNote error={connection.error} />}
       <div className="row">
         <button type="submit" disabled={destinationId === '' || connection.isPending}>
@@ -298,6 +327,130 @@ function AddDestination(props: {
         </button>
       </div>
     </form>
+  );
+}
+
+/** The fields the form shows an error beside; any other error is shown under the form. */
+const SHOWN_BESIDE = /^(destinationId|settings(\.(identify|track|identifierTypes|traitEnrichment|idSync)(\..*)?)?)$/;
+
+type IdSyncRow = { type: string; strategy: 'last' | 'first' | 'all'; limit: string };
+const toIdSyncEntry = (r: IdSyncRow) => ({
+  type: r.type.trim(),
+  strategy: r.strategy,
+  // NOTE: sent as typed, even beside "last"/"first": the API's 422 says what is wrong, under the field.
+  ...(r.limit.trim() !== '' ? { limit: Number(r.limit) } : {}),
+});
+
+/**
+ * Segment's Trait Enrichment and ID Sync (docs/api.md "Trait Activation"): trait
+ * names to add to each call, and per identifier type which of the profile's
+ * values to send. Without them the connection keeps the default setup.
+ */
+function TraitActivation(props: {
+  enrichment: string;
+  onEnrichment: (v: string) => void;
+  idSync: IdSyncRow[];
+  onIdSync: (rows: IdSyncRow[]) => void;
+  err: (field: string) => string | undefined;
+  exact: (field: string) => string | undefined;
+}) {
+  const { idSync, onIdSync, err, exact } = props;
+  const set = (i: number, patch: Partial<IdSyncRow>) => onIdSync(idSync.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  const fieldError = (id: string, message: string | undefined) =>
+    message && (
+      <p id={id} className="field-error" role="alert">
+        {message}
+      </p>
+    );
+  return (
+    <fieldset>
+      <legend>Trait activation</legend>
+      <div className="field">
+        <label htmlFor="trait-enrichment">Trait enrichment</label>
+        <input
+          id="trait-enrichment"
+          value={props.enrichment}
+          placeholder="lifetime_value, plan"
+          onChange={(e) => props.onEnrichment(e.target.value)}
+          aria-describedby="trait-enrichment-help"
+          aria-invalid={err('settings.traitEnrichment') !== undefined}
+        />
+        <p className="help" id="trait-enrichment-help">
+          Computed trait keys or custom traits, comma-separated: their values go into each identify&apos;s traits and each track&apos;s
+          context.traits.
+        </p>
+        {fieldError('trait-enrichment-error', err('settings.traitEnrichment'))}
+      </div>
+      <div className="field">
+        <span className="label">ID sync</span>
+        <p className="help">
+          Which of the profile&apos;s identifiers of a type each call carries: the newest, the oldest, or all (up to a limit). Types not
+          listed are not sent; none listed: the identifiers chosen above.
+        </p>
+        {idSync.map((r, i) => (
+          <div className="row wrap id-sync-row" key={i} data-testid={`id-sync-${i}`}>
+            <div className="field">
+              <label htmlFor={`id-sync-${i}-type`}>Type</label>
+              <input
+                id={`id-sync-${i}-type`}
+                list="identifier-types"
+                value={r.type}
+                onChange={(e) => set(i, { type: e.target.value })}
+                aria-invalid={err(`settings.idSync.${i}.type`) !== undefined}
+              />
+              {fieldError(`id-sync-${i}-type-error`, err(`settings.idSync.${i}.type`))}
+            </div>
+            <div className="field">
+              <label htmlFor={`id-sync-${i}-strategy`}>Strategy</label>
+              <select
+                id={`id-sync-${i}-strategy`}
+                value={r.strategy}
+                onChange={(e) => set(i, { strategy: e.target.value as IdSyncRow['strategy'] })}
+                aria-invalid={err(`settings.idSync.${i}.strategy`) !== undefined}
+              >
+                <option value="last">last (newest)</option>
+                <option value="first">first (oldest)</option>
+                <option value="all">all</option>
+              </select>
+              {fieldError(`id-sync-${i}-strategy-error`, err(`settings.idSync.${i}.strategy`))}
+            </div>
+            <div className="field">
+              <label htmlFor={`id-sync-${i}-limit`}>Limit (with all)</label>
+              <input
+                id={`id-sync-${i}-limit`}
+                type="number"
+                min={1}
+                max={10}
+                value={r.limit}
+                placeholder="10"
+                onChange={(e) => set(i, { limit: e.target.value })}
+                aria-invalid={err(`settings.idSync.${i}.limit`) !== undefined}
+                aria-describedby={err(`settings.idSync.${i}.limit`) ? `id-sync-${i}-limit-error` : undefined}
+              />
+              {fieldError(`id-sync-${i}-limit-error`, err(`settings.idSync.${i}.limit`))}
+            </div>
+            <button type="button" className="link" onClick={() => onIdSync(idSync.filter((_, j) => j !== i))}>
+              Remove
+            </button>
+          </div>
+        ))}
+        <datalist id="identifier-types">
+          {IDENTIFIER_TYPES.map((t) => (
+            <option key={t} value={t} />
+          ))}
+        </datalist>
+        {fieldError('id-sync-error', exact('settings.idSync'))}
+        <div>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => onIdSync([...idSync, { type: idSync.length === 0 ? 'email' : '', strategy: 'last', limit: '' }])}
+          >
+            + Add identifier type
+          </button>
+        </div>
+      </div>
+    </fieldset>
   );
 }
 

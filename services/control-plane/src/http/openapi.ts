@@ -9,6 +9,7 @@
 // running control plane. To add routes: add a `section` below (or extend one).
 import { testEventBody } from '../routes/destination-test.routes';
 import { journeyEntrySchema, journeyInputSchema, journeyPatchSchema, journeyStepSchema } from '@engage/journeys';
+import { traitActivationFields } from '@engage/delivery';
 import { Router } from 'express';
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodTypeAny } from 'zod';
@@ -178,6 +179,7 @@ function shapes() {
         enteredEvent: z.string().optional(),
         exitedEvent: z.string().optional(),
         identifierTypes: z.array(z.string()).optional(),
+        ...traitActivationFields,
       }),
       enabled: z.boolean(),
       ...timestamps,

@@ -64,8 +64,9 @@ const PLACED = new Set([
 /** The compact document of a profile's hot state; `slotOf` gives each computation id's slot. */
 export function encodeState(profile: StoredProfile, slotOf: (computationId: string) => number): CompactState {
   const doc: CompactState = { $: COMPACT_FORMAT };
-  for (const _ in profile.traits) {
-    doc.t = profile.traits;
+  // Traits only when there are some (no key walk: the first one settles it).
+  for (const name in profile.traits) {
+    if (name !== undefined) doc.t = profile.traits;
     break;
   }
   if (profile.userId !== null) doc.u = profile.userId;

@@ -488,6 +488,36 @@ describe('operator console', () => {
       '0',
       expect.any(String),
     ]);
+
+    // Edit the draft on its page: a wait the API refuses is named under the text; a good one enables Publish, which makes version 2.
+    await clickLink('First Purchase');
+    await waitText('[data-testid=journey-status]', 'Live');
+    await clickButton('Edit draft');
+    await page.waitForSelector('#journey-draft-json');
+    const draft = JSON.parse(await page.$eval('#journey-draft-json', (e: any) => e.value as string));
+    expect(Object.keys(draft).sort()).toEqual(['entry', 'includeExistingMembers', 'name', 'reentry', 'start', 'steps']);
+    const draftWith = (duration: string) =>
+      JSON.stringify({ ...draft, steps: draft.steps.map((s: any) => (s.id === 'wait' ? { ...s, duration } : s)) });
+    await replaceText('#journey-draft-json', draftWith('2 fortnights'));
+    await clickButton('Save draft');
+    expect(await waitText('#journey-draft-errors', 'steps.wait.duration')).toMatch(/2 fortnights[\s\S]*HTTP 422/);
+    await replaceText('#journey-draft-json', draftWith('2 days'));
+    await clickButton('Save draft');
+    expect(await waitText('[data-testid=journey-draft-saved]', 'Saved')).toBe('Saved the draft: publish to make it version 2.');
+    await waitText('table[aria-label=Steps] tbody', 'Wait 2 days');
+    expect(await publishDisabled()).toEqual([false]);
+    expect((await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys/${journey.id}`)).data.journey).toEqual(
+      expect.objectContaining({ draftChanged: true, versions: [expect.objectContaining({ version: 1 })] }),
+    );
+    await shot('20-journey-draft-edited');
+    await clickButton('Publish');
+    expect(await waitText('[data-testid=journey-action-result]', 'Published')).toBe('Published version 2: the journey is Live.');
+    expect(await page.$eval('[data-testid=journey-versions]', (e: any) => e.innerText)).toBe('2');
+    expect(await publishDisabled()).toEqual([true]);
+    const republished = (await fleet.api('GET', `/spaces/${fleet.spaceId}/journeys/${journey.id}`)).data.journey;
+    expect(republished).toEqual(expect.objectContaining({ status: 'Live', draftChanged: false }));
+    expect(republished.versions.map((v: any) => v.version)).toEqual([1, 2]);
+    expect(republished.versions[1].steps.find((s: any) => s.id === 'wait').duration).toBe('2 days');
   });
 
   it("sends a test identify from a destination's page and shows the request, the receiver's 200 and the duration; a refused connection shows its error; a list destination's add", async () => {

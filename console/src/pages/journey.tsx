@@ -4,15 +4,17 @@
 // buttons (publish the draft, pause / resume, archive) with the state each
 // one leaves it in, or the API's refusal.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNote, formatTime, TableFrame } from './common';
+import type { paths } from '../api/generated/schema';
+import { ErrorList, ErrorNote, formatTime, TableFrame } from './common';
 import { enteredAtStart, journeyQueryKey, JourneyStatus, useDestinationList } from './journeys';
 
 type Journey = Schemas['Journey'];
 type Step = Journey['steps'][number];
 type Action = 'publish' | 'pause' | 'resume' | 'archive';
+type JourneyPatch = NonNullable<paths['/spaces/{spaceId}/journeys/{id}']['patch']['requestBody']>['content']['application/json'];
 
 /** Where a step leads, labelled as its definition names each way out. */
 function exits(step: Step): Array<{ label: string; to: string }> {
@@ -61,6 +63,8 @@ export function JourneyPage() {
   const queryClient = useQueryClient();
   const key = [...journeyQueryKey(spaceId), id];
   const [confirmArchive, setConfirmArchive] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
   const journey = useQuery({
     queryKey: key,
     queryFn: () => unwrap(api.GET('/spaces/{spaceId}/journeys/{id}', { params: { path: { spaceId, id } } })),
@@ -82,7 +86,10 @@ export function JourneyPage() {
           return unwrap(api.POST('/spaces/{spaceId}/journeys/{id}/archive', { params }));
       }
     },
-    onMutate: () => setConfirmArchive(false),
+    onMutate: () => {
+      setConfirmArchive(false);
+      setSaved(false);
+    },
     onSuccess: async (res) => {
       queryClient.setQueryData(key, res);
       await queryClient.invalidateQueries({ queryKey: journeyQueryKey(spaceId), exact: true });
@@ -128,6 +135,17 @@ export function JourneyPage() {
                   Pause
                 </button>
               )}
+              <button
+                type="button"
+                className="secondary"
+                disabled={editing || j.status === 'Archived'}
+                onClick={() => {
+                  setEditing(true);
+                  setSaved(false);
+                }}
+              >
+                Edit draft
+              </button>
               {confirmArchive ? (
                 <>
                   <button type="button" className="danger" disabled={act.isPending} onClick={() => act.mutate('archive')}>
@@ -150,6 +168,25 @@ export function JourneyPage() {
             </div>
           </div>
           {act.error && <ErrorNote error={act.error} />}
+          {editing && (
+            <EditDraft
+              spaceId={spaceId}
+              journey={j}
+              onCancel={() => setEditing(false)}
+              onSaved={(res) => {
+                queryClient.setQueryData(key, res);
+                void queryClient.invalidateQueries({ queryKey: journeyQueryKey(spaceId), exact: true });
+                act.reset();
+                setEditing(false);
+                setSaved(true);
+              }}
+            />
+          )}
+          {saved && (
+            <p role="status" className="ok" data-testid="journey-draft-saved">
+              Saved the draft{j.draftChanged ? `: publish to make it version ${j.versions.length + 1}.` : ', the same as the latest version.'}
+            </p>
+          )}
           {act.isSuccess && act.variables && (
             <p role="status" className="ok" data-testid="journey-action-result">
               {DONE[act.variables](act.data.data.journey)}
@@ -217,6 +254,90 @@ export function JourneyPage() {
         </>
       )}
     </section>
+  );
+}
+
+/** The draft's editable fields (everything but the key, which names the journey's audiences and step keys). */
+const draftOf = (j: Journey): JourneyPatch => ({
+  name: j.name,
+  entry: j.entry,
+  reentry: j.reentry,
+  includeExistingMembers: j.includeExistingMembers,
+  start: j.start,
+  steps: j.steps,
+});
+
+/**
+ * The draft as JSON, PATCHed whole; a Live journey keeps walking its latest
+ * version until the draft is published. The API's 400/422 messages (naming
+ * fields such as steps.wait.duration) are shown under the text.
+ */
+function EditDraft({
+  spaceId,
+  journey,
+  onCancel,
+  onSaved,
+}: {
+  spaceId: string;
+  journey: Journey;
+  onCancel: () => void;
+  onSaved: (res: { data: { journey: Journey } }) => void;
+}) {
+  const [text, setText] = useState(() => JSON.stringify(draftOf(journey), null, 2));
+  const [parseError, setParseError] = useState<string | null>(null);
+  const save = useMutation({
+    mutationFn: (body: JourneyPatch) =>
+      unwrap(api.PATCH('/spaces/{spaceId}/journeys/{id}', { params: { path: { spaceId, id: journey.id } }, body })),
+    onSuccess: onSaved,
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      setParseError(`Not JSON: ${(err as Error).message}`);
+      return;
+    }
+    setParseError(null);
+    save.mutate(body as JourneyPatch);
+  };
+  const invalid = parseError !== null || save.error !== null;
+  return (
+    <form className="stack panel" onSubmit={submit} aria-label="Edit draft">
+      <h2>Edit the draft</h2>
+      <div className="field">
+        <label htmlFor="journey-draft-json">Draft (JSON)</label>
+        <p className="help" id="journey-draft-help">
+          Name, entry, re-entry, existing members, start and steps; the key cannot change. Saving does not change what users walk: publish
+          the draft for that.
+        </p>
+        <textarea
+          id="journey-draft-json"
+          className="code"
+          rows={24}
+          spellCheck={false}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          aria-invalid={invalid}
+          aria-describedby={invalid ? 'journey-draft-help journey-draft-errors' : 'journey-draft-help'}
+        />
+        {parseError && (
+          <p id="journey-draft-errors" className="field-error" role="alert">
+            {parseError}
+          </p>
+        )}
+        {!parseError && save.error && <ErrorList id="journey-draft-errors" error={save.error} />}
+      </div>
+      <div className="row">
+        <button type="submit" disabled={save.isPending}>
+          {save.isPending ? 'Saving…' : 'Save draft'}
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
 

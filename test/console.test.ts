@@ -592,6 +592,47 @@ describe('operator console', () => {
     await shot('23-event-tester-list');
   });
 
+  it("shows a backfill's progress and a running sync as progress bars, from the API's answers", async () => {
+    // NOTE: a backfill of one profile ends before a page can see it run, so the API's answers are
+    // rewritten in the browser (request interception): the audience Computing at 40%, its connection Syncing.
+    const listPath = `/spaces/${fleet.spaceId}/audiences`;
+    const list = await fleet.api('GET', listPath);
+    const [audience] = list.data.audiences;
+    const computing = { ...audience, status: 'Computing', progress: 0.4 };
+    const one = await fleet.api('GET', `${listPath}/${audience.id}`);
+    const connections = await fleet.api('GET', `${listPath}/${audience.id}/destinations`);
+    const syncing = connections.data.connections.map((c: any) => ({ ...c, syncStatus: { ...c.syncStatus, state: 'Syncing', sent: 7 } }));
+    const answers: Record<string, unknown> = {
+      [listPath]: { ...list, data: { ...list.data, audiences: [computing] } },
+      [`${listPath}/${audience.id}`]: { ...one, data: { ...one.data, audience: computing } },
+      [`${listPath}/${audience.id}/destinations`]: { ...connections, data: { ...connections.data, connections: syncing } },
+    };
+    const rewrite = (req: any) => {
+      const answer = req.method() === 'GET' ? answers[new URL(req.url()).pathname] : undefined;
+      if (answer) void req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) });
+      else void req.continue();
+    };
+    await page.setRequestInterception(true);
+    page.on('request', rewrite);
+    try {
+      await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
+      const row = await waitText('table[aria-label=Audiences] tbody tr', /Buyers[\s\S]*Computing/);
+      expect(row).toContain('40%');
+      expect(await page.$eval(`progress[aria-label="Buyers backfill progress"]`, (e: any) => [e.max, e.value])).toEqual([1, 0.4]);
+      await shot('24-audiences-computing');
+      await clickLink('Buyers');
+      await waitText('[data-testid=progress-percent]', '40%');
+      const sync = await waitText('table[aria-label="Connected destinations"] tbody tr', 'Syncing');
+      expect(sync).toMatch(/Syncing\s+7 sent so far/);
+      // Indeterminate: the API gives no figure of what is left to send.
+      expect(await page.$eval('progress[aria-label="Hook sync in progress"]', (e: any) => e.hasAttribute('value'))).toBe(false);
+      await shot('25-audience-syncing');
+    } finally {
+      page.off('request', rewrite);
+      await page.setRequestInterception(false);
+    }
+  });
+
   it('logged no error in the browser console', () => {
     // The answers the tests provoke: the refused login's 401, the unknown profile's 404, the refused destination host's 422.
     expect(browserErrors.filter((e) => !/status of (401|404|422)/.test(e))).toEqual([]);

@@ -29,9 +29,14 @@ export function StatusBadge({ computation }: { computation: Schemas['Computation
     <span className="status">
       <span className={`badge ${tone}`}>{computation.status}</span>
       {computation.progress !== null && (
-        <progress max={1} value={computation.progress} aria-label={`${computation.name} backfill progress`}>
-          {Math.round(computation.progress * 100)}%
-        </progress>
+        <>
+          <progress max={1} value={computation.progress} aria-label={`${computation.name} backfill progress`}>
+            {Math.round(computation.progress * 100)}%
+          </progress>
+          <span className="muted" data-testid="progress-percent">
+            {Math.round(computation.progress * 100)}%
+          </span>
+        </>
       )}
     </span>
   );

@@ -135,6 +135,14 @@ function Destinations({ kind, spaceId, audience }: { kind: Kind; spaceId: string
                     </td>
                     <td>
                       {c.syncStatus.state}
+                      {c.syncStatus.state === 'Syncing' && (
+                        // NOTE: the API counts what was sent, not what is left, so the bar has no value (indeterminate).
+                        <span className="status">
+                          {' '}
+                          <progress aria-label={`${d?.name ?? c.destinationId} sync in progress`} />
+                          <span className="muted">{c.syncStatus.sent.toLocaleString()} sent so far</span>
+                        </span>
+                      )}
                       {c.syncStatus.lastSyncAt && <span className="muted"> · {formatTime(c.syncStatus.lastSyncAt)}</span>}
                       {c.syncStatus.lastError && <div className="error">{c.syncStatus.lastError}</div>}
                     </td>

@@ -1,5 +1,5 @@
 // A plain in-memory identity graph with the same algorithm as the resolver's
-// Redis script (services/identity-resolver/src/identity-graph.lua.ts), written
+// Redis script (identity-graph.lua.ts), written
 // for reading, not speed. Tests run both on random event streams and compare:
 // the script must agree with this specification.
 import type { ExternalId } from './external-ids';

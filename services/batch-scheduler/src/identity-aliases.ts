@@ -1,8 +1,9 @@
-// Where a profile id went: the identity resolver writes `alias:<pid>` -> the
-// survivor when it merges a profile into another (its graph keyspace,
-// owned by services/identity-resolver/src/identity-graph.lua.ts; read-only
-// here). A backfill attributes an event resolved to a profile that was
-// merged later to the survivor, where real time counts that person's events.
+// Where a profile id went: the identity resolver records the survivor when it
+// merges a profile into another (the graph's keyspace, owned by
+// @engage/identity identity-graph.store.ts; read-only here). A backfill
+// attributes an event resolved to a profile that was merged later to the
+// survivor, where real time counts that person's events.
+import { IdentityGraphStore } from '@engage/identity';
 import type { RedisClient } from '@engage/redis';
 
 const MAX_HOPS = 16;
@@ -11,13 +12,10 @@ export class IdentityAliases {
   /** "space|pid" -> survivor (itself when not merged); only for one replay. */
   private readonly cache = new Map<string, string>();
 
-  constructor(
-    private readonly config: { keyPrefix: string },
-    private readonly deps: { redis: RedisClient },
-  ) {}
+  private readonly graph: IdentityGraphStore;
 
-  private aliasKey(spaceId: string, profileId: string): string {
-    return `${this.config.keyPrefix}idn:{${spaceId}}:alias:${profileId}`;
+  constructor(config: { keyPrefix: string }, deps: { redis: RedisClient }) {
+    this.graph = new IdentityGraphStore(config, deps);
   }
 
   /**
@@ -27,24 +25,18 @@ export class IdentityAliases {
    */
   async survivors(spaceId: string, profileIds: string[], opts: { fresh?: boolean } = {}): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const todo: Array<{ pid: string; at: string }> = [];
+    const todo: string[] = [];
     for (const pid of new Set(profileIds)) {
       const hit = opts.fresh ? undefined : this.cache.get(`${spaceId}|${pid}`);
       if (hit !== undefined) out.set(pid, hit);
-      else todo.push({ pid, at: pid });
+      else todo.push(pid);
     }
-    let left = todo;
-    for (let hop = 0; left.length > 0 && hop < MAX_HOPS; hop++) {
-      const into = await this.deps.redis.mget(...left.map((t) => this.aliasKey(spaceId, t.at)));
-      const next: typeof left = [];
-      left.forEach((t, i) => {
-        if (into[i]) next.push({ pid: t.pid, at: into[i]! });
-        else out.set(t.pid, t.at);
-      });
-      left = next;
+    if (todo.length === 0) return out;
+    const found = await this.graph.survivors(spaceId, todo, { maxHops: MAX_HOPS });
+    for (const pid of todo) {
+      out.set(pid, found.get(pid)!);
+      this.cache.set(`${spaceId}|${pid}`, found.get(pid)!);
     }
-    for (const t of left) out.set(t.pid, t.at); // a chain longer than MAX_HOPS: stop where we are
-    for (const t of todo) this.cache.set(`${spaceId}|${t.pid}`, out.get(t.pid)!);
     return out;
   }
 }

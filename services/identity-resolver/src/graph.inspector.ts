@@ -1,51 +1,13 @@
 // Reads a space's whole identity graph and checks its invariants. For tests
-// and operators (SCAN-based: never on a hot path).
-import { isCluster, type RedisClient } from '@engage/redis';
+// and operators (SCAN-based: never on a hot path). The layout is the store's
+// (@engage/identity identity-graph.store.ts); only its snapshot is read here.
+import type { GraphSnapshot, IdentityGraphStore } from '@engage/identity';
 
-export interface GraphSnapshot {
-  /** id key (type\x1fvalue) -> profile it points to */
-  ids: Map<string, string>;
-  /** live profile -> its ids */
-  profiles: Map<string, Set<string>>;
-  /** merged profile -> the profile it was folded into */
-  aliases: Map<string, string>;
-  /** profile -> linked account ids */
-  accounts: Map<string, Set<string>>;
-}
+export type { GraphSnapshot };
 
-type Scanner = { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> };
-
-/**
- * SCAN answers for one node: on a Cluster every master is scanned (a space's
- * graph shares one slot, `{space}`, so one of them holds it all).
- */
-async function scanKeys(redis: RedisClient, match: string): Promise<string[]> {
-  const keys: string[] = [];
-  const nodes = (isCluster(redis) ? redis.nodes('master') : [redis]) as unknown as Scanner[];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-  return keys;
-}
-
-// Glob-escape the `{`/`}` of the hash tag and other specials.
-const glob = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-
-export async function readGraph(redis: RedisClient, spacePrefix: string): Promise<GraphSnapshot> {
-  const snap: GraphSnapshot = { ids: new Map(), profiles: new Map(), aliases: new Map(), accounts: new Map() };
-  for (const key of await scanKeys(redis, `${glob(spacePrefix)}*`)) {
-    const rest = key.slice(spacePrefix.length);
-    if (rest.startsWith('id:')) snap.ids.set(rest.slice(3), (await redis.get(key))!);
-    else if (rest.startsWith('alias:')) snap.aliases.set(rest.slice(6), (await redis.get(key))!);
-    else if (rest.startsWith('p:') && rest.endsWith(':ids')) snap.profiles.set(rest.slice(2, -4), new Set(await redis.zrange(key, 0, -1)));
-    else if (rest.startsWith('p:') && rest.endsWith(':acc')) snap.accounts.set(rest.slice(2, -4), new Set(await redis.smembers(key)));
-  }
-  return snap;
+/** A space's whole graph (SCAN, through the graph's owner module). */
+export function readGraph(graph: IdentityGraphStore, spaceId: string): Promise<GraphSnapshot> {
+  return graph.snapshot(spaceId);
 }
 
 /** Follows merges from any profile id ever handed out to the live survivor. */

@@ -57,7 +57,7 @@ function request(external: ExternalId[], opts: Opts = {}): ResolveRequest {
 }
 const resolve = (external: ExternalId[], opts: Opts & { on?: IdentityRepository } = {}): Promise<ResolveResult> =>
   (opts.on ?? repo).resolve(request(external, opts));
-const sound = async () => expect(graphViolations(await readGraph(redis, repo.spacePrefix(SPACE)))).toEqual([]);
+const sound = async () => expect(graphViolations(await readGraph(repo.graph, SPACE))).toEqual([]);
 
 describe('identity graph (Lua in real Redis)', () => {
   it('anonymous browsing then identify: the anonymous profile gains the user id; a second anonymous profile merges in', async () => {
@@ -197,7 +197,7 @@ describe('identity graph (Lua in real Redis)', () => {
     const user = await resolve(ids(['user_id', 'gu']), { account: 'globex' });
     const merge = await resolve(ids(['user_id', 'gu'], ['anonymous_id', 'g1']));
     expect(merge).toEqual(expect.objectContaining({ profileId: user.profileId, merged: [anon.profileId] }));
-    const graph = await readGraph(redis, repo.spacePrefix(SPACE));
+    const graph = await readGraph(repo.graph, SPACE);
     expect([...graph.accounts.get(user.profileId)!].sort()).toEqual(
       [accountProfileId(SPACE, 'acme'), accountProfileId(SPACE, 'globex')].sort(),
     );
@@ -212,7 +212,7 @@ describe('identity graph (Lua in real Redis)', () => {
       last = await resolve(ids(['user_id', user], ...Array.from({ length: 20 }, (_, i): [string, string] => [`t${batch}_${i}`, 'x'])));
       expect(last.profileId).toBe(first.profileId);
     }
-    const graph = await readGraph(redis, repo.spacePrefix(SPACE));
+    const graph = await readGraph(repo.graph, SPACE);
     expect(graph.profiles.get(first.profileId)!.size).toBe(MAX_IDS_PER_PROFILE);
     expect(last.dropped).toHaveLength(20);
     await sound();
@@ -273,7 +273,7 @@ describe('identity graph under concurrent writers', () => {
     }
     const results = (await Promise.all(calls)).flat();
 
-    const graph = await readGraph(redis, repo.spacePrefix(SPACE));
+    const graph = await readGraph(repo.graph, SPACE);
     expect(graphViolations(graph)).toEqual([]);
     expect(graph.profiles.size).toBe(people.length);
     for (const p of people) {

@@ -83,7 +83,7 @@ describe('identity graph script vs reference', () => {
                 : reference.resolve({ ...e, eventKey: `fresh-${k}` }).profileId,
             ),
         );
-        const graph = await readGraph(redis, repo.spacePrefix('spa_r'));
+        const graph = await readGraph(repo.graph, 'spa_r');
         expect(new Map([...graph.ids].map(([k, v]) => [k, v]))).toEqual(reference.ids);
         expect(new Map([...graph.profiles].map(([pid, ids]) => [pid, [...ids].sort()]))).toEqual(
           new Map([...reference.profiles].map(([pid, ids]) => [pid, [...ids.keys()].sort()])),

@@ -1,9 +1,10 @@
 // The identity graph in Redis: one Lua call per space per chunk (the events of
 // a space, in order), all calls of a chunk issued in the same tick so ioredis
 // auto-pipelining sends them as one round trip per Redis node.
-import type { CompiledIdentityRules, ExternalId } from '@engage/identity';
+// The keys and the script are the graph store's (@engage/identity,
+// identity-graph.store.ts); this file groups requests and reads the replies.
+import { IdentityGraphStore, parseGraphId, type CompiledIdentityRules, type ExternalId } from '@engage/identity';
 import type { RedisClient } from '@engage/redis';
-import { IDENTITY_GRAPH_LUA } from './identity-graph.lua';
 
 export interface ResolveRequest {
   spaceId: string;
@@ -33,30 +34,20 @@ export interface ResolveResult {
   accountLinked: boolean;
 }
 
-const SEP = '\u001f';
-const splitId = (s: string): ExternalId => {
-  const i = s.indexOf(SEP);
-  return { type: s.slice(0, i), id: s.slice(i + 1) };
-};
 // Shared by every result that has nothing to list (most of them): no garbage per event. Frozen: never written.
 const NONE: never[] = Object.freeze([]) as unknown as never[];
 // cjson encodes an empty Lua table as {} rather than [].
 const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : NONE);
 
-type GraphClient = { resolveIdentityBatch(key: string, ...args: Array<string | number>): Promise<string[]> };
-
 export class IdentityRepository {
+  /** The graph's keyspace (also what tests read the graph through: `graph.snapshot(space)`). */
+  readonly graph: IdentityGraphStore;
+
   constructor(
     private readonly config: { keyPrefix: string; resultTtlSeconds: number },
-    private readonly deps: { redis: RedisClient },
+    deps: { redis: RedisClient },
   ) {
-    if (!('resolveIdentityBatch' in deps.redis))
-      deps.redis.defineCommand('resolveIdentityBatch', { numberOfKeys: 1, lua: IDENTITY_GRAPH_LUA });
-  }
-
-  /** The key prefix of a space's graph; the `{space}` hash tag keeps it on one cluster slot. */
-  spacePrefix(spaceId: string): string {
-    return `${this.config.keyPrefix}idn:{${spaceId}}:`;
+    this.graph = new IdentityGraphStore({ keyPrefix: config.keyPrefix }, deps);
   }
 
   /** Resolves every request, each space's requests in order in one atomic script call; results in request order. */
@@ -69,23 +60,21 @@ export class IdentityRepository {
       else bySpace.set(r.spaceId, [i]);
     });
     const results: ResolveResult[] = new Array(requests.length);
-    const client = this.deps.redis as unknown as GraphClient;
     // NOTE: issued together, not awaited one by one: auto-pipelining sends them in one write.
     await Promise.all(
       [...bySpace.entries()].map(async ([spaceId, indexes]) => {
-        // One flat array of strings (identity-graph.lua.ts, ARGV): cheaper to build here and to decode in Redis.
+        // One flat array of strings (@engage/identity identity-graph.lua.ts, ARGV): cheaper to build here and to decode in Redis.
         const events: Array<string | number> = [];
         for (const i of indexes) {
           const r = requests[i]!;
           events.push(r.eventKey, r.accountId ?? '', String(r.timestamp), r.ids.length);
           for (const x of r.ids) events.push(x.type, x.id);
         }
-        const replies = await client.resolveIdentityBatch(
-          this.spacePrefix(spaceId),
+        const replies = await this.graph.resolveBatch(
+          spaceId,
           requests[indexes[0]!]!.rules.scriptJson,
           this.config.resultTtlSeconds,
           JSON.stringify(events),
-          spaceId,
         );
         for (let k = 0; k < indexes.length; k++) results[indexes[k]!] = parse(replies[k]!, requests[indexes[k]!]!);
       }),
@@ -117,10 +106,10 @@ function parse(reply: string, request: ResolveRequest): ResolveResult {
     profileId: r.profileId as string,
     created: r.created === true,
     merged: list(r.merged),
-    added: list(r.added).map(splitId),
-    gained: list(r.gained).map(splitId),
-    dropped: list(r.dropped).map(splitId),
-    all: list(r.all).map(splitId),
+    added: list(r.added).map(parseGraphId),
+    gained: list(r.gained).map(parseGraphId),
+    dropped: list(r.dropped).map(parseGraphId),
+    all: list(r.all).map(parseGraphId),
     accountLinked: r.accountLinked === 1,
   };
 }

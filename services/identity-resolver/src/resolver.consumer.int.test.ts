@@ -114,7 +114,7 @@ async function stack(opts: { partitions: number; rulesFor?: (spaceId: string) =>
       ),
     });
   const graph = (spaceId: string) =>
-    readGraph(redises[0]!, new IdentityRepository({ keyPrefix, resultTtlSeconds: 1 }, { redis: redises[0]! }).spacePrefix(spaceId));
+    readGraph(new IdentityRepository({ keyPrefix, resultTtlSeconds: 1 }, { redis: redises[0]! }).graph, spaceId);
   return { topics, replica, out, send, graph, stopReader: () => reader.disconnect() };
 }
 

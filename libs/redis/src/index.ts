@@ -93,3 +93,5 @@ export function keySlot(key: string): number {
 // cluster-key-slot (ioredis's own dependency for the same job) ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const calculateSlot = require('cluster-key-slot') as (key: string) => number;
+
+export * from './lock';

@@ -13,18 +13,20 @@
 // - a disabled or deleted computation loses its members and stored values, so
 //   re-enabling recomputes it from scratch (entries again, reason `backfill`).
 //
-// Two replicas: a computation's pass holds a lease (SET NX PX, renewed per
-// page), so only one replica computes it; the other skips it until done.
+// Two replicas: a computation's pass holds a lease (RedisLock: SET NX PX,
+// renewed per page and released by its owner only), so only one replica
+// computes it; the other skips it until done.
 import { reevaluate, type CompiledComputation } from '@engage/engine';
 import type { BackfillPass, PassTarget } from './backfill.pass';
 import { statusKeys, type ComputationStatus, type ConfigStore } from '@engage/config-store';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository } from '@engage/profile-store';
-import type { RedisClient } from '@engage/redis';
+import { lockOwner, RedisLock, type HeldLock, type RedisClient } from '@engage/redis';
 import type { ChangeReason } from '@engage/schemas';
 
 export class RecomputeJob {
   private readonly status;
-  private readonly owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+  private readonly owner = lockOwner();
+  private readonly leases: RedisLock;
 
   constructor(
     private readonly config: {
@@ -47,6 +49,7 @@ export class RecomputeJob {
     },
   ) {
     this.status = statusKeys(config.keyPrefix);
+    this.leases = new RedisLock(deps.redis);
   }
 
   /** Realtime: the definition version computed; batch: when last computed. Absent: never (or cleared). */
@@ -104,7 +107,7 @@ export class RecomputeJob {
   private async backfill(spaceId: string, pending: Array<{ id: string; version: number; reason: ChangeReason; historical: boolean }>) {
     const now = this.deps.now?.() ?? Date.now();
     const realtime = this.deps.realtime.forSpace(spaceId);
-    const owned: string[] = [];
+    const owned: HeldLock[] = [];
     try {
       const targets: PassTarget[] = [];
       for (const p of pending) {
@@ -114,9 +117,9 @@ export class RecomputeJob {
           await this.report(p.id, 'Preparing', 0);
           continue;
         }
-        const got = await this.deps.redis.set(this.leaseKey(p.id), this.owner, 'PX', this.config.leaseMs, 'NX');
-        if (got !== 'OK') continue; // another replica is on it
-        owned.push(p.id);
+        const lease = await this.leases.acquire(this.leaseKey(p.id), this.config.leaseMs, this.owner);
+        if (!lease) continue; // another replica is on it
+        owned.push(lease);
         // The done-marker is read again under the lease: a replica that takes it just after another finished skips.
         if ((await this.deps.redis.get(this.doneKey(p.id))) === String(p.version)) continue;
         // change_id cause: one per pass, kept in Redis until the pass is done, so
@@ -134,7 +137,7 @@ export class RecomputeJob {
           for (const t of targets) await this.report(t.compiled.id, 'Computing', Math.min(1, Math.max(0, f)));
         },
         renew: async () => {
-          for (const t of targets) await this.deps.redis.pexpire(this.leaseKey(t.compiled.id), this.config.leaseMs);
+          for (const lease of owned) await lease.renew();
         },
       });
       for (const t of targets) {
@@ -143,21 +146,16 @@ export class RecomputeJob {
         await this.report(t.compiled.id, 'Live');
       }
     } finally {
-      for (const id of owned)
-        if ((await this.deps.redis.get(this.leaseKey(id))) === this.owner) await this.deps.redis.del(this.leaseKey(id));
+      for (const lease of owned) await lease.release();
     }
   }
 
   /** Runs fn holding the computation's lease; false when another replica holds it. */
   private async withLease(id: string, fn: (renew: () => Promise<void>) => Promise<void>): Promise<boolean> {
-    const got = await this.deps.redis.set(this.leaseKey(id), this.owner, 'PX', this.config.leaseMs, 'NX');
-    if (got !== 'OK') return false;
-    try {
-      await fn(async () => void (await this.deps.redis.pexpire(this.leaseKey(id), this.config.leaseMs)));
-      return true;
-    } finally {
-      if ((await this.deps.redis.get(this.leaseKey(id))) === this.owner) await this.deps.redis.del(this.leaseKey(id));
-    }
+    const run = await this.leases.withLock(this.leaseKey(id), this.config.leaseMs, (lease) => fn(async () => void (await lease.renew())), {
+      owner: this.owner,
+    });
+    return run.acquired;
   }
 
   /** A batch computation's run over every stored profile of its space. */

@@ -44,10 +44,9 @@ import {
 } from '@engage/delivery';
 import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
-import { acrossSlots, type RedisClient } from '@engage/redis';
+import { acrossSlots, RedisLock, type RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import { ListRequestError } from './adapters/list-adapter-error';
-import { withRenewedLock } from './renewed-lock';
 import type { DeliveryStatus } from './delivery-status';
 
 type Pending = Omit<ListMember, 'profileId'>;
@@ -155,7 +154,9 @@ export class ListBuffer {
     // renewed while this flush runs, so no other replica takes the list and
     // sends the same batch meanwhile.
     const lock = this.lockKey(destination.id, listOf(connection));
-    const result = await withRenewedLock(this.deps.redis, lock, LOCK_MS, () => this.flushLocked(destination, connection));
+    const result = await new RedisLock(this.deps.redis).withLock(lock, LOCK_MS, () => this.flushLocked(destination, connection), {
+      autoRenew: true,
+    });
     return result.acquired && result.value;
   }
 

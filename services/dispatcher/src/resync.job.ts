@@ -14,12 +14,11 @@ import type { ConfigStore, ConnectionConfig } from '@engage/config-store';
 import type { DeadLetterWriter } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository, StoredProfile } from '@engage/profile-store';
-import type { RedisClient } from '@engage/redis';
+import { RedisLock, type RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import { isSettledByDesign, liveValueText, type DispatchStep } from './dispatch.step';
 import type { Handover } from './handover';
-import { withRenewedLock } from './renewed-lock';
 
 type StoredValueOf = StoredProfile['values'][string]['value'];
 
@@ -122,18 +121,23 @@ export class ResyncJob {
       // (a page may retry for hours) and expires by itself if its holder dies
       // (another replica then starts over, and the deterministic messageIds let
       // the destination drop repeats).
-      await withRenewedLock(this.deps.redis, this.syncLockKey(connection.id), SYNC_LOCK_MS, async () => {
-        const { sent, failed } = await this.initialSync(connection, key);
-        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
-        await this.deps.handover.finish(connection.id, HANDOVER_GRACE_MS);
-        await this.deps.status.connection(connection.id, {
-          state: failed > 0 ? 'Partially Synced' : 'Synced',
-          matched: sent + failed,
-          sent,
-          failed,
-        });
-        this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
-      });
+      await new RedisLock(this.deps.redis).withLock(
+        this.syncLockKey(connection.id),
+        SYNC_LOCK_MS,
+        async () => {
+          const { sent, failed } = await this.initialSync(connection, key);
+          await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
+          await this.deps.handover.finish(connection.id, HANDOVER_GRACE_MS);
+          await this.deps.status.connection(connection.id, {
+            state: failed > 0 ? 'Partially Synced' : 'Synced',
+            matched: sent + failed,
+            sent,
+            failed,
+          });
+          this.deps.log.info({ connectionId: connection.id, sent, failed }, 'initial_sync_done');
+        },
+        { autoRenew: true },
+      );
     }
   }
 

@@ -1,0 +1,103 @@
+// The project's one lock helper: a Redis key holding its owner's token, taken
+// with SET NX PX (so a dead holder frees it when the TTL runs out), renewed and
+// released only by its owner. Renew and release are Lua scripts (a GET then a
+// PEXPIRE/DEL from the client would act on a lock another owner took in
+// between), registered once per client with defineCommand and called by SHA
+// (ioredis sends EVAL on NOSCRIPT).
+// https://redis.io/docs/latest/develop/use/patterns/distributed-locks/#correct-implementation-with-a-single-instance
+// Key names are the callers' (each keyspace's owner spells its own lock keys).
+import type { RedisClient } from './index';
+
+// KEYS: the locks; ARGV[1]: the owner. Deletes those the owner holds; answers how many.
+const RELEASE_LUA = `
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then n = n + redis.call('DEL', k) end
+end
+return n
+`;
+// KEYS[1]: the lock; ARGV: owner, TTL (ms). 1 when renewed, 0 when the lock is not (or no longer) the owner's.
+const RENEW_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+type LockCommands = {
+  engageLockRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  engageLockRenew(key: string, owner: string, ttlMs: number): Promise<number>;
+};
+
+/** A fresh owner token: the process and a random part (two holders never share one). */
+export function lockOwner(): string {
+  return `${process.pid}:${Math.random().toString(36).slice(2)}`;
+}
+
+/** A lock this process holds (until its TTL runs out, unless renewed). */
+export interface HeldLock {
+  readonly key: string;
+  readonly owner: string;
+  /** Extends the TTL if the lock is still ours; false when it expired and maybe went to another owner. */
+  renew(): Promise<boolean>;
+  /** Deletes the lock if it is still ours; false when it was not (anymore). */
+  release(): Promise<boolean>;
+}
+
+export class RedisLock {
+  private readonly commands: LockCommands;
+
+  constructor(private readonly redis: RedisClient) {
+    // Once per client: every RedisLock of a process shares the definitions.
+    if (!('engageLockRelease' in redis)) redis.defineCommand('engageLockRelease', { lua: RELEASE_LUA });
+    if (!('engageLockRenew' in redis)) redis.defineCommand('engageLockRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+    this.commands = redis as unknown as LockCommands;
+  }
+
+  /** Takes `key` for `owner` (a fresh token by default) for `ttlMs`; null when someone holds it. */
+  async acquire(key: string, ttlMs: number, owner: string = lockOwner()): Promise<HeldLock | null> {
+    if ((await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) !== 'OK') return null;
+    return {
+      key,
+      owner,
+      renew: () => this.renew(key, owner, ttlMs),
+      release: async () => (await this.release([key], owner)) === 1,
+    };
+  }
+
+  /** Owner-checked PEXPIRE. */
+  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.commands.engageLockRenew(key, owner, ttlMs)) === 1;
+  }
+
+  /**
+   * Owner-checked DEL of one or more locks in one script: the keys must share
+   * a slot on a Cluster (one key per call otherwise). Answers how many were
+   * the owner's.
+   */
+  release(keys: string[], owner: string): Promise<number> {
+    return this.commands.engageLockRelease(keys.length, ...keys, owner);
+  }
+
+  /**
+   * Runs `work` holding `key`; `{ acquired: false }` when another holder has
+   * it. `autoRenew`: the TTL is renewed every ttlMs/3 while `work` runs (for
+   * work that may take far longer than the TTL; if the holder dies the lock
+   * still expires by itself). Released (if still ours) when `work` ends.
+   */
+  async withLock<T>(
+    key: string,
+    ttlMs: number,
+    work: (lock: HeldLock) => Promise<T>,
+    opts: { autoRenew?: boolean; owner?: string } = {},
+  ): Promise<{ acquired: true; value: T } | { acquired: false }> {
+    const lock = await this.acquire(key, ttlMs, opts.owner);
+    if (!lock) return { acquired: false };
+    const timer = opts.autoRenew ? setInterval(() => void lock.renew().catch(() => undefined), ttlMs / 3) : undefined;
+    timer?.unref();
+    try {
+      return { acquired: true, value: await work(lock) };
+    } finally {
+      if (timer) clearInterval(timer);
+      await lock.release();
+    }
+  }
+}

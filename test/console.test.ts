@@ -58,6 +58,16 @@ async function clickLabel(text: string) {
   for (const l of labels) if ((await l.evaluate((e) => e.textContent?.replace(/\s+/g, ' ').trim())) === text) return l.click();
   throw new Error(`no label '${text}'`);
 }
+/** Presses Tab until the focused element's text (or id) is `target`; at most `max` presses. */
+async function tabTo(target: string, max = 40): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate('[document.activeElement.textContent.trim(), document.activeElement.id]');
+    if ((focused as string[]).includes(target)) return;
+  }
+  throw new Error(`'${target}' not reached with ${max} Tabs`);
+}
+const overflowsSideways = () => page.evaluate('document.documentElement.scrollWidth > window.innerWidth');
 async function replaceText(selector: string, text: string) {
   await page.click(selector, { clickCount: 3 });
   await page.keyboard.down('Control');
@@ -388,7 +398,7 @@ describe('operator console', () => {
     await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
     await waitText('table[aria-label=Audiences] tbody', 'Buyers');
     // The page itself does not scroll sideways (wide tables scroll inside their frame).
-    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    expect(await overflowsSideways()).toBe(false);
     await shot('16-audiences-phone');
   });
 
@@ -518,6 +528,44 @@ describe('operator console', () => {
     expect(republished).toEqual(expect.objectContaining({ status: 'Live', draftChanged: false }));
     expect(republished.versions.map((v: any) => v.version)).toEqual([1, 2]);
     expect(republished.versions[1].steps.find((s: any) => s.id === 'wait').duration).toBe('2 days');
+
+    // At a phone's width the journey page does not scroll sideways (its tables scroll inside their frames).
+    await page.setViewport({ width: 390, height: 844 });
+    await page.reload();
+    await waitText('table[aria-label=Steps] tbody', 'Wait 2 days');
+    expect(await overflowsSideways()).toBe(false);
+    await shot('20-journey-phone');
+    await page.setViewport({ width: 1280, height: 900 });
+  });
+
+  it('signs out and in again, and moves between pages, with the keyboard only', async () => {
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
+    await waitText('table[aria-label=Audiences] tbody', 'Buyers');
+    // The first Tab stop skips the header to the page.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    await tabTo('Sign out');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#token');
+    expect(await page.evaluate('document.activeElement.id')).toBe('token');
+    await page.keyboard.type(fleet.env.CONTROL_PLANE_TOKEN!);
+    await tabTo('Sign in', 5);
+    await page.keyboard.press('Enter');
+    // Signed in again: the spaces; this space's link, then its Journeys from the nav.
+    const spaceName: string = (await fleet.api('GET', `/spaces/${fleet.spaceId}`)).data.space.name;
+    await waitText('table tbody', spaceName);
+    await tabTo(spaceName);
+    await page.keyboard.press('Enter');
+    await waitText('table[aria-label=Audiences] tbody', 'Buyers');
+    await tabTo('Journeys');
+    await page.keyboard.press('Enter');
+    await waitText('table[aria-label=Journeys] tbody', 'First Purchase');
+    expect(new URL(page.url()).pathname).toBe(`/console/spaces/${fleet.spaceId}/journeys`);
+    // Into the table from the nav, and Enter opens the row's link.
+    await tabTo('First Purchase');
+    await page.keyboard.press('Enter');
+    await waitText('[data-testid=journey-status]', 'Live');
+    await shot('26-keyboard-journey');
   });
 
   it("sends a test identify from a destination's page and shows the request, the receiver's 200 and the duration; a refused connection shows its error; a list destination's add", async () => {

@@ -38,6 +38,10 @@ function SignedIn() {
   };
   return (
     <>
+      {/* Keyboard users skip the header's links to the page (shown when focused). */}
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
       <header className="topbar">
         <Link to="/spaces" className="brand">
           Engage console
@@ -47,7 +51,7 @@ function SignedIn() {
           Sign out
         </button>
       </header>
-      <main>
+      <main id="main" tabIndex={-1}>
         <Outlet />
       </main>
     </>

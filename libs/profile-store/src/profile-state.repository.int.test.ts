@@ -172,3 +172,23 @@ describe('the hot-state cache (realtime loads)', () => {
     expect(again.map((p, i) => p === profiles[i])).toEqual([false, true, true]);
   });
 });
+
+describe('profile write locks (withLocks)', () => {
+  const refs = [ref, { spaceId: 'spa_1', profileId: 'pro_2' }];
+
+  it('holds every lock of the chunk for one owner while fn runs, and releases them after', async () => {
+    const seen = await repo.withLocks(refs, async () => Promise.all(refs.map((r) => redis.get(repo.lockKey(r)))));
+    expect(seen[0]).toBeTruthy();
+    expect(seen[1]).toBe(seen[0]);
+    expect(await Promise.all(refs.map((r) => redis.exists(repo.lockKey(r))))).toEqual([0, 0]);
+  });
+
+  it("takes none while another owner holds one (all or none), and never releases the other owner's lock", async () => {
+    await redis.set(repo.lockKey(refs[1]!), 'other', 'PX', 10_000);
+    await expect(repo.withLocks(refs, async () => 'ran', { waitMs: 100 })).rejects.toMatchObject({ retriable: true });
+    expect(await redis.exists(repo.lockKey(refs[0]!))).toBe(0);
+    expect(await redis.get(repo.lockKey(refs[1]!))).toBe('other');
+    await redis.del(repo.lockKey(refs[1]!));
+    expect(await repo.withLocks(refs, async () => 'ran')).toBe('ran');
+  });
+});

@@ -25,7 +25,7 @@
 // Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
 import { eventIdOf, type ProfileState } from '@engage/engine';
-import { acrossSlots, isCluster, type RedisClient } from '@engage/redis';
+import { acrossSlots, isCluster, RedisLock, type RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
 import { ComputationSlots } from './computation-slots';
@@ -145,13 +145,6 @@ end
 return { docs, seen }
 `;
 
-const UNLOCK_LUA = `
-for _, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end
-end
-return 0
-`;
-
 /**
  * EVAL answering bulk strings as Buffers (the state documents are binary).
  * ioredis has it (a Buffer variant of every command) but does not declare it;
@@ -195,12 +188,14 @@ export class ProfileStateRepository {
     private readonly deps: { redis: RedisClient },
   ) {
     this.cache = new HotStateCache(config.hotStateCacheSize ?? 0);
+    this.locks = new RedisLock(deps.redis);
     this.slots = new ComputationSlots((spaceId) => `${config.keyPrefix}rt:slots:{${spaceId}}`, deps.redis);
   }
 
   private readonly slots: ComputationSlots;
 
   private readonly cache: HotStateCache;
+  private readonly locks: RedisLock;
   /** Distinguishes this process's save tokens from every other writer's. */
   private readonly tokenPrefix = `${process.pid.toString(36)}.${Math.random().toString(36).slice(2, 10)}.`;
   private tokenCounter = 0;
@@ -596,14 +591,10 @@ export class ProfileStateRepository {
 
   private async unlockAll(keys: string[], owner: string): Promise<void> {
     if (keys.length === 0) return;
-    if (!isCluster(this.deps.redis)) {
-      await this.deps.redis.eval(UNLOCK_LUA, keys.length, ...keys, owner);
-      return;
-    }
-    await acrossSlots(
-      this.deps.redis,
-      keys.map((k) => ['eval', UNLOCK_LUA, 1, k, owner]),
-    );
+    // The lock helper's owner-checked release: every key in one script on one
+    // node; on a Cluster one call per lock (each its own slot), auto-pipelined per node.
+    if (!isCluster(this.deps.redis)) await this.locks.release(keys, owner);
+    else await Promise.all(keys.map((k) => this.locks.release([k], owner)));
   }
 
   /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster (auto-pipelined per node). */

@@ -210,11 +210,7 @@ function AddDestination(props: {
           ...(isAudience && track && enteredEvent.trim() ? { enteredEvent: enteredEvent.trim() } : {}),
           ...(isAudience && track && exitedEvent.trim() ? { exitedEvent: exitedEvent.trim() } : {}),
           // ID Sync replaces identifierTypes (docs/api.md "Trait Activation"): one or the other is sent.
-          ...(idSync.length > 0
-            ? { idSync: idSync.map(toIdSyncEntry) }
-            : identifierTypes.length > 0
-              ? { identifierTypes }
-              : {}),
+          ...(idSync.length > 0 ? { idSync: idSync.map(toIdSyncEntry) } : identifierTypes.length > 0 ? { identifierTypes } : {}),
           ...(traitEnrichment.length > 0 ? { traitEnrichment } : {}),
         },
       }),
@@ -316,14 +312,7 @@ function AddDestination(props: {
           )}
         </fieldset>
       )}
-      <TraitActivation
-        enrichment={enrichment}
-        onEnrichment={setEnrichment}
-        idSync={idSync}
-        onIdSync={setIdSync}
-        err={err}
-        exact={exact}
-      />
+      <TraitActivation enrichment={enrichment} onEnrichment={setEnrichment} idSync={idSync} onIdSync={setIdSync} err={err} exact={exact} />
       {failure && !failure.errors.some((e) => e.field && SHOWN_BESIDE.test(e.field)) && <ErrorNote error={failure} />}
       {connection.error && !failure && <ErrorNote error={connection.error} />}
       <div className="row">

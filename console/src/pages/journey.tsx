@@ -184,7 +184,8 @@ export function JourneyPage() {
           )}
           {saved && (
             <p role="status" className="ok" data-testid="journey-draft-saved">
-              Saved the draft{j.draftChanged ? `: publish to make it version ${j.versions.length + 1}.` : ', the same as the latest version.'}
+              Saved the draft
+              {j.draftChanged ? `: publish to make it version ${j.versions.length + 1}.` : ', the same as the latest version.'}
             </p>
           )}
           {act.isSuccess && act.variables && (

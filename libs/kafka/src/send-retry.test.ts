@@ -42,15 +42,29 @@ function scriptedCluster(
     if (!broker) {
       broker = {
         nodeId,
-        async produce({ topicData }: { topicData: Array<{ topic: string; partitions: Array<{ partition: number; messages: unknown[] }> }> }) {
+        async produce({
+          topicData,
+        }: {
+          topicData: Array<{ topic: string; partitions: Array<{ partition: number; messages: unknown[] }> }>;
+        }) {
           const partitions = topicData.flatMap((t) => t.partitions);
-          const call = { nodeId, partitions: partitions.map((p) => p.partition), messages: partitions.reduce((n, p) => n + p.messages.length, 0) };
+          const call = {
+            nodeId,
+            partitions: partitions.map((p) => p.partition),
+            messages: partitions.reduce((n, p) => n + p.messages.length, 0),
+          };
           await produce(nodeId, call);
           written.push(call);
           return {
             topics: topicData.map((t) => ({
               topicName: t.topic,
-              partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0', logAppendTime: '-1', logStartOffset: '0' })),
+              partitions: t.partitions.map((p) => ({
+                partition: p.partition,
+                errorCode: 0,
+                baseOffset: '0',
+                logAppendTime: '-1',
+                logStartOffset: '0',
+              })),
             })),
           };
         },
@@ -70,8 +84,7 @@ function scriptedCluster(
     },
     isConnected: () => true,
     removeBroker() {},
-    findTopicPartitionMetadata: () =>
-      Object.keys(leaders).map((p) => ({ partitionId: Number(p), leader: leaders[Number(p)] })),
+    findTopicPartitionMetadata: () => Object.keys(leaders).map((p) => ({ partitionId: Number(p), leader: leaders[Number(p)] })),
     findLeaderForPartitions(_topic: string, partitions: string[]) {
       const result: Record<string, number[]> = {};
       for (const p of partitions) {
@@ -106,7 +119,7 @@ const onePerPartition = (n: number) => [
 const partitionsWritten = (written: ProduceCall[]) => written.flatMap((c) => c.partitions).sort((a, b) => a - b);
 
 describe('patched kafkajs send: acknowledgements per partition across retries', () => {
-  test('a dead broker\'s partitions that move to a broker that already answered are still written', async () => {
+  test("a dead broker's partitions that move to a broker that already answered are still written", async () => {
     // Partition 1's leader (broker 2) dies mid-send; the new metadata hands it to broker 1, which had acknowledged partition 0.
     const { cluster, written } = scriptedCluster({ 0: 1, 1: 2, 2: 3 }, [{ 0: 1, 1: 1, 2: 3 }], async (nodeId) => {
       if (nodeId === 2) throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED');
@@ -132,7 +145,7 @@ describe('patched kafkajs send: acknowledgements per partition across retries', 
     expect(result).toHaveLength(2);
   });
 
-  test('a retry waits for the attempt\'s other requests to settle: never two requests in flight for one partition', async () => {
+  test("a retry waits for the attempt's other requests to settle: never two requests in flight for one partition", async () => {
     let inFlight = 0;
     let mostInFlightOnBroker1 = 0;
     let releaseSlow: () => void = () => {};

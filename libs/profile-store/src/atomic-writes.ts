@@ -207,8 +207,7 @@ export class AtomicWrites {
     };
     const last = this.options.commitLast ?? (() => false);
     const groups = [...bySlot.values()];
-    const isLast = (g: (typeof groups)[number]) =>
-      g.keys.some(last) || g.strings.some((x, i) => i % 2 === 0 && last(x as string));
+    const isLast = (g: (typeof groups)[number]) => g.keys.some(last) || g.strings.some((x, i) => i % 2 === 0 && last(x as string));
     await Promise.all(groups.filter((g) => !isLast(g)).map(send));
     await Promise.all(groups.filter(isLast).map(send));
   }

@@ -548,8 +548,8 @@ export class ProfileStateRepository {
    * profile state (events, merges, expiry, backfills) goes through this, so a
    * load-compute-produce-save cycle never overwrites another's save.
    * NOTE: the locks expire after `ttlMs` (a dead holder frees them); ttlMs is
-   * far above a chunk's processing time. Multi-key scripts need one slot in a
-   * Redis Cluster: there, lock per slot group (not done: single node here).
+   * far above a chunk's processing time. On a Redis Cluster each lock is its
+   * own script call (lockAll), still all or none.
    */
   async withLocks<T>(refs: ProfileRef[], fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
     const ttlMs = opts.ttlMs ?? this.config.lockTtlMs ?? 30_000;
@@ -585,7 +585,10 @@ export class ProfileStateRepository {
     )) as number[];
     const refused = answers.findIndex((a) => a !== 0);
     if (refused === -1) return 0;
-    await this.unlockAll(keys.filter((_, i) => answers[i] === 0), owner);
+    await this.unlockAll(
+      keys.filter((_, i) => answers[i] === 0),
+      owner,
+    );
     return refused + 1;
   }
 
@@ -622,7 +625,9 @@ export class ProfileStateRepository {
       const n = eventIds[i]!.length;
       const own = args.slice(a, a + 2 + n);
       a += 2 + n;
-      return redis.evalBuffer(LOAD_FOR_EVENTS_LUA, 3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<[Array<Buffer | number | null>, number[]]>;
+      return redis.evalBuffer(LOAD_FOR_EVENTS_LUA, 3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<
+        [Array<Buffer | number | null>, number[]]
+      >;
     });
     const answers = await Promise.all(calls);
     // Lua drops a trailing nil from a table: a profile with no document answers an empty list.

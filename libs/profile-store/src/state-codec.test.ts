@@ -3,7 +3,12 @@ import { emptyProfile, type StoredProfile } from './profile-state.repository';
 import { decodeState, encodeState, isCompact, packState, slotsOf, unpackState, type CompactState } from './state-codec';
 
 const ref = { spaceId: 'spa_1', profileId: 'pro_1' };
-const ids = ['aud_0123456789abcdefghijklmnopq', 'tra_0123456789abcdefghijklmnopq', 'aud_zzzzzzzzzzzzzzzzzzzzzzzzzzz', 'tra_dropped_computation_xxxxxx'];
+const ids = [
+  'aud_0123456789abcdefghijklmnopq',
+  'tra_0123456789abcdefghijklmnopq',
+  'aud_zzzzzzzzzzzzzzzzzzzzzzzzzzz',
+  'tra_dropped_computation_xxxxxx',
+];
 const slotOf = (id: string) => ids.indexOf(id) + 40; // two base-36 digits
 const idOf = (slot: number) => ids[slot - 40]!;
 const roundTrip = (p: StoredProfile) => decodeState(unpackState(packState(encodeState(p, slotOf))) as CompactState, ref, idOf);
@@ -56,18 +61,43 @@ it('names each computation once, by its slot, for a state the engine built (a th
   const keys = new Set(['orders', 'viewed']);
   const ordered = dependencyOrder([
     compileComputation(
-      { id: ids[0]!, key: 'viewed', class: 'audience', ast: parseQuery("event('Product Viewed').within(7 days).count() >= 2", { type: 'users' }), countsEventsFrom: 0, definitionVersion: 1 },
+      {
+        id: ids[0]!,
+        key: 'viewed',
+        class: 'audience',
+        ast: parseQuery("event('Product Viewed').within(7 days).count() >= 2", { type: 'users' }),
+        countsEventsFrom: 0,
+        definitionVersion: 1,
+      },
       keys,
     ),
     compileComputation(
-      { id: ids[1]!, key: 'orders', class: 'trait', ast: parseQuery("event('Order Completed').sum(property('revenue'))", { type: 'trait' }), countsEventsFrom: 0, definitionVersion: 1 },
+      {
+        id: ids[1]!,
+        key: 'orders',
+        class: 'trait',
+        ast: parseQuery("event('Order Completed').sum(property('revenue'))", { type: 'trait' }),
+        countsEventsFrom: 0,
+        definitionVersion: 1,
+      },
       keys,
     ),
   ]);
   const profile = emptyProfile(ref);
   for (let i = 0; i < 4; i++) {
     const event = i % 2 ? 'Product Viewed' : 'Order Completed';
-    const e = { type: 'track' as const, event, timestamp: 1_000 * i, arrivedAt: 1_000 * i, sourceId: 's', messageId: `m${i}`, eventId: `evt_${i}`, properties: { revenue: 10 }, traits: {}, context: {} };
+    const e = {
+      type: 'track' as const,
+      event,
+      timestamp: 1_000 * i,
+      arrivedAt: 1_000 * i,
+      sourceId: 's',
+      messageId: `m${i}`,
+      eventId: `evt_${i}`,
+      properties: { revenue: 10 },
+      traits: {},
+      context: {},
+    };
     applyEvent(profile, e, ordered, { maxEvents: 10, now: 1_000 * i });
   }
   profile.events = [];

@@ -29,6 +29,7 @@ export const TESTS = [
   'services/dispatcher/src/dispatch.step.int.test.ts',
   'services/control-plane/src/status.reader.int.test.ts',
   'services/identity-resolver/src/identity-graph.int.test.ts',
+  'services/batch-scheduler/src/journey.runner.int.test.ts',
   'test/evaluation-backfill-history.test.ts',
   'test/fleet.e2e.test.ts',
 ];

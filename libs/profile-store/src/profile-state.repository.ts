@@ -595,12 +595,12 @@ export class ProfileStateRepository {
   private async unlockAll(keys: string[], owner: string): Promise<void> {
     if (keys.length === 0) return;
     // The lock helper's owner-checked release: every key in one script on one
-    // node; on a Cluster one call per lock (each its own slot), auto-pipelined per node.
+    // node; on a Cluster one call per lock (each its own slot), all at once.
     if (!isCluster(this.deps.redis)) await this.locks.release(keys, owner);
     else await Promise.all(keys.map((k) => this.locks.release([k], owner)));
   }
 
-  /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster (auto-pipelined per node). */
+  /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster, all at once. */
   private async getBuffers(keys: string[]): Promise<Array<Buffer | null>> {
     if (!isCluster(this.deps.redis)) return this.deps.redis.mgetBuffer(...keys);
     return (await acrossSlots(

@@ -21,8 +21,15 @@ export function createRedis(opts: RedisOptions): RedisClient {
         const [host, portText] = hostPort.split(':');
         return { host: host ?? '127.0.0.1', port: Number(portText ?? 6379) };
       });
-    // Auto-pipelining is the cluster's own option: it groups concurrent commands per node.
-    return new Cluster(nodes, { enableAutoPipelining: true, redisOptions: common });
+    // NOTE: no auto-pipelining on a Cluster. ioredis groups auto-pipelined
+    // commands by the nodes of their slot when they are queued and checks the
+    // group again when it sends them; under load that check fails now and
+    // then ("All keys in the pipeline should belong to the same slots
+    // allocation group", redis/ioredis issues 1264 and 1734; seen here in the
+    // evaluator and the scheduler on a local 3-master cluster). Commands are
+    // still written without waiting for replies, so acrossSlots' concurrent
+    // commands still share round trips per node.
+    return new Cluster(nodes, { enableAutoPipelining: false, redisOptions: { ...common, enableAutoPipelining: false } });
   }
   return new Redis(opts.url, common);
 }
@@ -58,8 +65,8 @@ type CommandMethod = (...args: Array<string | number | Buffer>) => Promise<unkno
  * Runs commands whose keys may lie in different hash slots, results in order
  * (the first error thrown). On one node: one pipeline (one round trip). On a
  * Cluster, where a pipeline must stay in one slot: each command on its own,
- * all at once; ioredis's auto-pipelining sends those of one node together,
- * so it is still one round trip per node. NOT atomic in either case (a
+ * all at once (written to each node's connection without waiting for
+ * replies). NOT atomic in either case (a
  * pipeline is not a transaction): for writes that must land together, keep
  * their keys under one hash tag. `buffers`: replies as Buffers (the
  * `<name>Buffer` methods; NOTE: ioredis's callBuffer misreads its arguments

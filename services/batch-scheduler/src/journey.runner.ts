@@ -40,7 +40,7 @@ import {
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { changeExternalIds, changeId, changeTraitsJson, type ProfileStateRepository } from '@engage/profile-store';
-import type { RedisClient } from '@engage/redis';
+import { acrossSlots, type RedisClient } from '@engage/redis';
 import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
 import type { Producer } from 'kafkajs';
 
@@ -202,14 +202,16 @@ export class JourneyRunner {
     this.deps.log.info({ journeyId: journey.id, entered }, 'journey_existing_members_entered');
   }
 
-  /** The user's membership of the version's condition audiences, now (one pipeline). */
+  /** The user's membership of the version's condition audiences, now. */
   private async membership(version: JourneyVersion, profileId: string): Promise<(audienceId: string) => boolean> {
     const ids = conditionAudiences(version);
     if (ids.length === 0) return () => false;
-    const pipeline = this.deps.redis.pipeline();
-    for (const id of ids) pipeline.sismember(this.deps.profiles.membersKey(id), profileId);
-    const answers = (await pipeline.exec()) ?? [];
-    const member = new Map(ids.map((id, i) => [id, answers[i]?.[1] === 1]));
+    // Each audience's member set has its own slot: acrossSlots (one pipeline on one node).
+    const answers = await acrossSlots(
+      this.deps.redis,
+      ids.map((id) => ['sismember', this.deps.profiles.membersKey(id), profileId]),
+    );
+    const member = new Map(ids.map((id, i) => [id, answers[i] === 1]));
     return (audienceId) => member.get(audienceId) ?? false;
   }
 

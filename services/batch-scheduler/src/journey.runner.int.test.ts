@@ -186,7 +186,13 @@ test('entry sends, waits, then the split takes each user down their branch to th
     ],
     [],
   );
-  await runner.handle(asMessages([entered(buyer), entered(browser)]));
+  // The entry record names the user (the evaluator produces it before it saves the profile).
+  await runner.handle(
+    asMessages([
+      entered(buyer, { user_id: 'u-buyer', external_ids: [{ type: 'user_id', id: 'u-buyer' }], traits_json: '{"email":"b@example.com"}' }),
+      entered(browser),
+    ]),
+  );
 
   await waitFor(() => sentFor(j.id, buyer).length === 1 && sentFor(j.id, browser).length === 1);
   const welcome = sentFor(j.id, buyer)[0]!;

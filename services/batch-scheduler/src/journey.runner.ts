@@ -71,6 +71,14 @@ return due`;
 
 type TimerMember = [profileId: string, run: number, stepId: string];
 
+/** The ids and traits a record names (as change records carry them). */
+interface RecordIdentity {
+  userId: string | null;
+  anonymousId: string | null;
+  externalIds: Array<{ type: string; id: string }>;
+  traitsJson: string;
+}
+
 export class JourneyRunner {
   constructor(
     private readonly config: JourneyRunnerConfig,
@@ -115,15 +123,30 @@ export class JourneyRunner {
         // re-sync or edit) reports members who were there before the journey.
         if (change.reason !== 'realtime' && change.reason !== 'expiry' && change.reason !== 'batch' && !journey.includeExistingMembers)
           continue;
-        if (change.emitted_at < Date.parse(journey.versions[0]!.publishedAt) && !journey.includeExistingMembers) continue;
-        await this.enter(journey, version, change.profile_id, change.reason === 'realtime' ? 'realtime' : 'batch');
+        // Made before the journey was first published: history, not an entry (existing members come from the seeding scan).
+        if (change.emitted_at < Date.parse(journey.versions[0]!.publishedAt)) continue;
+        // Who they are as the entry record says: the evaluator produces it before it saves the profile, so
+        // the stored profile may not have these ids yet.
+        const identity = {
+          userId: change.user_id,
+          anonymousId: change.anonymous_id,
+          externalIds: change.external_ids,
+          traitsJson: change.traits_json,
+        };
+        await this.enter(journey, version, change.profile_id, change.reason === 'realtime' ? 'realtime' : 'batch', identity);
       }
     }
     return messages.map(() => ok);
   }
 
   /** Enters one user (if the re-entry rule lets them) and walks them to their first wait or exit. */
-  async enter(journey: JourneyConfig, version: JourneyVersion, profileId: string, reason: ChangeReason): Promise<boolean> {
+  async enter(
+    journey: JourneyConfig,
+    version: JourneyVersion,
+    profileId: string,
+    reason: ChangeReason,
+    identity?: RecordIdentity,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const key = this.progressKey(journey.id, profileId);
       const raw = await this.deps.redis.get(key);
@@ -132,7 +155,7 @@ export class JourneyRunner {
       if (run === null) return false;
       const now = this.now();
       const walk = walkJourney(version, version.start, now, await this.membership(version, profileId));
-      const t = { liveId: profileId, raw, run, walk, now, reason, enteredAt: now, leaving: null };
+      const t = { liveId: profileId, identity, raw, run, walk, now, reason, enteredAt: now, leaving: null };
       if (await this.transition(journey, version, profileId, t)) return true;
     }
     this.deps.log.warn({ journeyId: journey.id, profileId }, 'journey_entry_contended');
@@ -223,6 +246,8 @@ export class JourneyRunner {
     t: {
       /** The profile the user's records go out as: `profileId`, or its survivor after a merge. */
       liveId: string;
+      /** Who the records name, when known without reading the profile (an entry record carries it). */
+      identity?: RecordIdentity;
       raw: string | null;
       run: number;
       walk: Walk;
@@ -236,7 +261,7 @@ export class JourneyRunner {
     await this.emit(
       journey,
       version,
-      { profileId, liveId: t.liveId },
+      { profileId, liveId: t.liveId, identity: t.identity },
       run,
       walk.reached.map((s) => s.key ?? journeyStepRecordKey(journey.key, s.stepId)),
       t.now,
@@ -276,16 +301,24 @@ export class JourneyRunner {
   private async emit(
     journey: JourneyConfig,
     version: JourneyVersion,
-    who: { profileId: string; liveId: string },
+    who: { profileId: string; liveId: string; identity?: RecordIdentity },
     run: number,
     keys: string[],
     now: number,
     reason: ChangeReason,
   ): Promise<void> {
     const { profileId, liveId } = who;
-    const [profile] = await this.deps.profiles.load([{ spaceId: journey.spaceId, profileId: liveId }]);
-    const identity = profile ?? { userId: null, anonymousId: null, externalIds: [], traits: {} };
-    const traitsJson = changeTraitsJson(identity.traits ?? {});
+    let identity = who.identity;
+    if (!identity) {
+      const [profile] = await this.deps.profiles.load([{ spaceId: journey.spaceId, profileId: liveId }]);
+      identity = {
+        userId: profile?.userId ?? null,
+        anonymousId: profile?.anonymousId ?? null,
+        externalIds: changeExternalIds(profile?.externalIds ?? []),
+        traitsJson: changeTraitsJson(profile?.traits ?? {}),
+      };
+    }
+    const traitsJson = identity.traitsJson;
     const subject = valueSubject(this.config.changesTopic);
     const messages = await Promise.all(
       keys.map(async (key) => {
@@ -304,9 +337,9 @@ export class JourneyRunner {
           reason,
           occurred_at: now,
           emitted_at: now,
-          external_ids: changeExternalIds(identity.externalIds ?? []),
-          user_id: identity.userId ?? null,
-          anonymous_id: identity.anonymousId ?? null,
+          external_ids: identity.externalIds,
+          user_id: identity.userId,
+          anonymous_id: identity.anonymousId,
           traits_json: traitsJson,
         };
         return { key: liveId, value: await this.deps.codec.encode(subject, record) };

@@ -73,8 +73,16 @@ const journeys = new JourneyRunner(
 );
 const journeyDlq = deadLetterTopicFor(topics.computationsChanges);
 const journeyEntries = new BatchConsumer<ComputationChange>(
-  // A new group starts at the end: a journey enters users from its publish on.
-  { groupId: `${config.TOPIC_PREFIX}batch-scheduler-journeys`, topics: [topics.computationsChanges.name], chunkSize: 500 },
+  // From the beginning: a new group that started at the end would miss the
+  // entries made while it joins (a journey published and entered at once).
+  // Entries made before a journey's first publish are skipped by their
+  // emitted_at (JourneyRunner.handle), so reading old records enters nobody.
+  {
+    groupId: `${config.TOPIC_PREFIX}batch-scheduler-journeys`,
+    topics: [topics.computationsChanges.name],
+    chunkSize: 500,
+    fromBeginning: true,
+  },
   {
     kafka,
     log: log.child({ component: 'journey-entries' }),

@@ -32,6 +32,7 @@ export const TESTS = [
   'services/batch-scheduler/src/journey.runner.int.test.ts',
   'test/evaluation-backfill-history.test.ts',
   'test/fleet.e2e.test.ts',
+  'test/journeys.test.ts',
 ];
 
 const started = Date.now();

@@ -64,12 +64,16 @@ it('withLock: refused while held, renewed while the work runs, released after', 
     300,
     async () => {
       // The work outlives the TTL several times over: only the renewals keep the lock.
+      // Checked again and again until the work has held it for 1 s (a polled condition with a deadline).
       const until = Date.now() + 1_000;
-      while (Date.now() < until) {
-        seen.push(await redis.exists(k));
-        expect(await locks.withLock(k, 300, async () => 'other')).toEqual({ acquired: false });
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(
+        async () => {
+          seen.push(await redis.exists(k));
+          expect(await locks.withLock(k, 300, async () => 'other')).toEqual({ acquired: false });
+          return Date.now() >= until;
+        },
+        { timeoutMs: 10_000, description: 'the work held the lock 1 s' },
+      );
       return 'done';
     },
     { autoRenew: true },

@@ -103,6 +103,19 @@ describe("an action's outcome for the retry policy", () => {
     expect(classifyActionOutcome({ ok: false, status: 501, message: 'no' }, now)).toEqual({ kind: 'fail', reason: 'HTTP 501: no' });
   });
 
+  it("retries what the vendor meant as a rate limit whatever its status (Salesforce's 403 REQUEST_LIMIT_EXCEEDED), not flagging credentials", () => {
+    expect(classifyActionOutcome({ ok: false, status: 403, rateLimited: true, message: 'TotalRequests Limit exceeded.' }, now)).toEqual({
+      kind: 'retry',
+      reason: 'HTTP 403 (rate limited): TotalRequests Limit exceeded.',
+      retryAfterMs: undefined,
+    });
+    expect(classifyActionOutcome({ ok: false, status: 200, rateLimited: true, message: '', retryAfter: '5' }, now)).toEqual({
+      kind: 'retry',
+      reason: 'HTTP 200 (rate limited)',
+      retryAfterMs: 5000,
+    });
+  });
+
   it('fails at once on 401/403 (credentials), other 4xx and validation errors, with the message', () => {
     expect(classifyActionOutcome({ ok: false, status: 401, message: 'Invalid API key' }, now)).toEqual({
       kind: 'fail',

@@ -7,7 +7,7 @@
 // for the retry policy. Running the action is the dispatcher's (IO).
 import { parseFql, validate } from '@segment/destination-subscriptions';
 import type { ActionMapping, ConnectionSettings } from '@engage/config-store';
-import { classifyResponse, type DeliveryVerdict } from './retry-policy';
+import { classifyResponse, parseRetryAfter, type DeliveryVerdict } from './retry-policy';
 import type { SegmentCall } from './payloads';
 
 /** An FQL subscription's syntax error, or null when it parses. */
@@ -115,6 +115,8 @@ export type ActionOutcome =
       code?: string;
       /** A connection-level failure (refused, reset, DNS): no answer came. */
       network?: boolean;
+      /** The vendor said it is over a request limit, whatever the status (Salesforce's 403 REQUEST_LIMIT_EXCEEDED). */
+      rateLimited?: boolean;
       retryAfter?: string | null;
     };
 
@@ -123,13 +125,18 @@ export type ActionVerdict = DeliveryVerdict & { credentials?: boolean };
 
 /**
  * As for webhooks (DESIGN.md delivery model): network errors, 408, 423,
- * 429, 5xx but 501, and actions-core's RetryableError are retried; 401/403
- * and other 4xx or validation errors fail at once, with the vendor's message.
+ * 429, 5xx but 501, actions-core's RetryableError and answers the vendor
+ * meant as a rate limit (whatever their status) are retried; 401/403 and
+ * other 4xx or validation errors fail at once, with the vendor's message.
  */
 export function classifyActionOutcome(outcome: ActionOutcome, now: number): ActionVerdict {
   if (outcome.ok) return { kind: 'delivered' };
   const detail = outcome.message ? `: ${outcome.message.slice(0, 500)}` : '';
   if (outcome.code === 'RETRYABLE_ERROR') return { kind: 'retry', reason: `retryable error${detail}` };
+  if (outcome.rateLimited) {
+    const status = outcome.status === undefined ? '' : `HTTP ${outcome.status} `;
+    return { kind: 'retry', reason: `${status}(rate limited)${detail}`, retryAfterMs: parseRetryAfter(outcome.retryAfter, now) };
+  }
   if (outcome.network || outcome.status === undefined) {
     return outcome.network ? { kind: 'retry', reason: `network error${detail}` } : { kind: 'fail', reason: `action failed${detail}` };
   }

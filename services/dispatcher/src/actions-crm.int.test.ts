@@ -274,6 +274,51 @@ describe('Salesforce (Actions, OAuth): the audience as a custom field of the lea
   });
 });
 
+describe('Salesforce (Actions): over the org API request limit', () => {
+  const INSTANCE = 'acme.my.salesforce.com';
+  const settings = { instanceUrl: `https://${INSTANCE}/`, oauth: { access_token: 'sf-token-1', refresh_token: 'sf-refresh' } };
+  const lead = mappingOf('salesforce', 'lead', 'type = "identify"', {
+    operation: 'upsert',
+    traits: { Email: { '@path': '$.traits.email' } },
+    last_name: { '@path': '$.userId' },
+    company: 'Unknown',
+  });
+
+  it('a 403 REQUEST_LIMIT_EXCEEDED is retried with backoff (the destination not flagged) and delivered once the allocation frees up', async () => {
+    const salesforce = await salesforceEmulator({
+      accessTokens: ['sf-token-1'],
+      refreshToken: 'sf-refresh',
+      client: { id: 'c', secret: 's' },
+      issues: 'x',
+      customFields: [],
+      apiRequestsLeft: 0,
+    });
+    const fx = setup('salesforce', { [INSTANCE]: salesforce }, settings, lead);
+    expect(await fx.step.handle([fx.consumed(withEmail('s7', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(salesforce.receiver.requests.map((r) => [r.path.split('?')[0], r.status, r.body])).toEqual([
+      ['/services/data/v53.0/query/', 403, null],
+    ]);
+    expect(await statusOf(fx)).not.toHaveProperty('credentialsError');
+    expect(fx.letters).toEqual([]);
+    // Still over the limit at the first retry (backoff, no Retry-After): retried again, not dead-lettered.
+    fx.clock.now += 60_000;
+    expect(await fx.drain()).toBe(1);
+    expect(salesforce.receiver.requests.map((r) => r.status)).toEqual([403, 403]);
+    salesforce.allocation.left = 100;
+    fx.clock.now += 600_000;
+    expect(await fx.drain()).toBe(1);
+    expect(salesforce.receiver.requests.map((r) => [r.method, r.path.split('?')[0], r.status])).toEqual([
+      ['GET', '/services/data/v53.0/query/', 403],
+      ['GET', '/services/data/v53.0/query/', 403],
+      ['GET', '/services/data/v53.0/query/', 200],
+      ['POST', '/services/data/v53.0/sobjects/Lead', 201],
+    ]);
+    expect([...salesforce.records.values()]).toEqual([{ LastName: 'u-s7', Company: 'Unknown', Email: 's7@example.com' }]);
+    expect(fx.letters).toEqual([]);
+    expect(await statusOf(fx)).not.toHaveProperty('credentialsError');
+  });
+});
+
 describe('Pardot (Actions, OAuth through Salesforce): the audience as a custom prospect field', () => {
   const PARDOT = 'pi.pardot.com';
   const LOGIN = 'login.salesforce.com';

@@ -8,7 +8,7 @@ import type https from 'node:https';
 import { Destination, type DecoratedResponse } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import type { ActionEvent, ActionOutcome } from '@engage/delivery';
-import { loadDefinition, overrideAgent, type AgentFn, type AnyDefinition, type HttpOverrides } from '@engage/actions';
+import { loadDefinition, overrideAgent, readVendorAnswer, type AgentFn, type AnyDefinition, type HttpOverrides } from '@engage/actions';
 
 /**
  * An OAuth definition whose token refresh fails (a revoked refresh token, a
@@ -50,8 +50,15 @@ function withoutUnsetToken<T extends { headers?: unknown }>(options: T, auth: { 
   return { ...options, headers };
 }
 
+/** A failed outcome as the vendor meant it (readVendorAnswer: Salesforce's 403 REQUEST_LIMIT_EXCEEDED is a rate limit). */
+function asVendorMeant(slug: string, outcome: ActionOutcome & { ok: false }, body: unknown): ActionOutcome {
+  if (outcome.status === undefined) return outcome;
+  const reading = readVendorAnswer(slug, outcome.status, body);
+  return reading?.rateLimited ? { ...outcome, rateLimited: true } : outcome;
+}
+
 /** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
-function outcomeOfError(err: unknown): ActionOutcome {
+function outcomeOfError(slug: string, err: unknown): ActionOutcome {
   const e = err as {
     message?: string;
     status?: number;
@@ -63,14 +70,15 @@ function outcomeOfError(err: unknown): ActionOutcome {
   const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
   const vendor = e.response?.content ? ` ${e.response.content.slice(0, 300)}` : '';
   const network = status === undefined && (e.type === 'system' || e.name === 'FetchError' || /^E[A-Z]+$/.test(e.code ?? ''));
-  return {
-    ok: false,
+  const outcome = {
+    ok: false as const,
     status,
     message: `${e.message ?? String(err)}${vendor}`,
     code: typeof e.code === 'string' ? e.code : undefined,
     network,
     retryAfter: e.response?.headers?.get('retry-after') ?? null,
   };
+  return asVendorMeant(slug, outcome, e.response?.content);
 }
 
 /**
@@ -186,13 +194,14 @@ export class ActionsRuntime {
           if (node.status >= 200 && node.status < 300) return { ok: true, status: node.status };
           const body =
             node.body === undefined ? '' : ` ${(typeof node.body === 'string' ? node.body : JSON.stringify(node.body)).slice(0, 300)}`;
-          return {
-            ok: false,
+          const outcome = {
+            ok: false as const,
             status: node.status,
             code: node.errortype,
             message: `${node.errormessage ?? ''}${body}`.trim(),
             retryAfter: retryAfterOf(instance, node.status),
           };
+          return asVendorMeant(entry.slug, outcome, node.body);
         });
       }
       const out: ActionOutcome[] = [];
@@ -201,12 +210,12 @@ export class ActionsRuntime {
           await instance.onEvent(event as never, settings, options);
           out.push({ ok: true });
         } catch (err) {
-          out.push(outcomeOfError(err));
+          out.push(outcomeOfError(entry.slug, err));
         }
       }
       return out;
     } catch (err) {
-      const outcome = outcomeOfError(err);
+      const outcome = outcomeOfError(entry.slug, err);
       return events.map(() => outcome);
     } finally {
       this.deps.observe?.(instance.responses);

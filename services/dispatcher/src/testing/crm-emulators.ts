@@ -173,7 +173,9 @@ export async function klaviyoEmulator(apiKey: string, revision = '2025-01-15') {
  * INVALID_SESSION_ID for an unknown or expired token. POST
  * /services/oauth2/token on login.salesforce.com (form-encoded
  * grant_type=refresh_token with the client) issues a new access token; a
- * refused grant is 400 `{error: 'invalid_grant'}`.
+ * refused grant is 400 `{error: 'invalid_grant'}`. Over the org's API
+ * request allocation (a rolling 24 h limit), every REST request is refused
+ * with 403 REQUEST_LIMIT_EXCEEDED (not a 429), whatever the token.
  */
 export async function salesforceEmulator(opts: {
   accessTokens: string[];
@@ -183,8 +185,11 @@ export async function salesforceEmulator(opts: {
   issues: string;
   /** Custom fields defined on Lead (API names, e.g. Vip__c). */
   customFields: string[];
+  /** REST requests the org's API allocation has left (unlimited when absent); a test may raise it. */
+  apiRequestsLeft?: number;
 }) {
   const tokens = new Set(opts.accessTokens);
+  const allocation = { left: opts.apiRequestsLeft ?? Infinity };
   const records = new Map<string, Record<string, unknown>>();
   const leadFields = [
     'LastName',
@@ -217,6 +222,8 @@ export async function salesforceEmulator(opts: {
         body: { access_token: opts.issues, instance_url: 'https://acme.my.salesforce.com', token_type: 'Bearer', issued_at: '1' },
       };
     }
+    if (allocation.left <= 0) return refuse(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
+    allocation.left--;
     const token = String(headers.authorization ?? '').replace(/^Bearer /, '');
     if (!tokens.has(token)) return refuse(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
     const url = new URL(path, 'http://x');
@@ -249,7 +256,7 @@ export async function salesforceEmulator(opts: {
     }
     return refuse(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${method}' not allowed`);
   });
-  return { ...emulator, records };
+  return { ...emulator, records, allocation };
 }
 
 /**

@@ -1,0 +1,45 @@
+// What a vendor's answer means where its HTTP status alone misleads the
+// retry policy: read once, by slug, where the runtime turns the answer into
+// an outcome, so the policy itself (libs/delivery classifyActionOutcome)
+// stays vendor-neutral. Pure: an answer's status and body in, a reading out.
+
+/** What an answer stands for beyond its HTTP status; undefined when the status says it all. */
+export interface VendorReading {
+  /** The vendor is over a request limit: retried as a 429 is, whatever the status. */
+  rateLimited?: boolean;
+  /** The status the answer stands for, when it is not the HTTP status (an error answered with a 200). */
+  status?: number;
+  /** The vendor's error, when the HTTP status carries none. */
+  message?: string;
+}
+
+type Reader = (status: number, body: unknown) => VendorReading | undefined;
+
+function parsed(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Salesforce's errors: `[{message, errorCode}]`. */
+function salesforceErrorCodes(body: unknown): string[] {
+  const errors = parsed(body);
+  return Array.isArray(errors) ? errors.map((e) => String((e as { errorCode?: unknown })?.errorCode ?? '')) : [];
+}
+
+const READERS: Record<string, Reader> = {
+  // NOTE: Salesforce answers its org's API request limit (a rolling 24 h
+  // allocation) with a 403 REQUEST_LIMIT_EXCEEDED, not a 429: the calls wait
+  // for the allocation to free up; the credentials are fine.
+  // https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+  salesforce: (status, body) =>
+    status === 403 && salesforceErrorCodes(body).includes('REQUEST_LIMIT_EXCEEDED') ? { rateLimited: true } : undefined,
+};
+
+/** How `slug`'s vendor meant an answer with this status and body (a string as received, or parsed). */
+export function readVendorAnswer(slug: string, status: number, body: unknown): VendorReading | undefined {
+  return READERS[slug]?.(status, body);
+}

@@ -9,6 +9,7 @@ import { silentLogger } from '@engage/logging';
 import { SchemaCodec, type ComputationChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { brazeEmulator, iterableListsEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
+import { tiktokEmulator } from '../services/dispatcher/src/testing/audience-emulators';
 import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
 
 const TOKEN = 'actions-test-token';
@@ -22,6 +23,7 @@ let producer: Producer;
 let codec: SchemaCodec;
 let braze: Emulator;
 let iterableLists: Awaited<ReturnType<typeof iterableListsEmulator>>;
+let tiktok: Awaited<ReturnType<typeof tiktokEmulator>>;
 let spaceId: string;
 let audience: { id: string; key: string };
 
@@ -37,11 +39,10 @@ beforeAll(async () => {
   await producer.connect();
   braze = await brazeEmulator('braze-key');
   iterableLists = await iterableListsEmulator('it-key');
-  // The control plane reaches Iterable (an audience created when a connection is made) through the override too.
-  const cp = startService(
-    'control-plane',
-    deliveryEnv(prefix, TOKEN, { DESTINATION_HTTP_OVERRIDES: JSON.stringify({ 'api.iterable.com': iterableLists.target }) }),
-  );
+  tiktok = await tiktokEmulator({ accessToken: 'tt-token', advertiserIds: ['adv-1'] });
+  // The control plane reaches Iterable and TikTok (an audience created when a connection is made) through the override too.
+  const overrides = { 'api.iterable.com': iterableLists.target, 'business-api.tiktok.com': tiktok.target };
+  const cp = startService('control-plane', deliveryEnv(prefix, TOKEN, { DESTINATION_HTTP_OVERRIDES: JSON.stringify(overrides) }));
   procs.push(cp);
   api = controlPlaneApi(`http://127.0.0.1:${await cp.port()}`, TOKEN);
   spaceId = (await api('POST', '/spaces', { name: 'Actions' })).data.space.id;
@@ -57,6 +58,7 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
   await braze?.receiver.stop();
   await iterableLists?.receiver.stop();
+  await tiktok?.receiver.stop();
 });
 
 const destinations = () => `/spaces/${spaceId}/destinations`;
@@ -80,6 +82,7 @@ describe('catalog and settings', () => {
       'sendgrid',
       'sendgrid-audiences',
       'snap-audiences',
+      'tiktok-audiences',
       'zendesk',
     ]);
     const entry = data.destinations.find((d: any) => d.slug === 'braze');
@@ -288,5 +291,47 @@ describe('an audience destination (Iterable Lists)', () => {
     ]);
     const listed = (await api('GET', `/spaces/${spaceId}/audiences/${audience.id}/destinations`)).data.connections;
     expect(listed.map((c: any) => c.destinationId)).not.toContain(bad.id);
+  });
+});
+
+describe('an audience destination with audience settings (TikTok Audiences)', () => {
+  it("connecting an audience checks its audienceSettings against the definition's audienceFields, creates the segment for that advertiser and keeps both", async () => {
+    const tiktokDestination = (
+      await api('POST', destinations(), {
+        name: 'TikTok',
+        type: 'actions',
+        slug: 'tiktok-audiences',
+        settings: { oauth: { access_token: 'tt-token' } },
+      })
+    ).data.destination;
+    const connect = (body: Record<string, unknown>) =>
+      api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, { destinationId: tiktokDestination.id, ...body });
+    expect((await connect({ settings: { track: true }, audienceSettings: { advertiser: 'adv-1' } })).errors).toEqual([
+      {
+        type: 'validation',
+        field: 'audienceSettings.advertiser',
+        message: 'audienceSettings.advertiser: is not an audience setting of tiktok-audiences (advertiserId)',
+      },
+    ]);
+    expect((await connect({ settings: { track: true }, audienceSettings: { advertiserId: { id: 'adv-1' } } })).errors).toEqual([
+      {
+        type: 'validation',
+        field: 'audienceSettings.advertiserId',
+        message: 'audienceSettings.advertiserId: Advertiser ID must be a string but it was an object.',
+      },
+    ]);
+    expect(tiktok.receiver.requests).toEqual([]);
+    const { connection } = (await connect({ settings: { track: true }, audienceSettings: { advertiserId: 'adv-1' } })).data;
+    expect(connection).toMatchObject({ audienceSettings: { advertiserId: 'adv-1' }, externalAudienceId: expect.any(String) });
+    expect(tiktok.receiver.requests.map((r) => [r.path, r.headers['access-token'], r.body])).toEqual([
+      ['/open_api/v1.3/segment/audience/', 'tt-token', { custom_audience_name: 'High Value', advertiser_id: 'adv-1', action: 'create' }],
+    ]);
+    expect([...tiktok.segments].map(([id, s]) => [id, s.name, s.advertiserId])).toEqual([
+      [connection.externalAudienceId, 'High Value', 'adv-1'],
+    ]);
+    const listed = (await api('GET', `/spaces/${spaceId}/audiences/${audience.id}/destinations`)).data.connections;
+    expect(listed.find((c: any) => c.destinationId === tiktokDestination.id)).toMatchObject({
+      audienceSettings: { advertiserId: 'adv-1' },
+    });
   });
 });

@@ -25,6 +25,8 @@ export async function createExternalAudience(
   destination: Pick<DestinationConfig, 'slug' | 'settings'>,
   audience: { id: string; key: string; name: string; spaceId: string },
   overrides: HttpOverrides,
+  /** The connection's audience settings (the definition's audienceFields: TikTok's advertiserId). */
+  audienceSettings?: Record<string, unknown>,
 ): Promise<string> {
   const definition = loadDefinition(destination.slug ?? '');
   const agent = overrideAgent(overrides);
@@ -37,6 +39,7 @@ export async function createExternalAudience(
     const result = await new Destination(wrapped).createAudience({
       settings: structuredClone(destination.settings) as never,
       audienceName: audience.name,
+      ...(audienceSettings ? { audienceSettings: structuredClone(audienceSettings) as never } : {}),
       personas: { computation_id: audience.id, computation_key: audience.key, namespace: audience.spaceId },
     });
     if (!result?.externalId) throw new Error(`${definition.name} created no audience (no external id returned)`);

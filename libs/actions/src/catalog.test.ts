@@ -9,6 +9,7 @@ import {
   presetMappings,
   secretFieldsOf,
   settingsIssues,
+  audienceSettingsIssues,
   withDefaultSettings,
 } from './index';
 
@@ -59,6 +60,17 @@ describe('settings checked against the definition', () => {
   });
 });
 
+describe("a connection's audience settings checked against the definition's audienceFields", () => {
+  it('takes those the definition names, refuses others and bad values naming the field; a definition without audienceFields takes none', () => {
+    expect(audienceSettingsIssues('tiktok-audiences', { advertiserId: 'adv-1' })).toEqual([]);
+    expect(audienceSettingsIssues('tiktok-audiences', { advertiser: 'adv-1', advertiserId: { id: 'adv-1' } })).toEqual([
+      ['audienceSettings.advertiser', 'is not an audience setting of tiktok-audiences (advertiserId)'],
+      ['audienceSettings.advertiserId', 'Advertiser ID must be a string but it was an object.'],
+    ]);
+    expect(audienceSettingsIssues('braze', { x: 1 })).toEqual([['audienceSettings.x', 'is not an audience setting of braze (none)']]);
+  });
+});
+
 describe('the catalog', () => {
   it('lists only allowed slugs; secrets are the password fields', () => {
     expect(ACTIONS_SLUGS).toEqual([
@@ -77,6 +89,7 @@ describe('the catalog', () => {
       'sendgrid',
       'sendgrid-audiences',
       'snap-audiences',
+      'tiktok-audiences',
       'zendesk',
     ]);
     expect(isActionsSlug('aws-kinesis')).toBe(false);
@@ -155,6 +168,22 @@ describe('the catalog', () => {
       null,
     ],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
+    [
+      'tiktok-audiences',
+      'TikTok Audiences',
+      'list',
+      [],
+      ['oauth'],
+      [
+        ['syncAudience', true],
+        ['addToAudience', true],
+        ['removeFromAudience', true],
+        ['addUser', true],
+        ['removeUser', true],
+        ['createAudience', false],
+      ],
+      null,
+    ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
     const entry = catalogEntry(slug);

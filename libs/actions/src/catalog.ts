@@ -208,6 +208,32 @@ export function settingsIssues(slug: string, settings: Record<string, Json>): Ar
 }
 
 /**
+ * A connection's audience settings (Segment's audience_settings) checked
+ * against the definition's audienceFields: [field, reason] pairs naming each
+ * bad one (`audienceSettings.advertiserId`), empty when valid. A definition
+ * without audienceFields takes none.
+ */
+export function audienceSettingsIssues(slug: string, audienceSettings: Record<string, Json>): Array<[string, string]> {
+  const fields = (loadDefinition(slug).audienceFields ?? {}) as never;
+  const known = Object.keys(fields);
+  const issues: Array<[string, string]> = Object.keys(audienceSettings)
+    .filter((k) => !known.includes(k))
+    .map((k) => [`audienceSettings.${k}`, `is not an audience setting of ${slug} (${known.join(', ') || 'none'})`]);
+  try {
+    validateSchema(structuredClone(audienceSettings), fieldsToJsonSchema(fields), { throwIfInvalid: true });
+  } catch (err) {
+    const errors = (err as { errors?: Array<{ pointer?: string; message?: string }> }).errors;
+    if (!errors) throw err;
+    for (const e of errors) {
+      const required = /required field '([^']+)'/.exec(e.message ?? '');
+      const path = required ? required[1]! : (e.pointer ?? '').split('/').filter(Boolean).join('.');
+      issues.push([path ? `audienceSettings.${path}` : 'audienceSettings', required ? 'is required' : (e.message ?? 'is invalid')]);
+    }
+  }
+  return issues;
+}
+
+/**
  * A new mapping's fields: the action's defaults (as Segment's editor fills
  * them in) under what the request gave. An unknown action gets none.
  */

@@ -13,12 +13,19 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
  * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
- * Audiences, LinkedIn Audiences;
+ * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
+ * connection's audienceSettings, its 200-with-error-code answers read by
+ * vendor-answers.ts);
  * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
  * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
  * Kafka do not go through the request client our HTTP overrides reach: never
  * list them untested.
+ * NOTE: the-trade-desk-crm is left out: its definition uploads each batch to
+ * Segment's own S3 bucket (AWS SDK, Segment's credentials), and its legacy
+ * flow (a feature flag) needs at least 1,500 records a batch and replaces the
+ * whole CRM segment with them (MergeMode Replace): a full-audience sync, not
+ * the per-user add and remove that an entry or exit makes here.
  * NOTE: braze-cohorts sends Braze's partner key, which its definition reads
  * from the dispatcher's environment (BRAZE_COHORTS_PARTNER_API_KEY_US / _EU,
  * issued by Braze to a technology partner), with the customer's data import key.
@@ -39,6 +46,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'sendgrid',
   'sendgrid-audiences',
   'snap-audiences',
+  'tiktok-audiences',
   'zendesk',
 ];
 

@@ -30,6 +30,27 @@ function salesforceErrorCodes(body: unknown): string[] {
   return Array.isArray(errors) ? errors.map((e) => String((e as { errorCode?: unknown })?.errorCode ?? '')) : [];
 }
 
+/**
+ * TikTok's Marketing API answers errors with HTTP 200 and a non-zero `code`
+ * in the body (`{code, message, request_id, data}`), and the definition
+ * sends its audience changes with throwHttpErrors off and returns the answer
+ * unread: without this every refusal would pass for a delivery.
+ * https://business-api.tiktok.com/portal/docs?id=1737172488964097 (return codes)
+ */
+function tiktokAnswer(status: number, body: unknown): VendorReading | undefined {
+  const answer = parsed(body) as { code?: unknown; message?: unknown } | undefined;
+  if (status < 200 || status >= 300 || typeof answer?.code !== 'number' || answer.code === 0) return undefined;
+  const message = `TikTok code ${answer.code}: ${String(answer.message ?? '')}`;
+  // 40100: too many requests (the app's or advertiser's QPS or daily limit).
+  if (answer.code === 40100) return { rateLimited: true, status: 429, message };
+  // 40104: no access token; 40105: the token is invalid or revoked; 40001: no permission on the advertiser.
+  if (answer.code === 40104 || answer.code === 40105) return { status: 401, message };
+  if (answer.code === 40001) return { status: 403, message };
+  // 5xxxx: TikTok's own errors.
+  if (answer.code >= 50000) return { status: 503, message };
+  return { status: 400, message };
+}
+
 const READERS: Record<string, Reader> = {
   // NOTE: Salesforce answers its org's API request limit (a rolling 24 h
   // allocation) with a 403 REQUEST_LIMIT_EXCEEDED, not a 429: the calls wait
@@ -37,6 +58,7 @@ const READERS: Record<string, Reader> = {
   // https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
   salesforce: (status, body) =>
     status === 403 && salesforceErrorCodes(body).includes('REQUEST_LIMIT_EXCEEDED') ? { rateLimited: true } : undefined,
+  'tiktok-audiences': tiktokAnswer,
 };
 
 /** How `slug`'s vendor meant an answer with this status and body (a string as received, or parsed). */

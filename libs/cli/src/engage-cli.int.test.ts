@@ -344,6 +344,7 @@ describe('npx engage catalog', () => {
       ['sendgrid', 'event', '100/s', '2'],
       ['sendgrid-audiences', 'list', '100/s', '1'],
       ['snap-audiences', 'list', '-', '1'],
+      ['tiktok-audiences', 'list', '-', '6'],
       ['zendesk', 'event', '50/s', '1'],
       [''],
     ]);

@@ -155,6 +155,13 @@ export interface ConnectionConfig {
    * events carry it as context.personas.external_audience_id.
    */
   externalAudienceId?: string;
+  /**
+   * Actions audience destinations: the audience's settings on the vendor's
+   * side, as the definition's audienceFields name them (TikTok's advertiserId),
+   * validated when the connection is made; events carry them as
+   * context.personas.audience_settings, as Segment's do.
+   */
+  audienceSettings?: Record<string, unknown>;
   enabled: boolean;
   createdAt: string;
   updatedAt: string;

@@ -75,6 +75,12 @@ describe('which mappings a call runs (FQL subscriptions)', () => {
     expect(withExternalAudience([call!], undefined)).toEqual([call]);
   });
 
+  it("puts the connection's audience settings there too, as context.personas.audience_settings", () => {
+    const [call] = calls;
+    const personas = { ...call!.context.personas, external_audience_id: '7', audience_settings: { advertiserId: 'adv-1' } };
+    expect(withExternalAudience([call!], '7', { advertiserId: 'adv-1' })).toEqual([{ ...call, context: { ...call!.context, personas } }]);
+  });
+
   it('names FQL it cannot read', () => {
     expect(fqlIssue('type = "identify"')).toBeNull();
     expect(fqlIssue('')).toBe('must be a non-empty FQL expression');

@@ -39,13 +39,22 @@ export function actionEvent(call: SegmentCall): ActionEvent {
   return { ...call, receivedAt: call.timestamp };
 }
 
-/** The calls with the vendor's audience id in context.personas (audience destinations: the definition reads it there). */
-export function withExternalAudience(calls: SegmentCall[], externalAudienceId: string | undefined): SegmentCall[] {
-  if (!externalAudienceId) return calls;
-  return calls.map((c) => ({
-    ...c,
-    context: { ...c.context, personas: { ...c.context.personas, external_audience_id: externalAudienceId } },
-  }));
+/**
+ * The calls with the vendor's audience id and the connection's audience
+ * settings in context.personas (audience destinations: the definition reads
+ * them there, actions-core hands audience_settings to the action as audienceSettings).
+ */
+export function withExternalAudience(
+  calls: SegmentCall[],
+  externalAudienceId: string | undefined,
+  audienceSettings?: Record<string, unknown>,
+): SegmentCall[] {
+  if (!externalAudienceId && !audienceSettings) return calls;
+  const personas = {
+    ...(externalAudienceId ? { external_audience_id: externalAudienceId } : {}),
+    ...(audienceSettings ? { audience_settings: audienceSettings } : {}),
+  };
+  return calls.map((c) => ({ ...c, context: { ...c.context, personas: { ...c.context.personas, ...personas } } }));
 }
 
 /** One action to run for one call: the mapping that picked it and the event it gets. */

@@ -6,6 +6,13 @@ import type { ConnectionSettings, DestinationConfig } from '@engage/config-store
 import type { ComputationChange } from '@engage/schemas';
 import { allOfIdSyncTypes, selectIdSync } from './trait-activation';
 
+/**
+ * context.personas: Engage's strings (computation_id, computation_key, ...,
+ * external_audience_id) and, for audience destinations with audience
+ * settings, audience_settings as the connection keeps them.
+ */
+export type Personas = { [key: string]: string | Record<string, unknown> | undefined } & { audience_settings?: Record<string, unknown> };
+
 export interface SegmentCall {
   type: 'identify' | 'track' | 'group';
   userId?: string;
@@ -16,7 +23,7 @@ export interface SegmentCall {
   event?: string;
   traits?: Record<string, unknown>;
   properties?: Record<string, unknown>;
-  context: { personas: Record<string, string>; traits?: Record<string, unknown> };
+  context: { personas: Personas; traits?: Record<string, unknown> };
   integrations: Record<string, boolean>;
 }
 

@@ -10,7 +10,7 @@ import { createRedis, type RedisClient } from '@engage/redis';
 import { testInfrastructure } from '@engage/testing';
 import type { ActionsRuntime } from './adapters/actions.runtime';
 import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { brazeCohortsEmulator, linkedinEmulator, sendgridListsEmulator, snapEmulator } from './testing/audience-emulators';
+import { brazeCohortsEmulator, linkedinEmulator, sendgridListsEmulator, snapEmulator, tiktokEmulator } from './testing/audience-emulators';
 import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -413,5 +413,113 @@ describe('LinkedIn Audiences (Actions, OAuth): the DMP segment found or created 
       { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): OAuth token refresh failed/), step: 'deliver' },
     ]);
     expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+});
+
+describe('TikTok Audiences (Actions, access token): the segment created for the advertiser of the connection, hashed emails added and removed', () => {
+  const TIKTOK = 'business-api.tiktok.com';
+  const settings = (token = 'tt-token') => ({ oauth: { access_token: token } });
+  const audienceSettings = { advertiserId: 'adv-1' };
+  const audience = { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: SPACE };
+  // The definition's presets are warehouse and journeys events: the two mappings its docs give for Engage audiences.
+  const mappings = [
+    ...mappingOf('tiktok-audiences', 'addToAudience', 'type = "track" and event = "Audience Entered"'),
+    ...mappingOf('tiktok-audiences', 'removeFromAudience', 'type = "track" and event = "Audience Exited"'),
+  ];
+  const emulator = () => tiktokEmulator({ accessToken: 'tt-token', advertiserIds: ['adv-1'] });
+  const MAPPING = '/open_api/v1.3/segment/mapping/';
+  const fixture = (tiktok: Emulator, segmentId: string, over: { token?: string; audienceSettings?: Record<string, unknown> } = {}) => {
+    emulators.push(tiktok);
+    const fx = actionsFixture(redis, {
+      slug: 'tiktok-audiences',
+      hosts: { [TIKTOK]: tiktok },
+      settings: settings(over.token),
+      mappings,
+      connection: { identify: false, track: true },
+      externalAudienceId: segmentId,
+      audienceSettings: 'audienceSettings' in over ? over.audienceSettings : audienceSettings,
+    });
+    runtimes.push(fx.actions);
+    return fx;
+  };
+  const create = async (tiktok: Emulator) =>
+    createExternalAudience({ slug: 'tiktok-audiences', settings: settings() }, audience, { [TIKTOK]: tiktok.target }, audienceSettings);
+  const row = (email: string, segmentId: string) => [{ id: sha256(email), audience_ids: [segmentId] }, {}, {}];
+
+  it("createAudience makes the segment for the connection's advertiser; a chunk of entries is one add of SHA-256 emails, the exit one delete", async () => {
+    const tiktok = await emulator();
+    const segmentId = await create(tiktok);
+    expect(tiktok.receiver.requests.map((r) => [r.method, r.path, r.headers['access-token'], r.body])).toEqual([
+      ['POST', '/open_api/v1.3/segment/audience/', 'tt-token', { custom_audience_name: 'VIP', advertiser_id: 'adv-1', action: 'create' }],
+    ]);
+    const fx = fixture(tiktok, segmentId);
+    expect(await fx.step.handle([fx.consumed(withEmail('t1', true), 0), fx.consumed(withEmail('T.2', true), 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('t1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const sent = { advertiser_ids: ['adv-1'], id_schema: ['EMAIL_SHA256', 'PHONE_SHA256', 'IDFA_SHA256'] };
+    expect(
+      tiktok.receiver.requests.slice(1).map((r) => [r.method, r.path, r.status, r.headers['access-token'], r.headers.host, r.body]),
+    ).toEqual([
+      // The definition drops dots before the @ and lowercases before hashing: T.2@example.com is t2@example.com.
+      [
+        'POST',
+        MAPPING,
+        200,
+        'tt-token',
+        TIKTOK,
+        { ...sent, action: 'add', batch_data: [row('t1@example.com', segmentId), row('t2@example.com', segmentId)] },
+      ],
+      ['POST', MAPPING, 200, 'tt-token', TIKTOK, { ...sent, action: 'delete', batch_data: [row('t1@example.com', segmentId)] }],
+    ]);
+    expect([...tiktok.segments.get(segmentId)!.members.get('EMAIL_SHA256')!]).toEqual([sha256('t2@example.com')]);
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries an HTTP 429 after its Retry-After and a code 40100 answered with a 200; a revoked token (40105 in a 200) is flagged', async () => {
+    const tiktok = await emulator();
+    const segmentId = await create(tiktok);
+    tiktok.faults.push(
+      { status: 429, headers: { 'retry-after': '2' }, body: { code: 40100, message: 'Too many requests' } },
+      { status: 200, body: { code: 40100, message: 'Too many requests. Please retry in some time.', request_id: 'r', data: {} } },
+    );
+    const fx = fixture(tiktok, segmentId);
+    expect(await fx.step.handle([fx.consumed(withEmail('t3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 1999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    // The second answer (40100 in a 200) is a rate limit too: tried again after backoff.
+    expect(await fx.drain()).toBe(1);
+    fx.clock.now += 60_000;
+    expect(await fx.drain()).toBe(1);
+    const adds = tiktok.receiver.requests.filter((r) => r.path === MAPPING);
+    expect(adds.map((r) => r.status)).toEqual([429, 200, 200]);
+    expect(adds[2]!.body).toEqual(adds[0]!.body);
+    expect([...tiktok.segments.get(segmentId)!.members.get('EMAIL_SHA256')!]).toEqual([sha256('t3@example.com')]);
+    expect(fx.letters).toEqual([]);
+
+    const revoked = fixture(tiktok, segmentId, { token: 'revoked' });
+    expect(await revoked.step.handle([revoked.consumed(withEmail('t4', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): TikTok code 40105/), step: 'deliver' },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+  });
+
+  it('a connection without audience settings, or an advertiser the token cannot reach, is dead-lettered with the message', async () => {
+    const tiktok = await emulator();
+    const segmentId = await create(tiktok);
+    const none = fixture(tiktok, segmentId, { audienceSettings: undefined });
+    expect(await none.step.handle([none.consumed(withEmail('t5', true), 0)], ctx)).toEqual([
+      { kind: 'dlq', reason: expect.stringMatching(/^HTTP 400: .*no audienceSettings found/), step: 'deliver' },
+    ]);
+    const other = fixture(tiktok, segmentId, { audienceSettings: { advertiserId: 'adv-9' } });
+    expect(await other.step.handle([other.consumed(withEmail('t6', true), 0)], ctx)).toEqual([
+      {
+        kind: 'dlq',
+        reason: expect.stringMatching(/^HTTP 403 \(credentials refused\): TikTok code 40001: No permission to operate advertiser adv-9/),
+        step: 'deliver',
+      },
+    ]);
   });
 });

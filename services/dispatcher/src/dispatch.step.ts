@@ -278,6 +278,7 @@ export class DispatchStep {
           const segmentCalls = withExternalAudience(
             this.callsFor(change, destination, connection, accountUsers, enrichmentOf),
             connection.externalAudienceId,
+            connection.audienceSettings,
           );
           for (const invocation of planActionInvocations(segmentCalls, mappings)) {
             calls.push({

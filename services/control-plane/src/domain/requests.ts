@@ -223,6 +223,8 @@ export const createConnectionBody = z
     destinationId: z.string().min(1, 'must not be empty'),
     enabled: z.boolean().default(true),
     settings: connectionSettings.default({ identify: true, track: false }),
+    /** Actions audience destinations: the definition's audienceFields (TikTok's advertiserId), checked against them. */
+    audienceSettings: z.record(z.unknown()).optional(),
   })
   .strict();
 

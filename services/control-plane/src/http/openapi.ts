@@ -196,6 +196,10 @@ function shapes() {
         .string()
         .optional()
         .describe("Actions audience destinations: the vendor's id of the audience, created when the connection was made"),
+      audienceSettings: z
+        .record(z.unknown())
+        .optional()
+        .describe("Actions audience destinations: the audience's settings on the vendor's side (the definition's audienceFields)"),
       matchingMappings: z
         .object({ matching: z.number().int(), enabled: z.number().int(), disabled: z.number().int() })
         .nullable()

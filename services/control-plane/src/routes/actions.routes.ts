@@ -11,6 +11,7 @@ import {
   mappingIssues,
   mappingWithDefaults,
   settingsIssues,
+  audienceSettingsIssues,
   secretFieldsOf,
   ACTIONS_SLUGS,
 } from '@engage/actions';
@@ -41,6 +42,12 @@ export const actionsSecretFields = (slug: string) => secretFieldsOf(slug);
 /** Settings (secrets already restored) checked against the definition: 400 naming each bad field. */
 export function checkActionsSettings(slug: string, settings: Record<string, unknown>): void {
   const issues = settingsIssues(slug, settings);
+  if (issues.length > 0) throw badRequest(issues);
+}
+
+/** A connection's audience settings checked against the definition's audienceFields: 400 naming each bad field. */
+export function checkAudienceSettings(slug: string, audienceSettings: Record<string, unknown>): void {
+  const issues = audienceSettingsIssues(slug, audienceSettings);
   if (issues.length > 0) throw badRequest(issues);
 }
 

@@ -17,7 +17,7 @@ import {
 import { maskDestination, restoreSecrets } from '@engage/config-store';
 import { createExternalAudience, createsAudiences, presetMappings, withDefaultSettings, type HttpOverrides } from '@engage/actions';
 import { matchingMappings } from '@engage/delivery';
-import { actionsRouter, actionsSecretFields, checkActionsSettings, requireSlug } from './actions.routes';
+import { actionsRouter, actionsSecretFields, checkActionsSettings, checkAudienceSettings, requireSlug } from './actions.routes';
 import type { DestinationHostGuard } from '../destination-host.guard';
 import { ApiError } from '../http/api-error';
 import { paginate } from '../http/pagination';
@@ -184,6 +184,11 @@ export function destinationsRouter(deps: {
           `${computation.key} is already connected to ${destination.id} (connection ${existing.id})`,
           'destinationId',
         );
+      if (body.audienceSettings) {
+        if (destination.type !== 'actions')
+          throw ApiError.validation('audienceSettings: only Actions audience destinations take audience settings', 'audienceSettings');
+        checkAudienceSettings(requireSlug(destination.slug), body.audienceSettings);
+      }
       // An Actions audience destination (Iterable Lists, ...): the audience is created on the vendor's side now, its id kept.
       const externalAudienceId =
         destination.type === 'actions' && computationClass === 'audience' && createsAudiences(destination.slug)
@@ -191,6 +196,7 @@ export function destinationsRouter(deps: {
               destination,
               { id: computation.id, key: computation.key, name: computation.name, spaceId },
               deps.httpOverrides ?? {},
+              body.audienceSettings,
             ).catch((err: Error & { response?: { status?: number } }) => {
               const status = err.response?.status ?? (err as { status?: number }).status;
               throw new ApiError(502, [
@@ -211,6 +217,7 @@ export function destinationsRouter(deps: {
         destinationId: destination.id,
         settings: body.settings,
         ...(externalAudienceId ? { externalAudienceId } : {}),
+        ...(body.audienceSettings ? { audienceSettings: body.audienceSettings } : {}),
         enabled: body.enabled,
         createdAt: at,
         updatedAt: at,

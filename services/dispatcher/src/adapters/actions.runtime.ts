@@ -50,11 +50,22 @@ function withoutUnsetToken<T extends { headers?: unknown }>(options: T, auth: { 
   return { ...options, headers };
 }
 
-/** A failed outcome as the vendor meant it (readVendorAnswer: Salesforce's 403 REQUEST_LIMIT_EXCEEDED is a rate limit). */
-function asVendorMeant(slug: string, outcome: ActionOutcome & { ok: false }, body: unknown): ActionOutcome {
+/**
+ * An outcome as the vendor meant its answer (readVendorAnswer): Salesforce's
+ * 403 REQUEST_LIMIT_EXCEEDED is a rate limit; TikTok's HTTP 200 with an
+ * error code is a refusal with the status that code stands for.
+ */
+function asVendorMeant(slug: string, outcome: ActionOutcome, body: unknown): ActionOutcome {
   if (outcome.status === undefined) return outcome;
   const reading = readVendorAnswer(slug, outcome.status, body);
-  return reading?.rateLimited ? { ...outcome, rateLimited: true } : outcome;
+  if (!reading) return outcome;
+  const failed = outcome.ok ? { ok: false as const, message: '' } : outcome;
+  return {
+    ...failed,
+    status: reading.status ?? outcome.status,
+    ...(reading.message ? { message: reading.message } : {}),
+    ...(reading.rateLimited ? { rateLimited: true } : {}),
+  };
 }
 
 /** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
@@ -191,7 +202,7 @@ export class ActionsRuntime {
         return events.map((_, i) => {
           const node = statuses[i];
           if (!node) return { ok: false, message: 'the action returned no status for this event' };
-          if (node.status >= 200 && node.status < 300) return { ok: true, status: node.status };
+          if (node.status >= 200 && node.status < 300) return asVendorMeant(entry.slug, { ok: true, status: node.status }, node.body);
           const body =
             node.body === undefined ? '' : ` ${(typeof node.body === 'string' ? node.body : JSON.stringify(node.body)).slice(0, 300)}`;
           const outcome = {
@@ -208,7 +219,10 @@ export class ActionsRuntime {
       for (const event of events) {
         try {
           await instance.onEvent(event as never, settings, options);
-          out.push({ ok: true });
+          // The vendor's last answer for this event, for vendors that answer errors with a 2xx.
+          const last = instance.responses[instance.responses.length - 1];
+          const meant = last && asVendorMeant(entry.slug, { ok: true, status: last.status }, last.content);
+          out.push(meant && !meant.ok ? meant : { ok: true });
         } catch (err) {
           out.push(outcomeOfError(entry.slug, err));
         }

@@ -21,6 +21,7 @@ export function actionsFixture(
     mappings: ActionMapping[];
     connection?: { identify: boolean; track: boolean };
     externalAudienceId?: string;
+    audienceSettings?: Record<string, unknown>;
   },
 ): Fixture & { actions: ActionsRuntime } {
   const overrides = Object.fromEntries(Object.entries(opts.hosts).map(([host, e]) => [host, e.target]));
@@ -38,6 +39,7 @@ export function actionsFixture(
     connection: opts.connection ?? { identify: true, track: false },
     actions,
     externalAudienceId: opts.externalAudienceId,
+    audienceSettings: opts.audienceSettings,
   });
   return { ...fx, actions };
 }

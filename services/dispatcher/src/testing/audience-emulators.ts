@@ -316,3 +316,77 @@ export async function linkedinEmulator(opts: {
   });
   return { ...emulator, segments };
 }
+
+/**
+ * TikTok Marketing API v1.3 audience segments (business-api.tiktok.com/portal/docs, "Audience segment"):
+ * the `Access-Token` header on every request. POST /open_api/v1.3/segment/audience/
+ * {custom_audience_name, advertiser_id, action: 'create'} creates a segment;
+ * POST /open_api/v1.3/segment/mapping/ {advertiser_ids, action: 'add' |
+ * 'delete', id_schema: ['EMAIL_SHA256' | 'PHONE_SHA256' | 'IDFA_SHA256' ...],
+ * batch_data: [[{id, audience_ids}, ...], ...]} adds or removes users, one row
+ * per user with one entry per id_schema type (`{}` where the user has none),
+ * each id a SHA-256 hex digest, at most 10,000 rows per request. Every answer
+ * is HTTP 200 `{code, message, request_id, data}`: code 0 'OK'; 40105 for a
+ * bad token, 40001 for an advertiser the token cannot reach, 40002 for a bad
+ * body, 40100 when rate limited. (Its gateway's HTTP 429 with Retry-After
+ * comes as a queued fault.)
+ */
+export async function tiktokEmulator(opts: { accessToken: string; advertiserIds: string[] }) {
+  const segments = new Map<string, { name: string; advertiserId: string; members: Map<string, Set<string>> }>();
+  const answer = (code: number, message: string, data: Body = {}): Answer => ({
+    status: 200,
+    body: { code, message, request_id: `req-${code}`, data },
+  });
+  const SCHEMAS = ['EMAIL_SHA256', 'PHONE_SHA256', 'IDFA_SHA256', 'GAID_SHA256', 'IDFA_MD5', 'GAID_MD5'];
+  const emulator = await emulate((method, path, body, headers) => {
+    if (headers['access-token'] !== opts.accessToken) return answer(40105, 'Access token is incorrect or has been revoked.');
+    if (!String(headers['content-type'] ?? '').includes('application/json')) return answer(40002, 'Content-Type must be application/json');
+    if (method === 'POST' && path === '/open_api/v1.3/segment/audience/') {
+      if (body?.action !== 'create') return answer(40002, "action: must be 'create'");
+      if (!opts.advertiserIds.includes(body.advertiser_id))
+        return answer(40001, `No permission to operate advertiser ${body.advertiser_id}`);
+      if (typeof body.custom_audience_name !== 'string' || body.custom_audience_name === '')
+        return answer(40002, 'custom_audience_name: is required');
+      const id = String(7000000 + segments.size + 1);
+      segments.set(id, { name: body.custom_audience_name, advertiserId: body.advertiser_id, members: new Map() });
+      return answer(0, 'OK', { audience_id: id });
+    }
+    if (method !== 'POST' || path !== '/open_api/v1.3/segment/mapping/') return answer(40002, `no such endpoint ${method} ${path}`);
+    const advertisers = body?.advertiser_ids;
+    if (!Array.isArray(advertisers) || advertisers.length === 0) return answer(40002, 'advertiser_ids: must be a non-empty list');
+    const denied = advertisers.find((a: unknown) => !opts.advertiserIds.includes(String(a)));
+    if (denied !== undefined) return answer(40001, `No permission to operate advertiser ${denied}`);
+    if (!['add', 'delete'].includes(body.action)) return answer(40002, "action: must be 'add' or 'delete'");
+    const schema = body.id_schema;
+    if (!Array.isArray(schema) || schema.length === 0 || schema.some((s: unknown) => !SCHEMAS.includes(String(s))))
+      return answer(40002, `id_schema: must be a non-empty list of ${SCHEMAS.join(', ')}`);
+    const rows = body.batch_data;
+    if (!Array.isArray(rows) || rows.length === 0) return answer(40002, 'batch_data: must be a non-empty list');
+    if (rows.length > 10_000) return answer(40002, `batch_data: ${rows.length} rows, more than 10000`);
+    for (const row of rows) {
+      if (!Array.isArray(row) || row.length !== schema.length)
+        return answer(40002, 'batch_data: each row needs one entry per id_schema type');
+      for (const entry of row as Body[]) {
+        if (entry === null || typeof entry !== 'object') return answer(40002, 'batch_data: entries must be objects');
+        if (entry.id === undefined) continue; // the user has no id of this type
+        if (!/^[0-9a-f]{64}$/.test(String(entry.id))) return answer(40002, `batch_data: id ${entry.id} is not a SHA-256 hex digest`);
+        if (!Array.isArray(entry.audience_ids) || entry.audience_ids.some((a: unknown) => !segments.has(String(a))))
+          return answer(40002, `batch_data: unknown audience_ids ${JSON.stringify(entry.audience_ids)}`);
+      }
+    }
+    for (const row of rows as Body[][]) {
+      row.forEach((entry, i) => {
+        if (entry.id === undefined) return;
+        for (const audienceId of entry.audience_ids as string[]) {
+          const members = segments.get(audienceId)!.members;
+          const of = members.get(schema[i]) ?? new Set<string>();
+          if (body.action === 'add') of.add(entry.id);
+          else of.delete(entry.id);
+          members.set(schema[i], of);
+        }
+      });
+    }
+    return answer(0, 'OK');
+  });
+  return { ...emulator, segments };
+}

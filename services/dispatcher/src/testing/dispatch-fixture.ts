@@ -50,6 +50,8 @@ export function dispatchFixture(
     connection?: Partial<ConnectionConfig['settings']>;
     /** Audience destinations: the vendor's id of the audience, as the control plane keeps it on the connection. */
     externalAudienceId?: string;
+    /** Audience destinations: the connection's audience settings (TikTok's advertiserId). */
+    audienceSettings?: Record<string, unknown>;
     actions?: ActionRunner;
     /** The connection's other fields (a journey step's: computationClass, computationId, computationKey). */
     connectionConfig?: Partial<ConnectionConfig>;
@@ -83,6 +85,7 @@ export function dispatchFixture(
     destinationId: destination.id,
     settings: { identify: true, track: false, ...opts.connection },
     ...(opts.externalAudienceId ? { externalAudienceId: opts.externalAudienceId } : {}),
+    ...(opts.audienceSettings ? { audienceSettings: opts.audienceSettings } : {}),
     enabled: true,
     createdAt: iso,
     updatedAt: iso,

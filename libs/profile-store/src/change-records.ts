@@ -27,6 +27,8 @@ export const CHANGE_RECORD_LIMITS = {
 /** traits_json of a change record: the profile's traits in key order, each value within the bound, until the budget is spent. */
 export function changeTraitsJson(traits: Record<string, unknown>, limits = CHANGE_RECORD_LIMITS): string {
   const whole = JSON.stringify(traits);
+  // A whole no longer than one value's bound has no value past it: no second pass (the usual case).
+  if (whole.length <= limits.traitValueBytes) return whole;
   if (whole.length <= limits.traitsBytes && Object.values(traits).every((v) => (JSON.stringify(v)?.length ?? 0) <= limits.traitValueBytes))
     return whole;
   const kept: Record<string, unknown> = {};

@@ -163,6 +163,33 @@ describe('the hot-state cache (realtime loads)', () => {
     expect(gone.externalIds).toEqual([]);
   });
 
+  it('writes a wake-up only when it moves: set, kept while unchanged, removed when it goes', async () => {
+    const member = `${ref.spaceId}|${ref.profileId}`;
+    const wakeKey = repo.wakeKeyOf(ref);
+    const p = await loadCached();
+    await cachedRepo.save([{ profile: p, wakeAt: 5_000 }], []);
+    expect(await redis.zscore(wakeKey, member)).toBe('5000');
+    // A scheduler's claim moves the score without a save; an unchanged wake-up is not written over it.
+    await redis.zadd(wakeKey, 9_000, member);
+    await cachedRepo.save([{ profile: await loadCached(), wakeAt: 5_000 }], []);
+    expect(await redis.zscore(wakeKey, member)).toBe('9000');
+    await cachedRepo.save([{ profile: await loadCached(), wakeAt: 6_000 }], []);
+    expect(await redis.zscore(wakeKey, member)).toBe('6000');
+    await cachedRepo.save([{ profile: await loadCached(), wakeAt: null }], []);
+    expect(await redis.zscore(wakeKey, member)).toBeNull();
+    // A copy read from Redis (another writer saved) does not know the stored wake-up: written again.
+    const [other] = await repo.load([ref]);
+    await repo.save([{ profile: other!, wakeAt: 7_000 }], []);
+    await redis.zadd(wakeKey, 9_000, member);
+    await cachedRepo.save([{ profile: await loadCached(), wakeAt: 7_000 }], []);
+    expect(await redis.zscore(wakeKey, member)).toBe('7000');
+    await redis.zadd(wakeKey, 9_000, member);
+    const reread = await loadCached();
+    expect(cachedRepo.cacheStats().hits).toBeGreaterThan(0);
+    await cachedRepo.save([{ profile: reread, wakeAt: 7_000 }], []);
+    expect(await redis.zscore(wakeKey, member)).toBe('9000'); // the cached copy saved 7000 itself: unchanged, not written
+  });
+
   it('keeps at most hotStateCacheSize profiles, least recently saved out first', async () => {
     const refs = ['pro_a', 'pro_b', 'pro_c'].map((profileId) => ({ spaceId: 'spa_1', profileId }));
     const { profiles } = await cachedRepo.loadForEvents(refs, [[], [], []], { cached: true });

@@ -108,13 +108,20 @@ for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
 return due
 `;
 
-// All-or-nothing: either every lock of the list is taken for ARGV[1] or none is.
+// All-or-nothing: either every lock of the list is taken for ARGV[1] (TTL
+// ARGV[2] ms) or none is. Answers 0, or the 1-based index of a key another
+// owner holds. One SET NX per free lock (a GET only when one is taken): the
+// evaluator locks every profile of every chunk, and inside a script each
+// redis.call costs about what the command does.
+// NOTE: an owner token is fresh per withLocks call and the keys are distinct,
+// so a lock this call set is the only kind it gives back on refusal.
 const LOCK_LUA = `
 for i, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  if v and v ~= ARGV[1] then return i end
+  if not redis.call('SET', k, ARGV[1], 'PX', ARGV[2], 'NX') and redis.call('GET', k) ~= ARGV[1] then
+    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    return i
+  end
 end
-for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
 return 0
 `;
 // The realtime load of a chunk's profiles, one call. Per profile, KEYS: its
@@ -146,13 +153,22 @@ return { docs, seen }
 `;
 
 /**
- * EVAL answering bulk strings as Buffers (the state documents are binary).
- * ioredis has it (a Buffer variant of every command) but does not declare it;
- * callBuffer('EVAL', ...) is no substitute: with enableAutoPipelining it sends
- * the script as the command name.
+ * The scripts, registered once per client with defineCommand: called by SHA
+ * (ioredis sends EVAL the first time on a connection and again on NOSCRIPT),
+ * so the script text is not sent and hashed with every chunk. The `Buffer`
+ * variant answers bulk strings as Buffers (the state documents are binary).
  */
-interface EvalBuffer {
-  evalBuffer(script: string, numKeys: number, ...args: Array<string | number | Buffer>): Promise<unknown>;
+interface ProfileScripts {
+  engageProfileLock(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  engageProfileLoadBuffer(numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+  engageWakeClaim(key: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+}
+
+function defineScripts(redis: RedisClient): ProfileScripts {
+  if (!('engageProfileLock' in redis)) redis.defineCommand('engageProfileLock', { lua: LOCK_LUA });
+  if (!('engageProfileLoad' in redis)) redis.defineCommand('engageProfileLoad', { lua: LOAD_FOR_EVENTS_LUA });
+  if (!('engageWakeClaim' in redis)) redis.defineCommand('engageWakeClaim', { numberOfKeys: 1, lua: CLAIM_DUE_LUA });
+  return redis as unknown as ProfileScripts;
 }
 
 /** FNV-1a: a stable, cheap shard choice. */
@@ -189,6 +205,7 @@ export class ProfileStateRepository {
   ) {
     this.cache = new HotStateCache(config.hotStateCacheSize ?? 0);
     this.locks = new RedisLock(deps.redis);
+    this.scripts = defineScripts(deps.redis);
     this.slots = new ComputationSlots((spaceId) => `${config.keyPrefix}rt:slots:{${spaceId}}`, deps.redis);
   }
 
@@ -196,6 +213,7 @@ export class ProfileStateRepository {
 
   private readonly cache: HotStateCache;
   private readonly locks: RedisLock;
+  private readonly scripts: ProfileScripts;
   /** Distinguishes this process's save tokens from every other writer's. */
   private readonly tokenPrefix = `${process.pid.toString(36)}.${Math.random().toString(36).slice(2, 10)}.`;
   private tokenCounter = 0;
@@ -384,6 +402,12 @@ export class ProfileStateRepository {
 
   /** Profiles whose `events` is the whole history (else: only events appended since the load). */
   private readonly historyLoaded = new WeakSet<StoredProfile>();
+  /**
+   * The wake-up each profile object has in the wake set, as far as this
+   * process knows (its last save of it, or none for a profile never stored);
+   * absent: unknown, written with the next save.
+   */
+  private readonly storedWakeAt = new WeakMap<StoredProfile, number | null>();
   /** Profiles read from a stored document (already in their space's index). */
   private readonly stored = new WeakSet<StoredProfile>();
 
@@ -406,6 +430,7 @@ export class ProfileStateRepository {
     if (doc === null) {
       const fresh = emptyProfile(ref);
       this.historyLoaded.add(fresh); // nothing stored: the empty history is the whole history
+      this.storedWakeAt.set(fresh, null); // nor a wake-up (a deleted profile's went with it)
       return fresh;
     }
     // Documents of the readable form (saved before the compact one) are the profile itself.
@@ -443,7 +468,7 @@ export class ProfileStateRepository {
     for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
     // On a Cluster the states go last: see AtomicWrites.
     const tx = new AtomicWrites({ commitLast: (key) => key.endsWith(':state') });
-    const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean }> = [];
+    const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean; wakeAt: number | null }> = [];
     for (const { profile, wakeAt } of profiles) {
       const events = profile.events;
       const tok = profile.incremental?.tok;
@@ -484,10 +509,14 @@ export class ProfileStateRepository {
       const idsJson = identifiersJson(profile.externalIds);
       // The identifiers rarely change: a cached copy knows what is stored.
       if (this.storedIdentifiers.get(profile) !== idsJson) tx.set(this.idsKey(profile), idsJson);
-      saved.push({ profile, token, idsJson, wholeHistory });
+      saved.push({ profile, token, idsJson, wholeHistory, wakeAt });
       const member = `${profile.spaceId}|${profile.profileId}`;
-      if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
-      else tx.zadd(this.wakeKeyOf(profile), [[wakeAt, member]]);
+      // Unchanged since this process stored it (most events leave the next window edge where it was): no write.
+      // NOTE: a scheduler's claim moves the score without a save; left as it is, it still wakes the profile, a lease later at most.
+      if (this.storedWakeAt.get(profile) !== wakeAt) {
+        if (wakeAt === null) tx.zrem(this.wakeKeyOf(profile), member);
+        else tx.zadd(this.wakeKeyOf(profile), [[wakeAt, member]]);
+      }
       // Indexed once, when first saved (a profile read from Redis is in the index already).
       if (!profile.users && !this.stored.has(profile)) tx.sadd(this.spaceProfilesKey(profile.spaceId), profile.profileId);
     }
@@ -503,8 +532,9 @@ export class ProfileStateRepository {
       this.cache.take(this.stateKey(ref));
     }
     await tx.exec(this.deps.redis);
-    for (const { profile, token, idsJson, wholeHistory } of saved) {
+    for (const { profile, token, idsJson, wholeHistory, wakeAt } of saved) {
       const key = this.stateKey(profile);
+      this.storedWakeAt.set(profile, wakeAt);
       if (!this.cacheable.has(profile)) {
         this.cache.take(key); // its token is stale now
         continue;
@@ -532,7 +562,7 @@ export class ProfileStateRepository {
     const first = Math.floor(Math.random() * this.shards);
     for (let i = 0; i < this.shards && out.length < limit; i++) {
       const key = this.wakeShardKey((first + i) % this.shards);
-      const flat = (await this.deps.redis.eval(CLAIM_DUE_LUA, 1, key, now, limit - out.length, now + leaseMs)) as string[];
+      const flat = await this.scripts.engageWakeClaim(key, now, limit - out.length, now + leaseMs);
       for (let j = 0; j < flat.length; j += 2) {
         const m = flat[j]!;
         const k = m.indexOf('|');
@@ -578,10 +608,10 @@ export class ProfileStateRepository {
    * writers never wait for each other holding part of a chunk.
    */
   private async lockAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
-    if (!isCluster(this.deps.redis)) return (await this.deps.redis.eval(LOCK_LUA, keys.length, ...keys, owner, ttlMs)) as number;
+    if (!isCluster(this.deps.redis)) return this.scripts.engageProfileLock(keys.length, ...keys, owner, ttlMs);
     const answers = (await acrossSlots(
       this.deps.redis,
-      keys.map((k) => ['eval', LOCK_LUA, 1, k, owner, ttlMs]),
+      keys.map((k) => ['engageProfileLock', 1, k, owner, ttlMs]),
     )) as number[];
     const refused = answers.findIndex((a) => a !== 0);
     if (refused === -1) return 0;
@@ -617,15 +647,15 @@ export class ProfileStateRepository {
     keys: string[],
     args: Array<string | number>,
   ): Promise<[Array<Buffer | number | null>, number[]]> {
-    const redis = this.deps.redis as unknown as EvalBuffer;
+    const redis = this.scripts;
     if (!isCluster(this.deps.redis))
-      return (await redis.evalBuffer(LOAD_FOR_EVENTS_LUA, keys.length, ...keys, ...args)) as [Array<Buffer | number | null>, number[]];
+      return (await redis.engageProfileLoadBuffer(keys.length, ...keys, ...args)) as [Array<Buffer | number | null>, number[]];
     let a = 0;
     const calls = refs.map((_, i) => {
       const n = eventIds[i]!.length;
       const own = args.slice(a, a + 2 + n);
       a += 2 + n;
-      return redis.evalBuffer(LOAD_FOR_EVENTS_LUA, 3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<
+      return redis.engageProfileLoadBuffer(3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<
         [Array<Buffer | number | null>, number[]]
       >;
     });

@@ -78,6 +78,7 @@ describe('catalog and settings', () => {
       'klaviyo',
       'linkedin-audiences',
       'mailchimp',
+      'marketo',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',

@@ -57,6 +57,11 @@ describe('settings checked against the definition', () => {
       ['settings.oauth.access_token', 'is required'],
     ]);
     expect(settingsIssues('braze', { api_key: 'k', endpoint: 'https://rest.iad-01.braze.com', oauth: {} })[0]![0]).toBe('settings.oauth');
+    // Marketo gets its token from its client credentials: no settings.oauth to give.
+    expect(settingsIssues('marketo', { munchkinId: '123-ABC-456', clientId: 'c', clientSecret: 's' })).toEqual([]);
+    expect(
+      settingsIssues('marketo', { munchkinId: '123-ABC-456', clientId: 'c', clientSecret: 's', oauth: { access_token: 't' } }),
+    ).toEqual([['settings.oauth', 'is not a setting of marketo (munchkinId, clientId, clientSecret)']]);
   });
 });
 
@@ -85,6 +90,7 @@ describe('the catalog', () => {
       'klaviyo',
       'linkedin-audiences',
       'mailchimp',
+      'marketo',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',
@@ -168,6 +174,8 @@ describe('the catalog', () => {
       null,
     ],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
+    // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.
+    ['marketo', 'Marketo (Engage)', 'event', ['clientSecret'], ['munchkinId', 'clientId', 'clientSecret'], [['upsertLead', true]], 5],
     [
       'tiktok-audiences',
       'TikTok Audiences',
@@ -194,7 +202,11 @@ describe('the catalog', () => {
       expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
     // Segment's event-specific presets (warehouse, journeys) are left out: only automatic ones become a new destination's mappings.
     expect(entry.presets.map((p) => [p.name, p.actionId, p.subscribe])).toEqual(
-      slug === 'snap-audiences' ? [['Sync Engage Audience', 'syncAudience', 'type = "track" or type = "identify"']] : [],
+      slug === 'snap-audiences'
+        ? [['Sync Engage Audience', 'syncAudience', 'type = "track" or type = "identify"']]
+        : slug === 'marketo'
+          ? [['Audiences and Traits (identify)', 'upsertLead', 'type = "identify"']]
+          : [],
     );
   });
 

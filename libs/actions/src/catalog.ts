@@ -4,7 +4,7 @@
 import { defaultValues, fieldsToJsonSchema, validateSchema } from '@segment/actions-core';
 import type { ActionMapping } from '@engage/config-store';
 import { defaultRateLimit, fqlIssue } from '@engage/delivery';
-import { ACTIONS_SLUGS, loadDefinition, type AnyDefinition } from './registry';
+import { ACTIONS_SLUGS, getsTokenFromSettings, loadDefinition, type AnyDefinition } from './registry';
 
 type Json = unknown;
 
@@ -68,9 +68,12 @@ export function secretFieldsOf(slug: string): string[] {
     .map(([name]) => name);
 }
 
-/** Definitions that authenticate with OAuth take their tokens in `settings.oauth` (actions-core's getAuthData). */
-const usesOAuth = (definition: AnyDefinition) =>
-  definition.authentication?.scheme === 'oauth2' || definition.authentication?.scheme === 'oauth-managed';
+/**
+ * Definitions that authenticate with OAuth take their tokens in `settings.oauth`
+ * (actions-core's getAuthData), but those that get them from their own settings (Marketo's client credentials).
+ */
+const usesOAuth = (slug: string, definition: AnyDefinition) =>
+  (definition.authentication?.scheme === 'oauth2' || definition.authentication?.scheme === 'oauth-managed') && !getsTokenFromSettings(slug);
 
 /** `settings.oauth` as actions-core reads it; refreshing needs the refresh token and the OAuth app's client. */
 const OAUTH_SCHEMA = {
@@ -94,7 +97,7 @@ function settingsSchema(slug: string, definition: AnyDefinition, secrets: string
     required?: string[];
   };
   for (const name of secrets) if (schema.properties?.[name]) Object.assign(schema.properties[name], { writeOnly: true, 'x-secret': true });
-  if (usesOAuth(definition)) {
+  if (usesOAuth(slug, definition)) {
     schema.properties = { ...schema.properties, oauth: OAUTH_SCHEMA };
     schema.required = [...(schema.required ?? []), 'oauth'];
   }
@@ -184,7 +187,7 @@ function oauthIssues(tokens: Json): Array<[string, string]> {
 export function settingsIssues(slug: string, settings: Record<string, Json>): Array<[string, string]> {
   const definition = loadDefinition(slug);
   const fields = settingFields(slug) as never;
-  const oauth = usesOAuth(definition);
+  const oauth = usesOAuth(slug, definition);
   const known = [...Object.keys(fields), ...(oauth ? ['oauth'] : [])];
   const issues: Array<[string, string]> = Object.keys(settings)
     .filter((k) => !known.includes(k))

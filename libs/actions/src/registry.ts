@@ -12,7 +12,7 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
- * Zendesk; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
+ * Zendesk; actions-marketo.int.test.ts: Marketo; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
  * vendor-answers.ts);
@@ -42,6 +42,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'klaviyo',
   'linkedin-audiences',
   'mailchimp',
+  'marketo',
   'salesforce',
   'sendgrid',
   'sendgrid-audiences',
@@ -53,13 +54,29 @@ export const ACTIONS_SLUGS: readonly string[] = [
 /**
  * Definitions of our own in actions-core's format, for vendors the package
  * lacks (issue 19 item 5): loaded instead of the package's (src/definitions).
+ * NOTE: our `marketo` is a lead upsert; the package's marketo-static-lists
+ * (not listed here) is another definition.
  */
 const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   mailchimp: () => require('./definitions/mailchimp') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  marketo: () => require('./definitions/marketo') as { default?: AnyDefinition },
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   zendesk: () => require('./definitions/zendesk') as { default?: AnyDefinition },
 };
+
+/**
+ * OAuth definitions that get their access token from their own settings (a
+ * client credentials grant: Marketo's client id and secret) in
+ * refreshAccessToken: no `settings.oauth` is given; they start without a
+ * token, get one through actions-core's refresh and the runtime keeps it.
+ */
+const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo'];
+
+export function getsTokenFromSettings(slug: string | undefined): boolean {
+  return typeof slug === 'string' && TOKEN_FROM_SETTINGS.includes(slug);
+}
 
 export function isActionsSlug(slug: unknown): slug is string {
   return typeof slug === 'string' && ACTIONS_SLUGS.includes(slug);

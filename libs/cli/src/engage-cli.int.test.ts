@@ -340,6 +340,7 @@ describe('npx engage catalog', () => {
       ['klaviyo', 'list', '-', '8'],
       ['linkedin-audiences', 'list', '-', '1'],
       ['mailchimp', 'event', '10/s', '1'],
+      ['marketo', 'event', '5/s', '1'],
       ['salesforce', 'event', '5/s', '12'],
       ['sendgrid', 'event', '100/s', '2'],
       ['sendgrid-audiences', 'list', '100/s', '1'],

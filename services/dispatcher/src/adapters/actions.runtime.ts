@@ -8,7 +8,15 @@ import type https from 'node:https';
 import { Destination, type DecoratedResponse } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
 import type { ActionEvent, ActionOutcome } from '@engage/delivery';
-import { loadDefinition, overrideAgent, readVendorAnswer, type AgentFn, type AnyDefinition, type HttpOverrides } from '@engage/actions';
+import {
+  getsTokenFromSettings,
+  loadDefinition,
+  overrideAgent,
+  readVendorAnswer,
+  type AgentFn,
+  type AnyDefinition,
+  type HttpOverrides,
+} from '@engage/actions';
 
 /**
  * An OAuth definition whose token refresh fails (a revoked refresh token, a
@@ -189,6 +197,8 @@ export class ActionsRuntime {
     // A copy: actions-core writes a refreshed token into settings.oauth in place.
     const settings = {
       ...structuredClone(destination.settings),
+      // A definition that gets its token from its settings starts without one: actions-core writes the one it gets here.
+      ...(getsTokenFromSettings(entry.slug) ? { oauth: {} } : {}),
       ...this.keptToken(destination),
       subscription: { partnerAction: mapping.actionId, subscribe: mapping.subscribe, mapping: mapping.mapping },
     } as never;
@@ -250,7 +260,8 @@ export class ActionsRuntime {
   private keptToken(destination: DestinationConfig): { oauth?: Record<string, unknown> } {
     const kept = this.refreshed.get(destination.id);
     const stored = destination.settings.oauth as Record<string, unknown> | undefined;
-    if (!kept || !stored || stored.access_token !== kept.replaced) return {};
+    // NOTE: a definition that gets its token from its settings has no stored one (undefined, as the token it replaced).
+    if (!kept || stored?.access_token !== kept.replaced) return {};
     return { oauth: { ...stored, ...kept.oauth } };
   }
 

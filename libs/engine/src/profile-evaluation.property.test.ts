@@ -102,3 +102,93 @@ describe('profile evaluation == reference, across merges', () => {
     );
   });
 });
+
+describe('the realtime path touches only what an event concerns', () => {
+  // applyEvent with the same `ordered` list each time takes the indexed path
+  // (only the computations the event's name, changed traits or context concern,
+  // and their readers); a copy of the list each time (a list it never saw)
+  // checks every computation. Both must report the same changes and values.
+  const defs: Array<[string, 'audience' | 'trait', string]> = [
+    ['views', 'trait', "event('A').count()"],
+    ['pro', 'audience', "trait('plan') = 'pro'"],
+    ['big', 'audience', "trait('n') > 2 AND event('A').count() >= 1"],
+    ['shoe', 'audience', "event('B').where(context('page.url').contains('shoe')).count() >= 1"],
+    ['last_b', 'trait', "event('B').last(property('x'))"],
+    ['chain', 'audience', "trait('views') >= 2 AND trait('pro') = true"],
+    ['chain2', 'audience', "trait('chain') = true OR trait('last_b') = 3"],
+    ['recent', 'audience', "event('A').within(2 days).count() >= 1"],
+  ];
+  const defKeys = new Set(defs.map((d) => d[0]));
+  const list = dependencyOrder(
+    defs.map(([key, cls, q], i) =>
+      compileComputation(
+        {
+          id: `d${i}`,
+          key,
+          class: cls,
+          ast: parseQuery(q, { type: cls === 'trait' ? 'trait' : 'users' }),
+          countsEventsFrom: 0,
+          definitionVersion: 1,
+        },
+        defKeys,
+      ),
+    ),
+  );
+  const calls = fc.array(
+    fc.oneof(
+      fc.record({
+        type: fc.constant('track' as const),
+        name: fc.constantFrom('A', 'B', 'C'),
+        x: fc.integer({ min: 0, max: 3 }),
+        url: fc.constantFrom('/shoe', '/hat'),
+        at: fc.integer({ min: 0, max: 4 * DAY }),
+      }),
+      fc.record({
+        type: fc.constant('identify' as const),
+        plan: fc.constantFrom('free', 'pro'),
+        n: fc.integer({ min: 0, max: 4 }),
+        at: fc.integer({ min: 0, max: 4 * DAY }),
+      }),
+    ),
+    { maxLength: 20 },
+  );
+
+  it('same changes and values as checking every computation', () => {
+    fc.assert(
+      fc.property(calls, (cs) => {
+        const indexed: ProfileState = { events: [], traits: {}, values: {} };
+        const full: ProfileState = { events: [], traits: {}, values: {} };
+        cs.forEach((c, i) => {
+          const ev: EngineEvent =
+            c.type === 'track'
+              ? {
+                  type: 'track',
+                  event: c.name,
+                  timestamp: T0 + c.at,
+                  sourceId: 's',
+                  messageId: `m${i}`,
+                  properties: { x: c.x },
+                  traits: {},
+                  context: { page: { url: c.url } },
+                }
+              : {
+                  type: 'identify',
+                  timestamp: T0 + c.at,
+                  sourceId: 's',
+                  messageId: `m${i}`,
+                  properties: {},
+                  traits: { plan: c.plan, n: c.n },
+                  context: {},
+                };
+          const now = T0 + c.at + 1000;
+          const summary = (changes: ReturnType<typeof applyEvent>) => changes.map((ch) => [ch.computation.key, ch.value, ch.previous]);
+          const a = applyEvent(indexed, { ...ev, arrivedAt: now }, list, { maxEvents: 100, now });
+          const b = applyEvent(full, { ...ev, arrivedAt: now }, [...list], { maxEvents: 100, now });
+          expect(summary(a)).toEqual(summary(b));
+          expect(indexed.values).toEqual(full.values);
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -129,6 +129,58 @@ function timedOf(ordered: CompiledComputation[]): CompiledComputation[] {
   return timed;
 }
 
+/**
+ * Per `ordered` list (the registry rebuilds the list on every change of the
+ * space's computations, so a list's identity stands for one set of
+ * definitions): which computations an event name, a trait or a computed
+ * value concerns, as positions in the list. An event then touches only the
+ * few computations it concerns instead of testing all of them.
+ */
+interface OrderedIndex {
+  /** Event name -> computations whose incremental state applies it. */
+  appliers: Map<string, number[]>;
+  /** Event name -> computations whose value it can change (deps.eventNames). */
+  byEvent: Map<string, number[]>;
+  /** Trait -> computations reading it. */
+  byTrait: Map<string, number[]>;
+  /** Computations reading the event's context (any named event affects them). */
+  context: number[];
+  /** Computation key -> computations reading its value through trait() (always later in the list). */
+  readers: Map<string, number[]>;
+}
+const indexes = new WeakMap<CompiledComputation[], OrderedIndex>();
+function indexOf(ordered: CompiledComputation[]): OrderedIndex {
+  let index = indexes.get(ordered);
+  if (index) return index;
+  const push = (m: Map<string, number[]>, k: string, i: number) => {
+    const list = m.get(k);
+    if (list) list.push(i);
+    else m.set(k, [i]);
+  };
+  index = { appliers: new Map(), byEvent: new Map(), byTrait: new Map(), context: [], readers: new Map() };
+  ordered.forEach((c, i) => {
+    for (const name of evaluatorOf(c).eventNames) push(index!.appliers, name, i);
+    for (const name of c.deps.eventNames) push(index!.byEvent, name, i);
+    for (const t of c.deps.traits) push(index!.byTrait, t, i);
+    if (c.deps.usesContext) index!.context.push(i);
+    for (const k of c.deps.computations) push(index!.readers, k, i);
+  });
+  indexes.set(ordered, index);
+  return index;
+}
+
+/**
+ * The list each in-memory state object was last brought in line with (sync)
+ * and whose values were all last evaluated with (evaluateSynced): while it
+ * is the same list, no computation is new, edited or dropped, so the per-
+ * computation checks can be skipped. Objects decoded from storage start
+ * unmarked. NOTE: code that changes `inc.c` outside this module must keep
+ * `inc.n` right (history-handover's addHistory does): a count that differs
+ * from the list's length also forces the full checks.
+ */
+const statesSyncedWith = new WeakMap<IncrementalStates, CompiledComputation[]>();
+const valuesCurrentFor = new WeakMap<Record<string, StoredValue>, CompiledComputation[]>();
+
 /** Default of a computation that has seen nothing: audiences are false, traits null. */
 const initialValue = (c: CompiledComputation): Value => (c.class === 'audience' ? false : null);
 
@@ -151,10 +203,12 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
   if (inc.m) {
     combineAbsorbed(state, inc, ordered, { evaluatorOf, counts });
     knownFirstUnseen = -1;
+    statesSyncedWith.delete(inc); // the combined states get the full checks below
   }
   if (!inc.tok && state.events.length) inc.tok = eventIdOf(state.events[0]!);
   // Usually every event is seen: one pass without allocating finds that out.
   const firstUnseen = knownFirstUnseen ?? firstUnseenOf(state.events, inc.tok);
+  if (firstUnseen < 0 && statesSyncedWith.get(inc) === ordered && inc.n === ordered.length) return inc;
   const unseen = firstUnseen < 0 ? [] : state.events.slice(firstUnseen).filter((e) => e.inc !== inc.tok);
   for (const c of ordered) {
     const ev = evaluatorOf(c);
@@ -173,6 +227,7 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
     inc.n = Object.keys(inc.c).length;
   }
   for (const e of unseen) e.inc = inc.tok;
+  statesSyncedWith.set(inc, ordered);
   return inc;
 }
 
@@ -186,6 +241,7 @@ function sync(state: ProfileState, ordered: CompiledComputation[], now: number, 
 export function needsHistory(state: ProfileState & { unseenEvents?: boolean }, ordered: CompiledComputation[]): boolean {
   const inc = state.incremental;
   if (!inc || !inc.tok || inc.m || state.unseenEvents) return true;
+  if (statesSyncedWith.get(inc) === ordered && inc.n === ordered.length) return false;
   for (const c of ordered) if (inc.c[c.id]?.v !== c.definitionVersion) return true;
   return false;
 }
@@ -248,6 +304,51 @@ function evaluateSynced(
       changes.push({ computation: c, value, previous, cause });
     }
   }
+  valuesCurrentFor.set(state.values, ordered);
+  return changes;
+}
+
+/**
+ * evaluateSynced for values already current for `ordered` (none stale): only
+ * the computations at positions `first` and, when a value changes, those
+ * reading it (later in the list), in list order. Same result, without a look
+ * at every computation.
+ */
+function evaluateMarked(
+  state: ProfileState,
+  inc: IncrementalStates,
+  ordered: CompiledComputation[],
+  first: number[],
+  cause?: EngineEvent,
+): ValueChange[] {
+  const changes: ValueChange[] = [];
+  if (first.length === 0) return changes;
+  const index = indexOf(ordered);
+  const marked = new Uint8Array(ordered.length);
+  let from = ordered.length;
+  for (const i of first) {
+    marked[i] = 1;
+    if (i < from) from = i;
+  }
+  const read = readKeysOf(ordered);
+  let computed: Record<string, Value> | null = null;
+  for (let i = from; i < ordered.length; i++) {
+    if (marked[i] === 0) continue;
+    const c = ordered[i]!;
+    if (computed === null) {
+      computed = {};
+      if (read.size) for (const r of ordered) if (read.has(r.key)) computed[r.key] = state.values[r.id]?.value ?? initialValue(r);
+    }
+    const stored = state.values[c.id];
+    const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, inc.h);
+    const previous = stored?.value ?? initialValue(c);
+    state.values[c.id] = { value, version: c.definitionVersion };
+    if (read.has(c.key)) computed[c.key] = value;
+    if (!sameValue(value, previous)) {
+      changes.push({ computation: c, value, previous, cause });
+      for (const j of index.readers.get(c.key) ?? []) marked[j] = 1;
+    }
+  }
   return changes;
 }
 
@@ -291,10 +392,11 @@ export function applyEvent(
   if (!inc.tok) inc.tok = id;
   stored.inc = inc.tok;
   const name = eventNameOf(event);
+  const index = indexOf(ordered);
   if (name !== undefined) {
-    for (const c of ordered) {
-      const ev = evaluatorOf(c);
-      if (ev.eventNames.has(name) && counts(c, stored)) ev.apply(inc.c[c.id]!.s, stored, inc.h);
+    for (const i of index.appliers.get(name) ?? []) {
+      const c = ordered[i]!;
+      if (counts(c, stored)) evaluatorOf(c).apply(inc.c[c.id]!.s, stored, inc.h);
     }
   }
   // Keep time order for the history (events mostly arrive in order: insert from the end);
@@ -309,6 +411,11 @@ export function applyEvent(
     at--;
   events.splice(at, 0, stored);
   if (events.length > opts.maxEvents) events.splice(0, events.length - opts.maxEvents);
+  if (valuesCurrentFor.get(state.values) === ordered) {
+    const first = name === undefined ? [] : [...(index.byEvent.get(name) ?? []), ...index.context];
+    for (const t of changedTraits) first.push(...(index.byTrait.get(t) ?? []));
+    return evaluateMarked(state, inc, ordered, first, event);
+  }
   return evaluateSynced(
     state,
     inc,

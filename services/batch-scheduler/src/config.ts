@@ -40,6 +40,12 @@ export const configSchema = z.object({
   JOURNEY_POLL_MS: positiveInt(250),
   /** Journey timers claimed per journey per poll. */
   JOURNEY_BATCH_SIZE: positiveInt(500),
+  /**
+   * Audience sizes are recorded for the console's chart once per this many ms
+   * (the recent points' spacing; kept 2 days, then hourly points 90 days);
+   * default 1 minute.
+   */
+  SIZE_HISTORY_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(60_000),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
 });

@@ -1,7 +1,7 @@
 // Window expiry, backfills, batch computations -> engage.computations.changes.
 // The only place that reads process.env: parse config, wire, run.
 import { parseConfig } from '@engage/config';
-import { ConfigStore } from '@engage/config-store';
+import { ConfigStore, HistoryStore } from '@engage/config-store';
 import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@engage/profile-store';
 import { BatchConsumer, DeadLetterWriter, deadLetterTopicFor, ensureTopics } from '@engage/kafka';
 import type { ComputationChange, ResolvedEvent } from '@engage/schemas';
@@ -13,6 +13,7 @@ import { createRuntime, intervalJob, opsComponent } from '@engage/service';
 import { configSchema } from './config';
 import { ExpiryJob } from './expiry.job';
 import { RecomputeJob } from './recompute.job';
+import { SizeHistoryJob } from './size-history.job';
 
 const config = parseConfig(configSchema, process.env);
 const runtime = createRuntime('batch-scheduler', config);
@@ -59,6 +60,16 @@ const recompute = new RecomputeJob(
     cutGraceMs: config.BACKFILL_CUT_GRACE_MS,
   },
   { store, realtime, batch, all, profiles, committer, redis, backfill },
+);
+
+// Audience sizes over time (the console's chart): every replica samples, points keyed by interval.
+const sizeHistory = new SizeHistoryJob(
+  { intervalMs: config.SIZE_HISTORY_INTERVAL_MS },
+  {
+    store,
+    sizes: profiles,
+    history: new HistoryStore({ keyPrefix: config.REDIS_KEY_PREFIX, sizeIntervalMs: config.SIZE_HISTORY_INTERVAL_MS }, { redis }),
+  },
 );
 
 // Journeys: entries from engage.computations.changes, waits on timers (journey.runner.ts).
@@ -132,6 +143,7 @@ runtime.service.add(
   intervalJob('journey-loop', config.JOURNEY_POLL_MS, () => journeys.tick(), { log }),
   // Each tick prepares what is due within the lookahead and commits everything due now.
   intervalJob('expiry-loop', config.SCHEDULER_EXPIRY_POLL_MS, () => expiry.tick(), { log }),
+  intervalJob('size-history', sizeHistory.everyMs, () => sizeHistory.tick(), { log }),
   intervalJob('recompute-loop', Math.max(config.SCHEDULER_TICK_MS, 2000), () => recompute.tick(), { log }),
   opsComponent(runtime, { port: config.OPS_PORT, host: config.HTTP_HOST }),
 );

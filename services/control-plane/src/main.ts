@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseConfig } from '@engage/config';
-import { ConfigStore, ConfigWriter } from '@engage/config-store';
+import { ConfigStore, ConfigWriter, HistoryStore } from '@engage/config-store';
 import { createRuntime } from '@engage/service';
 import { ComputationsService } from './computations.service';
 import { configSchema } from './config';
@@ -33,6 +33,7 @@ const store = new ConfigStore(
 const writer = new ConfigWriter({ topic: runtime.topics.config.name }, { producer, codec, store });
 const spaces = new SpacesGuard(store);
 const status = new StatusReader({ redisKeyPrefix: config.REDIS_KEY_PREFIX }, { redis });
+const history = new HistoryStore({ keyPrefix: config.REDIS_KEY_PREFIX }, { redis });
 const checker = new EngineQueryChecker();
 const computations = new ComputationsService({ store, writer, checker });
 const journeys = new JourneysService({ store, writer, computations });
@@ -61,6 +62,7 @@ const app = createApp(
         writer,
         spaces,
         status,
+        history,
         computations,
         journeys,
         checker,

@@ -15,8 +15,11 @@
 //     lastSyncAt   ms since epoch of the last finished sync (initial sync or list flush)
 //     matched, sent, failed   counters over the connection's syncs
 //     lastError    text
+//   <prefix>hist:delivery:{<destinationId>}:...  sent, failed, throttled, dead_lettered per minute and
+//                                                per hour, for the console's chart (keys and buckets:
+//                                                @engage/config-store history.ts), written in the same flush
 // Metrics: engage_dispatch_calls_total{destination, outcome}.
-import { statusKeys } from '@engage/config-store';
+import { bucketStart, DELIVERY_OUTCOMES, HISTORY_TIERS, HistoryStore, statusKeys, type DeliveryOutcome } from '@engage/config-store';
 import type { RedisClient } from '@engage/redis';
 import { Counter, type Registry } from 'prom-client';
 
@@ -30,10 +33,20 @@ export interface ConnectionSync {
   error?: string;
 }
 
+interface Pending {
+  counts: Map<DeliveryCount, number>;
+  fields: Record<string, string>;
+  /** `<minute bucket start>:<outcome>` -> count, for the history. */
+  buckets: Map<string, number>;
+}
+
+const HISTORY_OUTCOMES: ReadonlySet<string> = new Set(DELIVERY_OUTCOMES);
+
 export class DeliveryStatus {
   private readonly counter: Counter<'destination' | 'outcome'>;
   private readonly keys;
-  private readonly pending = new Map<string, { counts: Map<DeliveryCount, number>; fields: Record<string, string> }>();
+  private readonly history: HistoryStore;
+  private readonly pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | null = null;
   private readonly flushMs = 250;
 
@@ -42,6 +55,7 @@ export class DeliveryStatus {
     private readonly deps: { redis: RedisClient; metrics: Registry; now?: () => number },
   ) {
     this.keys = statusKeys(config.keyPrefix);
+    this.history = new HistoryStore({ keyPrefix: config.keyPrefix }, { redis: deps.redis });
     this.counter = new Counter({
       name: 'engage_dispatch_calls_total',
       help: 'Destination calls by outcome (sent, retried, failed, throttled, dead_lettered)',
@@ -54,14 +68,24 @@ export class DeliveryStatus {
     return String(this.deps.now?.() ?? Date.now());
   }
 
+  private pendingOf(destinationId: string): Pending {
+    let pending = this.pending.get(destinationId);
+    if (!pending) this.pending.set(destinationId, (pending = { counts: new Map(), fields: {}, buckets: new Map() }));
+    return pending;
+  }
+
   count(destinationId: string, outcome: DeliveryCount, error?: string): void {
     this.counter.inc({ destination: destinationId, outcome });
     // Redis gets the counts once per flush interval, not one round trip per call.
-    const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
+    const pending = this.pendingOf(destinationId);
     pending.counts.set(outcome, (pending.counts.get(outcome) ?? 0) + 1);
+    // Bucketed by when the call was counted, not when the flush runs (a flush can straddle a minute).
+    if (HISTORY_OUTCOMES.has(outcome)) {
+      const bucket = `${bucketStart(Number(this.now()), HISTORY_TIERS.m.bucketMs)}:${outcome}`;
+      pending.buckets.set(bucket, (pending.buckets.get(bucket) ?? 0) + 1);
+    }
     if (outcome === 'sent') pending.fields.lastSentAt = this.now();
     if (error) Object.assign(pending.fields, { lastError: error, lastErrorAt: this.now() });
-    this.pending.set(destinationId, pending);
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
   }
 
@@ -69,17 +93,22 @@ export class DeliveryStatus {
    * Writes pending counts (fire and forget from the timer: status is
    * informational, a Redis hiccup must not fail a delivery). One MULTI per
    * destination (its hash is one key, so one slot on a Cluster), all sent at
-   * once: auto-pipelining sends those of one node together.
+   * once: auto-pipelining sends those of one node together. The history's
+   * counts go in a second MULTI per destination (its keys share another slot).
    */
   async flush(): Promise<void> {
     this.timer = null;
     if (this.pending.size === 0) return;
-    const writes = [...this.pending].map(([destinationId, { counts, fields }]) => {
+    const writes = [...this.pending].flatMap(([destinationId, { counts, fields, buckets }]) => {
       const key = this.keys.destination(destinationId);
       const tx = this.deps.redis.multi();
       for (const [outcome, n] of counts) tx.hincrby(key, outcome, n);
       if (Object.keys(fields).length > 0) tx.hset(key, fields);
-      return tx.exec().catch(() => undefined);
+      const history = [...buckets].map(([bucket, n]) => {
+        const [at, outcome] = bucket.split(':');
+        return { at: Number(at), outcome: outcome as DeliveryOutcome, n };
+      });
+      return [tx.exec().catch(() => undefined), this.history.addDeliveries(destinationId, history).catch(() => undefined)];
     });
     this.pending.clear();
     await Promise.all(writes);
@@ -91,9 +120,7 @@ export class DeliveryStatus {
 
   /** The destination's credentials were refused (401/403): the control plane shows it flagged until a later call is sent. */
   credentialsRefused(destinationId: string, reason: string): void {
-    const pending = this.pending.get(destinationId) ?? { counts: new Map<DeliveryCount, number>(), fields: {} as Record<string, string> };
-    Object.assign(pending.fields, { credentialsRefusedAt: this.now(), credentialsError: reason });
-    this.pending.set(destinationId, pending);
+    Object.assign(this.pendingOf(destinationId).fields, { credentialsRefusedAt: this.now(), credentialsError: reason });
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
   }
 

@@ -72,6 +72,10 @@ const CALLS: Array<[string, Call]> = [
   ['get /spaces/{spaceId}/audiences/{id}', { params: audience }],
   ['patch /spaces/{spaceId}/audiences/{id}', { params: audience, body: { description: 'people who bought' } }],
   ['get /spaces/{spaceId}/audiences/{id}/csv', { params: audience, query: 'format=formatted' }],
+  [
+    'get /spaces/{spaceId}/audiences/{id}/size-history',
+    { params: audience, query: 'since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z' },
+  ],
   ['post /spaces/{spaceId}/computed-traits/check', { params: sp, body: { definition: { query: "event('Order Completed').count()" } } }],
   [
     'post /spaces/{spaceId}/computed-traits',
@@ -96,6 +100,7 @@ const CALLS: Array<[string, Call]> = [
   ['get /spaces/{spaceId}/destinations/{id}', { params: (ids) => ({ ...sp(ids), id: ids.destination! }) }],
   ['patch /spaces/{spaceId}/destinations/{id}', { params: (ids) => ({ ...sp(ids), id: ids.destination! }), body: { name: 'Hook 2' } }],
   ['post /spaces/{spaceId}/destinations/{id}/sync', { params: (ids) => ({ ...sp(ids), id: ids.destination! }) }],
+  ['get /spaces/{spaceId}/destinations/{id}/delivery-history', { params: (ids) => ({ ...sp(ids), id: ids.destination! }) }],
   // Nothing listens on port 9: the tester answers 200 with the request it tried and the error.
   [
     'post /spaces/{spaceId}/destinations/{id}/test',

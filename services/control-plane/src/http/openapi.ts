@@ -8,6 +8,7 @@
 // this document, and openapi.int.test.ts calls every documented route on a
 // running control plane. To add routes: add a `section` below (or extend one).
 import { testEventBody } from '../routes/destination-test.routes';
+import { historyQuery } from '../routes/history.routes';
 import { journeyEntrySchema, journeyInputSchema, journeyPatchSchema, journeyStepSchema } from '@engage/journeys';
 import { traitActivationFields } from '@engage/delivery';
 import { Router } from 'express';
@@ -629,6 +630,24 @@ function computations(doc: Doc) {
     response: { description: 'CSV', content: { 'text/csv': { schema: z.string() } } },
     errors: [400],
   });
+  doc.api('Audiences', {
+    method: 'get',
+    path: '/spaces/{spaceId}/audiences/{id}/size-history',
+    summary:
+      "The audience's size over time: one point per sampling interval (SIZE_HISTORY_INTERVAL_MS of the batch scheduler, 1 min by default) for ranges within the last 2 days, one per hour (the last sample of the hour) up to 90 days back. Default: the last 24 hours",
+    params: id('spaceId', 'id'),
+    query: historyQuery.strip(),
+    response: data({
+      audienceId: z.string(),
+      since: z.string().datetime(),
+      until: z.string().datetime(),
+      resolution: z.enum(['recent', 'hour']).describe('recent: a point per sampling interval; hour: a point per hour'),
+      points: z
+        .array(z.object({ at: z.string().datetime().describe("Start of the point's interval"), size: z.number().int() }))
+        .describe('In time order; an interval without a sample (scheduler down, audience disabled) has no point'),
+    }).openapi('SizeHistory'),
+    errors: [400],
+  });
 }
 
 function destinations(doc: Doc) {
@@ -683,6 +702,31 @@ function destinations(doc: Doc) {
     params: id('spaceId', 'id'),
     status: 202,
     response: data({ status: z.literal('SYNC_REQUESTED'), destinationId: z.string() }),
+  });
+  doc.api(t, {
+    method: 'get',
+    path: '/spaces/{spaceId}/destinations/{id}/delivery-history',
+    summary:
+      "The destination's deliveries over time: calls sent, failed, throttled (429 or rate-limited, retried) and dead-lettered per minute for ranges within the last 2 days, per hour up to 90 days back; every bucket of the range, zeros included. Default: the last 24 hours",
+    params: id('spaceId', 'id'),
+    query: historyQuery.strip(),
+    response: data({
+      destinationId: z.string(),
+      since: z.string().datetime(),
+      until: z.string().datetime(),
+      resolution: z.enum(['recent', 'hour']),
+      bucketMs: z.number().int().describe('Width of a bucket: 60000 (recent) or 3600000 (hour)'),
+      buckets: z.array(
+        z.object({
+          at: z.string().datetime().describe('Start of the bucket'),
+          sent: z.number().int(),
+          failed: z.number().int(),
+          throttled: z.number().int(),
+          deadLettered: z.number().int(),
+        }),
+      ),
+    }).openapi('DeliveryHistory'),
+    errors: [400],
   });
   const shownRequest = z.object({
     url: z.string(),

@@ -2,7 +2,7 @@
 // into the app, and openapi.test.ts builds the same list to check that the
 // API reference documents each route.
 import type { HttpOverrides } from '@engage/actions';
-import type { ConfigStore, ConfigWriter } from '@engage/config-store';
+import type { ConfigStore, ConfigWriter, HistoryStore } from '@engage/config-store';
 import type { Logger } from '@engage/logging';
 import type { ProfileStateRepository } from '@engage/profile-store';
 import type { ComputationsService } from '../computations.service';
@@ -18,6 +18,7 @@ import { computationsRouter } from '../routes/computations.routes';
 import { destinationsRouter } from '../routes/destinations.routes';
 import { destinationTestRouter } from '../routes/destination-test.routes';
 import type { EventTester } from '../event-tester';
+import { historyRouter } from '../routes/history.routes';
 import { identityRulesRouter } from '../routes/identity-rules.routes';
 import { journeysRouter } from '../routes/journeys.routes';
 import type { JourneysService } from '../journeys.service';
@@ -35,6 +36,8 @@ export interface RouterDeps {
   writer: ConfigWriter;
   spaces: SpacesGuard;
   status: StatusReader;
+  /** Audience sizes and delivery counts over time (the console's charts). */
+  history: HistoryStore;
   computations: ComputationsService;
   journeys: JourneysService;
   checker: QueryChecker;
@@ -77,6 +80,7 @@ export function controlPlaneRouters(
       audienceCsvRouter({ computations, spaces, exporter: deps.exporter, log: deps.log.child({ component: 'csv' }) }),
       identityRulesRouter({ store, writer, spaces }),
       journeysRouter({ journeys: deps.journeys, status, spaces }),
+      historyRouter({ computations, store, spaces, history: deps.history }),
     ],
     publicRouters: [
       openApiRouter(),

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { HistoryStore } from '@engage/config-store';
+import { createRedis } from '@engage/redis';
 import { waitFor } from '@engage/testing';
 import { startFleet, type Fleet } from './helpers/evaluation-fleet';
 import { Receiver } from './helpers/receiver';
@@ -67,6 +69,17 @@ async function tabTo(target: string, max = 40): Promise<void> {
   }
   throw new Error(`'${target}' not reached with ${max} Tabs`);
 }
+/** Opaque pixels of a chart's canvas drawn in `rgb` (a series' stroke), give or take a little antialiasing. */
+const strokePixels = (testId: string, rgb: [number, number, number]) =>
+  page.evaluate(`(() => {
+    const c = document.querySelector('[data-testid=${testId}] canvas');
+    if (!c || c.width === 0) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4)
+      if (d[i + 3] > 200 && Math.abs(d[i] - ${rgb[0]}) < 40 && Math.abs(d[i + 1] - ${rgb[1]}) < 40 && Math.abs(d[i + 2] - ${rgb[2]}) < 40) n++;
+    return n;
+  })()`) as Promise<number>;
 const overflowsSideways = () => page.evaluate('document.documentElement.scrollWidth > window.innerWidth');
 async function replaceText(selector: string, text: string) {
   await page.click(selector, { clickCount: 3 });
@@ -83,7 +96,8 @@ beforeAll(async () => {
   receiver = await new Receiver(() => ({ status: 200, headers: { 'x-receiver': 'yes' }, body: { ok: true } })).start();
   fleet = await startFleet('console', {
     // The webhook destinations point at 127.0.0.1:9 and at a local receiver (no dispatcher runs: only the event tester sends).
-    env: { DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8', BACKFILL_CUT_GRACE_MS: '500' },
+    // Audience sizes sampled each second (1 minute by default), so the size chart has points within the test.
+    env: { DESTINATION_ALLOWED_HOSTS: '127.0.0.0/8', BACKFILL_CUT_GRACE_MS: '500', SIZE_HISTORY_INTERVAL_MS: '1000' },
     services: ['control-plane', 'realtime-evaluator', 'batch-scheduler', 'identity-resolver', 'ingest'],
   });
   ingest = `http://127.0.0.1:${await fleet.procs[4]!.port()}`;
@@ -679,6 +693,86 @@ describe('operator console', () => {
       page.off('request', rewrite);
       await page.setRequestInterception(false);
     }
+  });
+
+  it("charts the audience's size and the destination's deliveries over time, at 1280 px and phone width", async () => {
+    const [audience] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences`)).data.audiences;
+    const hook = (await fleet.api('GET', `/spaces/${fleet.spaceId}/destinations`)).data.destinations.find((d: any) => d.name === 'Hook');
+    // No dispatcher runs in this fleet and the event tester's calls are not deliveries: an empty chart says what to do.
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/destinations/${hook.id}`);
+    expect(await waitText('[data-testid=delivery-history] .empty', 'No calls')).toMatch(/Connect an audience/);
+    expect(await page.$('[data-testid=delivery-history] canvas')).toBeNull();
+    await shot('26-destination-deliveries-empty');
+
+    // Counts as a dispatcher's flush writes them (the keyspace module's writer, into the fleet's Redis).
+    const redis = createRedis({ url: fleet.env.REDIS_URL! });
+    try {
+      const history = new HistoryStore({ keyPrefix: fleet.env.REDIS_KEY_PREFIX! }, { redis });
+      const now = Date.now();
+      await history.addDeliveries(hook.id, [
+        { at: now - 3 * 60_000, outcome: 'sent', n: 5 },
+        { at: now - 2 * 60_000, outcome: 'throttled', n: 2 },
+        { at: now - 60_000, outcome: 'failed', n: 1 },
+        { at: now, outcome: 'dead_lettered', n: 1 },
+        { at: now, outcome: 'sent', n: 3 },
+      ]);
+    } finally {
+      redis.disconnect();
+    }
+    await page.reload();
+    expect(await waitText('[data-testid=delivery-history-summary]', 'sent')).toBe(
+      'Calls per minute, in total: 8 sent, 1 failed, 2 throttled, 1 dead-lettered',
+    );
+    // The lines are drawn: pixels of the Sent series' green on the canvas.
+    await waitFor(async () => (await strokePixels('delivery-history', [0x1b, 0x7a, 0x3d])) > 20 || null, {
+      description: 'the Sent line drawn',
+    });
+    expect(await page.$eval('[data-testid=delivery-history] .u-legend', (e: any) => e.innerText as string)).toMatch(
+      /Sent[\s\S]*Failed[\s\S]*Throttled[\s\S]*Dead-lettered/,
+    );
+    await shot('27-destination-deliveries-chart');
+
+    // The audience's size, sampled by the batch scheduler since the audience was created: points of size 1.
+    const sizes = await waitFor(
+      async () => {
+        const h = await fleet.api('GET', `/spaces/${fleet.spaceId}/audiences/${audience.id}/size-history`);
+        return h.data.points.some((p: any) => p.size === 1) ? h.data.points : null;
+      },
+      { description: 'a size point of 1' },
+    );
+    expect(sizes.length).toBeGreaterThan(0);
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences/${audience.id}`);
+    expect(await waitText('[data-testid=size-history-summary]', 'latest 1 at')).toMatch(/^\d+ points?; latest 1 at /);
+    await waitFor(async () => (await strokePixels('size-history', [0x22, 0x55, 0xcc])) > 20 || null, {
+      description: 'the size line drawn',
+    });
+    await shot('28-audience-size-chart');
+    // A range with no points yet (the hourly tier of the last 30 days holds this hour's): still a chart, or the empty state, never an error.
+    await clickButton('7 days');
+    await waitFor(
+      async () => (await page.$eval('[data-testid=size-history]', (e: any) => e.innerText as string)).match(/hourly|No size/) ?? null,
+      {
+        description: 'the 7-day range answered',
+      },
+    );
+
+    // A phone-width screen: the charts take the width, the page does not scroll sideways.
+    await page.setViewport({ width: 390, height: 844 });
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences/${audience.id}`);
+    await waitText('[data-testid=size-history-summary]', 'latest 1 at');
+    await waitFor(async () => (await strokePixels('size-history', [0x22, 0x55, 0xcc])) > 20 || null, {
+      description: 'the size line drawn',
+    });
+    expect(
+      await page.$eval('[data-testid=size-history] canvas', (e: any) => e.getBoundingClientRect().right as number),
+    ).toBeLessThanOrEqual(390);
+    expect(await overflowsSideways()).toBe(false);
+    await shot('29-audience-size-chart-phone');
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/destinations/${hook.id}`);
+    await waitText('[data-testid=delivery-history-summary]', '8 sent');
+    expect(await overflowsSideways()).toBe(false);
+    await shot('30-destination-deliveries-chart-phone');
+    await page.setViewport({ width: 1280, height: 900 });
   });
 
   it('logged no error in the browser console', () => {

@@ -1,4 +1,5 @@
-// An audience's (or computed trait's) overview: its definition, status and size, its destinations
+// An audience's (or computed trait's) overview: its definition, status and size (and the size over
+// time: history-charts.tsx), its destinations
 // as Segment's overview shows them (destination, matching mappings or Not
 // applicable, destination status, sync status), "+ Add destination" with the
 // connection's settings, and the CSV in its three formats.
@@ -8,6 +9,7 @@ import { Link, useParams } from 'react-router';
 import { ApiFailure, api, download, unwrap, type Schemas } from '../api/client';
 import { connect, getComputation, LABELS, listConnections, type Kind } from '../api/computations';
 import { ErrorNote, formatTime, StatusBadge } from './common';
+import { SizeHistoryChart } from './history-charts';
 
 export function ComputationPage({ kind }: { kind: Kind }) {
   const { spaceId, id } = useParams() as { spaceId: string; id: string };
@@ -66,6 +68,13 @@ export function ComputationPage({ kind }: { kind: Kind }) {
           </dl>
           {a.description && <p>{a.description}</p>}
           <pre className="query">{a.definition.query}</pre>
+          {kind === 'audiences' ? (
+            <SizeHistoryChart spaceId={spaceId} audienceId={a.id} />
+          ) : (
+            <p className="muted">
+              Computed traits have no size over time: the size chart is kept for audiences, whose members are counted.
+            </p>
+          )}
           <Destinations kind={kind} spaceId={spaceId} audience={a} />
           {kind === 'audiences' && <CsvDownloads spaceId={spaceId} audience={a} />}
         </>

@@ -1,4 +1,5 @@
-// One destination: what its dispatchers counted, its settings (secrets come
+// One destination: what its dispatchers counted (totals, and per minute in a
+// chart: history-charts.tsx), its settings (secrets come
 // back masked), enable / disable, "Sync now" for list destinations, and for
 // Actions destinations their mappings (which action each call runs), each
 // of which can be turned on or off; and the event tester (event-tester.tsx).
@@ -7,6 +8,7 @@ import { Link, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNote, formatTime } from './common';
 import { EventTester } from './event-tester';
+import { DeliveryHistoryChart } from './history-charts';
 
 // List destinations get adds and removes, not identify or track calls: their test adds a test user to a test audience.
 const LIST_TYPES = new Set(['list-webhook', 'facebook-custom-audiences']);
@@ -104,6 +106,7 @@ export function DestinationPage() {
               Last error ({formatTime(status.lastErrorAt)}): <code>{status.lastError}</code>
             </p>
           )}
+          <DeliveryHistoryChart spaceId={spaceId} destinationId={d.id} />
           <h2>Settings</h2>
           <div className="table-wrap">
             <table aria-label="Settings">

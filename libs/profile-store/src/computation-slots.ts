@@ -6,7 +6,7 @@
 // the computation, and never changes or is reused (a deleted computation keeps
 // its slot: a few bytes), so every process may cache the table forever and
 // only asks Redis about ids or slots it has not seen yet.
-import type { RedisClient } from '@engage/redis';
+import { registeredScript, type RedisClient } from '@engage/redis';
 
 const NEXT_FIELD = '#next';
 
@@ -53,7 +53,7 @@ export class ComputationSlots {
     const s = this.space(spaceId);
     const missing = [...new Set([...ids].filter((id) => !s.slotById.has(id)))];
     if (missing.length === 0) return;
-    const slots = (await this.redis.eval(ASSIGN_LUA, 1, this.keyOf(spaceId), ...missing)) as number[];
+    const slots = await registeredScript<number[]>(this.redis, 'engageSlotsAssign', ASSIGN_LUA, 1)(this.keyOf(spaceId), ...missing);
     missing.forEach((id, i) => this.learn(s, id, slots[i]!));
   }
 

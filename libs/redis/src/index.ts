@@ -102,3 +102,23 @@ export function keySlot(key: string): number {
 const calculateSlot = require('cluster-key-slot') as (key: string) => number;
 
 export * from './lock';
+
+/** A Lua script called by its SHA (see registeredScript). */
+export type RegisteredScript<R = unknown> = (...args: Array<string | number | Buffer>) => Promise<R>;
+
+/**
+ * A Lua script registered once per client with ioredis's defineCommand and
+ * called by its SHA (EVALSHA): ioredis sends the text only the first time on
+ * a connection and again after NOSCRIPT, so the text is neither sent nor
+ * hashed by Redis with every call. `name` must be unique in the project (one
+ * client, one definition per name); `numberOfKeys` fixed, or omitted to pass
+ * the key count as the first argument. Works on one node and on a Cluster.
+ * NOTE: not inside a MULTI whose other commands must not run without the
+ * script: a NOSCRIPT there (a SCRIPT FLUSH while connected) fails the script
+ * alone and EXEC runs the rest (atomic-writes.ts keeps EVAL for that reason).
+ */
+export function registeredScript<R = unknown>(redis: RedisClient, name: string, lua: string, numberOfKeys?: number): RegisteredScript<R> {
+  if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
+  const command = (redis as unknown as Record<string, RegisteredScript<R>>)[name]!;
+  return (...args) => command.apply(redis, args);
+}

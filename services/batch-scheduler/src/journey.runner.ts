@@ -40,7 +40,7 @@ import {
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { changeExternalIds, changeId, changeTraitsJson, type ProfileStateRepository } from '@engage/profile-store';
-import { acrossSlots, type RedisClient } from '@engage/redis';
+import { acrossSlots, registeredScript, type RedisClient } from '@engage/redis';
 import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
 import type { Producer } from 'kafkajs';
 
@@ -169,9 +169,7 @@ export class JourneyRunner {
       if (journey.status !== 'Live') continue; // paused: timers wait; archived: nobody moves
       await this.seedExistingMembers(journey);
       const now = this.now();
-      const claimed = (await this.deps.redis.eval(
-        CLAIM,
-        1,
+      const claimed = (await registeredScript(this.deps.redis, 'engageJourneyClaim', CLAIM, 1)(
         this.dueKey(journey.id),
         String(now),
         String(this.config.batchSize),
@@ -281,9 +279,7 @@ export class JourneyRunner {
     for (const s of walk.reached) stats.push(`${s.stepId}:entered`, '1');
     if (end.type === 'wait') stats.push(`${end.stepId}:current`, '1');
     const timer = end.type === 'wait' ? JSON.stringify([profileId, run, end.stepId] satisfies TimerMember) : '';
-    const committed = await this.deps.redis.eval(
-      COMMIT,
-      3,
+    const committed = await registeredScript(this.deps.redis, 'engageJourneyCommit', COMMIT, 3)(
       this.progressKey(journey.id, profileId),
       this.statsKey(journey.id),
       this.dueKey(journey.id),

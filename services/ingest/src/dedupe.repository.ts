@@ -30,7 +30,7 @@
 // Keys written by the earlier layout hold "p" or "d" themselves; both are still understood.
 // https://redis.io/docs/latest/commands/set/
 import { randomBytes } from 'node:crypto';
-import type { RedisClient } from '@engage/redis';
+import { registeredScript, type RedisClient } from '@engage/redis';
 
 export type ClaimResult = 'new' | 'duplicate' | 'in_flight';
 
@@ -126,8 +126,7 @@ export class DedupeRepository {
       this.bySource(keys).map(async (indexes) => {
         const sourceId = keys[indexes[0]!]!.sourceId;
         const flushPrefix = this.flushPrefix(sourceId);
-        const codes = (await this.deps.redis.eval(
-          CLAIM_LUA,
+        const codes = (await registeredScript(this.deps.redis, 'engageDedupeClaim', CLAIM_LUA)(
           indexes.length + 1,
           flushPrefix + token,
           ...indexes.map((i) => this.key(keys[i]!)),

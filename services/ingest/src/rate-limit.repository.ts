@@ -9,7 +9,7 @@
 // clocks (NTP) differ by milliseconds, worth rate x skew tokens at most, and the
 // script never lets time run backwards.
 // https://redis.io/docs/latest/develop/interact/programmability/eval-intro/
-import type { RedisClient } from '@engage/redis';
+import { registeredScript, type RedisClient } from '@engage/redis';
 import type { RateLimitSettings } from './token-bucket';
 
 // ARGV: rate (tokens/s), burst, now (epoch ms), want. Reply: {granted, retryAfterMs}.
@@ -54,9 +54,7 @@ export class RateLimitRepository {
 
   /** Takes up to `want` tokens of `sourceId`'s shared bucket at `now` (epoch ms). */
   async lease(sourceId: string, limit: RateLimitSettings, now: number, want: number): Promise<Lease> {
-    const [granted, retryAfterMs] = (await this.deps.redis.eval(
-      LEASE_LUA,
-      1,
+    const [granted, retryAfterMs] = (await registeredScript(this.deps.redis, 'engageIngestLease', LEASE_LUA, 1)(
       this.key(sourceId),
       String(limit.requestsPerSecond),
       String(limit.burst),

@@ -1,7 +1,7 @@
 // The history keyspace against real Redis: what a writer records is what a
 // reader gets, two writers of one interval leave one point, counts of two
 // writers add up, every chunk expires, and a series' keys share one slot.
-import { createRedis, keySlot, type RedisClient } from '@engage/redis';
+import { createRedis, isCluster, keySlot, type RedisClient } from '@engage/redis';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { chunkExpiresAt, HistoryStore } from './history';
 
@@ -24,15 +24,17 @@ beforeEach(() => {
 });
 afterAll(() => redis.disconnect());
 
-/** Every key under the test's prefix (SCAN: works on one node; the test Redis is one). */
+/** Every key under the test's prefix matching `pattern` (SCAN on each master of a Cluster). */
 async function keysOf(pattern: string): Promise<string[]> {
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await (redis as import('@engage/redis').Redis).scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
+  for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+  }
   return out.sort();
 }
 

@@ -23,7 +23,7 @@ import {
 import { dlq, ok, type ChunkContext, type ConsumedMessage, type IHeaders, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { CHANGE_SEQ_HEADER, type ProfileStateRepository } from '@engage/profile-store';
-import { acrossSlots, type RedisClient } from '@engage/redis';
+import type { RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import type { DeliveryStatus } from './delivery-status';
 import type { ActionRequest, AttemptResult, DeliveryService, OutboundRequest } from './delivery.service';
@@ -32,6 +32,7 @@ import type { ListBuffer } from './list-buffer';
 import type { RetrySchedule, ScheduledCall, StoredLetter } from './retry-schedule';
 import type { SentCalls } from './sent-calls';
 import { TraitEnrichment, type EnrichmentOf } from './trait-enrichment';
+import { SyncMarkers } from './sync-markers';
 
 /** Why a change failed for good, and at which destination (several in DESTINATION_ID=* mode). */
 export interface DispatchFailure {
@@ -147,8 +148,11 @@ export class DispatchStep {
    */
   private readonly settledConnections = new Set<string>();
 
-  /** The initial sync's "done" marker of a connection (written by ResyncJob). */
-  syncedKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:synced:${connectionId}`;
+  /** The initial syncs' markers (written by ResyncJob, which reaches them through this step). */
+  get syncMarkers(): SyncMarkers {
+    return (this.markers ??= new SyncMarkers({ keyPrefix: this.config.keyPrefix }, { redis: this.deps.redis }));
+  }
+  private markers: SyncMarkers | undefined;
 
   /** The identifier types a connection matches on: its ID Sync's, else its own, else its list adapter's, else user_id and email. */
   identifierTypesOf(connection: ConnectionConfig): string[] {
@@ -526,15 +530,8 @@ export class DispatchStep {
     }
     const unknown = [...new Set(calls.map((c) => c.connectionId))].filter((id) => !this.settledConnections.has(id));
     if (unknown.length === 0) return calls;
-    const [synced, active] = await Promise.all([
-      // One key per connection (several slots on a Cluster): acrossSlots.
-      acrossSlots(
-        this.deps.redis,
-        unknown.map((id) => ['exists', this.syncedKey(id)]),
-      ),
-      this.deps.handover.active(unknown),
-    ]);
-    unknown.forEach((id, i) => synced[i] === 1 && !active[i] && this.settledConnections.add(id));
+    const [synced, active] = await Promise.all([this.syncMarkers.synced(unknown), this.deps.handover.active(unknown)]);
+    unknown.forEach((id, i) => synced[i] && !active[i] && this.settledConnections.add(id));
     // The sync sends user-level values; account-level changes fan out to users it does not claim.
     // A re-sync goes to ids the profile just gained, which the sync's claim (same value, older ids) does not cover.
     const claimable = (c: PlannedCall) =>

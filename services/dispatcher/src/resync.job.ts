@@ -96,8 +96,6 @@ export class ResyncJob {
     return this.deps.now?.() ?? Date.now();
   }
 
-  private syncLockKey = (connectionId: string) => `${this.config.keyPrefix}dispatch:sync:lock:${connectionId}`;
-
   private keyOf(connection: ConnectionConfig): string | undefined {
     return this.deps.store.get(connection.computationClass === 'audience' ? 'audience' : 'computed_trait', connection.computationId)?.key;
   }
@@ -106,11 +104,11 @@ export class ResyncJob {
   async syncNewConnections(): Promise<void> {
     for (const connection of this.deps.store.list('connection')) {
       if (connection.destinationId !== this.config.destinationId) continue;
-      if (!connection.enabled || (await this.deps.redis.exists(this.deps.step.syncedKey(connection.id))) === 1) continue;
+      if (!connection.enabled || (await this.deps.step.syncMarkers.isSynced(connection.id))) continue;
       if (isSettledByDesign(connection)) {
         // A journey step has no members to sync (see isSettledByDesign): done, nothing sent, no handover claims.
         // Also what happens when someone clears its synced marker to ask for a sync again.
-        await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
+        await this.deps.step.syncMarkers.markSynced(connection.id, this.now());
         await this.deps.status.connection(connection.id, { state: 'Synced' });
         this.deps.log.info({ connectionId: connection.id }, 'initial_sync_not_needed');
         continue;
@@ -122,11 +120,11 @@ export class ResyncJob {
       // (another replica then starts over, and the deterministic messageIds let
       // the destination drop repeats).
       await new RedisLock(this.deps.redis).withLock(
-        this.syncLockKey(connection.id),
+        this.deps.step.syncMarkers.lockKey(connection.id),
         SYNC_LOCK_MS,
         async () => {
           const { sent, failed } = await this.initialSync(connection, key);
-          await this.deps.redis.set(this.deps.step.syncedKey(connection.id), String(this.now()));
+          await this.deps.step.syncMarkers.markSynced(connection.id, this.now());
           await this.deps.handover.finish(connection.id, HANDOVER_GRACE_MS);
           await this.deps.status.connection(connection.id, {
             state: failed > 0 ? 'Partially Synced' : 'Synced',

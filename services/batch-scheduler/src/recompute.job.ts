@@ -18,13 +18,13 @@
 // computes it; the other skips it until done.
 import { reevaluate, type CompiledComputation } from '@engage/engine';
 import type { BackfillPass, PassTarget } from './backfill.pass';
-import { statusKeys, type ComputationStatus, type ConfigStore } from '@engage/config-store';
+import { StatusStore, type ComputationStatus, type ConfigStore } from '@engage/config-store';
 import type { ChangeCommitter, ComputationsRegistry, PendingChange, ProfileStateRepository } from '@engage/profile-store';
 import { lockOwner, RedisLock, type HeldLock, type RedisClient } from '@engage/redis';
 import type { ChangeReason } from '@engage/schemas';
 
 export class RecomputeJob {
-  private readonly status;
+  private readonly status: StatusStore;
   private readonly owner = lockOwner();
   private readonly leases: RedisLock;
 
@@ -48,7 +48,7 @@ export class RecomputeJob {
       now?: () => number;
     },
   ) {
-    this.status = statusKeys(config.keyPrefix);
+    this.status = new StatusStore({ keyPrefix: config.keyPrefix }, { redis: deps.redis });
     this.leases = new RedisLock(deps.redis);
   }
 
@@ -199,11 +199,7 @@ export class RecomputeJob {
 
   private async report(computationId: string, status: ComputationStatus, progress?: number) {
     const size = await this.deps.profiles.memberCount(computationId);
-    const fields: Record<string, string> = { status, size: String(size), updatedAt: String(Date.now()) };
-    if (progress !== undefined) fields.progress = String(progress);
-    const tx = this.deps.redis.multi().hset(this.status.computation(computationId), fields);
-    if (progress === undefined) tx.hdel(this.status.computation(computationId), 'progress');
-    await tx.exec();
+    await this.status.reportComputation(computationId, { status, size, progress, at: Date.now() });
   }
 
   /** Disabled or deleted computations: members, stored values and done-markers go. */
@@ -226,7 +222,7 @@ export class RecomputeJob {
           }
           await this.deps.profiles.clearMembers(o.id);
           await this.deps.redis.del(this.doneKey(o.id));
-          await this.deps.redis.hset(this.status.computation(o.id), { status: o.deleted ? 'Not Computing' : 'Disabled', size: '0' });
+          await this.status.computationStopped(o.id, o.deleted ? 'Not Computing' : 'Disabled');
         });
       }
     }

@@ -1,15 +1,14 @@
 // Reads compute and sync status that workers write to Redis, and combines it
 // with configuration into what the API shows.
 import {
-  parseComputationStatus,
-  statusKeys,
+  StatusStore,
   type ComputationConfig,
   type ComputationStatus,
   type ConnectionConfig,
   type DestinationConfig,
   type JourneyConfig,
 } from '@engage/config-store';
-import { acrossSlots, type RedisClient } from '@engage/redis';
+import type { RedisClient } from '@engage/redis';
 
 export interface ComputationView extends ComputationConfig {
   status: ComputationStatus;
@@ -49,32 +48,17 @@ export function journeyStepStats(journey: JourneyConfig, hash: Record<string, st
 }
 
 export class StatusReader {
-  private readonly keys;
+  private readonly status: StatusStore;
 
-  constructor(
-    config: { redisKeyPrefix: string },
-    private readonly deps: { redis: RedisClient },
-  ) {
-    this.keys = statusKeys(config.redisKeyPrefix);
-  }
-
-  /**
-   * HGETALL of many status hashes: one round trip per Redis node (the keys
-   * have no common hash tag, so on a Cluster they span slots: acrossSlots).
-   */
-  private hashes(keys: string[]): Promise<unknown[]> {
-    return acrossSlots(
-      this.deps.redis,
-      keys.map((k) => ['hgetall', k]),
-    );
+  constructor(config: { redisKeyPrefix: string }, deps: { redis: RedisClient }) {
+    this.status = new StatusStore({ keyPrefix: config.redisKeyPrefix }, { redis: deps.redis });
   }
 
   /** One round trip (per Redis node) for any number of computations. */
   async computations(list: ComputationConfig[]): Promise<ComputationView[]> {
-    if (list.length === 0) return [];
-    const results = await this.hashes(list.map((c) => this.keys.computation(c.id)));
+    const results = await this.status.computations(list.map((c) => c.id));
     return list.map((c, i) => {
-      const s = parseComputationStatus((results[i] as Record<string, string> | undefined) ?? {});
+      const s = results[i]!;
       // Disabled wins over whatever a worker last wrote; nothing written yet means Preparing.
       const status: ComputationStatus = !c.enabled ? 'Disabled' : (s.status ?? 'Preparing');
       return { ...c, status, size: s.size ?? 0, progress: s.progress ?? null };
@@ -86,26 +70,25 @@ export class StatusReader {
    * delivery-status.ts writes the hash): the destination table's Status.
    */
   async destinations(list: DestinationConfig[]) {
-    if (list.length === 0) return [];
-    const results = await this.hashes(list.map((d) => this.keys.destination(d.id)));
-    const at = (ms: string | undefined) => (ms ? new Date(Number(ms)).toISOString() : null);
+    const results = await this.status.destinations(list.map((d) => d.id));
+    const at = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
     return list.map((d, i) => {
-      const s = (results[i] as Record<string, string> | undefined) ?? {};
+      const s = results[i]!;
       return {
         ...d,
         status: d.enabled ? 'Enabled' : 'Disabled',
         deliveryStatus: {
-          sent: Number(s.sent ?? 0),
-          retried: Number(s.retried ?? 0),
-          failed: Number(s.failed ?? 0),
-          throttled: Number(s.throttled ?? 0),
-          deadLettered: Number(s.dead_lettered ?? 0),
+          sent: s.sent,
+          retried: s.retried,
+          failed: s.failed,
+          throttled: s.throttled,
+          deadLettered: s.deadLettered,
           lastSentAt: at(s.lastSentAt),
           lastError: s.lastError ?? null,
           lastErrorAt: at(s.lastErrorAt),
           // The vendor refused the destination's credentials (401/403) and nothing was sent since: fix the settings.
           credentialsRefused:
-            s.credentialsRefusedAt && !(Number(s.lastSentAt ?? 0) > Number(s.credentialsRefusedAt))
+            s.credentialsRefusedAt && !((s.lastSentAt ?? 0) > s.credentialsRefusedAt)
               ? { at: at(s.credentialsRefusedAt), error: s.credentialsError ?? null }
               : null,
         },
@@ -115,16 +98,14 @@ export class StatusReader {
 
   /** Per-step counts of journeys, one round trip (the batch scheduler's journey runner writes them). */
   async journeys(list: JourneyConfig[]): Promise<JourneyStepStats[][]> {
-    if (list.length === 0) return [];
-    const results = await this.hashes(list.map((j) => this.keys.journeyStats(j.id)));
-    return list.map((j, i) => journeyStepStats(j, (results[i] as Record<string, string> | undefined) ?? {}));
+    const results = await this.status.journeyStats(list.map((j) => j.id));
+    return list.map((j, i) => journeyStepStats(j, results[i]!));
   }
 
   async connections(list: ConnectionConfig[], destinations: Map<string, DestinationConfig | undefined>) {
-    if (list.length === 0) return [];
-    const results = await this.hashes(list.map((c) => this.keys.connection(c.id)));
+    const results = await this.status.connections(list.map((c) => c.id));
     return list.map((c, i) => {
-      const s = (results[i] as Record<string, string> | undefined) ?? {};
+      const s = results[i]!;
       const destination = destinations.get(c.destinationId);
       const status = !destination ? 'Disconnected' : !c.enabled || !destination.enabled ? 'Disabled' : 'Connected';
       return {
@@ -132,10 +113,10 @@ export class StatusReader {
         status,
         syncStatus: {
           state: s.state ?? (status === 'Connected' ? 'Pending' : 'Not Syncing'),
-          lastSyncAt: s.lastSyncAt ? new Date(Number(s.lastSyncAt)).toISOString() : null,
-          matched: Number(s.matched ?? 0),
-          sent: Number(s.sent ?? 0),
-          failed: Number(s.failed ?? 0),
+          lastSyncAt: s.lastSyncAt ? new Date(s.lastSyncAt).toISOString() : null,
+          matched: s.matched,
+          sent: s.sent,
+          failed: s.failed,
           lastError: s.lastError ?? null,
         },
       };

@@ -3,7 +3,7 @@
 // control plane reads them for the destination's Status and the connection's
 // Sync status.
 //
-// Redis layout (keys from @engage/config-store statusKeys, prefix = REDIS_KEY_PREFIX):
+// Redis layout (written through @engage/config-store's StatusStore, its owner; prefix = REDIS_KEY_PREFIX):
 //   <prefix>status:destination:<destinationId>  HASH
 //     sent, retried, failed, throttled, dead_lettered   counters (HINCRBY), per call/request
 //     lastSentAt, lastErrorAt                           ms since epoch
@@ -19,19 +19,21 @@
 //                                                per hour, for the console's chart (keys and buckets:
 //                                                @engage/config-store history.ts), written in the same flush
 // Metrics: engage_dispatch_calls_total{destination, outcome}.
-import { bucketStart, DELIVERY_OUTCOMES, HISTORY_TIERS, HistoryStore, statusKeys, type DeliveryOutcome } from '@engage/config-store';
+import {
+  bucketStart,
+  DELIVERY_OUTCOMES,
+  HISTORY_TIERS,
+  HistoryStore,
+  StatusStore,
+  type ConnectionSync,
+  type DeliveryOutcome,
+  type DestinationCounter,
+} from '@engage/config-store';
 import type { RedisClient } from '@engage/redis';
 import { Counter, type Registry } from 'prom-client';
 
-export type DeliveryCount = 'sent' | 'retried' | 'failed' | 'throttled' | 'dead_lettered';
-
-export interface ConnectionSync {
-  state: 'Syncing' | 'Synced' | 'Partially Synced' | 'Failed';
-  matched?: number;
-  sent?: number;
-  failed?: number;
-  error?: string;
-}
+export type DeliveryCount = DestinationCounter;
+export type { ConnectionSync };
 
 interface Pending {
   counts: Map<DeliveryCount, number>;
@@ -44,7 +46,7 @@ const HISTORY_OUTCOMES: ReadonlySet<string> = new Set(DELIVERY_OUTCOMES);
 
 export class DeliveryStatus {
   private readonly counter: Counter<'destination' | 'outcome'>;
-  private readonly keys;
+  private readonly status: StatusStore;
   private readonly history: HistoryStore;
   private readonly pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | null = null;
@@ -54,7 +56,7 @@ export class DeliveryStatus {
     config: { keyPrefix: string },
     private readonly deps: { redis: RedisClient; metrics: Registry; now?: () => number },
   ) {
-    this.keys = statusKeys(config.keyPrefix);
+    this.status = new StatusStore({ keyPrefix: config.keyPrefix }, { redis: deps.redis });
     this.history = new HistoryStore({ keyPrefix: config.keyPrefix }, { redis: deps.redis });
     this.counter = new Counter({
       name: 'engage_dispatch_calls_total',
@@ -100,15 +102,14 @@ export class DeliveryStatus {
     this.timer = null;
     if (this.pending.size === 0) return;
     const writes = [...this.pending].flatMap(([destinationId, { counts, fields, buckets }]) => {
-      const key = this.keys.destination(destinationId);
-      const tx = this.deps.redis.multi();
-      for (const [outcome, n] of counts) tx.hincrby(key, outcome, n);
-      if (Object.keys(fields).length > 0) tx.hset(key, fields);
       const history = [...buckets].map(([bucket, n]) => {
         const [at, outcome] = bucket.split(':');
         return { at: Number(at), outcome: outcome as DeliveryOutcome, n };
       });
-      return [tx.exec().catch(() => undefined), this.history.addDeliveries(destinationId, history).catch(() => undefined)];
+      return [
+        this.status.addDeliveries(destinationId, counts, fields).catch(() => undefined),
+        this.history.addDeliveries(destinationId, history).catch(() => undefined),
+      ];
     });
     this.pending.clear();
     await Promise.all(writes);
@@ -126,13 +127,6 @@ export class DeliveryStatus {
 
   /** A connection's sync progress (initial sync, list flush); counters add up over syncs. */
   async connection(connectionId: string, sync: ConnectionSync): Promise<void> {
-    const key = this.keys.connection(connectionId);
-    const tx = this.deps.redis.multi().hset(key, 'state', sync.state);
-    if (sync.state !== 'Syncing') tx.hset(key, 'lastSyncAt', this.now());
-    if (sync.matched) tx.hincrby(key, 'matched', sync.matched);
-    if (sync.sent) tx.hincrby(key, 'sent', sync.sent);
-    if (sync.failed) tx.hincrby(key, 'failed', sync.failed);
-    if (sync.error) tx.hset(key, 'lastError', sync.error);
-    await tx.exec().catch(() => undefined);
+    await this.status.updateConnection(connectionId, sync, Number(this.now())).catch(() => undefined);
   }
 }

@@ -31,7 +31,7 @@
 // the rest are sent; a request refused as a whole (a non-retriable 4xx) is
 // bisected until the bad items are isolated; a chunk whose retry window ran
 // out is dead-lettered whole. Nothing is dropped silently.
-import { statusKeys, type ConfigStore, type ConnectionConfig, type DestinationConfig } from '@engage/config-store';
+import { StatusStore, type ConfigStore, type ConnectionConfig, type DestinationConfig } from '@engage/config-store';
 import {
   chunk,
   flushIntervalMs,
@@ -80,7 +80,11 @@ export class ListBuffer {
   private lockKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:lock:${destinationId}:${list}`;
   private audienceKey = (destinationId: string, list: string) => `${this.config.keyPrefix}dispatch:list:audience:${destinationId}:${list}`;
   /** Set by the control plane's "sync now". */
-  syncNowKey = (destinationId: string) => statusKeys(this.config.keyPrefix).syncNow(destinationId);
+  /** "Sync now" requests from the control plane (the status keyspace's owner holds them). */
+  private get status(): StatusStore {
+    return (this.statusStore ??= new StatusStore({ keyPrefix: this.config.keyPrefix }, { redis: this.deps.redis }));
+  }
+  private statusStore: StatusStore | undefined;
 
   isList(destination: DestinationConfig): boolean {
     return this.deps.adapters.has(destination.type);
@@ -139,7 +143,7 @@ export class ListBuffer {
       if (connection.destinationId !== this.config.destinationId) continue;
       const destination = this.deps.store.get('destination', connection.destinationId);
       if (!destination || !this.isList(destination) || !destination.enabled || !connection.enabled) continue;
-      if (!syncNow.has(destination.id) && (await this.deps.redis.del(this.syncNowKey(destination.id))) === 1) syncNow.add(destination.id);
+      if (!syncNow.has(destination.id) && (await this.status.takeSyncNow(destination.id))) syncNow.add(destination.id);
       const last = Number((await this.deps.redis.get(this.lastFlushKey(connection.id))) ?? 0);
       if (!syncNow.has(destination.id) && now - last < flushIntervalMs(destination.settings)) continue;
       if (await this.flush(destination, connection)) flushed++;

@@ -297,7 +297,7 @@ function evaluateSynced(
     if (!stale && !affected(c) && (changedKeys.size === 0 || !c.deps.computations.some((k) => changedKeys.has(k)))) continue;
     const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, T);
     const previous = stored?.value ?? initialValue(c);
-    state.values[c.id] = { value, version: c.definitionVersion };
+    setValue(state, c, stored, value);
     if (read.has(c.key)) computed[c.key] = value;
     if (!sameValue(value, previous)) {
       changedKeys.add(c.key);
@@ -342,7 +342,7 @@ function evaluateMarked(
     const stored = state.values[c.id];
     const value = evaluatorOf(c).valueAt(inc.c[c.id]!.s, { traits: state.traits, computed }, inc.h);
     const previous = stored?.value ?? initialValue(c);
-    state.values[c.id] = { value, version: c.definitionVersion };
+    setValue(state, c, stored, value);
     if (read.has(c.key)) computed[c.key] = value;
     if (!sameValue(value, previous)) {
       changes.push({ computation: c, value, previous, cause });
@@ -350,6 +350,17 @@ function evaluateMarked(
     }
   }
   return changes;
+}
+
+/**
+ * Stores a computation's value: in place when the entry is of this version
+ * (the usual case: a long-lived state object, e.g. one the evaluator keeps
+ * in memory, is not handed a new object per evaluation for the GC to promote
+ * and collect), else a new entry.
+ */
+function setValue(state: ProfileState, c: CompiledComputation, stored: StoredValue | undefined, value: Value): void {
+  if (stored !== undefined && stored.version === c.definitionVersion) stored.value = value;
+  else state.values[c.id] = { value, version: c.definitionVersion };
 }
 
 function sameValue(a: Value, b: Value): boolean {

@@ -79,6 +79,7 @@ describe('catalog and settings', () => {
       'linkedin-audiences',
       'mailchimp',
       'marketo',
+      'marketo-static-lists',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',

@@ -91,6 +91,7 @@ describe('the catalog', () => {
       'linkedin-audiences',
       'mailchimp',
       'marketo',
+      'marketo-static-lists',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',
@@ -176,6 +177,19 @@ describe('the catalog', () => {
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
     // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.
     ['marketo', 'Marketo (Engage)', 'event', ['clientSecret'], ['munchkinId', 'clientId', 'clientSecret'], [['upsertLead', true]], 5],
+    // Segment's, by client credentials too; its presets are warehouse and journeys events (none kept).
+    [
+      'marketo-static-lists',
+      'Marketo Static Lists (Actions)',
+      'list',
+      ['client_secret'],
+      ['client_id', 'client_secret', 'api_endpoint', 'folder_name'],
+      [
+        ['addToList', true],
+        ['removeFromList', true],
+      ],
+      5,
+    ],
     [
       'tiktok-audiences',
       'TikTok Audiences',

@@ -12,7 +12,9 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * here against an emulator of the vendor's documented API are listed
  * (services/dispatcher/src/actions.int.test.ts: Braze, Customer.io,
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
- * Zendesk; actions-marketo.int.test.ts: Marketo; actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
+ * Zendesk; actions-marketo.int.test.ts: Marketo; actions-marketo-static-lists.int.test.ts:
+ * Marketo Static Lists (a bulk CSV import, a lookup and removal);
+ * actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
  * vendor-answers.ts);
@@ -43,6 +45,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'linkedin-audiences',
   'mailchimp',
   'marketo',
+  'marketo-static-lists',
   'salesforce',
   'sendgrid',
   'sendgrid-audiences',
@@ -54,8 +57,10 @@ export const ACTIONS_SLUGS: readonly string[] = [
 /**
  * Definitions of our own in actions-core's format, for vendors the package
  * lacks (issue 19 item 5): loaded instead of the package's (src/definitions).
- * NOTE: our `marketo` is a lead upsert; the package's marketo-static-lists
- * (not listed here) is another definition.
+ * NOTE: our `marketo` is a lead upsert; marketo-static-lists is the
+ * package's definition with removeFromList's batch matching leads by value
+ * (the package's reads Marketo's lookup by position: one exit without a lead
+ * failed its whole batch after the removal was made).
  */
 const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -63,16 +68,19 @@ const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   marketo: () => require('./definitions/marketo') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  'marketo-static-lists': () => require('./definitions/marketo-static-lists') as { default?: AnyDefinition },
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   zendesk: () => require('./definitions/zendesk') as { default?: AnyDefinition },
 };
 
 /**
  * OAuth definitions that get their access token from their own settings (a
- * client credentials grant: Marketo's client id and secret) in
- * refreshAccessToken: no `settings.oauth` is given; they start without a
- * token, get one through actions-core's refresh and the runtime keeps it.
+ * client credentials grant: Marketo's client id and secret, ours and
+ * Marketo Static Lists') in refreshAccessToken: no `settings.oauth` is given;
+ * the runtime gets a token before their first call and keeps it (a refusal
+ * then gets a new one through actions-core's refresh).
  */
-const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo'];
+const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo', 'marketo-static-lists'];
 
 export function getsTokenFromSettings(slug: string | undefined): boolean {
   return typeof slug === 'string' && TOKEN_FROM_SETTINGS.includes(slug);

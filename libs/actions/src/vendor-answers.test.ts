@@ -1,4 +1,4 @@
-import { readVendorAnswer } from './vendor-answers';
+import { marketoCodeMeaning, readVendorAnswer } from './vendor-answers';
 
 describe("readVendorAnswer: a vendor's answer where its HTTP status misleads", () => {
   const limit = [{ message: 'TotalRequests Limit exceeded.', errorCode: 'REQUEST_LIMIT_EXCEEDED' }];
@@ -24,6 +24,24 @@ describe("readVendorAnswer: a vendor's answer where its HTTP status misleads", (
     expect(readVendorAnswer('tiktok-audiences', 200, answer(40002, 'batch_data: too long'))).toMatchObject({ status: 400 });
     expect(readVendorAnswer('tiktok-audiences', 200, answer(51001, 'internal error'))).toMatchObject({ status: 503 });
     expect(readVendorAnswer('tiktok-audiences', 429, answer(40100, 'x'))).toBeUndefined();
+  });
+
+  it("reads Marketo Static Lists' coded errors (a per-item body or an answer): limits as rate limits, token codes as 401, others left to the definition", () => {
+    const answer = (code: string, message: string) => JSON.stringify({ requestId: 'r', success: false, errors: [{ code, message }] });
+    expect(readVendorAnswer('marketo-static-lists', 500, { code: '606', message: 'Max rate limit' })).toEqual({
+      rateLimited: true,
+      status: 429,
+      message: 'Marketo 606: Max rate limit',
+    });
+    expect(readVendorAnswer('marketo-static-lists', 200, answer('607', 'Daily quota reached'))).toMatchObject({ rateLimited: true });
+    expect(readVendorAnswer('marketo-static-lists', 500, { code: '600', message: 'Access token not specified' })).toEqual({
+      status: 401,
+      message: 'Marketo 600: Access token not specified',
+    });
+    expect(readVendorAnswer('marketo-static-lists', 400, { code: '1013', message: 'Object not found' })).toBeUndefined();
+    expect(readVendorAnswer('marketo-static-lists', 200, { requestId: 'r', success: true, result: [] })).toBeUndefined();
+    expect(marketoCodeMeaning('1016')).toBe('retried');
+    expect(marketoCodeMeaning(602)).toBe('token');
   });
 
   it("leaves Salesforce's other 403s (refused access) and every other answer to their status", () => {

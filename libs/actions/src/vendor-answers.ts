@@ -51,6 +51,46 @@ function tiktokAnswer(status: number, body: unknown): VendorReading | undefined 
   return { status: 400, message };
 }
 
+/**
+ * Marketo's REST API answers errors with HTTP 200, `success: false` and coded
+ * errors (developer.adobe.com/marketo-apis/error-codes): what each code means
+ * for a call, read by our own lead upsert (definitions/marketo.ts) and for
+ * Marketo Static Lists, whose definition turns them into per-item statuses.
+ * 600/601/602: no, an invalid or an expired access token (a new one is got);
+ * 606 (100 calls per 20 s), 607 (the daily quota), 615 (10 concurrent calls):
+ * over a limit; 604/608/611/713 (timeouts, unavailable) and 1016 (too many
+ * bulk imports queued, at most 10): retried; any other code is refused.
+ */
+export type MarketoCodeMeaning = 'token' | 'rateLimited' | 'retried' | 'refused';
+
+const MARKETO_TOKEN_CODES = ['600', '601', '602'];
+const MARKETO_LIMIT_CODES = ['606', '607', '615'];
+const MARKETO_RETRIED_CODES = ['604', '608', '611', '713', '1016'];
+
+export function marketoCodeMeaning(code: unknown): MarketoCodeMeaning {
+  const c = String(code);
+  if (MARKETO_TOKEN_CODES.includes(c)) return 'token';
+  if (MARKETO_LIMIT_CODES.includes(c)) return 'rateLimited';
+  return MARKETO_RETRIED_CODES.includes(c) ? 'retried' : 'refused';
+}
+
+/**
+ * Marketo Static Lists: its definition reads `success: false` itself (a
+ * per-item 400 for the codes it knows as final, a 500 RETRYABLE_ERROR for the
+ * rest, the error as the item's body), but a limit code is then an ordinary
+ * retry and a missing token (600) is retried forever: read by code here.
+ */
+function marketoAnswer(_status: number, body: unknown): VendorReading | undefined {
+  const answer = parsed(body) as { code?: unknown; message?: unknown; success?: unknown; errors?: unknown } | undefined;
+  const error = Array.isArray(answer?.errors) ? (answer.errors[0] as { code?: unknown; message?: unknown } | undefined) : answer;
+  if (error?.code === undefined || answer?.success === true) return undefined;
+  const message = `Marketo ${String(error.code)}: ${String(error.message ?? '')}`;
+  const meaning = marketoCodeMeaning(error.code);
+  if (meaning === 'rateLimited') return { rateLimited: true, status: 429, message };
+  if (meaning === 'token') return { status: 401, message };
+  return undefined;
+}
+
 const READERS: Record<string, Reader> = {
   // NOTE: Salesforce answers its org's API request limit (a rolling 24 h
   // allocation) with a 403 REQUEST_LIMIT_EXCEEDED, not a 429: the calls wait
@@ -59,6 +99,7 @@ const READERS: Record<string, Reader> = {
   salesforce: (status, body) =>
     status === 403 && salesforceErrorCodes(body).includes('REQUEST_LIMIT_EXCEEDED') ? { rateLimited: true } : undefined,
   'tiktok-audiences': tiktokAnswer,
+  'marketo-static-lists': marketoAnswer,
 };
 
 /** How `slug`'s vendor meant an answer with this status and body (a string as received, or parsed). */

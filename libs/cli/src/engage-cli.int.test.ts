@@ -341,6 +341,7 @@ describe('npx engage catalog', () => {
       ['linkedin-audiences', 'list', '-', '1'],
       ['mailchimp', 'event', '10/s', '1'],
       ['marketo', 'event', '5/s', '1'],
+      ['marketo-static-lists', 'list', '5/s', '2'],
       ['salesforce', 'event', '5/s', '12'],
       ['sendgrid', 'event', '100/s', '2'],
       ['sendgrid-audiences', 'list', '100/s', '1'],

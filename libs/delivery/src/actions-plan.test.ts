@@ -120,6 +120,13 @@ describe("an action's outcome for the retry policy", () => {
       reason: 'HTTP 200 (rate limited)',
       retryAfterMs: 5000,
     });
+    // A definition's RetryableError that the vendor meant as a rate limit (Marketo Static Lists' 606): its Retry-After counts.
+    expect(
+      classifyActionOutcome(
+        { ok: false, status: 429, code: 'RETRYABLE_ERROR', rateLimited: true, message: 'Marketo 606', retryAfter: '3' },
+        now,
+      ),
+    ).toEqual({ kind: 'retry', reason: 'HTTP 429 (rate limited): Marketo 606', retryAfterMs: 3000 });
   });
 
   it('fails at once on 401/403 (credentials), other 4xx and validation errors, with the message', () => {

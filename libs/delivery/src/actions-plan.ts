@@ -141,11 +141,12 @@ export type ActionVerdict = DeliveryVerdict & { credentials?: boolean };
 export function classifyActionOutcome(outcome: ActionOutcome, now: number): ActionVerdict {
   if (outcome.ok) return { kind: 'delivered' };
   const detail = outcome.message ? `: ${outcome.message.slice(0, 500)}` : '';
-  if (outcome.code === 'RETRYABLE_ERROR') return { kind: 'retry', reason: `retryable error${detail}` };
+  // A rate limit first: a definition may call it a RetryableError (Marketo Static Lists' 606), its Retry-After still counts.
   if (outcome.rateLimited) {
     const status = outcome.status === undefined ? '' : `HTTP ${outcome.status} `;
     return { kind: 'retry', reason: `${status}(rate limited)${detail}`, retryAfterMs: parseRetryAfter(outcome.retryAfter, now) };
   }
+  if (outcome.code === 'RETRYABLE_ERROR') return { kind: 'retry', reason: `retryable error${detail}` };
   if (outcome.network || outcome.status === undefined) {
     return outcome.network ? { kind: 'retry', reason: `network error${detail}` } : { kind: 'fail', reason: `action failed${detail}` };
   }

@@ -27,6 +27,7 @@ import {
   type JSONLikeObject,
   type RequestClient,
 } from '@segment/actions-core';
+import { marketoCodeMeaning } from '../vendor-answers';
 
 interface Settings {
   munchkinId: string;
@@ -46,8 +47,6 @@ interface Payload {
 export const MAX_LEADS = 300;
 
 const MUNCHKIN_ID = /^[0-9]{3}-[A-Za-z]{3}-[0-9]{3}$/;
-const TOKEN_CODES = ['600', '601', '602'];
-const RETRIED_CODES = ['604', '606', '607', '608', '611', '615', '713'];
 
 const baseUrl = (settings: Settings) => {
   if (!MUNCHKIN_ID.test(settings.munchkinId ?? ''))
@@ -66,8 +65,10 @@ function refusal(answer: MarketoAnswer): Error {
   const errors = answer.errors ?? [];
   const message = errors.map((e) => `${e.code}: ${e.message}`).join('; ') || 'Marketo answered success: false';
   const codes = errors.map((e) => String(e.code));
-  if (codes.some((c) => TOKEN_CODES.includes(c))) return new InvalidAuthenticationError(`Marketo refused the access token (${message})`);
-  if (codes.some((c) => RETRIED_CODES.includes(c))) return new RetryableError(`Marketo: ${message}`, codes.includes('606') ? 429 : 503);
+  const meanings = codes.map(marketoCodeMeaning);
+  if (meanings.includes('token')) return new InvalidAuthenticationError(`Marketo refused the access token (${message})`);
+  if (meanings.includes('rateLimited') || meanings.includes('retried'))
+    return new RetryableError(`Marketo: ${message}`, codes.includes('606') ? 429 : 503);
   return new IntegrationError(`Marketo: ${message}`, `MARKETO_${codes[0] ?? 'ERROR'}`, 400);
 }
 

@@ -206,6 +206,16 @@ export class ActionsRuntime {
       onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens),
     };
     try {
+      // NOTE: a definition that gets its token from its settings and has none kept (a new destination, a restart) gets
+      // one first: Marketo Static Lists would otherwise send no token and read Marketo's 600 as a retriable error.
+      if (getsTokenFromSettings(entry.slug) && !this.keptToken(destination).oauth) {
+        // Their settings hold no oauth (the catalog refuses one): the destination's own settings are what the token request reads.
+        const tokens = await instance.refreshAccessToken(structuredClone(destination.settings) as never, {} as never);
+        if (!tokens?.accessToken)
+          throw Object.assign(new Error(`${destination.slug}: the token request gave no access token`), { status: 401 });
+        this.keepToken(destination, tokens);
+        (settings as { oauth: Record<string, unknown> }).oauth = { access_token: tokens.accessToken };
+      }
       if (typeof action.performBatch === 'function' && mapping.mapping.enable_batching !== false) {
         const results = await instance.onBatch(events as never, settings, options);
         const statuses = (results[0]?.multistatus ?? []) as MultiStatusNode[];
@@ -222,7 +232,9 @@ export class ActionsRuntime {
             message: `${node.errormessage ?? ''}${body}`.trim(),
             retryAfter: retryAfterOf(instance, node.status),
           };
-          return asVendorMeant(entry.slug, outcome, node.body);
+          const meant = asVendorMeant(entry.slug, outcome, node.body);
+          // A limit the vendor answered in its body (Marketo's 606 in a 200): the Retry-After of an HTTP 429, if one came.
+          return !meant.ok && meant.rateLimited && !meant.retryAfter ? { ...meant, retryAfter: retryAfterOf(instance, 429) } : meant;
         });
       }
       const out: ActionOutcome[] = [];

@@ -9,6 +9,11 @@
 //   id:<type>\x1f<value>  -> live profile id (always the survivor: a merge rewrites every id of the merged profile)
 //   p:<pid>:ids           -> sorted set <type>\x1f<value> -> when last seen (event time, ms), for windowed limits
 //   p:<pid>:m             -> hash: merges (profiles absorbed so far, for the merge cap)
+//   p:<pid>:merges        -> sorted set: the profiles merged into this one (directly or through a profile merged
+//                            into it later) -> event time of the merge (ms). Moves to the survivor with the rest, so
+//                            the final survivor lists the whole chain. Bounded by the merge cap: every entry is
+//                            counted in \`merges\`, which the cap keeps at most rules.maxMerges
+//   p:<pid>:merges:by     -> hash: merged profile id -> the eventKey of the event that merged it (same members)
 //   p:<pid>:acc           -> set of account profile ids (group calls)
 //   alias:<pid>           -> the survivor a merged profile was folded into (for readers holding an old id)
 //   res:<eventKey>        -> the result of an event that announced a change, kept for a TTL: a redelivered
@@ -211,7 +216,19 @@ local function resolveOne(eventKey, account, ts, ev, at, n)
       held = redis.call('ZCARD', baseIds)
       redis.call('HINCRBY', prefix .. 'p:' .. base .. ':m', 'merges', mergesOf(other) + 1)
       for _, a in ipairs(redis.call('SMEMBERS', prefix .. 'p:' .. other .. ':acc')) do redis.call('SADD', baseAcc, a) end
-      redis.call('DEL', otherIds, prefix .. 'p:' .. other .. ':m', prefix .. 'p:' .. other .. ':acc')
+      -- The merge log: what was merged into the other profile comes along, then the other profile itself.
+      -- NOTE: no trim needed: the log never holds more entries than the \`merges\` counter, which the cap bounds.
+      local baseLog = prefix .. 'p:' .. base .. ':merges'
+      local baseBy = prefix .. 'p:' .. base .. ':merges:by'
+      local chain = redis.call('ZRANGE', prefix .. 'p:' .. other .. ':merges', 0, -1, 'WITHSCORES')
+      for j = 1, #chain, 2 do redis.call('ZADD', baseLog, chain[j + 1], chain[j]) end
+      local causes = redis.call('HGETALL', prefix .. 'p:' .. other .. ':merges:by')
+      -- One call per entry, not unpack(): a long chain would overflow Lua's C stack.
+      for j = 1, #causes, 2 do redis.call('HSET', baseBy, causes[j], causes[j + 1]) end
+      redis.call('ZADD', baseLog, ts, other)
+      redis.call('HSET', baseBy, other, eventKey)
+      redis.call('DEL', otherIds, prefix .. 'p:' .. other .. ':m', prefix .. 'p:' .. other .. ':acc',
+        prefix .. 'p:' .. other .. ':merges', prefix .. 'p:' .. other .. ':merges:by')
       redis.call('SET', prefix .. 'alias:' .. other, base)
       merged[#merged + 1] = other
       membersCache[other] = nil

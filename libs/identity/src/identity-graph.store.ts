@@ -30,6 +30,16 @@ export interface GraphSnapshot {
   accounts: Map<string, Set<string>>;
 }
 
+/** One profile merged into a survivor (its merge log, newest first). */
+export interface MergeRecord {
+  /** The merged profile's id (an old id: it answers for the survivor now). */
+  profileId: string;
+  /** Event time of the event that merged it (ms). */
+  at: number;
+  /** The eventKey of that event (source, messageId, receive time), or null when not recorded. */
+  eventKey: string | null;
+}
+
 type GraphClient = { resolveIdentityBatch(key: string, ...args: Array<string | number>): Promise<string[]> };
 type Scanner = { scan(c: string, ...a: Array<string | number>): Promise<[string, string[]]> };
 
@@ -61,6 +71,14 @@ export class IdentityGraphStore {
 
   private accountsKey(spaceId: string, profileId: string): string {
     return `${this.spacePrefix(spaceId)}p:${profileId}:acc`;
+  }
+
+  private mergesKey(spaceId: string, profileId: string): string {
+    return `${this.spacePrefix(spaceId)}p:${profileId}:merges`;
+  }
+
+  private mergeCausesKey(spaceId: string, profileId: string): string {
+    return `${this.spacePrefix(spaceId)}p:${profileId}:merges:by`;
   }
 
   private aliasKey(spaceId: string, profileId: string): string {
@@ -117,6 +135,38 @@ export class IdentityGraphStore {
       if (err) throw err;
       return (members as string[]).map(parseGraphId);
     });
+  }
+
+  /**
+   * The profiles merged into a profile, newest first, a page at a time: the
+   * whole chain (what was merged into a profile that was merged later is
+   * listed on the final survivor). A merged profile id answers for its
+   * survivor (alias: followed, at most `maxHops`); `profileId` is the one read.
+   * The log is bounded by the space's merge cap, so `total` is too.
+   */
+  async mergesOf(
+    spaceId: string,
+    profileId: string,
+    opts: { offset: number; limit: number; maxHops: number },
+  ): Promise<{ profileId: string; total: number; merges: MergeRecord[] }> {
+    const survivor = (await this.survivors(spaceId, [profileId], { maxHops: opts.maxHops })).get(profileId)!;
+    const log = this.mergesKey(spaceId, survivor);
+    const replies =
+      (await this.deps.redis
+        .pipeline()
+        .zcard(log)
+        .zrevrange(log, opts.offset, opts.offset + opts.limit - 1, 'WITHSCORES')
+        .exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const total = replies[0]![1] as number;
+    const flat = replies[1]![1] as string[];
+    const merges: MergeRecord[] = [];
+    for (let i = 0; i < flat.length; i += 2) merges.push({ profileId: flat[i]!, at: Number(flat[i + 1]), eventKey: null });
+    if (merges.length > 0) {
+      const causes = await this.deps.redis.hmget(this.mergeCausesKey(spaceId, survivor), ...merges.map((m) => m.profileId));
+      merges.forEach((m, i) => (m.eventKey = causes[i] ?? null));
+    }
+    return { profileId: survivor, total, merges };
   }
 
   /** The accounts a user profile is linked to (group calls). */

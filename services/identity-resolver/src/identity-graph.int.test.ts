@@ -243,6 +243,68 @@ describe('identity graph (Lua in real Redis)', () => {
   });
 });
 
+describe('merge log (p:<pid>:merges)', () => {
+  const mergesOf = (pid: string, page = { offset: 0, limit: 100 }) => repo.graph.mergesOf(SPACE, pid, { ...page, maxHops: 64 });
+
+  it('a merge logs the merged profile on the survivor, with the event time and the event that caused it', async () => {
+    const anon = await resolve(ids(['anonymous_id', 'ml-a']), { at: T0 });
+    const user = await resolve(ids(['user_id', 'ml-u']), { at: T0 + 1000 });
+    expect(await mergesOf(user.profileId)).toEqual({ profileId: user.profileId, total: 0, merges: [] });
+    const join = await resolve(ids(['user_id', 'ml-u'], ['anonymous_id', 'ml-a']), { at: T0 + DAY, eventKey: 'evt_join' });
+    expect(join.merged).toEqual([anon.profileId]);
+    const expected = { profileId: user.profileId, total: 1, merges: [{ profileId: anon.profileId, at: T0 + DAY, eventKey: 'evt_join' }] };
+    expect(await mergesOf(user.profileId)).toEqual(expected);
+    // Read by the old (merged) id: answers for the survivor.
+    expect(await mergesOf(anon.profileId)).toEqual(expected);
+    // A redelivery of the merging event changes nothing.
+    await resolve(ids(['user_id', 'ml-u'], ['anonymous_id', 'ml-a']), { at: T0 + DAY, eventKey: 'evt_join' });
+    expect(await mergesOf(user.profileId)).toEqual(expected);
+    await sound();
+  });
+
+  it('a chain A -> B -> C lists both A and B on C, newest first, and reading by A answers for C', async () => {
+    const a = await resolve(ids(['anonymous_id', 'ch-a']));
+    const b = await resolve(ids(['email', 'ch@x.co']));
+    const c = await resolve(ids(['user_id', 'ch-u']));
+    await resolve(ids(['email', 'ch@x.co'], ['anonymous_id', 'ch-a']), { at: T0 + 1, eventKey: 'evt_ab' });
+    await resolve(ids(['user_id', 'ch-u'], ['email', 'ch@x.co']), { at: T0 + 2, eventKey: 'evt_bc' });
+    const chain = {
+      profileId: c.profileId,
+      total: 2,
+      merges: [
+        { profileId: b.profileId, at: T0 + 2, eventKey: 'evt_bc' },
+        { profileId: a.profileId, at: T0 + 1, eventKey: 'evt_ab' },
+      ],
+    };
+    expect(await mergesOf(c.profileId)).toEqual(chain);
+    expect(await mergesOf(a.profileId)).toEqual(chain);
+    // Paged: offset and limit over the same order.
+    expect((await mergesOf(c.profileId, { offset: 1, limit: 1 })).merges).toEqual([chain.merges[1]]);
+    // The merged profiles' own logs are gone with the rest of them.
+    const graph = await readGraph(repo.graph, SPACE);
+    expect(graph.aliases.get(a.profileId)).toBe(b.profileId);
+    expect((await repo.graph.mergesOf(SPACE, b.profileId, { offset: 0, limit: 10, maxHops: 0 })).total).toBe(0);
+    await sound();
+  });
+
+  it('stays within the merge cap however many profiles a sender tries to join, chains included', async () => {
+    const rules = withRules({ maxMergesPerProfile: 3 });
+    const survivor = await resolve(ids(['user_id', 'cap-u']), { rules });
+    // Two profiles already merged into one another (a chain of 1), then single profiles, one event each.
+    await resolve(ids(['email', 'cap-e@x.co']), { rules });
+    await resolve(ids(['anonymous_id', 'cap-0']), { rules });
+    expect((await resolve(ids(['email', 'cap-e@x.co'], ['anonymous_id', 'cap-0']), { rules })).merged).toHaveLength(1);
+    for (let i = 1; i <= 5; i++) await resolve(ids(['anonymous_id', `cap-${i}`]), { rules });
+    const joins = [await resolve(ids(['user_id', 'cap-u'], ['email', 'cap-e@x.co']), { rules })];
+    for (let i = 1; i <= 5; i++) joins.push(await resolve(ids(['user_id', 'cap-u'], ['anonymous_id', `cap-${i}`]), { rules }));
+    expect(joins.map((j) => j.merged.length)).toEqual([1, 1, 0, 0, 0, 0]);
+    const log = await mergesOf(survivor.profileId);
+    expect(log.total).toBe(3);
+    expect(log.merges).toHaveLength(3);
+    await sound();
+  });
+});
+
 describe('identity graph under concurrent writers', () => {
   it('two replicas resolving the same people at once: one live profile per person, every merge applied exactly once', async () => {
     const second = new IdentityRepository({ keyPrefix: prefix, resultTtlSeconds: 3600 }, { redis: otherRedis });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createKafka, createProducer, ensureTopics, topicRegistry, type Producer } from '@engage/kafka';
 import { silentLogger } from '@engage/logging';
 import { createRedis, type RedisClient } from '@engage/redis';
-import { SchemaCodec, valueSubject, type RawEvent } from '@engage/schemas';
+import { SchemaCodec, eventKey, valueSubject, type RawEvent } from '@engage/schemas';
 import { serviceEnv, startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 
 const TOKEN = 'read-side-test-token';
@@ -247,6 +247,63 @@ describe('Profile API (Segment-compatible)', () => {
       next = encodeURIComponent(body.cursor.next);
     }
     expect(names).toEqual(['Step 4', 'Step 3', 'Step 2', 'Step 1', 'Step 0']); // newest first by default
+  });
+
+  it('lists the profiles merged into a profile, the whole chain, by any id or an old merged id (merges: ours, not Segment)', async () => {
+    const json = async (path: string) => (await profileApi(path)).json() as Promise<any>;
+    const found = (id: string) =>
+      waitFor(async () => (await profileApi(`users/profiles/${id}/metadata`)).status === 200, {
+        timeoutMs: 60000,
+        description: `profile ${id}`,
+      });
+    // Three profiles: an anonymous visitor, a second device that gave an email, a user.
+    await sendRaw([
+      raw({ anonymous_id: 'g-a1', event: 'Product Viewed' }),
+      raw({ type: 'identify', event: null, anonymous_id: 'g-a2', traits_json: JSON.stringify({ email: 'grace@read.test' }) }),
+      raw({ user_id: 'grace', event: 'Signed Up' }),
+    ]);
+    for (const id of ['anonymous_id:g-a1', 'email:grace@read.test', 'user_id:grace']) await found(id);
+    expect(await json('users/profiles/user_id:grace/merges')).toEqual({
+      data: [],
+      cursor: { url: '', has_more: false, next: '', limit: 25 },
+    });
+
+    // The visitor gives the email (A into B), then the user logs in with it (B into C).
+    const first = raw({ type: 'identify', event: null, anonymous_id: 'g-a1', traits_json: JSON.stringify({ email: 'grace@read.test' }) });
+    await sendRaw([first]);
+    await waitFor(async () => (await json('users/profiles/email:grace@read.test/merges')).data?.length === 1, {
+      timeoutMs: 60000,
+      description: 'first merge listed',
+    });
+    const second = raw({ type: 'identify', event: null, user_id: 'grace', traits_json: JSON.stringify({ email: 'grace@read.test' }) });
+    await sendRaw([second]);
+    await waitFor(async () => (await json('users/profiles/user_id:grace/merges')).data?.length === 2, {
+      timeoutMs: 60000,
+      description: 'chain listed on the last survivor',
+    });
+    const chain = await json('users/profiles/user_id:grace/merges');
+    expect(chain).toEqual({
+      data: [
+        { segment_id: expect.stringMatching(/^pro_/), merged_at: new Date(second.timestamp).toISOString(), event_key: eventKey(second) },
+        { segment_id: expect.stringMatching(/^pro_/), merged_at: new Date(first.timestamp).toISOString(), event_key: eventKey(first) },
+      ],
+      cursor: { url: '', has_more: false, next: '', limit: 25 },
+    });
+    // Every id of the survivor, and each old merged profile id, reads the same list.
+    for (const id of [
+      'anonymous_id:g-a1',
+      'anonymous_id:g-a2',
+      'email:grace@read.test',
+      ...chain.data.map((m: any) => `segment_id:${m.segment_id}`),
+    ])
+      expect(await json(`users/profiles/${id}/merges`)).toEqual(chain);
+    // Paged like the other resources.
+    const page = await json('users/profiles/user_id:grace/merges?limit=1');
+    expect(page.data).toEqual([chain.data[0]]);
+    expect(page.cursor).toMatchObject({ has_more: true, next: '1', limit: 1 });
+    expect((await json(`users/profiles/user_id:grace/merges?limit=1&next=${page.cursor.next}`)).data).toEqual([chain.data[1]]);
+    const unknown = await profileApi('users/profiles/user_id:nobody/merges');
+    expect(unknown.status).toBe(404);
   });
 
   it("answers Segment's errors: 401 without the token, 404 for an unknown profile, 400 for a bad identifier or limit", async () => {

@@ -179,7 +179,7 @@ const CALLS: Array<[string, Call]> = [
   ['get /spaces/{spaceId}/access-tokens', { params: sp }],
   ['get /spaces/{spaceId}/identity-rules', { params: sp }],
   ['put /spaces/{spaceId}/identity-rules', { params: sp, body: { priority: ['user_id', 'email'], maxMergesPerProfile: 50 } }],
-  ...['traits', 'events', 'external_ids', 'metadata', 'links'].map((resource): [string, Call] => [
+  ...['traits', 'events', 'external_ids', 'metadata', 'links', 'merges'].map((resource): [string, Call] => [
     `get /v1/spaces/{spaceId}/collections/{collection}/profiles/{identifier}/${resource}`,
     { auth: 'basic', params: (ids) => ({ ...sp(ids), collection: 'users', identifier: 'user_id:nobody' }), expect: profileNotFound },
   ]),

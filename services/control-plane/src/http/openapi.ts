@@ -923,6 +923,25 @@ function profileApi(doc: Doc) {
       z.object({ data: z.array(z.object({ to_collection: z.string(), external_ids: z.array(profileExternalId) })) }),
       { limit: '1-100, default 20' },
     ],
+    [
+      'merges',
+      "Profiles merged into this one, newest first, the whole chain (this project's resource: Segment's Profile API has none)",
+      z
+        .object({
+          data: z.array(
+            z
+              .object({
+                segment_id: z.string().describe('The merged profile (segment_id:<it> still finds this profile)'),
+                merged_at: z.string().datetime().describe('Event time of the event that merged it'),
+                event_key: z.string().nullable().describe('The key of that event (source, messageId, receive time)'),
+              })
+              .openapi('ProfileMerge'),
+          ),
+          cursor,
+        })
+        .openapi('ProfileMerges'),
+      { limit: '1-100, default 25', next: 'cursor.next' },
+    ],
   ];
   for (const [resource, summary, response, query] of resources) {
     doc.raw({

@@ -5,7 +5,7 @@
 // at once.
 // NOTE: the graph keeps user -> account links only; an account's users are
 // not indexed yet, so links of an account answer an empty list.
-import { IdentityGraphStore, type ExternalId } from '@engage/identity';
+import { IdentityGraphStore, type ExternalId, type MergeRecord } from '@engage/identity';
 import type { RedisClient } from '@engage/redis';
 
 export type GraphId = ExternalId;
@@ -37,6 +37,11 @@ export class IdentityGraphReader {
   /** The ids of many profiles in one pipeline, in the order asked. */
   externalIdsOfMany(spaceId: string, pids: string[]): Promise<GraphId[][]> {
     return this.graph.idsOfMany(spaceId, pids);
+  }
+
+  /** The profiles merged into a profile (the whole chain), newest first, from `offset`; an old id reads its survivor's. */
+  merges(spaceId: string, pid: string, page: { offset: number; limit: number }): Promise<{ total: number; merges: MergeRecord[] }> {
+    return this.graph.mergesOf(spaceId, pid, { ...page, maxHops: MAX_ALIAS_HOPS });
   }
 
   /** Accounts of a user (collection users) or users of an account (collection accounts). */

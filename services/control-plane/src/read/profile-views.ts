@@ -1,6 +1,8 @@
 // The response bodies of Segment's Profile API (segment-docs
 // src/unify/profile-api.md): traits, events, external_ids, metadata, links,
-// each with Segment's cursor. Pure: the route loads the profile, these shape it.
+// each with Segment's cursor; and merges, which is ours (Segment's Profile API
+// has no such resource), shaped the same way. Pure: the route loads the
+// profile, these shape it.
 import type { EngineEvent } from '@engage/engine';
 import type { ProfileMetadata } from '@engage/profile-store';
 
@@ -220,5 +222,32 @@ export function linksView(
         encoding: 'none' as const,
       })),
     })),
+  };
+}
+
+export interface MergeView {
+  /** The merged profile's id; `segment_id:<it>` still finds the survivor. */
+  segment_id: string;
+  /** Event time of the event that merged it. */
+  merged_at: string;
+  /** The key of that event (source, messageId, receive time), null when not recorded. */
+  event_key: string | null;
+}
+
+/** The offset cursor of GET .../merges (the log is read a page at a time from the graph). */
+export const mergesOffset = (next: string | undefined): number => offsetCursor(next);
+
+/**
+ * GET .../merges (ours, not Segment's): the profiles merged into this one,
+ * newest first, the whole chain; `page` is the graph's answer from `offset`.
+ */
+export function mergesView(
+  page: { total: number; merges: Array<{ profileId: string; at: number; eventKey: string | null }> },
+  opts: { offset: number; limit: number; url: string },
+): { data: MergeView[]; cursor: Cursor } {
+  const end = opts.offset + page.merges.length;
+  return {
+    data: page.merges.map((m) => ({ segment_id: m.profileId, merged_at: new Date(m.at).toISOString(), event_key: m.eventKey })),
+    cursor: cursor(opts.url, opts.limit, end < page.total ? String(end) : null),
   };
 }

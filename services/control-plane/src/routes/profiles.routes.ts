@@ -1,5 +1,7 @@
 // Segment's Profile API on the control plane (CONTRACT.md section 3):
 //   GET /v1/spaces/{spaceId}/collections/users|accounts/profiles/{type}:{value}/traits|events|external_ids|metadata|links
+// and one resource of ours beside them, `merges` (the profiles merged into this
+// one, from the identity graph's merge log; Segment's Profile API has none).
 // Basic auth with the token as username (the admin token, or an access token
 // of the space in the path: access-tokens.routes.ts), a Request-Id header on every answer,
 // Segment's error bodies ({"error":{"code","message"}}) and a per-space rate
@@ -19,6 +21,8 @@ import {
   eventsView,
   externalIdsView,
   linksView,
+  mergesOffset,
+  mergesView,
   metadataView,
   parseLimit,
   traitsView,
@@ -111,7 +115,11 @@ export function profileApiRouter(
       const resource = param(req, 'resource');
       const handler = RESOURCES[resource];
       if (!handler)
-        throw new ProfileApiError(404, 'not_found', `Unknown resource '${resource}': use traits, events, external_ids, metadata or links`);
+        throw new ProfileApiError(
+          404,
+          'not_found',
+          `Unknown resource '${resource}': use traits, events, external_ids, metadata, links or merges`,
+        );
       if (!deps.store.get('space', spaceId)) throw new ProfileApiError(404, 'not_found', `Space ${spaceId} was not found.`);
       const profileId = await findProfile(deps.graph, spaceId, param(req, 'identifier'));
       if (!profileId) throw new ProfileApiError(404, 'not_found', 'Profile was not found.');
@@ -209,6 +217,10 @@ const RESOURCES: Record<string, (ctx: ResourceContext) => Promise<unknown>> = {
       },
     ),
   metadata: async (ctx) => metadataView(ctx.profile.metadata),
+  merges: async (ctx) => {
+    const page = { offset: mergesOffset(q(ctx.req, 'next')), limit: parseLimit(q(ctx.req, 'limit'), 25, 100) };
+    return mergesView(await ctx.deps.graph.merges(ctx.spaceId, ctx.profileId, page), { ...page, url: ctx.url });
+  },
   links: async (ctx) => {
     const limit = parseLimit(q(ctx.req, 'limit'), 20, 100);
     const linked = (await ctx.deps.graph.links(ctx.spaceId, ctx.profileId, ctx.collection)).sort().slice(0, limit);

@@ -80,6 +80,7 @@ describe('catalog and settings', () => {
       'mailchimp',
       'marketo',
       'marketo-static-lists',
+      'responsys',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',

@@ -92,6 +92,7 @@ describe('the catalog', () => {
       'mailchimp',
       'marketo',
       'marketo-static-lists',
+      'responsys',
       'salesforce',
       'sendgrid',
       'sendgrid-audiences',
@@ -174,6 +175,19 @@ describe('the catalog', () => {
       [['updateAudience', true]],
       null,
     ],
+    // Segment's, by username and password (its token from the login); only the actions that use the runtime's request client.
+    [
+      'responsys',
+      'Responsys (Actions)',
+      'event',
+      ['userPassword'],
+      ['username', 'userPassword', 'baseUrl', 'insertOnNoMatch', 'matchColumnName1', 'updateOnMatch', 'defaultPermissionStatus'],
+      [
+        ['sendAudience', true],
+        ['sendCustomTraits', true],
+      ],
+      3,
+    ],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
     // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.
     ['marketo', 'Marketo (Engage)', 'event', ['clientSecret'], ['munchkinId', 'clientId', 'clientSecret'], [['upsertLead', true]], 5],
@@ -222,6 +236,17 @@ describe('the catalog', () => {
           ? [['Audiences and Traits (identify)', 'upsertLead', 'type = "identify"']]
           : [],
     );
+  });
+
+  it("leaves out Responsys's actions that send with a request client of their own, and its settings that forward answers to Segment", () => {
+    expect(Object.keys(catalogEntry('responsys').settings.properties as object)).not.toContain('segmentWriteKey');
+    expect(settingsIssues('responsys', { segmentWriteKey: 'wk' } as never)).toContainEqual([
+      'settings.segmentWriteKey',
+      expect.any(String),
+    ]);
+    expect(mappingIssues('responsys', { actionId: 'upsertListMember', subscribe: 'type = "identify"' })).toEqual([
+      ['actionId', expect.stringMatching(/^is not an action of responsys \(sendAudience, sendCustomTraits\)/)],
+    ]);
   });
 
   it('gives a new destination the automatic presets as enabled mappings', () => {

@@ -14,6 +14,9 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Iterable, Iterable Lists, HubSpot with OAuth refresh, SendGrid, Mailchimp,
  * Zendesk; actions-marketo.int.test.ts: Marketo; actions-marketo-static-lists.int.test.ts:
  * Marketo Static Lists (a bulk CSV import, a lookup and removal);
+ * actions-responsys.int.test.ts: Responsys (a merge into a Profile Extension
+ * Table; its actions with a request client of their own are not offered,
+ * definitions/responsys.ts);
  * actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
@@ -46,6 +49,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'mailchimp',
   'marketo',
   'marketo-static-lists',
+  'responsys',
   'salesforce',
   'sendgrid',
   'sendgrid-audiences',
@@ -70,17 +74,19 @@ const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   'marketo-static-lists': () => require('./definitions/marketo-static-lists') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  responsys: () => require('./definitions/responsys') as { default?: AnyDefinition },
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   zendesk: () => require('./definitions/zendesk') as { default?: AnyDefinition },
 };
 
 /**
  * OAuth definitions that get their access token from their own settings (a
  * client credentials grant: Marketo's client id and secret, ours and
- * Marketo Static Lists') in refreshAccessToken: no `settings.oauth` is given;
+ * Marketo Static Lists'; Responsys's username and password) in refreshAccessToken: no `settings.oauth` is given;
  * the runtime gets a token before their first call and keeps it (a refusal
  * then gets a new one through actions-core's refresh).
  */
-const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo', 'marketo-static-lists'];
+const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo', 'marketo-static-lists', 'responsys'];
 
 export function getsTokenFromSettings(slug: string | undefined): boolean {
   return typeof slug === 'string' && TOKEN_FROM_SETTINGS.includes(slug);

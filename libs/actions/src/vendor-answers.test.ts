@@ -44,6 +44,17 @@ describe("readVendorAnswer: a vendor's answer where its HTTP status misleads", (
     expect(marketoCodeMeaning(602)).toBe('token');
   });
 
+  it("reads Responsys's throttling, answered with a 401, as a rate limit; its other 401s stay refused credentials", () => {
+    const answer = (errorCode: string) => JSON.stringify({ type: '', title: 't', errorCode, detail: 'd', errorDetails: [] });
+    expect(readVendorAnswer('responsys', 401, answer('API_LIMIT_EXCEEDED'))).toEqual({
+      rateLimited: true,
+      message: 'Responsys API_LIMIT_EXCEEDED: d',
+    });
+    expect(readVendorAnswer('responsys', 401, answer('INTERNAL_CAPACITY_LIMIT_EXCEEDED'))).toMatchObject({ rateLimited: true });
+    expect(readVendorAnswer('responsys', 401, answer('TOKEN_EXPIRED'))).toBeUndefined();
+    expect(readVendorAnswer('responsys', 400, answer('API_LIMIT_EXCEEDED'))).toBeUndefined();
+  });
+
   it("leaves Salesforce's other 403s (refused access) and every other answer to their status", () => {
     expect(readVendorAnswer('salesforce', 403, [{ message: 'no access', errorCode: 'INSUFFICIENT_ACCESS' }])).toBeUndefined();
     expect(readVendorAnswer('salesforce', 403, 'not json')).toBeUndefined();

@@ -91,6 +91,22 @@ function marketoAnswer(_status: number, body: unknown): VendorReading | undefine
   return undefined;
 }
 
+/**
+ * Responsys answers its throttling limits (per API per minute:
+ * API_LIMIT_EXCEEDED) and its account's internal capacity (per 10 minutes:
+ * INTERNAL_CAPACITY_LIMIT_EXCEEDED) with HTTP 401, as it does refused
+ * credentials: `{type, title, errorCode, detail, errorDetails}`.
+ * https://docs.oracle.com/en/cloud/saas/marketing/responsys-develop/API/GetStarted/FAQs/faqs-https-status-codes.htm
+ * NOTE: actions-core takes every 401 of an OAuth definition for a stale
+ * token: a throttled merge costs a few logins before its answer comes here.
+ */
+function responsysAnswer(status: number, body: unknown): VendorReading | undefined {
+  const answer = parsed(body) as { errorCode?: unknown; detail?: unknown } | undefined;
+  if (status !== 401 || (answer?.errorCode !== 'API_LIMIT_EXCEEDED' && answer?.errorCode !== 'INTERNAL_CAPACITY_LIMIT_EXCEEDED'))
+    return undefined;
+  return { rateLimited: true, message: `Responsys ${answer.errorCode}: ${String(answer.detail ?? '')}` };
+}
+
 const READERS: Record<string, Reader> = {
   // NOTE: Salesforce answers its org's API request limit (a rolling 24 h
   // allocation) with a 403 REQUEST_LIMIT_EXCEEDED, not a 429: the calls wait
@@ -100,6 +116,7 @@ const READERS: Record<string, Reader> = {
     status === 403 && salesforceErrorCodes(body).includes('REQUEST_LIMIT_EXCEEDED') ? { rateLimited: true } : undefined,
   'tiktok-audiences': tiktokAnswer,
   'marketo-static-lists': marketoAnswer,
+  responsys: responsysAnswer,
 };
 
 /** How `slug`'s vendor meant an answer with this status and body (a string as received, or parsed). */

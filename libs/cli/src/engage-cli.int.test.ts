@@ -342,6 +342,7 @@ describe('npx engage catalog', () => {
       ['mailchimp', 'event', '10/s', '1'],
       ['marketo', 'event', '5/s', '1'],
       ['marketo-static-lists', 'list', '5/s', '2'],
+      ['responsys', 'event', '3/s', '2'],
       ['salesforce', 'event', '5/s', '12'],
       ['sendgrid', 'event', '100/s', '2'],
       ['sendgrid-audiences', 'list', '100/s', '1'],

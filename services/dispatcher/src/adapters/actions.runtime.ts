@@ -22,8 +22,10 @@ import {
  * An OAuth definition whose token refresh fails (a revoked refresh token, a
  * wrong client) gives a 401, whatever status the token endpoint answered:
  * the destination's credentials need fixing, so it is flagged, not retried.
+ * A token endpoint over its vendor's limit (readVendorAnswer: Responsys's
+ * login answering API_LIMIT_EXCEEDED with a 401) gives a 429: retried.
  */
-function refusedRefreshIsCredentials(auth: AnyDefinition['authentication']): AnyDefinition['authentication'] {
+function refusedRefreshIsCredentials(slug: string, auth: AnyDefinition['authentication']): AnyDefinition['authentication'] {
   if (!auth || !('refreshAccessToken' in auth) || typeof auth.refreshAccessToken !== 'function') return auth;
   const refresh = auth.refreshAccessToken;
   return {
@@ -34,6 +36,8 @@ function refusedRefreshIsCredentials(auth: AnyDefinition['authentication']): Any
       } catch (err) {
         const e = err as { message?: string; response?: { status?: number; content?: string } };
         const answer = e.response ? ` (HTTP ${e.response.status} ${String(e.response.content ?? '').slice(0, 200)})` : '';
+        const limited = e.response?.status !== undefined && readVendorAnswer(slug, e.response.status, e.response.content)?.rateLimited;
+        if (limited) throw Object.assign(new Error(`OAuth token request over the vendor's limit${answer}`), { status: 429 });
         throw Object.assign(new Error(`OAuth token refresh failed: ${e.message ?? String(err)}${answer}`), { status: 401 });
       }
     },
@@ -150,7 +154,7 @@ export class ActionsRuntime {
     const extendRequest = definition.extendRequest;
     const wrapped: AnyDefinition = {
       ...definition,
-      authentication: refusedRefreshIsCredentials(definition.authentication),
+      authentication: refusedRefreshIsCredentials(slug, definition.authentication),
       // actions-core types `agent` as an Agent; node-fetch, which gets it, also takes a function of the URL.
       extendRequest: (data) => ({ ...withoutUnsetToken(extendRequest?.(data) ?? {}, data.auth), agent: agent as unknown as https.Agent }),
     };

@@ -82,6 +82,7 @@ describe('catalog and settings', () => {
       'marketo-static-lists',
       'responsys',
       'salesforce',
+      'salesforce-marketing-cloud',
       'sendgrid',
       'sendgrid-audiences',
       'snap-audiences',

@@ -94,6 +94,7 @@ describe('the catalog', () => {
       'marketo-static-lists',
       'responsys',
       'salesforce',
+      'salesforce-marketing-cloud',
       'sendgrid',
       'sendgrid-audiences',
       'snap-audiences',
@@ -187,6 +188,21 @@ describe('the catalog', () => {
         ['sendCustomTraits', true],
       ],
       3,
+    ],
+    // Segment's, by client credentials for its subdomain; the V2 actions (their data extension from a mapping-save hook) left out.
+    [
+      'salesforce-marketing-cloud',
+      'Salesforce Marketing Cloud (Actions)',
+      'event',
+      ['client_secret'],
+      ['subdomain', 'account_id', 'client_id', 'client_secret'],
+      [
+        ['contactDataExtension', true],
+        ['dataExtension', true],
+        ['contact', false],
+        ['apiEvent', false],
+      ],
+      20,
     ],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
     // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.

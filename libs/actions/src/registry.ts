@@ -16,7 +16,9 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Marketo Static Lists (a bulk CSV import, a lookup and removal);
  * actions-responsys.int.test.ts: Responsys (a merge into a Profile Extension
  * Table; its actions with a request client of their own are not offered,
- * definitions/responsys.ts);
+ * definitions/responsys.ts); actions-sfmc.int.test.ts: Salesforce Marketing
+ * Cloud (a row upsert into a data extension; its V2 actions, which need a
+ * mapping-save hook, are not offered);
  * actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
@@ -51,6 +53,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'marketo-static-lists',
   'responsys',
   'salesforce',
+  'salesforce-marketing-cloud',
   'sendgrid',
   'sendgrid-audiences',
   'snap-audiences',
@@ -76,17 +79,20 @@ const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   responsys: () => require('./definitions/responsys') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  'salesforce-marketing-cloud': () => require('./definitions/salesforce-marketing-cloud') as { default?: AnyDefinition },
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   zendesk: () => require('./definitions/zendesk') as { default?: AnyDefinition },
 };
 
 /**
  * OAuth definitions that get their access token from their own settings (a
  * client credentials grant: Marketo's client id and secret, ours and
- * Marketo Static Lists'; Responsys's username and password) in refreshAccessToken: no `settings.oauth` is given;
+ * Marketo Static Lists'; Responsys's username and password; SFMC's client id
+ * and secret for its subdomain) in refreshAccessToken: no `settings.oauth` is given;
  * the runtime gets a token before their first call and keeps it (a refusal
  * then gets a new one through actions-core's refresh).
  */
-const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo', 'marketo-static-lists', 'responsys'];
+const TOKEN_FROM_SETTINGS: readonly string[] = ['marketo', 'marketo-static-lists', 'responsys', 'salesforce-marketing-cloud'];
 
 export function getsTokenFromSettings(slug: string | undefined): boolean {
   return typeof slug === 'string' && TOKEN_FROM_SETTINGS.includes(slug);

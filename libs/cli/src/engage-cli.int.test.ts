@@ -344,6 +344,7 @@ describe('npx engage catalog', () => {
       ['marketo-static-lists', 'list', '5/s', '2'],
       ['responsys', 'event', '3/s', '2'],
       ['salesforce', 'event', '5/s', '12'],
+      ['salesforce-marketing-cloud', 'event', '20/s', '4'],
       ['sendgrid', 'event', '100/s', '2'],
       ['sendgrid-audiences', 'list', '100/s', '1'],
       ['snap-audiences', 'list', '-', '1'],

@@ -35,6 +35,8 @@ export const TESTS = [
   'services/batch-scheduler/src/journey.runner.int.test.ts',
   'test/evaluation-backfill-history.test.ts',
   'test/fleet.e2e.test.ts',
+  // The Profile API and the audience CSV export (Segment's three formats) over a Cluster.
+  'test/read-side.test.ts',
   'test/journeys.test.ts',
 ];
 

@@ -108,22 +108,6 @@ for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
 return due
 `;
 
-// All-or-nothing: either every lock of the list is taken for ARGV[1] (TTL
-// ARGV[2] ms) or none is. Answers 0, or the 1-based index of a key another
-// owner holds. One SET NX per free lock (a GET only when one is taken): the
-// evaluator locks every profile of every chunk, and inside a script each
-// redis.call costs about what the command does.
-// NOTE: an owner token is fresh per withLocks call and the keys are distinct,
-// so a lock this call set is the only kind it gives back on refusal.
-const LOCK_LUA = `
-for i, k in ipairs(KEYS) do
-  if not redis.call('SET', k, ARGV[1], 'PX', ARGV[2], 'NX') and redis.call('GET', k) ~= ARGV[1] then
-    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
-    return i
-  end
-end
-return 0
-`;
 // The realtime load of a chunk's profiles, one call. Per profile, KEYS: its
 // :ver, :state and :seen; ARGV: the token of the copy the caller holds ('' for
 // none), then how many messageIds to look up, then those ids. Returns
@@ -159,13 +143,11 @@ return { docs, seen }
  * variant answers bulk strings as Buffers (the state documents are binary).
  */
 interface ProfileScripts {
-  engageProfileLock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   engageProfileLoadBuffer(numKeys: number, ...args: Array<string | number>): Promise<unknown>;
   engageWakeClaim(key: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
 }
 
 function defineScripts(redis: RedisClient): ProfileScripts {
-  if (!('engageProfileLock' in redis)) redis.defineCommand('engageProfileLock', { lua: LOCK_LUA });
   if (!('engageProfileLoad' in redis)) redis.defineCommand('engageProfileLoad', { lua: LOAD_FOR_EVENTS_LUA });
   if (!('engageWakeClaim' in redis)) redis.defineCommand('engageWakeClaim', { numberOfKeys: 1, lua: CLAIM_DUE_LUA });
   return redis as unknown as ProfileScripts;
@@ -601,33 +583,13 @@ export class ProfileStateRepository {
     }
   }
 
-  /**
-   * Takes every lock or none: 0, or the 1-based index of a key another owner
-   * holds. One script on one node; on a Cluster one script per lock (each its
-   * own slot), and on any refusal the locks taken are given back, so two
-   * writers never wait for each other holding part of a chunk.
-   */
-  private async lockAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
-    if (!isCluster(this.deps.redis)) return this.scripts.engageProfileLock(keys.length, ...keys, owner, ttlMs);
-    const answers = (await acrossSlots(
-      this.deps.redis,
-      keys.map((k) => ['engageProfileLock', 1, k, owner, ttlMs]),
-    )) as number[];
-    const refused = answers.findIndex((a) => a !== 0);
-    if (refused === -1) return 0;
-    await this.unlockAll(
-      keys.filter((_, i) => answers[i] === 0),
-      owner,
-    );
-    return refused + 1;
+  /** Every lock or none (RedisLock.acquireAll): 0, or the 1-based index of a key another owner holds. */
+  private lockAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
+    return this.locks.acquireAll(keys, owner, ttlMs);
   }
 
-  private async unlockAll(keys: string[], owner: string): Promise<void> {
-    if (keys.length === 0) return;
-    // The lock helper's owner-checked release: every key in one script on one
-    // node; on a Cluster one call per lock (each its own slot), all at once.
-    if (!isCluster(this.deps.redis)) await this.locks.release(keys, owner);
-    else await Promise.all(keys.map((k) => this.locks.release([k], owner)));
+  private unlockAll(keys: string[], owner: string): Promise<void> {
+    return this.locks.releaseAll(keys, owner);
   }
 
   /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster, all at once. */

@@ -6,7 +6,7 @@
 // (ioredis sends EVAL on NOSCRIPT).
 // https://redis.io/docs/latest/develop/use/patterns/distributed-locks/#correct-implementation-with-a-single-instance
 // Key names are the callers' (each keyspace's owner spells its own lock keys).
-import type { RedisClient } from './index';
+import { acrossSlots, isCluster, type RedisClient } from './index';
 
 // KEYS: the locks; ARGV[1]: the owner. Deletes those the owner holds; answers how many.
 const RELEASE_LUA = `
@@ -22,7 +22,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 `;
 
+// KEYS: the locks; ARGV: owner, TTL (ms). All or none: answers 0 when every
+// lock is now the owner's, else the 1-based index of a key another owner holds
+// (the locks this call set are given back). One SET NX per free lock, a GET
+// only when one is taken: a caller may lock thousands of keys per call (the
+// evaluator locks every profile of a chunk), and inside a script every
+// redis.call costs about what the command does.
+// NOTE: the owner token is fresh per call and the keys distinct, so a lock
+// this call set is the only kind it gives back on refusal.
+const ACQUIRE_ALL_LUA = `
+for i, k in ipairs(KEYS) do
+  if not redis.call('SET', k, ARGV[1], 'PX', ARGV[2], 'NX') and redis.call('GET', k) ~= ARGV[1] then
+    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    return i
+  end
+end
+return 0
+`;
+
 type LockCommands = {
+  engageLockAcquireAll(numKeys: number, ...args: Array<string | number>): Promise<number>;
   engageLockRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
   engageLockRenew(key: string, owner: string, ttlMs: number): Promise<number>;
 };
@@ -49,6 +68,7 @@ export class RedisLock {
     // Once per client: every RedisLock of a process shares the definitions.
     if (!('engageLockRelease' in redis)) redis.defineCommand('engageLockRelease', { lua: RELEASE_LUA });
     if (!('engageLockRenew' in redis)) redis.defineCommand('engageLockRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+    if (!('engageLockAcquireAll' in redis)) redis.defineCommand('engageLockAcquireAll', { lua: ACQUIRE_ALL_LUA });
     this.commands = redis as unknown as LockCommands;
   }
 
@@ -75,6 +95,37 @@ export class RedisLock {
    */
   release(keys: string[], owner: string): Promise<number> {
     return this.commands.engageLockRelease(keys.length, ...keys, owner);
+  }
+
+  /**
+   * Takes every lock of `keys` for `owner` or none (a writer of many records
+   * at once, e.g. a chunk of profiles): 0, or the 1-based index of a key
+   * another owner holds. No renewal: choose `ttlMs` far above the work's
+   * duration. One script on one node; on a Cluster one call per lock (each
+   * its own slot), all at once, and on any refusal the locks taken are given
+   * back, so two writers never wait for each other holding part of a set.
+   */
+  async acquireAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
+    if (keys.length === 0) return 0;
+    if (!isCluster(this.redis)) return this.commands.engageLockAcquireAll(keys.length, ...keys, owner, ttlMs);
+    const answers = (await acrossSlots(
+      this.redis,
+      keys.map((k) => ['engageLockAcquireAll', 1, k, owner, ttlMs]),
+    )) as number[];
+    const refused = answers.findIndex((a) => a !== 0);
+    if (refused === -1) return 0;
+    await this.releaseAll(
+      keys.filter((_, i) => answers[i] === 0),
+      owner,
+    );
+    return refused + 1;
+  }
+
+  /** Owner-checked release of locks of any slots (acquireAll's): one script on one node, one call per lock on a Cluster. */
+  async releaseAll(keys: string[], owner: string): Promise<void> {
+    if (keys.length === 0) return;
+    if (!isCluster(this.redis)) await this.release(keys, owner);
+    else await Promise.all(keys.map((k) => this.release([k], owner)));
   }
 
   /**

@@ -19,6 +19,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Each touches keys of many slots (several profiles, lists, connections,
 // destinations) or runs scripts over several keys of one tag.
 export const TESTS = [
+  'libs/redis/src/lock.int.test.ts',
   'libs/profile-store/src/atomic-writes.int.test.ts',
   'libs/profile-store/src/change-committer.int.test.ts',
   'libs/profile-store/src/profile-state.repository.int.test.ts',

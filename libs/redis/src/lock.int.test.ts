@@ -82,3 +82,20 @@ it('withLock: refused while held, renewed while the work runs, released after', 
   expect(seen.every((e) => e === 1)).toBe(true);
   expect(await redis.exists(k)).toBe(0);
 });
+
+it('takes many locks all or none, and gives back the ones it took when one is held', async () => {
+  const tag = uniqueName('many');
+  // Three hash tags: one script on one node, one call per slot on a Cluster.
+  const keys = [1, 2, 3].map((i) => `${tag}:{${i}}:lock`);
+  await redis.set(keys[2]!, 'other', 'PX', 10_000);
+  expect(await locks.acquireAll(keys, 'me', 10_000)).toBe(3);
+  expect(await Promise.all(keys.map((k) => redis.get(k)))).toEqual([null, null, 'other']);
+  await redis.del(keys[2]!);
+  expect(await locks.acquireAll(keys, 'me', 10_000)).toBe(0);
+  expect(await Promise.all(keys.map((k) => redis.get(k)))).toEqual(['me', 'me', 'me']);
+  expect(await redis.pttl(keys[0]!)).toBeGreaterThan(0);
+  await locks.releaseAll(keys, 'someone else');
+  expect(await Promise.all(keys.map((k) => redis.exists(k)))).toEqual([1, 1, 1]);
+  await locks.releaseAll(keys, 'me');
+  expect(await Promise.all(keys.map((k) => redis.exists(k)))).toEqual([0, 0, 0]);
+});

@@ -313,7 +313,7 @@ describe('operator console', () => {
     );
   });
 
-  it('looks a profile up by email: traits, audiences, identifiers and events', async () => {
+  it('looks a profile up by email: traits, audiences, identifiers, events and merges (an anonymous visitor joined by an identify)', async () => {
     await clickLink('Profiles');
     await page.waitForSelector('#id-value');
     await replaceText('#id-type', 'email');
@@ -323,7 +323,43 @@ describe('operator console', () => {
     expect(await waitText('section[aria-label=Traits]', 'plan')).toMatch(/plan\s+pro/);
     expect(await waitText('[data-testid=profile]', 'Order Completed')).toMatch(/user_id ada/);
     expect(new URL(page.url()).searchParams.get('id')).toBe('email:ada@example.com');
+    expect(await waitText('[data-testid=merges]', 'No merges')).toMatch(/No merges/);
     await shot('10-profile');
+
+    // An anonymous visitor, then an identify joining it to ada through the ingest: its profile merges into hers.
+    const [source] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/sources`)).data.sources;
+    const analytics = new Analytics({ writeKey: source.writeKey, host: ingest, flushAt: 1, flushInterval: 100, maxRetries: 3 });
+    const flushed = (fn: (done: (err?: unknown) => void) => void) =>
+      new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+    await flushed((done) => analytics.track({ anonymousId: 'anon-console', event: 'Product Viewed' }, done));
+    const profileApi = (id: string, resource: string) =>
+      fetch(`${base}/v1/spaces/${fleet.spaceId}/collections/users/profiles/${id}/${resource}`, {
+        headers: { authorization: `Basic ${Buffer.from(`${fleet.env.CONTROL_PLANE_TOKEN}:`).toString('base64')}` },
+      });
+    // The visitor's own profile first (else the identify would only add the anonymous id to ada: no merge).
+    const anonymous = await waitFor(
+      async () => {
+        const res = await profileApi('anonymous_id:anon-console', 'events');
+        return res.status === 200 ? (((await res.json()) as any).data[0]?.related?.users as string | undefined) : null;
+      },
+      { timeoutMs: 30000, description: 'the anonymous profile' },
+    );
+    await flushed((done) => analytics.identify({ userId: 'ada', anonymousId: 'anon-console' }, done));
+    await analytics.closeAndFlush();
+    const merges = await waitFor(
+      async () => {
+        await page.goto(`${base}/console/spaces/${fleet.spaceId}/profiles?id=email:ada@example.com`);
+        await page.waitForSelector('[data-testid=merges] p, [data-testid=merges] li');
+        const text = await page.$eval('[data-testid=merges]', (e: any) => e.innerText as string);
+        return text.includes(anonymous) ? text : null;
+      },
+      { timeoutMs: 30000, description: 'the merge listed on the profile page' },
+    );
+    expect(merges).toMatch(new RegExp(`${anonymous}\\s+merged \\S`));
+    expect(merges).not.toContain('No merges');
+    expect(await waitText('[data-testid=profile]', 'anon-console')).toMatch(/anonymous_id anon-console/);
+    await shot('10-profile-merges');
+
     await replaceText('#id-value', 'nobody@example.com');
     await page.keyboard.press('Enter');
     expect(await waitText('[role=status]', 'No profile')).toContain('email:nobody@example.com');

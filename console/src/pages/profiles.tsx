@@ -1,6 +1,7 @@
 // Profile look-up through the Profile API (Basic auth with the admin token,
 // api/client.ts): by any identifier, then its traits, audiences and computed
-// traits, identifiers, recent events and metadata. The identifier looked up is
+// traits, identifiers, recent events, the profiles merged into it (the `merges`
+// resource, ours: Segment's Profile API has none) and metadata. The identifier looked up is
 // in the page's URL (?id=email:a@b.co) so a look-up can be linked to.
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
@@ -102,6 +103,16 @@ function Profile({ spaceId, identifier }: { spaceId: string; identifier: string 
       ),
     enabled: found,
   });
+  const merges = useQuery({
+    queryKey: ['profile', spaceId, identifier, 'merges'],
+    queryFn: () =>
+      unwrap(
+        api.GET('/v1/spaces/{spaceId}/collections/{collection}/profiles/{identifier}/merges', {
+          params: { path, query: { limit: '100' } },
+        }),
+      ),
+    enabled: found,
+  });
   const metadata = useQuery({
     queryKey: ['profile', spaceId, identifier, 'metadata'],
     queryFn: () => unwrap(api.GET('/v1/spaces/{spaceId}/collections/{collection}/profiles/{identifier}/metadata', { params: { path } })),
@@ -153,6 +164,24 @@ function Profile({ spaceId, identifier }: { spaceId: string; identifier: string 
             );
           })}
         </ol>
+      </section>
+      <section aria-labelledby="merges-title" data-testid="merges">
+        <h2 id="merges-title">Merges</h2>
+        {merges.error && <ErrorNote error={merges.error} />}
+        {merges.data && merges.data.data.length === 0 && (
+          <p className="muted">No merges: no other profile has been merged into this one.</p>
+        )}
+        <ol className="timeline">
+          {(merges.data?.data ?? []).map((m) => (
+            <li key={m.segment_id}>
+              <code>{m.segment_id}</code>
+              <div className="muted" title={m.event_key ? `merged by event ${m.event_key}` : undefined}>
+                merged {formatTime(m.merged_at)}
+              </div>
+            </li>
+          ))}
+        </ol>
+        {merges.data?.cursor.has_more && <p className="muted">Older merges not shown (the 100 most recent are).</p>}
       </section>
       <KeyValues title="Metadata" values={metadata.data?.metadata ?? {}} empty="…" wide />
     </div>

@@ -72,6 +72,10 @@ describe("a connection's audience settings checked against the definition's audi
       ['audienceSettings.advertiser', 'is not an audience setting of tiktok-audiences (advertiserId)'],
       ['audienceSettings.advertiserId', 'Advertiser ID must be a string but it was an object.'],
     ]);
+    expect(audienceSettingsIssues('google-enhanced-conversions', { external_id_type: 'CONTACT_INFO' })).toEqual([]);
+    expect(audienceSettingsIssues('google-enhanced-conversions', { external_id_type: 'EMAIL' })).toEqual([
+      ['audienceSettings.external_id_type', 'External ID Type must be one of: "CONTACT_INFO", "CRM_ID", or "MOBILE_ADVERTISING_ID".'],
+    ]);
     expect(audienceSettingsIssues('braze', { x: 1 })).toEqual([['audienceSettings.x', 'is not an audience setting of braze (none)']]);
   });
 });
@@ -83,6 +87,7 @@ describe('the catalog', () => {
       'braze',
       'braze-cohorts',
       'customerio',
+      'google-enhanced-conversions',
       'hubspot',
       'intercom',
       'iterable',
@@ -204,6 +209,8 @@ describe('the catalog', () => {
       ],
       20,
     ],
+    // Segment's Google Ads definition, its Customer Match action only (its automatic preset is a browser plugin's: none kept).
+    ['google-enhanced-conversions', 'Google Ads Conversions', 'list', [], ['oauth'], [['userList', true]], null],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
     // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.
     ['marketo', 'Marketo (Engage)', 'event', ['clientSecret'], ['munchkinId', 'clientId', 'clientSecret'], [['upsertLead', true]], 5],

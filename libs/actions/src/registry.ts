@@ -18,7 +18,10 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * Table; its actions with a request client of their own are not offered,
  * definitions/responsys.ts); actions-sfmc.int.test.ts: Salesforce Marketing
  * Cloud (a row upsert into a data extension; its V2 actions, which need a
- * mapping-save hook, are not offered);
+ * mapping-save hook, are not offered); actions-google-ads.int.test.ts: Google
+ * Ads Customer Match (google-enhanced-conversions' userList, the user list
+ * from createAudience, OAuth refresh, hashed emails through offline user
+ * data jobs);
  * actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
@@ -33,6 +36,15 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * flow (a feature flag) needs at least 1,500 records a batch and replaces the
  * whole CRM segment with them (MergeMode Replace): a full-audience sync, not
  * the per-user add and remove that an entry or exit makes here.
+ * NOTE: display-video-360 is left out: its definition acts as Segment's own
+ * data partner account with Google (Segment's partner id as the
+ * Login-Customer-Id, Segment's OAuth refresh token read from the
+ * environment, uploads to Google's bulk uploader as the network `segment`),
+ * which no other operator holds; and it sends Google user ids from cookie
+ * matching and mobile advertising ids, not the hashed emails Engage has.
+ * NOTE: google-enhanced-conversions reads the operator's Google Ads developer
+ * token (ADWORDS_DEVELOPER_TOKEN) and, to create a user list, its OAuth
+ * client (GOOGLE_ENHANCED_CONVERSIONS_CLIENT_ID / _SECRET) from the environment.
  * NOTE: braze-cohorts sends Braze's partner key, which its definition reads
  * from the dispatcher's environment (BRAZE_COHORTS_PARTNER_API_KEY_US / _EU,
  * issued by Braze to a technology partner), with the customer's data import key.
@@ -42,6 +54,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'braze',
   'braze-cohorts',
   'customerio',
+  'google-enhanced-conversions',
   'hubspot',
   'intercom',
   'iterable',
@@ -70,6 +83,8 @@ export const ACTIONS_SLUGS: readonly string[] = [
  * failed its whole batch after the removal was made).
  */
 const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  'google-enhanced-conversions': () => require('./definitions/google-enhanced-conversions') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   mailchimp: () => require('./definitions/mailchimp') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -6,27 +6,12 @@
 import { createHash } from 'node:crypto';
 import { createExternalAudience, presetMappings } from '@engage/actions';
 import type { ActionMapping } from '@engage/config-store';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { brazeCohortsEmulator, linkedinEmulator, sendgridListsEmulator, snapEmulator, tiktokEmulator } from './testing/audience-emulators';
 import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 const setup = (
   slug: string,

@@ -6,18 +6,11 @@
 // Google's OAuth token endpoint and the Google Ads API; the access token
 // refreshed through the definition and kept. Real Redis, an injected clock.
 import { createExternalAudience } from '@engage/actions';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE, SPACE } from './testing/dispatch-fixture';
 import { googleAdsEmulator, googleAdsError, sha256 } from './testing/google-ads-emulator';
-import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 // NOTE: the definition reads the operator's developer token and OAuth client from the process environment.
 const ENV = {
@@ -27,16 +20,12 @@ const ENV = {
 };
 const saved = Object.fromEntries(Object.keys(ENV).map((k) => [k, process.env[k]]));
 beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
   Object.assign(process.env, ENV);
 });
-afterAll(async () => {
+afterAll(() => {
   for (const [k, v] of Object.entries(saved))
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
 });
 
 const ADS = 'googleads.googleapis.com';

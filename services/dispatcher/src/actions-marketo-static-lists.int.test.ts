@@ -5,27 +5,11 @@
 // comes from the client credentials and is kept by the runtime. Real Redis,
 // an injected clock for the retry schedule.
 import { createExternalAudience } from '@engage/actions';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE, SPACE } from './testing/dispatch-fixture';
 import { marketoError, marketoListsEmulator } from './testing/marketo-emulator';
-import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 const MARKETO = '123-abc-456.mktorest.com';
 const settings = {

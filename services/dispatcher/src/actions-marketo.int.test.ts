@@ -4,27 +4,11 @@
 // got from the client credentials through actions-core's refresh and kept by
 // the runtime. Real Redis, an injected clock for the retry schedule.
 import { presetMappings } from '@engage/actions';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE } from './testing/dispatch-fixture';
 import { marketoEmulator, marketoError } from './testing/marketo-emulator';
-import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 const MARKETO = '123-abc-456.mktorest.com';
 const settings = { munchkinId: '123-ABC-456', clientId: 'mkto-client', clientSecret: 'mkto-secret' };

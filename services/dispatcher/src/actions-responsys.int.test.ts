@@ -3,27 +3,11 @@
 // into a Profile Extension Table over real HTTP to an emulator of Responsys's
 // REST API, the token got from the username and password and kept by the
 // runtime. Real Redis, an injected clock for the retry schedule.
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE } from './testing/dispatch-fixture';
 import { responsysEmulator, responsysError } from './testing/responsys-emulator';
-import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 const RESPONSYS = 'njp1q7u-api.responsys.ocs.oraclecloud.com';
 const settings = {

@@ -4,27 +4,11 @@
 // data extension over real HTTP to an emulator of the tenant's auth and REST
 // hosts, the token got from the client credentials for the subdomain and kept
 // by the runtime. Real Redis, an injected clock for the retry schedule.
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
-import type { ActionsRuntime } from './adapters/actions.runtime';
-import { actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
+import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE } from './testing/dispatch-fixture';
 import { sfmcEmulator, sfmcError } from './testing/sfmc-emulator';
-import type { Emulator } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 const SUBDOMAIN = 'mc563885gzs27c5t9-63k636ttgm';
 const settings = { subdomain: SUBDOMAIN, account_id: '514000123', client_id: 'sfmc-client', client_secret: 'sfmc-secret' };

@@ -7,10 +7,9 @@ import { createHash } from 'node:crypto';
 import { createExternalAudience, loadDefinition, presetMappings } from '@engage/actions';
 import { defaultValues } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
-import { createRedis, type RedisClient } from '@engage/redis';
-import { testInfrastructure } from '@engage/testing';
 import { ActionsRuntime } from './adapters/actions.runtime';
 import { AUDIENCE, audienceChange, dispatchFixture, type Fixture } from './testing/dispatch-fixture';
+import { actionsTestbed } from './testing/actions-fixture';
 import {
   brazeEmulator,
   customerioEmulator,
@@ -23,19 +22,7 @@ import {
   type Emulator,
 } from './testing/vendor-emulators';
 
-let redis: RedisClient;
-const emulators: Emulator[] = [];
-const runtimes: ActionsRuntime[] = [];
-const ctx = { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true };
-
-beforeAll(() => {
-  redis = createRedis({ url: testInfrastructure().redisUrl });
-});
-afterAll(async () => {
-  redis.disconnect();
-  runtimes.forEach((r) => r.close());
-  await Promise.all(emulators.map((e) => e.receiver.stop()));
-});
+const { redis, ctx, emulators, runtimes } = actionsTestbed();
 
 let ids = 0;
 const newId = () => `map_${++ids}`;

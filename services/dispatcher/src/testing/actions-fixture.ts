@@ -5,7 +5,9 @@
 import { loadDefinition } from '@engage/actions';
 import { defaultValues } from '@segment/actions-core';
 import type { ActionMapping, DestinationConfig } from '@engage/config-store';
-import type { RedisClient } from '@engage/redis';
+import type { ChunkContext } from '@engage/kafka';
+import { createRedis, type RedisClient } from '@engage/redis';
+import { testInfrastructure } from '@engage/testing';
 import type { ComputationChange } from '@engage/schemas';
 import { ActionsRuntime } from '../adapters/actions.runtime';
 import { audienceChange, dispatchFixture, type Fixture } from './dispatch-fixture';
@@ -65,4 +67,30 @@ export function withEmail(profileId: string, value: boolean, over: Partial<Compu
     ],
     ...over,
   });
+}
+
+/**
+ * What every Actions emulator test file shares: one Redis client, the chunk
+ * context the dispatch step is handed, and the runtimes and emulators the
+ * file starts, closed and stopped after its tests (registers afterAll: call
+ * it at the top level of a test file).
+ */
+export function actionsTestbed(): {
+  redis: RedisClient;
+  ctx: ChunkContext;
+  emulators: Emulator[];
+  runtimes: ActionsRuntime[];
+} {
+  const bed = {
+    redis: createRedis({ url: testInfrastructure().redisUrl }),
+    ctx: { topic: 'changes', partition: 0, heartbeat: async () => undefined, isActive: () => true },
+    emulators: [] as Emulator[],
+    runtimes: [] as ActionsRuntime[],
+  };
+  afterAll(async () => {
+    bed.redis.disconnect();
+    bed.runtimes.forEach((r) => r.close());
+    await Promise.all(bed.emulators.map((e) => e.receiver.stop()));
+  });
+  return bed;
 }

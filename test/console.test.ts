@@ -716,14 +716,30 @@ describe('operator console', () => {
       await page.goto(`${base}/console/spaces/${fleet.spaceId}/audiences`);
       const row = await waitText('table[aria-label=Audiences] tbody tr', /Buyers[\s\S]*Computing/);
       expect(row).toContain('40%');
-      expect(await page.$eval(`progress[aria-label="Buyers backfill progress"]`, (e: any) => [e.max, e.value])).toEqual([1, 0.4]);
+      // Polled: a Computing audience is refetched every second, and the row may re-render between two looks.
+      const bar = await waitFor(
+        () =>
+          page.$$eval(`progress[aria-label="Buyers backfill progress"]`, (els: any[]) =>
+            els.length === 1 ? [els[0].max, els[0].value] : null,
+          ),
+        { timeoutMs: 15000, description: 'the Buyers backfill progress bar' },
+      );
+      expect(bar).toEqual([1, 0.4]);
       await shot('24-audiences-computing');
       await clickLink('Buyers');
       await waitText('[data-testid=progress-percent]', '40%');
       const sync = await waitText('table[aria-label="Connected destinations"] tbody tr', 'Syncing');
       expect(sync).toMatch(/Syncing\s+7 sent so far/);
       // Indeterminate: the API gives no figure of what is left to send.
-      expect(await page.$eval('progress[aria-label="Hook sync in progress"]', (e: any) => e.hasAttribute('value'))).toBe(false);
+      // Polled: a refetch (every 5 s) may re-render the row between the look above and this one.
+      const indeterminate = await waitFor(
+        () =>
+          page.$$eval('progress[aria-label="Hook sync in progress"]', (els: any[]) =>
+            els.length === 1 ? !els[0].hasAttribute('value') : null,
+          ),
+        { timeoutMs: 15000, description: 'the Hook sync progress bar' },
+      );
+      expect(indeterminate).toBe(true);
       await shot('25-audience-syncing');
     } finally {
       page.off('request', rewrite);

@@ -5,7 +5,7 @@
 // methods below. Every key of a space is under the `{space}` hash tag, so a
 // space's graph is on one Cluster slot and the MGETs/pipelines here stay in it.
 // NOTE: the only IO in @engage/identity; the rules next to it stay pure.
-import { isCluster, type RedisClient } from '@engage/redis';
+import { isCluster, luaScript, type RedisClient } from '@engage/redis';
 import type { ExternalId } from './external-ids';
 import { IDENTITY_GRAPH_LUA } from './identity-graph.lua';
 
@@ -51,10 +51,11 @@ export class IdentityGraphStore {
     private readonly config: { keyPrefix: string },
     private readonly deps: { redis: RedisClient },
   ) {
-    // Loaded once per client, then called by SHA (ioredis falls back to EVAL on NOSCRIPT).
-    if (!('resolveIdentityBatch' in deps.redis))
-      deps.redis.defineCommand('resolveIdentityBatch', { numberOfKeys: 1, lua: IDENTITY_GRAPH_LUA });
+    // Called by SHA (luaScript: the text only on NOSCRIPT).
+    this.graph = { resolveIdentityBatch: luaScript<string[]>(deps.redis, IDENTITY_GRAPH_LUA, { keys: 1 }) };
   }
+
+  private readonly graph: GraphClient;
 
   /** The key prefix of a space's graph; the `{space}` hash tag keeps it on one cluster slot. */
   private spacePrefix(spaceId: string): string {
@@ -91,8 +92,7 @@ export class IdentityGraphStore {
    * flat JSON array of the events.
    */
   resolveBatch(spaceId: string, rulesJson: string, resultTtlSeconds: number, eventsJson: string): Promise<string[]> {
-    const client = this.deps.redis as unknown as GraphClient;
-    return client.resolveIdentityBatch(this.spacePrefix(spaceId), rulesJson, resultTtlSeconds, eventsJson, spaceId);
+    return this.graph.resolveIdentityBatch(this.spacePrefix(spaceId), rulesJson, resultTtlSeconds, eventsJson, spaceId);
   }
 
   /** The profile an external id points to (always a live one: a merge rewrites the ids), or null. */

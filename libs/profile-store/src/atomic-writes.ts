@@ -155,7 +155,7 @@ export class AtomicWrites {
     if (this.args.length === 0 && strings.length === 0) return;
     if (isCluster(redis)) return this.execBySlot(redis, strings);
     const tx = redis.multi();
-    // NOTE: EVAL with the text, not by SHA (registeredScript): inside a MULTI a
+    // NOTE: EVAL with the text, not by SHA (luaScript): inside a MULTI a
     // NOSCRIPT (a SCRIPT FLUSH while connected) would fail the script alone
     // and EXEC would still run the MSET, saving states without their writes.
     if (this.args.length > 0) tx.eval(APPLY_WRITES_LUA, this.keys.length, ...this.keys, ...this.args);

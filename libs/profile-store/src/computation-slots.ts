@@ -6,7 +6,7 @@
 // the computation, and never changes or is reused (a deleted computation keeps
 // its slot: a few bytes), so every process may cache the table forever and
 // only asks Redis about ids or slots it has not seen yet.
-import { registeredScript, type RedisClient } from '@engage/redis';
+import { luaScript, type LuaScript, type RedisClient } from '@engage/redis';
 
 const NEXT_FIELD = '#next';
 
@@ -35,7 +35,11 @@ export class ComputationSlots {
   constructor(
     private readonly keyOf: (spaceId: string) => string,
     private readonly redis: RedisClient,
-  ) {}
+  ) {
+    this.assign = luaScript<number[]>(redis, ASSIGN_LUA, { keys: 1 });
+  }
+
+  private readonly assign: LuaScript<number[]>;
 
   private space(spaceId: string): SpaceSlots {
     let s = this.spaces.get(spaceId);
@@ -53,7 +57,7 @@ export class ComputationSlots {
     const s = this.space(spaceId);
     const missing = [...new Set([...ids].filter((id) => !s.slotById.has(id)))];
     if (missing.length === 0) return;
-    const slots = await registeredScript<number[]>(this.redis, 'engageSlotsAssign', ASSIGN_LUA, 1)(this.keyOf(spaceId), ...missing);
+    const slots = await this.assign(this.keyOf(spaceId), ...missing);
     missing.forEach((id, i) => this.learn(s, id, slots[i]!));
   }
 

@@ -25,7 +25,7 @@
 // Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
 import { eventIdOf, type ProfileState } from '@engage/engine';
-import { acrossSlots, isCluster, RedisLock, type RedisClient } from '@engage/redis';
+import { acrossSlots, isCluster, luaScript, RedisLock, type LuaScript, type RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
 import { ComputationSlots } from './computation-slots';
@@ -136,21 +136,11 @@ end
 return { docs, seen }
 `;
 
-/**
- * The scripts, registered once per client with defineCommand: called by SHA
- * (ioredis sends EVAL the first time on a connection and again on NOSCRIPT),
- * so the script text is not sent and hashed with every chunk. The `Buffer`
- * variant answers bulk strings as Buffers (the state documents are binary).
- */
+/** The repository's scripts, called by SHA (luaScript). */
 interface ProfileScripts {
-  engageProfileLoadBuffer(numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-  engageWakeClaim(key: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
-}
-
-function defineScripts(redis: RedisClient): ProfileScripts {
-  if (!('engageProfileLoad' in redis)) redis.defineCommand('engageProfileLoad', { lua: LOAD_FOR_EVENTS_LUA });
-  if (!('engageWakeClaim' in redis)) redis.defineCommand('engageWakeClaim', { numberOfKeys: 1, lua: CLAIM_DUE_LUA });
-  return redis as unknown as ProfileScripts;
+  /** Answers bulk strings as Buffers (the state documents are binary). */
+  loadForEvents: LuaScript<unknown>;
+  claimDue: LuaScript<string[]>;
 }
 
 /** FNV-1a: a stable, cheap shard choice. */
@@ -187,7 +177,10 @@ export class ProfileStateRepository {
   ) {
     this.cache = new HotStateCache(config.hotStateCacheSize ?? 0);
     this.locks = new RedisLock(deps.redis);
-    this.scripts = defineScripts(deps.redis);
+    this.scripts = {
+      loadForEvents: luaScript(deps.redis, LOAD_FOR_EVENTS_LUA, { buffers: true }),
+      claimDue: luaScript<string[]>(deps.redis, CLAIM_DUE_LUA, { keys: 1 }),
+    };
     this.slots = new ComputationSlots((spaceId) => `${config.keyPrefix}rt:slots:{${spaceId}}`, deps.redis);
   }
 
@@ -544,7 +537,7 @@ export class ProfileStateRepository {
     const first = Math.floor(Math.random() * this.shards);
     for (let i = 0; i < this.shards && out.length < limit; i++) {
       const key = this.wakeShardKey((first + i) % this.shards);
-      const flat = await this.scripts.engageWakeClaim(key, now, limit - out.length, now + leaseMs);
+      const flat = await this.scripts.claimDue(key, now, limit - out.length, now + leaseMs);
       for (let j = 0; j < flat.length; j += 2) {
         const m = flat[j]!;
         const k = m.indexOf('|');
@@ -611,15 +604,13 @@ export class ProfileStateRepository {
   ): Promise<[Array<Buffer | number | null>, number[]]> {
     const redis = this.scripts;
     if (!isCluster(this.deps.redis))
-      return (await redis.engageProfileLoadBuffer(keys.length, ...keys, ...args)) as [Array<Buffer | number | null>, number[]];
+      return (await redis.loadForEvents(keys.length, ...keys, ...args)) as [Array<Buffer | number | null>, number[]];
     let a = 0;
     const calls = refs.map((_, i) => {
       const n = eventIds[i]!.length;
       const own = args.slice(a, a + 2 + n);
       a += 2 + n;
-      return redis.engageProfileLoadBuffer(3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<
-        [Array<Buffer | number | null>, number[]]
-      >;
+      return redis.loadForEvents(3, ...keys.slice(3 * i, 3 * i + 3), ...own) as Promise<[Array<Buffer | number | null>, number[]]>;
     });
     const answers = await Promise.all(calls);
     // Lua drops a trailing nil from a table: a profile with no document answers an empty list.

@@ -1,5 +1,6 @@
 // ioredis factory: a single node from a redis:// URL, or a cluster from a
 // comma-separated list of nodes (`redis-cluster://host1:6379,host2:6379`).
+import { createHash } from 'node:crypto';
 import Redis, { Cluster } from 'ioredis';
 
 export type RedisClient = Redis | Cluster;
@@ -103,22 +104,34 @@ const calculateSlot = require('cluster-key-slot') as (key: string) => number;
 
 export * from './lock';
 
-/** A Lua script called by its SHA (see registeredScript). */
-export type RegisteredScript<R = unknown> = (...args: Array<string | number | Buffer>) => Promise<R>;
+/** A Lua script's call (see luaScript): its keys and arguments. */
+export type LuaScript<R = unknown> = (...args: Array<string | number | Buffer>) => Promise<R>;
 
 /**
- * A Lua script registered once per client with ioredis's defineCommand and
- * called by its SHA (EVALSHA): ioredis sends the text only the first time on
- * a connection and again after NOSCRIPT, so the text is neither sent nor
- * hashed by Redis with every call. `name` must be unique in the project (one
- * client, one definition per name); `numberOfKeys` fixed, or omitted to pass
- * the key count as the first argument. Works on one node and on a Cluster.
- * NOTE: not inside a MULTI whose other commands must not run without the
- * script: a NOSCRIPT there (a SCRIPT FLUSH while connected) fails the script
- * alone and EXEC runs the rest (atomic-writes.ts keeps EVAL for that reason).
+ * A Lua script called by its SHA1 (EVALSHA); sent whole (EVAL, which also
+ * caches it in Redis) only when Redis answers NOSCRIPT: its first use after
+ * a restart or a SCRIPT FLUSH. Plain commands, so ioredis's auto-pipelining
+ * batches them like any other, on one node or per node on a Cluster.
+ * `keys`: the fixed number of keys (else pass the count as the first argument);
+ * `buffers`: bulk string replies as Buffers.
+ * NOTE: not ioredis's defineCommand. A command defined on a client after one
+ * of its auto-pipelines was opened is missing from that pipeline: the call
+ * fails ('pipeline[functionName] is not a function') and the pipeline's
+ * reply then throws from a nextTick, killing the process ('results[i] is not
+ * iterable', redis/ioredis#1931). Defining scripts lazily did that to the
+ * evaluator in the fault-injection run.
  */
-export function registeredScript<R = unknown>(redis: RedisClient, name: string, lua: string, numberOfKeys?: number): RegisteredScript<R> {
-  if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
-  const command = (redis as unknown as Record<string, RegisteredScript<R>>)[name]!;
-  return (...args) => command.apply(redis, args);
+export function luaScript<R = unknown>(redis: RedisClient, lua: string, opts: { keys?: number; buffers?: boolean } = {}): LuaScript<R> {
+  const sha = createHash('sha1').update(lua).digest('hex');
+  const client = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const [bySha, byText] = opts.buffers ? ['evalshaBuffer', 'evalBuffer'] : ['evalsha', 'eval'];
+  return async (...args) => {
+    const withKeys = opts.keys === undefined ? args : [opts.keys, ...args];
+    try {
+      return (await client[bySha]!.call(redis, sha, ...withKeys)) as R;
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return (await client[byText]!.call(redis, lua, ...withKeys)) as R;
+    }
+  };
 }

@@ -2,11 +2,10 @@
 // with SET NX PX (so a dead holder frees it when the TTL runs out), renewed and
 // released only by its owner. Renew and release are Lua scripts (a GET then a
 // PEXPIRE/DEL from the client would act on a lock another owner took in
-// between), registered once per client with defineCommand and called by SHA
-// (ioredis sends EVAL on NOSCRIPT).
+// between), called by SHA (luaScript: the text only on NOSCRIPT).
 // https://redis.io/docs/latest/develop/use/patterns/distributed-locks/#correct-implementation-with-a-single-instance
 // Key names are the callers' (each keyspace's owner spells its own lock keys).
-import { acrossSlots, isCluster, type RedisClient } from './index';
+import { isCluster, luaScript, type LuaScript, type RedisClient } from './index';
 
 // KEYS: the locks; ARGV[1]: the owner. Deletes those the owner holds; answers how many.
 const RELEASE_LUA = `
@@ -40,12 +39,6 @@ end
 return 0
 `;
 
-type LockCommands = {
-  engageLockAcquireAll(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  engageLockRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  engageLockRenew(key: string, owner: string, ttlMs: number): Promise<number>;
-};
-
 /** A fresh owner token: the process and a random part (two holders never share one). */
 export function lockOwner(): string {
   return `${process.pid}:${Math.random().toString(36).slice(2)}`;
@@ -62,14 +55,14 @@ export interface HeldLock {
 }
 
 export class RedisLock {
-  private readonly commands: LockCommands;
+  private readonly releaseScript: LuaScript<number>;
+  private readonly renewScript: LuaScript<number>;
+  private readonly acquireAllScript: LuaScript<number>;
 
   constructor(private readonly redis: RedisClient) {
-    // Once per client: every RedisLock of a process shares the definitions.
-    if (!('engageLockRelease' in redis)) redis.defineCommand('engageLockRelease', { lua: RELEASE_LUA });
-    if (!('engageLockRenew' in redis)) redis.defineCommand('engageLockRenew', { numberOfKeys: 1, lua: RENEW_LUA });
-    if (!('engageLockAcquireAll' in redis)) redis.defineCommand('engageLockAcquireAll', { lua: ACQUIRE_ALL_LUA });
-    this.commands = redis as unknown as LockCommands;
+    this.releaseScript = luaScript<number>(redis, RELEASE_LUA);
+    this.renewScript = luaScript<number>(redis, RENEW_LUA, { keys: 1 });
+    this.acquireAllScript = luaScript<number>(redis, ACQUIRE_ALL_LUA);
   }
 
   /** Takes `key` for `owner` (a fresh token by default) for `ttlMs`; null when someone holds it. */
@@ -85,7 +78,7 @@ export class RedisLock {
 
   /** Owner-checked PEXPIRE. */
   async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.commands.engageLockRenew(key, owner, ttlMs)) === 1;
+    return (await this.renewScript(key, owner, ttlMs)) === 1;
   }
 
   /**
@@ -94,7 +87,7 @@ export class RedisLock {
    * the owner's.
    */
   release(keys: string[], owner: string): Promise<number> {
-    return this.commands.engageLockRelease(keys.length, ...keys, owner);
+    return this.releaseScript(keys.length, ...keys, owner);
   }
 
   /**
@@ -107,11 +100,8 @@ export class RedisLock {
    */
   async acquireAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
     if (keys.length === 0) return 0;
-    if (!isCluster(this.redis)) return this.commands.engageLockAcquireAll(keys.length, ...keys, owner, ttlMs);
-    const answers = (await acrossSlots(
-      this.redis,
-      keys.map((k) => ['engageLockAcquireAll', 1, k, owner, ttlMs]),
-    )) as number[];
+    if (!isCluster(this.redis)) return this.acquireAllScript(keys.length, ...keys, owner, ttlMs);
+    const answers = await Promise.all(keys.map((k) => this.acquireAllScript(1, k, owner, ttlMs)));
     const refused = answers.findIndex((a) => a !== 0);
     if (refused === -1) return 0;
     await this.releaseAll(

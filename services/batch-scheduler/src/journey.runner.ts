@@ -40,7 +40,7 @@ import {
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { Logger } from '@engage/logging';
 import { changeExternalIds, changeId, changeTraitsJson, type ProfileStateRepository } from '@engage/profile-store';
-import { acrossSlots, registeredScript, type RedisClient } from '@engage/redis';
+import { acrossSlots, luaScript, type LuaScript, type RedisClient } from '@engage/redis';
 import { valueSubject, type ChangeReason, type ComputationChange, type SchemaCodec } from '@engage/schemas';
 import type { Producer } from 'kafkajs';
 
@@ -91,7 +91,14 @@ export class JourneyRunner {
       log: Logger;
       now?: () => number;
     },
-  ) {}
+  ) {
+    // Called by SHA (luaScript: the text only on NOSCRIPT).
+    this.claimTimers = luaScript<string[]>(deps.redis, CLAIM, { keys: 1 });
+    this.commitProgress = luaScript(deps.redis, COMMIT, { keys: 3 });
+  }
+
+  private readonly claimTimers: LuaScript<string[]>;
+  private readonly commitProgress: LuaScript;
 
   private now(): number {
     return this.deps.now?.() ?? Date.now();
@@ -169,7 +176,7 @@ export class JourneyRunner {
       if (journey.status !== 'Live') continue; // paused: timers wait; archived: nobody moves
       await this.seedExistingMembers(journey);
       const now = this.now();
-      const claimed = (await registeredScript(this.deps.redis, 'engageJourneyClaim', CLAIM, 1)(
+      const claimed = (await this.claimTimers(
         this.dueKey(journey.id),
         String(now),
         String(this.config.batchSize),
@@ -279,7 +286,7 @@ export class JourneyRunner {
     for (const s of walk.reached) stats.push(`${s.stepId}:entered`, '1');
     if (end.type === 'wait') stats.push(`${end.stepId}:current`, '1');
     const timer = end.type === 'wait' ? JSON.stringify([profileId, run, end.stepId] satisfies TimerMember) : '';
-    const committed = await registeredScript(this.deps.redis, 'engageJourneyCommit', COMMIT, 3)(
+    const committed = await this.commitProgress(
       this.progressKey(journey.id, profileId),
       this.statsKey(journey.id),
       this.dueKey(journey.id),

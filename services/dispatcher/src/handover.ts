@@ -22,7 +22,7 @@
 // Created by the first claim (expires after CLAIM_TTL_MS if the sync never
 // runs); kept for a grace period after the sync finishes, so live records
 // still in the topic then are checked against what the sync sent.
-import { acrossSlots, type RedisClient } from '@engage/redis';
+import { acrossSlots, luaScript, type RedisClient } from '@engage/redis';
 
 export type ClaimMode = 'sync' | 'live' | 'correct';
 
@@ -82,18 +82,20 @@ export class Handover {
     private readonly config: { keyPrefix: string },
     private readonly deps: { redis: RedisClient },
   ) {
-    if (!('handoverClaim' in deps.redis)) deps.redis.defineCommand('handoverClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
+    // Called by SHA (luaScript: the text only on NOSCRIPT).
+    this.client = { handoverClaim: luaScript<string | null>(deps.redis, CLAIM_LUA, { keys: 1 }) };
   }
+
+  private readonly client: HandoverClient;
 
   key = (connectionId: string) => `${this.config.keyPrefix}dispatch:handover:{${connectionId}}`;
 
   /** Per claim: the timestamp to send with (granted), or null (another claim carries this profile). */
   async claim(mode: ClaimMode, claims: Claim[]): Promise<Array<number | null>> {
-    const client = this.deps.redis as unknown as HandoverClient;
     // One script call per claim, pipelined by ioredis (auto-pipelining).
     const replies = await Promise.all(
       claims.map((c) =>
-        client.handoverClaim(
+        this.client.handoverClaim(
           this.key(c.connectionId),
           mode,
           c.profileId,

@@ -13,7 +13,7 @@
 //   <prefix>dispatch:bucket:{<destinationId>}:log  ZSET send time -> unique member
 //   <prefix>dispatch:bucket:{<destinationId>}:tat  theoretical arrival time (ms)
 import { randomUUID } from 'node:crypto';
-import { registeredScript, type RedisClient } from '@engage/redis';
+import { luaScript, type LuaScript, type RedisClient } from '@engage/redis';
 
 const RESERVE_LUA = `
 local t = redis.call('TIME')
@@ -71,8 +71,17 @@ export class RateLimiter {
 
   constructor(
     private readonly config: { keyPrefix: string; marginMs: number },
-    private readonly deps: { redis: RedisClient },
-  ) {}
+    deps: { redis: RedisClient },
+  ) {
+    // Called by SHA (luaScript: the text only on NOSCRIPT); one key each.
+    this.reserve = luaScript(deps.redis, RESERVE_LUA, { keys: 1 });
+    this.confirm = luaScript(deps.redis, CONFIRM_LUA, { keys: 1 });
+    this.restampScript = luaScript(deps.redis, RESTAMP_LUA, { keys: 1 });
+  }
+
+  private readonly reserve: LuaScript;
+  private readonly confirm: LuaScript;
+  private readonly restampScript: LuaScript;
 
   private keys(destinationId: string) {
     const base = `${this.config.keyPrefix}dispatch:bucket:{${destinationId}}`;
@@ -87,11 +96,6 @@ export class RateLimiter {
    * time: a herd of waiters waking together would delay the winner's request
    * behind the losers' replies (jitter at the destination) and load Redis.
    */
-  /** One of this limiter's scripts (one key each), called by SHA. */
-  private script(name: string, lua: string) {
-    return registeredScript(this.deps.redis, name, lua, 1);
-  }
-
   async acquire(
     destinationId: string,
     limit: RateLimit,
@@ -104,13 +108,13 @@ export class RateLimiter {
     const window = 1000 + this.config.marginMs;
     let member = '';
     const mine = previous.then(async () => {
-      const slot = Number(await this.script('engageRateReserve', RESERVE_LUA)(tat!, limit.perSecond, window, limit.burst));
+      const slot = Number(await this.reserve(tat!, limit.perSecond, window, limit.burst));
       if (slot > 0) await sleep(slot);
       member = `${this.instance}:${++this.seq}`;
-      let answer = Number(await this.script('engageRateConfirm', CONFIRM_LUA)(log!, limit.perSecond, window, member));
+      let answer = Number(await this.confirm(log!, limit.perSecond, window, member));
       while (answer > 0) {
         await sleep(answer);
-        answer = Number(await this.script('engageRateConfirm', CONFIRM_LUA)(log!, limit.perSecond, window, member));
+        answer = Number(await this.confirm(log!, limit.perSecond, window, member));
       }
       onGranted?.(-answer);
     });
@@ -136,6 +140,6 @@ export class RateLimiter {
    */
   async restamp(destinationId: string, grant: Grant): Promise<boolean> {
     const [log] = this.keys(destinationId);
-    return Number(await this.script('engageRateRestamp', RESTAMP_LUA)(log!, grant.member)) === 1;
+    return Number(await this.restampScript(log!, grant.member)) === 1;
   }
 }

@@ -15,7 +15,7 @@
 //   <prefix>dispatch:retry:{<dst>}:due            ZSET  messageId -> due time (ms); queue heads only
 //   <prefix>dispatch:retry:{<dst>}:calls          HASH  messageId -> ScheduledCall (JSON)
 //   <prefix>dispatch:retry:{<dst>}:q:<profileId>  LIST  the profile's waiting messageIds, head first
-import type { RedisClient } from '@engage/redis';
+import { luaScript, type RedisClient } from '@engage/redis';
 
 /** The original record of a call, for the DLQ when its retry window is spent (bytes kept as base64). */
 export interface StoredLetter {
@@ -103,19 +103,17 @@ export class RetrySchedule {
     private readonly deps: { redis: RedisClient },
   ) {
     this.base = `${config.keyPrefix}dispatch:retry:{${config.destinationId}}`;
-    // Loaded once per client (EVALSHA, EVAL on NOSCRIPT): one definition serves every destination.
+    // Called by SHA (luaScript: the text only on NOSCRIPT).
     const redis = deps.redis;
-    if (!('retryEnqueue' in redis)) {
-      redis.defineCommand('retryEnqueue', { numberOfKeys: 3, lua: ENQUEUE_LUA });
-      redis.defineCommand('retryClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
-      redis.defineCommand('retryReschedule', { numberOfKeys: 2, lua: RESCHEDULE_LUA });
-      redis.defineCommand('retryComplete', { numberOfKeys: 3, lua: COMPLETE_LUA });
-    }
+    this.client = {
+      retryEnqueue: luaScript<number>(redis, ENQUEUE_LUA, { keys: 3 }),
+      retryClaim: luaScript<string[]>(redis, CLAIM_LUA, { keys: 2 }),
+      retryReschedule: luaScript<number>(redis, RESCHEDULE_LUA, { keys: 2 }),
+      retryComplete: luaScript<number>(redis, COMPLETE_LUA, { keys: 3 }),
+    };
   }
 
-  private get client(): ScheduleClient {
-    return this.deps.redis as unknown as ScheduleClient;
-  }
+  private readonly client: ScheduleClient;
 
   private get dueKey() {
     return `${this.base}:due`;

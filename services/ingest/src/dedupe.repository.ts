@@ -30,7 +30,7 @@
 // Keys written by the earlier layout hold "p" or "d" themselves; both are still understood.
 // https://redis.io/docs/latest/commands/set/
 import { randomBytes } from 'node:crypto';
-import { registeredScript, type RedisClient } from '@engage/redis';
+import { luaScript, type LuaScript, type RedisClient } from '@engage/redis';
 
 export type ClaimResult = 'new' | 'duplicate' | 'in_flight';
 
@@ -97,7 +97,12 @@ export class DedupeRepository {
   constructor(
     private readonly config: { keyPrefix: string; ttlSeconds: number; pendingTtlMs: number },
     private readonly deps: { redis: RedisClient },
-  ) {}
+  ) {
+    this.claimScript = luaScript(deps.redis, CLAIM_LUA);
+  }
+
+  /** Called by SHA (luaScript: the text only on NOSCRIPT). */
+  private readonly claimScript: LuaScript;
 
   // NOTE: the {source} hash tag keeps one source's keys on one Cluster slot.
   private key(k: DedupeKey): string {
@@ -126,7 +131,7 @@ export class DedupeRepository {
       this.bySource(keys).map(async (indexes) => {
         const sourceId = keys[indexes[0]!]!.sourceId;
         const flushPrefix = this.flushPrefix(sourceId);
-        const codes = (await registeredScript(this.deps.redis, 'engageDedupeClaim', CLAIM_LUA)(
+        const codes = (await this.claimScript(
           indexes.length + 1,
           flushPrefix + token,
           ...indexes.map((i) => this.key(keys[i]!)),

@@ -9,7 +9,7 @@
 // clocks (NTP) differ by milliseconds, worth rate x skew tokens at most, and the
 // script never lets time run backwards.
 // https://redis.io/docs/latest/develop/interact/programmability/eval-intro/
-import { registeredScript, type RedisClient } from '@engage/redis';
+import { luaScript, type LuaScript, type RedisClient } from '@engage/redis';
 import type { RateLimitSettings } from './token-bucket';
 
 // ARGV: rate (tokens/s), burst, now (epoch ms), want. Reply: {granted, retryAfterMs}.
@@ -45,8 +45,13 @@ export interface Lease {
 export class RateLimitRepository {
   constructor(
     private readonly config: { keyPrefix: string },
-    private readonly deps: { redis: RedisClient },
-  ) {}
+    deps: { redis: RedisClient },
+  ) {
+    this.leaseScript = luaScript<[number, number]>(deps.redis, LEASE_LUA, { keys: 1 });
+  }
+
+  /** Called by SHA (luaScript: the text only on NOSCRIPT). */
+  private readonly leaseScript: LuaScript<[number, number]>;
 
   key(sourceId: string): string {
     return `${this.config.keyPrefix}ingest:ratelimit:{${sourceId}}`;
@@ -54,7 +59,7 @@ export class RateLimitRepository {
 
   /** Takes up to `want` tokens of `sourceId`'s shared bucket at `now` (epoch ms). */
   async lease(sourceId: string, limit: RateLimitSettings, now: number, want: number): Promise<Lease> {
-    const [granted, retryAfterMs] = (await registeredScript(this.deps.redis, 'engageIngestLease', LEASE_LUA, 1)(
+    const [granted, retryAfterMs] = (await this.leaseScript(
       this.key(sourceId),
       String(limit.requestsPerSecond),
       String(limit.burst),

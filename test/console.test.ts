@@ -825,6 +825,13 @@ describe('operator console', () => {
     expect(await overflowsSideways()).toBe(false);
     await shot('30-destination-deliveries-chart-phone');
     await page.setViewport({ width: 1280, height: 900 });
+
+    // A computed trait's page has its size chart too: the profiles with a value (the fleet's one profile has an order count).
+    const [trait] = (await fleet.api('GET', `/spaces/${fleet.spaceId}/computed-traits`)).data.computedTraits;
+    await page.goto(`${base}/console/spaces/${fleet.spaceId}/computed-traits/${trait.id}`);
+    expect(await waitText('[data-testid=size-history-summary]', 'latest 1 at')).toMatch(/^\d+ points?; latest 1 at /);
+    expect((await fleet.api('GET', `/spaces/${fleet.spaceId}/computed-traits/${trait.id}`)).data.computedTrait.size).toBe(1);
+    await shot('31-computed-trait-size');
   });
 
   it('logged no error in the browser console', () => {

@@ -68,13 +68,7 @@ export function ComputationPage({ kind }: { kind: Kind }) {
           </dl>
           {a.description && <p>{a.description}</p>}
           <pre className="query">{a.definition.query}</pre>
-          {kind === 'audiences' ? (
-            <SizeHistoryChart spaceId={spaceId} audienceId={a.id} />
-          ) : (
-            <p className="muted">
-              Computed traits have no size over time: the size chart is kept for audiences, whose members are counted.
-            </p>
-          )}
+          <SizeHistoryChart spaceId={spaceId} kind={kind} computationId={a.id} />
           <Destinations kind={kind} spaceId={spaceId} audience={a} />
           {kind === 'audiences' && <CsvDownloads spaceId={spaceId} audience={a} />}
         </>

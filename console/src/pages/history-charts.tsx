@@ -82,13 +82,30 @@ const SIZE_SERIES: uPlot.Series[] = [
   { label: 'Size', stroke: '#2255cc', width: 2, fill: 'rgba(34, 85, 204, 0.08)', points: { show: true, size: 5 } },
 ];
 
-export function SizeHistoryChart({ spaceId, audienceId }: { spaceId: string; audienceId: string }) {
+/** An audience's size (its members) or a computed trait's (the profiles with a value) over time. */
+export function SizeHistoryChart({
+  spaceId,
+  kind,
+  computationId,
+}: {
+  spaceId: string;
+  kind: 'audiences' | 'computed-traits';
+  computationId: string;
+}) {
   const [rangeMs, setRangeMs] = useState<number>(24 * HOUR);
   const query = useRange(rangeMs);
+  const what = kind === 'audiences' ? 'audience' : 'computed trait';
   const history = useQuery({
-    queryKey: ['size-history', spaceId, audienceId, query.since],
-    queryFn: () =>
-      unwrap(api.GET('/spaces/{spaceId}/audiences/{id}/size-history', { params: { path: { spaceId, id: audienceId }, query } })),
+    queryKey: ['size-history', spaceId, kind, computationId, query.since],
+    queryFn: async () => {
+      const params = { params: { path: { spaceId, id: computationId }, query } };
+      // The two answers differ only in the id's name: the chart reads the rest.
+      const { data } =
+        kind === 'audiences'
+          ? await unwrap(api.GET('/spaces/{spaceId}/audiences/{id}/size-history', params))
+          : await unwrap(api.GET('/spaces/{spaceId}/computed-traits/{id}/size-history', params));
+      return { data: { since: data.since, until: data.until, resolution: data.resolution, points: data.points } };
+    },
     refetchInterval: 15000,
     // A new minute is a new range (key): the chart keeps the last answer meanwhile instead of blinking.
     placeholderData: keepPreviousData,
@@ -105,13 +122,18 @@ export function SizeHistoryChart({ spaceId, audienceId }: { spaceId: string; aud
       {history.error && <ErrorNote error={history.error} />}
       {history.isSuccess && points.length === 0 && (
         <p className="empty">
-          No size recorded in this period yet. The batch scheduler records the audience's size every minute while it is enabled: the first
-          point comes within a minute.
+          No size recorded in this period yet. The batch scheduler records the {what}'s size
+          {kind === 'audiences' ? '' : ' (the profiles with a value)'} every minute while it is enabled: the first point comes within a
+          minute.
         </p>
       )}
       {points.length > 0 && (
         <>
-          <UPlotChart series={SIZE_SERIES} data={data} label={`Audience size over the last ${labelOf(rangeMs)}`} />
+          <UPlotChart
+            series={SIZE_SERIES}
+            data={data}
+            label={`${what === 'audience' ? 'Audience' : 'Computed trait'} size over the last ${labelOf(rangeMs)}`}
+          />
           <p className="muted" data-testid="size-history-summary">
             {points.length.toLocaleString()} {points.length === 1 ? 'point' : 'points'}
             {history.data?.data.resolution === 'hour' ? ' (hourly)' : ''}; latest {last!.size.toLocaleString()} at {formatTime(last!.at)}

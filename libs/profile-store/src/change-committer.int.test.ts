@@ -94,4 +94,13 @@ it("stamps each record with its profile's changeSeq after the commit, one step p
     { spaceId: 'spa_c', profileId: 'p-b' },
   ]);
   expect([storedA!.changeSeq, storedB!.changeSeq]).toEqual([2, 1]);
+  // Members: the audience's are in it; the trait's have a value (its size).
+  expect(await profiles.memberCount(audience.id)).toBe(1);
+  expect((await redis.smembers(profiles.membersKey(trait.id))).sort()).toEqual(['p-a', 'p-b']);
+  // A trait value that goes (null) leaves the set; a value that changes keeps it.
+  await committer.commit(
+    [{ profile: b, ordered }],
+    [{ profile: b, change: { computation: trait, value: null, previous: 1 }, reason: 'realtime', occurredAt: 3, cause: 'e4' }],
+  );
+  expect(await redis.smembers(profiles.membersKey(trait.id))).toEqual(['p-a']);
 });

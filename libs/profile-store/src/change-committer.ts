@@ -91,9 +91,15 @@ export class ChangeCommitter {
         }
       }
     }
-    const memberships: MembershipUpdate[] = pending
-      .filter((p) => p.change.computation.class === 'audience')
-      .map((p) => ({ computationId: p.change.computation.id, profileId: p.profile.profileId, member: p.change.value === true }));
+    // An audience's members: profiles in it. A computed trait's: profiles with a value (its size,
+    // as Segment counts users with the trait). NOTE: written with every change of a trait, not
+    // only when the value comes or goes, so values set before traits had a set are counted too
+    // once they next change (a chunk's additions to one set are one SADD: AtomicWrites).
+    const memberships: MembershipUpdate[] = pending.map((p) => ({
+      computationId: p.change.computation.id,
+      profileId: p.profile.profileId,
+      member: p.change.computation.class === 'audience' ? p.change.value === true : p.change.value !== null,
+    }));
     await this.deps.profiles.save(
       touched.map(({ profile, ordered }) => ({ profile, wakeAt: nextChangeAt(profile, ordered, now) })),
       memberships,

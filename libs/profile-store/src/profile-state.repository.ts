@@ -18,7 +18,8 @@
 //           profile before the merge can reach the evaluator after it (the
 //           merge is keyed by the survivor, on another partition); they are
 //           applied to the survivor, never to a recreated merged profile;
-// plus a wake-up sorted set for window expiry and a member set per audience.
+// plus a wake-up sorted set for window expiry and a member set per computation
+// (an audience's members; a computed trait's profiles with a value: its size).
 // NOTE: the history is kept apart because it is by far the largest part (up to
 // maxEvents full events) and the realtime path only appends to it: reading and
 // rewriting it per chunk cost more than the evaluation itself.

@@ -1,19 +1,19 @@
-// The size sampler with fakes and an injected clock: which audiences it
-// writes, and when it leaves one alone.
+// The size sampler with fakes and an injected clock: which audiences and
+// computed traits it writes, and when it leaves one alone.
 import type { ConfigStore } from '@engage/config-store';
 import { SizeHistoryJob } from './size-history.job';
 
 const T0 = Date.UTC(2026, 0, 31, 12, 0, 0);
 const MIN = 60_000;
 
-function setUp(audiences: Array<{ id: string; enabled: boolean }>) {
+function setUp(audiences: Array<{ id: string; enabled: boolean }>, traits: Array<{ id: string; enabled: boolean }> = []) {
   let now = T0;
   const sizes = new Map<string, number>();
   const writes: Array<{ at: number; samples: Array<{ computationId: string; size: number }> }> = [];
   const job = new SizeHistoryJob(
     { intervalMs: MIN },
     {
-      store: { list: (() => audiences) as unknown as ConfigStore['list'] },
+      store: { list: ((kind: string) => (kind === 'audience' ? audiences : traits)) as unknown as ConfigStore['list'] },
       sizes: { memberCount: async (id) => sizes.get(id) ?? 0 },
       history: { recordSizes: async (samples, at) => void writes.push({ at, samples }) },
       now: () => now,
@@ -65,7 +65,7 @@ it('tries an audience again when its write failed, and forgets audiences that ar
   const job = new SizeHistoryJob(
     { intervalMs: MIN },
     {
-      store: { list: (() => audiences) as unknown as ConfigStore['list'] },
+      store: { list: ((kind: string) => (kind === 'audience' ? audiences : [])) as unknown as ConfigStore['list'] },
       sizes: { memberCount: async () => 2 },
       history: {
         recordSizes: async (samples) => {
@@ -87,4 +87,25 @@ it('tries an audience again when its write failed, and forgets audiences that ar
   audiences.push({ id: 'aud_a', enabled: true });
   expect(await job.tick()).toBe(1);
   expect(written).toEqual([['aud_a'], [], ['aud_new'], ['aud_a']]);
+});
+
+it('samples enabled computed traits too (their size: profiles with a value)', async () => {
+  const t = setUp(
+    [{ id: 'aud_a', enabled: true }],
+    [
+      { id: 'trt_a', enabled: true },
+      { id: 'trt_off', enabled: false },
+    ],
+  );
+  t.sizes.set('trt_a', 5);
+  await t.job.tick();
+  expect(t.writes).toEqual([
+    {
+      at: T0,
+      samples: [
+        { computationId: 'aud_a', size: 0 },
+        { computationId: 'trt_a', size: 5 },
+      ],
+    },
+  ]);
 });

@@ -1,5 +1,6 @@
-// Audience sizes over time, for the console's chart: every enabled audience's
-// member count (SCARD of its member set), recorded by @engage/config-store's
+// Sizes over time, for the console's charts: every enabled audience's member
+// count and every enabled computed trait's count of profiles with a value
+// (SCARD of their member sets), recorded by @engage/config-store's
 // HistoryStore at the start of the current interval.
 //
 // Every replica runs it: a point is keyed by its interval's start, so two
@@ -7,8 +8,7 @@
 // wins). A run writes an audience only when its interval or its size moved
 // since this replica last wrote it, so the job can run several times an
 // interval (no interval is missed when runs drift) for one write per interval
-// of an audience whose size holds still. Computed traits have no size figure
-// (their status size is that of a member set they never have): audiences only.
+// of a computation whose size holds still.
 import { bucketStart, type ConfigStore, type HistoryStore } from '@engage/config-store';
 
 export interface SizeSource {
@@ -37,7 +37,7 @@ export class SizeHistoryJob {
   async tick(): Promise<number> {
     const now = this.deps.now?.() ?? Date.now();
     const bucket = bucketStart(now, this.config.intervalMs);
-    const audiences = this.deps.store.list('audience').filter((a) => a.enabled);
+    const audiences = [...this.deps.store.list('audience'), ...this.deps.store.list('computed_trait')].filter((a) => a.enabled);
     const sizes = await Promise.all(audiences.map((a) => this.deps.sizes.memberCount(a.id)));
     const due = audiences
       .map((a, i) => ({ computationId: a.id, size: sizes[i]! }))

@@ -79,6 +79,20 @@ it('answers the size history of an audience and the delivery history of a destin
   expect(recent.body.data.points).toEqual(sizes.body.data.points);
   expect(Date.parse(recent.body.data.until) - Date.parse(recent.body.data.since)).toBe(24 * 3600 * 1000);
 
+  // A computed trait's size (profiles with a value), kept the same way; not readable as an audience.
+  const trait = (
+    await api('POST', `/spaces/${spaceId}/computed-traits`, { name: 'Orders', definition: { query: "event('Order Completed').count()" } })
+  ).body.data.computedTrait;
+  await history.recordSizes([{ computationId: trait.id, size: 7 }], t0 + 2 * MIN);
+  expect((await api('GET', `/spaces/${spaceId}/computed-traits/${trait.id}/size-history?${range}`)).body.data).toEqual({
+    computedTraitId: trait.id,
+    since: iso(t0),
+    until: iso(t0 + 4 * MIN),
+    resolution: 'recent',
+    points: [{ at: iso(t0 + 2 * MIN), size: 7 }],
+  });
+  expect((await api('GET', `/spaces/${spaceId}/audiences/${trait.id}/size-history`)).status).toBe(404);
+
   const deliveries = await api('GET', `/spaces/${spaceId}/destinations/${destination.id}/delivery-history?${range}`);
   expect(deliveries.status).toBe(200);
   expect(deliveries.body.data).toEqual({

@@ -87,6 +87,10 @@ const CALLS: Array<[string, Call]> = [
   ],
   ['get /spaces/{spaceId}/computed-traits', { params: sp }],
   ['get /spaces/{spaceId}/computed-traits/{id}', { params: trait }],
+  [
+    'get /spaces/{spaceId}/computed-traits/{id}/size-history',
+    { params: trait, query: 'since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z' },
+  ],
   ['patch /spaces/{spaceId}/computed-traits/{id}', { params: trait, body: { name: 'Order count' } }],
   [
     'post /spaces/{spaceId}/destinations',

@@ -648,6 +648,22 @@ function computations(doc: Doc) {
     }).openapi('SizeHistory'),
     errors: [400],
   });
+  doc.api('Computed traits', {
+    method: 'get',
+    path: '/spaces/{spaceId}/computed-traits/{id}/size-history',
+    summary:
+      "The computed trait's size over time: the profiles with a value, sampled and kept as an audience's size (SIZE_HISTORY_INTERVAL_MS points within the last 2 days, hourly up to 90 days back). Default: the last 24 hours",
+    params: id('spaceId', 'id'),
+    query: historyQuery.strip(),
+    response: data({
+      computedTraitId: z.string(),
+      since: z.string().datetime(),
+      until: z.string().datetime(),
+      resolution: z.enum(['recent', 'hour']),
+      points: z.array(z.object({ at: z.string().datetime(), size: z.number().int() })).describe('In time order'),
+    }).openapi('TraitSizeHistory'),
+    errors: [400],
+  });
 }
 
 function destinations(doc: Doc) {

@@ -1,10 +1,11 @@
 // Time series for the console's charts (libs/config-store history.ts keeps them):
 //   GET /spaces/{spaceId}/audiences/{id}/size-history?since=&until=
+//   GET /spaces/{spaceId}/computed-traits/{id}/size-history?since=&until= (profiles with a value)
 //   GET /spaces/{spaceId}/destinations/{id}/delivery-history?since=&until=
 // since/until: ISO 8601 times; default the last 24 hours. Ranges within the
 // last 2 days (and no longer) come at the recent points' spacing, others at
 // hourly points; at most 90 days.
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { HISTORY_MAX_RANGE_MS, type ConfigStore, type HistoryStore } from '@engage/config-store';
 import type { ComputationsService } from '../computations.service';
@@ -50,22 +51,26 @@ export function historyRouter(deps: {
   const now = () => deps.now?.() ?? Date.now();
   const iso = (ms: number) => new Date(ms).toISOString();
 
-  router.get('/spaces/:spaceId/audiences/:id/size-history', async (req, res) => {
-    const spaceId = deps.spaces.require(param(req, 'spaceId'));
-    const audience = deps.computations.get('audience', spaceId, param(req, 'id'));
-    const at = now();
-    const range = parseHistoryRange(req.query, at);
-    const { tier, points } = await deps.history.sizes(audience.id, { ...range, now: at });
-    res.json({
-      data: {
-        audienceId: audience.id,
-        since: iso(range.since),
-        until: iso(range.until),
-        resolution: RESOLUTION[tier],
-        points: points.map((p) => ({ at: iso(p.at), size: p.size })),
-      },
-    });
-  });
+  // An audience's size: its members; a computed trait's: the profiles with a value.
+  const sizeHistory = (kind: 'audience' | 'computed_trait', idField: 'audienceId' | 'computedTraitId') =>
+    async function handler(req: Request, res: Response) {
+      const spaceId = deps.spaces.require(param(req, 'spaceId'));
+      const computation = deps.computations.get(kind, spaceId, param(req, 'id'));
+      const at = now();
+      const range = parseHistoryRange(req.query, at);
+      const { tier, points } = await deps.history.sizes(computation.id, { ...range, now: at });
+      res.json({
+        data: {
+          [idField]: computation.id,
+          since: iso(range.since),
+          until: iso(range.until),
+          resolution: RESOLUTION[tier],
+          points: points.map((p) => ({ at: iso(p.at), size: p.size })),
+        },
+      });
+    };
+  router.get('/spaces/:spaceId/audiences/:id/size-history', sizeHistory('audience', 'audienceId'));
+  router.get('/spaces/:spaceId/computed-traits/:id/size-history', sizeHistory('computed_trait', 'computedTraitId'));
 
   router.get('/spaces/:spaceId/destinations/:id/delivery-history', async (req, res) => {
     const spaceId = deps.spaces.require(param(req, 'spaceId'));

@@ -260,7 +260,8 @@ describe('Profile API (Segment-compatible)', () => {
     await sendRaw([
       raw({ anonymous_id: 'g-a1', event: 'Product Viewed' }),
       raw({ type: 'identify', event: null, anonymous_id: 'g-a2', traits_json: JSON.stringify({ email: 'grace@read.test' }) }),
-      raw({ user_id: 'grace', event: 'Signed Up' }),
+      // NOTE: not 'Signed Up': the CSV export's audience below counts exactly its own members.
+      raw({ user_id: 'grace', event: 'Logged In' }),
     ]);
     for (const id of ['anonymous_id:g-a1', 'email:grace@read.test', 'user_id:grace']) await found(id);
     expect(await json('users/profiles/user_id:grace/merges')).toEqual({

@@ -195,16 +195,26 @@ export function settingsIssues(slug: string, settings: Record<string, Json>): Ar
   if (oauth) issues.push(...oauthIssues(settings.oauth));
   // The rest against the definition's own fields.
   settings = Object.fromEntries(Object.entries(settings).filter(([k]) => k !== 'oauth'));
+  issues.push(...fieldIssues('settings', settings, fields));
+  return issues;
+}
+
+/**
+ * A value checked against a definition's fields (actions-core's validator):
+ * [field, reason] pairs named under `prefix` (`settings.apiKey`), empty when valid.
+ */
+function fieldIssues(prefix: string, value: Record<string, unknown>, fields: never): Array<[string, string]> {
+  const issues: Array<[string, string]> = [];
   try {
     // NOTE: the validator coerces and strips in place: it gets a copy.
-    validateSchema(structuredClone(settings), fieldsToJsonSchema(fields), { throwIfInvalid: true });
+    validateSchema(structuredClone(value), fieldsToJsonSchema(fields), { throwIfInvalid: true });
   } catch (err) {
     const errors = (err as { errors?: Array<{ pointer?: string; message?: string }> }).errors;
     if (!errors) throw err;
     for (const e of errors) {
       const required = /required field '([^']+)'/.exec(e.message ?? '');
       const path = required ? required[1]! : (e.pointer ?? '').split('/').filter(Boolean).join('.');
-      issues.push([path ? `settings.${path}` : 'settings', required ? 'is required' : (e.message ?? 'is invalid')]);
+      issues.push([path ? `${prefix}.${path}` : prefix, required ? 'is required' : (e.message ?? 'is invalid')]);
     }
   }
   return issues;
@@ -222,17 +232,7 @@ export function audienceSettingsIssues(slug: string, audienceSettings: Record<st
   const issues: Array<[string, string]> = Object.keys(audienceSettings)
     .filter((k) => !known.includes(k))
     .map((k) => [`audienceSettings.${k}`, `is not an audience setting of ${slug} (${known.join(', ') || 'none'})`]);
-  try {
-    validateSchema(structuredClone(audienceSettings), fieldsToJsonSchema(fields), { throwIfInvalid: true });
-  } catch (err) {
-    const errors = (err as { errors?: Array<{ pointer?: string; message?: string }> }).errors;
-    if (!errors) throw err;
-    for (const e of errors) {
-      const required = /required field '([^']+)'/.exec(e.message ?? '');
-      const path = required ? required[1]! : (e.pointer ?? '').split('/').filter(Boolean).join('.');
-      issues.push([path ? `audienceSettings.${path}` : 'audienceSettings', required ? 'is required' : (e.message ?? 'is invalid')]);
-    }
-  }
+  issues.push(...fieldIssues('audienceSettings', audienceSettings, fields));
   return issues;
 }
 

@@ -26,7 +26,7 @@
 // Loads are one pipeline per chunk; saves one MULTI per chunk
 // (AtomicWrites), so a chunk's state lands whole or not at all.
 import { eventIdOf, type ProfileState } from '@engage/engine';
-import { acrossSlots, isCluster, luaScript, RedisLock, type LuaScript, type RedisClient } from '@engage/redis';
+import { acrossSlots, isCluster, lockOwner, luaScript, RedisLock, type LuaScript, type RedisClient } from '@engage/redis';
 import { identifiersJson } from './audience-csv';
 import { AtomicWrites } from './atomic-writes';
 import { ComputationSlots } from './computation-slots';
@@ -555,16 +555,16 @@ export class ProfileStateRepository {
    * load-compute-produce-save cycle never overwrites another's save.
    * NOTE: the locks expire after `ttlMs` (a dead holder frees them); ttlMs is
    * far above a chunk's processing time. On a Redis Cluster each lock is its
-   * own script call (lockAll), still all or none.
+   * own script call (RedisLock.acquireAll), still all or none.
    */
   async withLocks<T>(refs: ProfileRef[], fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
     const ttlMs = opts.ttlMs ?? this.config.lockTtlMs ?? 30_000;
     const deadline = Date.now() + (opts.waitMs ?? 60_000);
     const keys = [...new Set(refs.map((r) => this.lockKey(r)))];
     if (keys.length === 0) return fn();
-    const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    const owner = lockOwner();
     for (let attempt = 0; ; attempt++) {
-      const held = await this.lockAll(keys, owner, ttlMs);
+      const held = await this.locks.acquireAll(keys, owner, ttlMs);
       if (held === 0) break;
       if (Date.now() > deadline)
         throw Object.assign(new Error(`profile lock ${keys[held - 1]} still held after ${opts.waitMs ?? 60_000} ms`), { retriable: true });
@@ -573,17 +573,8 @@ export class ProfileStateRepository {
     try {
       return await fn();
     } finally {
-      await this.unlockAll(keys, owner);
+      await this.locks.releaseAll(keys, owner);
     }
-  }
-
-  /** Every lock or none (RedisLock.acquireAll): 0, or the 1-based index of a key another owner holds. */
-  private lockAll(keys: string[], owner: string, ttlMs: number): Promise<number> {
-    return this.locks.acquireAll(keys, owner, ttlMs);
-  }
-
-  private unlockAll(keys: string[], owner: string): Promise<void> {
-    return this.locks.releaseAll(keys, owner);
   }
 
   /** GET of many keys as Buffers: one MGET on one node, one GET per key on a Cluster, all at once. */

@@ -76,6 +76,13 @@ describe("a connection's audience settings checked against the definition's audi
     expect(audienceSettingsIssues('google-enhanced-conversions', { external_id_type: 'EMAIL' })).toEqual([
       ['audienceSettings.external_id_type', 'External ID Type must be one of: "CONTACT_INFO", "CRM_ID", or "MOBILE_ADVERTISING_ID".'],
     ]);
+    // Facebook's: an ad account overriding the destination's, and a description (required by the definition when any is given).
+    expect(
+      audienceSettingsIssues('facebook-custom-audiences', { engageAdAccountId: 'act_2002', audienceDescription: 'Engage audience' }),
+    ).toEqual([]);
+    expect(audienceSettingsIssues('facebook-custom-audiences', { engageAdAccountId: 'act_2002' })).toEqual([
+      ['audienceSettings.audienceDescription', 'is required'],
+    ]);
     expect(audienceSettingsIssues('braze', { x: 1 })).toEqual([['audienceSettings.x', 'is not an audience setting of braze (none)']]);
   });
 });
@@ -87,6 +94,7 @@ describe('the catalog', () => {
       'braze',
       'braze-cohorts',
       'customerio',
+      'facebook-custom-audiences',
       'google-enhanced-conversions',
       'hubspot',
       'intercom',
@@ -212,6 +220,8 @@ describe('the catalog', () => {
     // Segment's Google Ads definition, its Customer Match action only (its automatic preset is a browser plugin's: none kept).
     ['google-enhanced-conversions', 'Google Ads Conversions', 'list', [], ['oauth'], [['userList', true]], null],
     ['snap-audiences', 'Snap Audiences (Actions)', 'list', [], ['ad_account_id', 'oauth'], [['syncAudience', true]], null],
+    // Segment's; its presets are warehouse and journeys events (none kept); Facebook's rate is our own type's default.
+    ['facebook-custom-audiences', 'Facebook Custom Audiences (Actions)', 'list', [], ['retlAdAccountId', 'oauth'], [['sync', true]], 10],
     // Our own; OAuth by client credentials: its token comes from its settings, no settings.oauth.
     ['marketo', 'Marketo (Engage)', 'event', ['clientSecret'], ['munchkinId', 'clientId', 'clientSecret'], [['upsertLead', true]], 5],
     // Segment's, by client credentials too; its presets are warehouse and journeys events (none kept).

@@ -25,7 +25,9 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * actions-audiences.int.test.ts: Braze Cohorts, SendGrid Lists, Snap
  * Audiences, LinkedIn Audiences, TikTok Audiences (its advertiser from the
  * connection's audienceSettings, its 200-with-error-code answers read by
- * vendor-answers.ts);
+ * vendor-answers.ts), Facebook Custom Audiences (its ad account from the
+ * settings or the connection's audienceSettings, Facebook's error codes in a
+ * 400 read by vendor-answers.ts);
  * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
  * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
@@ -54,6 +56,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'braze',
   'braze-cohorts',
   'customerio',
+  'facebook-custom-audiences',
   'google-enhanced-conversions',
   'hubspot',
   'intercom',

@@ -55,6 +55,31 @@ describe("readVendorAnswer: a vendor's answer where its HTTP status misleads", (
     expect(readVendorAnswer('responsys', 400, answer('API_LIMIT_EXCEEDED'))).toBeUndefined();
   });
 
+  it("reads Facebook's coded errors in a 400: throttling as a rate limit, 190 as refused credentials, the rest with Facebook's message", () => {
+    const answer = (code: number, message: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ error: { message, type: 'OAuthException', code, fbtrace_id: 't', ...extra } });
+    const slug = 'facebook-custom-audiences';
+    expect(readVendorAnswer(slug, 400, answer(80003, 'There have been too many calls to this ad-account.'))).toEqual({
+      rateLimited: true,
+      status: 429,
+      message: 'Facebook code 80003: There have been too many calls to this ad-account.',
+    });
+    for (const code of [4, 17, 32, 613, 80004])
+      expect(readVendorAnswer(slug, 400, answer(code, 'limit'))).toMatchObject({ rateLimited: true });
+    expect(readVendorAnswer(slug, 500, answer(99, 'unknown', { is_transient: true }))).toMatchObject({ rateLimited: true });
+    expect(readVendorAnswer(slug, 400, answer(190, 'Invalid OAuth access token'))).toEqual({
+      status: 401,
+      message: 'Facebook code 190: Invalid OAuth access token',
+    });
+    expect(readVendorAnswer(slug, 401, { error: { code: 190, message: 'Error validating access token' } })).toMatchObject({ status: 401 });
+    expect(readVendorAnswer(slug, 400, answer(200, '(#200) no permission to access ad account 1'))).toMatchObject({ status: 403 });
+    expect(readVendorAnswer(slug, 400, answer(100, '(#100) Invalid parameter'))).toEqual({
+      message: 'Facebook code 100: (#100) Invalid parameter',
+    });
+    expect(readVendorAnswer(slug, 200, { id: '1' })).toBeUndefined();
+    expect(readVendorAnswer(slug, 400, { externalId: 'u1', email: 'a@b.co' })).toBeUndefined();
+  });
+
   it("leaves Salesforce's other 403s (refused access) and every other answer to their status", () => {
     expect(readVendorAnswer('salesforce', 403, [{ message: 'no access', errorCode: 'INSUFFICIENT_ACCESS' }])).toBeUndefined();
     expect(readVendorAnswer('salesforce', 403, 'not json')).toBeUndefined();

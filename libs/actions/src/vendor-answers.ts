@@ -2,6 +2,7 @@
 // retry policy: read once, by slug, where the runtime turns the answer into
 // an outcome, so the policy itself (libs/delivery classifyActionOutcome)
 // stays vendor-neutral. Pure: an answer's status and body in, a reading out.
+import { FACEBOOK_RETRY_CODES } from '@engage/delivery';
 
 /** What an answer stands for beyond its HTTP status; undefined when the status says it all. */
 export interface VendorReading {
@@ -107,6 +108,29 @@ function responsysAnswer(status: number, body: unknown): VendorReading | undefin
   return { rateLimited: true, message: `Responsys ${answer.errorCode}: ${String(answer.detail ?? '')}` };
 }
 
+/**
+ * Facebook's Graph API answers errors as `{error: {message, type, code,
+ * error_subcode, is_transient, fbtrace_id}}`, most with HTTP 400: an invalid,
+ * expired or revoked access token (code 190, OAuthException; 102, a session)
+ * and throttling (4, 17, 32, 613, 80003 ... with 1 and 2, transient
+ * failures: FACEBOOK_RETRY_CODES, shared with our own adapter) alike. The definition turns each into a per-item 400
+ * holding the payload (its identifiers before hashing) and Facebook's code in
+ * a message, so the runtime hands this Facebook's own answer.
+ * https://developers.facebook.com/docs/graph-api/guides/error-handling
+ * https://developers.facebook.com/docs/marketing-api/overview/rate-limiting
+ */
+function facebookAnswer(status: number, body: unknown): VendorReading | undefined {
+  const error = (parsed(body) as { error?: { code?: unknown; message?: unknown; is_transient?: unknown } } | undefined)?.error;
+  if (status < 400 || typeof error?.code !== 'number') return undefined;
+  const message = `Facebook code ${error.code}: ${String(error.message ?? '')}`;
+  if (FACEBOOK_RETRY_CODES.has(error.code) || error.is_transient === true) return { rateLimited: true, status: 429, message };
+  if (error.code === 190 || error.code === 102) return { status: 401, message };
+  // 10 and 200-299: the token lacks a permission (ads_management, access to the ad account).
+  if (error.code === 10 || (error.code >= 200 && error.code < 300)) return { status: 403, message };
+  // Any other (100: a bad parameter ...): refused with Facebook's message, not the item's payload (its identifiers unhashed).
+  return { message };
+}
+
 const READERS: Record<string, Reader> = {
   // NOTE: Salesforce answers its org's API request limit (a rolling 24 h
   // allocation) with a 403 REQUEST_LIMIT_EXCEEDED, not a 429: the calls wait
@@ -117,6 +141,7 @@ const READERS: Record<string, Reader> = {
   'tiktok-audiences': tiktokAnswer,
   'marketo-static-lists': marketoAnswer,
   responsys: responsysAnswer,
+  'facebook-custom-audiences': facebookAnswer,
 };
 
 /** How `slug`'s vendor meant an answer with this status and body (a string as received, or parsed). */

@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 import { createExternalAudience, presetMappings } from '@engage/actions';
 import type { ActionMapping } from '@engage/config-store';
 import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
-import { brazeCohortsEmulator, linkedinEmulator, sendgridListsEmulator, snapEmulator, tiktokEmulator } from './testing/audience-emulators';
+import {
+  brazeCohortsEmulator,
+  facebookEmulator,
+  linkedinEmulator,
+  sendgridListsEmulator,
+  snapEmulator,
+  tiktokEmulator,
+} from './testing/audience-emulators';
 import { AUDIENCE, SPACE, audienceChange, type Fixture } from './testing/dispatch-fixture';
 import type { Emulator } from './testing/vendor-emulators';
 
@@ -506,5 +513,152 @@ describe('TikTok Audiences (Actions, access token): the segment created for the 
         step: 'deliver',
       },
     ]);
+  });
+});
+
+describe('Facebook Custom Audiences (Actions, access token): the custom audience created for the ad account, hashed identifiers added and removed', () => {
+  const GRAPH = 'graph.facebook.com';
+  const settings = (token = 'fb-token') => ({ retlAdAccountId: '1001', oauth: { access_token: token } });
+  // The connection's audience settings: its ad account (overriding the destination's) and the audience's description.
+  const audienceSettings = { engageAdAccountId: 'act_2002', audienceDescription: 'Engage audience VIP' };
+  const audience = { id: AUDIENCE.id, key: AUDIENCE.key, name: 'VIP', spaceId: SPACE };
+  // The definition's presets are warehouse and journeys events, each the sync action with its defaults (email from
+  // traits.email, external id the userId): that mapping, on the audience's identify calls, which carry the email in traits.
+  const sync = mappingOf('facebook-custom-audiences', 'sync', 'type = "identify"');
+  const emulator = () => facebookEmulator({ accessToken: 'fb-token', adAccountIds: ['1001', '2002'] });
+  const fixture = (facebook: Emulator, audienceId: string, token?: string, mappings = sync) => {
+    emulators.push(facebook);
+    const fx = actionsFixture(redis, {
+      slug: 'facebook-custom-audiences',
+      hosts: { [GRAPH]: facebook },
+      settings: settings(token),
+      mappings,
+      connection: { identify: true, track: false },
+      externalAudienceId: audienceId,
+      audienceSettings,
+    });
+    runtimes.push(fx.actions);
+    return fx;
+  };
+  const create = async (facebook: Emulator, over: { audienceSettings?: Record<string, unknown> } = { audienceSettings }) =>
+    createExternalAudience(
+      { slug: 'facebook-custom-audiences', settings: settings() },
+      audience,
+      { [GRAPH]: facebook.target },
+      over.audienceSettings,
+    );
+  const SCHEMA = ['EXTERN_ID', 'EMAIL', 'PHONE', 'DOBY', 'DOBM', 'DOBD', 'LN', 'FN', 'FI', 'GEN', 'CT', 'ST', 'ZIP', 'COUNTRY', 'MADID'];
+  // One row per user in the schema's order: the user id as it is, the email SHA-256 hashed, '' for what the user lacks.
+  const row = (userId: string, email: string) => [userId, sha256(email), ...Array<string>(SCHEMA.length - 2).fill('')];
+
+  it("createAudience makes the custom audience for the connection's ad account (else the destination's); entries are one POST, the exit one DELETE", async () => {
+    const facebook = await emulator();
+    const audienceId = await create(facebook);
+    expect(await create(facebook, {})).not.toBe(audienceId);
+    expect(facebook.receiver.requests.map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host, r.body])).toEqual([
+      [
+        'POST',
+        '/v24.0/act_2002/customaudiences',
+        200,
+        'Bearer fb-token',
+        GRAPH,
+        { name: 'VIP', subtype: 'CUSTOM', customer_file_source: 'BOTH_USER_AND_PARTNER_PROVIDED', description: 'Engage audience VIP' },
+      ],
+      ['POST', '/v24.0/act_1001/customaudiences', 200, 'Bearer fb-token', GRAPH, expect.objectContaining({ name: 'VIP' })],
+    ]);
+    expect(facebook.audiences.get(audienceId)).toMatchObject({ name: 'VIP', adAccountId: '2002' });
+
+    const fx = fixture(facebook, audienceId);
+    const calls = facebook.receiver.requests.length;
+    const f2 = withEmail('f2', true, {
+      external_ids: [
+        { type: 'user_id', id: 'u-f2' },
+        { type: 'email', id: ' F2@Example.com' },
+      ],
+    });
+    expect(await fx.step.handle([fx.consumed(withEmail('f1', true), 0), fx.consumed(f2, 1)], ctx)).toEqual([
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    expect(await fx.step.handle([fx.consumed(withEmail('f1', false), 2)], ctx)).toEqual([{ kind: 'ok' }]);
+    const users = `/v24.0/${audienceId}/users`;
+    expect(
+      facebook.receiver.requests.slice(calls).map((r) => [r.method, r.path, r.status, r.headers.authorization, r.headers.host, r.body]),
+    ).toEqual([
+      // The definition trims and lowercases an email before hashing: ' F2@Example.com' is f2@example.com.
+      [
+        'POST',
+        users,
+        200,
+        'Bearer fb-token',
+        GRAPH,
+        { payload: { schema: SCHEMA, data: [row('u-f1', 'f1@example.com'), row('u-f2', 'f2@example.com')] } },
+      ],
+      ['DELETE', users, 200, 'Bearer fb-token', GRAPH, { payload: { schema: SCHEMA, data: [row('u-f1', 'f1@example.com')] } }],
+    ]);
+    expect([...facebook.audiences.get(audienceId)!.members.get('EMAIL')!]).toEqual([sha256('f2@example.com')]);
+    expect(fx.letters).toEqual([]);
+  });
+
+  it('retries a throttled call (code 80003 in a 400) with the same rows; a revoked token (190 in a 400) is dead-lettered and flagged', async () => {
+    const facebook = await emulator();
+    const audienceId = await create(facebook);
+    facebook.throttle();
+    const fx = fixture(facebook, audienceId);
+    expect(await fx.step.handle([fx.consumed(withEmail('f3', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    expect(await fx.schedule.size()).toBe(1);
+    // No Retry-After from Facebook: the first backoff, 500 ms.
+    fx.clock.now += 499;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    expect(await fx.drain()).toBe(1);
+    const adds = facebook.receiver.requests.filter((r) => r.path === `/v24.0/${audienceId}/users`);
+    expect(adds.map((r) => [r.method, r.status])).toEqual([
+      ['POST', 400],
+      ['POST', 200],
+    ]);
+    expect(adds[1]!.body).toEqual(adds[0]!.body);
+    expect(adds[0]!.body.payload.data).toEqual([row('u-f3', 'f3@example.com')]);
+    expect([...facebook.audiences.get(audienceId)!.members.get('EMAIL')!]).toEqual([sha256('f3@example.com')]);
+    expect(fx.letters).toEqual([]);
+
+    const revoked = fixture(facebook, audienceId, 'revoked');
+    expect(await revoked.step.handle([revoked.consumed(withEmail('f4', true), 0)], ctx)).toEqual([
+      {
+        kind: 'dlq',
+        reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): Facebook code 190: Invalid OAuth access token/),
+        step: 'deliver',
+      },
+    ]);
+    expect(await revoked.schedule.size()).toBe(0);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+    expect(facebook.receiver.requests.at(-1)).toMatchObject({ status: 400, headers: { authorization: 'Bearer revoked' } });
+  });
+
+  it('with batching off (perform, one event a request) the same answers read the same: a throttle retried, a revoked token flagged', async () => {
+    const facebook = await emulator();
+    const audienceId = await create(facebook);
+    const oneByOne = sync.map((m) => ({ ...m, mapping: { ...m.mapping, enable_batching: false } }));
+    facebook.throttle();
+    const fx = fixture(facebook, audienceId, undefined, oneByOne);
+    expect(await fx.step.handle([fx.consumed(withEmail('f5', true), 0)], ctx)).toEqual([{ kind: 'ok' }]);
+    fx.clock.now += 500;
+    expect(await fx.drain()).toBe(1);
+    const adds = facebook.receiver.requests.filter((r) => r.path === `/v24.0/${audienceId}/users`);
+    expect(adds.map((r) => [r.method, r.status, r.body.payload.data])).toEqual([
+      ['POST', 400, [row('u-f5', 'f5@example.com')]],
+      ['POST', 200, [row('u-f5', 'f5@example.com')]],
+    ]);
+
+    const revoked = fixture(facebook, audienceId, 'revoked', oneByOne);
+    expect(await revoked.step.handle([revoked.consumed(withEmail('f6', false), 0)], ctx)).toEqual([
+      {
+        kind: 'dlq',
+        reason: expect.stringMatching(/^HTTP 401 \(credentials refused\): Facebook code 190: /),
+        step: 'deliver',
+      },
+    ]);
+    expect(await statusOf(revoked)).toMatchObject({ credentialsError: expect.stringMatching(/^HTTP 401/) });
+    expect(facebook.receiver.requests.at(-1)).toMatchObject({ method: 'DELETE', status: 400 });
   });
 });

@@ -80,8 +80,13 @@ function asVendorMeant(slug: string, outcome: ActionOutcome, body: unknown): Act
   };
 }
 
-/** actions-core's errors as an outcome: the vendor's status and message, or a network error. */
-function outcomeOfError(slug: string, err: unknown): ActionOutcome {
+/**
+ * actions-core's errors as an outcome: the vendor's status and message, or a
+ * network error. An error of the definition's own with the status of the
+ * vendor's latest answer (Facebook Custom Audiences' perform throws one with
+ * Facebook's status, its code only in the message) is read with that answer.
+ */
+function outcomeOfError(slug: string, err: unknown, instance?: Destination): ActionOutcome {
   const e = err as {
     message?: string;
     status?: number;
@@ -101,19 +106,29 @@ function outcomeOfError(slug: string, err: unknown): ActionOutcome {
     network,
     retryAfter: e.response?.headers?.get('retry-after') ?? null,
   };
-  return asVendorMeant(slug, outcome, e.response?.content);
+  const last = instance?.responses[instance.responses.length - 1];
+  const body = e.response ? e.response.content : last && last.status === status ? last.content : undefined;
+  return asVendorMeant(slug, outcome, body);
 }
 
 /**
- * A per-item status carries no headers: the Retry-After of the vendor's
- * answer with that status, from the responses actions-core kept for this call.
+ * The vendor's latest answer with `status` among the responses actions-core
+ * kept for this call (to the request with `method`, when given: a definition
+ * may send its adds and removes at once).
  */
-function retryAfterOf(instance: Destination, status: number): string | null {
+function answerOf(instance: Destination, status: number, method?: string): DecoratedResponse | undefined {
   for (let i = instance.responses.length - 1; i >= 0; i--) {
     const response = instance.responses[i]!;
-    if (response.status === status) return response.headers.get('retry-after');
+    if (response.status !== status) continue;
+    if (method && response.request?.method && response.request.method.toUpperCase() !== method.toUpperCase()) continue;
+    return response;
   }
-  return null;
+  return undefined;
+}
+
+/** A per-item status carries no headers: the Retry-After of the vendor's answer with that status. */
+function retryAfterOf(instance: Destination, status: number): string | null {
+  return answerOf(instance, status)?.headers.get('retry-after') ?? null;
 }
 
 interface MultiStatusNode {
@@ -121,6 +136,21 @@ interface MultiStatusNode {
   errortype?: string;
   errormessage?: string;
   body?: unknown;
+  /** What the definition sent for the item (Facebook Custom Audiences': its method, POST or DELETE). */
+  sent?: { method?: unknown };
+}
+
+/**
+ * What the vendor answered for a failed item: the item's body when the
+ * vendor's reader knows it (TikTok's and Marketo's definitions put the answer
+ * there), else the vendor's own answer with the item's status (Facebook
+ * Custom Audiences' definition puts the payload there, Facebook's error code
+ * only in its message).
+ */
+function vendorBodyOf(slug: string, instance: Destination, node: MultiStatusNode): unknown {
+  if (readVendorAnswer(slug, node.status, node.body)) return node.body;
+  const method = typeof node.sent?.method === 'string' ? node.sent.method : undefined;
+  return answerOf(instance, node.status, method)?.content ?? node.body;
 }
 
 /** Events per batched request when a mapping names no batch_size, and at most. */
@@ -236,7 +266,7 @@ export class ActionsRuntime {
             message: `${node.errormessage ?? ''}${body}`.trim(),
             retryAfter: retryAfterOf(instance, node.status),
           };
-          const meant = asVendorMeant(entry.slug, outcome, node.body);
+          const meant = asVendorMeant(entry.slug, outcome, vendorBodyOf(entry.slug, instance, node));
           // A limit the vendor answered in its body (Marketo's 606 in a 200): the Retry-After of an HTTP 429, if one came.
           return !meant.ok && meant.rateLimited && !meant.retryAfter ? { ...meant, retryAfter: retryAfterOf(instance, 429) } : meant;
         });
@@ -250,7 +280,7 @@ export class ActionsRuntime {
           const meant = last && asVendorMeant(entry.slug, { ok: true, status: last.status }, last.content);
           out.push(meant && !meant.ok ? meant : { ok: true });
         } catch (err) {
-          out.push(outcomeOfError(entry.slug, err));
+          out.push(outcomeOfError(entry.slug, err, instance));
         }
       }
       return out;

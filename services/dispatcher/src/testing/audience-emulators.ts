@@ -390,3 +390,99 @@ export async function tiktokEmulator(opts: { accessToken: string; advertiserIds:
   });
   return { ...emulator, segments };
 }
+
+/**
+ * Facebook Marketing API custom audiences (developers.facebook.com/docs/marketing-api/audiences/guides/custom-audiences):
+ * the access token as `Authorization: Bearer` or the `access_token`
+ * parameter; POST /{version}/act_{ad_account_id}/customaudiences {name,
+ * subtype: 'CUSTOM', customer_file_source, description?} -> {id}; GET
+ * /{version}/{audience_id}?fields=id,name; POST (add) and DELETE (remove)
+ * /{version}/{audience_id}/users {payload: {schema: [keys], data: [[values
+ * in schema order], ...]}} (multi-key matching: EXTERN_ID and MADID as they
+ * are, every other key SHA-256 hex, '' where the user has none), at most
+ * 10,000 rows per request -> {audience_id, session_id, num_received,
+ * num_invalid_entries}. Errors as `{error: {message, type, code, fbtrace_id}}`
+ * with HTTP 400 (developers.facebook.com/docs/graph-api/guides/error-handling):
+ * 190 OAuthException for a bad token, 200 for an ad account the token cannot
+ * reach, 100 for a bad parameter; throttling is 80003 with is_transient
+ * (`throttle(n)`: the next n requests get it).
+ */
+export async function facebookEmulator(opts: { accessToken: string; adAccountIds: string[] }) {
+  const audiences = new Map<string, { name: string; adAccountId: string; description?: string; members: Map<string, Set<string>> }>();
+  const KEYS = ['EXTERN_ID', 'EMAIL', 'PHONE', 'GEN', 'DOBY', 'DOBM', 'DOBD', 'LN', 'FN', 'FI', 'CT', 'ST', 'ZIP', 'MADID', 'COUNTRY'];
+  const UNHASHED = ['EXTERN_ID', 'MADID'];
+  let trace = 0;
+  const fail = (code: number, message: string, type = 'GraphMethodException', extra: Body = {}): Answer => ({
+    status: 400,
+    ...(code === 190 ? { headers: { 'www-authenticate': `OAuth "Facebook Platform" "invalid_token" "${message}"` } } : {}),
+    body: { error: { message, type, code, fbtrace_id: `trace-${++trace}`, ...extra } },
+  });
+  const emulator = await emulate((method, path, body, headers) => {
+    const url = new URL(path, 'http://x');
+    const token = /^Bearer (.+)$/.exec(String(headers.authorization ?? ''))?.[1] ?? url.searchParams.get('access_token');
+    if (token !== opts.accessToken) return fail(190, 'Invalid OAuth access token - Cannot parse access token', 'OAuthException');
+    const [version, node, edge, ...rest] = url.pathname.split('/').filter(Boolean);
+    if (!/^v\d+\.\d+$/.test(version ?? '') || !node || rest.length) return fail(100, `Unknown path components: ${url.pathname}`);
+    const account = /^act_(\d+)$/.exec(node)?.[1];
+    if (account !== undefined && edge === 'customaudiences' && method === 'POST') {
+      if (!opts.adAccountIds.includes(account))
+        return fail(200, `(#200) The user does not have permission to access ad account ${account}`, 'OAuthException');
+      if (typeof body?.name !== 'string' || body.name === '') return fail(100, '(#100) The parameter name is required');
+      if (body.subtype !== 'CUSTOM') return fail(100, '(#100) subtype must be one of CUSTOM, WEBSITE, APP, ...');
+      if (!['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'].includes(body.customer_file_source))
+        return fail(100, '(#100) customer_file_source must be USER_PROVIDED_ONLY, PARTNER_PROVIDED_ONLY or BOTH_USER_AND_PARTNER_PROVIDED');
+      const id = String(23850000000000 + audiences.size + 1);
+      audiences.set(id, { name: body.name, adAccountId: account, description: body.description, members: new Map() });
+      return { status: 200, body: { id } };
+    }
+    const audience = audiences.get(node);
+    if (!audience) return fail(100, `Unsupported ${method.toLowerCase()} request. Object with ID '${node}' does not exist`);
+    if (method === 'GET' && edge === undefined) return { status: 200, body: { id: node, name: audience.name } };
+    if (edge !== 'users' || !['POST', 'DELETE'].includes(method)) return fail(100, `Unsupported ${method} ${url.pathname}`);
+    const payload = typeof body?.payload === 'string' ? JSON.parse(body.payload) : body?.payload;
+    const schema = payload?.schema;
+    if (!Array.isArray(schema) || schema.length === 0 || schema.some((k: unknown) => !KEYS.includes(String(k))))
+      return fail(100, `(#100) Invalid schema ${JSON.stringify(schema)}: keys among ${KEYS.join(', ')}`);
+    const rows = payload.data;
+    if (!Array.isArray(rows) || rows.length === 0) return fail(100, '(#100) payload.data must be a non-empty array');
+    if (rows.length > 10_000) return fail(100, `(#100) payload.data has ${rows.length} entries, more than the limit of 10000`);
+    for (const row of rows as Body[]) {
+      if (!Array.isArray(row) || row.length !== schema.length)
+        return fail(100, '(#100) each payload.data row needs one value per schema key');
+      for (const [i, value] of (row as Body[]).entries()) {
+        if (typeof value !== 'string') return fail(100, `(#100) ${schema[i]} values must be strings`);
+        if (value !== '' && !UNHASHED.includes(schema[i]) && !/^[0-9a-f]{64}$/.test(value))
+          return fail(100, `(#100) ${schema[i]} must be a SHA-256 hex digest (normalised, then hashed)`);
+      }
+      if ((row as string[]).every((v) => v === '')) return fail(100, '(#100) a payload.data row has no identifier');
+    }
+    for (const row of rows as string[][])
+      row.forEach((value, i) => {
+        if (value === '') return;
+        const of = audience.members.get(schema[i]) ?? new Set<string>();
+        if (method === 'POST') of.add(value);
+        else of.delete(value);
+        audience.members.set(schema[i], of);
+      });
+    return {
+      status: 200,
+      body: {
+        audience_id: node,
+        session_id: String(++trace),
+        num_received: rows.length,
+        num_invalid_entries: 0,
+        invalid_entry_samples: {},
+      },
+    };
+  });
+  /** The next `n` requests are throttled as Facebook throttles an ad account's custom audience calls. */
+  const throttle = (n = 1) => {
+    for (let i = 0; i < n; i++)
+      emulator.faults.push(
+        fail(80003, 'There have been too many calls to this ad-account. Wait a bit and try again.', 'OAuthException', {
+          is_transient: true,
+        }),
+      );
+  };
+  return { ...emulator, audiences, throttle };
+}

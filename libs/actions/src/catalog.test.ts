@@ -112,6 +112,7 @@ describe('the catalog', () => {
       'sendgrid-audiences',
       'snap-audiences',
       'tiktok-audiences',
+      'the-trade-desk-crm',
       'zendesk',
     ]);
     expect(isActionsSlug('aws-kinesis')).toBe(false);
@@ -254,6 +255,16 @@ describe('the catalog', () => {
       null,
     ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
+    // A full-audience destination (full-audience.ts): its two internal flags are filled in as true (withDefaultSettings).
+    [
+      'the-trade-desk-crm',
+      'The Trade Desk CRM',
+      'list',
+      ['auth_token'],
+      ['auth_token', 'advertiser_id', '__segment_internal_engage_force_full_sync', '__segment_internal_engage_batch_sync'],
+      [['syncAudience', true]],
+      null,
+    ],
   ])('lists %s with its settings, actions and rate limit', (slug, name, category, secrets, required, actions, perSecond) => {
     const entry = catalogEntry(slug);
     expect([entry.name, entry.category, secretFieldsOf(slug), entry.settings.required]).toEqual([name, category, secrets, required]);

@@ -3,3 +3,4 @@ export * from './catalog';
 export * from './http-overrides';
 export * from './audiences';
 export * from './vendor-answers';
+export * from './full-audience';

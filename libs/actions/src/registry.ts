@@ -33,11 +33,15 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
  * Kafka do not go through the request client our HTTP overrides reach: never
  * list them untested.
- * NOTE: the-trade-desk-crm is left out: its definition uploads each batch to
- * Segment's own S3 bucket (AWS SDK, Segment's credentials), and its legacy
- * flow (a feature flag) needs at least 1,500 records a batch and replaces the
- * whole CRM segment with them (MergeMode Replace): a full-audience sync, not
- * the per-user add and remove that an entry or exit makes here.
+ * NOTE: the-trade-desk-crm runs as a full-audience destination
+ * (full-audience.ts; actions-ttd.int.test.ts): its default flow uploads to
+ * Segment's own S3 bucket (AWS SDK, Segment's credentials), so it runs with
+ * its legacy flow's feature flag, which calls The Trade Desk's CRM data API
+ * (a drop endpoint, then a PUT of the file of emails); that upload replaces
+ * the whole CRM segment (MergeMode Replace) and needs at least 1,500 records,
+ * so the dispatcher sends no entries or exits but, on the connection's list
+ * cadence or "sync now", the audience's whole membership in one batch
+ * (services/dispatcher/src/full-audience-sync.ts).
  * NOTE: display-video-360 is left out: its definition acts as Segment's own
  * data partner account with Google (Segment's partner id as the
  * Login-Customer-Id, Segment's OAuth refresh token read from the
@@ -74,6 +78,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'sendgrid-audiences',
   'snap-audiences',
   'tiktok-audiences',
+  'the-trade-desk-crm',
   'zendesk',
 ];
 

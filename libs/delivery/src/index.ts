@@ -4,3 +4,4 @@ export * from './list-destination';
 export * from './facebook-audiences';
 export * from './actions-plan';
 export * from './trait-activation';
+export * from './full-audience';

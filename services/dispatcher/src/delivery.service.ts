@@ -67,7 +67,7 @@ export type OutboundRequest = HttpRequest | ActionRequest;
 
 /** What runs actions (ActionsRuntime): one outcome per event. */
 export interface ActionRunner {
-  run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]>;
+  run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[], features?: Record<string, boolean>): Promise<ActionOutcome[]>;
   /** Events per request for `mapping` (1 when its action does not batch). */
   batchSize(destination: DestinationConfig, mapping: ActionMapping): number;
 }
@@ -196,14 +196,20 @@ export class DeliveryService {
     mapping: ActionMapping,
     events: ActionEvent[],
     keepAlive?: () => Promise<void>,
+    features?: Record<string, boolean>,
   ): Promise<AttemptResult[]> {
     await this.throttle(destination, keepAlive);
-    return this.runAction(destination, mapping, events);
+    return this.runAction(destination, mapping, events, features);
   }
 
-  private async runAction(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<AttemptResult[]> {
+  private async runAction(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    features?: Record<string, boolean>,
+  ): Promise<AttemptResult[]> {
     const outcomes: ActionOutcome[] = this.deps.actions
-      ? await this.deps.actions.run(destination, mapping, events)
+      ? await this.deps.actions.run(destination, mapping, events, features)
       : events.map(() => ({ ok: false, message: 'this dispatcher runs no Actions destinations' }));
     const now = this.now();
     return events.map((_, i) => {
@@ -232,6 +238,28 @@ export class DeliveryService {
           kind: 'give-up',
           reason: `${failed.reason} from ${destination.name}; retry window of ${this.config.retryWindowMs} ms spent after ${attempt + 1} attempts`,
         };
+  }
+
+  /**
+   * One request of `events` for `mapping` with retries inline while the
+   * whole request is retriable (a full-audience sync: one upload carries
+   * them all), sleeping between attempts as deliver() does: the last results.
+   */
+  async deliverActions(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    features?: Record<string, boolean>,
+  ): Promise<AttemptResult[]> {
+    const started = this.now();
+    for (let attempt = 0; ; attempt++) {
+      const results = await this.attemptActions(destination, mapping, events, undefined, features);
+      const first = results[0];
+      if (!first || first.kind !== 'retry' || results.some((r) => r.kind !== 'retry')) return results;
+      const next = this.nextRetry(destination, first, attempt, started);
+      if (next.kind === 'give-up') return results.map(() => ({ kind: 'fail' as const, status: first.status, reason: next.reason }));
+      await this.sleep(next.delayMs);
+    }
   }
 
   /**

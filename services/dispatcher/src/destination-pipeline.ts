@@ -18,6 +18,7 @@ import type { DeliveryStatus } from './delivery-status';
 import type { DeliveryService } from './delivery.service';
 import { DispatchStep } from './dispatch.step';
 import { Handover } from './handover';
+import { FullAudienceSync } from './full-audience-sync';
 import { ListBuffer } from './list-buffer';
 import { ResyncJob } from './resync.job';
 import { RetryLoop } from './retry-loop';
@@ -82,6 +83,13 @@ export class DestinationPipeline implements Component {
         status: deps.status,
         deadLetters: deps.deadLetters,
         log: log.child({ component: 'list-buffer' }),
+        fullSync: new FullAudienceSync({
+          store: deps.store,
+          profiles,
+          delivery: deps.delivery,
+          status: deps.status,
+          log: log.child({ component: 'full-audience-sync' }),
+        }),
       },
     );
     const sent = new SentCalls({ keyPrefix, ttlSeconds: config.dedupeTtlSeconds }, { redis: deps.redis });

@@ -22,6 +22,11 @@
 // `...:flushing` (no tag): a flush first folds such legacy hashes into the
 // tagged one (mergeLegacy), so buffers written before the upgrade are sent.
 //
+// Full-audience destinations (FullAudienceSync: The Trade Desk CRM, whose
+// uploads replace the vendor's segment) are lists too: their changes are
+// buffered (and so acknowledged) here, and a due flush is a full sync of the
+// audience's members, whatever is pending.
+//
 // Journey steps only ever add: their changes are all entries (value true;
 // DispatchStep.connectionsFor passes nothing else of a journey), so nothing
 // here removes a user from a journey step's list.
@@ -48,6 +53,7 @@ import { acrossSlots, RedisLock, type RedisClient } from '@engage/redis';
 import type { ComputationChange } from '@engage/schemas';
 import { ListRequestError } from './adapters/list-adapter-error';
 import type { DeliveryStatus } from './delivery-status';
+import type { FullAudienceSync } from './full-audience-sync';
 
 type Pending = Omit<ListMember, 'profileId'>;
 
@@ -69,6 +75,8 @@ export class ListBuffer {
       status: DeliveryStatus;
       deadLetters: DeadLetterWriter;
       log: Logger;
+      /** Full-audience destinations (The Trade Desk CRM): their changes are buffered here, their flush is a full sync. */
+      fullSync?: Pick<FullAudienceSync, 'handles' | 'sync'>;
       now?: () => number;
     },
   ) {}
@@ -87,7 +95,7 @@ export class ListBuffer {
   private statusStore: StatusStore | undefined;
 
   isList(destination: DestinationConfig): boolean {
-    return this.deps.adapters.has(destination.type);
+    return this.deps.adapters.has(destination.type) || (this.deps.fullSync?.handles(destination) ?? false);
   }
 
   defaultIdentifierTypes(destination: DestinationConfig): string[] | undefined {
@@ -165,9 +173,16 @@ export class ListBuffer {
   }
 
   private async flushLocked(destination: DestinationConfig, connection: ConnectionConfig): Promise<boolean> {
-    const adapter = this.deps.adapters.get(destination.type)!;
     const key = this.key(destination.id, listOf(connection));
     const flushing = `${key}:flushing`;
+    if (this.deps.fullSync?.handles(destination)) {
+      // Its changes only say that the audience changed: each due flush sends the whole membership of the
+      // moment (whether changes are pending or not), then drops them; one changed meanwhile is in the next sync.
+      await this.deps.fullSync.sync(destination, connection);
+      await this.deps.redis.del(key, flushing);
+      return true;
+    }
+    const adapter = this.deps.adapters.get(destination.type)!;
     await this.mergeLegacy(destination.id, listOf(connection), key);
     // A flush interrupted by a crash left its batch in `flushing`: send it first (at least once).
     if ((await this.deps.redis.exists(flushing)) === 0) {

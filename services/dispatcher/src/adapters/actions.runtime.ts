@@ -218,7 +218,13 @@ export class ActionsRuntime {
    * (`enable_batching: false`, as Segment then calls perform: Salesforce's
    * performBatch refuses to run without it), through onEvent, one at a time.
    */
-  async run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[]): Promise<ActionOutcome[]> {
+  async run(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    /** The definition's feature flags (a full sync's: fullSyncFeatures). */
+    features?: Record<string, boolean>,
+  ): Promise<ActionOutcome[]> {
     let entry;
     try {
       entry = this.instanceFor(destination);
@@ -238,6 +244,7 @@ export class ActionsRuntime {
     } as never;
     const options = {
       onTokenRefresh: async (tokens: { accessToken: string; refreshToken?: string }) => this.keepToken(destination, tokens),
+      ...(features ? { features } : {}),
     };
     try {
       // NOTE: a definition that gets its token from its settings and has none kept (a new destination, a restart) gets

@@ -13,6 +13,7 @@ import { Registry } from 'prom-client';
 import { DeliveryStatus } from '../delivery-status';
 import { DeliveryService, type ActionRunner } from '../delivery.service';
 import { DispatchStep } from '../dispatch.step';
+import { FullAudienceSync } from '../full-audience-sync';
 import { Handover } from '../handover';
 import { ListBuffer } from '../list-buffer';
 import { RateLimiter } from '../rate-limiter';
@@ -32,6 +33,8 @@ export interface Fixture {
   loop: RetryLoop;
   resync: ResyncJob;
   schedule: RetrySchedule;
+  /** List and full-audience destinations' buffer (flushDue: their cadence, "sync now"). */
+  lists: ListBuffer;
   profiles: ProfileStateRepository;
   letters: DeadLetter[];
   /** Runs the retry loop until nothing more is due at the current time. */
@@ -110,13 +113,14 @@ export function dispatchFixture(
     // Jitter pinned to its maximum: backoffs are exactly 500, 1000, 2000 ... ms.
     { limiter: new RateLimiter({ keyPrefix, marginMs: 40 }, { redis }), status, now, random: () => 1, actions: opts.actions },
   );
-  const profiles = new ProfileStateRepository({ keyPrefix }, { redis });
   const sent = new SentCalls({ keyPrefix, ttlSeconds: 3600 }, { redis });
   const schedule = new RetrySchedule({ keyPrefix, destinationId: destination.id }, { redis });
   const handover = new Handover({ keyPrefix }, { redis });
+  const profiles = new ProfileStateRepository({ keyPrefix }, { redis });
+  const fullSync = new FullAudienceSync({ store, profiles, delivery, status, log, now });
   const lists = new ListBuffer(
     { keyPrefix, destinationId: destination.id },
-    { store, redis, adapters: new Map(), status, deadLetters, log },
+    { store, redis, adapters: new Map(), status, deadLetters, log, fullSync },
   );
   const step = new DispatchStep(
     { destinationId: destination.id, keyPrefix, concurrency: 4 },
@@ -138,6 +142,7 @@ export function dispatchFixture(
     loop,
     resync,
     schedule,
+    lists,
     profiles,
     letters,
     drain: async () => {

@@ -268,4 +268,62 @@ describe('BatchConsumer against a real broker', () => {
     await producer.send({ topic: `${topic}.dlq`, messages: [{ key: 'marker', value: 'end' }] });
     expect((await readAll(`${topic}.dlq`, 1)).map((l) => l.key)).toEqual(['marker']);
   });
+
+  it('with a write-behind handler, offsets are committed only once its work is durable; stop() flushes and commits first', async () => {
+    const topic = await freshTopic(1);
+    await producer.send({ topic, messages: Array.from({ length: 40 }, (_, i) => ({ key: 'k', value: String(i) })) });
+    const groupId = uniqueName('g');
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = async () => Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset);
+    /** What the handler has seen but not made durable, and the waiters of the next flush. */
+    let handled = 0;
+    let durableUpTo = 0;
+    let waiters: Array<() => void> = [];
+    const flush = async () => {
+      durableUpTo = handled;
+      for (const w of waiters.splice(0)) w();
+    };
+    const consumer = new BatchConsumer<string>(
+      { groupId, topics: [topic], fromBeginning: true, chunkSize: 10 },
+      {
+        kafka,
+        log,
+        step: 'test',
+        deadLetters: new DeadLetterWriter({ topic: `${topic}.dlq` }, { producer }),
+        decode: (m) => m.value!.toString(),
+        handle: async (chunk: Array<ConsumedMessage<string>>) => {
+          handled += chunk.length;
+          return chunk.map(() => ok);
+        },
+        writeBehind: {
+          durable: () => (durableUpTo === handled ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
+          flush,
+        },
+      },
+    );
+    try {
+      await consumer.start();
+      await waitFor(() => handled === 40, { description: 'all 40 handled' });
+      // Handled, not durable: nothing committed (kafkajs' auto-commit would have by now: its interval is 1 s).
+      const quietUntil = Date.now() + 1500;
+      while (Date.now() < quietUntil) {
+        expect(await committed()).toBeLessThan(0);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      await flush();
+      await waitFor(async () => (await committed()) === 40, { description: 'offset 40 committed after the flush' });
+      // More records, then stop(): it flushes and commits before leaving the group.
+      await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ key: 'k', value: String(40 + i) })) });
+      await waitFor(() => handled === 45, { description: '5 more handled' });
+      expect(await committed()).toBe(40);
+      await consumer.stop();
+      expect(durableUpTo).toBe(45);
+      expect(await committed()).toBe(45);
+    } finally {
+      waiters = [];
+      await consumer.stop();
+      await admin.disconnect();
+    }
+  });
 });

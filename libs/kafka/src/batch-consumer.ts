@@ -20,6 +20,13 @@
 //     re-emits only duplicates that consumers drop.
 // - /healthz (healthcheck) fails when the consumer crashed for good, or has
 //   records waiting and made no progress for `stallAfterMs`.
+// - a handler whose work becomes durable after handle() returns (the
+//   evaluator's write-behind: deps.writeBehind) gets its offsets committed
+//   only once that work is durable: kafkajs's auto-commit is off, each
+//   chunk's next offset is committed, in order per partition, after the
+//   promise writeBehind.durable() gave at the chunk's end resolves; a crash
+//   before then redelivers the chunk (handlers are idempotent by the crash
+//   rule). stop() finishes the chunk in flight, flushes, commits, then leaves.
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import type { DeadLetterWriter } from './dlq';
@@ -87,6 +94,15 @@ export interface BatchConsumerDeps<T> {
   /** The step name written in the DLQ header. */
   step: string;
   onChunk?: (stats: { topic: string; partition: number; messages: number; dlq: number; dropped: number; seconds: number }) => void;
+  /** A handler that makes its work durable later than handle() returns (see the header). */
+  writeBehind?: WriteBehindHandler;
+}
+
+export interface WriteBehindHandler {
+  /** Resolves once everything handled before the call is durable (rejects: not yet, a later call covers it). */
+  durable(): Promise<void>;
+  /** Makes everything handled so far durable now. */
+  flush(): Promise<void>;
 }
 
 export class BatchConsumer<T> {
@@ -96,6 +112,10 @@ export class BatchConsumer<T> {
   private readonly waiting = new Set<string>();
   private stopping = false;
   private crashed: Error | null = null;
+  /** eachBatch calls running (stop() waits for them before the last flush). */
+  private running = 0;
+  /** writeBehind: per partition, the chain of offset commits waiting for durability. */
+  private readonly commits = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: BatchConsumerConfig,
@@ -128,12 +148,45 @@ export class BatchConsumer<T> {
     });
     await consumer.connect();
     for (const topic of this.config.topics) await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning ?? false });
+    if (this.deps.writeBehind) {
+      // A rebalance may hand partitions to another member: make what was handled durable (and committed) first.
+      consumer.on(consumer.events.REBALANCING, () => {
+        this.deps.writeBehind!.flush().catch((err: unknown) => this.deps.log.warn({ err }, 'flush_on_rebalance_failed'));
+      });
+    }
     await consumer.run({
       eachBatchAutoResolve: false,
-      autoCommit: true,
+      // With a write-behind handler offsets are committed once durable (commitWhenDurable).
+      autoCommit: !this.deps.writeBehind,
       autoCommitInterval: 1000,
       partitionsConsumedConcurrently: this.config.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.eachBatch(payload),
+      eachBatch: async (payload) => {
+        this.running++;
+        try {
+          await this.eachBatch(payload);
+        } finally {
+          this.running--;
+        }
+      },
+    });
+  }
+
+  /** writeBehind: commits the offset after `offset` once what was handled up to it is durable, in order per partition. */
+  private commitWhenDurable(topic: string, partition: number, offset: string): void {
+    const durable = this.deps.writeBehind!.durable();
+    const key = `${topic}:${partition}`;
+    const next = (BigInt(offset) + 1n).toString();
+    const previous = this.commits.get(key) ?? Promise.resolve();
+    const commit = previous
+      .then(() => durable)
+      .then(() => this.consumer?.commitOffsets([{ topic, partition, offset: next }]))
+      .catch((err: unknown) => {
+        // Not durable yet (a failed flush) or the partition moved: a later chunk's commit covers this one.
+        this.deps.log.warn({ err, topic, partition, offset: next }, 'offset_commit_deferred');
+      });
+    this.commits.set(key, commit);
+    void commit.then(() => {
+      if (this.commits.get(key) === commit) this.commits.delete(key);
     });
   }
 
@@ -177,6 +230,7 @@ export class BatchConsumer<T> {
       // The dead letters are durable before any offset of this chunk is resolved.
       await this.deps.deadLetters.write(letters);
       resolveOffset(chunk[chunk.length - 1]!.offset);
+      if (this.deps.writeBehind) this.commitWhenDurable(batch.topic, batch.partition, chunk[chunk.length - 1]!.offset);
       await heartbeat();
       this.lastProgressAt = Date.now();
       this.deps.onChunk?.({
@@ -260,6 +314,13 @@ export class BatchConsumer<T> {
     if (this.stopping) return;
     this.stopping = true;
     const consumer = this.consumer;
+    if (consumer && this.deps.writeBehind) {
+      // The chunks in flight end at their next boundary (stopping); what they handled is
+      // made durable and committed while this member still owns its partitions.
+      while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
+      await this.deps.writeBehind.flush().catch((err: unknown) => this.deps.log.warn({ err }, 'flush_on_stop_failed'));
+      await Promise.all([...this.commits.values()]);
+    }
     this.consumer = null;
     if (consumer) await consumer.disconnect();
   }

@@ -158,8 +158,11 @@ export class AtomicWrites {
     // NOTE: EVAL with the text, not by SHA (luaScript): inside a MULTI a
     // NOSCRIPT (a SCRIPT FLUSH while connected) would fail the script alone
     // and EXEC would still run the MSET, saving states without their writes.
-    if (this.args.length > 0) tx.eval(APPLY_WRITES_LUA, this.keys.length, ...this.keys, ...this.args);
-    if (strings.length > 0) tx.mset(...strings.flat());
+    // NOTE: arguments as arrays (ioredis flattens them), not spread: a write-behind flush of
+    // thousands of profiles has more arguments than a spread call's stack allows.
+    if (this.args.length > 0)
+      tx.call('eval', ([APPLY_WRITES_LUA, this.keys.length] as Array<string | number | Buffer>).concat(this.keys, this.args));
+    if (strings.length > 0) tx.call('mset', strings.flat());
     const results = await tx.exec();
     if (results === null) throw new Error('atomic writes: transaction aborted');
     for (const [err] of results) if (err) throw err;
@@ -202,8 +205,8 @@ export class AtomicWrites {
     for (const [key, value] of strings) groupOf(key).strings.push(key, value);
     const send = async (g: { keys: string[]; args: Array<string | number | Buffer>; strings: Array<string | Buffer> }) => {
       const tx = redis.multi();
-      if (g.args.length > 0) tx.eval(APPLY_WRITES_LUA, g.keys.length, ...g.keys, ...g.args);
-      if (g.strings.length > 0) tx.mset(...g.strings);
+      if (g.args.length > 0) tx.call('eval', ([APPLY_WRITES_LUA, g.keys.length] as Array<string | number | Buffer>).concat(g.keys, g.args));
+      if (g.strings.length > 0) tx.call('mset', g.strings);
       const results = await tx.exec();
       if (results === null) throw new Error('atomic writes: transaction aborted');
       for (const [err] of results) if (err) throw err;

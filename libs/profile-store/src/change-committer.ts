@@ -49,6 +49,25 @@ export class ChangeCommitter {
     deleted: Array<ProfileRef & { mergedInto?: string }> = [],
   ): Promise<ComputationChange[]> {
     const now = this.deps.now?.() ?? Date.now();
+    const { records, memberships } = await this.produce(pending, now);
+    await this.deps.profiles.save(
+      touched.map(({ profile, ordered }) => ({ profile, wakeAt: nextChangeAt(profile, ordered, now) })),
+      memberships,
+      deleted,
+    );
+    return records;
+  }
+
+  /**
+   * Step 1 alone: the change records produced (acked by the broker), and the
+   * membership writes that must be saved with the profiles' state. For a
+   * caller that saves later (the evaluator's write-behind: WriteBehindProfiles),
+   * keeping the order: nothing of these changes is saved before they are out.
+   */
+  async produce(
+    pending: PendingChange[],
+    now = this.deps.now?.() ?? Date.now(),
+  ): Promise<{ records: ComputationChange[]; memberships: MembershipUpdate[] }> {
     // A profile's traits are the same for all of its changes of the chunk: one JSON each.
     const traitsJson = new Map<StoredProfile, string>();
     const traitsOf = (p: StoredProfile) => {
@@ -100,11 +119,6 @@ export class ChangeCommitter {
       profileId: p.profile.profileId,
       member: p.change.computation.class === 'audience' ? p.change.value === true : p.change.value !== null,
     }));
-    await this.deps.profiles.save(
-      touched.map(({ profile, ordered }) => ({ profile, wakeAt: nextChangeAt(profile, ordered, now) })),
-      memberships,
-      deleted,
-    );
-    return records;
+    return { records, memberships };
   }
 }

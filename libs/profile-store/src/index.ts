@@ -7,3 +7,4 @@ export * from './account-evaluation';
 export * from './audience-csv-pages';
 export * from './engine-event';
 export * from './identity-resync';
+export * from './write-behind';

@@ -111,7 +111,8 @@ return due
 
 // The realtime load of a chunk's profiles, one call. Per profile, KEYS: its
 // :ver, :state and :seen; ARGV: the token of the copy the caller holds ('' for
-// none), then how many messageIds to look up, then those ids. Returns
+// none, '*' for a copy it knows is current: it holds the profile's lock since
+// it loaded it), then how many messageIds to look up, then those ids. Returns
 // { documents, seen }: per profile 1 when the stored token is the caller's
 // (its copy is current: the document is neither sent nor parsed), else the
 // stored document (nil: none); and per id asked, in order, 1 if the profile's
@@ -122,7 +123,7 @@ local a = 1
 for i = 1, #KEYS / 3 do
   local tok, n = ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
-  if tok ~= '' and redis.call('GET', KEYS[3 * i - 2]) == tok then docs[i] = 1
+  if tok == '*' or (tok ~= '' and redis.call('GET', KEYS[3 * i - 2]) == tok) then docs[i] = 1
   else docs[i] = redis.call('GET', KEYS[3 * i - 1]) end
   -- unpack() is bounded by Lua's C stack: at most 1000 ids per call.
   local done = 0
@@ -286,26 +287,37 @@ export class ProfileStateRepository {
   async loadForEvents(
     refs: ProfileRef[],
     eventIds: string[][] = refs.map(() => []),
-    options: { cached?: boolean } = {},
+    options: {
+      cached?: boolean;
+      /**
+       * Per ref, the copy the caller holds under the profile's lock since it
+       * loaded it (write-behind): current whatever the stored token says, so
+       * only `seen` is read for it. Undefined entries are loaded.
+       */
+      held?: Array<StoredProfile | undefined>;
+    } = {},
   ): Promise<{ profiles: StoredProfile[]; seen: Array<Set<string>> }> {
     if (refs.length === 0) return { profiles: [], seen: [] };
     const cached = options.cached === true && this.cache.capacity > 0;
+    const held = options.held ?? [];
     // Taken out of the cache: the caller now owns these objects, and only a
     // successful save puts them back (a failed chunk leaves no stale copy).
-    const copies = cached ? refs.map((r) => this.cache.take(this.stateKey(r))) : [];
+    const copies = cached ? refs.map((r, i) => (held[i] ? undefined : this.cache.take(this.stateKey(r)))) : [];
     const keys: string[] = [];
     const args: Array<string | number> = [];
     refs.forEach((r, i) => {
       keys.push(this.verKey(r), this.stateKey(r), this.seenKey(r));
-      args.push(copies[i]?.token ?? '', eventIds[i]!.length, ...eventIds[i]!);
+      args.push(held[i] ? '*' : (copies[i]?.token ?? ''), eventIds[i]!.length, ...eventIds[i]!);
     });
     const [docs, flags] = await this.loadForEventsScript(refs, eventIds, keys, args);
-    const current = refs.map((_, i) => copies[i] !== undefined && docs[i] === 1);
+    const current = refs.map((_, i) => (held[i] !== undefined || copies[i] !== undefined) && docs[i] === 1);
     const parsed = await this.parseAll(
       refs,
       docs.map((d, i) => (current[i] ? null : ((d as Buffer | null) ?? null))),
     );
     const profiles = refs.map((_, i) => {
+      const own = held[i];
+      if (own) return own;
       const copy = copies[i];
       if (copy && current[i]) {
         this.cache.hits++;
@@ -445,7 +457,11 @@ export class ProfileStateRepository {
     // On a Cluster the states go last: see AtomicWrites.
     const tx = new AtomicWrites({ commitLast: (key) => key.endsWith(':state') });
     const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean; wakeAt: number | null }> = [];
+    // The profiles' historyLength before this save: put back if the write fails, so that a
+    // caller still holding them (the evaluator's write-behind) can save them again unchanged.
+    const lengths = new Map<StoredProfile, number | undefined>();
     for (const { profile, wakeAt } of profiles) {
+      lengths.set(profile, profile.historyLength);
       const events = profile.events;
       const tok = profile.incremental?.tok;
       profile.unseenEvents = events.some((e) => !tok || e.inc !== tok) || undefined;
@@ -475,8 +491,6 @@ export class ProfileStateRepository {
           tx.keepNewest(hist, seen, this.maxEvents);
         }
         profile.historyLength = Math.min(length, this.maxEvents);
-        // What was appended is now stored: a second save of this object must not append it again.
-        profile.events = [];
       }
       tx.set(this.stateKey(profile), packState(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
       // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
@@ -507,8 +521,15 @@ export class ProfileStateRepository {
       tx.srem(this.spaceProfilesKey(ref.spaceId), ref.profileId);
       this.cache.take(this.stateKey(ref));
     }
-    await tx.exec(this.deps.redis);
+    try {
+      await tx.exec(this.deps.redis);
+    } catch (err) {
+      for (const [profile, length] of lengths) profile.historyLength = length;
+      throw err;
+    }
     for (const { profile, token, idsJson, wholeHistory, wakeAt } of saved) {
+      // What was appended is now stored: a second save of this object must not append it again.
+      if (!wholeHistory) profile.events = [];
       const key = this.stateKey(profile);
       this.storedWakeAt.set(profile, wakeAt);
       if (!this.cacheable.has(profile)) {
@@ -557,6 +578,23 @@ export class ProfileStateRepository {
    * far above a chunk's processing time. On a Redis Cluster each lock is its
    * own script call (RedisLock.acquireAll), still all or none.
    */
+  /**
+   * One attempt at these profiles' write locks for `owner` (all or none), for
+   * a holder that keeps them across calls (the evaluator's write-behind):
+   * true when all are taken. Release them with releaseLocks.
+   */
+  async tryLocks(refs: ProfileRef[], owner: string, ttlMs?: number): Promise<boolean> {
+    const keys = [...new Set(refs.map((r) => this.lockKey(r)))];
+    if (keys.length === 0) return true;
+    return (await this.locks.acquireAll(keys, owner, ttlMs ?? this.config.lockTtlMs ?? 30_000)) === 0;
+  }
+
+  /** Releases the locks tryLocks took for `owner` (a lock another owner holds now is left alone). */
+  async releaseLocks(refs: ProfileRef[], owner: string): Promise<void> {
+    const keys = [...new Set(refs.map((r) => this.lockKey(r)))];
+    if (keys.length > 0) await this.locks.releaseAll(keys, owner);
+  }
+
   async withLocks<T>(refs: ProfileRef[], fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
     const ttlMs = opts.ttlMs ?? this.config.lockTtlMs ?? 30_000;
     const deadline = Date.now() + (opts.waitMs ?? 60_000);

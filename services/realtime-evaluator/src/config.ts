@@ -22,6 +22,24 @@ export const configSchema = z.object({
    * process saved, and skips reading and parsing it; ~10-15 KB of heap each.
    */
   EVALUATOR_STATE_CACHE_PROFILES: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Write-behind (libs/profile-store write-behind.ts): the profiles evaluated
+   * are kept in memory under their locks and saved together at most this long
+   * (ms) after their changes went out, so a profile with several events in an
+   * interval is saved once; offsets are committed after the save. 0: every
+   * chunk saves its profiles before its offsets are resolved (the old path).
+   * Other writers of a held profile (merges, expiry, backfills) wait up to
+   * this long for its lock; readers (the Profile API, Trait Enrichment) see
+   * its state that much later.
+   * NOTE: off by default: measured slower than the per-chunk save in the e2e
+   * bench on 2026-12-04 (backlog 163 vs 113 µs per event, paced 202 vs 171;
+   * bench/RESULTS-e2e.md): every chunk copies each held profile it touches
+   * (structuredClone, the undo of a failed chunk), which costs more than the
+   * saves it spares there.
+   */
+  EVALUATOR_FLUSH_MS: z.coerce.number().int().min(0).default(0),
+  /** Write-behind: profiles held at once before a flush starts early. */
+  EVALUATOR_FLUSH_MAX_PROFILES: positiveInt(5_000),
   /** Profile write locks expire after this long when their holder dies (ms); far above a chunk's processing time. */
   PROFILE_LOCK_TTL_MS: positiveInt(30_000),
   /** This service's own KAFKA_SESSION_TIMEOUT_MS (ms), when it should differ from the fleet's. */

@@ -4,13 +4,14 @@ import { compileComputation, nextChangeAt, parseQuery, type CompiledComputation 
 import type { ConsumedMessage } from '@engage/kafka';
 import {
   ProfileStateRepository,
+  WriteBehindProfiles,
   toChangeRecord,
   type ChangeCommitter,
   type ComputationsRegistry,
   type PendingChange,
   type StoredProfile,
 } from '@engage/profile-store';
-import { createRedis, type RedisClient } from '@engage/redis';
+import { createRedis, lockOwner, RedisLock, type RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { testInfrastructure, uniqueName } from '@engage/testing';
 import { AccountStep } from './account.step';
@@ -248,5 +249,126 @@ describe('re-sync on a new identifier', () => {
       message({ profile_id: 'pro_new', user_id: 'ub', anonymous_id: 'anon-2', type: 'identify', traits_json: '{"email":"B@x.co"}' }),
     ]);
     expect(records).toEqual([]);
+  });
+});
+
+describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
+  const count = compileComputation(
+    {
+      id: 'trt_orders',
+      key: 'orders',
+      class: 'trait',
+      ast: parseQuery("event('Order Completed').count()", { type: 'trait' }),
+      countsEventsFrom: 0,
+      definitionVersion: 1,
+    },
+    new Set(['orders']),
+  );
+  const repeat = compile('aud_repeat', 'repeat_buyers', "event('Order Completed').count() >= 2", 'users');
+  const reg = registry([count, repeat], []);
+  /** A committer whose produce() records the change records and fails once when `failNext` is set. */
+  function setup() {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('wb')}:`, hotStateCacheSize: 100 }, { redis });
+    const records: ComputationChange[] = [];
+    const control = { failNext: false };
+    const c = {
+      async produce(pending: PendingChange[]) {
+        for (const p of pending)
+          records.push(toChangeRecord(p.change, p.profile, { reason: p.reason, occurredAt: p.occurredAt, emittedAt: 0, cause: p.cause }));
+        if (control.failNext) {
+          control.failNext = false;
+          throw new Error('broker went away mid-send');
+        }
+        return { records: [], memberships: [] };
+      },
+    } as unknown as ChangeCommitter;
+    // A flush only when asked (a long interval): the test decides when the state is saved.
+    const held = new WriteBehindProfiles({ flushMs: 60_000 }, { profiles });
+    const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
+    const step = new EvaluateStep(
+      { maxEventsPerProfile: 200 },
+      { profiles, registry: reg, committer: c, accounts, writeBehind: held, now: () => T0 },
+    );
+    return { profiles, held, step, records, control };
+  }
+  const ref = { spaceId: 'spa_acc', profileId: 'pro_wb' };
+  const order = () => message({ profile_id: 'pro_wb', user_id: 'wb', event: 'Order Completed' });
+  const told = (records: ComputationChange[]) => records.map((r) => [r.computation_key, r.value, r.change_id]);
+
+  it('changes go out with each chunk; the state is saved once, at the flush, and durable() resolves after it', async () => {
+    const { profiles, held, step, records } = setup();
+    await step.handle([order()]);
+    await step.handle([order()]);
+    expect(told(records).map((r) => r.slice(0, 2))).toEqual([
+      ['orders', 1],
+      ['orders', 2],
+      ['repeat_buyers', true],
+    ]);
+    // Not saved yet: held, and its lock taken by this process.
+    expect(await redis.exists(profiles.stateKey(ref))).toBe(0);
+    expect(await redis.exists(profiles.lockKey(ref))).toBe(1);
+    const durable = held.durable();
+    await held.flush();
+    await durable;
+    const [stored] = await profiles.load([ref]);
+    expect(stored!.values.trt_orders?.value).toBe(2);
+    expect(stored!.events).toHaveLength(2);
+    expect(await redis.exists(profiles.lockKey(ref))).toBe(0);
+    expect(held.size).toBe(0);
+    held.stop();
+  });
+
+  it('a chunk that fails after changing a held profile leaves it as it was: the retry sends the same changes, counted once', async () => {
+    const { profiles, held, step, records, control } = setup();
+    await step.handle([order()]);
+    const second = [order()];
+    control.failNext = true;
+    await expect(step.handle(second)).rejects.toThrow('broker went away');
+    const failed = told(records.splice(1));
+    await step.handle(second);
+    // The same records under the same change ids (dispatchers drop the duplicates), and the count is 2, not 3.
+    expect(told(records.slice(1))).toEqual(failed);
+    expect(failed.map((r) => r.slice(0, 2))).toEqual([
+      ['orders', 2],
+      ['repeat_buyers', true],
+    ]);
+    await held.flush();
+    const [stored] = await profiles.load([ref]);
+    expect(stored!.values.trt_orders?.value).toBe(2);
+    expect(stored!.events).toHaveLength(2);
+    // Redelivered after the flush: already applied (the stored :seen), nothing new.
+    await step.handle(second);
+    expect(records).toHaveLength(3);
+    held.stop();
+  });
+
+  it('another writer of a held profile gets its lock once the flush saved it, and reads what was saved', async () => {
+    const { profiles, held, step } = setup();
+    await step.handle([order()]);
+    const other = profiles.withLocks([ref], async () => (await profiles.load([ref]))[0]!.values.trt_orders?.value, { waitMs: 10_000 });
+    // The other writer waits on the lock this process holds until the flush releases it.
+    await held.flush();
+    expect(await other).toBe(1);
+    held.stop();
+  });
+
+  it("a profile locked by another writer: the chunk flushes what it holds, then waits for that writer's lock", async () => {
+    const { profiles, held, step, records } = setup();
+    await step.handle([message({ profile_id: 'pro_other', user_id: 'o', event: 'Order Completed' })]);
+    const locks = new RedisLock(redis);
+    const owner = lockOwner();
+    expect(await locks.acquireAll([profiles.lockKey(ref)], owner, 10_000)).toBe(0);
+    const handled = step.handle([order()]);
+    // What this process held is saved and released while it waits (the other writer may need it).
+    const deadline = Date.now() + 10_000;
+    while (held.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(held.size).toBe(0);
+    expect(await redis.exists(profiles.stateKey({ spaceId: 'spa_acc', profileId: 'pro_other' }))).toBe(1);
+    expect(records.filter((r) => r.profile_id === 'pro_wb')).toEqual([]);
+    await locks.releaseAll([profiles.lockKey(ref)], owner);
+    await handled;
+    expect(records.filter((r) => r.profile_id === 'pro_wb').map((r) => [r.computation_key, r.value])).toEqual([['orders', 1]]);
+    await held.flush();
+    held.stop();
   });
 });

@@ -24,7 +24,7 @@
 // - every writer of a profile (this step, merges, expiry, backfills) holds the
 //   profile's lock for its load-compute-produce-save cycle, so none overwrites
 //   another's state with a stale copy.
-import { addExternalId, applyEvent, needsHistory, type EngineEvent } from '@engage/engine';
+import { addExternalId, applyEvent, eventIdOf, needsHistory, type CompiledComputation, type EngineEvent } from '@engage/engine';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import {
   noteMetadata,
@@ -36,6 +36,7 @@ import {
   type ProfileRef,
   type ProfileStateRepository,
   type StoredProfile,
+  type WriteBehindProfiles,
 } from '@engage/profile-store';
 import type { AccountStep, AccountWork } from './account.step';
 import { eventKey, type ResolvedEvent } from '@engage/schemas';
@@ -63,11 +64,14 @@ export class EvaluateStep {
       registry: ComputationsRegistry;
       committer: ChangeCommitter;
       accounts: AccountStep;
+      /** Save states every interval instead of every chunk (EVALUATOR_FLUSH_MS; write-behind.ts). */
+      writeBehind?: WriteBehindProfiles;
       now?: () => number;
     },
   ) {}
 
   async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
+    if (this.deps.writeBehind) return this.handleHeld(messages, this.deps.writeBehind);
     const work: AccountWork = {
       links: [],
       users: [],
@@ -109,24 +113,101 @@ export class EvaluateStep {
     }
   }
 
+  /**
+   * handle() with the write-behind: the chunk's profiles are taken from (or
+   * locked into) what this process holds, evaluated, their changes produced,
+   * and left held for the next flush (write-behind.ts). A chunk that fails
+   * leaves the held profiles as they were before it (restored from a copy),
+   * since their changes of this chunk may not be out.
+   */
+  private async handleHeld(messages: Array<ConsumedMessage<ResolvedEvent>>, held: WriteBehindProfiles): Promise<MessageOutcome[]> {
+    const work: AccountWork = {
+      links: [],
+      users: [],
+      cause: messages.length > 0 ? eventKey(messages.at(-1)!.value) : '',
+      occurredAt: messages.at(-1)?.value.timestamp ?? 0,
+    };
+    let chunk = messages;
+    for (let round = 0; ; round++) {
+      const refs = new Map<string, ProfileRef>();
+      for (const m of chunk)
+        refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
+      const list = [...refs.values()];
+      // One snapshot of the computations for the chunk (see evaluate). A held profile that
+      // needs its whole history is saved first: loadHistory reads what is stored.
+      const spaces = new Map(list.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
+      if (list.some((r) => needsHeldHistory(held.get(r), spaces.get(r.spaceId)!.ordered))) await held.flush();
+      const locked = await held.enter(list);
+      const before = new Map<StoredProfile, StoredProfile>();
+      let moved = new Map<string, string>();
+      let outcomes: MessageOutcome[] | undefined;
+      try {
+        // Held profiles have been locked since they were loaded: no merge moved them.
+        const live = await this.deps.profiles.liveProfileIds(locked);
+        moved = new Map(locked.flatMap((r, i) => (live[i] !== r.profileId ? [[`${r.spaceId}|${r.profileId}`, live[i]!] as const] : [])));
+        if (moved.size > 0) await held.release(locked);
+        else outcomes = await this.evaluate(chunk, list, work, { spaces, held, before });
+      } catch (err) {
+        for (const [profile, copy] of before) restoreProfile(profile, copy);
+        await held.release(locked.filter((r) => !held.get(r))).catch(() => {});
+        throw err;
+      } finally {
+        held.leave(list);
+      }
+      if (outcomes) {
+        // Accounts read their users' saved states: saved first (spaces with accounts pay a save per chunk).
+        if (work.links.length > 0 || work.users.length > 0) {
+          await held.flush();
+          await this.deps.accounts.handle(work);
+        }
+        return outcomes;
+      }
+      if (round >= 16) throw new Error(`profiles still moving after ${round} rounds of merges: ${[...moved.keys()].join(', ')}`);
+      chunk = chunk.map((m) => {
+        const survivor = moved.get(`${m.value.space_id}|${m.value.profile_id}`);
+        return survivor ? { ...m, value: { ...m.value, profile_id: survivor } } : m;
+      });
+    }
+  }
+
   private async evaluate(
     messages: Array<ConsumedMessage<ResolvedEvent>>,
     refs: ProfileRef[],
     work: AccountWork,
+    options: {
+      spaces?: Map<string, ReturnType<ComputationsRegistry['forSpace']>>;
+      /** Write-behind: profiles come from and go back to it; `before` gets a copy of each held one before it changes. */
+      held?: WriteBehindProfiles;
+      before?: Map<StoredProfile, StoredProfile>;
+    } = {},
   ): Promise<MessageOutcome[]> {
     const now = this.deps.now?.() ?? Date.now();
     const outcomes: MessageOutcome[] = [];
     const idsByRef = new Map<string, string[]>(refs.map((r) => [`${r.spaceId}|${r.profileId}`, []]));
     const eventIds = messages.map((m) => eventKey(m.value));
     messages.forEach((m, i) => idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(eventIds[i]!));
-    const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()], { cached: true });
+    const heldCopies = options.held ? refs.map((r) => options.held!.get(r)) : undefined;
+    const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()], {
+      cached: true,
+      held: heldCopies,
+    });
     const profiles = new Map(loaded.map((p) => [`${p.spaceId}|${p.profileId}`, p]));
     const seenByRef = new Map(loaded.map((p, i) => [`${p.spaceId}|${p.profileId}`, seen[i]!]));
+    heldCopies?.forEach((p, i) => {
+      if (!p) return;
+      // Events evaluated since the last flush are not in the stored :seen yet.
+      const ids = new Set(idsByRef.get(`${p.spaceId}|${p.profileId}`));
+      for (const e of p.events) {
+        const id = eventIdOf(e);
+        if (ids.has(id)) seen[i]!.add(id);
+      }
+      options.before!.set(p, structuredClone(p));
+    });
     // TRICKY: one snapshot of each space's computations for the whole chunk. The
     // registry follows engage.config and can change during an await; a
     // computation added after needsHistory() ran must not be built here from a
     // profile whose history is not in memory (the next chunk builds it whole).
-    const spaces = new Map(refs.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
+    const spaces = options.spaces ?? new Map(refs.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
     await this.deps.profiles.loadHistory(loaded.filter((p) => needsHistory(p, spaces.get(p.spaceId)!.ordered)));
 
     const pending: PendingChange[] = [];
@@ -196,9 +277,23 @@ export class EvaluateStep {
       outcomes.push(ok);
     }
     const touched = [...profiles.values()].map((profile) => ({ profile, ordered: spaces.get(profile.spaceId)!.ordered }));
-    await this.deps.committer.commit(touched, pending);
+    if (options.held) {
+      const { memberships } = await this.deps.committer.produce(pending);
+      options.held.hold(touched, memberships);
+    } else await this.deps.committer.commit(touched, pending);
     // Only spaces with account-level computations pay for account re-evaluation.
     work.users = [...accountUsers].filter((p) => spaces.get(p.spaceId)!.accounts.length > 0);
     return outcomes;
   }
+}
+
+/** A held profile that the chunk's computations would rebuild from its whole history (needsHistory). */
+function needsHeldHistory(profile: StoredProfile | undefined, ordered: CompiledComputation[]): boolean {
+  return profile !== undefined && needsHistory(profile, ordered);
+}
+
+/** Puts a profile object back as it was (its copy from before a failed chunk), keeping its identity. */
+function restoreProfile(profile: StoredProfile, copy: StoredProfile): void {
+  for (const key of Object.keys(profile)) delete (profile as unknown as Record<string, unknown>)[key];
+  Object.assign(profile, copy);
 }

@@ -3,7 +3,7 @@
 import { parseConfig } from '@engage/config';
 import { ConfigStore } from '@engage/config-store';
 import { BatchConsumer, DeadLetterWriter, deadLetterTopicFor, ensureTopics } from '@engage/kafka';
-import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository } from '@engage/profile-store';
+import { ChangeCommitter, ComputationsRegistry, ProfileStateRepository, WriteBehindProfiles } from '@engage/profile-store';
 import type { IdentityChange, ResolvedEvent } from '@engage/schemas';
 import { createRuntime, opsComponent } from '@engage/service';
 import { Counter, Gauge } from 'prom-client';
@@ -58,7 +58,14 @@ new Gauge({
 const committer = new ChangeCommitter({ changesTopic: topics.computationsChanges.name }, { producer, codec, profiles });
 const stepConfig = { maxEventsPerProfile: config.EVALUATOR_MAX_EVENTS_PER_PROFILE };
 const accounts = new AccountStep({ profiles, registry, committer });
-const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts });
+const writeBehind =
+  config.EVALUATOR_FLUSH_MS > 0
+    ? new WriteBehindProfiles(
+        { flushMs: config.EVALUATOR_FLUSH_MS, maxProfiles: config.EVALUATOR_FLUSH_MAX_PROFILES },
+        { profiles, onError: (err) => log.warn({ err }, 'state_flush_failed') },
+      )
+    : undefined;
+const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts, writeBehind });
 const identity = new IdentityStep(stepConfig, { profiles, registry, committer, accounts });
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved);
@@ -78,6 +85,7 @@ const eventsConsumer = new BatchConsumer<ResolvedEvent>(
     deadLetters,
     decode: (m) => codec.decodeSyncWhenKnown(m.value),
     handle: (ms) => evaluate.handle(ms),
+    writeBehind,
   },
 );
 const identityConsumer = new BatchConsumer<IdentityChange>(
@@ -99,7 +107,10 @@ runtime.service.add(
   {
     name: 'events-consumer',
     start: () => eventsConsumer.start(),
-    stop: () => eventsConsumer.stop(),
+    stop: async () => {
+      await eventsConsumer.stop();
+      writeBehind?.stop();
+    },
     healthcheck: () => eventsConsumer.healthcheck(),
   },
   {

@@ -89,6 +89,7 @@ describe('catalog and settings', () => {
       'sendgrid-audiences',
       'snap-audiences',
       'tiktok-audiences',
+      'the-trade-desk-crm',
       'zendesk',
     ]);
     const entry = data.destinations.find((d: any) => d.slug === 'braze');

@@ -351,6 +351,7 @@ describe('npx engage catalog', () => {
       ['sendgrid-audiences', 'list', '100/s', '1'],
       ['snap-audiences', 'list', '-', '1'],
       ['tiktok-audiences', 'list', '-', '6'],
+      ['the-trade-desk-crm', 'list', '-', '1'],
       ['zendesk', 'event', '50/s', '1'],
       [''],
     ]);

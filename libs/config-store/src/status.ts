@@ -50,6 +50,10 @@ export interface DestinationStatusRecord {
   deadLettered: number;
   /** ms since epoch */
   lastSentAt?: number;
+  /**
+   * The latest failure or retry reason, and when (ms since epoch): only while
+   * no call was sent after it (a later success settles it, as credentials do).
+   */
   lastError?: string;
   lastErrorAt?: number;
   /** The vendor refused the credentials (401/403), and why. */
@@ -74,6 +78,7 @@ export interface ConnectionStatusRecord {
   matched: number;
   sent: number;
   failed: number;
+  /** The error of the latest finished sync (or of one running since): a sync finished without one clears it. */
   lastError?: string;
 }
 
@@ -144,22 +149,31 @@ export class StatusStore {
     if (ids.length === 0) return [];
     return (await this.hashes(ids.map((id) => this.keys.destination(id)))).map((h) => {
       const s = h ?? {};
+      // The hash keeps the latest error and the latest success, each with its time (writers of several
+      // replicas never race to clear a field): the error is current only when no call was sent after it.
+      const lastErrorAt = num(s.lastErrorAt);
+      const lastSentAt = num(s.lastSentAt);
+      const errorCurrent = s.lastError !== undefined && !(lastSentAt !== undefined && lastErrorAt !== undefined && lastSentAt > lastErrorAt);
       return {
         sent: Number(s.sent ?? 0),
         retried: Number(s.retried ?? 0),
         failed: Number(s.failed ?? 0),
         throttled: Number(s.throttled ?? 0),
         deadLettered: Number(s.dead_lettered ?? 0),
-        lastSentAt: num(s.lastSentAt),
-        lastError: s.lastError,
-        lastErrorAt: num(s.lastErrorAt),
+        lastSentAt,
+        lastError: errorCurrent ? s.lastError : undefined,
+        lastErrorAt: errorCurrent ? lastErrorAt : undefined,
         credentialsRefusedAt: num(s.credentialsRefusedAt),
         credentialsError: s.credentialsError,
       };
     });
   }
 
-  /** A connection's sync progress at `at` (initial sync, list flush); counters add up over syncs. */
+  /**
+   * A connection's sync progress at `at` (initial sync, list flush); counters
+   * add up over syncs. The error is the latest sync's: one that finishes
+   * without an error clears an earlier one (a sync starting keeps it).
+   */
   async updateConnection(connectionId: string, sync: ConnectionSync, at: number): Promise<void> {
     const key = this.keys.connection(connectionId);
     const tx = this.deps.redis.multi().hset(key, 'state', sync.state);
@@ -168,6 +182,7 @@ export class StatusStore {
     if (sync.sent) tx.hincrby(key, 'sent', sync.sent);
     if (sync.failed) tx.hincrby(key, 'failed', sync.failed);
     if (sync.error) tx.hset(key, 'lastError', sync.error);
+    else if (sync.state !== 'Syncing') tx.hdel(key, 'lastError');
     await tx.exec();
   }
 

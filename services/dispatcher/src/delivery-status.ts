@@ -7,14 +7,15 @@
 //   <prefix>status:destination:<destinationId>  HASH
 //     sent, retried, failed, throttled, dead_lettered   counters (HINCRBY), per call/request
 //     lastSentAt, lastErrorAt                           ms since epoch
-//     lastError                                         text of the latest failure or retry reason
+//     lastError                                         text of the latest failure or retry reason (readers show it
+//                                                       only while no call was sent after it: lastErrorAt >= lastSentAt)
 //     credentialsRefusedAt, credentialsError            the vendor refused our credentials (401/403): flagged
 //                                                       while no call was sent after it
 //   <prefix>status:connection:<connectionId>    HASH (what StatusReader.connections shows as syncStatus)
 //     state        Syncing | Synced | Partially Synced | Failed
 //     lastSyncAt   ms since epoch of the last finished sync (initial sync or list flush)
 //     matched, sent, failed   counters over the connection's syncs
-//     lastError    text
+//     lastError    text, the latest sync's (a sync finished without an error clears it)
 //   <prefix>hist:delivery:{<destinationId>}:...  sent, failed, throttled, dead_lettered per minute and
 //                                                per hour, for the console's chart (keys and buckets:
 //                                                @engage/config-store history.ts), written in the same flush

@@ -136,7 +136,7 @@ function shapes() {
         throttled: z.number().int(),
         deadLettered: z.number().int(),
         lastSentAt: z.string().datetime().nullable(),
-        lastError: z.string().nullable(),
+        lastError: z.string().nullable().describe('The latest failure or retry reason; null once a call was sent after it'),
         lastErrorAt: z.string().datetime().nullable(),
         credentialsRefused: z
           .object({ at: z.string().datetime().nullable(), error: z.string().nullable() })
@@ -191,7 +191,7 @@ function shapes() {
         matched: z.number().int(),
         sent: z.number().int(),
         failed: z.number().int(),
-        lastError: z.string().nullable(),
+        lastError: z.string().nullable().describe("The latest sync's error; null once a sync finished without one"),
       }),
       externalAudienceId: z
         .string()

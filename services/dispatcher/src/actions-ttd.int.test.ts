@@ -87,6 +87,9 @@ describe('the-trade-desk-crm: full-audience sync', () => {
       failed: '1',
       lastError: '1 members have no email',
     });
+    // One upload, one call in the destination's counts (its members are the connection's).
+    expect(await statusHash(redis, fx)).toMatchObject({ sent: '1' });
+    expect((await statusHash(redis, fx)).failed).toBeUndefined();
 
     // Not due again before the cadence; "sync now" makes it due. p7 left, p1500 and p1501 joined.
     expect(await fx.lists.flushDue()).toBe(0);
@@ -103,7 +106,7 @@ describe('the-trade-desk-crm: full-audience sync', () => {
     expect(ttd.segments.get(crmDataId)!.members).toBe(second);
     // The 429 was retried after its Retry-After, counted as a retry.
     expect(ttd.receiver.requests.filter((r) => r.status === 429)).toHaveLength(1);
-    expect(Number((await statusHash(redis, fx)).retried)).toBeGreaterThanOrEqual(1);
+    expect(await statusHash(redis, fx)).toMatchObject({ sent: '2', retried: '1' });
     expect(fx.letters).toEqual([]);
   });
 
@@ -128,6 +131,17 @@ describe('the-trade-desk-crm: full-audience sync', () => {
     expect(status).toMatchObject({ state: 'Failed', matched: '20', failed: '20' });
     expect(status.lastError).toMatch(/full sync of 20 members not sent: .*below The Trade Desk's ingestion minimum. Expected: >=1500 actual: 20/);
     expect(fx.letters).toEqual([]);
+    // The refused sync is one failure of the destination, not one per member.
+    const counts = await statusHash(redis, fx);
+    expect(counts).toMatchObject({ failed: '1' });
+    expect(counts.lastError).toMatch(/below The Trade Desk's ingestion minimum/);
+    expect(counts.sent).toBeUndefined();
+
+    // A second refused sync ("sync now") is a second failure.
+    await syncNow(fx);
+    expect(await fx.lists.flushDue()).toBe(1);
+    expect(await statusHash(redis, fx)).toMatchObject({ failed: '2' });
+    expect(await connectionStatus(fx)).toMatchObject({ state: 'Failed', matched: '40', failed: '40' });
   });
 
   it('a refused token flags the destination as other 401s do', async () => {
@@ -136,7 +150,9 @@ describe('the-trade-desk-crm: full-audience sync', () => {
     expect(await fx.lists.flushDue()).toBe(1);
     expect(ttd.uploads).toEqual([]);
     expect(ttd.receiver.requests.map((r) => r.status)).toEqual([401]);
-    expect((await statusHash(redis, fx)).credentialsError).toMatch(/401/);
+    const counts = await statusHash(redis, fx);
+    expect(counts.credentialsError).toMatch(/401/);
+    expect(counts).toMatchObject({ failed: '1' });
     expect(await connectionStatus(fx)).toMatchObject({ state: 'Failed', failed: '1500' });
   });
 });

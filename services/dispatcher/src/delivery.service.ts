@@ -154,17 +154,26 @@ export class DeliveryService {
     return this.result(destination, verdict, status, body);
   }
 
-  private result(destination: DestinationConfig, verdict: ActionVerdict, status: number | undefined, body: unknown): AttemptResult {
-    if (verdict.kind === 'delivered') {
-      this.deps.status.count(destination.id, 'sent');
-      return { kind: 'delivered', body };
-    }
-    if (verdict.kind === 'fail') {
+  /** Counts a final verdict in the destination's status (a retriable one is counted by nextRetry). */
+  private tally(destination: DestinationConfig, verdict: ActionVerdict): void {
+    if (verdict.kind === 'delivered') this.deps.status.count(destination.id, 'sent');
+    else if (verdict.kind === 'fail') {
       this.deps.status.fail(destination.id, verdict.reason);
       // The vendor refused our credentials: the destination is flagged until a later call gets through.
       if (verdict.credentials) this.deps.status.credentialsRefused(destination.id, verdict.reason);
-      return { kind: 'fail', status, reason: `${verdict.reason} from ${destination.name} (not retriable)` };
     }
+  }
+
+  private result(
+    destination: DestinationConfig,
+    verdict: ActionVerdict,
+    status: number | undefined,
+    body: unknown,
+    counted = true,
+  ): AttemptResult {
+    if (counted) this.tally(destination, verdict);
+    if (verdict.kind === 'delivered') return { kind: 'delivered', body };
+    if (verdict.kind === 'fail') return { kind: 'fail', status, reason: `${verdict.reason} from ${destination.name} (not retriable)` };
     return { kind: 'retry', status, reason: verdict.reason, retryAfterMs: verdict.retryAfterMs };
   }
 
@@ -202,20 +211,48 @@ export class DeliveryService {
     return this.runAction(destination, mapping, events, features);
   }
 
-  private async runAction(
+  /** One throttled upload of `events` (a full-audience sync): counted once in the destination's status. */
+  private async attemptUpload(
     destination: DestinationConfig,
     mapping: ActionMapping,
     events: ActionEvent[],
     features?: Record<string, boolean>,
   ): Promise<AttemptResult[]> {
+    await this.throttle(destination);
+    return this.runAction(destination, mapping, events, features, true);
+  }
+
+  /**
+   * Runs `mapping`'s action for `events`: a result per event. Each event's
+   * final verdict is counted in the destination's status, unless `asOneUpload`
+   * (a full-audience sync: the events are the rows of one upload, which counts
+   * once, sent or failed, whatever number of members it carries).
+   */
+  private async runAction(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    features?: Record<string, boolean>,
+    asOneUpload = false,
+  ): Promise<AttemptResult[]> {
     const outcomes: ActionOutcome[] = this.deps.actions
       ? await this.deps.actions.run(destination, mapping, events, features)
       : events.map(() => ({ ok: false, message: 'this dispatcher runs no Actions destinations' }));
     const now = this.now();
-    return events.map((_, i) => {
+    const verdicts = events.map((_, i) => {
       const outcome = outcomes[i] ?? { ok: false, message: 'no outcome for this event' };
-      return this.result(destination, classifyActionOutcome(outcome, now), outcome.status, null);
+      return { verdict: classifyActionOutcome(outcome, now), status: outcome.status };
     });
+    if (asOneUpload) {
+      // The upload's outcome: refused when any row was (the first refusal says why); retried whole
+      // (nextRetry counts it) when every row may be retried; a retriable row among delivered ones
+      // leaves the upload incomplete, which fails it.
+      const refusal = (verdicts.find((v) => v.verdict.kind === 'fail') ?? verdicts.find((v) => v.verdict.kind === 'retry'))?.verdict;
+      if (!refusal || refusal.kind === 'delivered') this.deps.status.count(destination.id, 'sent');
+      else if (refusal.kind === 'fail') this.tally(destination, refusal);
+      else if (verdicts.some((v) => v.verdict.kind !== 'retry')) this.deps.status.fail(destination.id, refusal.reason);
+    }
+    return verdicts.map(({ verdict, status }) => this.result(destination, verdict, status, null, !asOneUpload));
   }
 
   /**
@@ -244,6 +281,8 @@ export class DeliveryService {
    * One request of `events` for `mapping` with retries inline while the
    * whole request is retriable (a full-audience sync: one upload carries
    * them all), sleeping between attempts as deliver() does: the last results.
+   * The destination's counts take the upload as one call: one sent or one
+   * failure (and one retry per retried attempt), not one per event.
    */
   async deliverActions(
     destination: DestinationConfig,
@@ -253,7 +292,7 @@ export class DeliveryService {
   ): Promise<AttemptResult[]> {
     const started = this.now();
     for (let attempt = 0; ; attempt++) {
-      const results = await this.attemptActions(destination, mapping, events, undefined, features);
+      const results = await this.attemptUpload(destination, mapping, events, features);
       const first = results[0];
       if (!first || first.kind !== 'retry' || results.some((r) => r.kind !== 'retry')) return results;
       const next = this.nextRetry(destination, first, attempt, started);

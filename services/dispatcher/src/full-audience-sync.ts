@@ -5,10 +5,11 @@
 // changes: a snapshot of the audience's members, their identifiers, and one
 // run of the destination's batch action with all of them.
 //
-// Outcomes go to the connection's sync status: a refusal of the whole upload
-// (The Trade Desk's minimum of 1,500 records, a bad token) is its error there
-// and the destination's failure counts; members without an email are counted
-// failed with the reason. Nothing is dead-lettered: the membership stays in
+// Outcomes go to the connection's sync status, member by member: a refusal of
+// the whole upload (The Trade Desk's minimum of 1,500 records, a bad token) is
+// its error there, and one failure in the destination's counts (one upload is
+// one call there, sent or failed, whatever it carries: DeliveryService
+// deliverActions); members without an email are counted failed with the reason. Nothing is dead-lettered: the membership stays in
 // Redis and the next sync sends it again.
 import { randomUUID } from 'node:crypto';
 import { fullSyncFeatures, syncsFullAudience } from '@engage/actions';

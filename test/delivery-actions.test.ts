@@ -97,8 +97,17 @@ describe('catalog and settings', () => {
       slug: 'braze',
       name: 'Braze Cloud Mode (Actions)',
       category: 'event',
-      rateLimit: { requestsPerSecond: 100 },
+      rateLimit: { requestsPerSecond: 100, source: 'segment', note: "Segment's documented rate limit for Braze" },
     });
+    // Segment documents no rate for Facebook: the catalog states that 10/s is this system's default.
+    const facebook = { requestsPerSecond: 10, source: 'engage', note: expect.stringContaining("Engage's default") };
+    expect(data.destinations.find((d: any) => d.slug === 'facebook-custom-audiences').rateLimit).toEqual(facebook);
+    expect((await api('GET', '/catalog/destinations/facebook-custom-audiences')).data.destination.rateLimit).toEqual(facebook);
+    expect(data.destinations.find((d: any) => d.slug === 'marketo-static-lists').rateLimit).toMatchObject({
+      requestsPerSecond: 5,
+      source: 'segment',
+    });
+    expect(data.destinations.find((d: any) => d.slug === 'klaviyo').rateLimit).toBeNull();
     expect(entry.settings.required).toEqual(['api_key', 'endpoint']);
     expect(entry.settings.properties.api_key).toMatchObject({ type: 'string', writeOnly: true, 'x-secret': true });
     expect(entry.settings.properties.app_id['x-secret']).toBeUndefined();

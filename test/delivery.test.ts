@@ -300,7 +300,12 @@ describe('dispatcher', () => {
     });
     const listed = (await api('GET', `/spaces/${spaceId}/destinations?count=200`)).data.destinations;
     // Busy's 429 was followed by a sent call: its error is past (the hash keeps it, the console no longer shows it).
-    expect(listed.find((d: any) => d.id === busy).deliveryStatus).toMatchObject({ sent: 1, retried: 1, lastError: null, lastErrorAt: null });
+    expect(listed.find((d: any) => d.id === busy).deliveryStatus).toMatchObject({
+      sent: 1,
+      retried: 1,
+      lastError: null,
+      lastErrorAt: null,
+    });
     const metrics = await (await fetch(`http://127.0.0.1:${await dispatchers[1]!.port()}/metrics`)).text();
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="retried",service="dispatcher"} 2`);
     expect(metrics).toContain(`engage_dispatch_calls_total{destination="${flaky}",outcome="sent",service="dispatcher"} 1`);

@@ -12,6 +12,7 @@ import {
   audienceSettingsIssues,
   withDefaultSettings,
 } from './index';
+import { rateLimitOf } from '@engage/delivery';
 
 describe('settings checked against the definition', () => {
   it('names each missing, unknown or invalid setting', () => {
@@ -121,7 +122,53 @@ describe('the catalog', () => {
     expect(secretFieldsOf('customerio')).toEqual(['siteId', 'apiKey']);
     const hubspot = catalogEntry('hubspot');
     expect(hubspot.settings).toMatchObject({ required: ['oauth'], properties: { oauth: { writeOnly: true, 'x-secret': true } } });
-    expect(hubspot.rateLimit).toEqual({ requestsPerSecond: 5 });
+    expect(hubspot.rateLimit).toEqual({ requestsPerSecond: 5, source: 'segment', note: "Segment's documented rate limit for HubSpot" });
+  });
+
+  it("gives each slug of a vendor in Segment's rate table that vendor's default, and Facebook an explicit default of its own", () => {
+    const rates = Object.fromEntries(ACTIONS_SLUGS.map((slug) => [slug, catalogEntry(slug).rateLimit]));
+    const perSecond = Object.fromEntries(Object.entries(rates).map(([slug, r]) => [slug, r?.requestsPerSecond ?? null]));
+    expect(perSecond).toEqual({
+      'actions-pardot': 2,
+      braze: 100,
+      'braze-cohorts': 100,
+      customerio: 30,
+      'facebook-custom-audiences': 10,
+      'google-enhanced-conversions': null,
+      hubspot: 5,
+      intercom: 8,
+      iterable: 500,
+      'iterable-lists': 500,
+      klaviyo: null,
+      'linkedin-audiences': null,
+      mailchimp: 10,
+      marketo: 5,
+      'marketo-static-lists': 5,
+      responsys: 3,
+      salesforce: 5,
+      'salesforce-marketing-cloud': 20,
+      sendgrid: 100,
+      'sendgrid-audiences': 100,
+      'snap-audiences': null,
+      'tiktok-audiences': null,
+      'the-trade-desk-crm': null,
+      zendesk: 50,
+    });
+    // Segment documents no rate for Facebook: the catalog says the 10/s is this system's default, not a vendor figure.
+    expect(rates['facebook-custom-audiences']).toEqual({
+      requestsPerSecond: 10,
+      source: 'engage',
+      note: expect.stringMatching(/^Engage's default: Segment documents no rate limit for Facebook/),
+    });
+    for (const [slug, r] of Object.entries(rates))
+      if (r && slug !== 'facebook-custom-audiences')
+        expect([slug, r.source, r.note]).toEqual([slug, 'segment', expect.stringMatching(/^Segment's documented rate limit for /)]);
+    // The dispatcher throttles an Actions destination by the same figure (its own rateLimit wins).
+    expect(rateLimitOf({ type: 'actions', slug: 'facebook-custom-audiences' })).toEqual({ perSecond: 10, burst: 1 });
+    expect(rateLimitOf({ type: 'actions', slug: 'braze-cohorts' })).toEqual({ perSecond: 100, burst: 1 });
+    expect(rateLimitOf({ type: 'actions', slug: 'klaviyo' })).toBeNull();
+    expect(rateLimitOf({ type: 'actions', slug: 'hubspot', rateLimit: { requestsPerSecond: 1 } })).toEqual({ perSecond: 1, burst: 1 });
+    expect(rateLimitOf({ type: 'actions', slug: 'constructor' })).toBeNull();
   });
 
   it.each([
@@ -269,7 +316,7 @@ describe('the catalog', () => {
     const entry = catalogEntry(slug);
     expect([entry.name, entry.category, secretFieldsOf(slug), entry.settings.required]).toEqual([name, category, secrets, required]);
     expect(entry.actions.map((a) => [a.id, a.batching])).toEqual(actions);
-    expect(entry.rateLimit).toEqual(perSecond === null ? null : { requestsPerSecond: perSecond });
+    expect(entry.rateLimit).toEqual(perSecond === null ? null : expect.objectContaining({ requestsPerSecond: perSecond }));
     for (const secret of secrets)
       expect((entry.settings.properties as Record<string, unknown>)[secret]).toMatchObject({ writeOnly: true, 'x-secret': true });
     // Segment's event-specific presets (warehouse, journeys) are left out: only automatic ones become a new destination's mappings.

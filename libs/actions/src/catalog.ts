@@ -3,7 +3,7 @@
 // settings checked against the definition's own schema.
 import { defaultValues, fieldsToJsonSchema, validateSchema } from '@segment/actions-core';
 import type { ActionMapping } from '@engage/config-store';
-import { defaultRateLimit, fqlIssue } from '@engage/delivery';
+import { actionsDefaultRateLimit, fqlIssue, type DefaultRateLimit } from '@engage/delivery';
 import { ACTIONS_SLUGS, getsTokenFromSettings, loadDefinition, type AnyDefinition } from './registry';
 
 type Json = unknown;
@@ -36,7 +36,13 @@ export interface CatalogDestination {
   settings: Record<string, Json>;
   actions: CatalogAction[];
   presets: CatalogPreset[];
-  rateLimit: { requestsPerSecond: number } | null;
+  /**
+   * The default rate of a destination of this slug (its own rateLimit wins):
+   * Segment's documented figure for the vendor (`source: "segment"`), or this
+   * system's own default where none is documented (`source: "engage"`), and a
+   * note saying which; null: no default.
+   */
+  rateLimit: DefaultRateLimit | null;
 }
 
 /** Functions (dynamic field loaders, hooks) dropped: what is left is the field's declaration. */
@@ -121,7 +127,6 @@ const AUDIENCE_SYNC_SLUGS: readonly string[] = ['braze-cohorts', 'linkedin-audie
 
 export function catalogEntry(slug: string): CatalogDestination {
   const definition = loadDefinition(slug);
-  const perSecond = defaultRateLimit({ type: 'actions', slug });
   return {
     slug,
     name: definition.name,
@@ -137,7 +142,7 @@ export function catalogEntry(slug: string): CatalogDestination {
       batching: typeof action.performBatch === 'function',
     })),
     presets: presetsOf(definition),
-    rateLimit: perSecond ? { requestsPerSecond: perSecond } : null,
+    rateLimit: actionsDefaultRateLimit(slug) ?? null,
   };
 }
 

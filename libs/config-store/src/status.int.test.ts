@@ -30,7 +30,14 @@ it("shows a destination's error until a call is sent after it, and an error afte
   // A newer error shows again; one counted in the same millisecond as a success too.
   await store.addDeliveries('dst_1', [['retried', 1]], { lastError: 'HTTP 503', lastErrorAt: '4000' });
   expect((await store.destinations(['dst_1']))[0]).toMatchObject({ lastError: 'HTTP 503', lastErrorAt: 4000 });
-  await store.addDeliveries('dst_1', [['sent', 1], ['failed', 1]], { lastSentAt: '5000', lastError: 'HTTP 400', lastErrorAt: '5000' });
+  await store.addDeliveries(
+    'dst_1',
+    [
+      ['sent', 1],
+      ['failed', 1],
+    ],
+    { lastSentAt: '5000', lastError: 'HTTP 400', lastErrorAt: '5000' },
+  );
   expect((await store.destinations(['dst_1']))[0]).toMatchObject({ lastError: 'HTTP 400', lastErrorAt: 5000 });
 
   // An error never followed by a success (nothing sent yet) shows.
@@ -51,7 +58,11 @@ it("clears a connection's error when a later sync finishes without one, not when
   expect(synced!.lastError).toBeUndefined();
 
   // A partial sync's reason replaces it, and the next clean sync clears that one too.
-  await store.updateConnection('con_1', { state: 'Partially Synced', matched: 3, sent: 2, failed: 1, error: '1 members have no email' }, 4000);
+  await store.updateConnection(
+    'con_1',
+    { state: 'Partially Synced', matched: 3, sent: 2, failed: 1, error: '1 members have no email' },
+    4000,
+  );
   expect((await store.connections(['con_1']))[0]!.lastError).toBe('1 members have no email');
   await store.updateConnection('con_1', { state: 'Synced', matched: 2, sent: 2 }, 5000);
   expect((await store.connections(['con_1']))[0]!.lastError).toBeUndefined();

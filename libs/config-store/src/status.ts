@@ -153,7 +153,8 @@ export class StatusStore {
       // replicas never race to clear a field): the error is current only when no call was sent after it.
       const lastErrorAt = num(s.lastErrorAt);
       const lastSentAt = num(s.lastSentAt);
-      const errorCurrent = s.lastError !== undefined && !(lastSentAt !== undefined && lastErrorAt !== undefined && lastSentAt > lastErrorAt);
+      const errorCurrent =
+        s.lastError !== undefined && !(lastSentAt !== undefined && lastErrorAt !== undefined && lastSentAt > lastErrorAt);
       return {
         sent: Number(s.sent ?? 0),
         retried: Number(s.retried ?? 0),

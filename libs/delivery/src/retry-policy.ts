@@ -23,7 +23,13 @@ export function parseRetryAfter(header: string | null | undefined, now = Date.no
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Segment's documented default rate limits (requests per second) by destination type. */
+/**
+ * Segment's documented default rate limits of Engage destinations (requests
+ * per second, docs "Engage destinations: rate limits"), by vendor: Braze 100,
+ * Customer.io 30, HubSpot 5, Intercom 8, Iterable 500, Mailchimp 10, Marketo
+ * 5, Pardot 2, Resci 200, Responsys 3, SendGrid 100, Salesforce 5, SFMC 20,
+ * Zendesk 50. Keyed by destination type (the classic types of that name).
+ */
 export const DEFAULT_RATE_LIMITS: Record<string, number> = {
   braze: 100,
   customerio: 30,
@@ -33,6 +39,7 @@ export const DEFAULT_RATE_LIMITS: Record<string, number> = {
   mailchimp: 10,
   marketo: 5,
   pardot: 2,
+  resci: 200,
   responsys: 3,
   sendgrid: 100,
   salesforce: 5,
@@ -42,20 +49,63 @@ export const DEFAULT_RATE_LIMITS: Record<string, number> = {
   'facebook-custom-audiences': 10,
 };
 
-/** Actions definitions (by slug) that share a vendor's limit under another name. */
-const SLUG_RATE_LIMIT_ALIASES: Record<string, string> = {
-  'braze-cohorts': 'braze',
-  'iterable-lists': 'iterable',
-  'actions-pardot': 'pardot',
-  'sendgrid-audiences': 'sendgrid',
-  'marketo-static-lists': 'marketo',
+/** Where a default rate comes from: Segment's table of its vendor, or this system's own choice where Segment documents none. */
+export interface DefaultRateLimit {
+  requestsPerSecond: number;
+  source: 'segment' | 'engage';
+  note: string;
+}
+
+const documented = (vendor: string, requestsPerSecond: number): DefaultRateLimit => ({
+  requestsPerSecond,
+  source: 'segment',
+  note: `Segment's documented rate limit for ${vendor}`,
+});
+
+/**
+ * Default rates of Actions destinations, by slug: each definition of a vendor
+ * in Segment's table (several slugs can share one vendor's limit), and
+ * Facebook Custom Audiences, for which neither Segment nor Facebook documents
+ * a per-second figure. Slugs not here have no default (a destination may set
+ * its own rateLimit). Resci has no Actions definition, so no slug carries its 200/s.
+ */
+export const ACTIONS_DEFAULT_RATE_LIMITS: Readonly<Record<string, DefaultRateLimit>> = {
+  'actions-pardot': documented('Pardot', 2),
+  braze: documented('Braze', 100),
+  'braze-cohorts': documented('Braze', 100),
+  customerio: documented('Customer.io', 30),
+  'facebook-custom-audiences': {
+    requestsPerSecond: 10,
+    source: 'engage',
+    note:
+      "Engage's default: Segment documents no rate limit for Facebook, and Facebook's Marketing API throttles " +
+      'custom audience uploads per ad account by a usage score (Business Use Case rate limits), not a fixed rate; ' +
+      "set the destination's rateLimit to change it",
+  },
+  hubspot: documented('HubSpot', 5),
+  intercom: documented('Intercom', 8),
+  iterable: documented('Iterable', 500),
+  'iterable-lists': documented('Iterable', 500),
+  mailchimp: documented('Mailchimp', 10),
+  marketo: documented('Marketo', 5),
+  'marketo-static-lists': documented('Marketo', 5),
+  responsys: documented('Responsys', 3),
+  salesforce: documented('Salesforce', 5),
+  'salesforce-marketing-cloud': documented('Salesforce Marketing Cloud', 20),
+  sendgrid: documented('SendGrid', 100),
+  'sendgrid-audiences': documented('SendGrid', 100),
+  zendesk: documented('Zendesk', 50),
 };
+
+/** The default rate of an Actions destination's slug, with where it comes from; undefined when it has none. */
+export function actionsDefaultRateLimit(slug: string): DefaultRateLimit | undefined {
+  return Object.hasOwn(ACTIONS_DEFAULT_RATE_LIMITS, slug) ? ACTIONS_DEFAULT_RATE_LIMITS[slug] : undefined;
+}
 
 /** The default rate of a destination type, or of an Actions destination's slug (requests per second). */
 export function defaultRateLimit(destination: { type: string; slug?: string }): number | undefined {
-  if (destination.type === 'actions' && destination.slug)
-    return DEFAULT_RATE_LIMITS[SLUG_RATE_LIMIT_ALIASES[destination.slug] ?? destination.slug];
-  return DEFAULT_RATE_LIMITS[destination.type];
+  if (destination.type === 'actions') return destination.slug ? actionsDefaultRateLimit(destination.slug)?.requestsPerSecond : undefined;
+  return Object.hasOwn(DEFAULT_RATE_LIMITS, destination.type) ? DEFAULT_RATE_LIMITS[destination.type] : undefined;
 }
 
 /** The destination's rate: its own override, else the type's (or slug's) default, else none (null). */

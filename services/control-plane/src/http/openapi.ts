@@ -163,7 +163,16 @@ function shapes() {
         }),
       ),
       presets: z.array(z.object({ name: z.string(), actionId: z.string(), subscribe: z.string(), mapping: z.record(z.unknown()) })),
-      rateLimit: z.object({ requestsPerSecond: z.number() }).nullable(),
+      rateLimit: z
+        .object({
+          requestsPerSecond: z.number(),
+          source: z
+            .enum(['segment', 'engage'])
+            .describe("segment: Segment's documented rate limit for the vendor; engage: this system's default where none is documented"),
+          note: z.string(),
+        })
+        .nullable()
+        .describe('The default rate of a destination of this slug (its own rateLimit wins); null: none'),
     })
     .openapi('CatalogDestination');
   const connection = z

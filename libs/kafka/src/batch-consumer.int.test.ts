@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { silentLogger } from '@engage/logging';
-import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import { stillTrueFor, testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import {
   BatchConsumer,
   createKafka,
@@ -306,11 +306,11 @@ describe('BatchConsumer against a real broker', () => {
       await consumer.start();
       await waitFor(() => handled === 40, { description: 'all 40 handled' });
       // Handled, not durable: nothing committed (kafkajs' auto-commit would have by now: its interval is 1 s).
-      const quietUntil = Date.now() + 1500;
-      while (Date.now() < quietUntil) {
-        expect(await committed()).toBeLessThan(0);
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await stillTrueFor(async () => (await committed()) < 0, {
+        quietMs: 1500,
+        intervalMs: 250,
+        description: 'no offset committed before the flush',
+      });
       await flush();
       await waitFor(async () => (await committed()) === 40, { description: 'offset 40 committed after the flush' });
       // More records, then stop(): it flushes and commits before leaving the group.

@@ -29,6 +29,36 @@ export async function waitFor<T>(check: () => Promise<T> | T, opts: WaitOptions 
   }
 }
 
+export interface QuietOptions {
+  /** How long `check` must keep holding (ms). */
+  quietMs: number;
+  intervalMs?: number;
+  /** What should stay true; shown when it does not. */
+  description?: string;
+}
+
+/**
+ * An absence check: polls `check` for `quietMs` and throws the first time it
+ * returns a falsy value (or throws). For what must NOT happen (no commit, no
+ * second delivery): the counterpart of waitFor, still a polled condition
+ * rather than a sleep followed by one look.
+ */
+export async function stillTrueFor(check: () => Promise<unknown> | unknown, opts: QuietOptions): Promise<void> {
+  const started = Date.now();
+  const what = opts.description ?? 'condition';
+  for (;;) {
+    let ok: unknown;
+    try {
+      ok = await check();
+    } catch (err) {
+      throw new Error(`${what} stopped holding after ${Date.now() - started} ms: ${(err as Error).message}`, { cause: err });
+    }
+    if (!ok) throw new Error(`${what} stopped holding after ${Date.now() - started} ms (of ${opts.quietMs} ms)`);
+    if (Date.now() - started >= opts.quietMs) return;
+    await new Promise((r) => setTimeout(r, Math.min(opts.intervalMs ?? 50, Math.max(0, started + opts.quietMs - Date.now()))));
+  }
+}
+
 /** A fresh name for a topic prefix, group id or Redis key prefix. */
 export function uniqueName(prefix: string): string {
   const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;

@@ -13,7 +13,7 @@ import {
 } from '@engage/profile-store';
 import { createRedis, lockOwner, RedisLock, type RedisClient } from '@engage/redis';
 import type { ComputationChange, IdentityChange, ResolvedEvent } from '@engage/schemas';
-import { testInfrastructure, uniqueName } from '@engage/testing';
+import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
 import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
 import { IdentityStep } from './identity.step';
@@ -266,6 +266,12 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
   );
   const repeat = compile('aud_repeat', 'repeat_buyers', "event('Order Completed').count() >= 2", 'users');
   const reg = registry([count, repeat], []);
+  // NOTE: stopped after each test, passed or failed: a test that fails while a profile is held would
+  // leave its 60 s flush timer (and then the flush's retries against the closed client) keeping jest alive.
+  const started: WriteBehindProfiles[] = [];
+  afterEach(() => {
+    for (const held of started.splice(0)) held.stop();
+  });
   /** A committer whose produce() records the change records and fails once when `failNext` is set. */
   function setup() {
     const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('wb')}:`, hotStateCacheSize: 100 }, { redis });
@@ -284,6 +290,7 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
     } as unknown as ChangeCommitter;
     // A flush only when asked (a long interval): the test decides when the state is saved.
     const held = new WriteBehindProfiles({ flushMs: 60_000 }, { profiles });
+    started.push(held);
     const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
     const step = new EvaluateStep(
       { maxEventsPerProfile: 200 },
@@ -315,7 +322,6 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
     expect(stored!.events).toHaveLength(2);
     expect(await redis.exists(profiles.lockKey(ref))).toBe(0);
     expect(held.size).toBe(0);
-    held.stop();
   });
 
   it('a chunk that fails after changing a held profile leaves it as it was: the retry sends the same changes, counted once', async () => {
@@ -339,7 +345,6 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
     // Redelivered after the flush: already applied (the stored :seen), nothing new.
     await step.handle(second);
     expect(records).toHaveLength(3);
-    held.stop();
   });
 
   it('another writer of a held profile gets its lock once the flush saved it, and reads what was saved', async () => {
@@ -349,7 +354,6 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
     // The other writer waits on the lock this process holds until the flush releases it.
     await held.flush();
     expect(await other).toBe(1);
-    held.stop();
   });
 
   it("a profile locked by another writer: the chunk flushes what it holds, then waits for that writer's lock", async () => {
@@ -359,16 +363,17 @@ describe('write-behind (EVALUATOR_FLUSH_MS)', () => {
     const owner = lockOwner();
     expect(await locks.acquireAll([profiles.lockKey(ref)], owner, 10_000)).toBe(0);
     const handled = step.handle([order()]);
-    // What this process held is saved and released while it waits (the other writer may need it).
-    const deadline = Date.now() + 10_000;
-    while (held.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(held.size).toBe(0);
-    expect(await redis.exists(profiles.stateKey({ spaceId: 'spa_acc', profileId: 'pro_other' }))).toBe(1);
-    expect(records.filter((r) => r.profile_id === 'pro_wb')).toEqual([]);
-    await locks.releaseAll([profiles.lockKey(ref)], owner);
+    try {
+      // What this process held is saved and released while it waits (the other writer may need it).
+      await waitFor(() => held.size === 0, { timeoutMs: 10_000, intervalMs: 20, description: 'what this process held flushed' });
+      expect(await redis.exists(profiles.stateKey({ spaceId: 'spa_acc', profileId: 'pro_other' }))).toBe(1);
+      expect(records.filter((r) => r.profile_id === 'pro_wb')).toEqual([]);
+    } finally {
+      // Also when an expectation failed: the chunk would otherwise keep retrying the lock for a minute.
+      await locks.releaseAll([profiles.lockKey(ref)], owner);
+    }
     await handled;
     expect(records.filter((r) => r.profile_id === 'pro_wb').map((r) => [r.computation_key, r.value])).toEqual([['orders', 1]]);
     await held.flush();
-    held.stop();
   });
 });

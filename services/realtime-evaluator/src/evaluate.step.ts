@@ -56,6 +56,18 @@ export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits
   for (const x of e.external_ids) add(x.type, x.id);
 }
 
+type Chunk = Array<ConsumedMessage<ResolvedEvent>>;
+
+/** One pass over a chunk under its profiles' locks: evaluated, or (nothing changed, locks released) the profiles a merge moved. */
+type Pass = { outcomes: MessageOutcome[] } | { moved: Map<string, string> };
+
+/** What the per-chunk save and the write-behind do differently around handle()'s merge re-addressing loop. */
+interface SaveMode {
+  pass(chunk: Chunk, refs: ProfileRef[], work: AccountWork): Promise<Pass>;
+  /** After the last pass, the users' locks released: the account work. */
+  accounts(work: AccountWork): Promise<void>;
+}
+
 export class EvaluateStep {
   constructor(
     private readonly config: { maxEventsPerProfile: number },
@@ -70,8 +82,8 @@ export class EvaluateStep {
     },
   ) {}
 
-  async handle(messages: Array<ConsumedMessage<ResolvedEvent>>): Promise<MessageOutcome[]> {
-    if (this.deps.writeBehind) return this.handleHeld(messages, this.deps.writeBehind);
+  async handle(messages: Chunk): Promise<MessageOutcome[]> {
+    const mode = this.deps.writeBehind ? this.heldMode(this.deps.writeBehind) : this.savedMode();
     const work: AccountWork = {
       links: [],
       users: [],
@@ -90,18 +102,9 @@ export class EvaluateStep {
       const refs = new Map<string, ProfileRef>();
       for (const m of chunk)
         refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
-      const result = await this.deps.profiles.withLocks([...refs.values()], async () => {
-        const list = [...refs.values()];
-        const live = await this.deps.profiles.liveProfileIds(list);
-        const moved = new Map(
-          list.flatMap((r, i) => (live[i] !== r.profileId ? [[`${r.spaceId}|${r.profileId}`, live[i]!] as const] : [])),
-        );
-        if (moved.size > 0) return { moved };
-        return { outcomes: await this.evaluate(chunk, list, work) };
-      });
-      if (result.outcomes) {
-        // Accounts after the users' locks are released (see account.step.ts).
-        await this.deps.accounts.handle(work);
+      const result = await mode.pass(chunk, [...refs.values()], work);
+      if ('outcomes' in result) {
+        await mode.accounts(work);
         return result.outcomes;
       }
       // A merge chain moves each profile at most once per round; a chain longer than this is a loop.
@@ -113,61 +116,65 @@ export class EvaluateStep {
     }
   }
 
+  /** The default: each chunk's profiles are locked for its pass and saved with its changes (ChangeCommitter.commit). */
+  private savedMode(): SaveMode {
+    return {
+      pass: (chunk, refs, work) =>
+        this.deps.profiles.withLocks(refs, async () => {
+          const moved = await this.movedProfiles(refs);
+          if (moved.size > 0) return { moved };
+          return { outcomes: await this.evaluate(chunk, refs, work) };
+        }),
+      // Accounts after the users' locks are released (see account.step.ts).
+      accounts: (work) => this.deps.accounts.handle(work),
+    };
+  }
+
   /**
-   * handle() with the write-behind: the chunk's profiles are taken from (or
+   * With the write-behind: the chunk's profiles are taken from (or
    * locked into) what this process holds, evaluated, their changes produced,
    * and left held for the next flush (write-behind.ts). A chunk that fails
    * leaves the held profiles as they were before it (restored from a copy),
    * since their changes of this chunk may not be out.
    */
-  private async handleHeld(messages: Array<ConsumedMessage<ResolvedEvent>>, held: WriteBehindProfiles): Promise<MessageOutcome[]> {
-    const work: AccountWork = {
-      links: [],
-      users: [],
-      cause: messages.length > 0 ? eventKey(messages.at(-1)!.value) : '',
-      occurredAt: messages.at(-1)?.value.timestamp ?? 0,
-    };
-    let chunk = messages;
-    for (let round = 0; ; round++) {
-      const refs = new Map<string, ProfileRef>();
-      for (const m of chunk)
-        refs.set(`${m.value.space_id}|${m.value.profile_id}`, { spaceId: m.value.space_id, profileId: m.value.profile_id });
-      const list = [...refs.values()];
-      // One snapshot of the computations for the chunk (see evaluate). A held profile that
-      // needs its whole history is saved first: loadHistory reads what is stored.
-      const spaces = new Map(list.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
-      if (list.some((r) => needsHeldHistory(held.get(r), spaces.get(r.spaceId)!.ordered))) await held.flush();
-      const locked = await held.enter(list);
-      const before = new Map<StoredProfile, StoredProfile>();
-      let moved = new Map<string, string>();
-      let outcomes: MessageOutcome[] | undefined;
-      try {
-        // Held profiles have been locked since they were loaded: no merge moved them.
-        const live = await this.deps.profiles.liveProfileIds(locked);
-        moved = new Map(locked.flatMap((r, i) => (live[i] !== r.profileId ? [[`${r.spaceId}|${r.profileId}`, live[i]!] as const] : [])));
-        if (moved.size > 0) await held.release(locked);
-        else outcomes = await this.evaluate(chunk, list, work, { spaces, held, before });
-      } catch (err) {
-        for (const [profile, copy] of before) restoreProfile(profile, copy);
-        await held.release(locked.filter((r) => !held.get(r))).catch(() => {});
-        throw err;
-      } finally {
-        held.leave(list);
-      }
-      if (outcomes) {
-        // Accounts read their users' saved states: saved first (spaces with accounts pay a save per chunk).
-        if (work.links.length > 0 || work.users.length > 0) {
-          await held.flush();
-          await this.deps.accounts.handle(work);
+  private heldMode(held: WriteBehindProfiles): SaveMode {
+    return {
+      pass: async (chunk, list, work) => {
+        // One snapshot of the computations for the chunk (see evaluate). A held profile that
+        // needs its whole history is saved first: loadHistory reads what is stored.
+        const spaces = new Map(list.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
+        if (list.some((r) => needsHeldHistory(held.get(r), spaces.get(r.spaceId)!.ordered))) await held.flush();
+        const locked = await held.enter(list);
+        const before = new Map<StoredProfile, StoredProfile>();
+        try {
+          // Held profiles have been locked since they were loaded: no merge moved them.
+          const moved = await this.movedProfiles(locked);
+          if (moved.size > 0) {
+            await held.release(locked);
+            return { moved };
+          }
+          return { outcomes: await this.evaluate(chunk, list, work, { spaces, held, before }) };
+        } catch (err) {
+          for (const [profile, copy] of before) restoreProfile(profile, copy);
+          await held.release(locked.filter((r) => !held.get(r))).catch(() => {});
+          throw err;
+        } finally {
+          held.leave(list);
         }
-        return outcomes;
-      }
-      if (round >= 16) throw new Error(`profiles still moving after ${round} rounds of merges: ${[...moved.keys()].join(', ')}`);
-      chunk = chunk.map((m) => {
-        const survivor = moved.get(`${m.value.space_id}|${m.value.profile_id}`);
-        return survivor ? { ...m, value: { ...m.value, profile_id: survivor } } : m;
-      });
-    }
+      },
+      accounts: async (work) => {
+        if (work.links.length === 0 && work.users.length === 0) return;
+        // Accounts read their users' saved states: saved first (spaces with accounts pay a save per chunk).
+        await held.flush();
+        await this.deps.accounts.handle(work);
+      },
+    };
+  }
+
+  /** Of these profiles (locked), those a merge folded into another: `space|profile` -> the survivor. */
+  private async movedProfiles(refs: ProfileRef[]): Promise<Map<string, string>> {
+    const live = await this.deps.profiles.liveProfileIds(refs);
+    return new Map(refs.flatMap((r, i) => (live[i] !== r.profileId ? [[`${r.spaceId}|${r.profileId}`, live[i]!] as const] : [])));
   }
 
   private async evaluate(

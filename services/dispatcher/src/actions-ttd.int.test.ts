@@ -3,10 +3,17 @@
 // Redis: changes are buffered and acknowledged, not sent; each due flush (the
 // list cadence, "sync now") uploads the audience's whole membership of the
 // moment through the definition's legacy flow, which replaces the segment.
+// The last test runs the dispatcher's DestinationPipeline (as main.ts builds
+// it) fed by change records on a real Kafka changes topic.
 import { createHash } from 'node:crypto';
 import { createExternalAudience, withDefaultSettings } from '@engage/actions';
 import { StatusStore } from '@engage/config-store';
+import { createKafka, createProducer, ensureTopics, topicRegistry, type DeadLetter, type DeadLetterWriter } from '@engage/kafka';
+import { silentLogger } from '@engage/logging';
 import { identifiersJson } from '@engage/profile-store';
+import { SchemaCodec, valueSubject, type ComputationChange } from '@engage/schemas';
+import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import { DestinationPipeline } from './destination-pipeline';
 import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE, SPACE, type Fixture } from './testing/dispatch-fixture';
 import { TTD_DROP_HOST, tradeDeskEmulator } from './testing/ttd-emulator';
@@ -154,5 +161,107 @@ describe('the-trade-desk-crm: full-audience sync', () => {
     expect(counts.credentialsError).toMatch(/401/);
     expect(counts).toMatchObject({ failed: '1' });
     expect(await connectionStatus(fx)).toMatchObject({ state: 'Failed', failed: '1500' });
+  });
+});
+
+describe('the-trade-desk-crm: fed by the changes topic', () => {
+  const log = silentLogger();
+  const prefix = `${uniqueName('ttdk')}.`;
+  const topics = topicRegistry(prefix);
+  const kafka = createKafka({ brokers: testInfrastructure().kafkaBrokers, clientId: 'ttd-pipeline-test' }, { log });
+  const producer = createProducer(kafka);
+  const codec = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
+  const changesTopic = topics.computationsChanges.name;
+  let pipeline: DestinationPipeline | undefined;
+
+  beforeAll(async () => {
+    await ensureTopics(kafka, [topics.computationsChanges]);
+    await codec.registerTopics([topics.computationsChanges]);
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await pipeline?.stop();
+    await producer.disconnect();
+  });
+
+  /** Change records as the evaluator writes them: Avro, keyed by profile. */
+  const publish = async (changes: ComputationChange[]) =>
+    producer.send({
+      topic: changesTopic,
+      messages: await Promise.all(
+        changes.map(async (c) => ({ key: c.profile_id, value: await codec.encode(valueSubject(changesTopic), c) })),
+      ),
+    });
+
+  /** Whether the dispatcher's consumer group committed every record of the changes topic (all acknowledged). */
+  async function allCommitted(groupId: string): Promise<boolean> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(changesTopic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [changesTopic] });
+      const at = new Map(committed!.partitions.map((p) => [p.partition, Number(p.offset)]));
+      return ends.every((e) => Number(e.high) === 0 || at.get(e.partition) === Number(e.high));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  it("uploads the audience's membership on its first flush and after changes from Kafka on sync now, sending none of them one by one", async () => {
+    const { ttd, fx, crmDataId } = await setup();
+    const letters: DeadLetter[] = [];
+    const deadLetters = { write: async (ls: DeadLetter[]) => void letters.push(...ls) } as unknown as DeadLetterWriter;
+    await addMembers(fx, people(1500));
+    // The dispatcher's pipeline for dst_1 as main.ts builds it: its changes consumer, initial sync, list flushes and retries.
+    pipeline = new DestinationPipeline(
+      {
+        destinationId: 'dst_1',
+        topicPrefix: prefix,
+        keyPrefix: fx.keyPrefix,
+        changesTopic,
+        chunkSize: 100,
+        dedupeTtlSeconds: 3600,
+        concurrency: 4,
+        initialSyncEveryMs: 100,
+        listTickMs: 100,
+        retryPollMs: 100,
+        retryLeaseMs: 60_000,
+      },
+      { kafka, codec, redis, store: fx.store, delivery: fx.delivery, status: fx.status, deadLetters, log },
+    );
+    await pipeline.start();
+    // A connection never flushed is due at once: its first sync uploads the membership.
+    await waitFor(() => ttd.uploads.length === 1, { timeoutMs: 30_000, description: 'the first upload' });
+    expect([...ttd.uploads[0]!.lines].sort()).toEqual(people(1500).map((m) => m.email).sort());
+
+    // The evaluator's changes: p1500 and p1501 entered, p7 exited (membership in Redis, then the change records).
+    await addMembers(fx, people(2, 1500));
+    await redis.srem(fx.profiles.membersKey(AUDIENCE.id), 'p7');
+    await publish([withEmail('p1500', true), withEmail('p1501', true), withEmail('p7', false)]);
+    // Consumed and acknowledged: buffered for the next sync (the last change per profile), nothing sent for them.
+    const pending = `${fx.keyPrefix}dispatch:list:{dst_1:${AUDIENCE.id}}`;
+    await waitFor(async () => (await redis.hlen(pending)) === 3 && (await allCommitted(`${prefix}dispatcher-dst_1`)), {
+      timeoutMs: 60_000,
+      description: 'the changes consumed, buffered and committed',
+    });
+    expect(JSON.parse((await redis.hget(pending, 'p7'))!)).toMatchObject({ member: false });
+    expect(ttd.uploads).toHaveLength(1);
+
+    // "Sync now": the next tick uploads the whole membership of the moment, which replaces the segment.
+    await syncNow(fx);
+    await waitFor(() => ttd.uploads.length === 2, { timeoutMs: 30_000, description: 'the upload after sync now' });
+    const second = ttd.uploads[1]!.lines;
+    expect([...second].sort()).toEqual(
+      [...people(1500).filter((m) => m.profileId !== 'p7'), ...people(2, 1500)].map((m) => m.email).sort(),
+    );
+    expect(ttd.segments.get(crmDataId)!.members).toBe(second);
+    await waitFor(async () => (await redis.exists(pending)) === 0, { description: 'the buffered changes dropped by the sync' });
+    // Only the segment's own calls went out: a drop endpoint and its upload per sync.
+    expect(ttd.receiver.requests.map((r) => `${r.method} ${r.path.replace(/[\w-]{36}$/, '<id>')}`)).toEqual([
+      'POST /v3/crmdata/targeting/segment',
+      ...Array(2).fill([`POST /v3/crmdata/segment/${ADVERTISER}/${crmDataId}`, 'PUT /drop/<id>']).flat(),
+    ]);
+    expect(await connectionStatus(fx)).toMatchObject({ state: 'Synced', matched: '3001', sent: '3001' });
+    expect(letters).toEqual([]);
   });
 });

@@ -27,6 +27,10 @@ export const AUDIENCE = { id: 'aud_1', key: 'vip' };
 
 export interface Fixture {
   keyPrefix: string;
+  /** The in-memory configuration (a pipeline built around the fixture's objects reads it). */
+  store: ConfigStore;
+  /** The fixture's delivery service (its Actions runtime, throttle and status). */
+  delivery: DeliveryService;
   status: DeliveryStatus;
   clock: { now: number };
   step: DispatchStep;
@@ -136,6 +140,8 @@ export function dispatchFixture(
   );
   return {
     keyPrefix,
+    store,
+    delivery,
     status,
     clock,
     step,

@@ -36,6 +36,9 @@ import {
   type ProfileRef,
   type ProfileStateRepository,
   type StoredProfile,
+  restoreHeld,
+  snapshotHeld,
+  type HeldSnapshot,
   type WriteBehindProfiles,
 } from '@engage/profile-store';
 import type { AccountStep, AccountWork } from './account.step';
@@ -145,7 +148,7 @@ export class EvaluateStep {
         const spaces = new Map(list.map((r) => [r.spaceId, this.deps.registry.forSpace(r.spaceId)]));
         if (list.some((r) => needsHeldHistory(held.get(r), spaces.get(r.spaceId)!.ordered))) await held.flush();
         const locked = await held.enter(list);
-        const before = new Map<StoredProfile, StoredProfile>();
+        const before = new Map<StoredProfile, HeldSnapshot>();
         try {
           // Held profiles have been locked since they were loaded: no merge moved them.
           const moved = await this.movedProfiles(locked);
@@ -155,7 +158,7 @@ export class EvaluateStep {
           }
           return { outcomes: await this.evaluate(chunk, list, work, { spaces, held, before }) };
         } catch (err) {
-          for (const [profile, copy] of before) restoreProfile(profile, copy);
+          for (const [profile, snapshot] of before) restoreHeld(profile, snapshot);
           await held.release(locked.filter((r) => !held.get(r))).catch(() => {});
           throw err;
         } finally {
@@ -185,7 +188,7 @@ export class EvaluateStep {
       spaces?: Map<string, ReturnType<ComputationsRegistry['forSpace']>>;
       /** Write-behind: profiles come from and go back to it; `before` gets a copy of each held one before it changes. */
       held?: WriteBehindProfiles;
-      before?: Map<StoredProfile, StoredProfile>;
+      before?: Map<StoredProfile, HeldSnapshot>;
     } = {},
   ): Promise<MessageOutcome[]> {
     const now = this.deps.now?.() ?? Date.now();
@@ -208,7 +211,7 @@ export class EvaluateStep {
         const id = eventIdOf(e);
         if (ids.has(id)) seen[i]!.add(id);
       }
-      options.before!.set(p, structuredClone(p));
+      options.before!.set(p, snapshotHeld(p));
     });
     // TRICKY: one snapshot of each space's computations for the whole chunk. The
     // registry follows engage.config and can change during an await; a
@@ -297,10 +300,4 @@ export class EvaluateStep {
 /** A held profile that the chunk's computations would rebuild from its whole history (needsHistory). */
 function needsHeldHistory(profile: StoredProfile | undefined, ordered: CompiledComputation[]): boolean {
   return profile !== undefined && needsHistory(profile, ordered);
-}
-
-/** Puts a profile object back as it was (its copy from before a failed chunk), keeping its identity. */
-function restoreProfile(profile: StoredProfile, copy: StoredProfile): void {
-  for (const key of Object.keys(profile)) delete (profile as unknown as Record<string, unknown>)[key];
-  Object.assign(profile, copy);
 }

@@ -32,10 +32,10 @@ export const configSchema = z.object({
    * this long for its lock; readers (the Profile API, Trait Enrichment) see
    * its state that much later.
    * NOTE: off by default: measured slower than the per-chunk save in the e2e
-   * bench on 2026-12-04 (backlog 163 vs 113 µs per event, paced 202 vs 171;
-   * bench/RESULTS-e2e.md): every chunk copies each held profile it touches
-   * (structuredClone, the undo of a failed chunk), which costs more than the
-   * saves it spares there.
+   * bench (bench/RESULTS-e2e.md, stops 21 and 22: backlog 124-148 vs 98-111 µs
+   * per event, paced 182-230 vs 167-172, worse p99), also once the undo's copy
+   * was made cheap: held states outlive the young generation and cost more
+   * garbage collection than the saves they spare.
    */
   EVALUATOR_FLUSH_MS: z.coerce.number().int().min(0).default(0),
   /** Write-behind: profiles held at once before a flush starts early. */

@@ -39,7 +39,7 @@ it('keeps the history out of the hot document, appends to it and keeps the newes
   const first = { ...emptyProfile(ref), incremental: { tok: 'tok', h: 0, c: {} }, events: [event(1), event(2)] };
   await repo.save([{ profile: first, wakeAt: null }], []);
   const hot = unpackState((await redis.getBuffer(repo.stateKey(ref)))!);
-  expect(hot).toMatchObject({ $: 2 });
+  expect(hot).toMatchObject({ $: 3 });
   expect('events' in hot).toBe(false);
 
   // The realtime path: no history read, two redelivered ids recognised, one new.
@@ -95,7 +95,10 @@ it('stores computations by per-space slots another process learns from Redis, an
   await other.save([{ profile: withStates([a, b]), wakeAt: null }], []);
   const stored = (await redis.getBuffer(repo.stateKey(ref)))!;
   expect(stored.includes(a)).toBe(false);
-  expect(unpackState(stored)).toHaveProperty('c', { 1: [1, [{ n: 0 }], 0], 2: [1, [{ n: 1 }], 1] });
+  expect(unpackState(stored)).toHaveProperty('c', [
+    [1, 1, [{ n: 0 }], 0],
+    [2, 1, [{ n: 1 }], 1],
+  ]);
   // The first process meets slot 2 for the first time: it reads the table again.
   const [again] = await repo.load([ref]);
   expect(again!.values).toEqual({ [a]: { value: 0, version: 1 }, [b]: { value: 1, version: 1 } });

@@ -51,7 +51,7 @@ it('reads documents of the readable JSON form, as they were stored', () => {
 it('keeps a fresh profile fresh, and tells the compact form from the readable one', () => {
   const fresh = emptyProfile(ref);
   const doc = encodeState(fresh, slotOf);
-  expect(doc).toEqual({ $: 2 });
+  expect(doc).toEqual({ $: 3 });
   expect(isCompact(doc)).toBe(true);
   expect(isCompact(fresh)).toBe(false);
   expect(roundTrip(fresh)).toEqual(fresh);
@@ -107,4 +107,40 @@ it('names each computation once, by its slot, for a state the engine built (a th
   expect(bytes.includes(ids[0]!)).toBe(false);
   expect(bytes.length * 3).toBeLessThanOrEqual(JSON.stringify(profile).length);
   expect(roundTrip(profile)).toEqual(profile);
+});
+
+it('reads documents of format 2 (entries keyed by the slot in base 36), as stores written before format 3 hold them', () => {
+  // Format 2 as stop 20's code wrote it: the same profile as format 3 reads it.
+  const format2 = {
+    $: 2,
+    t: { plan: 'pro' },
+    u: 'u1',
+    i: ['evt_x', 1_700_000_000_000],
+    c: {
+      [(40).toString(36)]: [1, [{ n: 2 }], true],
+      [(41).toString(36)]: [3, [[1, 2]], ['a', 2], 2],
+      [(42).toString(36)]: [2, []],
+      [(43).toString(36)]: [null, null, 7, 5],
+    },
+    r: { changeSeq: 4 },
+  };
+  const doc = unpackState(packState(format2 as unknown as CompactState)) as CompactState;
+  expect(isCompact(doc)).toBe(true);
+  expect(slotsOf(doc).sort()).toEqual([40, 41, 42, 43]);
+  const profile = decodeState(doc, ref, idOf);
+  expect(profile.incremental).toEqual({
+    tok: 'evt_x',
+    h: 1_700_000_000_000,
+    n: 3,
+    c: { [ids[0]!]: { v: 1, s: [{ n: 2 }] }, [ids[1]!]: { v: 3, s: [[1, 2]] }, [ids[2]!]: { v: 2, s: [] } },
+  });
+  expect(profile.values).toEqual({
+    [ids[0]!]: { value: true, version: 1 },
+    [ids[1]!]: { value: ['a', 2], version: 2 },
+    [ids[3]!]: { value: 7, version: 5 },
+  });
+  expect(profile.changeSeq).toBe(4);
+  // Saved again, it is format 3, and reads back the same.
+  expect(roundTrip(profile)).toEqual(profile);
+  expect(encodeState(profile, slotOf).$).toBe(3);
 });

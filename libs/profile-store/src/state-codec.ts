@@ -14,36 +14,43 @@
 // costs about what JSON.stringify does and decodes faster than JSON.parse.
 // Documents of the earlier, readable form (JSON, first byte '{') still read.
 //
-//   { "$": 2,                        format marker (documents without it are the readable form)
+//   { "$": 3,                        format marker (documents without it are the readable form)
 //     "t": { traits },               omitted when empty
 //     "u": userId, "a": anonymousId, omitted when null
 //     "x": [[type, id], ...],        externalIds, omitted when empty
 //     "md": [createdAt, updatedAt, firstMessageId, firstSourceId, lastMessageId, lastSourceId],
 //     "i": [tok, h, pendingMerge?],  the incremental states' token and horizon
-//     "c": { "<slot>": [version, state, value, valueVersion?] },
+//     "c": [[slot, version, state, value, valueVersion?], ...],
 //     "r": { any other field as it is (historyLength, changeSeq, accounts, ...) } }
 //
-// A computation entry: [v, s] when it has a state and no value yet; [v, s,
-// value] when the value was computed with the state's version (the usual
-// case); a fourth element when the value's version differs; [null, null,
-// value, valueVersion] for a value whose state is gone (computation dropped).
+// A computation entry: [slot, v, s] when it has a state and no value yet;
+// [slot, v, s, value] when the value was computed with the state's version
+// (the usual case); a fifth element when the value's version differs; [slot,
+// null, null, value, valueVersion] for a value whose state is gone
+// (computation dropped).
+// Format 2 (still read) kept the entries in a map keyed by the slot in base
+// 36, without the slot in the entry: building and packing that map cost twice
+// what the array does (a map of ~30 keys per document, each a new string).
 import type { IncrementalStates, StoredValue } from '@engage/engine';
 import { Packr } from 'msgpackr';
 import type { ProfileRef, StoredProfile } from './profile-state.repository';
 
-export const COMPACT_FORMAT = 2;
+export const COMPACT_FORMAT = 3;
 
-type Entry = [number | null, unknown, unknown?, number?];
+/** Format 3's computation entry: [slot, version, state, value?, valueVersion?]. */
+type Entry = [number, number | null, unknown, unknown?, number?];
+/** Format 2's, keyed by the slot in base 36: [version, state, value?, valueVersion?]. */
+type KeyedEntry = [number | null, unknown, unknown?, number?];
 
 export interface CompactState {
-  $: typeof COMPACT_FORMAT;
+  $: typeof COMPACT_FORMAT | 2;
   t?: Record<string, unknown>;
   u?: string;
   a?: string;
   x?: Array<[string, string]>;
   md?: [number, number, string, string, string, string];
   i?: [string, number] | [string, number, unknown];
-  c?: Record<string, Entry>;
+  c?: Entry[] | Record<string, KeyedEntry>;
   r?: Record<string, unknown>;
 }
 
@@ -76,23 +83,20 @@ export function encodeState(profile: StoredProfile, slotOf: (computationId: stri
   if (m) doc.md = [m.createdAt, m.updatedAt, m.firstMessageId, m.firstSourceId, m.lastMessageId, m.lastSourceId];
   const inc = profile.incremental;
   if (inc) doc.i = inc.m === undefined ? [inc.tok, inc.h] : [inc.tok, inc.h, inc.m];
-  const c: Record<string, Entry> = {};
-  let any = false;
+  const c: Entry[] = [];
   if (inc)
     for (const id in inc.c) {
       const { v, s } = inc.c[id]!;
       const value = profile.values[id];
-      c[slotOf(id).toString(36)] =
-        value === undefined ? [v, s] : value.version === v ? [v, s, value.value] : [v, s, value.value, value.version];
-      any = true;
+      const slot = slotOf(id);
+      c.push(value === undefined ? [slot, v, s] : value.version === v ? [slot, v, s, value.value] : [slot, v, s, value.value, value.version]);
     }
   for (const id in profile.values)
     if (!inc || !(id in inc.c)) {
       const value = profile.values[id]!;
-      c[slotOf(id).toString(36)] = [null, null, value.value, value.version];
-      any = true;
+      c.push([slotOf(id), null, null, value.value, value.version]);
     }
-  if (any) doc.c = c;
+  if (c.length > 0) doc.c = c;
   let rest: Record<string, unknown> | undefined;
   for (const key in profile) {
     const value = (profile as unknown as Record<string, unknown>)[key];
@@ -116,11 +120,21 @@ export function unpackState(bytes: Buffer): CompactState | StoredProfile {
 }
 
 /** Whether a parsed stored document is in the compact form (else: the readable form, stored as the profile itself). */
-export const isCompact = (doc: unknown): doc is CompactState => (doc as { $?: unknown }).$ === COMPACT_FORMAT;
+export const isCompact = (doc: unknown): doc is CompactState => {
+  const format = (doc as { $?: unknown }).$;
+  return format === COMPACT_FORMAT || format === 2;
+};
+
+/** A document's computation entries in format 3's shape (format 2's map converted). */
+function entriesOf(doc: CompactState): Entry[] {
+  if (!doc.c) return [];
+  if (Array.isArray(doc.c)) return doc.c;
+  return Object.entries(doc.c).map(([slot, e]) => [parseInt(slot, 36), ...e] as Entry);
+}
 
 /** Slots a compact document names (to resolve before decodeState). */
 export function slotsOf(doc: CompactState): number[] {
-  return doc.c ? Object.keys(doc.c).map((s) => parseInt(s, 36)) : [];
+  return entriesOf(doc).map((e) => e[0]);
 }
 
 /** The profile a compact document stores, without its history (`events` empty); `idOf` resolves each slot. */
@@ -131,15 +145,14 @@ export function decodeState(doc: CompactState, ref: ProfileRef, idOf: (slot: num
     incremental = { tok: doc.i[0], h: doc.i[1], c: {}, n: 0 };
     if (doc.i.length > 2) incremental.m = doc.i[2] as IncrementalStates['m'];
   }
-  for (const slot in doc.c) {
-    const entry = doc.c[slot]!;
-    const id = idOf(parseInt(slot, 36));
-    const [v, s] = entry;
+  for (const entry of entriesOf(doc)) {
+    const id = idOf(entry[0]);
+    const v = entry[1];
     if (v !== null && incremental) {
-      incremental.c[id] = { v, s: s as IncrementalStates['c'][string]['s'] };
+      incremental.c[id] = { v, s: entry[2] as IncrementalStates['c'][string]['s'] };
       incremental.n!++;
     }
-    if (entry.length > 2) values[id] = { value: entry[2] as StoredValue['value'], version: entry[3] ?? v! };
+    if (entry.length > 3) values[id] = { value: entry[3] as StoredValue['value'], version: entry[4] ?? v! };
   }
   const profile: StoredProfile = {
     ...(doc.r as Partial<StoredProfile>),

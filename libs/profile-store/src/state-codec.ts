@@ -89,7 +89,9 @@ export function encodeState(profile: StoredProfile, slotOf: (computationId: stri
       const { v, s } = inc.c[id]!;
       const value = profile.values[id];
       const slot = slotOf(id);
-      c.push(value === undefined ? [slot, v, s] : value.version === v ? [slot, v, s, value.value] : [slot, v, s, value.value, value.version]);
+      c.push(
+        value === undefined ? [slot, v, s] : value.version === v ? [slot, v, s, value.value] : [slot, v, s, value.value, value.version],
+      );
     }
   for (const id in profile.values)
     if (!inc || !(id in inc.c)) {

@@ -4,7 +4,14 @@ import { restoreHeld, snapshotHeld } from './write-behind';
 
 const compile = (id: string, key: string, query: string, cls: 'audience' | 'trait'): CompiledComputation =>
   compileComputation(
-    { id, key, class: cls, ast: parseQuery(query, { type: cls === 'audience' ? 'users' : 'trait' }), definitionVersion: 1, countsEventsFrom: 0 },
+    {
+      id,
+      key,
+      class: cls,
+      ast: parseQuery(query, { type: cls === 'audience' ? 'users' : 'trait' }),
+      definitionVersion: 1,
+      countsEventsFrom: 0,
+    },
     new Set(),
   );
 

@@ -455,16 +455,22 @@ export function nextChangeAt(state: ProfileState, ordered: CompiledComputation[]
   if (read.size) for (const c of ordered) if (read.has(c.key)) computed[c.key] = state.values[c.id]?.value ?? initialValue(c);
   let best: number | null = null;
   const T = Math.max(now, inc.h);
+  const ctx = { traits: state.traits, computed };
   for (const c of timed) {
-    const ctx = { traits: state.traits, computed };
+    const ev = evaluatorOf(c);
+    const s = inc.c[c.id]!.s;
     // TRICKY: a value that changed with time but was never emitted (the
     // expiry did not run at its instant: the scheduler was down, and an
     // unrelated event saved the profile since) is due now; looking only
     // forward from T would find no change left and drop the wake-up for good.
     const stored = state.values[c.id];
-    if (stored && stored.version === c.definitionVersion && !sameValue(evaluatorOf(c).valueAt(inc.c[c.id]!.s, ctx, T), stored.value))
-      return T;
-    const t = evaluatorOf(c).nextChangeAt(inc.c[c.id]!.s, ctx, T);
+    let current: Value | undefined;
+    if (stored && stored.version === c.definitionVersion) {
+      current = ev.valueAt(s, ctx, T);
+      if (!sameValue(current, stored.value)) return T;
+    }
+    // The value at T, when just computed, is where the search for its next change starts.
+    const t = ev.nextChangeAt(s, ctx, T, current);
     if (t !== null && (best === null || t < best)) best = t;
   }
   return best;

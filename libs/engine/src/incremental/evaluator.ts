@@ -63,7 +63,8 @@ export interface IncrementalEvaluator {
    * The earliest instant > T at which the value can change with no new event
    * and no change of ctx, or null if never. The value is constant on (T, result).
    */
-  nextChangeAt(state: IncrementalState, ctx: IncrementalContext, T: number): number | null;
+  /** `current`: valueAt(state, ctx, T) when the caller has it already (spares computing it again). */
+  nextChangeAt(state: IncrementalState, ctx: IncrementalContext, T: number, current?: Value): number | null;
 }
 
 /** How far nextChangeAt looks through instants where nothing flips before answering with one of them. */
@@ -193,8 +194,8 @@ class Compiled implements IncrementalEvaluator {
     return this.ast.type === 'trait' ? this.scalar(this.ast.root, state, ctx, T) : this.bool(this.ast.root, state, ctx, T);
   }
 
-  nextChangeAt(state: IncrementalState, ctx: IncrementalContext, T: number): number | null {
-    const v0 = this.valueAt(state, ctx, T);
+  nextChangeAt(state: IncrementalState, ctx: IncrementalContext, T: number, current?: Value): number | null {
+    const v0 = current !== undefined ? current : this.valueAt(state, ctx, T);
     let t = T;
     for (let probe = 0; probe < MAX_PROBES; probe++) {
       const next = this.structuralNext(state, ctx, t);

@@ -311,10 +311,14 @@ export class ProfileStateRepository {
     });
     const [docs, flags] = await this.loadForEventsScript(refs, eventIds, keys, args);
     const current = refs.map((_, i) => (held[i] !== undefined || copies[i] !== undefined) && docs[i] === 1);
-    const parsed = await this.parseAll(
-      refs,
-      docs.map((d, i) => (current[i] ? null : ((d as Buffer | null) ?? null))),
+    // Only the profiles not reused from memory are parsed (a parse of nothing builds an empty profile).
+    const toParse = refs.flatMap((_, i) => (current[i] ? [] : [i]));
+    const parsedList = await this.parseAll(
+      toParse.map((i) => refs[i]!),
+      toParse.map((i) => (docs[i] as Buffer | null) ?? null),
     );
+    const parsed: Array<StoredProfile | undefined> = new Array(refs.length);
+    toParse.forEach((i, j) => (parsed[i] = parsedList[j]));
     const profiles = refs.map((_, i) => {
       const own = held[i];
       if (own) return own;

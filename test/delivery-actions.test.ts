@@ -71,6 +71,7 @@ describe('catalog and settings', () => {
       'braze',
       'braze-cohorts',
       'customerio',
+      'display-video-360',
       'facebook-custom-audiences',
       'google-enhanced-conversions',
       'hubspot',

@@ -95,6 +95,7 @@ describe('the catalog', () => {
       'braze',
       'braze-cohorts',
       'customerio',
+      'display-video-360',
       'facebook-custom-audiences',
       'google-enhanced-conversions',
       'hubspot',
@@ -133,6 +134,7 @@ describe('the catalog', () => {
       braze: 100,
       'braze-cohorts': 100,
       customerio: 30,
+      'display-video-360': 2,
       'facebook-custom-audiences': 10,
       'google-enhanced-conversions': null,
       hubspot: 5,
@@ -160,8 +162,14 @@ describe('the catalog', () => {
       source: 'engage',
       note: expect.stringMatching(/^Engage's default: Segment documents no rate limit for Facebook/),
     });
+    // Nor for Display & Video 360: Google documents per-minute quotas (700 writes per project, 150 per advertiser).
+    expect(rates['display-video-360']).toEqual({
+      requestsPerSecond: 2,
+      source: 'engage',
+      note: expect.stringMatching(/^Engage's default: Segment documents no rate limit for Display & Video 360.*150 per advertiser/),
+    });
     for (const [slug, r] of Object.entries(rates))
-      if (r && slug !== 'facebook-custom-audiences')
+      if (r && slug !== 'facebook-custom-audiences' && slug !== 'display-video-360')
         expect([slug, r.source, r.note]).toEqual([slug, 'segment', expect.stringMatching(/^Segment's documented rate limit for /)]);
     // The dispatcher throttles an Actions destination by the same figure (its own rateLimit wins).
     expect(rateLimitOf({ type: 'actions', slug: 'facebook-custom-audiences' })).toEqual({ perSecond: 10, burst: 1 });
@@ -302,6 +310,8 @@ describe('the catalog', () => {
       null,
     ],
     ['sendgrid-audiences', 'SendGrid Lists (Actions)', 'list', ['sendGridApiKey'], ['sendGridApiKey'], [['syncAudience', true]], 100],
+    // Our own Customer Match definition (definitions/display-video-360.ts): OAuth tokens in settings.oauth, written only.
+    ['display-video-360', 'Display & Video 360 (Engage)', 'list', [], ['advertiserId', 'oauth'], [['syncAudience', true]], 2],
     // A full-audience destination (full-audience.ts): its two internal flags are filled in as true (withDefaultSettings).
     [
       'the-trade-desk-crm',
@@ -325,7 +335,15 @@ describe('the catalog', () => {
         ? [['Sync Engage Audience', 'syncAudience', 'type = "track" or type = "identify"']]
         : slug === 'marketo'
           ? [['Audiences and Traits (identify)', 'upsertLead', 'type = "identify"']]
-          : [],
+          : slug === 'display-video-360'
+            ? [
+                [
+                  'Audience Entered and Exited',
+                  'syncAudience',
+                  'type = "identify" or event = "Audience Entered" or event = "Audience Exited"',
+                ],
+              ]
+            : [],
     );
   });
 

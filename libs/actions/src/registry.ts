@@ -28,6 +28,8 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * vendor-answers.ts), Facebook Custom Audiences (its ad account from the
  * settings or the connection's audienceSettings, Facebook's error codes in a
  * 400 read by vendor-answers.ts);
+ * actions-dv360.int.test.ts: Display & Video 360 (our own Customer Match
+ * definition, OAuth refresh);
  * actions-crm.int.test.ts: Intercom, Klaviyo, Salesforce and Pardot with OAuth
  * refresh); the
  * others of issue 19 are follow-ups. Definitions that use the AWS SDK, SFTP or
@@ -42,12 +44,16 @@ import type { DestinationDefinition } from '@segment/actions-core';
  * so the dispatcher sends no entries or exits but, on the connection's list
  * cadence or "sync now", the audience's whole membership in one batch
  * (services/dispatcher/src/full-audience-sync.ts).
- * NOTE: display-video-360 is left out: its definition acts as Segment's own
- * data partner account with Google (Segment's partner id as the
- * Login-Customer-Id, Segment's OAuth refresh token read from the
+ * NOTE: display-video-360 is our own definition (definitions/display-video-360.ts;
+ * actions-dv360.int.test.ts), not the package's: the package's acts as
+ * Segment's own data partner account with Google (Segment's partner id as
+ * the Login-Customer-Id, Segment's OAuth refresh token read from the
  * environment, uploads to Google's bulk uploader as the network `segment`),
- * which no other operator holds; and it sends Google user ids from cookie
- * matching and mobile advertising ids, not the hashed emails Engage has.
+ * which no other operator holds, and sends Google user ids from cookie
+ * matching and mobile advertising ids. Ours makes a first-party Customer
+ * Match audience through Google's public Display & Video 360 API v3 with
+ * the operator's own OAuth credentials and adds and removes SHA-256 hashed
+ * emails.
  * NOTE: google-enhanced-conversions reads the operator's Google Ads developer
  * token (ADWORDS_DEVELOPER_TOKEN) and, to create a user list, its OAuth
  * client (GOOGLE_ENHANCED_CONVERSIONS_CLIENT_ID / _SECRET) from the environment.
@@ -60,6 +66,7 @@ export const ACTIONS_SLUGS: readonly string[] = [
   'braze',
   'braze-cohorts',
   'customerio',
+  'display-video-360',
   'facebook-custom-audiences',
   'google-enhanced-conversions',
   'hubspot',
@@ -85,12 +92,15 @@ export const ACTIONS_SLUGS: readonly string[] = [
 /**
  * Definitions of our own in actions-core's format, for vendors the package
  * lacks (issue 19 item 5): loaded instead of the package's (src/definitions).
- * NOTE: our `marketo` is a lead upsert; marketo-static-lists is the
+ * NOTE: our `display-video-360` replaces the package's (Segment's partner
+ * account only: see the NOTE on ACTIONS_SLUGS); our `marketo` is a lead upsert; marketo-static-lists is the
  * package's definition with removeFromList's batch matching leads by value
  * (the package's reads Marketo's lookup by position: one exit without a lead
  * failed its whole batch after the removal was made).
  */
 const OWN_DEFINITIONS: Record<string, () => { default?: AnyDefinition }> = {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  'display-video-360': () => require('./definitions/display-video-360') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   'google-enhanced-conversions': () => require('./definitions/google-enhanced-conversions') as { default?: AnyDefinition },
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -333,6 +333,7 @@ describe('npx engage catalog', () => {
       ['braze', 'event', '100/s', '15'],
       ['braze-cohorts', 'list', '100/s', '1'],
       ['customerio', 'event', '30/s', '15'],
+      ['display-video-360', 'list', '2/s', '1'],
       ['facebook-custom-audiences', 'list', '10/s', '1'],
       ['google-enhanced-conversions', 'list', '-', '1'],
       ['hubspot', 'event', '5/s', '6'],

@@ -66,7 +66,8 @@ const documented = (vendor: string, requestsPerSecond: number): DefaultRateLimit
  * Default rates of Actions destinations, by slug: each definition of a vendor
  * in Segment's table (several slugs can share one vendor's limit), and
  * Facebook Custom Audiences, for which neither Segment nor Facebook documents
- * a per-second figure. Slugs not here have no default (a destination may set
+ * a per-second figure, and Display & Video 360 (Google documents per-minute
+ * quotas per project and per advertiser: Engage's default stays below them). Slugs not here have no default (a destination may set
  * its own rateLimit). Resci has no Actions definition, so no slug carries its 200/s.
  */
 export const ACTIONS_DEFAULT_RATE_LIMITS: Readonly<Record<string, DefaultRateLimit>> = {
@@ -74,6 +75,15 @@ export const ACTIONS_DEFAULT_RATE_LIMITS: Readonly<Record<string, DefaultRateLim
   braze: documented('Braze', 100),
   'braze-cohorts': documented('Braze', 100),
   customerio: documented('Customer.io', 30),
+  'display-video-360': {
+    requestsPerSecond: 2,
+    source: 'engage',
+    note:
+      "Engage's default: Segment documents no rate limit for Display & Video 360; Google's API limits are per minute: " +
+      '700 write requests per project and 150 per advertiser (developers.google.com/display-video/api/limits), and a ' +
+      'destination writes to one advertiser: 2/s stays below both (each request carries a batch of members); ' +
+      "set the destination's rateLimit to change it",
+  },
   'facebook-custom-audiences': {
     requestsPerSecond: 10,
     source: 'engage',

@@ -72,6 +72,11 @@ export class ComputationSlots {
     }
   }
 
+  /** Whether the computation has a slot this process knows (slotOf answers for it). */
+  has(spaceId: string, id: string): boolean {
+    return this.spaces.get(spaceId)?.slotById.has(id) === true;
+  }
+
   slotOf(spaceId: string, id: string): number {
     const slot = this.spaces.get(spaceId)?.slotById.get(id);
     if (slot === undefined) throw new Error(`computation ${id} of space ${spaceId} has no slot yet (ensureIds first)`);

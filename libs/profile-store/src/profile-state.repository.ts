@@ -450,12 +450,17 @@ export class ProfileStateRepository {
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
     // Every computation a document names needs its slot first (new ones: one call per space, rarely).
+    // Only ids without a slot are collected (a save names ~60 ids per profile, almost always all known).
     const idsBySpace = new Map<string, Set<string>>();
+    const note = (spaceId: string, id: string) => {
+      if (this.slots.has(spaceId, id)) return;
+      let ids = idsBySpace.get(spaceId);
+      if (!ids) idsBySpace.set(spaceId, (ids = new Set()));
+      ids.add(id);
+    };
     for (const { profile } of profiles) {
-      let ids = idsBySpace.get(profile.spaceId);
-      if (!ids) idsBySpace.set(profile.spaceId, (ids = new Set()));
-      for (const id in profile.values) ids.add(id);
-      if (profile.incremental) for (const id in profile.incremental.c) ids.add(id);
+      for (const id in profile.values) note(profile.spaceId, id);
+      if (profile.incremental) for (const id in profile.incremental.c) note(profile.spaceId, id);
     }
     for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
     // On a Cluster the states go last: see AtomicWrites.

@@ -10,11 +10,14 @@ import { SchemaCodec, type ComputationChange } from '@engage/schemas';
 import { startService, testInfrastructure, uniqueName, waitFor, type ServiceProcess } from '@engage/testing';
 import { brazeEmulator, iterableListsEmulator, type Emulator } from '../services/dispatcher/src/testing/vendor-emulators';
 import { tiktokEmulator } from '../services/dispatcher/src/testing/audience-emulators';
+import { dv360Emulator, sha256 } from '../services/dispatcher/src/testing/dv360-emulator';
 import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helpers/delivery-harness';
 
 const TOKEN = 'actions-test-token';
 const MASK = '********';
 const BRAZE = 'rest.iad-01.braze.com';
+const DV360 = 'displayvideo.googleapis.com';
+const GOOGLE_OAUTH = 'oauth2.googleapis.com';
 const prefix = `${uniqueName('act')}.`;
 const topics = topicRegistry(prefix);
 const procs: ServiceProcess[] = [];
@@ -24,6 +27,7 @@ let codec: SchemaCodec;
 let braze: Emulator;
 let iterableLists: Awaited<ReturnType<typeof iterableListsEmulator>>;
 let tiktok: Awaited<ReturnType<typeof tiktokEmulator>>;
+let dv360: Awaited<ReturnType<typeof dv360Emulator>>;
 let spaceId: string;
 let audience: { id: string; key: string };
 
@@ -40,8 +44,19 @@ beforeAll(async () => {
   braze = await brazeEmulator('braze-key');
   iterableLists = await iterableListsEmulator('it-key');
   tiktok = await tiktokEmulator({ accessToken: 'tt-token', advertiserIds: ['adv-1'] });
-  // The control plane reaches Iterable and TikTok (an audience created when a connection is made) through the override too.
-  const overrides = { 'api.iterable.com': iterableLists.target, 'business-api.tiktok.com': tiktok.target };
+  dv360 = await dv360Emulator({
+    clientId: 'dv-client',
+    clientSecret: 'dv-secret',
+    refreshToken: '1//dv-refresh',
+    advertiserIds: ['778899'],
+  });
+  // The control plane reaches Iterable, TikTok and Google (an audience created when a connection is made) through the override too.
+  const overrides = {
+    'api.iterable.com': iterableLists.target,
+    'business-api.tiktok.com': tiktok.target,
+    [DV360]: dv360.target,
+    [GOOGLE_OAUTH]: dv360.target,
+  };
   const cp = startService('control-plane', deliveryEnv(prefix, TOKEN, { DESTINATION_HTTP_OVERRIDES: JSON.stringify(overrides) }));
   procs.push(cp);
   api = controlPlaneApi(`http://127.0.0.1:${await cp.port()}`, TOKEN);
@@ -59,6 +74,7 @@ afterAll(async () => {
   await braze?.receiver.stop();
   await iterableLists?.receiver.stop();
   await tiktok?.receiver.stop();
+  await dv360?.receiver.stop();
 });
 
 const destinations = () => `/spaces/${spaceId}/destinations`;
@@ -109,6 +125,11 @@ describe('catalog and settings', () => {
       source: 'segment',
     });
     expect(data.destinations.find((d: any) => d.slug === 'klaviyo').rateLimit).toBeNull();
+    // Nor for Display & Video 360 (Google's quotas are per minute): 2/s is this system's default too.
+    expect(data.destinations.find((d: any) => d.slug === 'display-video-360')).toMatchObject({
+      category: 'list',
+      rateLimit: { requestsPerSecond: 2, source: 'engage', note: expect.stringContaining("Engage's default") },
+    });
     expect(entry.settings.required).toEqual(['api_key', 'endpoint']);
     expect(entry.settings.properties.api_key).toMatchObject({ type: 'string', writeOnly: true, 'x-secret': true });
     expect(entry.settings.properties.app_id['x-secret']).toBeUndefined();
@@ -350,5 +371,81 @@ describe('an audience destination with audience settings (TikTok Audiences)', ()
     expect(listed.find((c: any) => c.destinationId === tiktokDestination.id)).toMatchObject({
       audienceSettings: { advertiserId: 'adv-1' },
     });
+  });
+});
+
+describe('an audience destination of our own (Display & Video 360 Customer Match)', () => {
+  it('connecting an audience creates the Customer Match audience (a stale token refreshed); the dispatcher adds an entry as its hashed email', async () => {
+    const oauth = { access_token: 'ya29.stale', refresh_token: '1//dv-refresh', clientId: 'dv-client', clientSecret: 'dv-secret' };
+    const created = await api('POST', destinations(), {
+      name: 'DV360',
+      type: 'actions',
+      slug: 'display-video-360',
+      settings: { advertiserId: '778899', oauth },
+    });
+    const destination = created.data.destination;
+    // The OAuth tokens are written only; the definition's default membership duration is filled in.
+    expect(JSON.stringify(destination.settings)).not.toMatch(/ya29|dv-refresh|dv-secret/);
+    expect(destination.settings).toMatchObject({ advertiserId: '778899', membershipDurationDays: 540 });
+    expect(destination.mappings.map((m: any) => [m.actionId, m.subscribe])).toEqual([
+      ['syncAudience', 'type = "identify" or event = "Audience Entered" or event = "Audience Exited"'],
+    ]);
+
+    const { connection } = (
+      await api('POST', `/spaces/${spaceId}/audiences/${audience.id}/destinations`, {
+        destinationId: destination.id,
+        settings: { identify: true },
+      })
+    ).data;
+    expect(connection.externalAudienceId).toEqual(expect.any(String));
+    expect(dv360.receiver.requests.map((r) => [r.headers.host, r.path.split('?')[0], r.status, r.headers.authorization ?? null])).toEqual([
+      [DV360, '/v3/firstAndThirdPartyAudiences', 401, 'Bearer ya29.stale'],
+      [GOOGLE_OAUTH, '/token', 200, null],
+      [DV360, '/v3/firstAndThirdPartyAudiences', 200, 'Bearer ya29.dv360-1'],
+    ]);
+    expect(dv360.audiences.get(connection.externalAudienceId)).toMatchObject({ advertiserId: '778899', displayName: 'High Value' });
+
+    procs.push(
+      startService(
+        'dispatcher',
+        deliveryEnv(prefix, TOKEN, {
+          DESTINATION_ID: destination.id,
+          DESTINATION_HTTP_OVERRIDES: JSON.stringify({ [DV360]: dv360.target, [GOOGLE_OAUTH]: dv360.target }),
+        }),
+      ),
+    );
+    const change: ComputationChange = {
+      change_id: `chg_dv_${Date.now()}`,
+      space_id: spaceId,
+      computation_id: audience.id,
+      computation_key: audience.key,
+      computation_class: 'audience',
+      level: 'user',
+      profile_id: 'pro_dv_1',
+      value: true,
+      previous: false,
+      value_is_json: false,
+      reason: 'realtime',
+      occurred_at: Date.now(),
+      emitted_at: Date.now(),
+      external_ids: [
+        { type: 'user_id', id: 'u-dv-1' },
+        { type: 'email', id: 'Dv.One@Example.com' },
+      ],
+      user_id: 'u-dv-1',
+      anonymous_id: null,
+      traits_json: '{}',
+    };
+    await publishChanges(producer, codec, topics.computationsChanges.name, [change]);
+    const edit = `/v3/firstAndThirdPartyAudiences/${connection.externalAudienceId}:editCustomerMatchMembers`;
+    const request = await waitFor(() => dv360.receiver.ok(edit)[0], { timeoutMs: 60_000, description: 'editCustomerMatchMembers' });
+    expect(request.body).toEqual({
+      advertiserId: '778899',
+      addedContactInfoList: {
+        contactInfos: [{ hashedEmails: [sha256('dv.one@example.com')] }],
+        consent: { adUserData: 'CONSENT_STATUS_GRANTED', adPersonalization: 'CONSENT_STATUS_GRANTED' },
+      },
+    });
+    expect([...dv360.audiences.get(connection.externalAudienceId)!.members]).toEqual([sha256('dv.one@example.com')]);
   });
 });

@@ -144,3 +144,10 @@ it('reads documents of format 2 (entries keyed by the slot in base 36), as store
   expect(roundTrip(profile)).toEqual(profile);
   expect(encodeState(profile, slotOf).$).toBe(3);
 });
+
+it('refuses a document of a format it does not know (a newer release wrote it) instead of misreading it', () => {
+  const newer = packState({ $: 4, c: [] } as unknown as CompactState);
+  expect(() => unpackState(newer)).toThrow(/format 4: this release reads formats 2 and 3/);
+  // Retried as an outage (isInfrastructureError reads `retriable`), not dead-lettered: the upgrade ends it.
+  expect(() => unpackState(newer)).toThrow(expect.objectContaining({ retriable: true }));
+});

@@ -115,10 +115,30 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSiz
 /** The bytes stored for a profile. */
 export const packState = (doc: CompactState): Buffer => packr.pack(doc);
 
+/**
+ * A stored document in a layout this release does not know: a newer release
+ * wrote it. Misread as the readable form, it would be saved back as garbage;
+ * instead the profile's work fails and, marked retriable (as a dependency
+ * that is down: isInfrastructureError), is retried until this replica is
+ * replaced by the upgraded one, without dead-lettering anything
+ * (deploy/README.md, "Upgrading").
+ */
+export class NewerStateFormatError extends Error {
+  readonly retriable = true;
+  constructor(format: unknown) {
+    super(
+      `profile state in format ${JSON.stringify(format)}: this release reads formats 2 and ${COMPACT_FORMAT}; upgrade every service that reads profile states`,
+    );
+    this.name = 'NewerStateFormatError';
+  }
+}
+
 /** A stored document: the compact form, or the readable JSON form of earlier versions (the profile itself). */
 export function unpackState(bytes: Buffer): CompactState | StoredProfile {
   if (bytes[0] === 0x7b /* '{' */) return JSON.parse(bytes.toString('utf8')) as CompactState | StoredProfile;
-  return packr.unpack(bytes) as CompactState;
+  const doc = packr.unpack(bytes) as CompactState;
+  if (!isCompact(doc)) throw new NewerStateFormatError((doc as { $?: unknown }).$);
+  return doc;
 }
 
 /** Whether a parsed stored document is in the compact form (else: the readable form, stored as the profile itself). */

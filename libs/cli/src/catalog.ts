@@ -13,7 +13,8 @@ export interface CatalogEntry {
   };
   actions: Array<{ id: string; title: string; defaultSubscription: string | null; batching: boolean }>;
   presets: Array<{ name: string; actionId: string; subscribe: string }>;
-  rateLimit: { requestsPerSecond: number } | null;
+  /** `source`: Segment's documented figure, or this system's own default where Segment documents none (`note` says why). */
+  rateLimit: { requestsPerSecond: number; source?: 'segment' | 'engage'; note?: string } | null;
 }
 
 const rate = (e: CatalogEntry) => (e.rateLimit ? `${e.rateLimit.requestsPerSecond}/s` : '-');
@@ -31,7 +32,9 @@ export function formatCatalog(entries: CatalogEntry[]): string {
 /** One destination: its settings (required, secret, default), actions and the presets a new destination gets. */
 export function formatCatalogEntry(e: CatalogEntry): string {
   const required = new Set(e.settings.required ?? []);
-  const lines = [`${e.name} (${e.slug}): ${e.category} destination, default rate limit ${rate(e)}`, '', 'settings:'];
+  const lines = [`${e.name} (${e.slug}): ${e.category} destination, default rate limit ${rate(e)}`];
+  if (e.rateLimit?.note) lines.push(`  (${e.rateLimit.note})`);
+  lines.push('', 'settings:');
   for (const [name, field] of Object.entries(e.settings.properties ?? {})) {
     const notes = [
       field.type ?? 'any',

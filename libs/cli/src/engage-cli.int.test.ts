@@ -360,6 +360,7 @@ describe('npx engage catalog', () => {
     expect(braze.code).toBe(0);
     const lines = braze.stdout.split('\n');
     expect(lines[0]).toBe('Braze Cloud Mode (Actions) (braze): event destination, default rate limit 100/s');
+    expect(lines[1]).toBe("  (Segment's documented rate limit for Braze)");
     expect(lines).toContain('  api_key  string, required, secret  API Key');
     expect(lines).toContain('  endpoint  string, required, default "https://rest.iad-01.braze.com"  REST Endpoint');
     expect(lines).toContain('  Identify Calls -> updateUserProfile  [type = "identify"]');

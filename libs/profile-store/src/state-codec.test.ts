@@ -150,4 +150,9 @@ it('refuses a document of a format it does not know (a newer release wrote it) i
   expect(() => unpackState(newer)).toThrow(/format 4: this release reads formats 2 and 3/);
   // Retried as an outage (isInfrastructureError reads `retriable`), not dead-lettered: the upgrade ends it.
   expect(() => unpackState(newer)).toThrow(expect.objectContaining({ retriable: true }));
+  // Bytes that are no document of any release are this profile's error, not an outage to wait out.
+  for (const damaged of [packState(null as unknown as CompactState), packState({ x: 1 } as unknown as CompactState)]) {
+    expect(() => unpackState(damaged)).toThrow(/no document this release reads/);
+    expect(() => unpackState(damaged)).toThrow(expect.not.objectContaining({ retriable: true }));
+  }
 });

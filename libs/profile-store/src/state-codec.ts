@@ -136,14 +136,17 @@ export class NewerStateFormatError extends Error {
 /** A stored document: the compact form, or the readable JSON form of earlier versions (the profile itself). */
 export function unpackState(bytes: Buffer): CompactState | StoredProfile {
   if (bytes[0] === 0x7b /* '{' */) return JSON.parse(bytes.toString('utf8')) as CompactState | StoredProfile;
-  const doc = packr.unpack(bytes) as CompactState;
-  if (!isCompact(doc)) throw new NewerStateFormatError((doc as { $?: unknown }).$);
-  return doc;
+  const doc: unknown = packr.unpack(bytes);
+  if (isCompact(doc)) return doc;
+  const format = (doc as { $?: unknown } | null)?.$;
+  if (typeof format === 'number' && format > COMPACT_FORMAT) throw new NewerStateFormatError(format);
+  // Not a layout of any release (damaged bytes, another writer): an error of this profile, not an outage.
+  throw new Error(`profile state is no document this release reads (format ${JSON.stringify(format ?? null)})`);
 }
 
 /** Whether a parsed stored document is in the compact form (else: the readable form, stored as the profile itself). */
 export const isCompact = (doc: unknown): doc is CompactState => {
-  const format = (doc as { $?: unknown }).$;
+  const format = (doc as { $?: unknown } | null)?.$;
   return format === COMPACT_FORMAT || format === 2;
 };
 

@@ -16,12 +16,11 @@ import {
   withDefaultSettings,
   type AnyDefinition,
 } from '@engage/actions';
-import { createKafka, createProducer, ensureTopics, topicRegistry, type DeadLetter, type DeadLetterWriter } from '@engage/kafka';
-import { silentLogger } from '@engage/logging';
-import { SchemaCodec, valueSubject, type ComputationChange } from '@engage/schemas';
-import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
+import { waitFor } from '@engage/testing';
 import { Destination } from '@segment/actions-core';
 import { DestinationPipeline } from './destination-pipeline';
+import { changesFeed } from './testing/changes-feed';
 import { actionsTestbed, actionsFixture, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE, SPACE, audienceChange } from './testing/dispatch-fixture';
 import { dv360Emulator, googleError, sha256 } from './testing/dv360-emulator';
@@ -257,33 +256,15 @@ describe('Display & Video 360 (our own definition): a Customer Match audience pe
 });
 
 describe('display-video-360: fed by the changes topic', () => {
-  const log = silentLogger();
-  const prefix = `${uniqueName('dv360k')}.`;
-  const topics = topicRegistry(prefix);
-  const kafka = createKafka({ brokers: testInfrastructure().kafkaBrokers, clientId: 'dv360-pipeline-test' }, { log });
-  const producer = createProducer(kafka);
-  const codec = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
-  const changesTopic = topics.computationsChanges.name;
+  const feed = changesFeed('dv360k');
+  const { log, prefix, kafka, codec, changesTopic, publish } = feed;
   let pipeline: DestinationPipeline | undefined;
 
-  beforeAll(async () => {
-    await ensureTopics(kafka, [topics.computationsChanges]);
-    await codec.registerTopics([topics.computationsChanges]);
-    await producer.connect();
-  });
+  beforeAll(() => feed.start());
   afterAll(async () => {
     await pipeline?.stop();
-    await producer.disconnect();
+    await feed.stop();
   });
-
-  /** Change records as the evaluator writes them: Avro, keyed by profile. */
-  const publish = async (changes: ComputationChange[]) =>
-    producer.send({
-      topic: changesTopic,
-      messages: await Promise.all(
-        changes.map(async (c) => ({ key: c.profile_id, value: await codec.encode(valueSubject(changesTopic), c) })),
-      ),
-    });
 
   it('entries and an exit from Kafka reach Google as hashed emails; a member without email is dead-lettered alone', async () => {
     const { dv, fx, audienceId, sent } = await setup();

@@ -8,12 +8,11 @@
 import { createHash } from 'node:crypto';
 import { createExternalAudience, withDefaultSettings } from '@engage/actions';
 import { StatusStore } from '@engage/config-store';
-import { createKafka, createProducer, ensureTopics, topicRegistry, type DeadLetter, type DeadLetterWriter } from '@engage/kafka';
-import { silentLogger } from '@engage/logging';
+import type { DeadLetter, DeadLetterWriter } from '@engage/kafka';
 import { identifiersJson } from '@engage/profile-store';
-import { SchemaCodec, valueSubject, type ComputationChange } from '@engage/schemas';
-import { testInfrastructure, uniqueName, waitFor } from '@engage/testing';
+import { waitFor } from '@engage/testing';
 import { DestinationPipeline } from './destination-pipeline';
+import { changesFeed } from './testing/changes-feed';
 import { actionsTestbed, actionsFixture, mappingOf, statusHash, withEmail } from './testing/actions-fixture';
 import { AUDIENCE, SPACE, type Fixture } from './testing/dispatch-fixture';
 import { TTD_DROP_HOST, tradeDeskEmulator } from './testing/ttd-emulator';
@@ -63,7 +62,8 @@ async function addMembers(fx: Fixture, members: Array<{ profileId: string; email
   await tx.exec();
 }
 
-const people = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ profileId: `p${from + i}`, email: `user${from + i}@example.com` }));
+const people = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({ profileId: `p${from + i}`, email: `user${from + i}@example.com` }));
 const connectionStatus = (fx: Fixture) => redis.hgetall(`${fx.keyPrefix}status:connection:con_1`);
 const syncNow = (fx: Fixture) => new StatusStore({ keyPrefix: fx.keyPrefix }, { redis }).requestSyncNow('dst_1', Date.now());
 
@@ -136,7 +136,9 @@ describe('the-trade-desk-crm: full-audience sync', () => {
     expect(ttd.receiver.requests.filter((r) => r.path.startsWith(`/v3/crmdata/segment/`))).toEqual([]);
     const status = await connectionStatus(fx);
     expect(status).toMatchObject({ state: 'Failed', matched: '20', failed: '20' });
-    expect(status.lastError).toMatch(/full sync of 20 members not sent: .*below The Trade Desk's ingestion minimum. Expected: >=1500 actual: 20/);
+    expect(status.lastError).toMatch(
+      /full sync of 20 members not sent: .*below The Trade Desk's ingestion minimum. Expected: >=1500 actual: 20/,
+    );
     expect(fx.letters).toEqual([]);
     // The refused sync is one failure of the destination, not one per member.
     const counts = await statusHash(redis, fx);
@@ -165,33 +167,15 @@ describe('the-trade-desk-crm: full-audience sync', () => {
 });
 
 describe('the-trade-desk-crm: fed by the changes topic', () => {
-  const log = silentLogger();
-  const prefix = `${uniqueName('ttdk')}.`;
-  const topics = topicRegistry(prefix);
-  const kafka = createKafka({ brokers: testInfrastructure().kafkaBrokers, clientId: 'ttd-pipeline-test' }, { log });
-  const producer = createProducer(kafka);
-  const codec = new SchemaCodec({ url: testInfrastructure().schemaRegistryUrl });
-  const changesTopic = topics.computationsChanges.name;
+  const feed = changesFeed('ttdk');
+  const { log, prefix, kafka, codec, changesTopic, publish } = feed;
   let pipeline: DestinationPipeline | undefined;
 
-  beforeAll(async () => {
-    await ensureTopics(kafka, [topics.computationsChanges]);
-    await codec.registerTopics([topics.computationsChanges]);
-    await producer.connect();
-  });
+  beforeAll(() => feed.start());
   afterAll(async () => {
     await pipeline?.stop();
-    await producer.disconnect();
+    await feed.stop();
   });
-
-  /** Change records as the evaluator writes them: Avro, keyed by profile. */
-  const publish = async (changes: ComputationChange[]) =>
-    producer.send({
-      topic: changesTopic,
-      messages: await Promise.all(
-        changes.map(async (c) => ({ key: c.profile_id, value: await codec.encode(valueSubject(changesTopic), c) })),
-      ),
-    });
 
   /** Whether the dispatcher's consumer group committed every record of the changes topic (all acknowledged). */
   async function allCommitted(groupId: string): Promise<boolean> {
@@ -232,7 +216,11 @@ describe('the-trade-desk-crm: fed by the changes topic', () => {
     await pipeline.start();
     // A connection never flushed is due at once: its first sync uploads the membership.
     await waitFor(() => ttd.uploads.length === 1, { timeoutMs: 30_000, description: 'the first upload' });
-    expect([...ttd.uploads[0]!.lines].sort()).toEqual(people(1500).map((m) => m.email).sort());
+    expect([...ttd.uploads[0]!.lines].sort()).toEqual(
+      people(1500)
+        .map((m) => m.email)
+        .sort(),
+    );
 
     // The evaluator's changes: p1500 and p1501 entered, p7 exited (membership in Redis, then the change records).
     await addMembers(fx, people(2, 1500));
@@ -259,7 +247,9 @@ describe('the-trade-desk-crm: fed by the changes topic', () => {
     // Only the segment's own calls went out: a drop endpoint and its upload per sync.
     expect(ttd.receiver.requests.map((r) => `${r.method} ${r.path.replace(/[\w-]{36}$/, '<id>')}`)).toEqual([
       'POST /v3/crmdata/targeting/segment',
-      ...Array(2).fill([`POST /v3/crmdata/segment/${ADVERTISER}/${crmDataId}`, 'PUT /drop/<id>']).flat(),
+      ...Array(2)
+        .fill([`POST /v3/crmdata/segment/${ADVERTISER}/${crmDataId}`, 'PUT /drop/<id>'])
+        .flat(),
     ]);
     expect(await connectionStatus(fx)).toMatchObject({ state: 'Synced', matched: '3001', sent: '3001' });
     expect(letters).toEqual([]);

@@ -6,6 +6,7 @@
 // requests first.
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
+import { googleTokenEndpoint } from './google-oauth';
 import { Receiver, type Responder } from './receiver';
 import type { Emulator } from './vendor-emulators';
 
@@ -75,26 +76,12 @@ export async function dv360Emulator(opts: {
   advertiserIds: string[];
 }) {
   const live = new Set<string>(opts.accessTokens ?? []);
-  let issued = 0;
   const audiences = new Map<string, Dv360Audience>();
   const faults: Answer[] = [];
   let throttle: string | null = null;
   const receiver = await new Receiver((path, body, _nth, headers, method) => faults.shift() ?? check(method, path, body, headers)).start();
 
-  function token(body: Body): Answer {
-    const form = new URLSearchParams(typeof body === 'string' ? body : '');
-    if (form.get('grant_type') !== 'refresh_token') return { status: 400, body: { error: 'unsupported_grant_type' } };
-    if (form.get('client_id') !== opts.clientId || form.get('client_secret') !== opts.clientSecret)
-      return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found.' } };
-    if (form.get('refresh_token') !== opts.refreshToken)
-      return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
-    const accessToken = `ya29.dv360-${++issued}`;
-    live.add(accessToken);
-    return {
-      status: 200,
-      body: { access_token: accessToken, expires_in: 3599, scope: 'https://www.googleapis.com/auth/display-video', token_type: 'Bearer' },
-    };
-  }
+  const token = googleTokenEndpoint(opts, { tag: 'dv360', scope: 'https://www.googleapis.com/auth/display-video', live });
 
   /** Why a contact info list is malformed, if it is. */
   function badContactInfos(list: Body, added: boolean): string | undefined {

@@ -5,6 +5,7 @@
 // a test answer the next requests first.
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
+import { googleTokenEndpoint } from './google-oauth';
 import { Receiver, type Responder } from './receiver';
 import type { Emulator } from './vendor-emulators';
 
@@ -68,27 +69,13 @@ export async function googleAdsEmulator(opts: {
   customerId: string;
 }) {
   const live = new Set<string>();
-  let issued = 0;
   const lists = new Map<string, { name: string; uploadKeyType: string; members: Set<string> }>();
   const jobs = new Map<string, { listId: string; ops: Array<{ add: boolean; ids: string[] }>; ran: boolean }>();
   const faults: Answer[] = [];
   const receiver = await new Receiver((path, body, _nth, headers, method) => faults.shift() ?? check(method, path, body, headers)).start();
   const base = `/v21/customers/${opts.customerId}`;
 
-  function token(body: Body): Answer {
-    const form = new URLSearchParams(typeof body === 'string' ? body : '');
-    if (form.get('grant_type') !== 'refresh_token') return { status: 400, body: { error: 'unsupported_grant_type' } };
-    if (form.get('client_id') !== opts.clientId || form.get('client_secret') !== opts.clientSecret)
-      return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found.' } };
-    if (form.get('refresh_token') !== opts.refreshToken)
-      return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
-    const accessToken = `ya29.google-${++issued}`;
-    live.add(accessToken);
-    return {
-      status: 200,
-      body: { access_token: accessToken, expires_in: 3599, scope: 'https://www.googleapis.com/auth/adwords', token_type: 'Bearer' },
-    };
-  }
+  const token = googleTokenEndpoint(opts, { tag: 'google', scope: 'https://www.googleapis.com/auth/adwords', live });
 
   function check(method: string, path: string, body: Body, headers: http.IncomingHttpHeaders): Answer {
     if (headers.host === 'www.googleapis.com' && method === 'POST' && path === '/oauth2/v4/token') return token(body);

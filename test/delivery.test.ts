@@ -13,6 +13,9 @@ import { controlPlaneApi, deliveryEnv, publishChanges, type Api } from './helper
 import { maxInWindow, Receiver } from './helpers/receiver';
 import { ReceiverProcess } from './helpers/receiver-process';
 
+/** How far apart in arrival two requests sent exactly on the limiter's schedule may drift (ms). */
+const ARRIVAL_JITTER_MS = 50;
+
 const TOKEN = 'delivery-test-token';
 const prefix = `${uniqueName('dlv')}.`;
 const topics = topicRegistry(prefix);
@@ -364,10 +367,15 @@ describe('dispatcher', () => {
     });
     const received = await receiver.requests('/limited');
     const times = received.map((r) => r.at);
+    // Arrival times carry the network's jitter, which the limiter cannot see: a request that also opened
+    // its connection arrived ~30 ms late once, so six arrivals fell in 995 ms though they were sent
+    // 200 ms apart (the limiter's own spacing is checked exactly, at the sender, in rate-limiter.int).
+    // A window 50 ms short of a second allows that jitter and still catches a sixth request in a second.
+    const window = 1000 - ARRIVAL_JITTER_MS;
     // On a violation, what arrived when and from which replica (sender-side stall or receiver-side?).
-    if (maxInWindow(times, 1000) > 5)
+    if (maxInWindow(times, window) > 5)
       process.stderr.write(`arrivals: ${JSON.stringify(received.map((r) => [r.at, r.headers['x-engage-replica']]))}\n`);
-    expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(5);
+    expect(maxInWindow(times, window)).toBeLessThanOrEqual(5);
     const achieved = (times.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
     expect(achieved).toBeGreaterThanOrEqual(0.95 * 5);
     // Both replicas took part (the consumer group split the partitions), sharing one bucket.

@@ -247,6 +247,8 @@ async function main() {
           dlqTopic,
           chunkSize: CHUNK,
           concurrency: PARTITIONS,
+          // As the service runs it (RESOLVER_COALESCE_PARTITIONS, default true).
+          coalescePartitions: (env.RESOLVER_COALESCE_PARTITIONS ?? 'true') === 'true',
           keyPrefix: prefix,
           resultTtlSeconds: 3600,
         },

@@ -87,6 +87,60 @@ describe('BatchConsumer against a real broker', () => {
     expect(Math.max(...chunkSizes)).toBeLessThanOrEqual(25);
   });
 
+  it('with coalescePartitions, the partitions of one fetch reach the handler together, each in offset order; a poison record is isolated within its own partition', async () => {
+    const topic = await freshTopic(3);
+    // Keys spread over the three partitions (murmur2 of the key); 17 is the poison record.
+    const messages = Array.from({ length: 60 }, (_, i) => ({ key: `profile-${i % 9}`, value: String(i) }));
+    await producer.send({ topic, messages });
+
+    const calls: Array<Array<{ partition: number; offset: number }>> = [];
+    const handled = new Map<string, number[]>();
+    const consumer = new BatchConsumer<number>(
+      {
+        groupId: uniqueName('g'),
+        topics: [topic],
+        fromBeginning: true,
+        chunkSize: 100,
+        partitionsConsumedConcurrently: 3,
+        coalescePartitions: true,
+        maxAttempts: 2,
+        retryBackoffMs: 10,
+      },
+      {
+        kafka,
+        log,
+        step: 'coalesced',
+        deadLetters: new DeadLetterWriter({ topic: `${topic}.dlq` }, { producer }),
+        decode: (m) => Number(m.value!.toString()),
+        handle: async (chunk) => {
+          calls.push(chunk.map((m) => ({ partition: m.partition, offset: Number(m.offset) })));
+          if (chunk.some((m) => m.value === 17)) throw new Error('record 17 cannot be handled');
+          for (const m of chunk) handled.set(m.key!, [...(handled.get(m.key!) ?? []), m.value]);
+          return chunk.map(() => ok);
+        },
+      },
+    );
+    await consumer.start();
+    const letters = await readAll(`${topic}.dlq`, 1);
+    await waitFor(() => [...handled.values()].reduce((n, v) => n + v.length, 0) >= 59, { description: '59 handled' });
+    await consumer.stop();
+
+    // The first fetch brought all three partitions: one call held them all.
+    expect(new Set(calls[0]!.map((m) => m.partition)).size).toBe(3);
+    for (const call of calls)
+      for (const p of new Set(call.map((m) => m.partition))) {
+        const offsets = call.filter((m) => m.partition === p).map((m) => m.offset);
+        expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+      }
+    // Everything but 17 handled, per key in production order; 17 alone dead-lettered.
+    for (const [key, values] of handled)
+      expect(values).toEqual(messages.flatMap((m, i) => (m.key === key && i !== 17 ? [i] : [])));
+    expect([...handled.values()].flat()).toHaveLength(59);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ key: 'profile-8', value: '17' });
+    expect(letters[0]!.headers[DLQ_HEADERS.reason]).toBe('failed 2 times: record 17 cannot be handled');
+  });
+
   it('dead-letters an undecodable message and a rejected one with their reasons, and goes on', async () => {
     const topic = await freshTopic(1);
     await producer.send({

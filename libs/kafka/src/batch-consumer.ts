@@ -29,6 +29,7 @@
 //   rule). stop() finishes the chunk in flight, flushes, commits, then leaves.
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
+import { ChunkCoalescer } from './chunk-coalescer';
 import type { DeadLetterWriter } from './dlq';
 import { backoffDelay, isInfrastructureError } from './retry';
 
@@ -59,7 +60,11 @@ export interface ChunkContext {
   isActive(): boolean;
 }
 
-/** Handles a chunk of one partition, in offset order; returns one outcome per message, same order. */
+/**
+ * Handles a chunk of one partition, in offset order (with coalescePartitions:
+ * of several partitions, each partition's messages in offset order); returns
+ * one outcome per message, same order.
+ */
 export type ChunkHandler<T> = (messages: Array<ConsumedMessage<T>>, ctx: ChunkContext) => Promise<MessageOutcome[]>;
 
 /** Turns raw bytes into T; throw to dead-letter the message (the error message is the reason). */
@@ -82,6 +87,13 @@ export interface BatchConsumerConfig {
   retryBackoffMs?: number;
   /** Records waiting and no chunk completed for this long: /healthz reports the consumer stuck, ms (default 120000). */
   stallAfterMs?: number;
+  /**
+   * Chunks of several partitions that arrive together (one fetch) go to the
+   * handler as one call, up to chunkSize messages (chunk-coalescer.ts): a
+   * live stream's small batches share the handler's fixed round trips.
+   * Only for handlers that take any mix of partitions (per-key order holds).
+   */
+  coalescePartitions?: boolean;
 }
 
 export interface BatchConsumerDeps<T> {
@@ -116,11 +128,23 @@ export class BatchConsumer<T> {
   private running = 0;
   /** writeBehind: per partition, the chain of offset commits waiting for durability. */
   private readonly commits = new Map<string, Promise<void>>();
+  /** coalescePartitions: where each partition's chunk waits for the others of its fetch. */
+  private readonly coalescer: ChunkCoalescer<T> | null;
 
   constructor(
     private readonly config: BatchConsumerConfig,
     private readonly deps: BatchConsumerDeps<T>,
-  ) {}
+  ) {
+    this.coalescer = config.coalescePartitions
+      ? new ChunkCoalescer<T>(
+          { maxMessages: config.chunkSize ?? 500 },
+          {
+            handle: (messages, ctx) => this.deps.handle(messages, ctx),
+            handleAlone: (messages, ctx) => this.handleBounded(messages, ctx),
+          },
+        )
+      : null;
+  }
 
   async start(): Promise<void> {
     const consumer = this.deps.kafka.consumer({
@@ -219,7 +243,7 @@ export class BatchConsumer<T> {
         }
       }
       if (decoded.length > 0) {
-        const outcomes = await this.handleBounded(decoded, ctx);
+        const outcomes = this.coalescer ? await this.coalescer.submit(decoded, ctx) : await this.handleBounded(decoded, ctx);
         outcomes.forEach((outcome, i) => {
           const m = decoded[i]!;
           if (outcome.kind === 'dlq')

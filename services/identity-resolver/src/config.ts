@@ -1,4 +1,4 @@
-import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+import { bool, infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
 export const configSchema = z.object({
   ...infrastructureConfig,
@@ -8,6 +8,8 @@ export const configSchema = z.object({
   RESOLVER_CHUNK_SIZE: positiveInt(500),
   /** Partitions handled at once by one replica. */
   RESOLVER_CONCURRENCY: positiveInt(2),
+  /** The partitions' chunks of one fetch resolved as one chunk (up to RESOLVER_CHUNK_SIZE; libs/kafka chunk-coalescer.ts). */
+  RESOLVER_COALESCE_PARTITIONS: bool(true),
   /** How long the result of an event that announced a change is kept, so a redelivery announces it again (seconds). */
   RESOLVER_RESULT_TTL_SECONDS: positiveInt(24 * 3600),
 });

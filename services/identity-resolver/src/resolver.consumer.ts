@@ -20,6 +20,8 @@ export interface ResolverConsumerConfig {
   chunkSize: number;
   /** Partitions handled at once by this replica. */
   concurrency: number;
+  /** The partitions' chunks of one fetch as one chunk (BatchConsumerConfig.coalescePartitions); default false. */
+  coalescePartitions?: boolean;
   sessionTimeoutMs?: number;
   keyPrefix: string;
   resultTtlSeconds: number;
@@ -52,6 +54,7 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       fromBeginning: true,
       chunkSize: config.chunkSize,
       partitionsConsumedConcurrently: config.concurrency,
+      coalescePartitions: config.coalescePartitions,
       sessionTimeoutMs: config.sessionTimeoutMs,
     },
     {

@@ -1,4 +1,4 @@
-import { infrastructureConfig, port, positiveInt, z } from '@engage/config';
+import { bool, infrastructureConfig, port, positiveInt, z } from '@engage/config';
 
 export const configSchema = z.object({
   ...infrastructureConfig,
@@ -14,6 +14,13 @@ export const configSchema = z.object({
   EVALUATOR_CHUNK_SIZE: positiveInt(2000),
   /** Partitions handled at once by one replica: overlaps one chunk's Redis/Kafka round trips with another's work. */
   EVALUATOR_CONCURRENCY: positiveInt(6),
+  /**
+   * The partitions' chunks of one fetch evaluated as one chunk (up to
+   * EVALUATOR_CHUNK_SIZE): under a live stream each partition brings a few
+   * events, and every chunk pays its locks, load, produce and save once
+   * (libs/kafka chunk-coalescer.ts). false: each partition's chunk alone.
+   */
+  EVALUATOR_COALESCE_PARTITIONS: bool(true),
   /** Events kept per profile (the evaluation history bound). */
   EVALUATOR_MAX_EVENTS_PER_PROFILE: positiveInt(200),
   /**

@@ -74,6 +74,7 @@ const consumerConfig = {
   fromBeginning: true,
   chunkSize: config.EVALUATOR_CHUNK_SIZE,
   partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY,
+  coalescePartitions: config.EVALUATOR_COALESCE_PARTITIONS,
   sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS ?? config.KAFKA_SESSION_TIMEOUT_MS,
 };
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(

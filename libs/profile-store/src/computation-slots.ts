@@ -72,9 +72,9 @@ export class ComputationSlots {
     }
   }
 
-  /** Whether the computation has a slot this process knows (slotOf answers for it). */
-  has(spaceId: string, id: string): boolean {
-    return this.spaces.get(spaceId)?.slotById.has(id) === true;
+  /** The computation's slot when this process knows it, else undefined (ensureIds assigns it). */
+  knownSlotOf(spaceId: string, id: string): number | undefined {
+    return this.spaces.get(spaceId)?.slotById.get(id);
   }
 
   slotOf(spaceId: string, id: string): number {

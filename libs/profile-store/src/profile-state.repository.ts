@@ -449,20 +449,24 @@ export class ProfileStateRepository {
     deleted: Array<ProfileRef & { mergedInto?: string }> = [],
   ): Promise<void> {
     if (profiles.length === 0 && memberships.length === 0 && deleted.length === 0) return;
-    // Every computation a document names needs its slot first (new ones: one call per space, rarely).
-    // Only ids without a slot are collected (a save names ~60 ids per profile, almost always all known).
+    // Every computation a document names needs its slot. Almost always all are known: the documents
+    // are encoded with the known slots, and only a profile naming a computation without one (a new
+    // computation: one call per space, rarely) is encoded again once its slots are assigned (below).
     const idsBySpace = new Map<string, Set<string>>();
-    const note = (spaceId: string, id: string) => {
-      if (this.slots.has(spaceId, id)) return;
-      let ids = idsBySpace.get(spaceId);
-      if (!ids) idsBySpace.set(spaceId, (ids = new Set()));
-      ids.add(id);
+    const unslotted: StoredProfile[] = [];
+    const encodeKnown = (profile: StoredProfile): CompactState | null => {
+      let missing = false;
+      const doc = encodeState(profile, (id) => {
+        const slot = this.slots.knownSlotOf(profile.spaceId, id);
+        if (slot !== undefined) return slot;
+        missing = true;
+        let ids = idsBySpace.get(profile.spaceId);
+        if (!ids) idsBySpace.set(profile.spaceId, (ids = new Set()));
+        ids.add(id);
+        return -1;
+      });
+      return missing ? null : doc;
     };
-    for (const { profile } of profiles) {
-      for (const id in profile.values) note(profile.spaceId, id);
-      if (profile.incremental) for (const id in profile.incremental.c) note(profile.spaceId, id);
-    }
-    for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
     // On a Cluster the states go last: see AtomicWrites.
     const tx = new AtomicWrites({ commitLast: (key) => key.endsWith(':state') });
     const saved: Array<{ profile: StoredProfile; token: string; idsJson: string; wholeHistory: boolean; wakeAt: number | null }> = [];
@@ -501,7 +505,9 @@ export class ProfileStateRepository {
         }
         profile.historyLength = Math.min(length, this.maxEvents);
       }
-      tx.set(this.stateKey(profile), packState(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
+      const doc = encodeKnown(profile);
+      if (doc) tx.set(this.stateKey(profile), packState(doc));
+      else unslotted.push(profile);
       // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
       const token = this.tokenPrefix + (++this.tokenCounter).toString(36);
       tx.set(this.verKey(profile), token);
@@ -531,6 +537,10 @@ export class ProfileStateRepository {
       this.cache.take(this.stateKey(ref));
     }
     try {
+      // The profiles naming new computations: their slots assigned, encoded again (a string write: sent with the others).
+      for (const [spaceId, ids] of idsBySpace) await this.slots.ensureIds(spaceId, ids);
+      for (const profile of unslotted)
+        tx.set(this.stateKey(profile), packState(encodeState(profile, (id) => this.slots.slotOf(profile.spaceId, id))));
       await tx.exec(this.deps.redis);
     } catch (err) {
       for (const [profile, length] of lengths) profile.historyLength = length;

@@ -18,6 +18,10 @@
 //     NOTE: a failed attempt may have produced part of its output; handlers
 //     are idempotent by the crash rule (same input, same ids), so the retry
 //     re-emits only duplicates that consumers drop.
+// - with coalescePartitions, the chunks of several partitions that one fetch
+//   brought go to the handler as one call (chunk-coalescer.ts): each keeps its
+//   offset order, and a failure of the combined call sends each chunk back to
+//   the path above, so retries and dead letters stay per partition;
 // - /healthz (healthcheck) fails when the consumer crashed for good, or has
 //   records waiting and made no progress for `stallAfterMs`.
 // - a handler whose work becomes durable after handle() returns (the

@@ -7,6 +7,7 @@ import type { Logger } from '@engage/logging';
 import type { RedisClient } from '@engage/redis';
 import type { RawEvent, SchemaCodec } from '@engage/schemas';
 import { IdentityRepository } from './identity.repository';
+import { KnownIds, type KnownIdsConfig } from './known-ids';
 import { ResolveStep } from './resolve.step';
 import type { ResolverMetrics } from './resolver.metrics';
 
@@ -22,6 +23,8 @@ export interface ResolverConsumerConfig {
   concurrency: number;
   /** The partitions' chunks of one fetch as one chunk (BatchConsumerConfig.coalescePartitions); default false. */
   coalescePartitions?: boolean;
+  /** Ids seen on one profile answered without the graph script (known-ids.ts); absent: every event asks the script. */
+  knownIds?: KnownIdsConfig;
   sessionTimeoutMs?: number;
   keyPrefix: string;
   resultTtlSeconds: number;
@@ -45,7 +48,14 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
   );
   const step = new ResolveStep(
     { rawTopic: config.rawTopic, resolvedTopic: config.resolvedTopic, identityTopic: config.identityTopic },
-    { repository, producer: deps.producer, codec: deps.codec, rulesFor: deps.rulesFor, metrics: deps.metrics },
+    {
+      repository,
+      producer: deps.producer,
+      codec: deps.codec,
+      rulesFor: deps.rulesFor,
+      metrics: deps.metrics,
+      knownIds: config.knownIds ? new KnownIds(config.knownIds) : undefined,
+    },
   );
   return new BatchConsumer<RawEvent>(
     {

@@ -247,10 +247,6 @@ async function main() {
           dlqTopic,
           chunkSize: CHUNK,
           concurrency: PARTITIONS,
-          // As the service runs it (RESOLVER_COALESCE_PARTITIONS, default true).
-          coalescePartitions: (env.RESOLVER_COALESCE_PARTITIONS ?? 'true') === 'true',
-          // As the service runs it (RESOLVER_KNOWN_IDS, RESOLVER_KNOWN_IDS_TTL_MS).
-          knownIds: { maxEntries: Number(env.RESOLVER_KNOWN_IDS ?? 100000), ttlMs: Number(env.RESOLVER_KNOWN_IDS_TTL_MS ?? 60000) },
           keyPrefix: prefix,
           resultTtlSeconds: 3600,
         },

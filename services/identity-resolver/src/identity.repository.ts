@@ -87,8 +87,7 @@ export class IdentityRepository {
   }
 }
 
-/** The result of an event that changed nothing: its ids are all on `profileId`. */
-export const unchangedResult = (profileId: string): ResolveResult => ({
+const unchanged = (profileId: string): ResolveResult => ({
   profileId,
   created: false,
   merged: NONE,
@@ -100,8 +99,8 @@ export const unchangedResult = (profileId: string): ResolveResult => ({
 });
 
 function parse(reply: string, request: ResolveRequest): ResolveResult {
-  if (reply.startsWith('P')) return unchangedResult(reply.slice(1));
-  if (reply.startsWith('C')) return { ...unchangedResult(reply.slice(1)), created: true, added: request.ids, all: request.ids };
+  if (reply.startsWith('P')) return unchanged(reply.slice(1));
+  if (reply.startsWith('C')) return { ...unchanged(reply.slice(1)), created: true, added: request.ids, all: request.ids };
   const r = JSON.parse(reply) as Record<string, unknown>;
   return {
     profileId: r.profileId as string,

@@ -28,8 +28,6 @@ const consumer = createResolverConsumer(
     dlqTopic: dlqTopic.name,
     chunkSize: config.RESOLVER_CHUNK_SIZE,
     concurrency: config.RESOLVER_CONCURRENCY,
-    coalescePartitions: config.RESOLVER_COALESCE_PARTITIONS,
-    knownIds: { maxEntries: config.RESOLVER_KNOWN_IDS, ttlMs: config.RESOLVER_KNOWN_IDS_TTL_MS },
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     keyPrefix: config.REDIS_KEY_PREFIX,
     resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS,

@@ -5,8 +5,7 @@ import { hash as digest } from 'node:crypto';
 import { dlq, ok, type ConsumedMessage, type MessageOutcome, type Producer } from '@engage/kafka';
 import { extractIdentifiers, type CompiledIdentityRules, type ExternalId } from '@engage/identity';
 import { eventKey, valueSubject, type IdentityChange, type RawEvent, type ResolvedEvent, type SchemaCodec } from '@engage/schemas';
-import { unchangedResult, type IdentityRepository, type ResolveRequest, type ResolveResult } from './identity.repository';
-import type { KnownIds } from './known-ids';
+import type { IdentityRepository, ResolveRequest, ResolveResult } from './identity.repository';
 import { resolvedExtendsRaw, resolvedFromRaw } from './resolved-encoding';
 import type { ResolverMetrics } from './resolver.metrics';
 
@@ -43,8 +42,6 @@ export interface ResolveStepDeps {
   /** The space's rules, compiled once per configuration version. */
   rulesFor: (spaceId: string) => CompiledIdentityRules;
   metrics?: ResolverMetrics;
-  /** Ids seen on one profile lately: an event whose ids all are skips the graph script (known-ids.ts). */
-  knownIds?: KnownIds;
   now?: () => number;
 }
 
@@ -139,20 +136,10 @@ export class ResolveStep {
       else outcomes[i] = p;
     });
 
-    // Events whose ids all were on one profile lately are answered from memory; the rest go to the
-    // graph: one atomic script call per space for the whole chunk (events in offset order).
-    const results: ResolveResult[] = new Array(prepared.length);
-    const toGraph: number[] = [];
-    prepared.forEach((p, k) => {
-      const known = this.knownProfile(p.request);
-      if (known === null) toGraph.push(k);
-      else results[k] = unchangedResult(known);
-    });
+    // One atomic script call per space for the whole chunk (events in offset order).
     const started = performance.now();
-    const fromGraph = await this.deps.repository.resolveAll(toGraph.map((k) => prepared[k]!.request));
-    toGraph.forEach((k, j) => (results[k] = fromGraph[j]!));
+    const results = await this.deps.repository.resolveAll(prepared.map((p) => p.request));
     this.deps.metrics?.graphUpdate((performance.now() - started) / 1000, results);
-    this.deps.metrics?.fromKnownIds(prepared.length - toGraph.length);
     this.deps.metrics?.deadLettered(messages.length - prepared.length);
     const now = this.deps.now?.() ?? Date.now();
     const schemaIds = await this.schemaIds();
@@ -185,27 +172,7 @@ export class ResolveStep {
     const topicMessages = [{ topic: this.config.resolvedTopic, messages: resolved }];
     if (changeMessages.length > 0) topicMessages.push({ topic: this.config.identityTopic, messages: changeMessages });
     if (resolved.length > 0) await this.deps.producer.sendBatch({ topicMessages });
-    // Only now, with the records acknowledged: a chunk that failed before is retried against the graph (known-ids.ts).
-    for (const k of toGraph) this.rememberIds(prepared[k]!.request, results[k]!);
     return outcomes;
-  }
-
-  /** The profile an event's ids all were on lately, when the graph script has nothing else to do for it; else null. */
-  private knownProfile(request: ResolveRequest): string | null {
-    const known = this.deps.knownIds;
-    if (!known || request.accountId !== null) return null;
-    // The script records when ids of a windowed type were last seen: those events go to it.
-    for (const id of request.ids) if (request.rules.limitOf(id.type).window !== 'ever') return null;
-    return known.profileOf(request.spaceId, request.ids);
-  }
-
-  /** What the graph answered, as ids on one profile: all the profile's ids when it listed them, else the event's own. */
-  private rememberIds(request: ResolveRequest, r: ResolveResult): void {
-    const known = this.deps.knownIds;
-    if (!known) return;
-    if (r.all.length > 0) known.remember(request.spaceId, r.all, r.profileId);
-    // Unchanged or created with exactly its ids: every id of the event is on the profile (none dropped).
-    else if (r.dropped.length === 0 && r.merged.length === 0) known.remember(request.spaceId, request.ids, r.profileId);
   }
 
   /** Merges, ids added to an existing profile, and account links, as engage.identity.changes records. */

@@ -8,7 +8,6 @@ export class ResolverMetrics {
   private readonly created: Counter;
   private readonly dropped: Counter<'type'>;
   private readonly graphSeconds: Histogram;
-  private readonly knownIds: Counter;
 
   constructor(deps: { registry: Registry }) {
     const registers = [deps.registry];
@@ -37,16 +36,6 @@ export class ResolverMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
-    this.knownIds = new Counter({
-      name: 'engage_identity_known_ids_events_total',
-      help: 'Events resolved from the ids this resolver saw on one profile, without the graph script (known-ids.ts)',
-      registers,
-    });
-  }
-
-  /** Events of a chunk answered from the known ids. */
-  fromKnownIds(n: number): void {
-    if (n > 0) this.knownIds.inc(n);
   }
 
   graphUpdate(seconds: number, results: ResolveResult[]): void {

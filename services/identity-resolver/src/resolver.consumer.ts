@@ -20,16 +20,6 @@ export interface ResolverConsumerConfig {
   chunkSize: number;
   /** Partitions handled at once by this replica. */
   concurrency: number;
-  /**
-   * The partitions' chunks of one fetch as one chunk (BatchConsumerConfig.coalescePartitions); default
-   * false, and the service leaves it off. NOTE: the order in which a person's events of two partitions
-   * are resolved decides between a merge and ids added (the ingest keys by userId, else anonymousId, so
-   * a login spreads one person over two partitions); a combined chunk puts one partition's events before
-   * the other's, which in test/read-side.test.ts resolved the login before the anonymous identify that
-   * came first, and an older trait value won. Resolving a combined chunk in receive order (each
-   * partition's events still in offset order) would be the way to turn it on.
-   */
-  coalescePartitions?: boolean;
   sessionTimeoutMs?: number;
   keyPrefix: string;
   resultTtlSeconds: number;
@@ -62,7 +52,12 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       fromBeginning: true,
       chunkSize: config.chunkSize,
       partitionsConsumedConcurrently: config.concurrency,
-      coalescePartitions: config.coalescePartitions,
+      // NOTE: no coalescePartitions (BatchConsumerConfig). The order in which a person's events of two
+      // partitions are resolved decides between a merge and ids added (the ingest keys by userId, else
+      // anonymousId, so a login spreads one person over two partitions); a combined chunk puts one
+      // partition's events before the other's, which in test/read-side.test.ts resolved the login before
+      // the anonymous identify sent first, and the older trait value won. Resolving a combined chunk in
+      // receive order (each partition's events still in offset order) would be the way to turn it on.
       sessionTimeoutMs: config.sessionTimeoutMs,
     },
     {

@@ -12,10 +12,14 @@
 //    first 200 to the evaluator's commit of the last resolved event.
 // 2. Baseline, same run: a passthrough consumer over the same engage.events.raw
 //    backlog (decode each record, re-encode it, one sendBatch per Kafka batch).
-// 3. Sustained: FLEET_SECONDS at half the measured rate. Every second the lag
+// 3. Sustained: FLEET_SECONDS at half the measured rate. Four times a second the lag
 //    (events answered 200 minus events the evaluator has committed) is
 //    sampled; one probe event per 100 ms gives the latency from the ingest's
-//    200 to the arrival of its change record here.
+//    200 to the arrival of its change record here; each process's CPU per
+//    event at that rate is reported next to the backlog's (a live stream
+//    comes in small batches: the per-request costs weigh more).
+//    FLEET_PACED_RATE fixes the rate instead (to compare settings or builds
+//    at one load).
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -45,6 +49,7 @@ const { silentLogger } = require(path.join(ROOT, 'libs/logging/dist/index.js'));
 const EVENTS = Number(process.env.FLEET_EVENTS ?? 30_000);
 const USERS = Number(process.env.FLEET_USERS ?? 3_000);
 const SECONDS = Number(process.env.FLEET_SECONDS ?? 60);
+const PACED_RATE = process.env.FLEET_PACED_RATE ? Number(process.env.FLEET_PACED_RATE) : null;
 // Realtime evaluator replicas (DESIGN.md: scale out by consumer-group members; events.resolved has 6 partitions).
 const EVALUATORS = Number(process.env.FLEET_EVALUATOR_REPLICAS ?? 1);
 const IN_FLIGHT = 8;
@@ -151,8 +156,9 @@ async function main() {
     );
     log(`passthrough: ${ptRate.toFixed(0)} events/s`);
 
-    // 3. Sustained at half the fleet rate, with probes and lag samples.
-    const rate = Math.max(100, Math.floor(fleetRate / 2));
+    // 3. Sustained at half the fleet rate (FLEET_PACED_RATE: a fixed rate, to compare builds or settings at
+    // the same load), with probes, lag samples and the CPU each process spends per event at that rate.
+    const rate = PACED_RATE ?? Math.max(100, Math.floor(fleetRate / 2));
     const probes = new Map(); // probe timestamp -> { okAt: the ingest's 200, arrivedAt: its change record here }
     const reader = kafka.consumer({ groupId: `${prefix}changes-reader` });
     await reader.connect();
@@ -175,6 +181,13 @@ async function main() {
     let sent = 0;
     let acceptedCount = EVENTS;
     const lag = [];
+    const stopPacedCpu = await cpuMeter(env.REDIS_URL, {
+      bench: process.pid,
+      ingest: ingest.child.pid,
+      resolver: resolver.child.pid,
+      ...Object.fromEntries(evaluators.map((e, i) => [i === 0 ? 'evaluator' : `evaluator ${i + 1}`, e.child.pid])),
+      kafka: kafkaPid(),
+    });
     const paceStart = Date.now();
     let tick = paceStart;
     let lastSample = paceStart;
@@ -199,7 +212,9 @@ async function main() {
       probe.okAt = Date.now();
       sent += batch.length;
       acceptedCount += batch.length;
-      if (Date.now() - lastSample >= 1000) {
+      // Four samples a second: committed offsets move once per KAFKA_COMMIT_INTERVAL_MS (1 s), and samples taken
+      // at about the same period would beat with it (a drifting sawtooth that reads as a trend).
+      if (Date.now() - lastSample >= 250) {
         lastSample = Date.now();
         lag.push(acceptedCount - (await committed()));
       }
@@ -207,6 +222,15 @@ async function main() {
       if (tick > Date.now()) await sleep(tick - Date.now());
     }
     const achieved = sent / ((Date.now() - paceStart) / 1000);
+    // NOTE: the events still in flight at the end (the lag, a fraction of a second's worth) are left out.
+    const pacedCpu = await stopPacedCpu();
+    const pacedCpuPerEvent = Object.entries(pacedCpu)
+      .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${((v * 1e6) / sent).toFixed(0)} µs`}`)
+      .join(', ');
+    const fleetOwn = (cpu) =>
+      Object.entries(cpu)
+        .filter(([k, v]) => k !== 'bench' && v !== null)
+        .reduce((sum, [, v]) => sum + v, 0);
     await until(async () => (await committed()) >= acceptedCount, 'the evaluator to drain the paced load', 300_000);
     await until(() => [...probes.values()].every((p) => p.arrivedAt !== undefined), 'every probe change', 60_000).catch(() => undefined);
     await reader.disconnect();
@@ -221,6 +245,9 @@ async function main() {
     const emitToRead = answered.map((p) => Math.max(0, p.arrivedAt - p.emittedAt)).sort((a, b) => a - b);
     const third = Math.max(1, Math.floor(lag.length / 3));
     const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+    log(
+      `paced cpu per event: ${pacedCpuPerEvent}; the fleet's own (all but the bench) ${((fleetOwn(pacedCpu) * 1e6) / sent).toFixed(0)} µs, over the backlog ${((fleetOwn(cpu) * 1e6) / EVENTS).toFixed(0)} µs`,
+    );
     log(
       `paced ${achieved.toFixed(0)}/s for ${SECONDS} s: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, lag first third ${mean(lag.slice(0, third)).toFixed(0)}, last third ${mean(lag.slice(-third)).toFixed(0)}`,
     );
@@ -238,8 +265,10 @@ async function main() {
       `| fleet, backlog of ${EVENTS}: first 200 from the ingest to the evaluator's last commit | ${fleetRate.toFixed(0)} events/s |`,
       `| CPU per event over the backlog, by process | ${cpuPerEvent} |`,
       `| ratio fleet / passthrough | ${(fleetRate / ptRate).toFixed(2)} |`,
-      `| sustained load (half the fleet rate) | ${achieved.toFixed(0)} events/s for ${SECONDS} s |`,
-      `| lag (accepted - committed), mean of the first / last third of the ${lag.length} samples | ${mean(lag.slice(0, third)).toFixed(0)} / ${mean(lag.slice(-third)).toFixed(0)} events |`,
+      `| sustained load (${PACED_RATE ? 'FLEET_PACED_RATE' : 'half the fleet rate'}) | ${achieved.toFixed(0)} events/s for ${SECONDS} s |`,
+      `| CPU per event under the sustained load, by process | ${pacedCpuPerEvent} |`,
+      `| the fleet's own CPU per event (ingest, resolver, evaluator, Kafka, Redis): backlog / sustained load | ${((fleetOwn(cpu) * 1e6) / EVENTS).toFixed(0)} µs / ${((fleetOwn(pacedCpu) * 1e6) / sent).toFixed(0)} µs |`,
+      `| lag (accepted - committed; committed offsets trail by up to KAFKA_COMMIT_INTERVAL_MS), mean of the first / last third of the ${lag.length} samples | ${mean(lag.slice(0, third)).toFixed(0)} / ${mean(lag.slice(-third)).toFixed(0)} events |`,
       `| latency from the ingest's 200 to the change record, p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
       `| of which: 200 to the evaluator's emitted_at / emitted_at to this reader, p50 / p99 | ${pct(toEmit, 50)} / ${pct(toEmit, 99)} ms, ${pct(emitToRead, 50)} / ${pct(emitToRead, 99)} ms |`,
       '',

@@ -98,5 +98,11 @@ export const infrastructureConfig = {
    * before giving its partitions to the others, or to its restarted self (ms).
    */
   KAFKA_SESSION_TIMEOUT_MS: positiveInt(30_000),
+  /**
+   * How often consumers commit the offsets they have handled, all partitions
+   * in one request (ms; 0: after every chunk). A crash redelivers up to this
+   * much, which every consumer handles as redelivery (same ids, no double count).
+   */
+  KAFKA_COMMIT_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

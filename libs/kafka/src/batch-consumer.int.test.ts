@@ -133,8 +133,7 @@ describe('BatchConsumer against a real broker', () => {
         expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
       }
     // Everything but 17 handled, per key in production order; 17 alone dead-lettered.
-    for (const [key, values] of handled)
-      expect(values).toEqual(messages.flatMap((m, i) => (m.key === key && i !== 17 ? [i] : [])));
+    for (const [key, values] of handled) expect(values).toEqual(messages.flatMap((m, i) => (m.key === key && i !== 17 ? [i] : [])));
     expect([...handled.values()].flat()).toHaveLength(59);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ key: 'profile-8', value: '17' });
@@ -377,6 +376,59 @@ describe('BatchConsumer against a real broker', () => {
     } finally {
       waiters = [];
       await consumer.stop();
+      await admin.disconnect();
+    }
+  });
+  it('commits the handled offsets of every partition together at its interval, not per chunk, and on stop', async () => {
+    const topic = await freshTopic(3);
+    const messages = Array.from({ length: 90 }, (_, i) => ({ key: `k${i % 9}`, value: String(i) }));
+    await producer.send({ topic, messages });
+    const groupId = uniqueName('g');
+    const admin = kafka.admin();
+    await admin.connect();
+    const committedTotal = async () =>
+      (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    let handled = 0;
+    const start = (commitIntervalMs: number) =>
+      new BatchConsumer<string>(
+        { groupId, topics: [topic], fromBeginning: true, chunkSize: 5, commitIntervalMs },
+        {
+          kafka,
+          log,
+          step: 'test',
+          deadLetters: new DeadLetterWriter({ topic: `${topic}.dlq` }, { producer }),
+          decode: (m) => m.value!.toString(),
+          handle: async (chunk: Array<ConsumedMessage<string>>) => {
+            handled += chunk.length;
+            return chunk.map(() => ok);
+          },
+        },
+      );
+    // An interval longer than the test: nothing is committed while the chunks are handled...
+    const slow = start(600_000);
+    try {
+      await slow.start();
+      await waitFor(() => handled === 90, { description: 'all 90 handled' });
+      await stillTrueFor(async () => (await committedTotal()) === 0, {
+        quietMs: 1500,
+        intervalMs: 250,
+        description: 'no offset committed before the interval',
+      });
+      // ...and stop() commits all of them.
+      await slow.stop();
+      expect(await committedTotal()).toBe(90);
+    } finally {
+      await slow.stop();
+    }
+    // A short interval: new records are committed without a stop.
+    const fast = start(200);
+    try {
+      await fast.start();
+      await producer.send({ topic, messages: messages.slice(0, 30) });
+      await waitFor(() => handled === 120, { description: '30 more handled' });
+      await waitFor(async () => (await committedTotal()) === 120, { description: 'the 30 committed at the interval' });
+    } finally {
+      await fast.stop();
       await admin.disconnect();
     }
   });

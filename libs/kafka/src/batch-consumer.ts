@@ -24,13 +24,21 @@
 //   the path above, so retries and dead letters stay per partition;
 // - /healthz (healthcheck) fails when the consumer crashed for good, or has
 //   records waiting and made no progress for `stallAfterMs`.
+// - offsets are committed by this class, not by kafkajs: a chunk's next
+//   offset once the chunk is handled, for all partitions together in one
+//   OffsetCommit request every `commitIntervalMs`, when a rebalance starts
+//   and on stop. NOTE: kafkajs's auto-commit commits after every batch, i.e.
+//   per partition per fetch (its autoCommitInterval does not apply to
+//   eachBatch): under a live stream that was a request, and a write to
+//   __consumer_offsets, per few events, more than the produce requests. A
+//   crash redelivers what was handled since the last commit (at most about
+//   the interval's worth): handlers are idempotent by the crash rule.
 // - a handler whose work becomes durable after handle() returns (the
-//   evaluator's write-behind: deps.writeBehind) gets its offsets committed
-//   only once that work is durable: kafkajs's auto-commit is off, each
-//   chunk's next offset is committed, in order per partition, after the
-//   promise writeBehind.durable() gave at the chunk's end resolves; a crash
-//   before then redelivers the chunk (handlers are idempotent by the crash
-//   rule). stop() finishes the chunk in flight, flushes, commits, then leaves.
+//   evaluator's write-behind: deps.writeBehind) gets a chunk's offset
+//   committed only after the promise writeBehind.durable() gave at the
+//   chunk's end resolves, in order per partition; a crash before then
+//   redelivers the chunk. stop() finishes the chunk in flight, flushes,
+//   commits, then leaves.
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '@engage/logging';
 import { ChunkCoalescer } from './chunk-coalescer';
@@ -98,6 +106,12 @@ export interface BatchConsumerConfig {
    * Only for handlers that take any mix of partitions (per-key order holds).
    */
   coalescePartitions?: boolean;
+  /**
+   * Handled offsets are committed together this often, ms (default 1000);
+   * 0: after every chunk. Longer: fewer requests to the group coordinator,
+   * more records redelivered after a crash.
+   */
+  commitIntervalMs?: number;
 }
 
 export interface BatchConsumerDeps<T> {
@@ -130,8 +144,13 @@ export class BatchConsumer<T> {
   private crashed: Error | null = null;
   /** eachBatch calls running (stop() waits for them before the last flush). */
   private running = 0;
-  /** writeBehind: per partition, the chain of offset commits waiting for durability. */
+  /** writeBehind: per partition, the chain of chunks waiting for durability before their offsets may be committed. */
   private readonly commits = new Map<string, Promise<void>>();
+  /** Handled (and durable) offsets not committed yet: topic:partition -> the next offset to read. */
+  private readonly toCommit = new Map<string, { topic: string; partition: number; offset: string }>();
+  /** The commit in progress (commits run one at a time, in order). */
+  private committing: Promise<void> = Promise.resolve();
+  private commitTimer: NodeJS.Timeout | null = null;
   /** coalescePartitions: where each partition's chunk waits for the others of its fetch. */
   private readonly coalescer: ChunkCoalescer<T> | null;
 
@@ -173,7 +192,11 @@ export class BatchConsumer<T> {
         Object.entries(e.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
       );
       for (const key of this.waiting) if (!assigned.has(key)) this.waiting.delete(key);
+      // Offsets of partitions another member owns now are its to commit.
+      for (const key of this.toCommit.keys()) if (!assigned.has(key)) this.toCommit.delete(key);
     });
+    // What was handled is committed while this member still owns its partitions: the next owner starts after it.
+    consumer.on(consumer.events.REBALANCING, () => void this.commitHandled());
     await consumer.connect();
     for (const topic of this.config.topics) await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning ?? false });
     if (this.deps.writeBehind) {
@@ -182,11 +205,15 @@ export class BatchConsumer<T> {
         this.deps.writeBehind!.flush().catch((err: unknown) => this.deps.log.warn({ err }, 'flush_on_rebalance_failed'));
       });
     }
+    const interval = this.config.commitIntervalMs ?? 1000;
+    if (interval > 0) {
+      this.commitTimer = setInterval(() => void this.commitHandled(), interval);
+      this.commitTimer.unref();
+    }
     await consumer.run({
       eachBatchAutoResolve: false,
-      // With a write-behind handler offsets are committed once durable (commitWhenDurable).
-      autoCommit: !this.deps.writeBehind,
-      autoCommitInterval: 1000,
+      // Offsets are committed by handled() / commitHandled() (see the header).
+      autoCommit: false,
       partitionsConsumedConcurrently: this.config.partitionsConsumedConcurrently ?? 1,
       eachBatch: async (payload) => {
         this.running++;
@@ -199,23 +226,49 @@ export class BatchConsumer<T> {
     });
   }
 
-  /** writeBehind: commits the offset after `offset` once what was handled up to it is durable, in order per partition. */
+  /** writeBehind: the offset after `offset` becomes committable once what was handled up to it is durable, in order per partition. */
   private commitWhenDurable(topic: string, partition: number, offset: string): void {
     const durable = this.deps.writeBehind!.durable();
     const key = `${topic}:${partition}`;
-    const next = (BigInt(offset) + 1n).toString();
     const previous = this.commits.get(key) ?? Promise.resolve();
     const commit = previous
       .then(() => durable)
-      .then(() => this.consumer?.commitOffsets([{ topic, partition, offset: next }]))
+      .then(() => this.handled(topic, partition, offset))
       .catch((err: unknown) => {
-        // Not durable yet (a failed flush) or the partition moved: a later chunk's commit covers this one.
-        this.deps.log.warn({ err, topic, partition, offset: next }, 'offset_commit_deferred');
+        // Not durable yet (a failed flush): a later chunk's commit covers this one.
+        this.deps.log.warn({ err, topic, partition, offset }, 'offset_commit_deferred');
       });
     this.commits.set(key, commit);
     void commit.then(() => {
       if (this.commits.get(key) === commit) this.commits.delete(key);
     });
+  }
+
+  /** Everything of this partition up to `offset` is handled (and durable): its next offset may be committed. */
+  private handled(topic: string, partition: number, offset: string): void {
+    this.toCommit.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(offset) + 1n).toString() });
+    if ((this.config.commitIntervalMs ?? 1000) === 0) void this.commitHandled();
+  }
+
+  /**
+   * Commits the handled offsets of every partition in one request; a failed
+   * commit (the coordinator moving, a rebalance) leaves them for the next one.
+   */
+  private commitHandled(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const consumer = this.consumer;
+      if (!consumer || this.toCommit.size === 0) return;
+      const taken = [...this.toCommit.entries()];
+      this.toCommit.clear();
+      try {
+        await consumer.commitOffsets(taken.map(([, o]) => o));
+      } catch (err) {
+        // Put back unless a later offset of the partition is waiting already.
+        for (const [key, o] of taken) if (!this.toCommit.has(key)) this.toCommit.set(key, o);
+        this.deps.log.warn({ err, partitions: taken.length }, 'offset_commit_failed');
+      }
+    });
+    return this.committing;
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -259,6 +312,7 @@ export class BatchConsumer<T> {
       await this.deps.deadLetters.write(letters);
       resolveOffset(chunk[chunk.length - 1]!.offset);
       if (this.deps.writeBehind) this.commitWhenDurable(batch.topic, batch.partition, chunk[chunk.length - 1]!.offset);
+      else this.handled(batch.topic, batch.partition, chunk[chunk.length - 1]!.offset);
       await heartbeat();
       this.lastProgressAt = Date.now();
       this.deps.onChunk?.({
@@ -342,12 +396,16 @@ export class BatchConsumer<T> {
     if (this.stopping) return;
     this.stopping = true;
     const consumer = this.consumer;
-    if (consumer && this.deps.writeBehind) {
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    if (consumer) {
       // The chunks in flight end at their next boundary (stopping); what they handled is
       // made durable and committed while this member still owns its partitions.
       while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
-      await this.deps.writeBehind.flush().catch((err: unknown) => this.deps.log.warn({ err }, 'flush_on_stop_failed'));
-      await Promise.all([...this.commits.values()]);
+      if (this.deps.writeBehind) {
+        await this.deps.writeBehind.flush().catch((err: unknown) => this.deps.log.warn({ err }, 'flush_on_stop_failed'));
+        await Promise.all([...this.commits.values()]);
+      }
+      await this.commitHandled();
     }
     this.consumer = null;
     if (consumer) await consumer.disconnect();

@@ -92,7 +92,10 @@ describe('ChunkCoalescer', () => {
     const answers = await Promise.all([coalescer.submit(chunk(0, 2), ctx(0)), coalescer.submit(chunk(1, 2), ctx(1))]);
 
     expect(alone.map((a) => a.partition).sort()).toEqual([0, 1]);
-    expect(answers).toEqual([[ok, ok], [ok, dlq('failed 3 times: record 1001 is too large')]]);
+    expect(answers).toEqual([
+      [ok, ok],
+      [ok, dlq('failed 3 times: record 1001 is too large')],
+    ]);
   });
 
   it('an infrastructure error fails every chunk of the call (their partitions are redelivered), never dead-letters', async () => {
@@ -135,7 +138,16 @@ describe('ChunkCoalescer', () => {
         beats.push(p);
       },
     });
-    await Promise.all([coalescer.submit(chunk(0, 1), withBeat(0, () => true)), coalescer.submit(chunk(1, 1), withBeat(1, () => partitionOneActive))]);
+    await Promise.all([
+      coalescer.submit(
+        chunk(0, 1),
+        withBeat(0, () => true),
+      ),
+      coalescer.submit(
+        chunk(1, 1),
+        withBeat(1, () => partitionOneActive),
+      ),
+    ]);
     const combined = seen as unknown as ChunkContext;
     expect(combined.isActive()).toBe(true);
     partitionOneActive = false;

@@ -199,6 +199,16 @@ export class ProfileStateRepository {
   private readonly cacheable = new WeakSet<StoredProfile>();
   /** Cached copies handed out: the identifiersJson their :ids key holds (its token proves nobody wrote since). */
   private readonly storedIdentifiers = new WeakMap<StoredProfile, string>();
+  /** identifiersJson per externalIds array, with the length it had: ids are only appended (addExternalId), so an array of the same length holds the same ids. */
+  private readonly identifiersOfArray = new WeakMap<ProfileIdentifiers['externalIds'], { length: number; json: string }>();
+
+  private identifiersJsonOf(ids: ProfileIdentifiers['externalIds']): string {
+    const known = this.identifiersOfArray.get(ids);
+    if (known && known.length === ids.length) return known.json;
+    const json = identifiersJson(ids);
+    this.identifiersOfArray.set(ids, { length: ids.length, json });
+    return json;
+  }
 
   /** How the hot-state cache is doing (metrics, tests). */
   cacheStats(): { size: number; hits: number; misses: number } {
@@ -511,7 +521,7 @@ export class ProfileStateRepository {
       // A new token with every save, whoever the writer: a cached copy is current only while the token is its own.
       const token = this.tokenPrefix + (++this.tokenCounter).toString(36);
       tx.set(this.verKey(profile), token);
-      const idsJson = identifiersJson(profile.externalIds);
+      const idsJson = this.identifiersJsonOf(profile.externalIds);
       // The identifiers rarely change: a cached copy knows what is stored.
       if (this.storedIdentifiers.get(profile) !== idsJson) tx.set(this.idsKey(profile), idsJson);
       saved.push({ profile, token, idsJson, wholeHistory, wakeAt });

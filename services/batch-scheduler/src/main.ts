@@ -93,6 +93,7 @@ const journeyEntries = new BatchConsumer<ComputationChange>(
     topics: [topics.computationsChanges.name],
     chunkSize: 500,
     fromBeginning: true,
+    commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
   },
   {
     kafka,

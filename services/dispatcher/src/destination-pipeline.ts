@@ -32,6 +32,8 @@ export interface DestinationPipelineConfig {
   changesTopic: string;
   chunkSize: number;
   sessionTimeoutMs?: number;
+  /** BatchConsumerConfig.commitIntervalMs (KAFKA_COMMIT_INTERVAL_MS). */
+  commitIntervalMs?: number;
   dedupeTtlSeconds: number;
   concurrency: number;
   /** How often connections are checked for a pending initial sync, ms. */
@@ -145,6 +147,7 @@ export class DestinationPipeline implements Component {
         fromBeginning: true,
         chunkSize: config.chunkSize,
         sessionTimeoutMs: config.sessionTimeoutMs,
+        commitIntervalMs: config.commitIntervalMs,
         partitionsConsumedConcurrently: 2,
       },
       {

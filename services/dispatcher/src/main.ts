@@ -44,6 +44,7 @@ const pipelineOf = (id: string) =>
       changesTopic: topics.computationsChanges.name,
       chunkSize: config.DISPATCH_CHUNK_SIZE,
       sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+      commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
       dedupeTtlSeconds: config.DISPATCH_DEDUPE_TTL_SECONDS,
       concurrency: config.DISPATCH_CONCURRENCY,
       initialSyncEveryMs: 2000,

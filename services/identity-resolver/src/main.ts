@@ -29,6 +29,7 @@ const consumer = createResolverConsumer(
     chunkSize: config.RESOLVER_CHUNK_SIZE,
     concurrency: config.RESOLVER_CONCURRENCY,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
     keyPrefix: config.REDIS_KEY_PREFIX,
     resultTtlSeconds: config.RESOLVER_RESULT_TTL_SECONDS,
   },

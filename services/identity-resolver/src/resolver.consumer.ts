@@ -21,6 +21,8 @@ export interface ResolverConsumerConfig {
   /** Partitions handled at once by this replica. */
   concurrency: number;
   sessionTimeoutMs?: number;
+  /** BatchConsumerConfig.commitIntervalMs (KAFKA_COMMIT_INTERVAL_MS). */
+  commitIntervalMs?: number;
   keyPrefix: string;
   resultTtlSeconds: number;
 }
@@ -59,6 +61,7 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       // the anonymous identify sent first, and the older trait value won. Resolving a combined chunk in
       // receive order (each partition's events still in offset order) would be the way to turn it on.
       sessionTimeoutMs: config.sessionTimeoutMs,
+      commitIntervalMs: config.commitIntervalMs,
     },
     {
       kafka: deps.kafka,

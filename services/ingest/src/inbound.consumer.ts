@@ -44,6 +44,8 @@ export interface InboundConsumerConfig {
   /** Partitions handled at once by this replica. */
   concurrency: number;
   sessionTimeoutMs?: number;
+  /** BatchConsumerConfig.commitIntervalMs (KAFKA_COMMIT_INTERVAL_MS). */
+  commitIntervalMs?: number;
   /**
    * How long after its append a record whose write key matches no source is
    * looked up again before it is dead-lettered, ms: a source created just
@@ -142,6 +144,7 @@ export function createInboundConsumer(config: InboundConsumerConfig, deps: Inbou
       chunkSize: config.chunkSize,
       partitionsConsumedConcurrently: config.concurrency,
       sessionTimeoutMs: config.sessionTimeoutMs,
+      commitIntervalMs: config.commitIntervalMs,
     },
     {
       kafka: deps.kafka,

@@ -115,6 +115,7 @@ const inbound = createInboundConsumer(
     chunkSize: config.INGEST_INBOUND_CHUNK_SIZE,
     concurrency: config.INGEST_INBOUND_CONCURRENCY,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
     unknownWriteKeyGraceMs: config.INGEST_INBOUND_UNKNOWN_KEY_GRACE_MS,
   },
   {

@@ -44,8 +44,8 @@ import {
 import type { AccountStep, AccountWork } from './account.step';
 import { eventKey, type ResolvedEvent } from '@engage/schemas';
 
-/** Identifiers a profile is known by, from its events (destinations match on them). */
-export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits: Record<string, unknown>): void {
+/** Identifiers a profile is known by, from its events (destinations match on them); `traits`: the event's, over its context's. */
+export function noteIdentifiers(profile: StoredProfile, e: ResolvedEvent, traits: { email?: unknown }): void {
   // Bounded (PROFILE_LIMITS.externalIds): an id past the limit is not kept for destinations.
   const add = (type: string, id: unknown) => {
     if (typeof id !== 'string' || id === '') return;
@@ -195,7 +195,9 @@ export class EvaluateStep {
     const outcomes: MessageOutcome[] = [];
     const idsByRef = new Map<string, string[]>(refs.map((r) => [`${r.spaceId}|${r.profileId}`, []]));
     const eventIds = messages.map((m) => eventKey(m.value));
-    messages.forEach((m, i) => idsByRef.get(`${m.value.space_id}|${m.value.profile_id}`)!.push(eventIds[i]!));
+    // Each message's `space|profile`, built once (the loop below looks it up twice).
+    const refKeys = messages.map((m) => `${m.value.space_id}|${m.value.profile_id}`);
+    messages.forEach((_, i) => idsByRef.get(refKeys[i]!)!.push(eventIds[i]!));
     const heldCopies = options.held ? refs.map((r) => options.held!.get(r)) : undefined;
     const { profiles: loaded, seen } = await this.deps.profiles.loadForEvents(refs, [...idsByRef.values()], {
       cached: true,
@@ -234,12 +236,12 @@ export class EvaluateStep {
         outcomes.push(dlq(`malformed JSON in event ${e.message_id}: ${(err as Error).message}`, 'evaluate'));
         continue;
       }
-      const profile = profiles.get(`${e.space_id}|${e.profile_id}`)!;
+      const profile = profiles.get(refKeys[i]!)!;
       // A redelivery (crash after the save, or the resolver's own redelivery): already applied.
       // TRICKY: the account work runs after the users' save, so a crash in between left it
       // undone: a redelivered event still asks for it (links are idempotent, and an account
       // already up to date emits nothing).
-      if (seenByRef.get(`${e.space_id}|${e.profile_id}`)!.has(eventId)) {
+      if (seenByRef.get(refKeys[i]!)!.has(eventId)) {
         if (e.account_id)
           work.links.push({
             user: profile,
@@ -253,7 +255,7 @@ export class EvaluateStep {
       }
       const { ordered } = spaces.get(e.space_id)!;
       const before = { userId: profile.userId, anonymousId: profile.anonymousId, idCount: profile.externalIds.length };
-      noteIdentifiers(profile, e, { ...((event.context.traits as Record<string, unknown>) ?? {}), ...event.traits });
+      noteIdentifiers(profile, e, { email: emailOf(event) });
       if (profile.externalIds.length > before.idCount || profile.userId !== before.userId) {
         // TRICKY: records take the profile's ids when the chunk commits; the
         // changes this profile made earlier in the chunk keep the ids it had
@@ -295,6 +297,14 @@ export class EvaluateStep {
     work.users = [...accountUsers].filter((p) => spaces.get(p.spaceId)!.accounts.length > 0);
     return outcomes;
   }
+}
+
+/** The event's email trait: its traits' over its context's (as `{ ...context.traits, ...traits }` would give), without copying either. */
+function emailOf(event: EngineEvent): unknown {
+  const traits = event.traits as Record<string, unknown> | null;
+  if (traits && typeof traits === 'object' && 'email' in traits) return traits.email;
+  const context = event.context.traits as Record<string, unknown> | undefined;
+  return context && typeof context === 'object' ? context.email : undefined;
 }
 
 /** A held profile that the chunk's computations would rebuild from its whole history (needsHistory). */

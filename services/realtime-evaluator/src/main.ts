@@ -76,6 +76,7 @@ const consumerConfig = {
   partitionsConsumedConcurrently: config.EVALUATOR_CONCURRENCY,
   coalescePartitions: config.EVALUATOR_COALESCE_PARTITIONS,
   sessionTimeoutMs: config.EVALUATOR_SESSION_TIMEOUT_MS ?? config.KAFKA_SESSION_TIMEOUT_MS,
+  commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
 };
 const eventsConsumer = new BatchConsumer<ResolvedEvent>(
   { ...consumerConfig, groupId: `${config.TOPIC_PREFIX}realtime-evaluator`, topics: [topics.eventsResolved.name] },

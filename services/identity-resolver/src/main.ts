@@ -28,6 +28,7 @@ const consumer = createResolverConsumer(
     dlqTopic: dlqTopic.name,
     chunkSize: config.RESOLVER_CHUNK_SIZE,
     concurrency: config.RESOLVER_CONCURRENCY,
+    coalescePartitions: config.RESOLVER_COALESCE_PARTITIONS,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
     keyPrefix: config.REDIS_KEY_PREFIX,

@@ -8,6 +8,7 @@ import { eventKey, valueSubject, type IdentityChange, type RawEvent, type Resolv
 import type { IdentityRepository, ResolveRequest, ResolveResult } from './identity.repository';
 import { resolvedExtendsRaw, resolvedFromRaw } from './resolved-encoding';
 import type { ResolverMetrics } from './resolver.metrics';
+import { receiveOrder } from './receive-order';
 
 // One-shot digest: several times cheaper than createHash() on the per-event path.
 const hash = (...parts: string[]) => digest('sha1', parts.join('\u0000'), 'hex');
@@ -130,13 +131,15 @@ export class ResolveStep {
   async handle(messages: Array<ConsumedMessage<RawEvent>>): Promise<MessageOutcome[]> {
     const outcomes: MessageOutcome[] = new Array(messages.length);
     const prepared: Prepared[] = [];
-    messages.forEach((m, i) => {
-      const p = this.prepare(m.value, i);
+    // In receive order: a chunk of several partitions (coalescePartitions) is resolved in the order
+    // its events came in, each partition's in offset order (receive-order.ts says why).
+    for (const i of receiveOrder(messages)) {
+      const p = this.prepare(messages[i]!.value, i);
       if ('request' in p) prepared.push(p);
       else outcomes[i] = p;
-    });
+    }
 
-    // One atomic script call per space for the whole chunk (events in offset order).
+    // One atomic script call per space for the whole chunk (events in that order).
     const started = performance.now();
     const results = await this.deps.repository.resolveAll(prepared.map((p) => p.request));
     this.deps.metrics?.graphUpdate((performance.now() - started) / 1000, results);

@@ -23,6 +23,8 @@ export interface ResolverConsumerConfig {
   sessionTimeoutMs?: number;
   /** BatchConsumerConfig.commitIntervalMs (KAFKA_COMMIT_INTERVAL_MS). */
   commitIntervalMs?: number;
+  /** BatchConsumerConfig.coalescePartitions: the partitions' chunks of one fetch resolved as one (RESOLVER_COALESCE_PARTITIONS). */
+  coalescePartitions?: boolean;
   keyPrefix: string;
   resultTtlSeconds: number;
 }
@@ -54,12 +56,9 @@ export function createResolverConsumer(config: ResolverConsumerConfig, deps: Res
       fromBeginning: true,
       chunkSize: config.chunkSize,
       partitionsConsumedConcurrently: config.concurrency,
-      // NOTE: no coalescePartitions (BatchConsumerConfig). The order in which a person's events of two
-      // partitions are resolved decides between a merge and ids added (the ingest keys by userId, else
-      // anonymousId, so a login spreads one person over two partitions); a combined chunk puts one
-      // partition's events before the other's, which in test/read-side.test.ts resolved the login before
-      // the anonymous identify sent first, and the older trait value won. Resolving a combined chunk in
-      // receive order (each partition's events still in offset order) would be the way to turn it on.
+      // A combined chunk is resolved in receive order (ResolveStep.handle, receive-order.ts): the order in
+      // which a person's events of two partitions are resolved decides between a merge and ids added.
+      coalescePartitions: config.coalescePartitions,
       sessionTimeoutMs: config.sessionTimeoutMs,
       commitIntervalMs: config.commitIntervalMs,
     },

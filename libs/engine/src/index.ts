@@ -8,6 +8,7 @@ export * from './query-error';
 export { evaluateReference, type EvaluationContext } from './reference-evaluator';
 export * from './profile-evaluation';
 export * from './profile-merge';
+export * from './trait-times';
 export { evaluateScalarReference } from './reference-evaluator';
 export { compareValues } from './comparison';
 export * from './incremental';

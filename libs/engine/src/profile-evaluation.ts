@@ -18,6 +18,7 @@ import { dependenciesOf, type Dependencies } from './dependencies';
 import { eventIdOf, eventNameOf, type EngineEvent, type Value } from './event';
 import { compileIncremental, type IncrementalEvaluator, type IncrementalState } from './incremental';
 import { mergeTraits } from './profile-limits';
+import { newerTraits, noteTraitTimes } from './trait-times';
 import { absorbProfile, combineAbsorbed, type PendingMerge } from './profile-merge';
 import { valuesEqual } from './reference-evaluator';
 
@@ -58,6 +59,12 @@ export interface ProfileState {
   /** Oldest first, at most `maxEvents`. Each carries `arrivedAt` (ms), the time it was resolved. */
   events: StoredEvent[];
   traits: Record<string, unknown>;
+  /**
+   * Event time (ms) of the identify or group call that last set each trait:
+   * an older call does not overwrite it (trait-times.ts). Absent for traits
+   * stored before it existed.
+   */
+  traitTimes?: Record<string, number>;
   values: Record<string, StoredValue>;
   /** Absent on profiles stored before incremental evaluation: built from `events` on first use. */
   incremental?: IncrementalStates;
@@ -395,7 +402,10 @@ export function applyEvent(
   let changedTraits = new Set<string>();
   if (event.type === 'identify' || event.type === 'group') {
     // Bounded (profile-limits.ts): traits past a limit are left out and reported, the event still counts.
-    const merge = mergeTraits(state.traits, event.traits);
+    // A trait a newer call has set keeps its value (trait-times.ts).
+    const applied = newerTraits(event.traits, state.traitTimes, event.timestamp);
+    const merge = mergeTraits(state.traits, applied);
+    noteTraitTimes(state, applied, merge.refused, event.timestamp);
     changedTraits = new Set(merge.changed);
     if (merge.refused.length > 0) opts.refusedTraits?.push(...merge.refused);
   }

@@ -2,7 +2,7 @@
 // becomes the union of both (history by event id, traits: the survivor's
 // win, identifiers added), every computation is re-evaluated, and the merged
 // profile exits the audiences it was in before its state is dropped.
-import { absorbProfile, addExternalId, mergeTraits, reevaluate, type ValueChange } from '@engage/engine';
+import { absorbProfile, addExternalId, mergeTraits, reevaluate, type ValueChange, takeTraitTimes } from '@engage/engine';
 import { ok, type ConsumedMessage, type MessageOutcome } from '@engage/kafka';
 import type { AccountStep, AccountWork } from './account.step';
 import {
@@ -24,8 +24,9 @@ export function combineProfiles(survivor: StoredProfile, merged: StoredProfile, 
   // bounded history, which is unioned (by event id, cut to `maxEvents`) only
   // for the Profile API's recent events.
   absorbProfile(survivor, merged, { maxEvents });
-  // The survivor's traits win; the merged profile's others join within PROFILE_LIMITS.
-  mergeTraits(survivor.traits, merged.traits, { overwrite: false });
+  // The survivor's traits win; the merged profile's others join within PROFILE_LIMITS, with the times
+  // of the calls that set them (an older call re-addressed to the survivor later does not overwrite them).
+  takeTraitTimes(survivor, merged, mergeTraits(survivor.traits, merged.traits, { overwrite: false }).changed);
   for (const x of merged.externalIds) addExternalId(survivor.externalIds, x.type, x.id);
   for (const a of merged.accounts ?? []) if (!(survivor.accounts ??= []).includes(a)) survivor.accounts.push(a);
   survivor.userId ??= merged.userId;

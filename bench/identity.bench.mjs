@@ -247,6 +247,8 @@ async function main() {
           dlqTopic,
           chunkSize: CHUNK,
           concurrency: PARTITIONS,
+          // As the service runs it (RESOLVER_COALESCE_PARTITIONS, default true); a backlog's fetches fill whole chunks.
+          coalescePartitions: env.RESOLVER_COALESCE_PARTITIONS !== 'false',
           keyPrefix: prefix,
           resultTtlSeconds: 3600,
         },

@@ -3,7 +3,7 @@
 // account's changes are emitted (level `account`, profile_id = account id).
 // Runs under the accounts' own locks, after the users' locks are released, so
 // two writers never wait on each other in a cycle.
-import { mergeTraits } from '@engage/engine';
+import { mergeTraits, newerTraits, noteTraitTimes } from '@engage/engine';
 import {
   evaluateAccount,
   linkAccount,
@@ -17,7 +17,14 @@ import {
 
 export interface AccountWork {
   /** user -> accounts to link it to (group calls, account_link changes). */
-  links: Array<{ user: ProfileRef; accountId: string; groupId?: string | null; traits?: Record<string, unknown> }>;
+  links: Array<{
+    user: ProfileRef;
+    accountId: string;
+    groupId?: string | null;
+    traits?: Record<string, unknown>;
+    /** Event time of the group call that brought `traits`: an older call does not overwrite a newer one's (trait-times.ts). */
+    at?: number;
+  }>;
   /** Users merged away: no longer users of their accounts. */
   unlinks?: Array<{ user: ProfileRef; accountId: string }>;
   /** Users whose values or events changed: their accounts are re-evaluated. */
@@ -58,7 +65,12 @@ export class AccountStep {
         if (l.groupId && !account.externalIds.some((x) => x.type === 'group_id' && x.id === l.groupId))
           account.externalIds.push({ type: 'group_id', id: l.groupId });
         // Bounded like a user's (PROFILE_LIMITS): a group call's traits past a limit are left out.
-        if (l.traits) mergeTraits(account.traits, l.traits);
+        // By event time, as a user's: a group call older than the one that set a trait does not overwrite it.
+        if (l.traits) {
+          const applied = l.at === undefined ? l.traits : newerTraits(l.traits, account.traitTimes, l.at);
+          const merge = mergeTraits(account.traits, applied);
+          if (l.at !== undefined) noteTraitTimes(account, applied, merge.refused, l.at);
+        }
       }
       for (const u of work.unlinks ?? []) {
         const account = byRef.get(`${u.user.spaceId}|${u.accountId}`)!;

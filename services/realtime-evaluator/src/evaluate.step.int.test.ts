@@ -133,6 +133,25 @@ describe('EvaluateStep', () => {
     expect(produced).toHaveLength(3);
   });
 
+  it("group calls set the account's traits by event time: an older call processed later does not overwrite them", async () => {
+    const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('evalstep')}:` }, { redis });
+    const reg = registry([], [compile('aud_acc', 'accounts_with_buyers', "ANY event('Order Completed').count() >= 1", 'accounts')]);
+    const { committer: c } = committer(profiles, () => false);
+    const accounts = new AccountStep({ profiles, registry: reg, committer: c, now: () => T0 });
+    const step = new EvaluateStep({ maxEventsPerProfile: 200 }, { profiles, registry: reg, committer: c, accounts, now: () => T0 });
+    const group = (timestamp: number, traits: Record<string, unknown>) =>
+      message({ type: 'group', group_id: 'acme', account_id: 'acc_time', timestamp, traits_json: JSON.stringify(traits) });
+    await step.handle([group(T0 - 1_000, { plan: 'enterprise', name: 'Acme' })]);
+    // Sent earlier, processed later (another user's partition): its plan is older than the stored one.
+    await step.handle([group(T0 - 5_000, { plan: 'trial', employees: 40 })]);
+    const [account] = await profiles.load([{ spaceId: 'spa_acc', profileId: 'acc_time' }]);
+    expect(account!.traits).toEqual({ plan: 'enterprise', name: 'Acme', employees: 40 });
+    // A newer call still does.
+    await step.handle([group(T0, { plan: 'growth' })]);
+    const [again] = await profiles.load([{ spaceId: 'spa_acc', profileId: 'acc_time' }]);
+    expect(again!.traits.plan).toBe('growth');
+  });
+
   it("an account linked by the resolver's account_link before the group call's own event carries its group_id", async () => {
     const profiles = new ProfileStateRepository({ keyPrefix: `${uniqueName('evalstep')}:` }, { redis });
     const buyers = compile('aud_buyers', 'buyers', "event('Order Completed').count() >= 1", 'users');

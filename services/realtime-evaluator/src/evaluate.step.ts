@@ -248,6 +248,7 @@ export class EvaluateStep {
             accountId: e.account_id,
             groupId: e.group_id,
             traits: e.type === 'group' ? event.traits : undefined,
+            at: e.timestamp,
           });
         if (profile.accounts?.length) accountUsers.add(profile);
         outcomes.push(ok);
@@ -280,6 +281,7 @@ export class EvaluateStep {
           accountId: e.account_id,
           groupId: e.group_id,
           traits: e.type === 'group' ? event.traits : undefined,
+          at: e.timestamp,
         });
       }
       const changes = applyEvent(profile, event, ordered, { maxEvents: this.config.maxEventsPerProfile, now });

@@ -120,13 +120,20 @@ async function main() {
     const batches = [];
     for (let i = 0; i < EVENTS; i += BATCH)
       batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, k) => event(i + k, t0 + (i + k) * 1000)));
-    const stopCpu = await cpuMeter(env.REDIS_URL, {
+    // The processes whose CPU is measured (the bench's own HTTP client included: it shares the machine).
+    const measured = {
       bench: process.pid,
       ingest: ingest.child.pid,
       resolver: resolver.child.pid,
       ...Object.fromEntries(evaluators.map((e, i) => [i === 0 ? 'evaluator' : `evaluator ${i + 1}`, e.child.pid])),
       kafka: kafkaPid(),
-    });
+    };
+    /** `name N µs, ...`: each process's CPU seconds per event. */
+    const perEvent = (cpu, events) =>
+      Object.entries(cpu)
+        .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${((v * 1e6) / events).toFixed(0)} µs`}`)
+        .join(', ');
+    const stopCpu = await cpuMeter(env.REDIS_URL, measured);
     const start = performance.now();
     let next = 0;
     await Promise.all(
@@ -141,9 +148,7 @@ async function main() {
     log(`fleet: ${fleetRate.toFixed(0)} events/s from the first 200 to the last committed evaluation`);
     // Where the 2 cores went, per event (the bench's own HTTP client included: it shares the machine).
     const cpu = await stopCpu();
-    const cpuPerEvent = Object.entries(cpu)
-      .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${((v * 1e6) / EVENTS).toFixed(0)} µs`}`)
-      .join(', ');
+    const cpuPerEvent = perEvent(cpu, EVENTS);
     log(`cpu per event: ${cpuPerEvent}`);
 
     // 2. Passthrough over the same raw backlog.
@@ -181,13 +186,7 @@ async function main() {
     let sent = 0;
     let acceptedCount = EVENTS;
     const lag = [];
-    const stopPacedCpu = await cpuMeter(env.REDIS_URL, {
-      bench: process.pid,
-      ingest: ingest.child.pid,
-      resolver: resolver.child.pid,
-      ...Object.fromEntries(evaluators.map((e, i) => [i === 0 ? 'evaluator' : `evaluator ${i + 1}`, e.child.pid])),
-      kafka: kafkaPid(),
-    });
+    const stopPacedCpu = await cpuMeter(env.REDIS_URL, measured);
     const paceStart = Date.now();
     let tick = paceStart;
     let lastSample = paceStart;
@@ -224,9 +223,7 @@ async function main() {
     const achieved = sent / ((Date.now() - paceStart) / 1000);
     // NOTE: the events still in flight at the end (the lag, a fraction of a second's worth) are left out.
     const pacedCpu = await stopPacedCpu();
-    const pacedCpuPerEvent = Object.entries(pacedCpu)
-      .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${((v * 1e6) / sent).toFixed(0)} µs`}`)
-      .join(', ');
+    const pacedCpuPerEvent = perEvent(pacedCpu, sent);
     const fleetOwn = (cpu) =>
       Object.entries(cpu)
         .filter(([k, v]) => k !== 'bench' && v !== null)

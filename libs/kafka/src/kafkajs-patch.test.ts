@@ -242,3 +242,98 @@ describe('patched kafkajs produce encoding', () => {
     }
   });
 });
+
+// The request queue is patched too (libs/kafka/patches): upstream scheduled a
+// check of its pending requests after every response whether any were pending
+// or not, 1 ms ahead when not throttled, and every check scheduled the next: a
+// timer loop per broker connection for the life of the client (tulios/kafkajs
+// issues 1556, 1704). Patched, a check is scheduled only while requests wait.
+describe('patched kafkajs request queue', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
+  const RequestQueue = require('kafkajs/src/network/requestQueue') as new (args: object) => {
+    push(r: { entry: object; expectResponse: boolean; sendRequest: () => void }): void;
+    fulfillRequest(r: { correlationId: number; payload: Buffer | null; size: number }): void;
+    maybeThrottle(ms: number): void;
+    destroy(): void;
+    pending: unknown[];
+    throttleCheckTimeoutId: unknown;
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  const queueOf = (maxInFlightRequests: number | null) =>
+    new RequestQueue({
+      maxInFlightRequests,
+      requestTimeout: 30_000,
+      enforceRequestTimeout: false,
+      clientId: 'test',
+      broker: 'b:1',
+      logger,
+    });
+  let correlationId = 0;
+  /** Pushes a request; `sent` and `answered` say what became of it. */
+  const push = (queue: InstanceType<typeof RequestQueue>) => {
+    const request = { id: ++correlationId, sent: false, answered: false };
+    queue.push({
+      entry: {
+        correlationId: request.id,
+        apiKey: 1,
+        apiName: 'Fetch',
+        apiVersion: 11,
+        resolve: () => (request.answered = true),
+        reject: () => {},
+      },
+      expectResponse: true,
+      sendRequest: () => (request.sent = true),
+    });
+    return request;
+  };
+  const until = async (check: () => boolean, what: string) => {
+    const deadline = Date.now() + 5_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('is applied (npm ci runs patch-package)', () => {
+    expect(readFileSync(require.resolve('kafkajs/src/network/requestQueue/index.js'), 'utf8')).toContain('engage patch');
+  });
+
+  it('schedules no check once a response leaves nothing pending (upstream: a 1 ms timer loop)', () => {
+    const queue = queueOf(null);
+    const request = push(queue);
+    expect(request.sent).toBe(true);
+    queue.fulfillRequest({ correlationId: request.id, payload: null, size: 0 });
+    expect(request.answered).toBe(true);
+    expect(queue.pending).toHaveLength(0);
+    expect(queue.throttleCheckTimeoutId).toBeNull();
+    queue.destroy();
+  });
+
+  it('sends a request held by client-side throttling once the throttle ends, then stops checking', async () => {
+    const queue = queueOf(null);
+    queue.maybeThrottle(50);
+    const request = push(queue);
+    expect(request.sent).toBe(false);
+    expect(queue.throttleCheckTimeoutId).not.toBeNull();
+    await until(() => request.sent, 'the throttled request to be sent');
+    queue.fulfillRequest({ correlationId: request.id, payload: null, size: 0 });
+    expect(request.answered).toBe(true);
+    expect(queue.throttleCheckTimeoutId).toBeNull();
+    queue.destroy();
+  });
+
+  it('sends a request held by the in-flight limit when a response frees a slot; the check it scheduled runs out', async () => {
+    const queue = queueOf(1);
+    const first = push(queue);
+    const second = push(queue);
+    expect([first.sent, second.sent]).toEqual([true, false]);
+    queue.fulfillRequest({ correlationId: first.id, payload: null, size: 0 });
+    expect(second.sent).toBe(true);
+    queue.fulfillRequest({ correlationId: second.id, payload: null, size: 0 });
+    expect(queue.pending).toHaveLength(0);
+    // The check scheduled while the second request waited fires once, finds nothing, and schedules no other.
+    await until(() => queue.throttleCheckTimeoutId === null, 'the pending check to run out');
+    queue.destroy();
+  });
+});

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Partitioners } from 'kafkajs';
+import { waitFor } from '@engage/testing';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
 const produceV3 = require('kafkajs/src/protocol/requests/produce/v3/request') as (args: object) => {
@@ -287,13 +288,6 @@ describe('patched kafkajs request queue', () => {
     });
     return request;
   };
-  const until = async (check: () => boolean, what: string) => {
-    const deadline = Date.now() + 5_000;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
 
   it('is applied (npm ci runs patch-package)', () => {
     expect(readFileSync(require.resolve('kafkajs/src/network/requestQueue/index.js'), 'utf8')).toContain('engage patch');
@@ -316,7 +310,7 @@ describe('patched kafkajs request queue', () => {
     const request = push(queue);
     expect(request.sent).toBe(false);
     expect(queue.throttleCheckTimeoutId).not.toBeNull();
-    await until(() => request.sent, 'the throttled request to be sent');
+    await waitFor(() => request.sent, { timeoutMs: 5_000, intervalMs: 5, description: 'the throttled request to be sent' });
     queue.fulfillRequest({ correlationId: request.id, payload: null, size: 0 });
     expect(request.answered).toBe(true);
     expect(queue.throttleCheckTimeoutId).toBeNull();
@@ -333,7 +327,11 @@ describe('patched kafkajs request queue', () => {
     queue.fulfillRequest({ correlationId: second.id, payload: null, size: 0 });
     expect(queue.pending).toHaveLength(0);
     // The check scheduled while the second request waited fires once, finds nothing, and schedules no other.
-    await until(() => queue.throttleCheckTimeoutId === null, 'the pending check to run out');
+    await waitFor(() => queue.throttleCheckTimeoutId === null, {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      description: 'the pending check to run out',
+    });
     queue.destroy();
   });
 });

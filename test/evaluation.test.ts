@@ -138,4 +138,19 @@ describe('evaluation through the fleet', () => {
     expect([second!.previous, second!.value]).toEqual([10, 15]);
     await waitFor(async () => (await hits()) > before, { description: 'a cache hit counted' });
   });
+  it('counts evaluated events and the size of each chunk on /metrics', async () => {
+    const scrape = async (pattern: RegExp) => {
+      const text = await (await fetch(`http://127.0.0.1:${await fleet.procs[1]!.port()}/metrics`)).text();
+      return Number(pattern.exec(text)?.[1] ?? 0);
+    };
+    const evaluated = () => scrape(/engage_evaluator_events_total\{outcome="evaluated"[^}]*\} (\d+)/);
+    const chunkEvents = () => scrape(/engage_evaluator_chunk_events_sum\{[^}]*\} (\d+)/);
+    const [eventsBefore, sizesBefore] = [await evaluated(), await chunkEvents()];
+    await send('pro_metrics', { properties_json: '{"revenue": 7}' });
+    await waitChanges('pro_metrics', 'total_revenue', 1);
+    // Counted once the chunk's handler returns, just after its changes are out.
+    await waitFor(async () => (await evaluated()) >= eventsBefore + 1 && (await chunkEvents()) >= sizesBefore + 1, {
+      description: 'the event and its chunk counted',
+    });
+  });
 });

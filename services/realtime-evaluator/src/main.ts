@@ -10,6 +10,7 @@ import { Counter, Gauge } from 'prom-client';
 import { configSchema } from './config';
 import { AccountStep } from './account.step';
 import { EvaluateStep } from './evaluate.step';
+import { EvaluatorMetrics } from './evaluator.metrics';
 import { IdentityStep } from './identity.step';
 
 const config = parseConfig(configSchema, process.env);
@@ -66,6 +67,7 @@ const writeBehind =
       )
     : undefined;
 const evaluate = new EvaluateStep(stepConfig, { profiles, registry, committer, accounts, writeBehind });
+const evaluatorMetrics = new EvaluatorMetrics({ registry: metrics });
 const identity = new IdentityStep(stepConfig, { profiles, registry, committer, accounts });
 
 const eventsDlq = deadLetterTopicFor(topics.eventsResolved);
@@ -86,7 +88,7 @@ const eventsConsumer = new BatchConsumer<ResolvedEvent>(
     step: 'evaluate',
     deadLetters,
     decode: (m) => codec.decodeSyncWhenKnown(m.value),
-    handle: (ms) => evaluate.handle(ms),
+    handle: evaluatorMetrics.timed((ms) => evaluate.handle(ms)),
     writeBehind,
   },
 );

@@ -43,7 +43,15 @@ describe('SchemaCodec against the real registry', () => {
     const id = await codec.register(subject, 'ComputationChange');
     const client = new SchemaRegistry({ host: url });
     const json = { ...change, value: '["a","b"]', value_is_json: true, previous: 3.5 };
-    for (const value of [change, json]) expect(codec.encodeSync(subject, value).equals(await client.encode(id, value))).toBe(true);
+    // One far larger than encodeSync's 64 KB working buffer (it grows), then a small one after it.
+    const large = { ...change, traits_json: JSON.stringify({ notes: 'x'.repeat(200_000) }) };
+    for (const value of [change, json, large, change])
+      expect(codec.encodeSync(subject, value).equals(await client.encode(id, value))).toBe(true);
+    // Each result is its own memory: encoding the next value leaves the last one as it was.
+    const first = codec.encodeSync(subject, change);
+    const copy = Buffer.from(first);
+    codec.encodeSync(subject, { ...change, profile_id: 'pro_other_and_longer' });
+    expect(first.equals(copy)).toBe(true);
     expect(() => codec.encodeSync(subject, { ...change, profile_id: 42 })).toThrow();
     await expect(client.encode(id, { ...change, profile_id: 42 })).rejects.toThrow();
     expect(() => codec.encodeSync(`${subject}-unknown`, change)).toThrow(/no schema registered/);

@@ -66,6 +66,34 @@ const startService = (name) =>
     logFile: process.env.E2E_LOG_DIR ? path.join(process.env.E2E_LOG_DIR, `${name}.log`) : undefined,
   });
 
+/**
+ * The evaluator's chunk totals from its /metrics (evaluator.metrics.ts): chunks, events, profiles (one save each).
+ * Differences between two readings say how many profile saves a phase made per event: what its CPU per event
+ * mostly follows (bench/RESULTS-e2e.md, stop 27).
+ */
+async function chunkTotals(opsPort) {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  const sum = (name) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return {
+    chunks: sum('engage_evaluator_chunk_events_count'),
+    events: sum('engage_evaluator_chunk_events_sum'),
+    profiles: sum('engage_evaluator_chunk_profiles_sum'),
+  };
+}
+
+/** Per event of a phase (two chunkTotals readings): profile saves, and events per chunk. */
+function savesPerEvent(before, after) {
+  const events = after.events - before.events;
+  const chunks = after.chunks - before.chunks;
+  return {
+    saves: events > 0 ? ((after.profiles - before.profiles) / events).toFixed(2) : 'n/a',
+    perChunk: chunks > 0 ? (events / chunks).toFixed(0) : 'n/a',
+  };
+}
+
 async function main() {
   const loadBefore = os.loadavg()[0];
   const kafkaLog = silentLogger();
@@ -181,12 +209,14 @@ async function main() {
     // the backlog's CPU was left out while the division was by every event (bench/RESULTS-e2e.md, stop 26).
     const upAt = performance.now();
     const stopCpu = await cpuMeter(env.REDIS_URL, { evaluator: ev.child.pid, kafka: kafkaPid() });
+    const chunksAtStart = await chunkTotals(ev.port);
     const progress = setInterval(async () => log(`evaluator: committed ${await committed()}, changes ${changes.length}`), 10_000);
     const first = await until(() => (changes.length > 0 ? performance.now() : null), 'first change record', 120_000);
     log(`first change record ${((first - upAt) / 1000).toFixed(1)} s after the evaluator was up`);
     await until(async () => (await committed()) >= EVENTS, 'evaluator to catch up', 600_000);
     const evEnd = performance.now();
     const cpu = await stopCpu();
+    const backlogSaves = savesPerEvent(chunksAtStart, await chunkTotals(ev.port));
     const cpuUs = (k) => (cpu[k] === null ? 'n/a' : `${((cpu[k] * 1e6) / EVENTS).toFixed(0)} µs`);
     log(`cpu per event: evaluator ${cpuUs('evaluator')}, redis ${cpuUs('redis')}, kafka ${cpuUs('kafka')}`);
     clearInterval(progress);
@@ -205,6 +235,8 @@ async function main() {
     const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
     // CPU per event under live load too: events trickle in, so chunks are small and a profile's events rarely share a save.
     const stopLiveCpu = await cpuMeter(env.REDIS_URL, { evaluator: ev.child.pid, kafka: kafkaPid() });
+    const chunksAtPaced = await chunkTotals(ev.port);
+    const changesAtPaced = changes.length;
     const startAt = Date.now();
     let sent = 0;
     let nextTick = startAt;
@@ -228,6 +260,9 @@ async function main() {
     }
     await until(async () => (await committed()) >= EVENTS + sent, 'evaluator to drain the paced load', 120_000);
     const liveCpu = await stopLiveCpu();
+    const pacedSaves = savesPerEvent(chunksAtPaced, await chunkTotals(ev.port));
+    const pacedChanges = changes.length - changesAtPaced;
+    log(`profile saves per event: backlog ${backlogSaves.saves} (${backlogSaves.perChunk} events per chunk), paced ${pacedSaves.saves} (${pacedSaves.perChunk})`);
     const liveUs = (k) => (liveCpu[k] === null ? 'n/a' : `${((liveCpu[k] * 1e6) / sent).toFixed(0)} µs`);
     log(`cpu per event under the paced load: evaluator ${liveUs('evaluator')}, redis ${liveUs('redis')}, kafka ${liveUs('kafka')}`);
     await until(() => [...probe.values()].every((v) => v.length > 0), 'every probe change to arrive', 60_000).catch(() => undefined);
@@ -259,6 +294,8 @@ async function main() {
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
       `| CPU per event under the paced load (small chunks: about one save per event): evaluator / Redis / Kafka broker | ${liveUs('evaluator')} / ${liveUs('redis')} / ${liveUs('kafka')} |`,
+      `| per event, backlog / paced: profile saves (the evaluator's /metrics: profiles per chunk over events); change records | ${backlogSaves.saves} / ${pacedSaves.saves}; ${(backlogChanges / EVENTS).toFixed(2)} / ${(pacedChanges / Math.max(1, sent)).toFixed(2)} |`,
+      `| events per chunk, backlog / paced | ${backlogSaves.perChunk} / ${pacedSaves.perChunk} |`,
       `| Redis memory per profile after the backlog (MEMORY USAGE, ${memory.profiles} profiles): state document p50 / p95 | ${memory.state.p50} B / ${memory.state.p95} B |`,
       `| same, every key of the profile (state, history, seen ids, version, identifiers) p50 / p95 | ${memory.all.p50} B / ${memory.all.p95} B |`,
       '',
@@ -268,7 +305,7 @@ async function main() {
       'Targets (issue 18): the evaluator at most 45 µs of its own CPU and 10 µs of Redis per event; the state at most 1 KB per profile (median). (Issue 6: p99 < 250 ms at half the measured rate.)',
       `Changes per event: ${(backlogChanges / EVENTS).toFixed(2)} (with ${(EVENTS / PROFILES).toFixed(0)} events per profile, most changes come from each profile's first event: every count/sum trait goes null -> 0 and the audiences it enters). Fewer, longer-lived profiles (\`E2E_PROFILES=300\`, 100 events each) change less per event and run faster.`,
       `Where the time goes (cpu profile of the evaluator, \`E2E_EVALUATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>"\`, 2026-12-04, shares of its busy time): saving the state ~24% (building the compact document ~4%, MessagePack ~5%, the appended history events' JSON and the write's arguments; one MULTI of a Lua script and an MSET per chunk), producing the change records ~14% (kafkajs, change_id, Avro), the incremental engine ~19% (applying events ~13%, nextChangeAt ~5%), garbage collection ~16%. The state document is ~760 B of MessagePack (it was ~5 KB of JSON with every computation's 31-character id twice); reading it is skipped for profiles this process saved last (the hot-state cache).`,
-      'Backlog vs paced load: in the backlog a chunk (EVALUATOR_CHUNK_SIZE, 2000 by default) holds several events of a profile, which share one save; under the paced load events trickle in and almost every event is its own save, which is why the paced CPU per event is the higher figure and the one to compare with the engine (bench/RESULTS-engine.md).',
+      'Backlog vs paced load: in the backlog a chunk (EVALUATOR_CHUNK_SIZE, 2000 by default) holds several events of a profile, which share one save; under the paced load events trickle in and almost every event is its own save (the saves-per-event row), which is why the paced CPU per event is the higher figure and the one to compare with the engine (bench/RESULTS-engine.md). A save costs more than an event: the same paced rate over 30 profiles instead of 3,000 (~8 events per save) costs about half per event (bench/RESULTS-e2e.md, stop 27).',
     ];
     writeResults('RESULTS-e2e.md', lines);
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -262,7 +262,9 @@ async function main() {
     const liveCpu = await stopLiveCpu();
     const pacedSaves = savesPerEvent(chunksAtPaced, await chunkTotals(ev.port));
     const pacedChanges = changes.length - changesAtPaced;
-    log(`profile saves per event: backlog ${backlogSaves.saves} (${backlogSaves.perChunk} events per chunk), paced ${pacedSaves.saves} (${pacedSaves.perChunk})`);
+    log(
+      `profile saves per event: backlog ${backlogSaves.saves} (${backlogSaves.perChunk} events per chunk), paced ${pacedSaves.saves} (${pacedSaves.perChunk})`,
+    );
     const liveUs = (k) => (liveCpu[k] === null ? 'n/a' : `${((liveCpu[k] * 1e6) / sent).toFixed(0)} µs`);
     log(`cpu per event under the paced load: evaluator ${liveUs('evaluator')}, redis ${liveUs('redis')}, kafka ${liveUs('kafka')}`);
     await until(() => [...probe.values()].every((v) => v.length > 0), 'every probe change to arrive', 60_000).catch(() => undefined);

@@ -67,7 +67,12 @@ export type OutboundRequest = HttpRequest | ActionRequest;
 
 /** What runs actions (ActionsRuntime): one outcome per event. */
 export interface ActionRunner {
-  run(destination: DestinationConfig, mapping: ActionMapping, events: ActionEvent[], features?: Record<string, boolean>): Promise<ActionOutcome[]>;
+  run(
+    destination: DestinationConfig,
+    mapping: ActionMapping,
+    events: ActionEvent[],
+    features?: Record<string, boolean>,
+  ): Promise<ActionOutcome[]>;
   /** Events per request for `mapping` (1 when its action does not batch). */
   batchSize(destination: DestinationConfig, mapping: ActionMapping): number;
 }

@@ -66,7 +66,8 @@ export async function tradeDeskEmulator(authToken: string, advertiserId: string)
       if (endpoint[1] !== advertiserId) return refuse(403, `no access to advertiser ${endpoint[1]}`);
       const segment = segments.get(endpoint[2]!);
       if (!segment) return refuse(404, `no CRM data segment ${endpoint[2]}`);
-      if (!['Email', 'EmailHashedUnifiedId2'].includes(String(b.PiiType))) return refuse(400, "'PiiType' must be Email or EmailHashedUnifiedId2");
+      if (!['Email', 'EmailHashedUnifiedId2'].includes(String(b.PiiType)))
+        return refuse(400, "'PiiType' must be Email or EmailHashedUnifiedId2");
       if (!['Add', 'Replace'].includes(String(b.MergeMode))) return refuse(400, "'MergeMode' must be Add or Replace");
       const id = randomUUID();
       drops.set(id, { crmDataId: endpoint[2]!, piiType: String(b.PiiType) });

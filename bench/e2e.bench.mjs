@@ -295,7 +295,7 @@ async function main() {
       `| CPU per event over the backlog: evaluator / Redis / Kafka broker | ${cpuUs('evaluator')} / ${cpuUs('redis')} / ${cpuUs('kafka')} |`,
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
-      `| CPU per event under the paced load (small chunks: about one save per event): evaluator / Redis / Kafka broker | ${liveUs('evaluator')} / ${liveUs('redis')} / ${liveUs('kafka')} |`,
+      `| CPU per event under the paced load (about one profile save per event): evaluator / Redis / Kafka broker | ${liveUs('evaluator')} / ${liveUs('redis')} / ${liveUs('kafka')} |`,
       `| per event, backlog / paced: profile saves (the evaluator's /metrics: profiles per chunk over events); change records | ${backlogSaves.saves} / ${pacedSaves.saves}; ${(backlogChanges / EVENTS).toFixed(2)} / ${(pacedChanges / Math.max(1, sent)).toFixed(2)} |`,
       `| events per chunk, backlog / paced | ${backlogSaves.perChunk} / ${pacedSaves.perChunk} |`,
       `| Redis memory per profile after the backlog (MEMORY USAGE, ${memory.profiles} profiles): state document p50 / p95 | ${memory.state.p50} B / ${memory.state.p95} B |`,

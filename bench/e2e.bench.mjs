@@ -42,6 +42,7 @@ import {
   writeResults,
 } from './harness.mjs';
 import { AUDIENCES, CATEGORIES, NAMES, TRAITS } from './space.mjs';
+import { startFloor } from './evaluator-floor.mjs';
 
 const require = createRequire(import.meta.url);
 const { createKafka, createProducer, ensureTopics, topicRegistry } = require(path.join(ROOT, 'libs/kafka/dist/index.js'));
@@ -100,9 +101,16 @@ async function main() {
   const kafka = createKafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'e2e-bench' }, { log: kafkaLog });
   const topics = topicRegistry(prefix);
   const passthroughTopic = { name: `${prefix}bench.passthrough`, partitions: topics.eventsResolved.partitions, config: {} };
-  await ensureTopics(kafka, [...Object.values(topics), passthroughTopic]);
+  // The second baseline's own copies of the backlog and the paced load (it must not read the evaluator's), and its output.
+  const floorTopics = {
+    backlog: { name: `${prefix}bench.floor-backlog`, partitions: topics.eventsResolved.partitions, config: {} },
+    paced: { name: `${prefix}bench.floor-paced`, partitions: topics.eventsResolved.partitions, config: {} },
+    changes: { name: `${prefix}bench.floor-changes`, partitions: topics.computationsChanges.partitions, config: {} },
+  };
+  await ensureTopics(kafka, [...Object.values(topics), passthroughTopic, ...Object.values(floorTopics)]);
   const codec = new SchemaCodec({ url: env.SCHEMA_REGISTRY_URL });
   await codec.registerTopics(Object.values(topics));
+  await codec.registerTopics([floorTopics.backlog, floorTopics.paced].map((t) => ({ ...topics.eventsResolved, name: t.name })));
   const eventsSubject = valueSubject(topics.eventsResolved.name);
   const producer = createProducer(kafka);
   await producer.connect();
@@ -159,7 +167,9 @@ async function main() {
       const batch = [];
       for (let j = i; j < Math.min(EVENTS, i + 2000); j++)
         batch.push(makeEvent(`pro_${j % PROFILES}`, NAMES[(j * 3) % NAMES.length], now - 20 * 86_400_000 + j * 1000));
-      await producer.send({ topic: topics.eventsResolved.name, messages: await encode(batch) });
+      const messages = await encode(batch);
+      await producer.send({ topic: topics.eventsResolved.name, messages });
+      await producer.send({ topic: floorTopics.backlog.name, messages });
     }
     log(`produced ${EVENTS} events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
@@ -172,6 +182,30 @@ async function main() {
       `${prefix}passthrough`,
     );
     log(`passthrough: ${ptRate.toFixed(0)} events/s`);
+
+    // 2b. The evaluator's work without its state store (bench/evaluator-floor.mjs), its own process, same backlog.
+    const admin = kafka.admin();
+    await admin.connect();
+    const committedOf = async (groupId, topic) => {
+      const [o] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return o.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+    };
+    const endOffsets = async (topic) => (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+    const floorGroup = `${prefix}floor`;
+    const floorProc = await startFloor(env, {
+      topics: [floorTopics.backlog.name, floorTopics.paced.name],
+      changesTopic: floorTopics.changes.name,
+      groupId: floorGroup,
+    });
+    procs.push({ child: floorProc });
+    const floorUpAt = performance.now();
+    const stopFloorCpu = await cpuMeter(env.REDIS_URL, { floor: floorProc.pid });
+    await until(async () => (await committedOf(floorGroup, floorTopics.backlog.name)) >= EVENTS, 'the floor to catch up', 600_000);
+    const floorSeconds = (performance.now() - floorUpAt) / 1000;
+    const floorCpu = (await stopFloorCpu()).floor;
+    const floorChanges = await endOffsets(floorTopics.changes.name);
+    const floor = { rate: EVENTS / floorSeconds, cpuUs: floorCpu === null ? 'n/a' : `${((floorCpu * 1e6) / EVENTS).toFixed(0)} µs` };
+    log(`evaluator without its state store: ${floor.rate.toFixed(0)} events/s, ${floor.cpuUs} per event, ${floorChanges} changes`);
 
     // 3. The evaluator on the same backlog.
     const changes = [];
@@ -194,12 +228,7 @@ async function main() {
         }
       },
     });
-    const admin = kafka.admin();
-    await admin.connect();
-    const committed = async () => {
-      const [o] = await admin.fetchOffsets({ groupId: `${prefix}realtime-evaluator`, topics: [topics.eventsResolved.name] });
-      return o.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-    };
+    const committed = () => committedOf(`${prefix}realtime-evaluator`, topics.eventsResolved.name);
     const ev = await startService('realtime-evaluator');
     procs.push(ev);
     // From the moment the evaluator is up (listening; its module loading excluded, its group join included) to its
@@ -237,27 +266,32 @@ async function main() {
     const stopLiveCpu = await cpuMeter(env.REDIS_URL, { evaluator: ev.child.pid, kafka: kafkaPid() });
     const chunksAtPaced = await chunkTotals(ev.port);
     const changesAtPaced = changes.length;
-    const startAt = Date.now();
-    let sent = 0;
-    let nextTick = startAt;
-    while (Date.now() - startAt < LATENCY_SECONDS * 1000) {
-      const batch = [];
-      const ts = Date.now();
-      for (let k = 0; k < perTick; k++) {
-        // One probe per tick (its own timestamp, unique per record), the rest the usual mix.
-        const e =
-          k === 0
-            ? makeEvent(PROBE, 'Latency Probe', ts)
-            : makeEvent(`pro_${(sent + k) % PROFILES}`, NAMES[(sent + k) % NAMES.length], ts - 1 - k);
-        if (k === 0) probe.set(ts, []);
-        batch.push(e);
+    // Events at `rate` for LATENCY_SECONDS to `topic`, in ticks of tickMs; `probes`: a probe per tick recorded there.
+    const pace = async (topic, probes) => {
+      const startAt = Date.now();
+      let count = 0;
+      let nextTick = startAt;
+      while (Date.now() - startAt < LATENCY_SECONDS * 1000) {
+        const batch = [];
+        const ts = Date.now();
+        for (let k = 0; k < perTick; k++) {
+          // One probe per tick (its own timestamp, unique per record), the rest the usual mix.
+          const e =
+            k === 0
+              ? makeEvent(PROBE, 'Latency Probe', ts)
+              : makeEvent(`pro_${(count + k) % PROFILES}`, NAMES[(count + k) % NAMES.length], ts - 1 - k);
+          if (k === 0) probes?.set(ts, []);
+          batch.push(e);
+        }
+        count += batch.length;
+        await producer.send({ topic, messages: await encode(batch) });
+        nextTick += tickMs;
+        const wait = nextTick - Date.now();
+        if (wait > 0) await sleep(wait);
       }
-      sent += batch.length;
-      await producer.send({ topic: topics.eventsResolved.name, messages: await encode(batch) });
-      nextTick += tickMs;
-      const wait = nextTick - Date.now();
-      if (wait > 0) await sleep(wait);
-    }
+      return count;
+    };
+    const sent = await pace(topics.eventsResolved.name, probe);
     await until(async () => (await committed()) >= EVENTS + sent, 'evaluator to drain the paced load', 120_000);
     const liveCpu = await stopLiveCpu();
     const pacedSaves = savesPerEvent(chunksAtPaced, await chunkTotals(ev.port));
@@ -276,6 +310,18 @@ async function main() {
     log(
       `latency at ${achieved.toFixed(0)} events/s: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (${latencies.length}/${probe.size} probes)`,
     );
+
+    // 5. The floor under the same paced load (the evaluator idle by now): its own topic, the profiles it holds from the backlog.
+    const stopFloorLiveCpu = await cpuMeter(env.REDIS_URL, { floor: floorProc.pid });
+    const floorSent = await pace(floorTopics.paced.name);
+    await until(
+      async () => (await committedOf(floorGroup, floorTopics.paced.name)) >= floorSent,
+      'the floor to drain the paced load',
+      120_000,
+    );
+    const floorLiveCpu = (await stopFloorLiveCpu()).floor;
+    floor.pacedCpuUs = floorLiveCpu === null ? 'n/a' : `${((floorLiveCpu * 1e6) / floorSent).toFixed(0)} µs`;
+    log(`evaluator without its state store, paced: ${floor.pacedCpuUs} per event`);
     await reader.disconnect();
     await admin.disconnect();
 
@@ -296,6 +342,7 @@ async function main() {
       `| paced load (half the measured throughput, capped at ${LATENCY_MAX_RATE}/s) | ${achieved.toFixed(0)} events/s for ${LATENCY_SECONDS} s |`,
       `| event-to-change latency p50 / p99 (${latencies.length} probes) | ${pct(latencies, 50)} ms / ${pct(latencies, 99)} ms |`,
       `| CPU per event under the paced load (about one profile save per event): evaluator / Redis / Kafka broker | ${liveUs('evaluator')} / ${liveUs('redis')} / ${liveUs('kafka')} |`,
+      `| second baseline, the evaluator's work without its state store (bench/evaluator-floor.mjs, its own process: decode, apply, wake-up, change records produced; profiles in memory, no Redis): CPU per event, backlog / paced; its changes from the backlog | ${floor.cpuUs} / ${floor.pacedCpuUs}; ${floorChanges} |`,
       `| per event, backlog / paced: profile saves (the evaluator's /metrics: profiles per chunk over events); change records | ${backlogSaves.saves} / ${pacedSaves.saves}; ${(backlogChanges / EVENTS).toFixed(2)} / ${(pacedChanges / Math.max(1, sent)).toFixed(2)} |`,
       `| events per chunk, backlog / paced | ${backlogSaves.perChunk} / ${pacedSaves.perChunk} |`,
       `| Redis memory per profile after the backlog (MEMORY USAGE, ${memory.profiles} profiles): state document p50 / p95 | ${memory.state.p50} B / ${memory.state.p95} B |`,

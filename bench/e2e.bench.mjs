@@ -331,6 +331,7 @@ async function main() {
       `Command: \`npm run bench -- e2e\` (E2E_EVENTS=${EVENTS}, E2E_PROFILES=${PROFILES}, E2E_LATENCY_SECONDS=${LATENCY_SECONDS}). Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine with Kafka, Apicurio, Redis, the control plane and one realtime evaluator (chunks of ${process.env.EVALUATOR_CHUNK_SIZE ?? "EVALUATOR_CHUNK_SIZE's default"}, 6 partitions at once) on it; 6 partitions.`,
       'Space: 20 audiences and 10 computed traits (counts, windows, where filters, sums, NOT, trait() chains on computed traits, mode/first/last/unique). Events start at engage.events.resolved: the ingest HTTP and the identity resolver are not in these figures.',
       'Baseline: a passthrough consumer on the same topic and backlog in the same run (decode each Avro event, re-encode it, one sendBatch per Kafka batch to another topic).',
+      "Second baseline (issue 18, since stop 28): the evaluator's own work without its state store, in its own process on copies of the same backlog and paced load (bench/evaluator-floor.mjs: the same consumer, engine calls and change records, profiles kept in memory, nothing written to Redis). What the evaluator costs beyond it is the state store's share; what it costs itself no state store can remove.",
       '',
       '| measure | value |',
       '|---|---|',

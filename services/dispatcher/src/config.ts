@@ -13,7 +13,7 @@ export const configSchema = z.object({
   DISPATCH_CONCURRENCY: positiveInt(16),
   /** How long a failing call is retried before it is dead-lettered (ms); default 4 hours. */
   DISPATCH_RETRY_WINDOW_MS: positiveInt(4 * 3600 * 1000),
-  /** First retry delay (ms); doubles up to DISPATCH_MAX_BACKOFF_MS, with jitter. */
+  /** First retry delay (ms); doubles up to DISPATCH_MAX_BACKOFF_MS, with jitter. An answer with Retry-After is retried then instead (never sooner than this). */
   DISPATCH_INITIAL_BACKOFF_MS: positiveInt(500),
   DISPATCH_MAX_BACKOFF_MS: positiveInt(60_000),
   /** How often a destination's retry schedule is checked for due calls (ms). */

@@ -1,6 +1,6 @@
 // Calls to one destination: one attempt throttled through the shared bucket,
 // and the retry policy after a retriable answer (408/423/429/5xx but 501:
-// exponential backoff and jitter, 429 at least Retry-After, until the retry
+// exponential backoff and jitter, or the Retry-After an answer names, until the retry
 // window is spent). Where a waiting retry waits is the caller's choice.
 import { hostname } from 'node:os';
 import {

@@ -126,6 +126,25 @@ describe('a retried call is the same call (issue 17 #3)', () => {
     await fx.step.handle([fx.consumed(change, 0)], ctx);
     expect(hook.requests).toHaveLength(4);
   });
+
+  it('a 429 after a run of failures comes back at its Retry-After, not at the backoff the failures built up', async () => {
+    // Five 503s (backoffs 0.5, 1, 2, 4, 8 s with the fixture's jitter pinned), then a 429 asking for 1 s: the next
+    // backoff would be 16 s, the destination asked for 1.
+    const { fx, hook } = await setup((_p, _b, nth) =>
+      nth <= 5 ? { status: 503 } : nth === 6 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 },
+    );
+    await fx.step.handle([fx.consumed(audienceChange('p-a', true), 0)], ctx);
+    for (const backoff of [500, 1000, 2000, 4000, 8000]) {
+      fx.clock.now += backoff;
+      await fx.drain();
+    }
+    expect(hook.requests.map((r) => r.status)).toEqual([503, 503, 503, 503, 503, 429]);
+    fx.clock.now += 999;
+    expect(await fx.drain()).toBe(0);
+    fx.clock.now += 1;
+    await fx.drain();
+    expect(hook.requests.map((r) => r.status)).toEqual([503, 503, 503, 503, 503, 429, 200]);
+  });
 });
 
 it('a deleted destination: every call waiting for its retry (due or not, queued behind another) goes to the DLQ, none stays in Redis', async () => {

@@ -18,18 +18,17 @@ describe('retryDecision', () => {
     expect(at(20, high)).toEqual({ kind: 'retry', delayMs: 60_000, dueAt: 61_000 });
   });
 
-  it("waits at least the destination's Retry-After", () => {
-    expect(retryDecision(policy, { attempt: 0, since: 0, now: 1000, retryAfterMs: 2000 }, high)).toEqual({
-      kind: 'retry',
-      delayMs: 2000,
-      dueAt: 3000,
-    });
-    // A backoff longer than the Retry-After wins.
-    expect(retryDecision(policy, { attempt: 3, since: 0, now: 1000, retryAfterMs: 2000 }, high)).toEqual({
-      kind: 'retry',
-      delayMs: 4000,
-      dueAt: 5000,
-    });
+  it('comes back when the destination said (Retry-After), whatever the attempt, without jitter', () => {
+    const after = (attempt: number, retryAfterMs: number, random: () => number) =>
+      retryDecision(policy, { attempt, since: 0, now: 1000, retryAfterMs }, random);
+    expect(after(0, 2000, low)).toEqual({ kind: 'retry', delayMs: 2000, dueAt: 3000 });
+    expect(after(0, 2000, high)).toEqual({ kind: 'retry', delayMs: 2000, dueAt: 3000 });
+    // After a long outage the backoff is at its cap (60 s here): a throttling destination's 2 s is what counts.
+    expect(after(20, 2000, low)).toEqual({ kind: 'retry', delayMs: 2000, dueAt: 3000 });
+    // A Retry-After longer than the backoff's cap is honoured too.
+    expect(after(0, 120_000, low)).toEqual({ kind: 'retry', delayMs: 120_000, dueAt: 121_000 });
+    // Retry-After: 0 does not make a tight loop: never sooner than the first backoff.
+    expect(after(5, 0, low)).toEqual({ kind: 'retry', delayMs: 500, dueAt: 1500 });
   });
 
   it('gives up when the next attempt would fall outside the window that began with the first attempt', () => {

@@ -147,6 +147,28 @@ describe('a retried call is the same call (issue 17 #3)', () => {
   });
 });
 
+it("one run of the retry loop drains a profile's queue once its head is delivered, not one call per poll", async () => {
+  let released = false;
+  const { fx, hook } = await setup(() => (released ? { status: 200 } : { status: 503 }));
+  const chunk = [audienceChange('p-a', true), audienceChange('p-a', false), audienceChange('p-a', true, { change_id: 'chg_again' })];
+  await fx.step.handle(
+    chunk.map((c, i) => fx.consumed(c, i)),
+    ctx,
+  );
+  expect(await fx.schedule.size()).toBe(3);
+  released = true;
+  fx.clock.now += 500;
+  // The head is due; delivering it makes the next due, and so on, within the same run.
+  expect(await fx.loop.run()).toBe(3);
+  expect(valuesOf(hook, 'u-p-a')).toEqual([
+    [503, true],
+    [200, true],
+    [200, false],
+    [200, true],
+  ]);
+  expect(await fx.schedule.size()).toBe(0);
+});
+
 it('a deleted destination: every call waiting for its retry (due or not, queued behind another) goes to the DLQ, none stays in Redis', async () => {
   const { fx, hook } = await setup(() => ({ status: 503 }));
   const chunk = [audienceChange('p-a', true), audienceChange('p-b', true), audienceChange('p-a', false)];

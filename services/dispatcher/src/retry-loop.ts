@@ -43,15 +43,19 @@ export class RetryLoop {
     return this.deps.now?.() ?? Date.now();
   }
 
-  /** Tries every call due now (rounds of batchSize); returns how many were tried. */
+  /** Tries every call due now, and those it makes due (rounds of batchSize, at most maxRounds); returns how many were tried. */
   async run(): Promise<number> {
     let tried = 0;
     for (let round = 0; round < this.config.maxRounds; round++) {
       const now = this.now();
       const due = await this.deps.schedule.claimDue(now, this.config.batchSize, now + this.config.leaseMs);
+      if (due.length === 0) break;
       await Promise.all(due.map((call) => this.retry(call)));
       tried += due.length;
-      if (due.length < this.config.batchSize) break;
+      // NOTE: a round that was not full does not end the run: a call delivered (or dead-lettered)
+      // makes its profile's next call due at once, and stopping here left each profile's queue to
+      // drain one call per poll (DISPATCH_RETRY_POLL_MS): after an outage, minutes for a busy profile.
+      // A call that failed again is due only after its backoff, so this does not spin on it.
     }
     return tried;
   }

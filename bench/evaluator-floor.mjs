@@ -51,7 +51,7 @@ async function main() {
   const { applyEvent, nextChangeAt } = dist('libs/engine/dist/index.js');
   const { SchemaCodec, eventKey } = dist('libs/schemas/dist/index.js');
   const { silentLogger } = dist('libs/logging/dist/index.js');
-  const { noteIdentifiers } = dist('services/realtime-evaluator/dist/evaluate.step.js');
+  const { emailOf, noteIdentifiers } = dist('services/realtime-evaluator/dist/evaluate.step.js');
 
   const env = process.env;
   const log = env.FLOOR_LOG ? dist('libs/logging/dist/index.js').createLogger({ level: 'info', service: 'floor' }) : silentLogger();
@@ -78,7 +78,7 @@ async function main() {
       const ref = `${e.space_id}|${e.profile_id}`;
       let profile = profiles.get(ref);
       if (!profile) profiles.set(ref, (profile = emptyProfile({ spaceId: e.space_id, profileId: e.profile_id })));
-      noteIdentifiers(profile, e, { email: event.traits?.email ?? event.context.traits?.email });
+      noteIdentifiers(profile, e, { email: emailOf(event) });
       noteMetadata(profile, event);
       const { ordered } = registry.forSpace(e.space_id);
       for (const change of applyEvent(profile, event, ordered, { maxEvents: 200, now }))

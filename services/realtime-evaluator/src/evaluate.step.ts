@@ -302,7 +302,7 @@ export class EvaluateStep {
 }
 
 /** The event's email trait: its traits' over its context's (as `{ ...context.traits, ...traits }` would give), without copying either. */
-function emailOf(event: EngineEvent): unknown {
+export function emailOf(event: EngineEvent): unknown {
   const traits = event.traits as Record<string, unknown> | null;
   if (traits && typeof traits === 'object' && 'email' in traits) return traits.email;
   const context = event.context.traits as Record<string, unknown> | undefined;
